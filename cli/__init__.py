@@ -1,0 +1,1 @@
+"""frrdmvpn-shell: the operator shell (a client of the gRPC API)."""

@@ -1,0 +1,219 @@
+"""``frrdmvpn-lab``: bring the three-node DMVPN lab up and down, run commands and tests in it.
+
+Where this kernel has GRE and ESP the lab runs directly in network namespaces; elsewhere
+(e.g. a kernel without ip_gre/esp4) the same lab runs inside a QEMU VM booting Debian's
+kernel on this machine's root filesystem, and every subcommand is relayed into it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from frrdmvpn import __version__
+from frrdmvpn.lab.kernel import native_capable, prepare_guest_kernel
+from frrdmvpn.lab.netns import Lab, LabError
+from frrdmvpn.lab.topology import NODES
+from frrdmvpn.lab.vm import LabVm, VmError
+
+VM_DIR = Path(os.environ.get("FRRDMVPN_LAB_VM_DIR", "/var/tmp/frrdmvpn-lab/vm"))
+TEST_VM_DIR = VM_DIR.with_name("vm-test")
+
+
+def _self_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "frrdmvpn.lab.cli", *args]
+
+
+def _vm(run_dir: Path = VM_DIR) -> LabVm:
+    vm = LabVm(run_dir)
+    if not vm.running():
+        raise VmError("the lab is not up (no lab VM running): run `frrdmvpn-lab up`")
+    return vm
+
+
+def cmd_prepare(_args: argparse.Namespace) -> int:
+    if native_capable():
+        print("frrdmvpn-lab: this kernel has GRE and ESP; the lab runs natively")
+    else:
+        t0 = time.monotonic()
+        k = prepare_guest_kernel()
+        print(f"frrdmvpn-lab: guest kernel {k.version} ready ({time.monotonic() - t0:.1f} s)")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    if native_capable():
+        timings = Lab().up()
+        print(f"frrdmvpn-lab: up in {time.monotonic() - t0:.1f} s ({_fmt(timings)})")
+    else:
+        vm = LabVm(VM_DIR)
+        boot = vm.start()
+        print(f"frrdmvpn-lab: VM booted in {boot:.1f} s")
+        rc = vm.run(_self_argv("up", "--no-shell"))
+        if rc != 0:
+            print("frrdmvpn-lab: lab did not come up inside the VM; stopping it", file=sys.stderr)
+            vm.stop()
+            return rc
+        print(f"frrdmvpn-lab: up in {time.monotonic() - t0:.1f} s (VM)")
+    if not args.no_shell and sys.stdin.isatty():
+        return cmd_shell(argparse.Namespace(node="hub"))
+    return 0
+
+
+def cmd_down(_args: argparse.Namespace) -> int:
+    if native_capable():
+        Lab().down()
+    else:
+        vm = LabVm(VM_DIR)
+        if vm.running():
+            vm.run(_self_argv("down"))
+        vm.stop()
+    print("frrdmvpn-lab: down")
+    return 0
+
+
+def cmd_status(_args: argparse.Namespace) -> int:
+    if native_capable():
+        print(json.dumps(Lab().status(), indent=1))
+        return 0
+    vm = LabVm(VM_DIR)
+    if not vm.running():
+        print(json.dumps({"up": False, "vm": False}))
+        return 0
+    return vm.run(_self_argv("status"))
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    if not args.cmd:
+        raise SystemExit("frrdmvpn-lab exec: give a command to run")
+    if native_capable():
+        lab = Lab()
+        if not lab.is_up():
+            raise LabError("the lab is not up: run `frrdmvpn-lab up`")
+        argv = lab.argv(args.node, args.cmd)
+        return subprocess.run(argv, check=False).returncode
+    return _vm().run(_self_argv("exec", args.node, "--", *args.cmd), interactive=True)
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    if native_capable():
+        lab = Lab()
+        if not lab.is_up():
+            raise LabError("the lab is not up: run `frrdmvpn-lab up`")
+        print(f"frrdmvpn lab, node {args.node}: vtysh, swanctl --list-sas, ping; exit leaves")
+        prompt = f"PS1=[lab:{args.node}] \\w# "
+        argv = lab.argv(args.node, ["env", prompt, "bash", "--norc", "-i"])
+        return subprocess.run(argv, check=False).returncode
+    return _vm().run(_self_argv("shell", args.node), interactive=True)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """Run the lab test tier (inside one VM boot where the kernel needs it)."""
+    junit = Path(args.junit).resolve() if args.junit else None
+    pytest_args = ["-m", "lab", *args.pytest_args]
+    env = {"FRRDMVPN_LAB_REQUIRED": "1", "LAB_TIMEOUT": os.environ.get("LAB_TIMEOUT", "120")}
+    if native_capable():
+        extra = [f"--junitxml={junit}"] if junit else []
+        cmd = [sys.executable, "-m", "pytest", *pytest_args, *extra]
+        return subprocess.run(cmd, check=False, env=dict(os.environ, **env)).returncode
+    vm = LabVm(TEST_VM_DIR)
+    if vm.pid() is not None:
+        vm.stop()
+    t0 = time.monotonic()
+    try:
+        boot = vm.start()
+        print(f"frrdmvpn-lab test: VM booted in {boot:.1f} s", flush=True)
+        guest_junit = TEST_VM_DIR / "junit-lab.xml"
+        cmd = [sys.executable, "-m", "pytest", *pytest_args, f"--junitxml={guest_junit}"]
+        rc = vm.run(cmd, cwd=os.getcwd(), env=env)
+        if junit and guest_junit.exists():
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(guest_junit, junit)
+        if args.keep_logs:
+            _save_logs(vm, Path(args.keep_logs))
+    except VmError as exc:
+        print(f"frrdmvpn-lab test: {exc}", file=sys.stderr)
+        rc = 3
+    finally:
+        vm.stop()
+    print(f"frrdmvpn-lab test: VM run took {time.monotonic() - t0:.1f} s", flush=True)
+    return rc
+
+
+def _save_logs(vm: LabVm, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("console.log", "agent.log"):
+        src = vm.run_dir / name
+        if src.exists():
+            shutil.copy(src, dest / name)
+    logs = vm.run_dir / "logs"
+    if logs.exists():
+        shutil.copytree(logs, dest / "nodes", dirs_exist_ok=True)
+
+
+def _fmt(timings: dict[str, float]) -> str:
+    return ", ".join(f"{k} at {v:.1f} s" for k, v in timings.items())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frrdmvpn-lab", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"frrdmvpn-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("prepare", help="fetch what the lab needs (the guest kernel, if any)")
+    up = sub.add_parser("up", help="bring the lab up, then open a shell on the hub")
+    up.add_argument("--no-shell", action="store_true", help="do not open a shell on the hub")
+    sub.add_parser("down", help="remove everything the lab created")
+    sub.add_parser("status", help="show what runs on each node")
+    names = [n.name for n in NODES]
+    ex = sub.add_parser("exec", help="run a command on a node")
+    ex.add_argument("node", choices=names)
+    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    sh = sub.add_parser("shell", help="open an interactive shell on a node")
+    sh.add_argument("node", choices=names)
+    te = sub.add_parser("test", help="run the lab test tier (pytest -m lab) in the lab")
+    te.add_argument("--junit", help="write the junit XML here")
+    te.add_argument("--keep-logs", metavar="DIR", help="copy VM and node logs here")
+    te.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    return parser
+
+
+COMMANDS = {
+    "prepare": cmd_prepare,
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "exec": cmd_exec,
+    "shell": cmd_shell,
+    "test": cmd_test,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``frrdmvpn-lab``."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "cmd", None) and args.cmd[0] == "--":
+        args.cmd = args.cmd[1:]
+    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
+        args.pytest_args = args.pytest_args[1:]
+    if os.geteuid() != 0 and args.command != "prepare":
+        print("frrdmvpn-lab: must run as root (namespaces, mounts, QEMU)", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except (LabError, VmError) as exc:
+        print(f"frrdmvpn-lab: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into e.g. head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Stage 2 of the lab VM: PID 1 on the host's root (read-only 9p under a tmpfs overlay).
+# Mounts what a Debian userland expects, loads the lab's kernel modules, then runs the
+# command agent on the virtio-serial ports; when the agent exits the VM powers off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^frrdmvpn.$1=//p"; }
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p /dev/pts /dev/shm /sys/fs/cgroup
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+ln -sf pts/ptmx /dev/ptmx 2>/dev/null
+mount -t tmpfs tmpfs /dev/shm
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
+rundir=$(arg run)
+mkdir -p /lib/modules "$rundir"
+mount --bind "$(arg modules)" /lib/modules
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 labrun "$rundir"
+for m in $(arg modprobe | tr ',' ' '); do modprobe "$m" || echo "guest-init: modprobe $m failed"; done
+hostname frrdmvpn-lab
+ip link set lo up
+echo "guest-init: starting agent" > /dev/console
+"$(arg python)" -m frrdmvpn.lab.agent --run "$rundir" > "$rundir/agent.log" 2>&1
+echo "guest-init: agent exited ($?), powering off" > /dev/console
+sync
+poweroff -f

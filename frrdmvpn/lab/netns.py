@@ -1,0 +1,274 @@
+"""The lab on a kernel that has GRE and ESP: one network namespace and private mounts per node.
+
+Every command for a node runs through :meth:`Lab.argv`: ``ip netns exec`` (a fresh mount
+namespace) plus bind mounts of the node's own /etc/frr, /etc/swanctl, /etc/strongswan.conf,
+/var/log and finally /run, so zebra, nhrpd, ospfd, charon, vtysh and swanctl all run with
+their default paths and reach their own node's daemons.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from frrdmvpn.lab import topology as topo
+from frrdmvpn.lab.topology import NODES, Node
+
+STATE_DIR = Path(os.environ.get("FRRDMVPN_LAB_DIR", "/var/tmp/frrdmvpn-lab/native"))
+TIMEOUT = float(os.environ.get("LAB_TIMEOUT", "120"))
+FRR_DAEMONS = ("zebra", "nhrpd", "ospfd")
+SWANCTL_DIRS = (
+    "conf.d", "x509", "x509ca", "x509aa", "x509ocsp", "x509crl", "x509ac",
+    "pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12",
+)  # fmt: skip
+# Bind /run last: it hides everything else under /run.
+_BIND = (
+    "set -e; d=$LAB_NODE_DIR; "
+    "mount --bind $d/etc/frr /etc/frr; "
+    "mount --bind $d/etc/swanctl /etc/swanctl; "
+    "mount --bind $d/etc/strongswan.conf /etc/strongswan.conf; "
+    "mount --bind $d/log /var/log; "
+    "mount --bind $d/run /run; "
+    'exec "$@"'
+)
+
+
+class LabError(RuntimeError):
+    """The lab could not be built, reached or torn down."""
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = TIMEOUT) -> float:
+    """Poll ``check`` until true; returns seconds waited; raises LabError after ``timeout``."""
+    t0 = time.monotonic()
+    while True:
+        if check():
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise LabError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def _sh(
+    argv: Sequence[str], check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(list(argv), capture_output=True, text=True, check=False, input=input)
+    if check and done.returncode != 0:
+        raise LabError(f"{shlex.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done
+
+
+def _batch(netns: str, commands: list[str]) -> None:
+    _sh(["ip", "-n", netns, "-batch", "-"], input="\n".join(commands) + "\n")
+
+
+def extract_json(text: str) -> Any:
+    """Parse vtysh JSON output, skipping text some FRR 8.4 commands print before it."""
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        raise ValueError(f"no JSON in vtysh output: {text[:200]!r}")
+    return json.loads(text[min(starts) :])
+
+
+class Lab:
+    """The three-node DMVPN lab in this kernel's network namespaces."""
+
+    def __init__(self, state_dir: Path = STATE_DIR) -> None:
+        self.state_dir = state_dir
+
+    # -- node access ---------------------------------------------------------------------
+    def node_dir(self, n: Node) -> Path:
+        return self.state_dir / "nodes" / n.name
+
+    def argv(self, name: str, cmd: Sequence[str]) -> list[str]:
+        """argv that runs ``cmd`` inside node ``name`` (netns + private mounts)."""
+        n = topo.node(name)
+        return [
+            "ip", "netns", "exec", n.netns,
+            "env", f"LAB_NODE_DIR={self.node_dir(n)}", "sh", "-c", _BIND, "sh", *cmd,
+        ]  # fmt: skip
+
+    def run(
+        self, name: str, cmd: Sequence[str], check: bool = True, timeout: float = TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``cmd`` in node ``name`` and capture its output."""
+        done = subprocess.run(
+            self.argv(name, cmd), capture_output=True, text=True, check=False, timeout=timeout
+        )
+        if check and done.returncode != 0:
+            raise LabError(
+                f"[{name}] {shlex.join(cmd)} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()}"
+            )
+        return done
+
+    def vtysh(self, name: str, command: str) -> str:
+        return self.run(name, ["vtysh", "-c", command]).stdout
+
+    def vtysh_json(self, name: str, command: str) -> Any:
+        return extract_json(self.vtysh(name, command))
+
+    def vici_socket(self, name: str) -> Path:
+        """Path, seen from outside the node, of the node's charon VICI socket."""
+        return self.node_dir(topo.node(name)) / "run" / "charon.vici"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    def is_up(self) -> bool:
+        return self.state_file.exists()
+
+    def namespaces(self) -> list[str]:
+        out = _sh(["ip", "netns", "list"]).stdout
+        return [line.split()[0] for line in out.splitlines() if line.startswith(topo.NS_PREFIX)]
+
+    def up(self) -> dict[str, float]:
+        """Build the lab; returns timings of its phases (seconds)."""
+        if self.is_up() or self.namespaces():
+            raise LabError("the lab is already (partly) up: run `frrdmvpn-lab down` first")
+        timings: dict[str, float] = {}
+        t0 = time.monotonic()
+        try:
+            self._write_files()
+            self._build_network()
+            timings["network"] = time.monotonic() - t0
+            self._start_charon()
+            timings["charon"] = time.monotonic() - t0
+            self._start_frr()
+            timings["frr"] = time.monotonic() - t0
+        except BaseException:
+            self.down()
+            raise
+        self.state_file.write_text(json.dumps({"timings": timings}, indent=1))
+        return timings
+
+    def _write_files(self) -> None:
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+        for n in NODES:
+            d = self.node_dir(n)
+            for sub in ("etc/frr", "log/frr", "run/frr"):
+                (d / sub).mkdir(parents=True)
+            for sub in SWANCTL_DIRS:
+                (d / "etc/swanctl" / sub).mkdir(parents=True)
+            for fname, text in topo.frr_files(n).items():
+                (d / "etc/frr" / fname).write_text(text)
+            (d / "etc/swanctl/swanctl.conf").write_text(topo.swanctl_conf(n))
+            (d / "etc/strongswan.conf").write_text(topo.strongswan_conf(n))
+            (d / "etc/swanctl/private").chmod(0o700)
+            for sub in ("etc/frr", "log/frr", "run/frr"):
+                shutil.chown(d / sub, "frr", "frr")
+                for f in (d / sub).iterdir():
+                    shutil.chown(f, "frr", "frr")
+
+    def _build_network(self) -> None:
+        ul = topo.UNDERLAY_NS
+        _sh(["ip", "netns", "add", ul])
+        _batch(ul, topo.underlay_commands())
+        for n in NODES:
+            _sh(["ip", "netns", "add", n.netns])
+            _batch(ul, [
+                f"link add {n.name} type veth peer name eth0 netns {n.netns}",
+                f"link set {n.name} master {topo.BRIDGE} up",
+            ])  # fmt: skip
+            _batch(n.netns, topo.node_commands(n))
+            sysctls = [f"{k}={v}" for k, v in topo.SYSCTLS]
+            _sh(["ip", "netns", "exec", n.netns, "sysctl", "-q", "-w", *sysctls])
+            _sh(["ip", "-n", n.netns, "link", "set", "gre1", "up"])
+            rules = "*filter\n" + "".join(" ".join(r) + "\n" for r in topo.iptables_rules(n))
+            _sh(["ip", "netns", "exec", n.netns, "iptables-restore", "--noflush"],
+                input=rules + "COMMIT\n")  # fmt: skip
+
+    def _start_charon(self) -> None:
+        """charon first, config loaded, before any GRE can be sent (lab notes gotcha 6)."""
+        for n in NODES:
+            log = open(self.node_dir(n) / "log" / "charon.stdout", "ab")  # noqa: SIM115
+            subprocess.Popen(
+                self.argv(n.name, ["/usr/lib/ipsec/charon"]),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            log.close()
+        for n in NODES:
+            sock = self.vici_socket(n.name)
+            wait_for(f"charon's VICI socket on {n.name}", sock.exists)
+        for n in NODES:
+            self.run(n.name, ["swanctl", "--load-all", "--noprompt"])
+
+    def _start_frr(self) -> None:
+        for daemons in (("zebra",), ("nhrpd", "ospfd")):
+            procs = [
+                subprocess.Popen(
+                    self.argv(n.name, [f"/usr/lib/frr/{d}", "-d", "-P", "0",
+                                       "-f", f"/etc/frr/{d}.conf"]),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+                for d in daemons
+                for n in NODES
+            ]  # fmt: skip
+            for p in procs:
+                _, err = p.communicate(timeout=TIMEOUT)
+                if p.returncode != 0:
+                    raise LabError(f"{p.args!r}: {err.decode().strip()}")
+            for d in daemons:
+                for n in NODES:
+                    vty = self.node_dir(n) / "run" / "frr" / f"{d}.vty"
+                    wait_for(f"{d} on {n.name}", vty.exists)
+
+    def pids(self) -> dict[str, list[int]]:
+        """Processes living in each lab namespace."""
+        found: dict[str, list[int]] = {}
+        for ns in self.namespaces():
+            out = _sh(["ip", "netns", "pids", ns], check=False).stdout
+            found[ns] = [int(p) for p in out.split()]
+        return found
+
+    def down(self) -> None:
+        """Kill the lab's processes (only those in its namespaces), delete namespaces and files."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pids in self.pids().values():
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
+            with contextlib.suppress(LabError):
+                wait_for("lab processes to exit", lambda: not any(self.pids().values()), 10)
+                break
+        leftover = {ns: p for ns, p in self.pids().items() if p}
+        if leftover:
+            raise LabError(f"processes survived SIGKILL: {leftover}")
+        for ns in self.namespaces():
+            _sh(["ip", "netns", "delete", ns])
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+
+    def collect_logs(self, dest: Path) -> None:
+        """Copy every node's logs (FRR, charon) to ``dest/<node>/``."""
+        for n in NODES:
+            src = self.node_dir(n) / "log"
+            if src.exists():
+                shutil.copytree(src, dest / n.name, dirs_exist_ok=True)
+
+    def status(self) -> dict[str, Any]:
+        """What is running, per node."""
+        pids = self.pids()
+        result: dict[str, Any] = {"up": self.is_up(), "nodes": {}}
+        for n in NODES:
+            names = []
+            for pid in pids.get(n.netns, []):
+                with contextlib.suppress(OSError):
+                    names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+            result["nodes"][n.name] = sorted(names)
+        return result

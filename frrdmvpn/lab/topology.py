@@ -1,0 +1,259 @@
+"""The lab's topology and the daemon configuration each node gets (pure: no I/O).
+
+Hub and two spokes on one underlay bridge; mGRE ``gre1`` with a key; /32 overlay addresses;
+a LAN per node; NHRP with redirect/shortcut; OSPF over the overlay through nhrpd's NFLOG
+multicast; IPsec as a wildcard transport-mode trap in charon (so no GRE leaves in clear
+while charon runs). Only documentation ranges are used.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+UNDERLAY = ipaddress.ip_network("198.51.100.0/24")
+OVERLAY = ipaddress.ip_network("192.0.2.0/24")
+LANS = ipaddress.ip_network("203.0.113.0/24")
+GRE_KEY = 42
+GRE_MTU = 1400
+NHRP_NETWORK_ID = 1
+NHRP_HOLDTIME = 60
+NFLOG_REDIRECT = 1
+NFLOG_MULTICAST = 2
+PSK = "frrdmvpn-lab-psk-not-for-production"
+IKE_PROPOSALS = "aes128gcm16-prfsha256-x25519"
+ESP_PROPOSALS = "aes128gcm16"
+BRIDGE = "nbma0"
+CHARON_PLUGINS = (
+    "random", "nonce", "aes", "sha1", "sha2", "md5", "hmac", "gcm", "x509", "revocation",
+    "constraints", "pubkey", "pkcs1", "pkcs7", "pkcs8", "pkcs12", "pem", "openssl",
+    "curve25519", "kdf", "kernel-netlink", "socket-default", "vici", "updown", "counters",
+)  # fmt: skip
+NS_PREFIX = "frrdmvpn-"
+UNDERLAY_NS = NS_PREFIX + "underlay"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One lab router."""
+
+    name: str
+    role: str  # "hub" or "spoke"
+    nbma: ipaddress.IPv4Interface
+    overlay: ipaddress.IPv4Interface
+    lan: ipaddress.IPv4Interface
+
+    @property
+    def netns(self) -> str:
+        return NS_PREFIX + self.name
+
+    @property
+    def is_hub(self) -> bool:
+        return self.role == "hub"
+
+
+NODES: tuple[Node, ...] = (
+    Node(
+        "hub",
+        "hub",
+        ipaddress.IPv4Interface("198.51.100.1/24"),
+        ipaddress.IPv4Interface("192.0.2.1/32"),
+        ipaddress.IPv4Interface("203.0.113.1/28"),
+    ),
+    Node(
+        "spoke1",
+        "spoke",
+        ipaddress.IPv4Interface("198.51.100.11/24"),
+        ipaddress.IPv4Interface("192.0.2.11/32"),
+        ipaddress.IPv4Interface("203.0.113.17/28"),
+    ),
+    Node(
+        "spoke2",
+        "spoke",
+        ipaddress.IPv4Interface("198.51.100.12/24"),
+        ipaddress.IPv4Interface("192.0.2.12/32"),
+        ipaddress.IPv4Interface("203.0.113.33/28"),
+    ),
+)
+
+
+def node(name: str) -> Node:
+    """The node called ``name``; raises KeyError with the valid names."""
+    for n in NODES:
+        if n.name == name:
+            return n
+    raise KeyError(f"no lab node {name!r} (nodes: {', '.join(n.name for n in NODES)})")
+
+
+def hub() -> Node:
+    return next(n for n in NODES if n.is_hub)
+
+
+def zebra_conf(n: Node) -> str:
+    return f"hostname {n.name}\nlog file /var/log/frr/zebra.log\n!\n"
+
+
+def nhrpd_conf(n: Node) -> str:
+    lines = [f"hostname {n.name}", "log file /var/log/frr/nhrpd.log", "!"]
+    if n.is_hub:
+        lines.append(f"nhrp nflog-group {NFLOG_REDIRECT}")
+    lines.append(f"nhrp multicast-nflog-group {NFLOG_MULTICAST}")
+    lines += [
+        "interface gre1",
+        f" ip nhrp network-id {NHRP_NETWORK_ID}",
+        f" ip nhrp holdtime {NHRP_HOLDTIME}",
+        " ip nhrp registration no-unique",
+    ]
+    if n.is_hub:
+        lines += [" ip nhrp redirect", " ip nhrp map multicast dynamic"]
+    else:
+        h = hub()
+        lines += [
+            f" ip nhrp nhs dynamic nbma {h.nbma.ip}",
+            f" ip nhrp map multicast {h.nbma.ip}",
+            " ip nhrp shortcut",
+        ]
+    lines += [" tunnel source eth0", "!"]
+    return "\n".join(lines) + "\n"
+
+
+def ospfd_conf(n: Node) -> str:
+    net_type = "point-to-multipoint" if n.is_hub else "point-to-point dmvpn"
+    return (
+        "\n".join(
+            [
+                f"hostname {n.name}",
+                "log file /var/log/frr/ospfd.log",
+                "!",
+                "interface gre1",
+                f" ip ospf network {net_type}",
+                " ip ospf hello-interval 2",
+                " ip ospf dead-interval 8",
+                " ip ospf mtu-ignore",
+                "!",
+                "router ospf",
+                f" ospf router-id {n.overlay.ip}",
+                " timers throttle spf 50 100 1000",
+                f" network {OVERLAY} area 0",
+                f" network {n.lan.network} area 0",
+                "!",
+            ]
+        )
+        + "\n"
+    )
+
+
+def swanctl_conf(n: Node) -> str:
+    """The wildcard transport-mode GRE trap: outbound GRE triggers IKE, cleartext is dropped."""
+    return f"""connections {{
+    dmvpn {{
+        version = 2
+        local_addrs = {n.nbma.ip}
+        remote_addrs = %any
+        proposals = {IKE_PROPOSALS}
+        dpd_delay = 10s
+        local {{
+            auth = psk
+            id = {n.nbma.ip}
+        }}
+        remote {{
+            auth = psk
+        }}
+        children {{
+            dmvpn {{
+                mode = transport
+                local_ts = dynamic[gre]
+                remote_ts = dynamic[gre]
+                esp_proposals = {ESP_PROPOSALS}
+                start_action = trap
+                dpd_action = trap
+            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-dmvpn {{
+        secret = "{PSK}"
+    }}
+}}
+"""
+
+
+def strongswan_conf(n: Node) -> str:
+    return f"""# lab node {n.name}
+charon {{
+    # Only what the lab uses: plugin loading dominates charon's start-up under emulation.
+    load = {" ".join(CHARON_PLUGINS)}
+    install_routes = no
+    plugins {{
+        include strongswan.d/charon/*.conf
+    }}
+    filelog {{
+        lab {{
+            path = /var/log/charon.log
+            time_format = %b %e %T
+            default = 1
+            ike = 2
+            flush_line = yes
+        }}
+    }}
+}}
+include strongswan.d/*.conf
+"""
+
+
+def underlay_commands() -> list[str]:
+    """``ip -batch`` lines for the underlay namespace (the bridge)."""
+    return [f"link add {BRIDGE} type bridge", f"link set {BRIDGE} up", "link set lo up"]
+
+
+def node_commands(n: Node) -> list[str]:
+    """``ip -batch`` lines that build node ``n`` once its veth ``eth0`` is in its namespace."""
+    return [
+        "link set lo up",
+        f"addr add {n.nbma} dev eth0",
+        "link set eth0 up",
+        "link add lan0 type dummy",
+        f"addr add {n.lan} dev lan0",
+        "link set lan0 up",
+        f"link add gre1 type gre key {GRE_KEY} ttl 64 local {n.nbma.ip} dev eth0",
+        f"link set gre1 mtu {GRE_MTU}",
+        f"addr add {n.overlay} dev gre1",
+    ]
+
+
+SYSCTLS = (
+    ("net.ipv4.ip_forward", "1"),
+    ("net.ipv4.conf.all.rp_filter", "0"),
+    ("net.ipv4.conf.default.rp_filter", "0"),
+    ("net.ipv4.conf.gre1.rp_filter", "0"),
+    ("net.ipv6.conf.gre1.disable_ipv6", "1"),
+)
+
+
+def iptables_rules(n: Node) -> list[list[str]]:
+    """nhrpd's NFLOG hooks: multicast (OSPF) interception; on the hub, redirect triggers."""
+    rules = [
+        ["-A", "OUTPUT", "-d", "224.0.0.0/24", "-o", "gre1", "-j", "NFLOG",
+         "--nflog-group", str(NFLOG_MULTICAST)],
+        ["-A", "OUTPUT", "-d", "224.0.0.0/24", "-o", "gre1", "-j", "DROP"],
+    ]  # fmt: skip
+    if n.is_hub:
+        rules.append(
+            ["-A", "FORWARD", "-i", "gre1", "-o", "gre1", "-m", "hashlimit",
+             "--hashlimit-upto", "4/minute", "--hashlimit-burst", "1",
+             "--hashlimit-mode", "srcip,dstip", "--hashlimit-srcmask", "32",
+             "--hashlimit-dstmask", "32", "--hashlimit-name", "nhrp-redirect",
+             "-j", "NFLOG", "--nflog-group", str(NFLOG_REDIRECT), "--nflog-size", "128"]
+        )  # fmt: skip
+    return rules
+
+
+def frr_files(n: Node) -> dict[str, str]:
+    """Files of the node's private /etc/frr."""
+    return {
+        "zebra.conf": zebra_conf(n),
+        "nhrpd.conf": nhrpd_conf(n),
+        "ospfd.conf": ospfd_conf(n),
+        "vtysh.conf": f"hostname {n.name}\n",
+    }

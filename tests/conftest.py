@@ -1,0 +1,31 @@
+"""Test tiers: every test is ``unit`` or ``lab``; lab tests need a kernel with GRE and ESP."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from frrdmvpn.lab.kernel import native_capable
+
+TIERS = ("unit", "lab")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    required = os.environ.get("FRRDMVPN_LAB_REQUIRED") == "1"
+    capable: bool | None = None
+    for item in items:
+        tiers = [t for t in TIERS if item.get_closest_marker(t)]
+        if len(tiers) != 1:
+            raise pytest.UsageError(f"{item.nodeid}: mark it with exactly one tier of {TIERS}")
+        if tiers[0] == "lab" and not required:
+            if capable is None:
+                capable = native_capable()
+            if not capable:
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason="needs GRE/ESP: run the lab tier with `frrdmvpn-lab test`"
+                    )
+                )
+    # The teardown check runs last: it takes the lab down.
+    items.sort(key=lambda i: i.get_closest_marker("lab_last") is not None)

@@ -1,0 +1,24 @@
+"""Lab fixtures: the lab is brought up once per session (inside the VM when the kernel needs it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from frrdmvpn.lab.netns import Lab
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """The running lab; brought up here if it is not up yet."""
+    the_lab = Lab()
+    if not the_lab.is_up():
+        timings = the_lab.up()
+        print(f"\nlab up: {timings}")
+    yield the_lab
+    dest = os.environ.get("FRRDMVPN_LAB_ARTIFACTS")
+    if dest and the_lab.is_up():
+        the_lab.collect_logs(Path(dest))

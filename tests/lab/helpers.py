@@ -1,0 +1,97 @@
+"""What lab tests ask of the lab: NHRP/OSPF state from vtysh, SAs over VICI, underlay captures."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import vici
+
+from frrdmvpn.lab import topology as topo
+from frrdmvpn.lab.netns import TIMEOUT, Lab, wait_for
+
+__all__ = ["TIMEOUT", "Capture", "capture_underlay", "child_sas", "nhrp_cache", "ping", "wait_for"]
+
+
+def nhrp_cache(lab: Lab, node: str) -> list[dict[str, Any]]:
+    table: list[dict[str, Any]] = lab.vtysh_json(node, "show ip nhrp cache json")["table"]
+    return table
+
+
+def ping(lab: Lab, node: str, src: str, dst: str, count: int = 1) -> bool:
+    argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "1", "-I", src, dst]
+    return lab.run(node, argv, check=False).returncode == 0
+
+
+def _text(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, list):
+        return [_text(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _text(x) for k, x in v.items()}
+    return v
+
+
+def child_sas(lab: Lab, node: str) -> list[dict[str, Any]]:
+    """Every CHILD_SA charon on ``node`` reports over VICI, with its IKE SA's endpoints."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(lab.vici_socket(node)))
+    try:
+        session = vici.Session(sock)
+        children = []
+        for ike_sas in session.list_sas():
+            for ike in _text(ike_sas).values():
+                for child in ike.get("child-sas", {}).values():
+                    child["local-host"] = ike["local-host"]
+                    child["remote-host"] = ike["remote-host"]
+                    child["ike-state"] = ike["state"]
+                    children.append(child)
+        return children
+    finally:
+        sock.close()
+
+
+@dataclass
+class Capture:
+    """Packets seen on the underlay bridge while a capture ran."""
+
+    pcap: Path
+
+    def count(self, bpf: str) -> int:
+        out = subprocess.run(
+            ["tcpdump", "-r", str(self.pcap), "-n", bpf],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return len(out.splitlines())
+
+
+@contextmanager
+def capture_underlay(tmp: Path) -> Iterator[Capture]:
+    """Capture everything on the underlay bridge for the duration of the block."""
+    pcap = tmp / "underlay.pcap"
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", topo.UNDERLAY_NS, "tcpdump", "-i", topo.BRIDGE, "-n", "-U",
+         "-w", str(pcap)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # "listening on nbma0 ..." once the capture is armed
+    assert "listening" in line, line
+    try:
+        yield Capture(pcap)
+    finally:
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
