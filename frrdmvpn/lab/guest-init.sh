@@ -1,11 +1,11 @@
 #!/bin/sh
 # Stage 2 of the lab VM: PID 1 on the host's root (read-only 9p under a tmpfs overlay).
+# /tmp stays the (overlaid) host /tmp: the checkout may live there.
 # Mounts what a Debian userland expects, loads the lab's kernel modules, then runs the
 # command agent on the virtio-serial ports; when the agent exits the VM powers off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^frrdmvpn.$1=//p"; }
 mount -t tmpfs -o mode=0755 tmpfs /run
-mount -t tmpfs -o mode=1777 tmpfs /tmp
 mkdir -p /dev/pts /dev/shm /sys/fs/cgroup
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 ln -sf pts/ptmx /dev/ptmx 2>/dev/null
