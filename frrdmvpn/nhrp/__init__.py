@@ -1,0 +1,1 @@
+"""FRR nhrpd event socket support."""

@@ -1,0 +1,1 @@
+"""strongSwan VICI protocol support."""
