@@ -72,9 +72,11 @@ def cmd_down(_args: argparse.Namespace) -> int:
         Lab().down()
     else:
         vm = LabVm(VM_DIR)
-        if vm.running():
-            vm.run(_self_argv("down"))
+        if vm.running() and vm.run(_self_argv("down")) != 0:
+            print("frrdmvpn-lab: the lab inside the VM did not come down cleanly", file=sys.stderr)
         vm.stop()
+        print("frrdmvpn-lab: VM stopped")
+        return 0
     print("frrdmvpn-lab: down")
     return 0
 
