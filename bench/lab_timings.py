@@ -38,7 +38,7 @@ def measure_inside() -> None:
 
     def ospf_full() -> bool:
         nbrs = lab.vtysh_json("hub", "show ip ospf neighbor json")["neighbors"]
-        return sum(v[0]["converged"] == "Full" for v in nbrs.values()) == 2
+        return sum(bool(v[0]["converged"] == "Full") for v in nbrs.values()) == 2
 
     def lan_ping() -> bool:
         argv = ["ping", "-c1", "-W1", "-I", str(s1.lan.ip), str(s2.lan.ip)]
