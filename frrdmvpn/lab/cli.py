@@ -119,8 +119,14 @@ def cmd_shell(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     """Run the lab test tier (inside one VM boot where the kernel needs it)."""
     junit = Path(args.junit).resolve() if args.junit else None
+    artifacts = Path(args.artifacts).resolve()
     pytest_args = ["-m", "lab", *args.pytest_args]
-    env = {"FRRDMVPN_LAB_REQUIRED": "1", "LAB_TIMEOUT": os.environ.get("LAB_TIMEOUT", "120")}
+    env = {
+        "FRRDMVPN_LAB_REQUIRED": "1",
+        "LAB_TIMEOUT": os.environ.get("LAB_TIMEOUT", "120"),
+        "FRRDMVPN_LAB_PROTECT": os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn"),
+        "FRRDMVPN_LAB_ARTIFACTS": str(artifacts),
+    }
     if native_capable():
         extra = [f"--junitxml={junit}"] if junit else []
         cmd = [sys.executable, "-m", "pytest", *pytest_args, *extra]
@@ -133,13 +139,19 @@ def cmd_test(args: argparse.Namespace) -> int:
         boot = vm.start()
         print(f"frrdmvpn-lab test: VM booted in {boot:.1f} s", flush=True)
         guest_junit = TEST_VM_DIR / "junit-lab.xml"
+        guest_artifacts = TEST_VM_DIR / "artifacts"
+        env["FRRDMVPN_LAB_ARTIFACTS"] = str(guest_artifacts)
         cmd = [sys.executable, "-m", "pytest", *pytest_args, f"--junitxml={guest_junit}"]
         rc = vm.run(cmd, cwd=os.getcwd(), env=env)
         if junit and guest_junit.exists():
             junit.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(guest_junit, junit)
-        if args.keep_logs:
-            _save_logs(vm, Path(args.keep_logs))
+        if guest_artifacts.exists():
+            shutil.copytree(guest_artifacts, artifacts, dirs_exist_ok=True)
+        for name in ("console.log", "agent.log"):
+            if (vm.run_dir / name).exists():
+                artifacts.mkdir(parents=True, exist_ok=True)
+                shutil.copy(vm.run_dir / name, artifacts / name)
     except VmError as exc:
         print(f"frrdmvpn-lab test: {exc}", file=sys.stderr)
         rc = 3
@@ -147,17 +159,6 @@ def cmd_test(args: argparse.Namespace) -> int:
         vm.stop()
     print(f"frrdmvpn-lab test: VM run took {time.monotonic() - t0:.1f} s", flush=True)
     return rc
-
-
-def _save_logs(vm: LabVm, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("console.log", "agent.log"):
-        src = vm.run_dir / name
-        if src.exists():
-            shutil.copy(src, dest / name)
-    logs = vm.run_dir / "logs"
-    if logs.exists():
-        shutil.copytree(logs, dest / "nodes", dirs_exist_ok=True)
 
 
 def _fmt(timings: dict[str, float]) -> str:
@@ -181,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("node", choices=names)
     te = sub.add_parser("test", help="run the lab test tier (pytest -m lab) in the lab")
     te.add_argument("--junit", help="write the junit XML here")
-    te.add_argument("--keep-logs", metavar="DIR", help="copy VM and node logs here")
+    te.add_argument("--artifacts", default="build/lab-artifacts", metavar="DIR",
+                    help="node logs, measured results and VM logs land here")  # fmt: skip
     te.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
     return parser
 

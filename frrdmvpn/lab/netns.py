@@ -15,16 +15,19 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from frrdmvpn.adapters.vtysh import extract_json
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.topology import NODES, Node
 
 STATE_DIR = Path(os.environ.get("FRRDMVPN_LAB_DIR", "/var/tmp/frrdmvpn-lab/native"))
 TIMEOUT = float(os.environ.get("LAB_TIMEOUT", "120"))
+MODE = os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn")
 FRR_DAEMONS = ("zebra", "nhrpd", "ospfd")
 SWANCTL_DIRS = (
     "conf.d", "x509", "x509ca", "x509aa", "x509ocsp", "x509crl", "x509ac",
@@ -70,19 +73,24 @@ def _batch(netns: str, commands: list[str]) -> None:
     _sh(["ip", "-n", netns, "-batch", "-"], input="\n".join(commands) + "\n")
 
 
-def extract_json(text: str) -> Any:
-    """Parse vtysh JSON output, skipping text some FRR 8.4 commands print before it."""
-    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
-    if not starts:
-        raise ValueError(f"no JSON in vtysh output: {text[:200]!r}")
-    return json.loads(text[min(starts) :])
-
-
 class Lab:
     """The three-node DMVPN lab in this kernel's network namespaces."""
 
-    def __init__(self, state_dir: Path = STATE_DIR) -> None:
+    def __init__(self, state_dir: Path = STATE_DIR, mode: str | None = None) -> None:
         self.state_dir = state_dir
+        self._mode = mode
+
+    @property
+    def mode(self) -> str:
+        """The IPsec mode: as asked, else as the running lab was built, else the default."""
+        if self._mode is None:
+            try:
+                self._mode = str(json.loads(self.state_file.read_text())["mode"])
+            except (OSError, ValueError, KeyError):
+                self._mode = MODE
+        if self._mode not in topo.MODES:
+            raise LabError(f"unknown lab mode {self._mode!r} (modes: {', '.join(topo.MODES)})")
+        return self._mode
 
     # -- node access ---------------------------------------------------------------------
     def node_dir(self, n: Node) -> Path:
@@ -142,14 +150,21 @@ class Lab:
             self._write_files()
             self._build_network()
             timings["network"] = time.monotonic() - t0
+            if self.mode == "frrdmvpn":
+                self._install_guards()
+                timings["guards"] = time.monotonic() - t0
             self._start_charon()
             timings["charon"] = time.monotonic() - t0
+            if self.mode == "frrdmvpn":
+                self._start_proxy()
+                timings["proxy"] = time.monotonic() - t0
             self._start_frr()
             timings["frr"] = time.monotonic() - t0
         except BaseException:
             self.down()
             raise
-        self.state_file.write_text(json.dumps({"timings": timings}, indent=1))
+        state = {"mode": self.mode, "timings": timings}
+        self.state_file.write_text(json.dumps(state, indent=1))
         return timings
 
     def _write_files(self) -> None:
@@ -161,10 +176,10 @@ class Lab:
                 (d / sub).mkdir(parents=True)
             for sub in SWANCTL_DIRS:
                 (d / "etc/swanctl" / sub).mkdir(parents=True)
-            for fname, text in topo.frr_files(n).items():
+            for fname, text in topo.frr_files(n, self.mode).items():
                 (d / "etc/frr" / fname).write_text(text)
             (d / "etc/swanctl/swanctl.conf").write_text(topo.swanctl_conf(n))
-            (d / "etc/strongswan.conf").write_text(topo.strongswan_conf(n))
+            (d / "etc/strongswan.conf").write_text(topo.strongswan_conf(n, self.mode))
             (d / "etc/swanctl/private").chmod(0o700)
             for sub in ("etc/frr", "log/frr", "run/frr"):
                 shutil.chown(d / sub, "frr", "frr")
@@ -192,20 +207,71 @@ class Lab:
     def _start_charon(self) -> None:
         """charon first, config loaded, before any GRE can be sent (lab notes gotcha 6)."""
         for n in NODES:
-            log = open(self.node_dir(n) / "log" / "charon.stdout", "ab")  # noqa: SIM115
+            self._spawn(n, ["/usr/lib/ipsec/charon"], "charon.stdout")
+        for n in NODES:
+            sock = self.node_dir(n) / "run" / Path(self.charon_socket).name
+            wait_for(f"charon's VICI socket on {n.name}", sock.exists)
+        for n in NODES:
+            self.run(n.name, ["swanctl", "--load-all", "--noprompt", "--uri",
+                              f"unix://{self.charon_socket}"])  # fmt: skip
+
+    @property
+    def charon_socket(self) -> str:
+        """charon's own VICI socket inside a node (relocated behind the proxy in frrdmvpn mode)."""
+        return topo.CHARON_VICI if self.mode == "frrdmvpn" else "/var/run/charon.vici"
+
+    def _spawn(self, n: Node, cmd: list[str], log_name: str) -> None:
+        with open(self.node_dir(n) / "log" / log_name, "ab") as log:
             subprocess.Popen(
-                self.argv(n.name, ["/usr/lib/ipsec/charon"]),
+                self.argv(n.name, cmd),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            log.close()
+
+    def charon_pid(self, name: str) -> int | None:
+        pid_file = self.node_dir(topo.node(name)) / "run" / "charon.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if Path(f"/proc/{pid}").exists() else None
+
+    def stop_charon(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Stop node ``name``'s charon (SIGTERM: clean stop, it flushes its policies)."""
+        pid = self.charon_pid(name)
+        if pid is None:
+            raise LabError(f"charon is not running on {name}")
+        os.kill(pid, sig)
+        wait_for(f"charon on {name} to exit", lambda: self.charon_pid(name) is None, 30)
+
+    def start_charon(self, name: str) -> None:
+        """Start node ``name``'s charon and load its configuration."""
+        n = topo.node(name)
+        sock = self.node_dir(n) / "run" / Path(self.charon_socket).name
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+        self._spawn(n, ["/usr/lib/ipsec/charon"], "charon.stdout")
+        wait_for(f"charon's VICI socket on {name}", sock.exists)
+        self.run(name, ["swanctl", "--load-all", "--noprompt", "--uri",
+                        f"unix://{self.charon_socket}"])  # fmt: skip
+
+    def _install_guards(self) -> None:
+        """frrdmvpn's fail-closed guards, before charon or nhrpd can send anything."""
         for n in NODES:
-            sock = self.vici_socket(n.name)
-            wait_for(f"charon's VICI socket on {n.name}", sock.exists)
+            self.run(n.name, topo.guard_argv(sys.executable, n))
+
+    def _start_proxy(self) -> None:
+        """frrdmvpn's enforcement process: nhrpd's VICI proxy and event socket."""
         for n in NODES:
-            self.run(n.name, ["swanctl", "--load-all", "--noprompt"])
+            self._spawn(n, topo.proxy_argv(sys.executable), "frrdmvpn-proxy.log")
+        for n in NODES:
+            for sock in ("charon.vici", "frrdmvpn/nhrp-events.sock"):
+                path = self.node_dir(n) / "run" / sock
+                wait_for(f"frrdmvpn-proxy's {sock} on {n.name}", path.exists)
+        for n in NODES:
+            self._spawn(n, topo.supervisor_argv(sys.executable, n), "frrdmvpnd.log")
 
     def _start_frr(self) -> None:
         for daemons in (("zebra",), ("nhrpd", "ospfd")):

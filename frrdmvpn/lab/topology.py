@@ -31,6 +31,12 @@ CHARON_PLUGINS = (
 )  # fmt: skip
 NS_PREFIX = "frrdmvpn-"
 UNDERLAY_NS = NS_PREFIX + "underlay"
+#: IPsec modes: "frrdmvpn" = nhrpd's tunnel protection through frrdmvpn's proxy, event socket
+#: and guards on stock strongSwan; "trap" = the best stock setup (charon's wildcard trap only).
+MODES = ("frrdmvpn", "trap")
+VICI_PROFILE = "dmvpn"
+EVENT_SOCKET = "/run/frrdmvpn/nhrp-events.sock"
+CHARON_VICI = "/var/run/frrdmvpn-charon.vici"
 
 
 @dataclass(frozen=True)
@@ -93,8 +99,11 @@ def zebra_conf(n: Node) -> str:
     return f"hostname {n.name}\nlog file /var/log/frr/zebra.log\n!\n"
 
 
-def nhrpd_conf(n: Node) -> str:
-    lines = [f"hostname {n.name}", "log file /var/log/frr/nhrpd.log", "!"]
+def nhrpd_conf(n: Node, mode: str = "frrdmvpn") -> str:
+    lines = [f"hostname {n.name}", "log file /var/log/frr/nhrpd.log", "debug nhrp common",
+             "debug nhrp kernel", "debug nhrp vici", "debug nhrp event", "!"]  # fmt: skip
+    if mode == "frrdmvpn":
+        lines.append(f"nhrp event socket {EVENT_SOCKET}")
     if n.is_hub:
         lines.append(f"nhrp nflog-group {NFLOG_REDIRECT}")
     lines.append(f"nhrp multicast-nflog-group {NFLOG_MULTICAST}")
@@ -113,6 +122,8 @@ def nhrpd_conf(n: Node) -> str:
             f" ip nhrp map multicast {h.nbma.ip}",
             " ip nhrp shortcut",
         ]
+    if mode == "frrdmvpn":
+        lines.append(f" tunnel protection vici profile {VICI_PROFILE}")
     lines += [" tunnel source eth0", "!"]
     return "\n".join(lines) + "\n"
 
@@ -179,7 +190,8 @@ secrets {{
 """
 
 
-def strongswan_conf(n: Node) -> str:
+def strongswan_conf(n: Node, mode: str = "frrdmvpn") -> str:
+    vici = f"vici {{ socket = unix://{CHARON_VICI} }}" if mode == "frrdmvpn" else ""
     return f"""# lab node {n.name}
 charon {{
     # Only what the lab uses: plugin loading dominates charon's start-up under emulation.
@@ -187,6 +199,7 @@ charon {{
     install_routes = no
     plugins {{
         include strongswan.d/charon/*.conf
+        {vici}
     }}
     filelog {{
         lab {{
@@ -249,11 +262,33 @@ def iptables_rules(n: Node) -> list[list[str]]:
     return rules
 
 
-def frr_files(n: Node) -> dict[str, str]:
+def proxy_argv(python: str) -> list[str]:
+    """frrdmvpn's enforcement process on a node: VICI proxy + event socket. Each IKE identity
+    (the NBMA address) may claim its tunnel address and its LAN (shortcut resolutions)."""
+    argv = [python, "-m", "frrdmvpn.enforcer", "--tunnel-subnet", str(OVERLAY), "--auth", "psk-map"]
+    for other in NODES:
+        argv += ["--psk-map", f"{other.nbma.ip}={other.overlay.ip}/32,{other.lan.network}"]
+    return argv
+
+
+def supervisor_argv(python: str, n: Node) -> list[str]:
+    """frrdmvpnd's supervisor on a node; spokes keep their NHS SA up."""
+    argv = [python, "-m", "frrdmvpn.daemon", "run", "--nbma", str(n.nbma.ip)]
+    if not n.is_hub:
+        argv += ["--nhs", str(hub().nbma.ip)]
+    return argv
+
+
+def guard_argv(python: str, n: Node) -> list[str]:
+    """Install frrdmvpn's nftables + XFRM block guards for the node's NBMA address."""
+    return [python, "-m", "frrdmvpn.daemon", "guard", "install", "--nbma", str(n.nbma.ip)]
+
+
+def frr_files(n: Node, mode: str = "frrdmvpn") -> dict[str, str]:
     """Files of the node's private /etc/frr."""
     return {
         "zebra.conf": zebra_conf(n),
-        "nhrpd.conf": nhrpd_conf(n),
+        "nhrpd.conf": nhrpd_conf(n, mode),
         "ospfd.conf": ospfd_conf(n),
         "vtysh.conf": f"hostname {n.name}\n",
     }

@@ -6,8 +6,9 @@ import ipaddress
 
 import pytest
 
+from frrdmvpn.adapters.vtysh import extract_json
 from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab, extract_json
+from frrdmvpn.lab.netns import Lab
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,383 @@
+"""Kernel guards: the only code that runs ``nft`` and ``ip xfrm``.
+
+What to install is rendered by :mod:`frrdmvpn.render.guard`; this adapter applies it,
+checks it, reads the counters and flushes stale larval XFRM states.
+
+Verified with iproute2 6.1.0 (Debian 12): ``ip -j xfrm policy show`` and
+``ip -j xfrm state show`` ignore ``-j`` and print the usual text, so both are parsed as
+text. A larval ("acquire") state has SPI 0 and the kernel does not index it by SPI, so
+``ip xfrm state delete ... spi 0`` fails with "No such process"; ALLOCSPI with the same
+src/dst/proto/mode/reqid adopts the larval state and gives it an SPI, after which it can
+be deleted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from frrdmvpn.render.guard import (
+    IPPROTO_GRE,
+    TABLE_FAMILY,
+    TABLE_NAME,
+    GuardSpec,
+    XfrmPolicy,
+    nft_delete_script,
+    nft_guard_matches,
+    nft_ruleset,
+    parse_nft_counters,
+    xfrm_block_policies,
+)
+
+DEFAULT_TIMEOUT = 10.0
+# What nft and iproute2 print for ENOENT / ESRCH (nothing to list or delete). Commands run
+# with the daemon's environment; frrdmvpnd runs them in the C locale.
+_NOT_FOUND = ("No such file or directory", "No such process")
+_PROTO_NUMBERS = {"gre": IPPROTO_GRE}
+# Values iproute2 prints (and accepts back) for an SA's protocol and mode, and a mark.
+_XFRM_PROTOS = frozenset({"esp", "ah", "comp"})
+_XFRM_MODES = frozenset({"transport", "tunnel", "beet", "ro", "in_trigger"})
+_MARK = re.compile(r"0x[0-9a-fA-F]{1,8}(?:/0x[0-9a-fA-F]{1,8})?")
+
+
+class Runner(Protocol):
+    """The subset of :func:`subprocess.run` the guard uses (tests pass a recorder)."""
+
+    def __call__(
+        self,
+        args: Sequence[str],
+        *,
+        input: str | None,
+        capture_output: bool,
+        text: Literal[True],
+        check: bool,
+        timeout: float | None,
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+class GuardError(RuntimeError):
+    """A guard command failed; the message carries the command and its stderr."""
+
+    def __init__(self, message: str, stderr: str = "") -> None:
+        super().__init__(message)
+        self.stderr = stderr
+
+    @property
+    def not_found(self) -> bool:
+        """The command failed only because the object to list or delete does not exist."""
+        return any(s in self.stderr for s in _NOT_FOUND)
+
+
+@dataclass(frozen=True)
+class ShownPolicy:
+    """One policy as ``ip xfrm policy show`` prints it (only what the guard compares)."""
+
+    direction: str
+    selector: dict[str, str]
+    action: str
+    priority: int
+    ptype: str
+    mark: str | None
+
+    def matches(self, policy: XfrmPolicy) -> bool:
+        proto = self.selector.get("proto", "")
+        return (
+            self.direction == policy.direction
+            and set(self.selector) == {"src", "dst", "proto"}
+            and _network(self.selector["src"]) == policy.src
+            and _network(self.selector["dst"]) == policy.dst
+            and _PROTO_NUMBERS.get(proto, int(proto) if proto.isdigit() else -1) == policy.proto
+            and self.action == policy.action
+            and self.priority == policy.priority
+            and self.ptype == "main"
+            and self.mark is None
+        )
+
+
+@dataclass(frozen=True)
+class ShownState:
+    """One SA as ``ip xfrm state show`` prints it (only what flushing needs)."""
+
+    src: str
+    dst: str
+    proto: str
+    spi: int
+    reqid: int
+    mode: str
+    mark: str | None
+    if_id: str | None
+
+    def id_args(self) -> list[str]:
+        """``src S dst D proto P`` (the parser only lets through values ip accepts back)."""
+        return ["src", self.src, "dst", self.dst, "proto", self.proto]
+
+    def mark_args(self) -> list[str]:
+        if self.mark is None:
+            return []
+        value, _, mask = self.mark.partition("/")
+        return ["mark", value, "mask", mask] if mask else ["mark", value]
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _records(text: str) -> list[list[str]]:
+    """Split ``ip xfrm`` output into records: a line at column 0 starts a new one."""
+    records: list[list[str]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if not line[0].isspace() or not records:
+            records.append([])
+        records[-1].append(line.strip())
+    return records
+
+
+def _pairs(line: str) -> dict[str, str]:
+    """``key value key value ...`` -> dict; the first value of a repeated key wins."""
+    tokens = line.split()
+    pairs: dict[str, str] = {}
+    for key, value in zip(tokens[::2], tokens[1::2], strict=False):
+        pairs.setdefault(key, value)
+    return pairs
+
+
+_POLICY_KEYS = frozenset({"dir", "action", "priority", "ptype", "mark", "if_id"})
+
+
+def _attrs(line: str, keys: frozenset[str]) -> dict[str, str]:
+    """The value after each of keys anywhere in line (flag lists break strict pairing)."""
+    tokens = line.split()
+    found: dict[str, str] = {}
+    for key, value in itertools.pairwise(tokens):
+        if key in keys:
+            found.setdefault(key, value)
+    return found
+
+
+def parse_xfrm_policies(text: str) -> list[ShownPolicy]:
+    """Policies from ``ip xfrm policy show``; socket policies and junk are skipped."""
+    policies: list[ShownPolicy] = []
+    for record in _records(text):
+        selector = _pairs(record[0])
+        info: dict[str, str] = {}
+        for line in record[1:]:
+            if line.startswith("tmpl"):
+                break  # the template lines have their own src/dst/proto
+            for key, value in _attrs(line, _POLICY_KEYS).items():
+                info.setdefault(key, value)
+        if "src" not in selector or "dst" not in selector or "dir" not in info:
+            continue
+        try:
+            priority = int(info.get("priority", "0"))
+        except ValueError:
+            continue
+        policies.append(
+            ShownPolicy(
+                direction=info["dir"],
+                selector=selector,
+                action=info.get("action", "allow"),
+                priority=priority,
+                ptype=info.get("ptype", "main"),
+                mark=info.get("mark"),
+            )
+        )
+    return policies
+
+
+def parse_xfrm_states(text: str) -> list[ShownState]:
+    """SAs from ``ip xfrm state show`` (also the output of ``ip xfrm state allocspi``).
+
+    Records whose addresses, protocol, mode or mark look unlike iproute2's output are
+    skipped, so nothing odd ever reaches an argv built from them.
+    """
+    states: list[ShownState] = []
+    for record in _records(text):
+        head = _pairs(record[0])
+        info: dict[str, str] = {}
+        for line in record[1:]:
+            if line.startswith(("proto ", "mark ", "if_id ")):
+                for key, value in _pairs(line).items():
+                    info.setdefault(key, value)
+        if "src" not in head or "dst" not in head or "proto" not in info or "spi" not in info:
+            continue
+        mode = info.get("mode", "transport")
+        mark = info.get("mark")
+        if (
+            info["proto"] not in _XFRM_PROTOS
+            or mode not in _XFRM_MODES
+            or (mark is not None and not _MARK.fullmatch(mark))
+        ):
+            continue
+        try:
+            src = str(ipaddress.ip_address(head["src"]))
+            dst = str(ipaddress.ip_address(head["dst"]))
+            # With -s, iproute2 appends the value again in parentheses: "0x...(N)".
+            spi = int(info["spi"].split("(")[0], 16)
+            reqid = int(info.get("reqid", "0").split("(")[0], 10)
+        except ValueError:
+            continue
+        states.append(
+            ShownState(
+                src=src,
+                dst=dst,
+                proto=info["proto"],
+                spi=spi,
+                reqid=reqid,
+                mode=mode,
+                mark=mark,
+                if_id=info.get("if_id"),
+            )
+        )
+    return states
+
+
+class KernelGuard:
+    """Install, check, read and remove the GRE guard (nftables table + XFRM block policies)."""
+
+    def __init__(
+        self,
+        spec: GuardSpec,
+        run: Runner = subprocess.run,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.spec = spec
+        self.policies = xfrm_block_policies(spec)
+        self._run = run
+        self._timeout = timeout
+
+    def _exec(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run argv (stdin as its input); GuardError with its stderr unless it exits 0."""
+        try:
+            proc = self._run(
+                argv,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=self._timeout,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise GuardError(f"{' '.join(argv)}: {exc}") from exc
+        if proc.returncode != 0:
+            stderr = (proc.stderr or "").strip()
+            raise GuardError(
+                f"{' '.join(argv)} failed (exit {proc.returncode}): {stderr or 'no stderr'}",
+                stderr,
+            )
+        return proc
+
+    def _exec_unless_missing(self, argv: list[str]) -> subprocess.CompletedProcess[str] | None:
+        """Like :meth:`_exec`, but None when the object to list or delete does not exist."""
+        try:
+            return self._exec(argv)
+        except GuardError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    def install(self) -> None:
+        """Replace the nft table atomically, then add or update every block policy."""
+        self._exec(["nft", "-f", "-"], nft_ruleset(self.spec))
+        for policy in self.policies:
+            self._exec(policy.ip_args("update"))
+
+    def remove(self) -> None:
+        """Delete the table and the policies; what is already gone is not an error.
+
+        Every step is tried; the failures, if any, are raised together at the end.
+        """
+        errors: list[str] = []
+        try:
+            self._exec(["nft", "-f", "-"], nft_delete_script())
+        except GuardError as exc:
+            errors.append(str(exc))
+        for policy in self.policies:
+            try:
+                self._exec_unless_missing(policy.ip_args("delete"))
+            except GuardError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise GuardError("; ".join(errors))
+
+    def installed(self) -> bool:
+        """True if the table matches the spec and every block policy is present."""
+        table = self._exec_unless_missing(["nft", "-j", "list", "table", TABLE_FAMILY, TABLE_NAME])
+        if table is None:
+            return False
+        try:
+            if not nft_guard_matches(self.spec, table.stdout):
+                return False
+        except ValueError as exc:
+            raise GuardError(str(exc)) from exc
+        shown = parse_xfrm_policies(self._exec(["ip", "xfrm", "policy", "show"]).stdout)
+        return all(any(p.matches(want) for p in shown) for want in self.policies)
+
+    def counters(self) -> dict[str, tuple[int, int]]:
+        """Counter name -> (packets, bytes) of the guard table; GuardError if it is absent."""
+        proc = self._exec(["nft", "-j", "list", "counters", "table", TABLE_FAMILY, TABLE_NAME])
+        try:
+            return parse_nft_counters(proc.stdout)
+        except ValueError as exc:
+            raise GuardError(str(exc)) from exc
+
+    def flush_larval_states(self) -> int:
+        """Delete SPI-0 (larval "acquire") XFRM states; returns how many were deleted.
+
+        After a charon restart such a state suppresses new ACQUIREs until it expires
+        (``xfrm_acq_expires``, 165 s with charon's defaults). Each one is adopted with
+        ALLOCSPI (same src/dst/proto/mode/reqid/mark) and then deleted by its new SPI. If
+        the larval state vanished meanwhile, ALLOCSPI creates a fresh one, which is
+        deleted just the same. States with an ``if_id`` are left alone: iproute2 6.1
+        cannot pass one to ``allocspi``, so the adoption would miss them.
+        """
+        shown = self._exec(["ip", "xfrm", "state", "show"])
+        deleted = 0
+        for state in parse_xfrm_states(shown.stdout):
+            if state.spi != 0 or state.if_id is not None:
+                continue
+            ident = state.id_args()
+            alloc = self._exec(
+                [
+                    "ip",
+                    "xfrm",
+                    "state",
+                    "allocspi",
+                    *ident,
+                    "mode",
+                    state.mode,
+                    "reqid",
+                    str(state.reqid),
+                    *state.mark_args(),
+                ]
+            )
+            adopted = parse_xfrm_states(alloc.stdout)
+            if len(adopted) != 1 or adopted[0].spi == 0:
+                raise GuardError(f"ip xfrm state allocspi printed no SPI: {alloc.stdout!r}")
+            spi = f"0x{adopted[0].spi:08x}"
+            argv = ["ip", "xfrm", "state", "delete", *ident, "spi", spi, *state.mark_args()]
+            if self._exec_unless_missing(argv) is not None:
+                deleted += 1
+        return deleted
+
+
+def xfrm_stats(path: str = "/proc/net/xfrm_stat") -> dict[str, int]:
+    """The kernel's XFRM counters for this network namespace (``XfrmOutPolBlock`` counts GRE
+    the block policies stopped, ``XfrmInTmplMismatch`` cleartext the inbound policies dropped)."""
+    stats: dict[str, int] = {}
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) == 2 and fields[1].isdigit():
+                stats[fields[0]] = int(fields[1])
+    return stats

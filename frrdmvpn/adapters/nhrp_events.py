@@ -1,0 +1,108 @@
+"""nhrpd's event socket: answer ``authorize-binding`` with a decision from the core."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from frrdmvpn.core.authorize import Decision
+from frrdmvpn.nhrp.events import (
+    AuthorizeBinding,
+    EventDecoder,
+    EventWireError,
+    encode_reply,
+    parse_event,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = Path("/run/frrdmvpn/nhrp-events.sock")
+Decide = Callable[[AuthorizeBinding], Awaitable[Decision]]
+
+
+class NhrpEventServer:
+    """Listen where nhrpd's ``nhrp event socket`` points; every decision is logged and counted."""
+
+    def __init__(self, decide: Decide, path: Path = DEFAULT_PATH, group: str | None = "frr"):
+        self.decide = decide
+        self.path = path
+        self.group = group
+        self.counters: Counter[str] = Counter()
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
+        os.chmod(self.path, 0o660)
+        if self.group:
+            with contextlib.suppress(LookupError, OSError):
+                shutil.chown(self.path, group=self.group)
+                shutil.chown(self.path.parent, group=self.group)
+                os.chmod(self.path.parent, 0o750)  # noqa: S103 - nhrpd (group frr) must reach it
+        log.info("nhrp event socket listening on %s", self.path)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _answer(self, event: AuthorizeBinding, writer: asyncio.StreamWriter) -> None:
+        try:
+            decision = await self.decide(event)
+        except Exception as exc:  # a failing check must deny, never leave nhrpd waiting
+            log.exception("authorize-binding %d: check failed", event.eventid)
+            decision = Decision(False, f"deny: the check failed: {exc}")
+        self.counters["accept" if decision.accept else "deny"] += 1
+        if decision.weak:
+            self.counters["weak"] += 1
+        log.log(
+            logging.WARNING if not decision.accept or decision.weak else logging.INFO,
+            "authorize-binding event=%d type=%s peer=%s nbma=%s -> %s: %s",
+            event.eventid, event.type, event.remote_addr, event.remote_nbma,
+            "accept" if decision.accept else "deny", decision.reason,
+        )  # fmt: skip
+        writer.write(encode_reply(event.eventid, decision.accept))
+        await writer.drain()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        log.info("nhrpd connected to the event socket")
+        decoder = EventDecoder()
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while data := await reader.read(65536):
+                for fields in decoder.feed(data):
+                    try:
+                        event = parse_event(fields)
+                    except EventWireError as exc:
+                        self.counters["malformed"] += 1
+                        log.warning("malformed event from nhrpd: %s", exc)
+                        if exc.eventid is not None:
+                            writer.write(encode_reply(exc.eventid, False))
+                        continue
+                    if isinstance(event, AuthorizeBinding):
+                        task = asyncio.create_task(self._answer(event, writer))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                    else:
+                        self.counters["unknown"] += 1
+                        log.warning("unknown nhrpd event %r: denied", event.event)
+                        if event.eventid is not None:
+                            writer.write(encode_reply(event.eventid, False))
+        except EventWireError as exc:
+            self.counters["malformed"] += 1
+            log.warning("closing the event socket connection: %s", exc)
+        except ConnectionError:
+            pass
+        finally:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            writer.close()
+            log.info("nhrpd disconnected from the event socket")

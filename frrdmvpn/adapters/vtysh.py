@@ -1,0 +1,77 @@
+"""nhrpd's view, read through vtysh (the only control path Debian's FRR 8.4 offers)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+from typing import Any
+
+from frrdmvpn.core.supervisor import NhrpBinding, PeerKey
+
+TIMEOUT = 10.0
+
+
+class VtyshError(RuntimeError):
+    """vtysh failed or printed something that is not the JSON asked for."""
+
+
+def extract_json(text: str) -> Any:
+    """Parse vtysh JSON output, skipping text some FRR 8.4 commands print before it
+    (``show ip nhrp shortcut json`` prints its table header first)."""
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        raise ValueError(f"no JSON in vtysh output: {text[:200]!r}")
+    return json.loads(text[min(starts) :])
+
+
+async def show_json(command: str, daemon: str = "nhrpd") -> Any:
+    """Run one ``show ... json`` command against ``daemon``."""
+    proc = await asyncio.create_subprocess_exec(
+        "vtysh", "-d", daemon, "-c", command,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    except TimeoutError as exc:
+        proc.kill()
+        raise VtyshError(f"vtysh -c {command!r} timed out") from exc
+    if proc.returncode != 0:
+        raise VtyshError(f"vtysh -c {command!r}: {err.decode().strip() or proc.returncode}")
+    try:
+        return extract_json(out.decode())
+    except ValueError as exc:
+        raise VtyshError(f"vtysh -c {command!r}: {exc}") from exc
+
+
+def bindings_from_cache(data: Any) -> list[NhrpBinding]:
+    """Peer bindings from ``show ip nhrp cache json`` (local entries are not peers)."""
+    out = []
+    for e in data.get("table", []):
+        if e.get("type") in ("local", "incomplete", "negative"):
+            continue
+        try:
+            out.append(NhrpBinding(ipaddress.ip_address(e["protocol"]),
+                                   ipaddress.ip_address(e["nbma"]), str(e["type"])))  # fmt: skip
+        except (KeyError, ValueError):
+            continue
+    return out
+
+
+def sas_from_dmvpn(data: Any) -> dict[PeerKey, int]:
+    """nhrpd's SA count per NBMA pair from ``show dmvpn json``."""
+    out: dict[PeerKey, int] = {}
+    for e in data if isinstance(data, list) else []:
+        try:
+            key = (ipaddress.ip_address(e["src"]), ipaddress.ip_address(e["dst"]))
+            out[key] = int(e["sas"])
+        except (KeyError, ValueError, TypeError):
+            continue
+    return out
+
+
+async def nhrp_view() -> tuple[list[NhrpBinding], dict[PeerKey, int]]:
+    """nhrpd's bindings and its SA counts."""
+    cache = await show_json("show ip nhrp cache json")
+    dmvpn = await show_json("show dmvpn json")
+    return bindings_from_cache(cache), sas_from_dmvpn(dmvpn)

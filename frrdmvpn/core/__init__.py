@@ -1,0 +1,1 @@
+"""Core logic of frrdmvpnd without I/O: authorization policy, state machines, reconciler."""

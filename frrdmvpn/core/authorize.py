@@ -1,0 +1,328 @@
+"""Binding authorization: may nhrpd install the binding it asks about? Pure, no I/O.
+
+nhrpd asks ``authorize-binding`` (reference: frr-strongswan-internals.md §1) before it
+installs a dynamic, NHS or cached binding ``remote_addr -> remote_nbma``. The answer is
+yes only if
+
+1. the event names the claimed tunnel address and both NBMA addresses,
+2. the claimed address is not this node's own and, in certificate mode, lies inside the
+   tunnel subnet (a PSK map may also grant prefixes routed behind a peer: a shortcut's
+   resolution binds an address of the peer's LAN; any-authenticated accepts any address),
+3. an INSTALLED ESP transport-mode CHILD_SA protects exactly GRE between
+   ``local_nbma`` and ``remote_nbma`` (see :func:`gre_protection_problem`), and
+4. the IKE peer of such an SA may claim the address under the configured
+   :class:`PolicyMode`.
+
+Every :class:`Decision` carries a reason a human can act on. :func:`authorize` never
+raises on what nhrpd or charon sent (garbage certificates included): anything it cannot
+read is a denial with a reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from frrdmvpn.core.x509san import subject_alt_names
+from frrdmvpn.nhrp.events import AuthorizeBinding, IPAddress
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# How many CHILD_SAs a "no protecting SA" reason lists before it summarises.
+MAX_LISTED_SAS = 8
+# Peer-chosen strings (IKE identities) are quoted and cut to this many characters.
+MAX_QUOTED = 96
+
+# A traffic selector as charon prints it (traffic_selector_printf_hook, used by VICI
+# list-sas): "<addr>/<prefix>", then "[<proto>]" when a protocol is set. The protocol is
+# the name from the host's protocol database (getprotobynumber), so GRE prints "gre" on a
+# host with netbase's /etc/protocols and "47" without it; both are the same selector.
+# Port-restricted forms ("[gre/1234]", "[gre/OPAQUE]") and ranges ("a..b") are not
+# accepted: nhrpd's GRE needs all of protocol 47 between the two hosts, nothing else.
+_SELECTOR = re.compile(r"(?P<addr>[0-9A-Fa-f.:]+)/(?P<prefix>[0-9]{1,3})\[(?P<proto>[^\]/]+)\]")
+_GRE_NAMES = frozenset({"gre", "47"})
+
+
+class PolicyMode(enum.Enum):
+    """How a peer's IKE identity is bound to the tunnel address it claims."""
+
+    # The peer's certificate has an iPAddress subjectAltName equal to the claimed address.
+    CERTIFICATE = "certificate"
+    # The peer's IKE identity is in the configured map and the address in its networks.
+    PSK_MAP = "psk-map"
+    # Any IKE-authenticated peer may claim any address in the tunnel subnet (weak).
+    ANY_AUTHENTICATED = "any-authenticated"
+
+
+@dataclass(frozen=True)
+class ChildSa:
+    """What the authorizer knows of one CHILD_SA, as charon reports it (VICI list-sas)."""
+
+    ike_uniqueid: int
+    child_uniqueid: int
+    local_host: IPAddress
+    remote_host: IPAddress
+    local_id: str
+    remote_id: str
+    state: str
+    mode: str
+    protocol: str
+    local_ts: tuple[str, ...]
+    remote_ts: tuple[str, ...]
+    remote_cert: bytes = b""
+    remote_auth: str = "psk"
+
+    @property
+    def label(self) -> str:
+        """``CHILD_SA #5 (IKE_SA #3)``, charon's unique ids."""
+        return f"CHILD_SA #{self.child_uniqueid} (IKE_SA #{self.ike_uniqueid})"
+
+
+def _empty_map() -> Mapping[str, frozenset[IPNetwork]]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The configured authorization policy. ``psk_map`` is copied and frozen."""
+
+    mode: PolicyMode
+    tunnel_subnet: IPNetwork
+    psk_map: Mapping[str, frozenset[IPNetwork]] = field(default_factory=_empty_map)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mode, PolicyMode):
+            raise TypeError(f"mode must be a PolicyMode, not {self.mode!r}")
+        if not isinstance(self.tunnel_subnet, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            raise TypeError(f"tunnel_subnet must be an IP network, not {self.tunnel_subnet!r}")
+        frozen: dict[str, frozenset[IPNetwork]] = {}
+        for identity, networks in self.psk_map.items():
+            if not isinstance(identity, str) or not identity:
+                raise ValueError(f"psk_map key {identity!r} is not a non-empty IKE identity")
+            nets = frozenset(networks)
+            for net in nets:
+                if not isinstance(net, ipaddress.IPv4Network | ipaddress.IPv6Network):
+                    raise TypeError(f"psk_map[{identity!r}] holds {net!r}, not an IP network")
+            frozen[identity] = nets
+        object.__setattr__(self, "psk_map", MappingProxyType(frozen))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to one authorize-binding event, with the reason to log and show."""
+
+    accept: bool
+    reason: str
+    weak: bool = False
+    peer_identity: str | None = None
+
+
+def _quote(text: str) -> str:
+    quoted = repr(text)
+    return quoted if len(quoted) <= MAX_QUOTED else quoted[: MAX_QUOTED - 4] + "...'"
+
+
+def _same(a: IPAddress, b: IPAddress) -> bool:
+    return a.version == b.version and a == b
+
+
+def _inside(address: IPAddress, network: IPNetwork) -> bool:
+    return address.version == network.version and address in network
+
+
+def _is_gre_host_selector(selector: str, host: IPAddress) -> bool:
+    match = _SELECTOR.fullmatch(selector)
+    if match is None or match["proto"] not in _GRE_NAMES:
+        return False
+    try:
+        address = ipaddress.ip_address(match["addr"])
+    except ValueError:
+        return False
+    return _same(address, host) and match["prefix"] == str(address.max_prefixlen)
+
+
+def _selector_problem(side: str, selectors: tuple[str, ...], host: IPAddress) -> str | None:
+    if not selectors:
+        return f"no {side}_ts"
+    bad = [s for s in selectors if not _is_gre_host_selector(s, host)]
+    if not bad:
+        return None
+    prefix = 32 if host.version == 4 else 128
+    more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+    return f"{side}_ts {_quote(bad[0])} is not {host}/{prefix}[gre]{more}"
+
+
+def gre_protection_problem(
+    sa: ChildSa, local_nbma: IPAddress, remote_nbma: IPAddress
+) -> str | None:
+    """Why ``sa`` does not protect GRE between the NBMA pair, or ``None`` if it does.
+
+    Protecting means: state INSTALLED, mode TRANSPORT, protocol ESP, local/remote host
+    equal to ``local_nbma``/``remote_nbma`` (in that orientation), and every local and
+    remote traffic selector exactly the host's ``/32`` (``/128``) with protocol GRE and
+    no ports, e.g. ``198.51.100.11/32[gre]`` (``[47]`` is accepted as the same selector
+    printed on a host without /etc/protocols; ``[gre/...]`` port forms are not).
+    """
+    problems: list[str] = []
+    hosts_match = _same(sa.local_host, local_nbma) and _same(sa.remote_host, remote_nbma)
+    if not hosts_match:
+        swapped = _same(sa.local_host, remote_nbma) and _same(sa.remote_host, local_nbma)
+        kind = "hosts swapped" if swapped else "between"
+        problems.append(f"{kind} {sa.local_host}<->{sa.remote_host}")
+    if sa.state != "INSTALLED":
+        problems.append(f"state {_quote(sa.state)}")
+    if sa.mode != "TRANSPORT":
+        problems.append(f"mode {_quote(sa.mode)}")
+    if sa.protocol != "ESP":
+        problems.append(f"protocol {_quote(sa.protocol)}")
+    if hosts_match:
+        for side, selectors, host in (
+            ("local", sa.local_ts, local_nbma),
+            ("remote", sa.remote_ts, remote_nbma),
+        ):
+            problem = _selector_problem(side, selectors, host)
+            if problem is not None:
+                problems.append(problem)
+    return ", ".join(problems) or None
+
+
+def protects_gre(sa: ChildSa, local_nbma: IPAddress, remote_nbma: IPAddress) -> bool:
+    """Whether ``sa`` protects GRE between the NBMA pair (see :func:`gre_protection_problem`)."""
+    return gre_protection_problem(sa, local_nbma, remote_nbma) is None
+
+
+def _no_protection(
+    sas: list[ChildSa], local_nbma: IPAddress, remote_nbma: IPAddress
+) -> tuple[list[ChildSa], str]:
+    """The protecting SAs, and if there are none a text saying why each seen SA failed."""
+    protecting: list[ChildSa] = []
+    failures: list[tuple[bool, str]] = []
+    pair = {local_nbma, remote_nbma}
+    for sa in sas:
+        problem = gre_protection_problem(sa, local_nbma, remote_nbma)
+        if problem is None:
+            protecting.append(sa)
+        else:
+            relevant = {sa.local_host, sa.remote_host} == pair
+            failures.append((not relevant, f"{sa.label} {problem}"))
+    if protecting:
+        return protecting, ""
+    if not failures:
+        return [], "charon reported no CHILD_SA at all"
+    failures.sort(key=lambda f: f[0])  # SAs between the two NBMA addresses first
+    shown = "; ".join(text for _, text in failures[:MAX_LISTED_SAS])
+    hidden = len(failures) - MAX_LISTED_SAS
+    return [], f"seen: {shown}" + (f"; and {hidden} more" if hidden > 0 else "")
+
+
+def _check_certificate(
+    event: AuthorizeBinding, sa: ChildSa, claimed: IPAddress
+) -> tuple[bool, str]:
+    who = f"IKE peer {_quote(sa.remote_id)} ({sa.label})"
+    if sa.remote_auth != "pubkey":
+        return False, (
+            f"{who} authenticated with {_quote(sa.remote_auth)}, not a certificate; "
+            "certificate policy needs pubkey authentication"
+        )
+    der = event.remote_cert or sa.remote_cert
+    if not der:
+        return False, f"no certificate known for {who} (none from nhrpd or charon)"
+    cert = f"certificate of {who} from {'nhrpd' if event.remote_cert else 'charon'}"
+    try:
+        names = subject_alt_names(der)
+    except ValueError as exc:
+        return False, f"{cert} is malformed ({exc})"
+    if any(_same(address, claimed) for address in names.ip_addresses):
+        return True, f"{cert} has IP subjectAltName {claimed}"
+    if names.ip_addresses:
+        allowed = ", ".join(str(a) for a in names.ip_addresses)
+        return False, f"{cert} may claim only {allowed}, not {claimed}"
+    return False, (
+        f"{cert} has no IP subjectAltName ({names.describe()}), so it may claim no tunnel address"
+    )
+
+
+def _check_psk_map(policy: Policy, sa: ChildSa, claimed: IPAddress) -> tuple[bool, str]:
+    who = f"IKE identity {_quote(sa.remote_id)} ({sa.label})"
+    networks = policy.psk_map.get(sa.remote_id)
+    if networks is None:
+        return False, f"{who} is not in the PSK authorization map, so it may claim nothing"
+    allowed = ", ".join(sorted(str(n) for n in networks)) or "nothing"
+    if any(_inside(claimed, net) for net in networks):
+        return True, f"{who} may claim {allowed} per the PSK authorization map"
+    return False, f"{who} may claim only {allowed}, not {claimed}"
+
+
+def _precheck(
+    event: AuthorizeBinding, policy: Policy, subject: str
+) -> Decision | tuple[IPAddress, IPAddress, IPAddress]:
+    """A denial for an incomplete event or a bad claim, else (claimed, local, remote NBMA)."""
+    claimed, local_nbma, remote_nbma = event.remote_addr, event.local_nbma, event.remote_nbma
+    if claimed is None or local_nbma is None or remote_nbma is None:
+        named = (("remote_addr", claimed), ("local_nbma", local_nbma), ("remote_nbma", remote_nbma))
+        missing = ", ".join(name for name, value in named if value is None)
+        return Decision(
+            False,
+            f"deny {subject}: event {event.eventid} on {event.interface} lacks {missing}; "
+            "a binding can only be checked with remote_addr, local_nbma and remote_nbma",
+        )
+    if policy.mode is PolicyMode.CERTIFICATE and not _inside(claimed, policy.tunnel_subnet):
+        return Decision(
+            False,
+            f"deny {subject}: claimed address is outside the tunnel subnet {policy.tunnel_subnet}",
+        )
+    if event.local_addr is not None and _same(claimed, event.local_addr):
+        return Decision(
+            False,
+            f"deny {subject}: claimed address is this node's own tunnel address on "
+            f"{event.interface}",
+        )
+    return claimed, local_nbma, remote_nbma
+
+
+def authorize(event: AuthorizeBinding, sas: Iterable[ChildSa], policy: Policy) -> Decision:
+    """Decide one authorize-binding event against charon's CHILD_SAs and the policy."""
+    subject = f"{event.remote_addr or '?'} via {event.remote_nbma or '?'}"
+    checked = _precheck(event, policy, subject)
+    if isinstance(checked, Decision):
+        return checked
+    claimed, local_nbma, remote_nbma = checked
+
+    protecting, why_not = _no_protection(list(sas), local_nbma, remote_nbma)
+    if not protecting:
+        return Decision(
+            False,
+            f"deny {subject}: no INSTALLED ESP transport CHILD_SA protects GRE "
+            f"{local_nbma}<->{remote_nbma}; {why_not}",
+        )
+
+    if policy.mode is PolicyMode.ANY_AUTHENTICATED:
+        sa = protecting[0]
+        return Decision(
+            True,
+            f"accept {subject}: WEAK authorization (policy any-authenticated): IKE peer "
+            f"{_quote(sa.remote_id)} ({sa.label}) protects GRE but nothing binds it to "
+            f"{claimed}; any authenticated peer may claim any address",
+            weak=True,
+            peer_identity=sa.remote_id,
+        )
+
+    failures: list[str] = []
+    for sa in protecting:
+        if policy.mode is PolicyMode.CERTIFICATE:
+            ok, text = _check_certificate(event, sa, claimed)
+        else:
+            ok, text = _check_psk_map(policy, sa, claimed)
+        if ok:
+            return Decision(True, f"accept {subject}: {text}", peer_identity=sa.remote_id)
+        if text not in failures:
+            failures.append(text)
+    return Decision(
+        False,
+        f"deny {subject}: policy {policy.mode.value}: {'; '.join(failures)}",
+        peer_identity=protecting[0].remote_id,
+    )

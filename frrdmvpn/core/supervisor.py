@@ -1,0 +1,213 @@
+"""Peer supervision: one state machine per peer, derived afresh from what charon, nhrpd and
+the kernel report, and the actions that keep NHS SAs up. Pure: no I/O, no clock.
+
+States, in order: DOWN (nothing), IKE (an IKE_SA, no CHILD_SA protecting GRE), IPSEC (GRE
+protected, nhrpd has no binding), NHRP (binding, but nhrpd counts no SA for the pair) and
+UP. Nothing is cached between steps except each peer's history (since, reason, counters,
+back-off): the state itself is recomputed from every observation, so a restart of the
+daemon rebuilds it exactly.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from frrdmvpn.core.authorize import ChildSa, protects_gre
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+PeerKey = tuple[IPAddress, IPAddress]  # (local NBMA, remote NBMA)
+
+
+class State(enum.IntEnum):
+    """How far a peer has come; higher is better."""
+
+    DOWN = 0
+    IKE = 1
+    IPSEC = 2
+    NHRP = 3
+    UP = 4
+
+
+class Role(enum.Enum):
+    NHS = "nhs"  # configured next-hop server: kept up always
+    DYNAMIC = "dynamic"  # learnt (a spoke registered with us, or a shortcut)
+
+
+@dataclass(frozen=True)
+class IkeSa:
+    """One IKE_SA as charon reports it."""
+
+    uniqueid: int
+    local_host: IPAddress
+    remote_host: IPAddress
+    state: str  # CREATED, CONNECTING, ESTABLISHED, REKEYING, DELETING, ...
+
+
+@dataclass(frozen=True)
+class NhrpBinding:
+    """One nhrpd cache entry that points at a peer."""
+
+    protocol: IPAddress
+    nbma: IPAddress
+    type: str  # nhs, dynamic, cached, ...
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything one supervision step looks at."""
+
+    charon_up: bool
+    ike_sas: tuple[IkeSa, ...] = ()
+    child_sas: tuple[ChildSa, ...] = ()
+    nhrp: tuple[NhrpBinding, ...] = ()
+    nhrpd_sas: Mapping[PeerKey, int] = field(default_factory=dict)  # `show dmvpn json`
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential back-off with jitter (seconds)."""
+
+    base: float = 1.0
+    cap: float = 30.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int, rand: float) -> float:
+        """Delay before attempt ``attempt + 1``; ``rand`` is uniform in [0, 1)."""
+        raw: float = min(self.cap, self.base * 2.0 ** max(attempt - 1, 0))
+        return raw * (1 + self.jitter * (2 * rand - 1))
+
+
+@dataclass
+class Peer:
+    """A peer's history; its state is recomputed on every step."""
+
+    local: IPAddress
+    remote: IPAddress
+    role: Role
+    state: State = State.DOWN
+    since: float = 0.0
+    reason: str = "not seen yet"
+    transitions: int = 0
+    initiations: int = 0
+    attempt: int = 0
+    next_try: float = 0.0
+
+
+@dataclass(frozen=True)
+class Initiate:
+    """Bring up the GRE CHILD_SA ``local -> remote`` now."""
+
+    local: IPAddress
+    remote: IPAddress
+    attempt: int
+
+
+@dataclass(frozen=True)
+class FlushLarval:
+    """charon (re)appeared: drop stale larval XFRM states that would stall its acquires."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A peer changed state (for logs and the watch stream)."""
+
+    local: IPAddress
+    remote: IPAddress
+    old: State
+    new: State
+    reason: str
+    at: float
+
+
+Action = Initiate | FlushLarval | Transition
+
+
+def _ike_up(obs: Observation, local: IPAddress, remote: IPAddress) -> bool:
+    return any(
+        i.local_host == local and i.remote_host == remote and i.state != "DELETING"
+        for i in obs.ike_sas
+    )
+
+
+def assess(obs: Observation, local: IPAddress, remote: IPAddress) -> tuple[State, str]:
+    """A peer's state and why, from one observation."""
+    if not obs.charon_up:
+        return State.DOWN, "charon is not running"
+    protected = [c for c in obs.child_sas if protects_gre(c, local, remote)]
+    bound = [b for b in obs.nhrp if b.nbma == remote]
+    nhrpd_sas = obs.nhrpd_sas.get((local, remote), 0)
+    if not protected:
+        if _ike_up(obs, local, remote):
+            return State.IKE, "IKE_SA up, no CHILD_SA protecting GRE"
+        return State.DOWN, "no IKE_SA"
+    if not bound:
+        return State.IPSEC, f"GRE protected by {len(protected)} CHILD_SA(s), no NHRP binding"
+    if nhrpd_sas <= 0:
+        return State.NHRP, "NHRP binding, but nhrpd counts no SA for the pair"
+    kinds = ",".join(sorted({b.type for b in bound}))
+    return State.UP, f"GRE protected, NHRP {kinds} binding, nhrpd sees {nhrpd_sas} SA(s)"
+
+
+class Supervisor:
+    """Every peer of one local NBMA address; NHS peers are kept up."""
+
+    def __init__(
+        self,
+        local: IPAddress,
+        nhs: Iterable[IPAddress] = (),
+        backoff: Backoff | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        self.local = local
+        self.backoff = backoff or Backoff()
+        self._rand = rand or (lambda: 0.5)
+        self.peers: dict[IPAddress, Peer] = {r: Peer(local, r, Role.NHS) for r in nhs}
+        self._charon_was_up = False
+
+    def _seen(self, obs: Observation) -> set[IPAddress]:
+        remotes = {c.remote_host for c in obs.child_sas if c.local_host == self.local}
+        remotes |= {i.remote_host for i in obs.ike_sas if i.local_host == self.local}
+        remotes |= {b.nbma for b in obs.nhrp}
+        remotes |= {r for (loc, r) in obs.nhrpd_sas if loc == self.local}
+        remotes.discard(self.local)
+        return remotes
+
+    def step(self, obs: Observation, now: float) -> list[Action]:
+        """Recompute every peer's state; say what changed and what to initiate."""
+        out: list[Action] = []
+        if obs.charon_up and not self._charon_was_up:
+            out.append(FlushLarval())
+            for p in self.peers.values():  # charon is back: retry NHS peers at once
+                p.attempt, p.next_try = 0, now
+        self._charon_was_up = obs.charon_up
+        for remote in self._seen(obs) - set(self.peers):
+            self.peers[remote] = Peer(self.local, remote, Role.DYNAMIC, since=now)
+        for p in self.peers.values():
+            state, reason = assess(obs, self.local, p.remote)
+            if state != p.state:
+                out.append(Transition(self.local, p.remote, p.state, state, reason, now))
+                p.state, p.since, p.reason = state, now, reason
+                p.transitions += 1
+            p.reason = reason
+            if state >= State.IPSEC:
+                p.attempt, p.next_try = 0, 0.0
+            elif p.role is Role.NHS and obs.charon_up and now >= p.next_try:
+                p.attempt += 1
+                p.initiations += 1
+                p.next_try = now + self.backoff.delay(p.attempt, self._rand())
+                out.append(Initiate(self.local, p.remote, p.attempt))
+        for remote in [r for r, p in self.peers.items()
+                       if p.role is Role.DYNAMIC and p.state is State.DOWN
+                       and remote_gone(obs, r)]:  # fmt: skip
+            del self.peers[remote]
+        return out
+
+
+def remote_gone(obs: Observation, remote: IPAddress) -> bool:
+    """Nothing refers to a dynamic peer any more: forget it."""
+    return not any(b.nbma == remote for b in obs.nhrp) and not any(
+        c.remote_host == remote for c in obs.child_sas
+    )

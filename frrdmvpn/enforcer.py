@@ -1,0 +1,99 @@
+"""``frrdmvpn-proxy``: the small, long-lived enforcement process.
+
+It holds what must survive a restart of the management daemon: nhrpd's VICI connection
+(the proxy on ``/var/run/charon.vici``) and nhrpd's event socket with its pending
+``authorize-binding`` decisions. It keeps no state of its own that could go stale: every
+decision asks charon for the SAs as they are now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import signal
+from pathlib import Path
+
+from frrdmvpn import __version__
+from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
+from frrdmvpn.adapters.nhrp_events import NhrpEventServer
+from frrdmvpn.adapters.vici_client import list_child_sas
+from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ViciProxy
+from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
+from frrdmvpn.nhrp.events import AuthorizeBinding
+
+log = logging.getLogger("frrdmvpn.proxy")
+MODES = {
+    "certificate": PolicyMode.CERTIFICATE,
+    "psk-map": PolicyMode.PSK_MAP,
+    "any": PolicyMode.ANY_AUTHENTICATED,
+}
+
+
+def parse_psk_map(
+    items: list[str],
+) -> dict[str, frozenset[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    """``IDENTITY=NET[,NET...]`` items into the authorizer's map."""
+    out: dict[str, frozenset[ipaddress.IPv4Network | ipaddress.IPv6Network]] = {}
+    for item in items:
+        ident, sep, nets = item.rpartition("=")
+        if not sep or not ident:
+            raise argparse.ArgumentTypeError(f"--psk-map {item!r}: expected IDENTITY=NET[,NET]")
+        out[ident] = frozenset(ipaddress.ip_network(n, strict=False) for n in nets.split(","))
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="frrdmvpn-proxy", description=__doc__)
+    p.add_argument("--version", action="version", version=f"frrdmvpn-proxy {__version__}")
+    p.add_argument("--listen", type=Path, default=DEFAULT_LISTEN, help="socket nhrpd uses")
+    p.add_argument("--upstream", type=Path, default=DEFAULT_UPSTREAM, help="charon's socket")
+    p.add_argument("--events", type=Path, default=EVENTS_PATH, help="nhrpd's event socket")
+    p.add_argument("--tunnel-subnet", required=True, type=ipaddress.ip_network)
+    p.add_argument("--auth", choices=sorted(MODES), default="psk-map")
+    p.add_argument("--psk-map", action="append", default=[], metavar="ID=NET[,NET]")
+    p.add_argument("--group", default="frr", help="group allowed to use both sockets")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+async def serve(args: argparse.Namespace) -> None:
+    policy = Policy(
+        mode=MODES[args.auth],
+        tunnel_subnet=args.tunnel_subnet,
+        psk_map=parse_psk_map(args.psk_map),
+    )
+    if policy.mode is PolicyMode.ANY_AUTHENTICATED:
+        log.warning("authorization mode 'any': every authenticated peer may claim any address")
+
+    async def decide(event: AuthorizeBinding) -> Decision:
+        return authorize(event, await list_child_sas(args.upstream), policy)
+
+    proxy = ViciProxy(args.listen, args.upstream, group=args.group)
+    events = NhrpEventServer(decide, args.events, group=args.group)
+    await proxy.start()
+    await events.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("frrdmvpn-proxy %s ready", __version__)
+    await stop.wait()
+    await events.close()
+    await proxy.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``frrdmvpn-proxy``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    asyncio.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

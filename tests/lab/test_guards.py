@@ -1,0 +1,110 @@
+"""Fail-closed: frrdmvpn's guards keep GRE off the underlay in clear while charon is down."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from frrdmvpn.lab import topology as topo
+from frrdmvpn.lab.netns import Lab
+from tests.lab.helpers import capture_underlay, ping, wait_for
+
+pytestmark = pytest.mark.lab
+
+HUB, S1, S2 = topo.node("hub"), topo.node("spoke1"), topo.node("spoke2")
+RAW_GRE = (
+    "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE); "
+    "s.bind(('{0}', 0)); s.sendto(b'\\0\\0\\x08\\0' + bytes(20), ('{1}', 0))"
+)
+RESULTS = Path(os.environ.get("FRRDMVPN_LAB_ARTIFACTS", "build/lab-artifacts")) / "results.json"
+
+
+@pytest.fixture(autouse=True)
+def _frrdmvpn_mode(lab: Lab) -> None:
+    if lab.mode != "frrdmvpn":
+        pytest.skip(f"the lab runs in {lab.mode!r} mode, without frrdmvpn's guards")
+
+
+def guard_status(lab: Lab, node: str) -> dict[str, Any]:
+    n = topo.node(node)
+    argv = [sys.executable, "-m", "frrdmvpn.daemon", "guard", "status", "--nbma", str(n.nbma.ip)]
+    done = lab.run(node, argv, check=False)
+    status: dict[str, Any] = json.loads(done.stdout)
+    status["rc"] = done.returncode
+    return status
+
+
+def record(name: str, value: float) -> None:
+    """Keep a measured number for bench/ (written next to the junit files)."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[name] = round(value, 2)
+    RESULTS.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def test_guards_are_installed_on_every_node(lab: Lab) -> None:
+    for n in topo.NODES:
+        status = guard_status(lab, n.name)
+        assert status["installed"] is True, (n.name, status)
+        assert status["rc"] == 0
+        assert set(status["counters"]) == {"gre_out_cleartext", "gre_in_cleartext"}
+        policies = lab.run(n.name, ["ip", "xfrm", "policy"]).stdout
+        assert f"src {n.nbma.ip}/32 dst 0.0.0.0/0 proto gre" in policies
+        assert "priority 1000000" in policies
+
+
+class Pinger:
+    """A background ping from spoke1's LAN, counting replies."""
+
+    def __init__(self, lab: Lab, dst: str) -> None:
+        argv = ["ping", "-n", "-i", "0.1", "-W", "1", "-I", str(S1.lan.ip), dst]
+        self.proc = subprocess.Popen(
+            lab.argv("spoke1", argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=10)
+        return out
+
+
+def test_no_cleartext_gre_while_charon_is_stopped(lab: Lab, tmp_path: Path) -> None:
+    """The VyOS T4667 case: a clean charon stop flushes every policy charon owns."""
+    dst = str(S2.lan.ip)
+    wait_for("spoke1 -> spoke2 traffic", lambda: ping(lab, "spoke1", str(S1.lan.ip), dst))
+    before = guard_status(lab, "spoke1")["xfrm"].get("XfrmOutPolBlock", 0)
+    with capture_underlay(tmp_path) as cap:
+        pingers = [Pinger(lab, dst), Pinger(lab, str(HUB.lan.ip))]
+        time.sleep(1)
+        lab.stop_charon("spoke1")
+        time.sleep(3)  # OSPF hellos, NHRP and the pings all try to leave meanwhile
+        kicks = 5  # and cleartext GRE straight from a raw socket, as a leak would look
+        for _ in range(kicks):
+            code = RAW_GRE.format(S1.nbma.ip, S2.nbma.ip)
+            lab.run("spoke1", [sys.executable, "-c", code], check=False)  # EPERM: blocked
+        time.sleep(1)
+        gre_while_down = cap.count("ip proto 47")
+        t0 = time.monotonic()
+        lab.start_charon("spoke1")
+        wait_for(
+            "spoke1 -> spoke2 LAN after charon restart",
+            lambda: ping(lab, "spoke1", str(S1.lan.ip), dst),
+            timeout=90,
+        )
+        restored = time.monotonic() - t0
+        for p in pingers:
+            p.stop()
+    record("charon_restart_time_to_restore_s", restored)
+    assert gre_while_down == 0, "cleartext GRE on the underlay while charon was down"
+    assert cap.count("ip proto 47") == 0, "cleartext GRE on the underlay during recovery"
+    after = guard_status(lab, "spoke1")
+    blocked = after["xfrm"].get("XfrmOutPolBlock", 0) - before
+    dropped = after["counters"]["gre_out_cleartext"][0]
+    assert blocked + dropped >= kicks, f"the guards should have stopped GRE: {after}"

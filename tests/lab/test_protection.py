@@ -1,0 +1,72 @@
+"""nhrpd's `tunnel protection vici` on stock strongSwan, via frrdmvpn's proxy and events."""
+
+from __future__ import annotations
+
+import pytest
+
+from frrdmvpn.lab import topology as topo
+from frrdmvpn.lab.netns import Lab
+from tests.lab.helpers import nhrp_cache, ping, wait_for
+
+pytestmark = pytest.mark.lab
+
+HUB, S1, S2 = topo.node("hub"), topo.node("spoke1"), topo.node("spoke2")
+
+
+@pytest.fixture(autouse=True)
+def _frrdmvpn_mode(lab: Lab) -> None:
+    if lab.mode != "frrdmvpn":
+        pytest.skip(f"the lab runs in {lab.mode!r} mode, not with frrdmvpn's protection")
+
+
+def _dmvpn(lab: Lab, node: str) -> dict[str, dict[str, str | int]]:
+    return {e["dst"]: e for e in lab.vtysh_json(node, "show dmvpn json")}
+
+
+def _sas(entry: dict[str, str | int] | None) -> int:
+    return 0 if entry is None else int(entry["sas"])
+
+
+def test_nhrpd_uses_tunnel_protection_and_sees_an_sa_per_peer(lab: Lab) -> None:
+    conf = lab.vtysh("hub", "show running-config")
+    assert f"tunnel protection vici profile {topo.VICI_PROFILE}" in conf
+    spokes = {str(S1.nbma.ip), str(S2.nbma.ip)}
+
+    def hub_sees_sas() -> bool:
+        entries = _dmvpn(lab, "hub")
+        return all(_sas(entries.get(s)) >= 1 for s in spokes)
+
+    wait_for("an SA per spoke in the hub's `show dmvpn json`", hub_sees_sas)
+    entries = _dmvpn(lab, "hub")
+    for s in spokes:
+        assert entries[s]["identity"] == s, "the peer's IKE identity, learnt over VICI"
+    assert _sas(_dmvpn(lab, "spoke1").get(str(HUB.nbma.ip))) >= 1
+
+
+def test_shortcut_peer_has_an_sa_in_nhrpd(lab: Lab) -> None:
+    def direct() -> bool:
+        ping(lab, "spoke1", str(S1.lan.ip), str(S2.lan.ip), count=2)
+        return _sas(_dmvpn(lab, "spoke1").get(str(S2.nbma.ip))) >= 1
+
+    wait_for("spoke1's nhrpd to see an SA to spoke2", direct)
+    cache = {e["protocol"]: e for e in nhrp_cache(lab, "spoke1")}
+    assert cache[str(S2.overlay.ip)]["identity"] == str(S2.nbma.ip)
+
+
+def test_swanctl_works_through_the_proxy(lab: Lab) -> None:
+    listed = lab.run("spoke1", ["swanctl", "--list-sas"]).stdout
+    assert "INSTALLED, TRANSPORT" in listed
+    assert f"remote '{HUB.nbma.ip}'" in listed
+    conns = lab.run("spoke1", ["swanctl", "--list-conns"]).stdout
+    assert "dmvpn: IKEv2" in conns
+    direct = lab.run("spoke1", ["swanctl", "--list-sas", "--uri", f"unix://{lab.charon_socket}"])
+    assert direct.stdout == listed or "INSTALLED" in direct.stdout
+
+
+def test_bindings_were_authorized_against_the_ike_identity(lab: Lab) -> None:
+    log = lab.run("hub", ["cat", "/var/log/frrdmvpn-proxy.log"]).stdout
+    for s in (S1, S2):
+        assert (
+            f"peer={s.overlay.ip} nbma={s.nbma.ip} -> accept: accept {s.overlay.ip} via "
+            f"{s.nbma.ip}: IKE identity '{s.nbma.ip}'"
+        ) in log
