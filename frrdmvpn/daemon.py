@@ -46,14 +46,14 @@ def cmd_guard(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from frrdmvpn.service import supervise  # noqa: PLC0415 - keeps `guard` light
+    from frrdmvpn.service import Service  # noqa: PLC0415 - keeps `guard` light
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     nhs = [ipaddress.IPv4Address(a) for a in args.nhs]
-    asyncio.run(supervise(ipaddress.IPv4Address(args.nbma), nhs, interval=args.interval))
+    asyncio.run(Service(ipaddress.IPv4Address(args.nbma), nhs).run(args.interval))
     return 0
 
 

@@ -18,9 +18,11 @@ import signal
 from pathlib import Path
 
 from frrdmvpn.adapters.guard import GuardError, KernelGuard
+from frrdmvpn.adapters.nflog import NflogListener
 from frrdmvpn.adapters.vici_client import ViciError, list_sas
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM, kick_gre
 from frrdmvpn.adapters.vtysh import VtyshError, nhrp_view
+from frrdmvpn.core.guard_report import GuardReport
 from frrdmvpn.core.supervisor import (
     FlushLarval,
     Initiate,
@@ -28,6 +30,7 @@ from frrdmvpn.core.supervisor import (
     Supervisor,
     Transition,
 )
+from frrdmvpn.kernel.nflog import Logged
 from frrdmvpn.render.guard import GuardSpec
 from frrdmvpn.vici.translate import Initiate as ProxyInitiate
 
@@ -44,33 +47,46 @@ def _write_status(sup: Supervisor, path: Path) -> None:
         }
         for p in sorted(sup.peers.values(), key=lambda p: p.remote)
     ]  # fmt: skip
+    _write_json(path, table)
+
+
+def _write_json(path: Path, data: object) -> None:
+    """Replace ``path`` atomically (readers never see half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=1))
+    tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
 
 
-async def supervise(
-    nbma: ipaddress.IPv4Address,
-    nhs: list[ipaddress.IPv4Address],
-    upstream: Path = DEFAULT_UPSTREAM,
-    interval: float = 1.0,
-    status: Path = STATUS,
-) -> None:
-    """Run until SIGTERM/SIGINT; the guards stay installed on exit (fail-closed)."""
-    guard = KernelGuard(GuardSpec((nbma,)))
-    if not await asyncio.to_thread(guard.installed):
-        await asyncio.to_thread(guard.install)
-        log.info("guards installed for %s", nbma)
-    sup = Supervisor(nbma, nhs, rand=random.random)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("supervising %s (NHS: %s)", nbma, ", ".join(map(str, nhs)) or "none")
-    while not stop.is_set():
+class Service:
+    """One node's supervision loop and guard reporting."""
+
+    def __init__(
+        self,
+        nbma: ipaddress.IPv4Address,
+        nhs: list[ipaddress.IPv4Address],
+        upstream: Path = DEFAULT_UPSTREAM,
+        status_dir: Path = STATUS.parent,
+    ) -> None:
+        self.nbma = nbma
+        self.upstream = upstream
+        self.status_dir = status_dir
+        self.guard = KernelGuard(GuardSpec((nbma,)))
+        self.sup = Supervisor(nbma, nhs, rand=random.random)
+        self.report = GuardReport()
+
+    def dropped(self, p: Logged) -> None:
+        """A packet the guards logged to their NFLOG group."""
+        offender = self.report.add(p.prefix, p.payload, asyncio.get_running_loop().time())
+        if offender is not None:
+            log.warning("guard dropped cleartext GRE %s %s -> %s (key %s): %s",
+                        offender.direction, offender.src, offender.dst, offender.gre_key,
+                        offender.summary)  # fmt: skip
+
+    async def observe(self) -> Observation:
+        """charon's and nhrpd's current view."""
         try:
-            ikes, children = await list_sas(upstream)
+            ikes, children = await list_sas(self.upstream)
             charon_up = True
         except ViciError as exc:
             log.debug("charon: %s", exc)
@@ -80,8 +96,10 @@ async def supervise(
         except VtyshError as exc:
             log.debug("nhrpd: %s", exc)
             bindings, sas = [], {}
-        obs = Observation(charon_up, tuple(ikes), tuple(children), tuple(bindings), sas)
-        for action in sup.step(obs, loop.time()):
+        return Observation(charon_up, tuple(ikes), tuple(children), tuple(bindings), sas)
+
+    async def act(self, actions: list[Transition | Initiate | FlushLarval]) -> None:
+        for action in actions:
             if isinstance(action, Transition):
                 log.info("peer %s: %s -> %s: %s", action.remote, action.old.name,
                          action.new.name, action.reason)  # fmt: skip
@@ -91,13 +109,33 @@ async def supervise(
                     kick_gre(ProxyInitiate("dmvpn", action.local, action.remote))
                 except OSError as exc:
                     log.warning("peer %s: initiate failed: %s", action.remote, exc)
-            elif isinstance(action, FlushLarval):
+            else:
                 try:
-                    flushed = await asyncio.to_thread(guard.flush_larval_states)
+                    flushed = await asyncio.to_thread(self.guard.flush_larval_states)
                     log.info("charon is up: flushed %d stale larval XFRM states", flushed)
                 except GuardError as exc:
                     log.warning("flushing larval states: %s", exc)
-        _write_status(sup, status)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
-    log.info("stopping; the guards stay in place")
+
+    async def run(self, interval: float = 1.0) -> None:
+        """Until SIGTERM/SIGINT; the guards stay installed on exit (fail-closed)."""
+        if not await asyncio.to_thread(self.guard.installed):
+            await asyncio.to_thread(self.guard.install)
+            log.info("guards installed for %s", self.nbma)
+        loop = asyncio.get_running_loop()
+        listener = NflogListener(self.guard.spec.nflog_group, self.dropped)
+        try:
+            listener.open()
+        except OSError as exc:
+            log.warning("cannot read the guards' NFLOG group: %s (drops still counted)", exc)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("supervising %s", self.nbma)
+        while not stop.is_set():
+            await self.act(self.sup.step(await self.observe(), loop.time()))
+            _write_status(self.sup, self.status_dir / "peers.json")
+            _write_json(self.status_dir / "guard.json", self.report.as_dict())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+        listener.close()
+        log.info("stopping; the guards stay in place")

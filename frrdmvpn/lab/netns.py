@@ -257,6 +257,57 @@ class Lab:
         self.run(name, ["swanctl", "--load-all", "--noprompt", "--uri",
                         f"unix://{self.charon_socket}"])  # fmt: skip
 
+    def add_host(self, name: str, address: str) -> str:
+        """A bare host on the underlay (no IPsec, no FRR), e.g. an attacker; returns its netns.
+        `down` removes it with the rest."""
+        ns = topo.NS_PREFIX + name
+        _sh(["ip", "netns", "add", ns])
+        _batch(topo.UNDERLAY_NS, [
+            f"link add {name} type veth peer name eth0 netns {ns}",
+            f"link set {name} master {topo.BRIDGE} up",
+        ])  # fmt: skip
+        _batch(ns, ["link set lo up", f"addr add {address} dev eth0", "link set eth0 up"])
+        return ns
+
+    def set_psk(self, name: str, psk: str) -> None:
+        """Replace node ``name``'s IKE pre-shared key (e.g. a wrong one, to make IKE fail)."""
+        conf = self.node_dir(topo.node(name)) / "etc/swanctl/swanctl.conf"
+        text = conf.read_text()
+        start = text.index('secret = "') + len('secret = "')
+        conf.write_text(text[:start] + psk + text[text.index('"', start) :])
+        self.run(name, ["swanctl", "--load-creds", "--clear", "--noprompt", "--uri",
+                        f"unix://{self.charon_socket}"])  # fmt: skip
+
+    def find(self, name: str, needle: str) -> list[int]:
+        """Pids in node ``name`` whose command line contains ``needle``."""
+        found = []
+        for pid in self.pids().get(topo.node(name).netns, []):
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                if needle.encode() in cmdline:
+                    found.append(pid)
+        return found
+
+    def kill(self, name: str, needle: str, sig: int = signal.SIGKILL) -> None:
+        """Kill node ``name``'s processes matching ``needle`` and wait until they are gone."""
+        pids = self.find(name, needle)
+        if not pids:
+            raise LabError(f"no process matching {needle!r} on {name}")
+        for pid in pids:
+            os.kill(pid, sig)
+        wait_for(f"{needle} on {name} to exit", lambda: not self.find(name, needle), 30)
+
+    def start_proxy(self, name: str) -> None:
+        n = topo.node(name)
+        self._spawn(n, topo.proxy_argv(sys.executable), "frrdmvpn-proxy.log")
+        sock = self.node_dir(n) / "run" / "charon.vici"
+        wait_for(f"frrdmvpn-proxy on {name}", lambda: bool(self.find(name, "frrdmvpn.enforcer"))
+                 and sock.exists())  # fmt: skip
+
+    def start_supervisor(self, name: str) -> None:
+        n = topo.node(name)
+        self._spawn(n, topo.supervisor_argv(sys.executable, n), "frrdmvpnd.log")
+
     def _install_guards(self) -> None:
         """frrdmvpn's fail-closed guards, before charon or nhrpd can send anything."""
         for n in NODES:

@@ -21,6 +21,7 @@ NHRP_HOLDTIME = 60
 NFLOG_REDIRECT = 1
 NFLOG_MULTICAST = 2
 PSK = "frrdmvpn-lab-psk-not-for-production"
+GRE_REQID = 1
 IKE_PROPOSALS = "aes128gcm16-prfsha256-x25519"
 ESP_PROPOSALS = "aes128gcm16"
 BRIDGE = "nbma0"
@@ -178,6 +179,10 @@ def swanctl_conf(n: Node) -> str:
                 esp_proposals = {ESP_PROPOSALS}
                 start_action = trap
                 dpd_action = trap
+                # One reqid for every GRE CHILD_SA: when both ends initiate at once (a
+                # shortcut), the duplicate SAs share it and the policy check accepts
+                # either; with one reqid each, traffic is dropped both ways.
+                reqid = {GRE_REQID}
             }}
         }}
     }}

@@ -108,3 +108,38 @@ def test_no_cleartext_gre_while_charon_is_stopped(lab: Lab, tmp_path: Path) -> N
     blocked = after["xfrm"].get("XfrmOutPolBlock", 0) - before
     dropped = after["counters"]["gre_out_cleartext"][0]
     assert blocked + dropped >= kicks, f"the guards should have stopped GRE: {after}"
+
+
+ROGUE_REGISTRATION = """
+import socket, struct
+from frrdmvpn.nhrp.packet import build_gre, encode, registration_request
+nhrp = encode(registration_request("198.51.100.66", "192.0.2.66", "192.0.2.1"))
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE)
+for _ in range(3):
+    s.sendto(build_gre(0x2001, {key}, nhrp), ("{hub}", 0))
+"""
+
+
+def test_cleartext_registration_from_a_rogue_is_dropped_and_reported(lab: Lab) -> None:
+    """F6: a node without IPsec injects an NHRP Registration Request claiming 192.0.2.66."""
+    before = guard_status(lab, "hub")["counters"]["gre_in_cleartext"][0]
+    rogue = lab.add_host("rogue", "198.51.100.66/24")
+    code = ROGUE_REGISTRATION.format(key=topo.GRE_KEY, hub=HUB.nbma.ip)
+    subprocess.run(["ip", "netns", "exec", rogue, sys.executable, "-c", code], check=True)
+    report = lab.node_dir(HUB) / "run" / "frrdmvpn" / "guard.json"
+
+    def reported() -> list[dict[str, Any]]:
+        last: list[dict[str, Any]] = json.loads(report.read_text())["last"]
+        return [o for o in last if o["claimed_proto"] == "192.0.2.66"]
+
+    wait_for("the hub's guard report of the rogue registration", lambda: bool(reported()), 30)
+    offender = reported()[0]
+    assert offender["direction"] == "in"
+    assert offender["src"] == "198.51.100.66"
+    assert offender["claimed_nbma"] == "198.51.100.66"
+    assert offender["gre_key"] == topo.GRE_KEY
+    assert "Registration Request" in offender["summary"]
+    after = guard_status(lab, "hub")["counters"]["gre_in_cleartext"][0]
+    assert after - before >= 3
+    cache = lab.vtysh_json("hub", "show ip nhrp cache json")["table"]
+    assert all(e["protocol"] != "192.0.2.66" for e in cache)

@@ -1,0 +1,1 @@
+"""Kernel-facing wire formats (pure codecs)."""

@@ -1,0 +1,126 @@
+"""Faults with traffic running: nothing leaves in clear, and service comes back by itself."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from frrdmvpn.lab import topology as topo
+from frrdmvpn.lab.netns import Lab
+from tests.lab.helpers import capture_underlay, ping, wait_for
+from tests.lab.test_guards import Pinger, record
+
+pytestmark = pytest.mark.lab
+
+HUB, S1, S2 = topo.node("hub"), topo.node("spoke1"), topo.node("spoke2")
+
+
+@pytest.fixture(autouse=True)
+def _frrdmvpn_mode(lab: Lab) -> None:
+    if lab.mode != "frrdmvpn":
+        pytest.skip(f"the lab runs in {lab.mode!r} mode, without frrdmvpn")
+
+
+def _healthy(lab: Lab) -> None:
+    """Both spokes registered and spoke1 reaches both LANs."""
+    wait_for("spoke1 -> hub LAN", lambda: ping(lab, "spoke1", str(S1.lan.ip), str(HUB.lan.ip)))
+    wait_for("spoke1 -> spoke2 LAN", lambda: ping(lab, "spoke1", str(S1.lan.ip), str(S2.lan.ip)))
+
+
+def _restore_time(lab: Lab, dst: str, t0: float, timeout: float = 60) -> float:
+    wait_for(f"{dst} reachable again", lambda: ping(lab, "spoke1", str(S1.lan.ip), dst), timeout)
+    return time.monotonic() - t0
+
+
+def _ike_ids_to(lab: Lab, node: str, remote: str) -> list[str]:
+    listed = lab.run(node, ["swanctl", "--list-sas"]).stdout
+    return re.findall(rf"dmvpn: #(\d+), ESTABLISHED.*\n.*\n\s+remote '{re.escape(remote)}'", listed)
+
+
+def test_sa_terminated_comes_back_fast_and_nothing_leaks(lab: Lab, tmp_path: Path) -> None:
+    _healthy(lab)
+    ids = _ike_ids_to(lab, "spoke1", str(HUB.nbma.ip))
+    assert ids, "spoke1 should have an IKE_SA to the hub"
+    with capture_underlay(tmp_path) as cap:
+        pinger = Pinger(lab, str(HUB.lan.ip))
+        time.sleep(1)
+        t0 = time.monotonic()
+        for ike_id in ids:
+            lab.run("spoke1", ["swanctl", "--terminate", "--ike-id", ike_id, "--timeout", "5"])
+        restored = _restore_time(lab, str(HUB.lan.ip), t0)
+        pinger.stop()
+    record("sa_terminated_time_to_restore_s", restored)
+    assert cap.count("ip proto 47") == 0
+    _healthy(lab)
+
+
+def test_proxy_restart_is_no_worse_than_a_charon_restart(lab: Lab, tmp_path: Path) -> None:
+    _healthy(lab)
+    with capture_underlay(tmp_path) as cap:
+        pinger = Pinger(lab, str(S2.lan.ip))
+        lab.kill("spoke1", "frrdmvpn.enforcer")
+        t0 = time.monotonic()
+        lab.start_proxy("spoke1")
+        restored = _restore_time(lab, str(HUB.lan.ip), t0)
+        pinger.stop()
+    record("proxy_restart_time_to_restore_s", restored)
+    assert cap.count("ip proto 47") == 0
+    _healthy(lab)
+
+
+def test_daemon_restart_drops_nothing(lab: Lab, tmp_path: Path) -> None:
+    """nhrpd's VICI session and event socket live in the proxy: frrdmvpnd may come and go."""
+    _healthy(lab)
+    with capture_underlay(tmp_path) as cap:
+        pinger = Pinger(lab, str(HUB.lan.ip))
+        time.sleep(1)
+        lab.kill("spoke1", "frrdmvpn.daemon run")
+        time.sleep(2)
+        lab.start_supervisor("spoke1")
+        time.sleep(3)
+        out = pinger.stop()
+    assert cap.count("ip proto 47") == 0
+    sent = len(re.findall(r"icmp_seq=", out))
+    assert sent > 30, out[-500:]
+    assert "Unreachable" not in out
+    status = lab.node_dir(S1) / "run" / "frrdmvpn" / "peers.json"
+
+    def rebuilt() -> bool:
+        peers = {p["remote"]: p for p in json.loads(status.read_text())}
+        return bool(peers.get(str(HUB.nbma.ip), {}).get("state") == "UP")
+
+    wait_for("the restarted supervisor to see the hub UP", rebuilt, 30)
+
+
+def test_no_peer_before_its_sa(lab: Lab, tmp_path: Path) -> None:
+    """IKE to spoke2 fails (wrong PSK): spoke2 never enters the hub's cache, nothing in clear."""
+    _healthy(lab)
+    lab.set_psk("spoke2", "a-wrong-key")
+    try:
+        for ike_id in _ike_ids_to(lab, "spoke2", str(HUB.nbma.ip)) + _ike_ids_to(
+            lab, "spoke2", str(S1.nbma.ip)
+        ):
+            lab.run("spoke2", ["swanctl", "--terminate", "--ike-id", ike_id, "--timeout", "5"])
+        wait_for("spoke2 to leave the hub's cache", lambda: not _in_hub_cache(lab, S2), 30)
+        seen = []
+        with capture_underlay(tmp_path) as cap:
+            deadline = time.monotonic() + 25
+            while time.monotonic() < deadline:
+                seen.append(_in_hub_cache(lab, S2))
+                ping(lab, "spoke1", str(S1.lan.ip), str(S2.lan.ip))
+                time.sleep(1)
+        assert not any(seen), "spoke2 entered the hub's NHRP cache without an SA"
+        assert cap.count("ip proto 47") == 0, "GRE/NHRP crossed the underlay in clear"
+        assert cap.count(f"udp and host {S2.nbma.ip}") > 0, "spoke2 should keep trying IKE"
+    finally:
+        lab.set_psk("spoke2", topo.PSK)
+    wait_for("spoke2 to register again", lambda: _in_hub_cache(lab, S2), 90)
+
+
+def _in_hub_cache(lab: Lab, spoke: topo.Node) -> bool:
+    cache = lab.vtysh_json("hub", "show ip nhrp cache json")["table"]
+    return any(e["protocol"] == str(spoke.overlay.ip) for e in cache)

@@ -1,0 +1,164 @@
+"""The proxy and the event socket over real unix sockets, against a fake charon and nhrpd."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from frrdmvpn.adapters.nhrp_events import NhrpEventServer
+from frrdmvpn.adapters.vici_proxy import ViciProxy
+from frrdmvpn.core.authorize import Decision
+from frrdmvpn.nhrp.events import AuthorizeBinding
+from frrdmvpn.vici.translate import Initiate
+from frrdmvpn.vici.wire import (
+    Packet,
+    PacketType,
+    StreamDecoder,
+    decode_packet,
+    encode_packet,
+    frame,
+)
+
+pytestmark = pytest.mark.unit
+T = PacketType
+
+
+async def fake_charon(path: Path) -> asyncio.AbstractServer:
+    """Answers every command with success and every registration with a confirm; after
+    `list-sas` it sends one list-sa event first, as charon does."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        dec = StreamDecoder()
+        while data := await reader.read(65536):
+            for payload in dec.feed(data):
+                p = decode_packet(payload)
+                if p.type is T.EVENT_REGISTER:
+                    writer.write(frame(encode_packet(Packet(T.EVENT_CONFIRM))))
+                elif p.type is T.CMD_REQUEST:
+                    if p.name == "list-sas":
+                        ev = Packet(T.EVENT, "list-sa", {"c": {"local-host": b"198.51.100.11"}})
+                        writer.write(frame(encode_packet(ev)))
+                    ok = Packet(T.CMD_RESPONSE, None, {"success": b"yes"})
+                    writer.write(frame(encode_packet(ok)))
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_unix_server(serve, path=str(path))
+
+
+async def roundtrip(path: Path, packets: list[Packet], answers: int) -> list[Packet]:
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    for p in packets:
+        writer.write(frame(encode_packet(p)))
+    dec = StreamDecoder()
+    got: list[Packet] = []
+    while len(got) < answers:
+        data = await asyncio.wait_for(reader.read(65536), 5)
+        assert data, "proxy closed early"
+        got += [decode_packet(x) for x in dec.feed(data)]
+    writer.close()
+    return got
+
+
+def run(coro: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(coro(), 20))
+
+
+def test_proxy_passes_through_and_translates(tmp_path: Path) -> None:
+    initiated: list[Initiate] = []
+
+    async def main() -> None:
+        charon = await fake_charon(tmp_path / "charon.vici")
+        proxy = ViciProxy(tmp_path / "proxy.vici", tmp_path / "charon.vici",
+                          initiate=initiated.append, group=None)  # fmt: skip
+        await proxy.start()
+        got = await roundtrip(tmp_path / "proxy.vici", [
+            Packet(T.EVENT_REGISTER, "child-state-installed"),
+            Packet(T.EVENT_REGISTER, "list-sa"),
+            Packet(T.CMD_REQUEST, "list-sas", {}),
+            Packet(T.CMD_REQUEST, "initiate", {"child": b"dmvpn", "my-host": b"198.51.100.11",
+                                               "other-host": b"198.51.100.1"}),
+        ], answers=5)  # fmt: skip
+        assert [(p.type, p.name) for p in got] == [
+            (T.EVENT_CONFIRM, None), (T.EVENT_CONFIRM, None), (T.EVENT, "list-sa"),
+            (T.CMD_RESPONSE, None), (T.CMD_RESPONSE, None),
+        ]  # fmt: skip
+        await proxy.close()
+        charon.close()
+
+    run(main)
+    assert [(str(i.my_host), str(i.other_host)) for i in initiated] == [
+        ("198.51.100.11", "198.51.100.1")
+    ]
+
+
+def test_proxy_survives_garbage_and_a_missing_charon(tmp_path: Path) -> None:
+    async def main() -> None:
+        proxy = ViciProxy(tmp_path / "proxy.vici", tmp_path / "absent.vici", group=None)
+        await proxy.start()
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "proxy.vici"))
+        assert await asyncio.wait_for(reader.read(), 5) == b"", "no charon: client closed"
+        writer.close()
+        charon = await fake_charon(tmp_path / "charon.vici")
+        proxy.upstream = tmp_path / "charon.vici"
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "proxy.vici"))
+        writer.write(frame(b"\x09garbage"))
+        assert await asyncio.wait_for(reader.read(), 5) == b"", "garbage: client closed"
+        writer.close()
+        got = await roundtrip(tmp_path / "proxy.vici", [Packet(T.CMD_REQUEST, "version", {})], 1)
+        assert got[0].type is T.CMD_RESPONSE, "the proxy keeps serving"
+        await proxy.close()
+        charon.close()
+
+    run(main)
+
+
+def test_event_socket_answers_denies_garbage_and_keeps_serving(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    async def decide(event: AuthorizeBinding) -> Decision:
+        seen.append(event.eventid)
+        if event.eventid == 2:
+            raise RuntimeError("charon unreachable")
+        return Decision(event.eventid == 1, "test")
+
+    async def main() -> None:
+        server = NhrpEventServer(decide, tmp_path / "ev.sock", group=None)
+        await server.start()
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "ev.sock"))
+        base = ("event=authorize-binding\ntype=dynamic\nold_type=invalid\nnum_nhs=0\n"
+                "interface=gre1\nlocal_addr=192.0.2.1\nlocal_nbma=198.51.100.1\n"
+                "remote_addr=192.0.2.11\nremote_nbma=198.51.100.11\n")  # fmt: skip
+        for eid in (1, 2):
+            writer.write(f"eventid={eid}\n{base}\n".encode())
+        writer.write(b"eventid=3\nevent=authorize-binding\ntype=bogus\n\n")
+        writer.write(b"eventid=4\nevent=peer-up\n\n")
+        await writer.drain()
+        replies: dict[str, str] = {}
+        buf = b""
+        while len(replies) < 4:
+            buf += await asyncio.wait_for(reader.read(4096), 5)
+            for block in buf.split(b"\n\n")[:-1]:
+                fields = dict(line.split("=", 1) for line in block.decode().splitlines())
+                replies[fields["eventid"]] = fields["result"]
+            buf = buf.split(b"\n\n")[-1]
+        assert replies == {"1": "accept", "2": "deny", "3": "deny", "4": "deny"}
+        writer.write(b"x" * 70000)
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b"", "oversize: closed"
+        with contextlib.suppress(ConnectionError):
+            writer.close()
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "ev.sock"))
+        writer.write(f"eventid=5\n{base}\n".encode())
+        assert b"eventid=5\nresult=deny" in await asyncio.wait_for(reader.read(4096), 5)
+        writer.close()
+        await server.close()
+        assert server.counters["accept"] == 1
+        assert server.counters["malformed"] >= 2
+
+    run(main)
+    assert seen == [1, 2, 5]
