@@ -105,16 +105,23 @@ class Service:
                          action.new.name, action.reason)  # fmt: skip
             elif isinstance(action, Initiate):
                 log.info("peer %s: initiate (attempt %d)", action.remote, action.attempt)
+                if action.attempt > 1:  # a failed attempt leaves a larval state that would
+                    await self._flush_larval()  # swallow our kick until it expires
                 try:
                     kick_gre(ProxyInitiate("dmvpn", action.local, action.remote))
                 except OSError as exc:
                     log.warning("peer %s: initiate failed: %s", action.remote, exc)
             else:
-                try:
-                    flushed = await asyncio.to_thread(self.guard.flush_larval_states)
-                    log.info("charon is up: flushed %d stale larval XFRM states", flushed)
-                except GuardError as exc:
-                    log.warning("flushing larval states: %s", exc)
+                await self._flush_larval()
+
+    async def _flush_larval(self) -> None:
+        try:
+            flushed = await asyncio.to_thread(self.guard.flush_larval_states)
+        except GuardError as exc:
+            log.warning("flushing larval states: %s", exc)
+            return
+        if flushed:
+            log.info("flushed %d stale larval XFRM states", flushed)
 
     async def run(self, interval: float = 1.0) -> None:
         """Until SIGTERM/SIGINT; the guards stay installed on exit (fail-closed)."""

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import shutil
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from frrdmvpn.adapters.unix_server import listen_restricted
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.nhrp.events import (
     AuthorizeBinding,
@@ -37,16 +35,7 @@ class NhrpEventServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
-        os.chmod(self.path, 0o660)
-        if self.group:
-            with contextlib.suppress(LookupError, OSError):
-                shutil.chown(self.path, group=self.group)
-                shutil.chown(self.path.parent, group=self.group)
-                os.chmod(self.path.parent, 0o750)  # noqa: S103 - nhrpd (group frr) must reach it
+        self._server = await listen_restricted(self.path, self._client, self.group, own_dir=True)
         log.info("nhrp event socket listening on %s", self.path)
 
     async def close(self) -> None:

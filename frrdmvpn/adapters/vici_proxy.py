@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from frrdmvpn.adapters.unix_server import listen_restricted
 from frrdmvpn.vici.translate import (
     ClientSession,
     Initiate,
@@ -65,14 +64,7 @@ class ViciProxy:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.listen.unlink()
-        self._server = await asyncio.start_unix_server(self._client, path=str(self.listen))
-        # VICI controls charon: root and the routing daemons' group only.
-        os.chmod(self.listen, 0o660)
-        if self.group:
-            with contextlib.suppress(LookupError, OSError):
-                shutil.chown(self.listen, group=self.group)
+        self._server = await listen_restricted(self.listen, self._client, self.group)
         log.info("vici proxy listening on %s, upstream %s", self.listen, self.upstream)
 
     async def close(self) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from frrdmvpn import __version__
 from frrdmvpn.lab.kernel import native_capable, prepare_guest_kernel
 from frrdmvpn.lab.netns import Lab, LabError
-from frrdmvpn.lab.topology import NODES
+from frrdmvpn.lab.topology import MODES, NODES
 from frrdmvpn.lab.vm import LabVm, VmError
 
 VM_DIR = Path(os.environ.get("FRRDMVPN_LAB_VM_DIR", "/var/tmp/frrdmvpn-lab/vm"))
@@ -50,13 +50,13 @@ def cmd_prepare(_args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     if native_capable():
-        timings = Lab().up()
+        timings = Lab(mode=args.mode).up()
         print(f"frrdmvpn-lab: up in {time.monotonic() - t0:.1f} s ({_fmt(timings)})")
     else:
         vm = LabVm(VM_DIR)
         boot = vm.start()
         print(f"frrdmvpn-lab: VM booted in {boot:.1f} s")
-        rc = vm.run(_self_argv("up", "--no-shell"))
+        rc = vm.run(_self_argv("up", "--no-shell", "--mode", args.mode))
         if rc != 0:
             print("frrdmvpn-lab: lab did not come up inside the VM; stopping it", file=sys.stderr)
             vm.stop()
@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("prepare", help="fetch what the lab needs (the guest kernel, if any)")
     up = sub.add_parser("up", help="bring the lab up, then open a shell on the hub")
     up.add_argument("--no-shell", action="store_true", help="do not open a shell on the hub")
+    up.add_argument(
+        "--mode",
+        choices=MODES,
+        default=os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn"),
+        help="IPsec: frrdmvpn's enforcement (default), or stock charon's trap alone",
+    )
     sub.add_parser("down", help="remove everything the lab created")
     sub.add_parser("status", help="show what runs on each node")
     names = [n.name for n in NODES]

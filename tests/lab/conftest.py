@@ -22,3 +22,10 @@ def lab() -> Iterator[Lab]:
     dest = os.environ.get("FRRDMVPN_LAB_ARTIFACTS")
     if dest and the_lab.is_up():
         the_lab.collect_logs(Path(dest))
+
+
+@pytest.fixture
+def frrdmvpn_mode(lab: Lab) -> None:
+    """For tests of frrdmvpn's own enforcement: skipped on a lab built in stock `trap` mode."""
+    if lab.mode != "frrdmvpn":
+        pytest.skip(f"the lab runs in {lab.mode!r} mode, without frrdmvpn")

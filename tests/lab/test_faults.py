@@ -14,15 +14,9 @@ from frrdmvpn.lab.netns import Lab
 from tests.lab.helpers import capture_underlay, ping, wait_for
 from tests.lab.test_guards import Pinger, record
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
 HUB, S1, S2 = topo.node("hub"), topo.node("spoke1"), topo.node("spoke2")
-
-
-@pytest.fixture(autouse=True)
-def _frrdmvpn_mode(lab: Lab) -> None:
-    if lab.mode != "frrdmvpn":
-        pytest.skip(f"the lab runs in {lab.mode!r} mode, without frrdmvpn")
 
 
 def _healthy(lab: Lab) -> None:

@@ -16,7 +16,7 @@ from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
 from tests.lab.helpers import capture_underlay, ping, wait_for
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
 HUB, S1, S2 = topo.node("hub"), topo.node("spoke1"), topo.node("spoke2")
 RAW_GRE = (
@@ -24,12 +24,6 @@ RAW_GRE = (
     "s.bind(('{0}', 0)); s.sendto(b'\\0\\0\\x08\\0' + bytes(20), ('{1}', 0))"
 )
 RESULTS = Path(os.environ.get("FRRDMVPN_LAB_ARTIFACTS", "build/lab-artifacts")) / "results.json"
-
-
-@pytest.fixture(autouse=True)
-def _frrdmvpn_mode(lab: Lab) -> None:
-    if lab.mode != "frrdmvpn":
-        pytest.skip(f"the lab runs in {lab.mode!r} mode, without frrdmvpn's guards")
 
 
 def guard_status(lab: Lab, node: str) -> dict[str, Any]:

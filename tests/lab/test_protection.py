@@ -8,15 +8,9 @@ from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
 from tests.lab.helpers import nhrp_cache, ping, wait_for
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
 HUB, S1, S2 = topo.node("hub"), topo.node("spoke1"), topo.node("spoke2")
-
-
-@pytest.fixture(autouse=True)
-def _frrdmvpn_mode(lab: Lab) -> None:
-    if lab.mode != "frrdmvpn":
-        pytest.skip(f"the lab runs in {lab.mode!r} mode, not with frrdmvpn's protection")
 
 
 def _dmvpn(lab: Lab, node: str) -> dict[str, dict[str, str | int]]:
