@@ -18,6 +18,7 @@ import signal
 from pathlib import Path
 
 from frrdmvpn.adapters.guard import GuardError, KernelGuard
+from frrdmvpn.adapters.neighbors import gre_neighbors, replace_neighbor
 from frrdmvpn.adapters.nflog import NflogListener
 from frrdmvpn.adapters.vici_client import ViciError, list_sas
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM, kick_gre
@@ -27,6 +28,7 @@ from frrdmvpn.core.supervisor import (
     FlushLarval,
     Initiate,
     Observation,
+    RepairNeighbor,
     Supervisor,
     Transition,
 )
@@ -96,9 +98,14 @@ class Service:
         except VtyshError as exc:
             log.debug("nhrpd: %s", exc)
             bindings, sas = [], {}
-        return Observation(charon_up, tuple(ikes), tuple(children), tuple(bindings), sas)
+        neighbors = await gre_neighbors({b.interface for b in bindings if b.interface})
+        return Observation(
+            charon_up, tuple(ikes), tuple(children), tuple(bindings), sas, tuple(neighbors)
+        )
 
-    async def act(self, actions: list[Transition | Initiate | FlushLarval]) -> None:
+    async def act(
+        self, actions: list[Transition | Initiate | FlushLarval | RepairNeighbor]
+    ) -> None:
         for action in actions:
             if isinstance(action, Transition):
                 log.info("peer %s: %s -> %s: %s", action.remote, action.old.name,
@@ -111,6 +118,13 @@ class Service:
                     kick_gre(ProxyInitiate("dmvpn", action.local, action.remote))
                 except OSError as exc:
                     log.warning("peer %s: initiate failed: %s", action.remote, exc)
+            elif isinstance(action, RepairNeighbor):
+                log.warning("neighbour %s on %s pointed at %s, not %s (nhrpd left it stale): "
+                            "repairing", action.protocol, action.interface, action.found,
+                            action.nbma)  # fmt: skip
+                error = await replace_neighbor(action.interface, action.protocol, str(action.nbma))
+                if error:
+                    log.warning("repairing neighbour %s: %s", action.protocol, error)
             else:
                 await self._flush_larval()
 

@@ -52,7 +52,8 @@ def bindings_from_cache(data: Any) -> list[NhrpBinding]:
             continue
         try:
             out.append(NhrpBinding(ipaddress.ip_address(e["protocol"]),
-                                   ipaddress.ip_address(e["nbma"]), str(e["type"])))  # fmt: skip
+                                   ipaddress.ip_address(e["nbma"]), str(e["type"]),
+                                   str(e.get("interface", ""))))  # fmt: skip
         except (KeyError, ValueError):
             continue
     return out

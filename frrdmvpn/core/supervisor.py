@@ -53,6 +53,17 @@ class NhrpBinding:
     protocol: IPAddress
     nbma: IPAddress
     type: str  # nhs, dynamic, cached, ...
+    interface: str = ""
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    """One kernel neighbour entry on a GRE interface (lladdr = the peer's NBMA address)."""
+
+    interface: str
+    dst: IPAddress
+    lladdr: str | None
+    state: str
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,7 @@ class Observation:
     child_sas: tuple[ChildSa, ...] = ()
     nhrp: tuple[NhrpBinding, ...] = ()
     nhrpd_sas: Mapping[PeerKey, int] = field(default_factory=dict)  # `show dmvpn json`
+    neighbors: tuple[Neighbor, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,16 @@ class FlushLarval:
 
 
 @dataclass(frozen=True)
+class RepairNeighbor:
+    """The kernel maps ``protocol`` to something else than nhrpd's binding: set it right."""
+
+    interface: str
+    protocol: IPAddress
+    nbma: IPAddress
+    found: str | None
+
+
+@dataclass(frozen=True)
 class Transition:
     """A peer changed state (for logs and the watch stream)."""
 
@@ -122,7 +144,9 @@ class Transition:
     at: float
 
 
-Action = Initiate | FlushLarval | Transition
+Action = Initiate | FlushLarval | Transition | RepairNeighbor
+#: A mismatch must persist this many steps before it is repaired (nhrpd may be mid-update).
+NEIGHBOR_PATIENCE = 3
 
 
 def _ike_up(obs: Observation, local: IPAddress, remote: IPAddress) -> bool:
@@ -166,6 +190,7 @@ class Supervisor:
         self._rand = rand or (lambda: 0.5)
         self.peers: dict[IPAddress, Peer] = {r: Peer(local, r, Role.NHS) for r in nhs}
         self._charon_was_up = False
+        self._bad_neighbors: dict[tuple[str, IPAddress], int] = {}
 
     def _seen(self, obs: Observation) -> set[IPAddress]:
         remotes = {c.remote_host for c in obs.child_sas if c.local_host == self.local}
@@ -199,10 +224,32 @@ class Supervisor:
                 p.initiations += 1
                 p.next_try = now + self.backoff.delay(p.attempt, self._rand())
                 out.append(Initiate(self.local, p.remote, p.attempt))
+        out += self._neighbors(obs)
         for remote in [r for r, p in self.peers.items()
                        if p.role is Role.DYNAMIC and p.state is State.DOWN
                        and remote_gone(obs, r)]:  # fmt: skip
             del self.peers[remote]
+        return out
+
+    def _neighbors(self, obs: Observation) -> list[Action]:
+        """nhrpd (FRR 8.4) can leave a protected peer's kernel neighbour at ``0.0.0.0``, which
+        silently black-holes unicast to it; repair entries that stay wrong."""
+        kernel = {(n.interface, n.dst): n for n in obs.neighbors}
+        bad: dict[tuple[str, IPAddress], int] = {}
+        out: list[Action] = []
+        for b in obs.nhrp:
+            peer = self.peers.get(b.nbma)
+            if b.type not in ("dynamic", "nhs") or peer is None or peer.state < State.IPSEC:
+                continue
+            entry = kernel.get((b.interface, b.protocol))
+            if entry is None or entry.lladdr == str(b.nbma) or entry.state == "INCOMPLETE":
+                continue
+            key = (b.interface, b.protocol)
+            bad[key] = self._bad_neighbors.get(key, 0) + 1
+            if bad[key] >= NEIGHBOR_PATIENCE:
+                out.append(RepairNeighbor(b.interface, b.protocol, b.nbma, entry.lladdr))
+                bad[key] = 0
+        self._bad_neighbors = bad
         return out
 
 

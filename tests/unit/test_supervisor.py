@@ -7,14 +7,17 @@ import itertools
 
 import pytest
 
+from frrdmvpn.adapters.neighbors import parse_neighbors
 from frrdmvpn.core.authorize import ChildSa
 from frrdmvpn.core.supervisor import (
+    NEIGHBOR_PATIENCE,
     Backoff,
     FlushLarval,
     IkeSa,
     Initiate,
     NhrpBinding,
     Observation,
+    RepairNeighbor,
     Role,
     State,
     Supervisor,
@@ -134,3 +137,33 @@ def test_dynamic_peers_are_tracked_and_forgotten() -> None:
     sup.step(obs(), 10.0)
     assert S2 not in sup.peers
     assert HUB in sup.peers
+
+
+def test_a_stale_kernel_neighbour_is_repaired_after_patience() -> None:
+    stale = tuple(parse_neighbors("gre1", [
+        {"dst": "192.0.2.1", "lladdr": "0.0.0.0", "state": ["DELAY"]},
+        {"dst": "bogus"},
+    ]))  # fmt: skip
+    broken = Observation(True, (), (child(HUB),),
+                         (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),), {(ME, HUB): 1},
+                         stale)  # fmt: skip
+    sup = Supervisor(ME, nhs=[HUB])
+    repairs = []
+    for t in range(NEIGHBOR_PATIENCE):
+        repairs += [a for a in sup.step(broken, float(t)) if isinstance(a, RepairNeighbor)]
+    assert repairs == [RepairNeighbor("gre1", ip("192.0.2.1"), HUB, "0.0.0.0")]
+    fine = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "lladdr": str(HUB),
+                                           "state": ["REACHABLE"]}]))  # fmt: skip
+    healthy = Observation(True, (), (child(HUB),), broken.nhrp, broken.nhrpd_sas, fine)
+    for t in range(5):
+        assert not any(isinstance(a, RepairNeighbor) for a in sup.step(healthy, 10.0 + t))
+
+
+def test_an_unprotected_peer_neighbour_is_left_alone() -> None:
+    stale = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "lladdr": "0.0.0.0",
+                                            "state": ["DELAY"]}]))  # fmt: skip
+    unprotected = Observation(True, (), (), (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),),
+                              {}, stale)  # fmt: skip
+    sup = Supervisor(ME, nhs=[HUB])
+    for t in range(6):
+        assert not any(isinstance(a, RepairNeighbor) for a in sup.step(unprotected, float(t)))
