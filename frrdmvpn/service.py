@@ -24,7 +24,9 @@ from frrdmvpn.adapters.vici_client import ViciError, list_sas
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM, kick_gre
 from frrdmvpn.adapters.vtysh import VtyshError, nhrp_view
 from frrdmvpn.core.guard_report import GuardReport
+from frrdmvpn.core.orphans import orphan_policies, orphan_sas
 from frrdmvpn.core.supervisor import (
+    CleanOrphans,
     FlushLarval,
     Initiate,
     Observation,
@@ -104,7 +106,7 @@ class Service:
         )
 
     async def act(
-        self, actions: list[Transition | Initiate | FlushLarval | RepairNeighbor]
+        self, actions: list[Transition | Initiate | FlushLarval | CleanOrphans | RepairNeighbor]
     ) -> None:
         for action in actions:
             if isinstance(action, Transition):
@@ -125,8 +127,28 @@ class Service:
                 error = await replace_neighbor(action.interface, action.protocol, str(action.nbma))
                 if error:
                     log.warning("repairing neighbour %s: %s", action.protocol, error)
+            elif isinstance(action, CleanOrphans):
+                await self._clean_orphans()
             else:
                 await self._flush_larval()
+
+    async def _clean_orphans(self) -> None:
+        """Kernel first, then charon: whatever charon installs meanwhile it also reports."""
+        try:
+            sas, policies = await asyncio.to_thread(self.guard.kernel_ipsec)
+            _, children = await list_sas(self.upstream)
+            stale_sas = orphan_sas(sas, children)
+            stale_policies = orphan_policies(policies, children, [self.nbma])
+            for sa in stale_sas:
+                await asyncio.to_thread(self.guard.delete_sa, sa)
+            for pol in stale_policies:
+                await asyncio.to_thread(self.guard.delete_policy, pol)
+        except (GuardError, ViciError) as exc:
+            log.warning("cleaning orphaned kernel IPsec state: %s", exc)
+            return
+        if stale_sas or stale_policies:
+            log.warning("removed %d SAs and %d policies charon does not know (left by a crash)",
+                        len(stale_sas), len(stale_policies))  # fmt: skip
 
     async def _flush_larval(self) -> None:
         try:

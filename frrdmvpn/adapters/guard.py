@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from frrdmvpn.core.orphans import KernelPolicy, KernelSa
 from frrdmvpn.render.guard import (
     IPPROTO_GRE,
     TABLE_FAMILY,
@@ -285,6 +286,33 @@ class KernelGuard:
             if exc.not_found:
                 return None
             raise
+
+    def kernel_ipsec(self) -> tuple[list[KernelSa], list[KernelPolicy]]:
+        """The kernel's SAs and policies (main table, no marks), as the core sees them."""
+        states = parse_xfrm_states(self._exec(["ip", "xfrm", "state", "show"]).stdout)
+        policies = parse_xfrm_policies(self._exec(["ip", "xfrm", "policy", "show"]).stdout)
+        sas = [
+            KernelSa(ipaddress.ip_address(st.src), ipaddress.ip_address(st.dst), st.proto, st.spi)
+            for st in states
+            if st.mark is None and st.if_id is None
+        ]
+        pols = []
+        for p in policies:
+            src, dst = _network(p.selector["src"]), _network(p.selector["dst"])
+            if src is None or dst is None or p.mark is not None or p.ptype != "main":
+                continue
+            proto = p.selector.get("proto", "")
+            pols.append(KernelPolicy(p.direction, src, dst, proto, p.action, p.priority))
+        return sas, pols
+
+    def delete_sa(self, sa: KernelSa) -> None:
+        spi = f"0x{sa.spi:08x}"
+        self._exec_unless_missing(["ip", "xfrm", "state", "delete", "src", str(sa.src),
+                                   "dst", str(sa.dst), "proto", sa.proto, "spi", spi])  # fmt: skip
+
+    def delete_policy(self, p: KernelPolicy) -> None:
+        self._exec_unless_missing(["ip", "xfrm", "policy", "delete", "src", str(p.src), "dst",
+                                   str(p.dst), "proto", p.proto, "dir", p.direction])  # fmt: skip
 
     def install(self) -> None:
         """Replace the nft table atomically, then add or update every block policy."""

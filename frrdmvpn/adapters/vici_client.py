@@ -80,6 +80,8 @@ def child_sas_from_list_sa(msg: Message) -> list[ChildSa]:
                     protocol=text(child.get("protocol"), ""),
                     local_ts=tuple(texts(child.get("local-ts"))),
                     remote_ts=tuple(texts(child.get("remote-ts"))),
+                    spi_in=int(text(child.get("spi-in"), "0"), 16),
+                    spi_out=int(text(child.get("spi-out"), "0"), 16),
                 )
             )
     return out

@@ -75,6 +75,8 @@ class ChildSa:
     remote_ts: tuple[str, ...]
     remote_cert: bytes = b""
     remote_auth: str = "psk"
+    spi_in: int = 0  # the kernel SA's SPI towards us (0: not known)
+    spi_out: int = 0
 
     @property
     def label(self) -> str:

@@ -123,6 +123,11 @@ class FlushLarval:
 
 
 @dataclass(frozen=True)
+class CleanOrphans:
+    """charon (re)appeared: remove kernel SAs and policies it does not know (a crash's)."""
+
+
+@dataclass(frozen=True)
 class RepairNeighbor:
     """The kernel maps ``protocol`` to something else than nhrpd's binding: set it right."""
 
@@ -144,7 +149,7 @@ class Transition:
     at: float
 
 
-Action = Initiate | FlushLarval | Transition | RepairNeighbor
+Action = Initiate | FlushLarval | CleanOrphans | Transition | RepairNeighbor
 #: A mismatch must persist this many steps before it is repaired (nhrpd may be mid-update).
 NEIGHBOR_PATIENCE = 3
 
@@ -204,7 +209,7 @@ class Supervisor:
         """Recompute every peer's state; say what changed and what to initiate."""
         out: list[Action] = []
         if obs.charon_up and not self._charon_was_up:
-            out.append(FlushLarval())
+            out += [CleanOrphans(), FlushLarval()]
             for p in self.peers.values():  # charon is back: retry NHS peers at once
                 p.attempt, p.next_try = 0, now
         self._charon_was_up = obs.charon_up

@@ -324,7 +324,11 @@ class Lab:
         for n in NODES:
             self._spawn(n, topo.supervisor_argv(sys.executable, n), "frrdmvpnd.log")
 
-    def _start_frr(self) -> None:
+    def start_frr(self, name: str) -> None:
+        """Start node ``name``'s zebra, nhrpd and ospfd."""
+        self._start_frr((topo.node(name),))
+
+    def _start_frr(self, nodes: tuple[Node, ...] = NODES) -> None:
         for daemons in (("zebra",), ("nhrpd", "ospfd")):
             procs = [
                 subprocess.Popen(
@@ -334,14 +338,14 @@ class Lab:
                     stderr=subprocess.PIPE,
                 )
                 for d in daemons
-                for n in NODES
+                for n in nodes
             ]  # fmt: skip
             for p in procs:
                 _, err = p.communicate(timeout=TIMEOUT)
                 if p.returncode != 0:
                     raise LabError(f"{p.args!r}: {err.decode().strip()}")
             for d in daemons:
-                for n in NODES:
+                for n in nodes:
                     vty = self.node_dir(n) / "run" / "frr" / f"{d}.vty"
                     wait_for(f"{d} on {n.name}", vty.exists)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -118,3 +119,46 @@ def test_no_peer_before_its_sa(lab: Lab, tmp_path: Path) -> None:
 def _in_hub_cache(lab: Lab, spoke: topo.Node) -> bool:
     cache = lab.vtysh_json("hub", "show ip nhrp cache json")["table"]
     return any(e["protocol"] == str(spoke.overlay.ip) for e in cache)
+
+
+def test_charon_crash_leaves_no_orphans_and_service_returns(lab: Lab, tmp_path: Path) -> None:
+    """F3: after SIGKILL the kernel keeps SAs the new charon does not know; frrdmvpn removes
+    them, so the next GRE packet makes charon negotiate afresh."""
+    _healthy(lab)
+    with capture_underlay(tmp_path) as cap:
+        pinger = Pinger(lab, str(HUB.lan.ip))
+        lab.stop_charon("spoke1", signal.SIGKILL)
+        time.sleep(2)
+        t0 = time.monotonic()
+        lab.start_charon("spoke1")
+        wait_for("charon on spoke1 to know an SA to the hub again",
+                 lambda: bool(_ike_ids_to(lab, "spoke1", str(HUB.nbma.ip))), 90)  # fmt: skip
+        restored = _restore_time(lab, str(HUB.lan.ip), t0, timeout=90)
+        pinger.stop()
+    record("charon_sigkill_time_to_restore_s", restored)
+    assert cap.count("ip proto 47") == 0
+    log = lab.run("spoke1", ["cat", "/var/log/frrdmvpnd.log"]).stdout
+    assert re.search(r"removed [1-9]\d* SAs and \d+ policies charon does not know", log)
+    _healthy(lab)
+
+
+def test_node_booting_with_frr_before_charon_sends_nothing_in_clear(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """Boot order gone wrong: FRR up first, charon and frrdmvpn's processes later. The guards
+    (installed first at boot) and nhrpd's protection keep every GRE packet off the wire."""
+    _healthy(lab)
+    for needle in ("frrdmvpn.daemon run", "frrdmvpn.enforcer", "/usr/lib/frr/"):
+        lab.kill("spoke2", needle, signal.SIGTERM)
+    lab.stop_charon("spoke2")
+    with capture_underlay(tmp_path) as cap:
+        lab.start_frr("spoke2")
+        time.sleep(8)
+        before_charon = cap.count("ip proto 47")
+        lab.start_charon("spoke2")
+        lab.start_proxy("spoke2")
+        lab.start_supervisor("spoke2")
+        wait_for("spoke2 to register again", lambda: _in_hub_cache(lab, S2), 120)
+    assert before_charon == 0
+    assert cap.count("ip proto 47") == 0
+    _healthy(lab)

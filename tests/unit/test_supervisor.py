@@ -12,6 +12,7 @@ from frrdmvpn.core.authorize import ChildSa
 from frrdmvpn.core.supervisor import (
     NEIGHBOR_PATIENCE,
     Backoff,
+    CleanOrphans,
     FlushLarval,
     IkeSa,
     Initiate,
@@ -117,7 +118,8 @@ def test_charon_return_flushes_larval_states_and_retries_at_once() -> None:
         a for a in sup.step(obs(charon=False), 1.0) if not isinstance(a, Initiate)
     ]
     actions = sup.step(obs(), 2.0)
-    assert isinstance(actions[0], FlushLarval)
+    assert isinstance(actions[0], CleanOrphans)
+    assert isinstance(actions[1], FlushLarval)
     assert Initiate(ME, HUB, 1) in actions, "no waiting out the back-off after a restart"
 
 
