@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -200,24 +201,25 @@ def protects_gre(sa: ChildSa, local_nbma: IPAddress, remote_nbma: IPAddress) -> 
 def _no_protection(
     sas: list[ChildSa], local_nbma: IPAddress, remote_nbma: IPAddress
 ) -> tuple[list[ChildSa], str]:
-    """The protecting SAs, and if there are none a text saying why each seen SA failed."""
-    protecting: list[ChildSa] = []
-    failures: list[tuple[bool, str]] = []
+    """The protecting SAs, and if there are none a text saying why the SAs seen failed.
+
+    Only SAs between the two NBMA addresses can protect; the rest are skipped cheaply (a hub
+    with thousands of SAs decides in microseconds), and described only when listed."""
     pair = {local_nbma, remote_nbma}
-    for sa in sas:
-        problem = gre_protection_problem(sa, local_nbma, remote_nbma)
-        if problem is None:
-            protecting.append(sa)
-        else:
-            relevant = {sa.local_host, sa.remote_host} == pair
-            failures.append((not relevant, f"{sa.label} {problem}"))
+    relevant = [sa for sa in sas if {sa.local_host, sa.remote_host} == pair]
+    protecting = [
+        sa for sa in relevant if gre_protection_problem(sa, local_nbma, remote_nbma) is None
+    ]
     if protecting:
         return protecting, ""
-    if not failures:
+    if not sas:
         return [], "charon reported no CHILD_SA at all"
-    failures.sort(key=lambda f: f[0])  # SAs between the two NBMA addresses first
-    shown = "; ".join(text for _, text in failures[:MAX_LISTED_SAS])
-    hidden = len(failures) - MAX_LISTED_SAS
+    others = (sa for sa in sas if {sa.local_host, sa.remote_host} != pair)
+    listed = list(itertools.islice(itertools.chain(relevant, others), MAX_LISTED_SAS))
+    shown = "; ".join(
+        f"{sa.label} {gre_protection_problem(sa, local_nbma, remote_nbma)}" for sa in listed
+    )
+    hidden = len(sas) - len(listed)
     return [], f"seen: {shown}" + (f"; and {hidden} more" if hidden > 0 else "")
 
 
