@@ -77,6 +77,7 @@ def test_no_cleartext_gre_while_charon_is_stopped(lab: Lab, tmp_path: Path) -> N
     with capture_underlay(tmp_path) as cap:
         pingers = [Pinger(lab, dst), Pinger(lab, str(HUB.lan.ip))]
         time.sleep(1)
+        t_stop = time.monotonic()
         lab.stop_charon("spoke1")
         time.sleep(3)  # OSPF hellos, NHRP and the pings all try to leave meanwhile
         kicks = 5  # and cleartext GRE straight from a raw socket, as a leak would look
@@ -93,9 +94,11 @@ def test_no_cleartext_gre_while_charon_is_stopped(lab: Lab, tmp_path: Path) -> N
             timeout=90,
         )
         restored = time.monotonic() - t0
+        outage = time.monotonic() - t_stop
         for p in pingers:
             p.stop()
     record("charon_restart_time_to_restore_s", restored)
+    record("charon_restart_outage_from_stop_s", outage)
     assert gre_while_down == 0, "cleartext GRE on the underlay while charon was down"
     assert cap.count("ip proto 47") == 0, "cleartext GRE on the underlay during recovery"
     after = guard_status(lab, "spoke1")
