@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    if args.auth == "certificate":
+        # Stock charon's VICI reports neither the peer's certificate nor how it authenticated:
+        # every binding would be denied. Refuse to start instead of cutting every peer off.
+        raise SystemExit("frrdmvpn-proxy: --auth certificate is not supported yet on stock "
+                         "strongSwan; use psk-map (or any)")  # fmt: skip
     policy = Policy(
         mode=MODES[args.auth],
         tunnel_subnet=args.tunnel_subnet,

@@ -24,7 +24,7 @@ from frrdmvpn.adapters.vici_client import ViciError, list_sas
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM, kick_gre
 from frrdmvpn.adapters.vtysh import VtyshError, nhrp_view
 from frrdmvpn.core.guard_report import GuardReport
-from frrdmvpn.core.orphans import orphan_policies, orphan_sas
+from frrdmvpn.core.orphans import KernelPolicy, KernelSa, orphan_policies, orphan_sas
 from frrdmvpn.core.supervisor import (
     CleanOrphans,
     FlushLarval,
@@ -39,6 +39,7 @@ from frrdmvpn.render.guard import GuardSpec
 from frrdmvpn.vici.translate import Initiate as ProxyInitiate
 
 log = logging.getLogger("frrdmvpn.supervisor")
+ORPHAN_CONFIRM = 3.0  # seconds between the two sweeps of an orphan clean-up
 STATUS = Path("/run/frrdmvpn/peers.json")
 
 
@@ -132,13 +133,25 @@ class Service:
             else:
                 await self._flush_larval()
 
+    async def _orphans(self) -> tuple[list[KernelSa], list[KernelPolicy]]:
+        """Kernel first, then charon: whatever charon installs meanwhile it also reports.
+        Only SAs from or to this node's NBMA address are considered."""
+        sas, policies = await asyncio.to_thread(self.guard.kernel_ipsec)
+        _, children = await list_sas(self.upstream)
+        mine = [s for s in orphan_sas(sas, children) if self.nbma in (s.src, s.dst)]
+        return mine, orphan_policies(policies, children, [self.nbma])
+
     async def _clean_orphans(self) -> None:
-        """Kernel first, then charon: whatever charon installs meanwhile it also reports."""
+        """Delete what charon does not know in two sweeps ``ORPHAN_CONFIRM`` apart: a CHILD_SA
+        under negotiation has its SPI in the kernel before charon lists it."""
         try:
-            sas, policies = await asyncio.to_thread(self.guard.kernel_ipsec)
-            _, children = await list_sas(self.upstream)
-            stale_sas = orphan_sas(sas, children)
-            stale_policies = orphan_policies(policies, children, [self.nbma])
+            first_sas, first_policies = await self._orphans()
+            if not first_sas and not first_policies:
+                return
+            await asyncio.sleep(ORPHAN_CONFIRM)
+            sas, policies = await self._orphans()
+            stale_sas = [s for s in sas if s in first_sas]
+            stale_policies = [p for p in policies if p in first_policies]
             for sa in stale_sas:
                 await asyncio.to_thread(self.guard.delete_sa, sa)
             for pol in stale_policies:
@@ -175,9 +188,12 @@ class Service:
             loop.add_signal_handler(sig, stop.set)
         log.info("supervising %s", self.nbma)
         while not stop.is_set():
-            await self.act(self.sup.step(await self.observe(), loop.time()))
-            _write_status(self.sup, self.status_dir / "peers.json")
-            _write_json(self.status_dir / "guard.json", self.report.as_dict())
+            try:
+                await self.act(self.sup.step(await self.observe(), loop.time()))
+                _write_status(self.sup, self.status_dir / "peers.json")
+                _write_json(self.status_dir / "guard.json", self.report.as_dict())
+            except Exception:  # one bad step must not end supervision: log it, go on
+                log.exception("supervision step failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
         listener.close()

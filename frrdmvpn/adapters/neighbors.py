@@ -13,10 +13,19 @@ TIMEOUT = 10.0
 
 
 async def _ip(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "ip", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    """Run ``ip``; a failure to run or a time-out is an exit status, never an exception."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "ip", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+    except OSError as exc:
+        return 127, "", str(exc)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return 124, "", f"ip {' '.join(args)} timed out"
     return proc.returncode or 0, out.decode(), err.decode()
 
 
@@ -38,7 +47,10 @@ async def gre_neighbors(interfaces: set[str]) -> list[Neighbor]:
     for iface in sorted(interfaces):
         rc, text, _ = await _ip("-j", "neigh", "show", "dev", iface)
         if rc == 0 and text.strip():
-            out += parse_neighbors(iface, json.loads(text))
+            try:
+                out += parse_neighbors(iface, json.loads(text))
+            except json.JSONDecodeError:
+                continue
     return out
 
 

@@ -124,7 +124,9 @@ async def list_child_sas(path: Path) -> list[ChildSa]:
 async def _list_sa_events(path: Path) -> list[Message]:
     requests = [
         Packet(PacketType.EVENT_REGISTER, "list-sa"),
-        Packet(PacketType.CMD_REQUEST, "list-sas", {"noblock": b"yes"}),
+        # Not `noblock`: it skips IKE_SAs another thread holds, i.e. exactly the ones being
+        # installed or rekeyed, which would look like missing SAs.
+        Packet(PacketType.CMD_REQUEST, "list-sas", {}),
     ]
     try:
         packets = await asyncio.wait_for(

@@ -27,14 +27,18 @@ def extract_json(text: str) -> Any:
 
 async def show_json(command: str, daemon: str = "nhrpd") -> Any:
     """Run one ``show ... json`` command against ``daemon``."""
-    proc = await asyncio.create_subprocess_exec(
-        "vtysh", "-d", daemon, "-c", command,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "vtysh", "-d", daemon, "-c", command,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+    except OSError as exc:
+        raise VtyshError(f"cannot run vtysh: {exc}") from exc
     try:
         out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
     except TimeoutError as exc:
         proc.kill()
+        await proc.wait()
         raise VtyshError(f"vtysh -c {command!r} timed out") from exc
     if proc.returncode != 0:
         raise VtyshError(f"vtysh -c {command!r}: {err.decode().strip() or proc.returncode}")
@@ -47,8 +51,9 @@ async def show_json(command: str, daemon: str = "nhrpd") -> Any:
 def bindings_from_cache(data: Any) -> list[NhrpBinding]:
     """Peer bindings from ``show ip nhrp cache json`` (local entries are not peers)."""
     out = []
-    for e in data.get("table", []):
-        if e.get("type") in ("local", "incomplete", "negative"):
+    table = data.get("table", []) if isinstance(data, dict) else []
+    for e in table if isinstance(table, list) else []:
+        if not isinstance(e, dict) or e.get("type") in ("local", "incomplete", "negative"):
             continue
         try:
             out.append(NhrpBinding(ipaddress.ip_address(e["protocol"]),

@@ -137,6 +137,11 @@ def _inside(address: IPAddress, network: IPNetwork) -> bool:
     return address.version == network.version and address in network
 
 
+def is_gre_host_selector(selector: str, host: IPAddress) -> bool:
+    """``host/32[gre]`` (or ``[47]`` where charon has no /etc/protocols) for exactly ``host``."""
+    return _is_gre_host_selector(selector, host)
+
+
 def _is_gre_host_selector(selector: str, host: IPAddress) -> bool:
     match = _SELECTOR.fullmatch(selector)
     if match is None or match["proto"] not in _GRE_NAMES:
@@ -252,6 +257,12 @@ def _check_certificate(
 
 def _check_psk_map(policy: Policy, sa: ChildSa, claimed: IPAddress) -> tuple[bool, str]:
     who = f"IKE identity {_quote(sa.remote_id)} ({sa.label})"
+    try:  # an address identity must be the address the peer speaks IKE from: with a group
+        as_address = ipaddress.ip_address(sa.remote_id)  # PSK any member could claim another's
+    except ValueError:
+        as_address = None
+    if as_address is not None and not _same(as_address, sa.remote_host):
+        return False, f"{who} is an address other than the peer's own ({sa.remote_host})"
     networks = policy.psk_map.get(sa.remote_id)
     if networks is None:
         return False, f"{who} is not in the PSK authorization map, so it may claim nothing"

@@ -24,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
+from frrdmvpn.core.authorize import is_gre_host_selector
 from frrdmvpn.vici.wire import (
     Message,
     Packet,
@@ -124,10 +125,8 @@ def _response(success: bool, errmsg: str = "") -> bytes:
 
 
 def _host_ts_is_gre(ts: list[str], host: str) -> bool:
-    if not ts:
-        return False
-    net = ipaddress.ip_network(host)
-    return all(t == f"{host}/{net.prefixlen}[gre]" for t in ts)
+    address = ipaddress.ip_address(host)
+    return bool(ts) and all(is_gre_host_selector(t, address) for t in ts)
 
 
 def protects_gre(ike: Message, child: Message) -> bool:

@@ -60,3 +60,8 @@ def test_dmvpn_sa_counts() -> None:
             '"identity":"198.51.100.1"},{"src":"bad"}]')  # fmt: skip
     assert sas_from_dmvpn(extract_json(text)) == {(ip("198.51.100.11"), ip("198.51.100.1")): 1}
     assert sas_from_dmvpn({"not": "a list"}) == {}
+
+
+@pytest.mark.parametrize("garbage", [[], "text", {"table": "x"}, {"table": [1, "a", None]}])
+def test_nhrp_cache_garbage_gives_no_bindings(garbage: object) -> None:
+    assert bindings_from_cache(garbage) == []

@@ -526,13 +526,20 @@ def test_psk_map_address_of_another_peer_denies() -> None:
 
 
 def test_psk_map_unknown_identity_denies() -> None:
-    decision = authorize(event(), [sa(remote_id="198.51.100.66")], PSK_POLICY)
+    decision = authorize(event(), [sa(remote_id="spoke9.example")], PSK_POLICY)
     assert decision == Decision(
         False,
-        "deny 192.0.2.11 via 198.51.100.11: policy psk-map: IKE identity '198.51.100.66' "
+        "deny 192.0.2.11 via 198.51.100.11: policy psk-map: IKE identity 'spoke9.example' "
         "(CHILD_SA #5 (IKE_SA #3)) is not in the PSK authorization map, so it may claim nothing",
-        peer_identity="198.51.100.66",
+        peer_identity="spoke9.example",
     )
+
+
+def test_psk_map_address_identity_must_be_the_peers_own() -> None:
+    """With a group PSK, spoke1 (198.51.100.11) could present spoke2's address as its id."""
+    spoofed = authorize(event(), [sa(remote_id="198.51.100.12")], LAN_POLICY)
+    assert not spoofed.accept
+    assert "an address other than the peer's own (198.51.100.11)" in spoofed.reason
 
 
 def test_psk_map_identity_is_quoted_in_reasons() -> None:

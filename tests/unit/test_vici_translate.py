@@ -214,3 +214,11 @@ def test_malformed_initiate_is_a_protocol_error() -> None:
     s = ClientSession()
     with pytest.raises(ProtocolError, match="malformed initiate"):
         s.from_client(b"\x00\x08initiate\x03")
+
+
+def test_numeric_gre_selectors_count_as_gre() -> None:
+    """charon prints [47] where /etc/protocols lacks gre; it is the same selector."""
+    s = nhrpd_session()
+    numeric = child("9", lts="198.51.100.11/32[47]", rts="198.51.100.12/32[47]")
+    up = pkt(T.EVENT, "child-updown", {"up": b"yes", "dmvpn": ike({"n": numeric})})
+    assert [e.name for e in to_client(s.from_upstream(up))] == ["child-state-installed"]
