@@ -169,16 +169,23 @@ def nft_ruleset(spec: GuardSpec) -> str:
         "\tchain output {\n"
         f"\t\ttype filter hook output {prio}\n"
         f"\t\tip protocol gre ip saddr @{SET_NAME} rt ipsec missing"
-        f' counter name "{COUNTER_OUT}" log group {group} prefix "{LOG_PREFIX_OUT}" drop\n'
+        f' counter name "{COUNTER_OUT}" {LOG_LIMIT} log group {group} prefix "{LOG_PREFIX_OUT}"\n'
+        f"\t\tip protocol gre ip saddr @{SET_NAME} rt ipsec missing drop\n"
         "\t}\n"
         "\n"
         "\tchain input {\n"
         f"\t\ttype filter hook input {prio}\n"
         f"\t\tip protocol gre ip daddr @{SET_NAME} meta ipsec missing"
-        f' counter name "{COUNTER_IN}" log group {group} prefix "{LOG_PREFIX_IN}" drop\n'
+        f' counter name "{COUNTER_IN}" {LOG_LIMIT} log group {group} prefix "{LOG_PREFIX_IN}"\n'
+        f"\t\tip protocol gre ip daddr @{SET_NAME} meta ipsec missing drop\n"
         "\t}\n"
         "}\n"
     )
+
+
+#: Every dropped packet is counted; at most this many a second reach NFLOG (and the daemon),
+#: so a flood of forged GRE cannot starve it. The drop rule after it catches the rest.
+LOG_LIMIT = "limit rate 50/second burst 100 packets"
 
 
 def nft_delete_script() -> str:

@@ -58,13 +58,17 @@ table inet frrdmvpn_guard {
 \tchain output {
 \t\ttype filter hook output priority filter + 10; policy accept;
 \t\tip protocol gre ip saddr @nbma rt ipsec missing \
-counter name "gre_out_cleartext" log group 5 prefix "frrdmvpn-guard-out" drop
+counter name "gre_out_cleartext" limit rate 50/second burst 100 packets \
+log group 5 prefix "frrdmvpn-guard-out"
+\t\tip protocol gre ip saddr @nbma rt ipsec missing drop
 \t}
 
 \tchain input {
 \t\ttype filter hook input priority filter + 10; policy accept;
 \t\tip protocol gre ip daddr @nbma meta ipsec missing \
-counter name "gre_in_cleartext" log group 5 prefix "frrdmvpn-guard-in" drop
+counter name "gre_in_cleartext" limit rate 50/second burst 100 packets \
+log group 5 prefix "frrdmvpn-guard-in"
+\t\tip protocol gre ip daddr @nbma meta ipsec missing drop
 \t}
 }
 """
