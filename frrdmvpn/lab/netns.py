@@ -69,6 +69,17 @@ def _sh(
     return done
 
 
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (a daemon the lab spawned is reaped here once it died)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def _batch(netns: str, commands: list[str]) -> None:
     _sh(["ip", "-n", netns, "-batch", "-"], input="\n".join(commands) + "\n")
 
@@ -236,7 +247,7 @@ class Lab:
             pid = int(pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if Path(f"/proc/{pid}").exists() else None
+        return pid if _alive(pid) else None
 
     def stop_charon(self, name: str, sig: int = signal.SIGTERM) -> None:
         """Stop node ``name``'s charon (SIGTERM: clean stop, it flushes its policies)."""
