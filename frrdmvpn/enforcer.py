@@ -18,7 +18,7 @@ from pathlib import Path
 from frrdmvpn import __version__
 from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
-from frrdmvpn.adapters.vici_client import list_child_sas
+from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas
 from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ViciProxy
 from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
 from frrdmvpn.nhrp.events import AuthorizeBinding
@@ -72,8 +72,10 @@ async def serve(args: argparse.Namespace) -> None:
     if policy.mode is PolicyMode.ANY_AUTHENTICATED:
         log.warning("authorization mode 'any': every authenticated peer may claim any address")
 
+    listing = SharedListing(lambda: list_child_sas(args.upstream))
+
     async def decide(event: AuthorizeBinding) -> Decision:
-        return authorize(event, await list_child_sas(args.upstream), policy)
+        return authorize(event, await listing.get(), policy)
 
     proxy = ViciProxy(args.listen, args.upstream, group=args.group)
     events = NhrpEventServer(decide, args.events, group=args.group)

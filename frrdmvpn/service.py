@@ -40,6 +40,7 @@ from frrdmvpn.vici.translate import Initiate as ProxyInitiate
 
 log = logging.getLogger("frrdmvpn.supervisor")
 ORPHAN_CONFIRM = 3.0  # seconds between the two sweeps of an orphan clean-up
+GUARD_CHECK_EVERY = 30  # steps between checks that the guards are still in place
 STATUS = Path("/run/frrdmvpn/peers.json")
 
 
@@ -163,6 +164,12 @@ class Service:
             log.warning("removed %d SAs and %d policies charon does not know (left by a crash)",
                         len(stale_sas), len(stale_policies))  # fmt: skip
 
+    async def _ensure_guards(self) -> None:
+        """Something (`nft flush ruleset`, an nftables reload, a hand) may remove the guards."""
+        if not await asyncio.to_thread(self.guard.installed):
+            log.warning("the guards were missing or altered: reinstalling")
+            await asyncio.to_thread(self.guard.install)
+
     async def _flush_larval(self) -> None:
         try:
             flushed = await asyncio.to_thread(self.guard.flush_larval_states)
@@ -187,8 +194,12 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         log.info("supervising %s", self.nbma)
+        steps = 0
         while not stop.is_set():
+            steps += 1
             try:
+                if steps % GUARD_CHECK_EVERY == 0:
+                    await self._ensure_guards()
                 await self.act(self.sup.step(await self.observe(), loop.time()))
                 _write_status(self.sup, self.status_dir / "peers.json")
                 _write_json(self.status_dir / "guard.json", self.report.as_dict())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from frrdmvpn.core.authorize import ChildSa
@@ -139,3 +140,34 @@ async def _list_sa_events(path: Path) -> list[Message]:
         for p in packets
         if p.type is PacketType.EVENT and p.name == "list-sa" and p.message
     ]
+
+
+class SharedListing:
+    """At most one ``list-sas`` in flight and one waiting, however many ask at once.
+
+    Every caller gets a listing that *started after it asked* (an SA installed just before a
+    binding event must be seen), but callers that ask while the next listing has not started
+    yet share it: after a hub restart N spokes cost 2 dumps, not N.
+    """
+
+    def __init__(self, fetch: Callable[[], Awaitable[list[ChildSa]]]) -> None:
+        self._fetch = fetch
+        self._next: asyncio.Future[list[ChildSa]] | None = None
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    async def get(self) -> list[ChildSa]:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().create_task(self._run(self._next))
+        return await asyncio.shield(self._next)
+
+    async def _run(self, fut: asyncio.Future[list[ChildSa]]) -> None:
+        async with self._lock:
+            if self._next is fut:
+                self._next = None  # later callers need a listing that starts after them
+            self.fetches += 1
+            try:
+                fut.set_result(await self._fetch())
+            except Exception as exc:  # handed to every waiter
+                fut.set_exception(exc)

@@ -140,3 +140,16 @@ def test_cleartext_registration_from_a_rogue_is_dropped_and_reported(lab: Lab) -
     assert after - before >= 3
     cache = lab.vtysh_json("hub", "show ip nhrp cache json")["table"]
     assert all(e["protocol"] != "192.0.2.66" for e in cache)
+
+
+def test_guards_come_back_after_being_removed(lab: Lab) -> None:
+    """An nftables reload or a hand removes the table: the supervisor puts it back."""
+    lab.run("spoke1", ["nft", "delete", "table", "inet", "frrdmvpn_guard"])
+    assert guard_status(lab, "spoke1")["installed"] is False
+    wait_for(
+        "spoke1's supervisor to reinstall the guards",
+        lambda: guard_status(lab, "spoke1")["installed"] is True,
+        180,
+    )
+    log = lab.run("spoke1", ["cat", "/var/log/frrdmvpnd.log"]).stdout
+    assert "the guards were missing or altered: reinstalling" in log

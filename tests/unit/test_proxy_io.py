@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
+from frrdmvpn.adapters.vici_client import SharedListing, ViciError
 from frrdmvpn.adapters.vici_proxy import ViciProxy
-from frrdmvpn.core.authorize import Decision
+from frrdmvpn.core.authorize import ChildSa, Decision
 from frrdmvpn.nhrp.events import AuthorizeBinding
 from frrdmvpn.vici.translate import Initiate
 from frrdmvpn.vici.wire import (
@@ -162,3 +163,34 @@ def test_event_socket_answers_denies_garbage_and_keeps_serving(tmp_path: Path) -
 
     run(main)
     assert seen == [1, 2, 5]
+
+
+def test_shared_listing_serves_many_with_listings_that_start_after_them() -> None:
+    started: list[int] = []
+
+    async def main() -> None:
+        gate = asyncio.Event()
+
+        async def fetch() -> list[ChildSa]:
+            started.append(len(started))
+            await gate.wait()
+            return []
+
+        listing = SharedListing(fetch)
+        first = [asyncio.create_task(listing.get()) for _ in range(5)]
+        await asyncio.sleep(0.01)  # the first listing is now running
+        later = [asyncio.create_task(listing.get()) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        gate.set()
+        await asyncio.gather(*first, *later)
+        assert listing.fetches == 2, "10 callers, one running listing and one after it"
+
+        async def broken() -> list[ChildSa]:
+            raise ViciError("charon unreachable")
+
+        failing = SharedListing(broken)
+        results = await asyncio.gather(failing.get(), failing.get(), return_exceptions=True)
+        assert all(isinstance(r, ViciError) for r in results)
+
+    run(main)
+    assert started == [0, 1]
