@@ -35,9 +35,14 @@ def cmd_guard(args: argparse.Namespace) -> int:
     elif args.action == "flush-larval":
         print(f"frrdmvpnd: flushed {guard.flush_larval_states()} larval XFRM states")
     else:
+        installed = guard.installed()
+        try:
+            counters = guard.counters()
+        except GuardError:  # no table: `installed` already says so
+            counters = {}
         status = {
-            "installed": guard.installed(),
-            "counters": guard.counters(),
+            "installed": installed,
+            "counters": counters,
             "xfrm": {k: v for k, v in xfrm_stats().items() if v},
         }
         print(json.dumps(status, indent=1))
