@@ -151,7 +151,11 @@ def build_initramfs(kernel: GuestKernel) -> None:
 
 def prepare_guest_kernel(cache: Path = CACHE_DIR) -> GuestKernel:
     """Download and unpack Debian's current kernel (once) and build its initramfs."""
-    package = kernel_package()
+    try:
+        package = kernel_package()
+    except RuntimeError:  # package lists missing or stale (packages installed long ago)
+        _run(["apt-get", "update", "-q"])
+        package = kernel_package()
     version = package.removeprefix("linux-image-").removesuffix("-unsigned")
     root = cache / package
     kernel = GuestKernel(version=version, root=root)
