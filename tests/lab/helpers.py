@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +20,18 @@ import vici
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import TIMEOUT, Lab, wait_for
 
-__all__ = ["TIMEOUT", "Capture", "capture_underlay", "child_sas", "nhrp_cache", "ping", "wait_for"]
+__all__ = [
+    "TIMEOUT",
+    "Capture",
+    "Pinger",
+    "capture_underlay",
+    "child_sas",
+    "guard_status",
+    "nhrp_cache",
+    "ping",
+    "record",
+    "wait_for",
+]
 
 
 def nhrp_cache(lab: Lab, node: str) -> list[dict[str, Any]]:
@@ -95,3 +109,38 @@ def capture_underlay(tmp: Path) -> Iterator[Capture]:
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+RESULTS = Path(os.environ.get("FRRDMVPN_LAB_ARTIFACTS", "build/lab-artifacts")) / "results.json"
+
+
+def guard_status(lab: Lab, node: str) -> dict[str, Any]:
+    n = topo.node(node)
+    argv = [sys.executable, "-m", "frrdmvpn.daemon", "guard", "status", "--nbma", str(n.nbma.ip)]
+    done = lab.run(node, argv, check=False)
+    status: dict[str, Any] = json.loads(done.stdout)
+    status["rc"] = done.returncode
+    return status
+
+
+def record(name: str, value: float) -> None:
+    """Keep a measured number for bench/ (written next to the junit files)."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[name] = round(value, 2)
+    RESULTS.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+class Pinger:
+    """A background ping from spoke1's LAN, counting replies."""
+
+    def __init__(self, lab: Lab, dst: str) -> None:
+        argv = ["ping", "-n", "-i", "0.1", "-W", "1", "-I", str(topo.node("spoke1").lan.ip), dst]
+        self.proc = subprocess.Popen(
+            lab.argv("spoke1", argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=10)
+        return out

@@ -12,8 +12,7 @@ import pytest
 
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
-from tests.lab.helpers import capture_underlay, ping, wait_for
-from tests.lab.test_guards import Pinger, record
+from tests.lab.helpers import Pinger, capture_underlay, ping, record, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import pytest
 
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
-from tests.lab.helpers import capture_underlay, ping, wait_for
+from tests.lab.helpers import Pinger, capture_underlay, guard_status, ping, record, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
@@ -23,24 +22,6 @@ RAW_GRE = (
     "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE); "
     "s.bind(('{0}', 0)); s.sendto(b'\\0\\0\\x08\\0' + bytes(20), ('{1}', 0))"
 )
-RESULTS = Path(os.environ.get("FRRDMVPN_LAB_ARTIFACTS", "build/lab-artifacts")) / "results.json"
-
-
-def guard_status(lab: Lab, node: str) -> dict[str, Any]:
-    n = topo.node(node)
-    argv = [sys.executable, "-m", "frrdmvpn.daemon", "guard", "status", "--nbma", str(n.nbma.ip)]
-    done = lab.run(node, argv, check=False)
-    status: dict[str, Any] = json.loads(done.stdout)
-    status["rc"] = done.returncode
-    return status
-
-
-def record(name: str, value: float) -> None:
-    """Keep a measured number for bench/ (written next to the junit files)."""
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data[name] = round(value, 2)
-    RESULTS.write_text(json.dumps(data, indent=1, sort_keys=True))
 
 
 def test_guards_are_installed_on_every_node(lab: Lab) -> None:
@@ -52,21 +33,6 @@ def test_guards_are_installed_on_every_node(lab: Lab) -> None:
         policies = lab.run(n.name, ["ip", "xfrm", "policy"]).stdout
         assert f"src {n.nbma.ip}/32 dst 0.0.0.0/0 proto gre" in policies
         assert "priority 1000000" in policies
-
-
-class Pinger:
-    """A background ping from spoke1's LAN, counting replies."""
-
-    def __init__(self, lab: Lab, dst: str) -> None:
-        argv = ["ping", "-n", "-i", "0.1", "-W", "1", "-I", str(S1.lan.ip), dst]
-        self.proc = subprocess.Popen(
-            lab.argv("spoke1", argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-
-    def stop(self) -> str:
-        self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=10)
-        return out
 
 
 def test_no_cleartext_gre_while_charon_is_stopped(lab: Lab, tmp_path: Path) -> None:
