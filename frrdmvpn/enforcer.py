@@ -18,7 +18,7 @@ from pathlib import Path
 from frrdmvpn import __version__
 from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
-from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas
+from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas, with_certificates
 from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ViciProxy
 from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
 from frrdmvpn.nhrp.events import AuthorizeBinding
@@ -59,11 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    if args.auth == "certificate":
-        # Stock charon's VICI reports neither the peer's certificate nor how it authenticated:
-        # every binding would be denied. Refuse to start instead of cutting every peer off.
-        raise SystemExit("frrdmvpn-proxy: --auth certificate is not supported yet on stock "
-                         "strongSwan; use psk-map (or any)")  # fmt: skip
     policy = Policy(
         mode=MODES[args.auth],
         tunnel_subnet=args.tunnel_subnet,
@@ -75,7 +70,12 @@ async def serve(args: argparse.Namespace) -> None:
     listing = SharedListing(lambda: list_child_sas(args.upstream))
 
     async def decide(event: AuthorizeBinding) -> Decision:
-        return authorize(event, await listing.get(), policy)
+        sas = await listing.get()
+        if policy.mode is PolicyMode.CERTIFICATE and event.local_nbma and event.remote_nbma:
+            # Stock VICI lists no certificates: ask charon for the ones it verified.
+            pair = {event.local_nbma, event.remote_nbma}
+            sas = await with_certificates(args.upstream, sas, pair)
+        return authorize(event, sas, policy)
 
     proxy = ViciProxy(args.listen, args.upstream, group=args.group)
     events = NhrpEventServer(decide, args.events, group=args.group)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from frrdmvpn.core.authorize import ChildSa
 from frrdmvpn.core.supervisor import IkeSa
+from frrdmvpn.nhrp.events import IPAddress
 from frrdmvpn.vici.wire import (
     Message,
     Packet,
@@ -59,7 +61,7 @@ async def _exchange(path: Path, requests: list[Packet], until: PacketType) -> li
 def child_sas_from_list_sa(msg: Message) -> list[ChildSa]:
     """Flatten one ``list-sa`` event (one IKE_SA) into its CHILD_SAs."""
     out: list[ChildSa] = []
-    for ike in msg.values():
+    for ike_name, ike in msg.items():
         if not isinstance(ike, dict):
             continue
         children = ike.get("child-sas")
@@ -70,6 +72,7 @@ def child_sas_from_list_sa(msg: Message) -> list[ChildSa]:
                 continue
             out.append(
                 ChildSa(
+                    ike_name=ike_name,
                     ike_uniqueid=int(text(ike.get("uniqueid"), "0")),
                     child_uniqueid=int(text(child.get("uniqueid"), "0")),
                     local_host=ipaddress.ip_address(text(ike.get("local-host"))),
@@ -140,6 +143,90 @@ async def _list_sa_events(path: Path) -> list[Message]:
         for p in packets
         if p.type is PacketType.EVENT and p.name == "list-sa" and p.message
     ]
+
+
+async def _streamed(path: Path, command: str, event: str, args: Message) -> list[Message]:
+    """Run a streaming VICI command; the messages of its ``event``."""
+    requests = [
+        Packet(PacketType.EVENT_REGISTER, event),
+        Packet(PacketType.CMD_REQUEST, command, args),
+    ]
+    try:
+        packets = await asyncio.wait_for(
+            _exchange(path, requests, PacketType.CMD_RESPONSE), TIMEOUT
+        )
+    except (OSError, TimeoutError, ViciWireError) as exc:
+        raise ViciError(f"{command} via {path}: {exc}") from exc
+    return [
+        p.message for p in packets if p.type is PacketType.EVENT and p.name == event and p.message
+    ]
+
+
+def remote_auth_classes(msg: Message) -> dict[str, str]:
+    """Connection name -> how its remote end authenticates, from one ``list-conn`` event:
+    ``pubkey`` when every remote round is public-key, else the first other class seen."""
+    out: dict[str, str] = {}
+    for name, conn in msg.items():
+        if not isinstance(conn, dict):
+            continue
+        classes = [
+            text(cfg.get("class"), "")
+            for key, cfg in conn.items()
+            if key.startswith("remote") and isinstance(cfg, dict)
+        ]
+        odd = [c for c in classes if c != "public key"]
+        out[name] = "pubkey" if classes and not odd else (odd[0] if odd else "none")
+    return out
+
+
+async def conn_auth_classes(path: Path) -> dict[str, str]:
+    """Every loaded connection's remote authentication class (see :func:`remote_auth_classes`)."""
+    out: dict[str, str] = {}
+    for msg in await _streamed(path, "list-conns", "list-conn", {}):
+        try:
+            out.update(remote_auth_classes(msg))
+        except ViciWireError as exc:
+            raise ViciError(f"unexpected list-conn from charon: {exc}") from exc
+    return out
+
+
+async def peer_certificates(path: Path, subject: str) -> list[bytes]:
+    """DER of the end-entity X.509 certificates charon holds for ``subject`` without their
+    private key: those of IKE peers it verified (its certificate cache) or was given."""
+    args: Message = {"type": b"X509", "subject": subject.encode()}
+    found: list[bytes] = []
+    for msg in await _streamed(path, "list-certs", "list-cert", args):
+        data = msg.get("data")
+        if (
+            isinstance(data, bytes)
+            and msg.get("flag", b"NONE") == b"NONE"
+            and msg.get("has_privkey") != b"yes"
+            and data not in found
+        ):
+            found.append(data)
+    return found
+
+
+async def with_certificates(path: Path, sas: list[ChildSa], pair: set[IPAddress]) -> list[ChildSa]:
+    """``sas`` with those between the NBMA ``pair`` completed for certificate policy: how the
+    peer authenticated (its connection's remote class) and, per certificate charon holds for
+    its identity, one copy carrying it (the authorizer accepts if any of them allows)."""
+    relevant = [sa for sa in sas if {sa.local_host, sa.remote_host} == pair]
+    if not relevant:
+        return sas
+    classes = await conn_auth_classes(path)
+    certs: dict[str, list[bytes]] = {}
+    out = [sa for sa in sas if {sa.local_host, sa.remote_host} != pair]
+    for sa in relevant:
+        auth = classes.get(sa.ike_name, "unknown connection")
+        if auth != "pubkey":
+            out.append(dataclasses.replace(sa, remote_auth=auth))
+            continue
+        if sa.remote_id not in certs:
+            certs[sa.remote_id] = await peer_certificates(path, sa.remote_id)
+        found = certs[sa.remote_id] or [b""]
+        out += [dataclasses.replace(sa, remote_auth="pubkey", remote_cert=der) for der in found]
+    return out
 
 
 class SharedListing:

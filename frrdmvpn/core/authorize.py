@@ -5,9 +5,10 @@ installs a dynamic, NHS or cached binding ``remote_addr -> remote_nbma``. The an
 yes only if
 
 1. the event names the claimed tunnel address and both NBMA addresses,
-2. the claimed address is not this node's own and, in certificate mode, lies inside the
-   tunnel subnet (a PSK map may also grant prefixes routed behind a peer: a shortcut's
-   resolution binds an address of the peer's LAN; any-authenticated accepts any address),
+2. the claimed address is not this node's own (a shortcut's resolution binds an address
+   of the peer's LAN, so claims outside the tunnel subnet are possible: a PSK map grants
+   such prefixes, a certificate through an RFC 3779 address block; any-authenticated
+   accepts any address),
 3. an INSTALLED ESP transport-mode CHILD_SA protects exactly GRE between
    ``local_nbma`` and ``remote_nbma`` (see :func:`gre_protection_problem`), and
 4. the IKE peer of such an SA may claim the address under the configured
@@ -28,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from frrdmvpn.core.x509san import subject_alt_names
+from frrdmvpn.core.x509san import SubjectAltNames, subject_alt_names
 from frrdmvpn.nhrp.events import AuthorizeBinding, IPAddress
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -76,6 +77,7 @@ class ChildSa:
     remote_ts: tuple[str, ...]
     remote_cert: bytes = b""
     remote_auth: str = "psk"
+    ike_name: str = ""  # charon's connection name of the IKE_SA
     spi_in: int = 0  # the kernel SA's SPI towards us (0: not known)
     spi_out: int = 0
 
@@ -229,8 +231,11 @@ def _no_protection(
 
 
 def _check_certificate(
-    event: AuthorizeBinding, sa: ChildSa, claimed: IPAddress
+    event: AuthorizeBinding, sa: ChildSa, claimed: IPAddress, subnet: IPNetwork
 ) -> tuple[bool, str]:
+    """An iPAddress subjectAltName binds a tunnel address (inside the tunnel subnet: the
+    certificate usually names the NBMA address too); an RFC 3779 address block binds any
+    address in it (a LAN that shortcut resolutions bind to the peer)."""
     who = f"IKE peer {_quote(sa.remote_id)} ({sa.label})"
     if sa.remote_auth != "pubkey":
         return False, (
@@ -245,13 +250,25 @@ def _check_certificate(
         names = subject_alt_names(der)
     except ValueError as exc:
         return False, f"{cert} is malformed ({exc})"
-    if any(_same(address, claimed) for address in names.ip_addresses):
+    return _judge_names(cert, names, claimed, subnet)
+
+
+def _judge_names(
+    cert: str, names: SubjectAltNames, claimed: IPAddress, subnet: IPNetwork
+) -> tuple[bool, str]:
+    inside = _inside(claimed, subnet)
+    if inside and any(_same(address, claimed) for address in names.ip_addresses):
         return True, f"{cert} has IP subjectAltName {claimed}"
-    if names.ip_addresses:
-        allowed = ", ".join(str(a) for a in names.ip_addresses)
-        return False, f"{cert} may claim only {allowed}, not {claimed}"
+    block = next((b for b in names.address_blocks if _inside(claimed, b)), None)
+    if block is not None:
+        return True, f"{cert} delegates address block {block} (RFC 3779), holding {claimed}"
+    allowed = [str(a) for a in names.ip_addresses if _inside(a, subnet)]
+    allowed += [str(b) for b in names.address_blocks]
+    if allowed:
+        return False, f"{cert} may claim only {', '.join(allowed)}, not {claimed}"
     return False, (
-        f"{cert} has no IP subjectAltName ({names.describe()}), so it may claim no tunnel address"
+        f"{cert} has no IP subjectAltName inside the tunnel subnet {subnet} and no address "
+        f"block ({names.describe()}), so it may claim nothing"
     )
 
 
@@ -284,11 +301,6 @@ def _precheck(
             False,
             f"deny {subject}: event {event.eventid} on {event.interface} lacks {missing}; "
             "a binding can only be checked with remote_addr, local_nbma and remote_nbma",
-        )
-    if policy.mode is PolicyMode.CERTIFICATE and not _inside(claimed, policy.tunnel_subnet):
-        return Decision(
-            False,
-            f"deny {subject}: claimed address is outside the tunnel subnet {policy.tunnel_subnet}",
         )
     if event.local_addr is not None and _same(claimed, event.local_addr):
         return Decision(
@@ -329,7 +341,7 @@ def authorize(event: AuthorizeBinding, sas: Iterable[ChildSa], policy: Policy) -
     failures: list[str] = []
     for sa in protecting:
         if policy.mode is PolicyMode.CERTIFICATE:
-            ok, text = _check_certificate(event, sa, claimed)
+            ok, text = _check_certificate(event, sa, claimed, policy.tunnel_subnet)
         else:
             ok, text = _check_psk_map(policy, sa, claimed)
         if ok:

@@ -4,7 +4,9 @@ The project has no X.509 library (``cryptography`` is not a dependency), and bin
 authorization needs exactly one thing from a certificate: its subjectAltName
 (OID 2.5.29.17) entries. This module walks only
 ``Certificate -> TBSCertificate -> extensions [3] -> Extension 2.5.29.17 -> GeneralNames``
-and returns the ``iPAddress`` [7] (4 or 16 bytes) and ``dNSName`` [2] entries.
+and returns the ``iPAddress`` [7] (4 or 16 bytes) and ``dNSName`` [2] entries, plus the
+prefixes of an RFC 3779 IP address delegation extension (``sbgp-ipAddrBlock``,
+1.3.6.1.5.5.7.1.7): the networks a CA delegates to the holder, e.g. a spoke's LAN.
 
 It is strict on purpose: definite minimal-length DER only, low tag numbers, the RFC 5280
 element order of Certificate and TBSCertificate, no trailing bytes at any level, no
@@ -15,6 +17,7 @@ authenticated the IKE peer with it.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +40,10 @@ _EXTENSIONS = 0xA3  # [3] EXPLICIT Extensions
 _V3 = b"\x02"
 
 _SAN_OID = bytes((0x55, 0x1D, 0x11))  # 2.5.29.17
+_ADDR_BLOCKS_OID = bytes((0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x07))  # 1.3.6.1.5.5.7.1.7
+_NULL = 0x05
+_AFI_BITS = {b"\x00\x01": 32, b"\x00\x02": 128}
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # GeneralName choices (RFC 5280 4.2.1.6), as their DER identifier octets.
 _GN_DNS = 0x82
@@ -52,16 +59,18 @@ class SubjectAltNames:
     ip_addresses: tuple[IPAddress, ...] = ()
     dns_names: tuple[str, ...] = ()
     other_names: int = 0
+    address_blocks: tuple[IPNetwork, ...] = ()  # RFC 3779 delegations (inherit: none)
 
     def describe(self) -> str:
         """Short human text, e.g. ``IP 192.0.2.11, DNS spoke1``."""
+        blocks = [f"address block {n}" for n in self.address_blocks]
         if not self.present:
-            return "no subjectAltName extension"
+            return ", ".join(["no subjectAltName extension", *blocks])
         parts = [f"IP {a}" for a in self.ip_addresses]
         parts += [f"DNS {n}" for n in self.dns_names]
         if self.other_names:
             parts.append(f"{self.other_names} other name(s)")
-        return ", ".join(parts)
+        return ", ".join(parts + blocks)
 
 
 def _element(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
@@ -163,6 +172,59 @@ def _general_names(data: bytes, start: int, end: int) -> SubjectAltNames:
     return SubjectAltNames(True, tuple(ips), tuple(dns), other)
 
 
+def _bits(data: bytes, start: int, end: int, width: int, fill: int) -> tuple[int, int]:
+    """An RFC 3779 IPAddress BIT STRING: (address with the missing bits set to ``fill``,
+    number of significant bits)."""
+    if end - start < 1:
+        raise ValueError("address block: empty BIT STRING")
+    unused, octets = data[start], data[start + 1 : end]
+    if unused > 7 or (unused and not octets) or len(octets) * 8 > width:
+        raise ValueError("address block: malformed or oversized BIT STRING")
+    if octets and octets[-1] & ((1 << unused) - 1):
+        raise ValueError("address block: unused bits are not zero (not DER)")
+    significant = len(octets) * 8 - unused
+    value = int.from_bytes(octets, "big") >> unused if octets else 0
+    rest = width - significant
+    return (value << rest) | (((1 << rest) - 1) if fill else 0), significant
+
+
+def _address_blocks(data: bytes, start: int, end: int) -> tuple[IPNetwork, ...]:
+    blocks_start, _ = _single(data, start, end, _SEQUENCE, "address blocks")
+    out: list[IPNetwork] = []
+    for tag, fstart, fend in _children(data, blocks_start, end):
+        if tag != _SEQUENCE:
+            raise ValueError("address blocks: entry is no IPAddressFamily")
+        fields = list(_children(data, fstart, fend))
+        if len(fields) != 2 or fields[0][0] != _OCTET_STRING:
+            raise ValueError("IPAddressFamily is not {addressFamily, ipAddressChoice}")
+        afi = data[fields[0][1] : fields[0][2]]
+        width = _AFI_BITS.get(afi[:2])
+        if width is None or len(afi) not in (2, 3):
+            raise ValueError(f"address block: unknown address family {afi.hex()}")
+        choice, cstart, cend = fields[1]
+        if choice == _NULL:
+            continue  # inherit from the issuer: delegates nothing by itself
+        if choice != _SEQUENCE:
+            raise ValueError("address block: ipAddressChoice is neither inherit nor a list")
+        make = ipaddress.IPv4Address if width == 32 else ipaddress.IPv6Address
+        for item, istart, iend in _children(data, cstart, cend):
+            if item == _BIT_STRING:
+                value, length = _bits(data, istart, iend, width, 0)
+                out.append(ipaddress.ip_network((make(value), length)))
+            elif item == _SEQUENCE:
+                ends = list(_children(data, istart, iend))
+                if [t for t, _, _ in ends] != [_BIT_STRING, _BIT_STRING]:
+                    raise ValueError("address block: range is not {min, max}")
+                low, _ = _bits(data, ends[0][1], ends[0][2], width, 0)
+                high, _ = _bits(data, ends[1][1], ends[1][2], width, 1)
+                if low > high:
+                    raise ValueError("address block: range min above max")
+                out += ipaddress.summarize_address_range(make(low), make(high))
+            else:
+                raise ValueError(f"address block: 0x{item:02x} is no IPAddressOrRange")
+    return tuple(out)
+
+
 def subject_alt_names(der: bytes) -> SubjectAltNames:
     """The subjectAltName entries of a DER certificate; ``ValueError`` if it is malformed."""
     if not der:
@@ -192,9 +254,14 @@ def subject_alt_names(der: bytes) -> SubjectAltNames:
         if oid in seen:
             raise ValueError(f"extension {oid.hex()} appears twice")
         seen.add(oid)
+        _, value_start, value_end = fields[-1]
         if oid == _SAN_OID:
-            _, value_start, value_end = fields[-1]
-            found = _general_names(der, value_start, value_end)
+            found = dataclasses.replace(
+                _general_names(der, value_start, value_end), address_blocks=found.address_blocks
+            )
+        elif oid == _ADDR_BLOCKS_OID:
+            blocks = _address_blocks(der, value_start, value_end)
+            found = dataclasses.replace(found, address_blocks=blocks)
     if not seen:
         raise ValueError("extensions: empty Extensions")
     return found

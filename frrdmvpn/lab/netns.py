@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from frrdmvpn.adapters.vtysh import extract_json
+from frrdmvpn.lab import pki
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.topology import NODES, Node
 
@@ -174,55 +175,144 @@ class Lab:
         except BaseException:
             self.down()
             raise
-        state = {"mode": self.mode, "timings": timings}
-        self.state_file.write_text(json.dumps(state, indent=1))
+        self._save_state({"mode": self.mode, "auth": self.auth, "timings": timings})
         return timings
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        self.state_file.write_text(json.dumps(state, indent=1))
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    @property
+    def auth(self) -> str:
+        """IKE authentication the nodes use: ``psk`` (lab default) or ``cert``."""
+        return str(self._state().get("auth", "psk"))
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """The three lab nodes and any added with :meth:`add_node`."""
+        return NODES + tuple(n for n in topo.EXTRA_NODES if self.node_dir(n).exists())
+
+    def _write_swanctl(self, n: Node) -> None:
+        swanctl = self.node_dir(n) / "etc/swanctl"
+        if self.auth == "cert":
+            ca_dir = self.state_dir / "pki"
+            ident = pki.Identity(n.name, (n.entitled_overlay.ip, n.nbma.ip), (n.lan.network,))
+            serial = 2 + [x.name for x in NODES + topo.EXTRA_NODES].index(n.name)
+            cert, key = pki.issue(ca_dir, ident, serial)
+            shutil.copy(cert, swanctl / "x509" / cert.name)
+            shutil.copy(key, swanctl / "private" / key.name)
+            shutil.copy(ca_dir / "ca.pem", swanctl / "x509ca" / "ca.pem")
+        (swanctl / "swanctl.conf").write_text(topo.swanctl_conf(n, self.auth))
+
+    def set_auth(self, auth: str) -> None:
+        """Switch every node's IKE authentication (``psk`` or ``cert``) in the running lab:
+        new credentials and connection in charon, the proxies restarted with the matching
+        authorization policy, IKE_SAs re-established with the new credentials."""
+        if auth not in topo.AUTHS:
+            raise LabError(f"unknown IKE authentication {auth!r} (one of {topo.AUTHS})")
+        state = self._state()
+        state["auth"] = auth
+        self._save_state(state)
+        uri = f"unix://{self.charon_socket}"
+        for n in self.nodes:
+            self._write_swanctl(n)
+            self.run(n.name, ["swanctl", "--load-all", "--noprompt", "--uri", uri])
+        if self.mode == "frrdmvpn":
+            for n in self.nodes:
+                self.kill(n.name, "frrdmvpn.enforcer", signal.SIGTERM)
+                self.start_proxy(n.name)
+        for n in self.nodes:
+            if not n.is_hub:
+                self.run(n.name, ["swanctl", "--terminate", "--ike", "dmvpn", "--force",
+                                  "--timeout", "10", "--uri", uri], check=False)  # fmt: skip
+
+    def add_node(self, n: Node) -> None:
+        """Bring one of ``topo.EXTRA_NODES`` up in the running lab, like ``up`` does."""
+        if self.node_dir(n).exists():
+            raise LabError(f"{n.name} is already in the lab")
+        self._write_node_files(n)
+        self._build_node(n)
+        if self.mode == "frrdmvpn":
+            self._install_guards((n,))
+        self._start_charon((n,))
+        if self.mode == "frrdmvpn":
+            self._start_proxy((n,))
+        self._start_frr((n,))
+
+    def remove_node(self, n: Node) -> None:
+        """Take an added node out again: its processes, namespace, veth and files."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            pids = self.pids().get(n.netns, [])
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            with contextlib.suppress(LabError):
+                wait_for(f"{n.name}'s processes to exit",
+                         lambda: not self.pids().get(n.netns), 10)  # fmt: skip
+                break
+        if n.netns in self.namespaces():
+            _sh(["ip", "netns", "delete", n.netns])
+        _sh(["ip", "-n", topo.UNDERLAY_NS, "link", "delete", n.name], check=False)
+        shutil.rmtree(self.node_dir(n), ignore_errors=True)
 
     def _write_files(self) -> None:
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
         for n in NODES:
-            d = self.node_dir(n)
-            for sub in ("etc/frr", "log/frr", "run/frr"):
-                (d / sub).mkdir(parents=True)
-            for sub in SWANCTL_DIRS:
-                (d / "etc/swanctl" / sub).mkdir(parents=True)
-            for fname, text in topo.frr_files(n, self.mode).items():
-                (d / "etc/frr" / fname).write_text(text)
-            (d / "etc/swanctl/swanctl.conf").write_text(topo.swanctl_conf(n))
-            (d / "etc/strongswan.conf").write_text(topo.strongswan_conf(n, self.mode))
-            (d / "etc/swanctl/private").chmod(0o700)
-            for sub in ("etc/frr", "log/frr", "run/frr"):
-                shutil.chown(d / sub, "frr", "frr")
-                for f in (d / sub).iterdir():
-                    shutil.chown(f, "frr", "frr")
+            self._write_node_files(n)
+
+    def _write_node_files(self, n: Node) -> None:
+        d = self.node_dir(n)
+        for sub in ("etc/frr", "log/frr", "run/frr"):
+            (d / sub).mkdir(parents=True)
+        for sub in SWANCTL_DIRS:
+            (d / "etc/swanctl" / sub).mkdir(parents=True)
+        for fname, text in topo.frr_files(n, self.mode).items():
+            (d / "etc/frr" / fname).write_text(text)
+        self._write_swanctl(n)
+        (d / "etc/strongswan.conf").write_text(topo.strongswan_conf(n, self.mode))
+        (d / "etc/swanctl/private").chmod(0o700)
+        for sub in ("etc/frr", "log/frr", "run/frr"):
+            shutil.chown(d / sub, "frr", "frr")
+            for f in (d / sub).iterdir():
+                shutil.chown(f, "frr", "frr")
 
     def _build_network(self) -> None:
         ul = topo.UNDERLAY_NS
         _sh(["ip", "netns", "add", ul])
         _batch(ul, topo.underlay_commands())
         for n in NODES:
-            _sh(["ip", "netns", "add", n.netns])
-            _batch(ul, [
-                f"link add {n.name} type veth peer name eth0 netns {n.netns}",
-                f"link set {n.name} master {topo.BRIDGE} up",
-            ])  # fmt: skip
-            _batch(n.netns, topo.node_commands(n))
-            sysctls = [f"{k}={v}" for k, v in topo.SYSCTLS]
-            _sh(["ip", "netns", "exec", n.netns, "sysctl", "-q", "-w", *sysctls])
-            _sh(["ip", "-n", n.netns, "link", "set", "gre1", "up"])
-            rules = "*filter\n" + "".join(" ".join(r) + "\n" for r in topo.iptables_rules(n))
-            _sh(["ip", "netns", "exec", n.netns, "iptables-restore", "--noflush"],
-                input=rules + "COMMIT\n")  # fmt: skip
+            self._build_node(n)
 
-    def _start_charon(self) -> None:
+    def _build_node(self, n: Node) -> None:
+        ul = topo.UNDERLAY_NS
+        _sh(["ip", "netns", "add", n.netns])
+        _batch(ul, [
+            f"link add {n.name} type veth peer name eth0 netns {n.netns}",
+            f"link set {n.name} master {topo.BRIDGE} up",
+        ])  # fmt: skip
+        _batch(n.netns, topo.node_commands(n))
+        sysctls = [f"{k}={v}" for k, v in topo.SYSCTLS]
+        _sh(["ip", "netns", "exec", n.netns, "sysctl", "-q", "-w", *sysctls])
+        _sh(["ip", "-n", n.netns, "link", "set", "gre1", "up"])
+        rules = "*filter\n" + "".join(" ".join(r) + "\n" for r in topo.iptables_rules(n))
+        _sh(["ip", "netns", "exec", n.netns, "iptables-restore", "--noflush"],
+            input=rules + "COMMIT\n")  # fmt: skip
+
+    def _start_charon(self, nodes: tuple[Node, ...] = NODES) -> None:
         """charon first, config loaded, before any GRE can be sent (lab notes gotcha 6)."""
-        for n in NODES:
+        for n in nodes:
             self._spawn(n, ["/usr/lib/ipsec/charon"], "charon.stdout")
-        for n in NODES:
+        for n in nodes:
             sock = self.node_dir(n) / "run" / Path(self.charon_socket).name
             wait_for(f"charon's VICI socket on {n.name}", sock.exists)
-        for n in NODES:
+        for n in nodes:
             self.run(n.name, ["swanctl", "--load-all", "--noprompt", "--uri",
                               f"unix://{self.charon_socket}"])  # fmt: skip
 
@@ -310,7 +400,7 @@ class Lab:
 
     def start_proxy(self, name: str) -> None:
         n = topo.node(name)
-        self._spawn(n, topo.proxy_argv(sys.executable), "frrdmvpn-proxy.log")
+        self._spawn(n, topo.proxy_argv(sys.executable, self.auth), "frrdmvpn-proxy.log")
         sock = self.node_dir(n) / "run" / "charon.vici"
         wait_for(f"frrdmvpn-proxy on {name}", lambda: bool(self.find(name, "frrdmvpn.enforcer"))
                  and sock.exists())  # fmt: skip
@@ -319,20 +409,20 @@ class Lab:
         n = topo.node(name)
         self._spawn(n, topo.supervisor_argv(sys.executable, n), "frrdmvpnd.log")
 
-    def _install_guards(self) -> None:
+    def _install_guards(self, nodes: tuple[Node, ...] = NODES) -> None:
         """frrdmvpn's fail-closed guards, before charon or nhrpd can send anything."""
-        for n in NODES:
+        for n in nodes:
             self.run(n.name, topo.guard_argv(sys.executable, n))
 
-    def _start_proxy(self) -> None:
+    def _start_proxy(self, nodes: tuple[Node, ...] = NODES) -> None:
         """frrdmvpn's enforcement process: nhrpd's VICI proxy and event socket."""
-        for n in NODES:
-            self._spawn(n, topo.proxy_argv(sys.executable), "frrdmvpn-proxy.log")
-        for n in NODES:
+        for n in nodes:
+            self._spawn(n, topo.proxy_argv(sys.executable, self.auth), "frrdmvpn-proxy.log")
+        for n in nodes:
             for sock in ("charon.vici", "frrdmvpn/nhrp-events.sock"):
                 path = self.node_dir(n) / "run" / sock
                 wait_for(f"frrdmvpn-proxy's {sock} on {n.name}", path.exists)
-        for n in NODES:
+        for n in nodes:
             self._spawn(n, topo.supervisor_argv(sys.executable, n), "frrdmvpnd.log")
 
     def start_frr(self, name: str) -> None:
@@ -350,6 +440,7 @@ class Lab:
                 )
                 for d in daemons
                 for n in nodes
+                if d != "ospfd" or n.ospf
             ]  # fmt: skip
             for p in procs:
                 _, err = p.communicate(timeout=TIMEOUT)
@@ -357,6 +448,8 @@ class Lab:
                     raise LabError(f"{p.args!r}: {err.decode().strip()}")
             for d in daemons:
                 for n in nodes:
+                    if d == "ospfd" and not n.ospf:
+                        continue
                     vty = self.node_dir(n) / "run" / "frr" / f"{d}.vty"
                     wait_for(f"{d} on {n.name}", vty.exists)
 
@@ -388,7 +481,7 @@ class Lab:
 
     def collect_logs(self, dest: Path) -> None:
         """Copy every node's logs (FRR, charon) to ``dest/<node>/``."""
-        for n in NODES:
+        for n in self.nodes:
             src = self.node_dir(n) / "log"
             if src.exists():
                 shutil.copytree(src, dest / n.name, dirs_exist_ok=True)

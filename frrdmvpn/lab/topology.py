@@ -35,6 +35,8 @@ UNDERLAY_NS = NS_PREFIX + "underlay"
 #: IPsec modes: "frrdmvpn" = nhrpd's tunnel protection through frrdmvpn's proxy, event socket
 #: and guards on stock strongSwan; "trap" = the best stock setup (charon's wildcard trap only).
 MODES = ("frrdmvpn", "trap")
+#: IKE authentication in the lab: a group PSK (with frrdmvpn's identity map) or certificates.
+AUTHS = ("psk", "cert")
 VICI_PROFILE = "dmvpn"
 EVENT_SOCKET = "/run/frrdmvpn/nhrp-events.sock"
 CHARON_VICI = "/var/run/frrdmvpn-charon.vici"
@@ -49,6 +51,17 @@ class Node:
     nbma: ipaddress.IPv4Interface
     overlay: ipaddress.IPv4Interface
     lan: ipaddress.IPv4Interface
+    # The tunnel address its credentials entitle it to, when it configures another one (a
+    # rogue node claiming someone else's address); None: the one it configures.
+    entitled: ipaddress.IPv4Interface | None = None
+    # Whether it runs ospfd. The rogue does not: with spoke2's address it would also be
+    # spoke2's OSPF router-id, and GRE from any IPsec peer reaches ospfd (binding
+    # authorization covers NHRP, not the routing protocol; see docs/enforcement.md).
+    ospf: bool = True
+
+    @property
+    def entitled_overlay(self) -> ipaddress.IPv4Interface:
+        return self.entitled or self.overlay
 
     @property
     def netns(self) -> str:
@@ -84,9 +97,23 @@ NODES: tuple[Node, ...] = (
 )
 
 
+#: Nodes the lab adds only for a test (``Lab.add_node``). spoke3 has valid IKE credentials
+#: for 192.0.2.13 (PSK map entry, certificate) but configures spoke2's tunnel address.
+ROGUE = Node(
+    "spoke3",
+    "spoke",
+    ipaddress.IPv4Interface("198.51.100.13/24"),
+    ipaddress.IPv4Interface("192.0.2.12/32"),
+    ipaddress.IPv4Interface("203.0.113.49/28"),
+    entitled=ipaddress.IPv4Interface("192.0.2.13/32"),
+    ospf=False,
+)
+EXTRA_NODES: tuple[Node, ...] = (ROGUE,)
+
+
 def node(name: str) -> Node:
     """The node called ``name``; raises KeyError with the valid names."""
-    for n in NODES:
+    for n in NODES + EXTRA_NODES:
         if n.name == name:
             return n
     raise KeyError(f"no lab node {name!r} (nodes: {', '.join(n.name for n in NODES)})")
@@ -155,8 +182,28 @@ def ospfd_conf(n: Node) -> str:
     )
 
 
-def swanctl_conf(n: Node) -> str:
+def _auth_blocks(n: Node, auth: str) -> tuple[str, str]:
+    """swanctl ``local``/``remote`` bodies: a group PSK with address identities, or the lab
+    CA's certificates (``O=frrdmvpn lab, CN=<node>``, see :mod:`frrdmvpn.lab.pki`)."""
+    if auth == "psk":
+        return f"auth = psk\n            id = {n.nbma.ip}", "auth = psk"
+    if auth == "cert":
+        indent = "\n            "
+        return (
+            f'auth = pubkey{indent}certs = {n.name}.pem{indent}id = "{cert_subject(n)}"',
+            "auth = pubkey\n            cacerts = ca.pem",
+        )
+    raise ValueError(f"unknown lab IKE authentication {auth!r} (one of {', '.join(AUTHS)})")
+
+
+def cert_subject(n: Node) -> str:
+    """The subject DN (and IKE identity) of node ``n``'s lab certificate."""
+    return f"O=frrdmvpn lab, CN={n.name}"
+
+
+def swanctl_conf(n: Node, auth: str = "psk") -> str:
     """The wildcard transport-mode GRE trap: outbound GRE triggers IKE, cleartext is dropped."""
+    local, remote = _auth_blocks(n, auth)
     return f"""connections {{
     dmvpn {{
         version = 2
@@ -165,11 +212,10 @@ def swanctl_conf(n: Node) -> str:
         proposals = {IKE_PROPOSALS}
         dpd_delay = 10s
         local {{
-            auth = psk
-            id = {n.nbma.ip}
+            {local}
         }}
         remote {{
-            auth = psk
+            {remote}
         }}
         children {{
             dmvpn {{
@@ -267,12 +313,17 @@ def iptables_rules(n: Node) -> list[list[str]]:
     return rules
 
 
-def proxy_argv(python: str) -> list[str]:
-    """frrdmvpn's enforcement process on a node: VICI proxy + event socket. Each IKE identity
-    (the NBMA address) may claim its tunnel address and its LAN (shortcut resolutions)."""
-    argv = [python, "-m", "frrdmvpn.enforcer", "--tunnel-subnet", str(OVERLAY), "--auth", "psk-map"]
-    for other in NODES:
-        argv += ["--psk-map", f"{other.nbma.ip}={other.overlay.ip}/32,{other.lan.network}"]
+def proxy_argv(python: str, auth: str = "psk") -> list[str]:
+    """frrdmvpn's enforcement process on a node: VICI proxy + event socket. With a PSK each
+    IKE identity (the NBMA address) may claim its tunnel address and its LAN (shortcut
+    resolutions); with certificates, what its certificate says (see :mod:`frrdmvpn.lab.pki`)."""
+    argv = [python, "-m", "frrdmvpn.enforcer", "--tunnel-subnet", str(OVERLAY)]
+    if auth == "cert":
+        return [*argv, "--auth", "certificate"]
+    argv += ["--auth", "psk-map"]
+    for other in NODES + EXTRA_NODES:
+        claims = f"{other.entitled_overlay.ip}/32,{other.lan.network}"
+        argv += ["--psk-map", f"{other.nbma.ip}={claims}"]
     return argv
 
 

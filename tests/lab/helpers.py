@@ -67,6 +67,7 @@ def child_sas(lab: Lab, node: str) -> list[dict[str, Any]]:
                     child["local-host"] = ike["local-host"]
                     child["remote-host"] = ike["remote-host"]
                     child["ike-state"] = ike["state"]
+                    child["ike-id"] = ike["uniqueid"]
                     children.append(child)
         return children
     finally:

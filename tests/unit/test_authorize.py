@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import ipaddress
+import re
 from types import MappingProxyType
 
 import pytest
@@ -247,9 +248,63 @@ def test_certificate_claim_outside_tunnel_subnet_denies(claimed: str) -> None:
     decision = authorize(event(remote_addr=claimed), [CERT_SA], pol)
     assert decision == Decision(
         False,
-        f"deny {claimed} via 198.51.100.11: claimed address is outside the tunnel subnet "
-        "192.0.2.0/24",
+        f"deny {claimed} via 198.51.100.11: policy certificate: certificate of IKE peer "
+        f"'CN=spoke1' (CHILD_SA #5 (IKE_SA #3)) from charon may claim only 192.0.2.11, not "
+        f"{claimed}",
+        peer_identity="CN=spoke1",
     )
+
+
+# CN=spoke4 from a lab CA: subjectAltName IP 192.0.2.14 (tunnel) and 198.51.100.14 (NBMA);
+# RFC 3779 address blocks 203.0.113.48/28, 203.0.113.100-203.0.113.103 and 2001:db8:14::/48.
+CERT_SPOKE4_BLOCKS = base64.b64decode(
+    "MIIBxjCCAWugAwIBAgIBCTAKBggqhkjOPQQDAjAxMRUwEwYDVQQKDAxmcnJkbXZwbiBsYWIxGDAW"
+    "BgNVBAMMD2ZycmRtdnBuIGxhYiBDQTAgFw0yNjExMjgwNTAxMTlaGA8yMTI2MTEwNDA1MDExOVow"
+    "ETEPMA0GA1UEAwwGc3Bva2U0MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEHt4R89KXVa3vs+aH"
+    "rksbstMfIg/rrK/n8VnEKJ8r26cm895Y3P9zupcszMlbY0mQosGJ0rUaa/gQ/3s2f9FXmKOBkTCB"
+    "jjAVBgNVHREEDjAMhwTAAAIOhwTGM2QOMDUGCCsGAQUFBwEHBCkwJzAUBAIAATAOAwUEywBxMAMF"
+    "AssAcWQwDwQCAAIwCQMHACABDbgAFDAdBgNVHQ4EFgQUTbiu9Aql1FbXtcFnMzI+dXknf4gwHwYD"
+    "VR0jBBgwFoAUgzDQnGlUvSUNbR6XRdjONuBlKdowCgYIKoZIzj0EAwIDSQAwRgIhAKqjPoxvvjzw"
+    "TijSLyWiRPLTP/VfRwos+Gys5uP8jCH8AiEA9MAk21thaIfB0JB4eootfTJfugmwWF15gMLSQ03b"
+    "Op4="
+)
+SPOKE4_SA = dataclasses.replace(
+    CERT_SA,
+    remote_host=ip("198.51.100.14"),
+    remote_ts=("198.51.100.14/32[gre]",),
+    remote_id="CN=spoke4",
+    remote_cert=CERT_SPOKE4_BLOCKS,
+)
+
+
+@pytest.mark.parametrize(
+    ("claimed", "accept", "why"),
+    [
+        ("192.0.2.14", True, "has IP subjectAltName 192.0.2.14"),
+        ("203.0.113.49", True, "delegates address block 203.0.113.48/28 (RFC 3779)"),
+        ("203.0.113.103", True, "delegates address block 203.0.113.100/30 (RFC 3779)"),
+        ("2001:db8:14::7", True, "delegates address block 2001:db8:14::/48"),
+        # The NBMA address is a SAN (for the IKE identity) but outside the tunnel subnet.
+        ("198.51.100.14", False, "may claim only 192.0.2.14, 203.0.113.48/28, 203.0.113.100/30"),
+        ("203.0.113.104", False, "not 203.0.113.104"),
+        ("192.0.2.12", False, "not 192.0.2.12"),
+    ],
+)
+def test_certificate_address_blocks(claimed: str, accept: bool, why: str) -> None:
+    claim = event(remote_addr=claimed, remote_nbma="198.51.100.14")
+    decision = authorize(claim, [SPOKE4_SA], CERT_POLICY)
+    assert decision.accept is accept
+    assert why in decision.reason
+
+
+def test_certificate_any_of_several_held_for_the_identity_may_allow() -> None:
+    # charon may hold two certificates for one subject (renewal): both are CA-verified and
+    # either could have authenticated the peer, so either may allow the claim.
+    old = dataclasses.replace(SPOKE4_SA, remote_cert=CERT_SPOKE1)
+    claim = event(remote_addr="203.0.113.50", remote_nbma="198.51.100.14")
+    assert authorize(claim, [old, SPOKE4_SA], CERT_POLICY).accept
+    denied = authorize(claim, [old], CERT_POLICY)
+    assert not denied.accept
 
 
 @pytest.mark.parametrize("pol", ALL_POLICIES, ids=lambda p: p.mode.value)
@@ -358,7 +413,10 @@ def test_certificate_from_charon_is_used_when_event_has_none() -> None:
 def test_event_certificate_takes_precedence() -> None:
     decision = authorize(event(remote_cert=CERT_SPOKE2_DNS_ONLY), [CERT_SA], CERT_POLICY)
     assert not decision.accept
-    assert "from nhrpd has no IP subjectAltName (DNS spoke2)" in decision.reason
+    assert (
+        "from nhrpd has no IP subjectAltName inside the tunnel subnet 192.0.2.0/24 and no "
+        "address block (DNS spoke2)" in decision.reason
+    )
 
 
 def test_certificate_san_for_another_address_denies() -> None:
@@ -378,9 +436,7 @@ def test_certificate_with_only_dns_san_denies() -> None:
     assert not decision.accept
     assert decision.peer_identity == "CN=spoke2"
     assert "'CN=spoke2'" in decision.reason
-    assert "has no IP subjectAltName (DNS spoke2), so it may claim no tunnel address" in (
-        decision.reason
-    )
+    assert "and no address block (DNS spoke2), so it may claim nothing" in decision.reason
 
 
 def test_certificate_without_san_extension_denies() -> None:
@@ -451,7 +507,8 @@ def test_certificate_ipv6_san() -> None:
     other = dataclasses.replace(claim, remote_addr=ip("2001:db8:0:2::14"))
     decision = authorize(other, [peer], v6)
     assert not decision.accept
-    assert "may claim only 192.0.2.13, 2001:db8:0:2::13, not 2001:db8:0:2::14" in decision.reason
+    # 192.0.2.13 is a SAN too, but outside this policy's (IPv6) tunnel subnet.
+    assert "may claim only 2001:db8:0:2::13, not 2001:db8:0:2::14" in decision.reason
 
 
 def test_authorize_never_raises_on_mutated_certificates() -> None:
@@ -744,3 +801,52 @@ def test_synthetic_certificate_parses() -> None:
 def test_malformed_der_raises_value_error(der: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         subject_alt_names(der)
+
+
+BLOCKS_OID = tlv(0x06, bytes.fromhex("2b06010505070107"))
+
+
+def blocks_cert(*families: bytes) -> bytes:
+    return certificate(extension(BLOCKS_OID, seq(*families)))
+
+
+def family(afi: bytes, choice: bytes) -> bytes:
+    return seq(tlv(0x04, afi), choice)
+
+
+def test_address_blocks_prefix_range_and_inherit() -> None:
+    v4 = family(
+        b"\x00\x01",
+        seq(
+            tlv(0x03, b"\x04\xcb\x00\x71\x30"),  # 203.0.113.48/28
+            seq(tlv(0x03, b"\x00\x0a"), tlv(0x03, b"\x00\x0a\x00\x00\x01")),  # 10.0.0.0-10.0.0.1
+        ),
+    )
+    inherit = family(b"\x00\x02", tlv(0x05, b""))
+    names = subject_alt_names(blocks_cert(v4, inherit))
+    assert not names.present
+    assert [str(n) for n in names.address_blocks] == ["203.0.113.48/28", "10.0.0.0/31"]
+    assert names.describe() == (
+        "no subjectAltName extension, address block 203.0.113.48/28, address block 10.0.0.0/31"
+    )
+
+
+@pytest.mark.parametrize(
+    ("families", "error"),
+    [
+        ((family(b"\x00\x03", seq()),), "unknown address family 0003"),
+        ((family(b"\x00\x01", seq(tlv(0x03, b"\x04\xcb\x00\x71\x31"))),), "unused bits"),
+        ((family(b"\x00\x01", seq(tlv(0x03, b"\x00" + b"\x01" * 5))),), "oversized"),
+        ((family(b"\x00\x01", seq(tlv(0x03, b""))),), "empty BIT STRING"),
+        ((family(b"\x00\x01", seq(tlv(0x02, b"\x01"))),), "no IPAddressOrRange"),
+        ((family(b"\x00\x01", tlv(0x02, b"\x01")),), "neither inherit nor a list"),
+        (
+            (family(b"\x00\x01", seq(seq(tlv(0x03, b"\x00\x0b"), tlv(0x03, b"\x00\x0a")))),),
+            "min above max",
+        ),
+        ((seq(tlv(0x04, b"\x00\x01")),), "not {addressFamily, ipAddressChoice}"),
+    ],
+)
+def test_malformed_address_blocks_raise(families: tuple[bytes, ...], error: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(error)):
+        subject_alt_names(blocks_cert(*families))

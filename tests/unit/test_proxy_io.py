@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import ipaddress
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
-from frrdmvpn.adapters.vici_client import SharedListing, ViciError
+from frrdmvpn.adapters.vici_client import SharedListing, ViciError, with_certificates
 from frrdmvpn.adapters.vici_proxy import ViciProxy
 from frrdmvpn.core.authorize import ChildSa, Decision
 from frrdmvpn.nhrp.events import AuthorizeBinding
 from frrdmvpn.vici.translate import Initiate
 from frrdmvpn.vici.wire import (
+    Message,
     Packet,
     PacketType,
     StreamDecoder,
@@ -194,3 +197,77 @@ def test_shared_listing_serves_many_with_listings_that_start_after_them() -> Non
 
     run(main)
     assert started == [0, 1]
+
+
+async def scripted_charon(
+    path: Path, events: dict[str, list[Packet]], seen: list[Packet]
+) -> asyncio.AbstractServer:
+    """Answers each command with the events scripted for it, then success; records requests."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        dec = StreamDecoder()
+        while data := await reader.read(65536):
+            for payload in dec.feed(data):
+                p = decode_packet(payload)
+                seen.append(p)
+                if p.type is T.EVENT_REGISTER:
+                    writer.write(frame(encode_packet(Packet(T.EVENT_CONFIRM))))
+                elif p.type is T.CMD_REQUEST:
+                    for ev in events.get(p.name or "", []):
+                        writer.write(frame(encode_packet(ev)))
+                    writer.write(frame(encode_packet(Packet(T.CMD_RESPONSE, None, {}))))
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_unix_server(serve, path=str(path))
+
+
+def test_with_certificates_asks_charon_for_auth_class_and_verified_peer_certs(
+    tmp_path: Path,
+) -> None:
+    sock = tmp_path / "charon.vici"
+    conns: Message = {
+        "dmvpn": {"local-1": {"class": b"public key"}, "remote-1": {"class": b"public key"}},
+        "legacy": {"remote-1": {"class": b"pre-shared key"}},
+    }
+    certs: list[Message] = [
+        {"type": b"X509", "flag": b"NONE", "has_privkey": b"yes", "data": b"ours"},
+        {"type": b"X509", "flag": b"CA", "data": b"the CA"},
+        {"type": b"X509", "flag": b"NONE", "data": b"peer-old"},
+        {"type": b"X509", "flag": b"NONE", "data": b"peer-new"},
+        {"type": b"X509", "flag": b"NONE", "data": b"peer-new"},
+    ]
+    events = {
+        "list-conns": [Packet(T.EVENT, "list-conn", {k: v}) for k, v in conns.items()],
+        "list-certs": [Packet(T.EVENT, "list-cert", c) for c in certs],
+    }
+    ip = ipaddress.ip_address
+    base = ChildSa(
+        ike_uniqueid=1, child_uniqueid=2, local_host=ip("198.51.100.1"),
+        remote_host=ip("198.51.100.11"), local_id="CN=hub", remote_id="CN=spoke1",
+        state="INSTALLED", mode="TRANSPORT", protocol="ESP", local_ts=(), remote_ts=(),
+        ike_name="dmvpn",
+    )  # fmt: skip
+    legacy = dataclasses.replace(base, ike_uniqueid=3, ike_name="legacy")
+    elsewhere = dataclasses.replace(base, remote_host=ip("198.51.100.12"), ike_name="gone")
+    seen: list[Packet] = []
+
+    async def main() -> None:
+        server = await scripted_charon(sock, events, seen)
+        try:
+            pair = {ip("198.51.100.1"), ip("198.51.100.11")}
+            out = await with_certificates(sock, [base, legacy, elsewhere], pair)
+        finally:
+            server.close()
+        assert elsewhere in out  # another pair: untouched, nothing asked for it
+        ours = [sa for sa in out if sa.ike_name == "dmvpn"]
+        assert [(sa.remote_auth, sa.remote_cert) for sa in ours] == [
+            ("pubkey", b"peer-old"),
+            ("pubkey", b"peer-new"),
+        ]
+        assert [sa.remote_auth for sa in out if sa.ike_name == "legacy"] == ["pre-shared key"]
+        asked = [p for p in seen if p.type is T.CMD_REQUEST and p.name == "list-certs"]
+        assert len(asked) == 1
+        assert asked[0].message == {"type": b"X509", "subject": b"CN=spoke1"}
+
+    run(main)
