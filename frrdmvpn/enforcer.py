@@ -16,14 +16,25 @@ import signal
 from pathlib import Path
 
 from frrdmvpn import __version__
+from frrdmvpn.adapters.guard import KernelGuard
+from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
 from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas, with_certificates
 from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ViciProxy
 from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
 from frrdmvpn.nhrp.events import AuthorizeBinding
+from frrdmvpn.render.guard import GuardSpec
 
 log = logging.getLogger("frrdmvpn.proxy")
+
+
+def flush_larval_states() -> int:
+    """Clear larval XFRM states (they would swallow the trap's next ACQUIRE)."""
+    # The guard's NBMA addresses do not matter for this: no rule is installed or read.
+    return KernelGuard(GuardSpec((ipaddress.IPv4Address("192.0.2.1"),))).flush_larval_states()
+
+
 MODES = {
     "certificate": PolicyMode.CERTIFICATE,
     "psk-map": PolicyMode.PSK_MAP,
@@ -77,7 +88,11 @@ async def serve(args: argparse.Namespace) -> None:
             sas = await with_certificates(args.upstream, sas, pair)
         return authorize(event, sas, policy)
 
-    proxy = ViciProxy(args.listen, args.upstream, group=args.group)
+    async def flush_larval() -> int:
+        return await asyncio.to_thread(flush_larval_states)
+
+    initiator = Initiator(args.upstream, flush_larval)
+    proxy = ViciProxy(args.listen, args.upstream, initiate=initiator.request, group=args.group)
     events = NhrpEventServer(decide, args.events, group=args.group)
     await proxy.start()
     await events.start()

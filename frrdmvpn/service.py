@@ -18,10 +18,11 @@ import signal
 from pathlib import Path
 
 from frrdmvpn.adapters.guard import GuardError, KernelGuard
+from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.neighbors import gre_neighbors, replace_neighbor
 from frrdmvpn.adapters.nflog import NflogListener
 from frrdmvpn.adapters.vici_client import ViciError, list_sas
-from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM, kick_gre
+from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
 from frrdmvpn.adapters.vtysh import VtyshError, nhrp_view
 from frrdmvpn.core.guard_report import GuardReport
 from frrdmvpn.core.orphans import KernelPolicy, KernelSa, orphan_policies, orphan_sas
@@ -80,6 +81,7 @@ class Service:
         self.guard = KernelGuard(GuardSpec((nbma,)))
         self.sup = Supervisor(nbma, nhs, rand=random.random)
         self.report = GuardReport()
+        self.initiator = Initiator(upstream, self._flush_count)
 
     def dropped(self, p: Logged) -> None:
         """A packet the guards logged to their NFLOG group."""
@@ -116,12 +118,9 @@ class Service:
                          action.new.name, action.reason)  # fmt: skip
             elif isinstance(action, Initiate):
                 log.info("peer %s: initiate (attempt %d)", action.remote, action.attempt)
-                if action.attempt > 1:  # a failed attempt leaves a larval state that would
-                    await self._flush_larval()  # swallow our kick until it expires
-                try:
-                    kick_gre(ProxyInitiate("dmvpn", action.local, action.remote))
-                except OSError as exc:
-                    log.warning("peer %s: initiate failed: %s", action.remote, exc)
+                # Kicks the trap and follows up within seconds (a kick sent before charon has
+                # its trap, or swallowed by a larval state, is repeated after clearing them).
+                self.initiator.request(ProxyInitiate("dmvpn", action.local, action.remote))
             elif isinstance(action, RepairNeighbor):
                 log.warning("neighbour %s on %s pointed at %s, not %s (nhrpd left it stale): "
                             "repairing", action.protocol, action.interface, action.found,
@@ -169,6 +168,9 @@ class Service:
         if not await asyncio.to_thread(self.guard.installed):
             log.warning("the guards were missing or altered: reinstalling")
             await asyncio.to_thread(self.guard.install)
+
+    async def _flush_count(self) -> int:
+        return await asyncio.to_thread(self.guard.flush_larval_states)
 
     async def _flush_larval(self) -> None:
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import logging
 import re
 import subprocess
 from collections.abc import Sequence
@@ -29,11 +30,13 @@ from frrdmvpn.render.guard import (
     GuardSpec,
     XfrmPolicy,
     nft_delete_script,
-    nft_guard_matches,
+    nft_guard_mismatch,
     nft_ruleset,
     parse_nft_counters,
     xfrm_block_policies,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
 # What nft and iproute2 print for ENOENT / ESRCH (nothing to list or delete). Commands run
@@ -339,15 +342,23 @@ class KernelGuard:
             raise GuardError("; ".join(errors))
 
     def installed(self) -> bool:
-        """True if the table matches the spec and every block policy is present."""
+        """True if the nft table is exactly the rendered guard and every block policy is present.
+
+        A table listing that is not valid JSON counts as altered, not as an error: nft 1.0.6
+        prints garbage for a dormant table's flags, and reinstalling is what repairs it.
+        """
         table = self._exec_unless_missing(["nft", "-j", "list", "table", TABLE_FAMILY, TABLE_NAME])
         if table is None:
             return False
         try:
-            if not nft_guard_matches(self.spec, table.stdout):
-                return False
+            mismatch = nft_guard_mismatch(self.spec, table.stdout)
         except ValueError as exc:
-            raise GuardError(str(exc)) from exc
+            mismatch = str(exc)
+        if mismatch is not None:
+            log.warning(
+                "nft table %s %s is not the guard: %.600s", TABLE_FAMILY, TABLE_NAME, mismatch
+            )
+            return False
         shown = parse_xfrm_policies(self._exec(["ip", "xfrm", "policy", "show"]).stdout)
         return all(any(p.matches(want) for p in shown) for want in self.policies)
 

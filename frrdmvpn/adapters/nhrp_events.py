@@ -13,6 +13,7 @@ from frrdmvpn.core.authorize import Decision
 from frrdmvpn.nhrp.events import (
     AuthorizeBinding,
     EventDecoder,
+    EventStreamError,
     EventWireError,
     encode_reply,
     parse_event,
@@ -21,6 +22,7 @@ from frrdmvpn.nhrp.events import (
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = Path("/run/frrdmvpn/nhrp-events.sock")
+READ_SIZE = 65536
 Decide = Callable[[AuthorizeBinding], Awaitable[Decision]]
 
 
@@ -61,33 +63,51 @@ class NhrpEventServer:
         writer.write(encode_reply(event.eventid, decision.accept))
         await writer.drain()
 
+    def _dispatch(
+        self,
+        messages: list[dict[str, str]],
+        writer: asyncio.StreamWriter,
+        tasks: set[asyncio.Task[None]],
+    ) -> None:
+        """Start a decision for each authorize-binding; deny what is malformed or unknown."""
+        for fields in messages:
+            try:
+                event = parse_event(fields)
+            except EventWireError as exc:
+                self.counters["malformed"] += 1
+                log.warning("malformed event from nhrpd: %s", exc)
+                if exc.eventid is not None:
+                    writer.write(encode_reply(exc.eventid, False))
+                continue
+            if isinstance(event, AuthorizeBinding):
+                task = asyncio.create_task(self._answer(event, writer))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            else:
+                self.counters["unknown"] += 1
+                log.warning("unknown nhrpd event %r: denied", event.event)
+                if event.eventid is not None:
+                    writer.write(encode_reply(event.eventid, False))
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one nhrpd connection; a broken stream is answered up to the fault, then closed."""
         log.info("nhrpd connected to the event socket")
         decoder = EventDecoder()
         tasks: set[asyncio.Task[None]] = set()
         try:
-            while data := await reader.read(65536):
-                for fields in decoder.feed(data):
-                    try:
-                        event = parse_event(fields)
-                    except EventWireError as exc:
-                        self.counters["malformed"] += 1
-                        log.warning("malformed event from nhrpd: %s", exc)
-                        if exc.eventid is not None:
-                            writer.write(encode_reply(exc.eventid, False))
-                        continue
-                    if isinstance(event, AuthorizeBinding):
-                        task = asyncio.create_task(self._answer(event, writer))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-                    else:
-                        self.counters["unknown"] += 1
-                        log.warning("unknown nhrpd event %r: denied", event.event)
-                        if event.eventid is not None:
-                            writer.write(encode_reply(event.eventid, False))
-        except EventWireError as exc:
-            self.counters["malformed"] += 1
-            log.warning("closing the event socket connection: %s", exc)
+            while data := await reader.read(READ_SIZE):
+                try:
+                    messages = decoder.feed(data)
+                except EventStreamError as exc:
+                    # What completed before the fault still gets its answer; the broken
+                    # message is denied if its id was read; then the connection closes.
+                    self._dispatch(exc.messages, writer, tasks)
+                    self.counters["malformed"] += 1
+                    log.warning("closing the event socket connection: %s", exc)
+                    if exc.eventid is not None:
+                        writer.write(encode_reply(exc.eventid, False))
+                    break
+                self._dispatch(messages, writer, tasks)
         except ConnectionError:
             pass
         finally:

@@ -173,6 +173,10 @@ def ospfd_conf(n: Node) -> str:
                 "router ospf",
                 f" ospf router-id {n.overlay.ip}",
                 " timers throttle spf 50 100 1000",
+                # Re-originate and accept LSAs at once: with RFC 2328's 5 s MinLSInterval a
+                # spoke back from an IPsec outage waits seconds for its router LSA to flood.
+                " timers throttle lsa all 100",
+                " timers lsa min-arrival 50",
                 f" network {OVERLAY} area 0",
                 f" network {n.lan.network} area 0",
                 "!",

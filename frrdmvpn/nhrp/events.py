@@ -68,22 +68,66 @@ class UnknownEvent:
     fields: Mapping[str, str]
 
 
+class EventStreamError(EventWireError):
+    """The byte stream broke the framing: an oversized message or a line that is no field.
+
+    ``messages`` are the messages completed before the fault, in order: answer them, then
+    close the connection. ``eventid`` is the broken message's id if it was already read.
+    """
+
+    def __init__(
+        self, message: str, messages: list[dict[str, str]] | None = None, eventid: int | None = None
+    ) -> None:
+        super().__init__(message, eventid)
+        self.messages = messages or []
+
+
+class _FramingError(Exception):
+    """Internal: where the stream broke (becomes an :class:`EventStreamError`)."""
+
+
 class EventDecoder:
     """Split nhrpd's byte stream into messages (``dict`` of fields, in wire order).
 
-    Accepts ``\\r\\n`` line ends and ignores blank lines between messages. After an
-    :class:`EventWireError` the stream is out of sync; close the connection.
+    Accepts ``\\r\\n`` line ends and ignores blank lines between messages. Between feeds
+    at most one partial message (:data:`MAX_MESSAGE` bytes, plus a pending ``\\r``) is
+    held. After an :class:`EventStreamError` the stream is out of sync: the decoder drops
+    what it holds and refuses further input; close the connection.
     """
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._fields: dict[str, str] = {}
         self._size = 0
+        self._fault: str | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for the message in progress (parsed lines and the partial line)."""
+        return self._size + len(self._buf)
 
     def feed(self, data: bytes) -> list[dict[str, str]]:
-        """Add received bytes; return every message now complete, in order."""
-        self._buf += data
+        """Add received bytes; return every message now complete, in order.
+
+        On a fault raises :class:`EventStreamError` carrying the messages completed before
+        the fault point (never those after it).
+        """
+        if self._fault is not None:
+            raise EventStreamError(f"event stream already broken: {self._fault}")
         out: list[dict[str, str]] = []
+        try:
+            self._split(data, out)
+        except _FramingError as fault:
+            self._fault = str(fault)
+            eventid = self._broken_eventid()
+            self._buf.clear()
+            self._fields = {}
+            self._size = 0
+            raise EventStreamError(self._fault, out, eventid) from fault.__cause__
+        return out
+
+    def _split(self, data: bytes, out: list[dict[str, str]]) -> None:
+        self._buf += data
         start = 0
         while (newline := self._buf.find(b"\n", start)) >= 0:
             raw = bytes(self._buf[start : newline + 1])
@@ -98,33 +142,45 @@ class EventDecoder:
                 self._fields = {}
                 self._size = 0
         del self._buf[:start]
+        # A trailing "\r" may start the blank line that ends the message; it is not counted.
         self._check_size(self._size + len(self._buf.removesuffix(b"\r")))
-        return out
+
+    def _broken_eventid(self) -> int | None:
+        return _as_uint32(self._fields.get("eventid", ""))
 
     @staticmethod
     def _check_size(size: int) -> None:
         if size > MAX_MESSAGE:
-            raise EventWireError(f"event message exceeds {MAX_MESSAGE} bytes without a blank line")
+            raise _FramingError(f"event message exceeds {MAX_MESSAGE} bytes without a blank line")
 
     def _add(self, line: bytes) -> None:
         try:
             decoded = line.decode()
         except UnicodeDecodeError as exc:
-            raise EventWireError(f"line {line[:64]!r} is not UTF-8") from exc
+            raise _FramingError(f"line {line[:64]!r} is not UTF-8") from exc
         key, sep, value = decoded.partition("=")
         if not sep:
-            raise EventWireError(f"line {decoded[:64]!r} has no '='")
+            raise _FramingError(f"line {decoded[:64]!r} has no '='")
         if not key:
-            raise EventWireError(f"line {decoded[:64]!r} has an empty key")
+            raise _FramingError(f"line {decoded[:64]!r} has an empty key")
         if key in self._fields:
-            raise EventWireError(f"duplicate field {key!r} in one event")
+            raise _FramingError(f"duplicate field {key!r} in one event")
         self._fields[key] = value
 
 
+def _as_uint32(raw: str) -> int | None:
+    """raw as an unsigned 32-bit number, else None (without int() on thousands of digits)."""
+    if not _DIGITS.fullmatch(raw) or len(raw.lstrip("0")) > len(str(MAX_EVENTID)):
+        return None
+    value = int(raw)
+    return value if value <= MAX_EVENTID else None
+
+
 def _uint32(name: str, raw: str, eventid: int | None) -> int:
-    if not _DIGITS.fullmatch(raw) or int(raw) > MAX_EVENTID:
+    value = _as_uint32(raw)
+    if value is None:
         raise EventWireError(f"{name}={raw[:64]!r} is not an unsigned 32-bit number", eventid)
-    return int(raw)
+    return value
 
 
 def _required(fields: Mapping[str, str], name: str, eventid: int) -> str:

@@ -140,6 +140,56 @@ def _table() -> str:
     return f"table {TABLE_FAMILY} {TABLE_NAME}"
 
 
+#: Every dropped packet is counted; at most this many a second reach NFLOG (and the daemon),
+#: so a flood of forged GRE cannot starve it. The drop rule after it catches the rest.
+LOG_RATE = 50
+LOG_BURST = 100
+LOG_LIMIT = f"limit rate {LOG_RATE}/second burst {LOG_BURST} packets"
+
+
+@dataclass(frozen=True)
+class _GuardChain:
+    """One hook chain: GRE from/to the NBMA set without IPsec is counted, logged, dropped."""
+
+    hook: Literal["output", "input"]
+    addr: Literal["saddr", "daddr"]  # the packet's local (NBMA) side
+    ipsec: Literal["rt", "meta"]  # rt: no XFRM bundle on the route; meta: no secpath
+    counter: str
+    prefix: str
+
+    def match(self) -> str:
+        return f"ip protocol gre ip {self.addr} @{SET_NAME} {self.ipsec} ipsec missing"
+
+    def rules(self, group: int) -> list[str]:
+        """The chain's rules, as rendered."""
+        log = f'counter name "{self.counter}" {LOG_LIMIT} log group {group} prefix "{self.prefix}"'
+        return [f"{self.match()} {log}", f"{self.match()} drop"]
+
+    def rules_json(self, group: int) -> list[list[dict[str, object]]]:
+        """The same rules' expressions as ``nft -j`` lists them (nftables 1.0.6)."""
+        match: list[dict[str, object]] = [
+            _json_match({"payload": {"protocol": "ip", "field": "protocol"}}, "gre"),
+            _json_match({"payload": {"protocol": "ip", "field": self.addr}}, f"@{SET_NAME}"),
+            _json_match({self.ipsec: {"key": "ipsec"}}, False),
+        ]
+        log: list[dict[str, object]] = [
+            {"counter": self.counter},
+            {"limit": {"rate": LOG_RATE, "burst": LOG_BURST, "per": "second"}},
+            {"log": {"prefix": self.prefix, "group": group}},
+        ]
+        return [match + log, [*match, {"drop": None}]]
+
+
+def _json_match(left: object, right: object) -> dict[str, object]:
+    return {"match": {"op": "==", "left": left, "right": right}}
+
+
+_CHAINS = (
+    _GuardChain("output", "saddr", "rt", COUNTER_OUT, LOG_PREFIX_OUT),
+    _GuardChain("input", "daddr", "meta", COUNTER_IN, LOG_PREFIX_IN),
+)
+
+
 def nft_ruleset(spec: GuardSpec) -> str:
     """The whole guard table as one atomic ``nft -f -`` transaction.
 
@@ -148,8 +198,14 @@ def nft_ruleset(spec: GuardSpec) -> str:
     transaction and re-applying it is idempotent.
     """
     elements = ", ".join(str(a) for a in spec.sorted_nbma)
-    group = spec.nflog_group
     prio = f"priority filter + {HOOK_PRIORITY_OFFSET}; policy accept;"
+    chains = "\n".join(
+        f"\tchain {c.hook} {{\n"
+        f"\t\ttype filter hook {c.hook} {prio}\n"
+        + "".join(f"\t\t{rule}\n" for rule in c.rules(spec.nflog_group))
+        + "\t}\n"
+        for c in _CHAINS
+    )
     return (
         "# frrdmvpn fail-closed GRE guard (generated; re-applied atomically)\n"
         f"{_table()}\n"
@@ -166,26 +222,9 @@ def nft_ruleset(spec: GuardSpec) -> str:
         f"\tcounter {COUNTER_IN} {{\n"
         "\t}\n"
         "\n"
-        "\tchain output {\n"
-        f"\t\ttype filter hook output {prio}\n"
-        f"\t\tip protocol gre ip saddr @{SET_NAME} rt ipsec missing"
-        f' counter name "{COUNTER_OUT}" {LOG_LIMIT} log group {group} prefix "{LOG_PREFIX_OUT}"\n'
-        f"\t\tip protocol gre ip saddr @{SET_NAME} rt ipsec missing drop\n"
-        "\t}\n"
-        "\n"
-        "\tchain input {\n"
-        f"\t\ttype filter hook input {prio}\n"
-        f"\t\tip protocol gre ip daddr @{SET_NAME} meta ipsec missing"
-        f' counter name "{COUNTER_IN}" {LOG_LIMIT} log group {group} prefix "{LOG_PREFIX_IN}"\n'
-        f"\t\tip protocol gre ip daddr @{SET_NAME} meta ipsec missing drop\n"
-        "\t}\n"
+        f"{chains}"
         "}\n"
     )
-
-
-#: Every dropped packet is counted; at most this many a second reach NFLOG (and the daemon),
-#: so a flood of forged GRE cannot starve it. The drop rule after it catches the rest.
-LOG_LIMIT = "limit rate 50/second burst 100 packets"
 
 
 def nft_delete_script() -> str:
@@ -248,48 +287,158 @@ def parse_nft_counters(json_text: str, *, table: str = TABLE_NAME) -> dict[str, 
     return counters
 
 
-def nft_guard_matches(spec: GuardSpec, json_text: str) -> bool:
-    """Whether ``nft -j list table inet frrdmvpn_guard`` shows the guard rendered for spec.
+class _Differs(Exception):  # noqa: N818 - internal control flow, never escapes
+    """Internal: how the listed table differs from the rendered guard."""
 
-    Checks the table, both counters, the NBMA set's elements and that each hook chain
-    has a dropping rule. Malformed JSON raises ValueError.
-    """
+
+# Keys nft lists for each object of the table; anything else (a table's "dormant" flag, a
+# set's timeout, a comment) was not rendered by frrdmvpn.
+_KEYS = {
+    "table": frozenset({"family", "name", "handle"}),
+    "counter": frozenset({"family", "table", "name", "handle", "packets", "bytes"}),
+    "set": frozenset({"family", "table", "name", "handle", "type", "elem"}),
+    "chain": frozenset({"family", "table", "name", "handle", "type", "hook", "prio", "policy"}),
+    "rule": frozenset({"family", "table", "chain", "handle", "expr"}),
+}
+_GRE_PROTOCOL = {"payload": {"protocol": "ip", "field": "protocol"}}
+
+
+def _same(a: object, b: object) -> bool:
+    """JSON equality that tells ``false`` from ``0`` and ``47`` from ``47.0``."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _normal_expr(expr: object) -> object:
+    """One rule expression with nft's equivalent spellings reduced to the rendered one."""
+    if not isinstance(expr, dict) or len(expr) != 1:
+        return expr
+    ((kind, body),) = expr.items()
+    if not isinstance(body, dict):
+        return expr
+    body = dict(body)
+    if kind == "match":
+        right = body.get("right")
+        if _same(body.get("left"), _GRE_PROTOCOL) and type(right) is int and right == IPPROTO_GRE:
+            body["right"] = "gre"  # nft -n, or no /etc/protocols
+        if _same(body.get("left"), {"meta": {"key": "secpath"}}):
+            body["left"] = {"meta": {"key": "ipsec"}}  # the older name
+    elif kind == "limit":
+        for key, default in (("rate_unit", "packets"), ("burst_unit", "packets"), ("inv", False)):
+            if key in body and _same(body[key], default):
+                del body[key]
+    return {kind: body}
+
+
+def _owned_body(item: Mapping[str, object], what: str) -> tuple[str, Mapping[str, object]] | None:
+    """(kind, body) of an object of the guard table; None for metainfo or other tables."""
+    if "metainfo" in item:
+        return None
+    if len(item) != 1:
+        raise _Differs(f"unexpected entry with keys {sorted(item)}")
+    ((kind, body),) = item.items()
+    if not isinstance(body, dict):
+        raise NftJsonError(f"{what}: {kind} entry is not an object")
+    table = body.get("name") if kind == "table" else body.get("table")
+    if body.get("family") != TABLE_FAMILY or table != TABLE_NAME:
+        if isinstance(body.get("family"), str) and isinstance(table, str):
+            return None  # another table's object (not in a `list table` answer anyway)
+        raise _Differs(f"{kind} without family and table: {dict(body)}")
+    if kind not in _KEYS:
+        raise _Differs(f"unexpected {kind} {body.get('name')!r} in the table")
+    if extra := sorted(set(body) - _KEYS[kind]):
+        label = f"in chain {body.get('chain')}" if kind == "rule" else body.get("name")
+        raise _Differs(f"{kind} {label} has unexpected {extra}: {dict(body)}")
+    return kind, body
+
+
+def _check_chain(body: Mapping[str, object]) -> None:
+    name = body.get("name")
+    want = {"type": "filter", "hook": name, "prio": HOOK_PRIORITY_OFFSET, "policy": "accept"}
+    got = {key: body.get(key) for key in want}
+    if not _same(got, want):
+        raise _Differs(f"chain {name} is {got}, the guard has {want}")
+
+
+def _check_set(spec: GuardSpec, body: Mapping[str, object]) -> None:
+    if body.get("type") != "ipv4_addr":
+        raise _Differs(f"set {SET_NAME} has type {body.get('type')!r}, not ipv4_addr")
+    elem = body.get("elem", [])
+    if not isinstance(elem, list) or not all(isinstance(e, str) for e in elem):
+        raise _Differs(f"set {SET_NAME} holds more than plain addresses: {elem!r}")
+    want = [str(a) for a in spec.sorted_nbma]
+    if sorted(elem) != sorted(want):
+        held = ", ".join(elem) or "nothing"
+        raise _Differs(f"set {SET_NAME} holds {held}, the guard has {', '.join(want)}")
+
+
+def _check_rules(spec: GuardSpec, chain: _GuardChain, listed: list[object]) -> None:
+    texts = chain.rules(spec.nflog_group)
+    for index, (text, want, got) in enumerate(
+        zip(texts, chain.rules_json(spec.nflog_group), listed, strict=False), start=1
+    ):
+        normal = [_normal_expr(e) for e in got] if isinstance(got, list) else got
+        if not _same(normal, want):
+            raise _Differs(f"chain {chain.hook}: rule {index} is not `{text}`: {got}")
+    if len(listed) != len(texts):
+        raise _Differs(f"chain {chain.hook} has {len(listed)} rules, the guard has {len(texts)}")
+
+
+def _compare(spec: GuardSpec, json_text: str) -> None:
+    """Raise _Differs at the first difference from the guard rendered for spec."""
     what = "nft table"
-    table = False
-    counters: set[str] = set()
-    elements: set[str] | None = None
-    hooks: set[str] = set()
-    dropping: set[str] = set()
+    seen: dict[tuple[str, str], Mapping[str, object]] = {}
+    listed: dict[str, list[object]] = {c.hook: [] for c in _CHAINS}
     for item in _nft_objects(json_text, what):
-        if (body := _body(item, "table", what)) is not None:
-            table = table or (body.get("family") == TABLE_FAMILY and body.get("name") == TABLE_NAME)
-        elif (body := _body(item, "counter", what)) is not None:
-            if _ours(body, TABLE_NAME) and isinstance(body.get("name"), str):
-                counters.add(str(body["name"]))
-        elif (body := _body(item, "set", what)) is not None:
-            if _ours(body, TABLE_NAME) and body.get("name") == SET_NAME:
-                elem = body.get("elem", [])
-                if not isinstance(elem, list):
-                    raise NftJsonError(f"{what}: set {SET_NAME!r} has a malformed elem list")
-                elements = {e for e in elem if isinstance(e, str)}
-                if len(elements) != len(elem):
-                    return False  # ranges or prefixes: not what we render
-        elif (body := _body(item, "chain", what)) is not None:
-            if _ours(body, TABLE_NAME) and body.get("name") == body.get("hook"):
-                hooks.add(str(body["hook"]))
-        elif (body := _body(item, "rule", what)) is not None:
-            expr = body.get("expr")
-            if (
-                _ours(body, TABLE_NAME)
-                and isinstance(expr, list)
-                and any(isinstance(e, dict) and "drop" in e for e in expr)
-            ):
-                dropping.add(str(body.get("chain")))
-    wanted = {str(a) for a in spec.nbma}
-    return (
-        table
-        and {COUNTER_OUT, COUNTER_IN} <= counters
-        and elements == wanted
-        and {"input", "output"} <= hooks
-        and {"input", "output"} <= dropping
-    )
+        owned = _owned_body(item, what)
+        if owned is None:
+            continue
+        kind, body = owned
+        if kind == "rule":
+            chain = body.get("chain")
+            if not isinstance(chain, str) or chain not in listed:
+                raise _Differs(f"rule in unexpected chain {chain!r}")
+            listed[chain].append(body.get("expr"))
+            continue
+        name = str(body.get("name"))
+        if (kind, name) in seen:
+            raise _Differs(f"{kind} {name!r} listed twice")
+        seen[kind, name] = body
+    if ("table", TABLE_NAME) not in seen:
+        raise _Differs(f"no table {TABLE_FAMILY} {TABLE_NAME}")
+    counters = sorted(name for kind, name in seen if kind == "counter")
+    if counters != sorted((COUNTER_OUT, COUNTER_IN)):
+        raise _Differs(f"counters {counters}, the guard has {COUNTER_OUT} and {COUNTER_IN}")
+    sets = sorted(name for kind, name in seen if kind == "set")
+    if sets != [SET_NAME]:
+        raise _Differs(f"sets {sets}: no set {SET_NAME} or unexpected ones")
+    _check_set(spec, seen["set", SET_NAME])
+    for chain in _CHAINS:
+        if ("chain", chain.hook) not in seen:
+            raise _Differs(f"no chain {chain.hook}")
+        _check_chain(seen["chain", chain.hook])
+        _check_rules(spec, chain, listed[chain.hook])
+    if extra := sorted(n for k, n in seen if k == "chain" and n not in listed):
+        raise _Differs(f"unexpected chain {extra[0]!r}")
+
+
+def nft_guard_mismatch(spec: GuardSpec, json_text: str) -> str | None:
+    """How ``nft -j list table inet frrdmvpn_guard`` differs from the guard rendered for
+    spec, or None if it is that guard.
+
+    Compared: the table (no flags), both named counters, the NBMA set (type, exactly the
+    spec's addresses), the two chains (type, hook, priority, policy) and each chain's rules,
+    expression by expression and in order. Tolerated: handles, counter values, object order,
+    metainfo, and the spellings nft may choose (``ip protocol 47``, ``meta secpath``,
+    default limit units). Malformed JSON raises NftJsonError, a ValueError.
+    """
+    try:
+        _compare(spec, json_text)
+    except _Differs as differs:
+        return str(differs)
+    return None
+
+
+def nft_guard_matches(spec: GuardSpec, json_text: str) -> bool:
+    """Whether ``nft -j list table inet frrdmvpn_guard`` shows exactly the guard rendered
+    for spec (see :func:`nft_guard_mismatch`). Malformed JSON raises ValueError."""
+    return nft_guard_mismatch(spec, json_text) is None

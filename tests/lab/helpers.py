@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -133,15 +135,27 @@ def record(name: str, value: float) -> None:
 
 
 class Pinger:
-    """A background ping from spoke1's LAN, counting replies."""
+    """A background ping from spoke1's LAN every 0.1 s, replies timestamped by ping (-D)."""
 
     def __init__(self, lab: Lab, dst: str) -> None:
-        argv = ["ping", "-n", "-i", "0.1", "-W", "1", "-I", str(topo.node("spoke1").lan.ip), dst]
+        argv = ["ping", "-n", "-D", "-i", "0.1", "-W", "1", "-I",
+                str(topo.node("spoke1").lan.ip), dst]  # fmt: skip
         self.proc = subprocess.Popen(
             lab.argv("spoke1", argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
+        self.output = ""
 
     def stop(self) -> str:
         self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=10)
-        return out
+        self.output, _ = self.proc.communicate(timeout=10)
+        return self.output
+
+    def longest_gap(self) -> float:
+        """The longest time without replies (seconds) while it ran: the traffic outage,
+        measured by the data plane itself (0.1 s resolution). Call after :meth:`stop`."""
+        stamps = [
+            float(m) for m in re.findall(r"^\[(\d+\.\d+)\] \d+ bytes from", self.output, re.M)
+        ]
+        if len(stamps) < 2:
+            raise AssertionError(f"too few replies to measure an outage: {self.output[-300:]!r}")
+        return max(b - a for a, b in itertools.pairwise(stamps))

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,36 +85,13 @@ COUNTERS_JSON = (
 
 
 def _table_json(elements: Sequence[str] = ("198.51.100.11", "198.51.100.12")) -> str:
-    """`nft -j list table inet frrdmvpn_guard` as nftables 1.0.6 prints the rendered table."""
-    table = {"family": "inet", "table": "frrdmvpn_guard"}
-
-    def rule(chain: str, field: str, key: str, counter: str, prefix: str) -> dict[str, Any]:
-        expr = [
-            {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "protocol"}},
-                       "right": "gre"}},
-            {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": field}},
-                       "right": "@nbma"}},
-            {"match": {"op": "==", "left": {key: {"key": "ipsec"}}, "right": False}},
-            {"counter": counter},
-            {"log": {"prefix": prefix, "group": 5}},
-            {"drop": None},
-        ]  # fmt: skip
-        return {"rule": {**table, "chain": chain, "handle": 6, "expr": expr}}
-
-    objects: list[dict[str, Any]] = [
-        {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
-        {"table": {"family": "inet", "name": "frrdmvpn_guard", "handle": 2}},
-        {"counter": {**table, "name": "gre_out_cleartext", "handle": 3, "packets": 0, "bytes": 0}},
-        {"counter": {**table, "name": "gre_in_cleartext", "handle": 4, "packets": 0, "bytes": 0}},
-        {"set": {**table, "name": "nbma", "type": "ipv4_addr", "handle": 5, "elem": elements}},
-        {"chain": {**table, "name": "output", "handle": 1, "type": "filter", "hook": "output",
-                   "prio": 10, "policy": "accept"}},
-        {"chain": {**table, "name": "input", "handle": 2, "type": "filter", "hook": "input",
-                   "prio": 10, "policy": "accept"}},
-        rule("output", "saddr", "rt", "gre_out_cleartext", "frrdmvpn-guard-out"),
-        rule("input", "daddr", "meta", "gre_in_cleartext", "frrdmvpn-guard-in"),
-    ]  # fmt: skip
-    return json.dumps({"nftables": objects})
+    """`nft -j list table inet frrdmvpn_guard` as nftables 1.0.6 printed the rendered table
+    (fixtures/guard/rendered-two.json), with the NBMA set holding elements."""
+    doc = json.loads((Path(__file__).parent / "fixtures/guard/rendered-two.json").read_text())
+    for item in doc["nftables"]:
+        if "set" in item:
+            item["set"]["elem"] = list(elements)
+    return json.dumps(doc)
 
 
 # `ip xfrm policy show` (iproute2 6.1) with charon's SA and trap policies, socket bypass

@@ -251,6 +251,9 @@ def test_unknown_event_keeps_id_and_name() -> None:
         pytest.param({"eventid": "1_0"}, "eventid='1_0'", None, id="id-underscore"),
         pytest.param({"eventid": "\u0667"}, "eventid='\u0667'", None, id="id-arabic-digit"),
         pytest.param({"eventid": "4294967296"}, "eventid='4294967296'", None, id="id-u32"),
+        # Beyond Python's int() digit limit: still a wire error, not a bare ValueError.
+        pytest.param({"eventid": "1" * 5000}, "eventid='1111", None, id="id-5000-digits"),
+        pytest.param({"num_nhs": "9" * 5000}, "num_nhs='9999", 7, id="num-nhs-5000-digits"),
         pytest.param({"event": None}, "no event field", 7, id="no-event"),
         pytest.param({"type": None}, "event 7 lacks type", 7, id="no-type"),
         pytest.param({"type": "up"}, "type='up' is no cache type", 7, id="bad-type"),
@@ -276,6 +279,10 @@ def test_malformed_events_are_rejected(
     with pytest.raises(EventWireError, match=match) as info:
         parse_event(_with(**changes))
     assert info.value.eventid == eventid
+
+
+def test_leading_zeros_do_not_count_against_the_u32_range() -> None:
+    assert parse_event(_with(eventid="0" * 20 + "4294967295")).eventid == 4294967295
 
 
 def test_unknown_event_with_bad_eventid_is_rejected() -> None:
