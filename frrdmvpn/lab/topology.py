@@ -124,11 +124,12 @@ def hub() -> Node:
 
 
 def zebra_conf(n: Node) -> str:
-    return f"hostname {n.name}\nlog file /var/log/frr/zebra.log\n!\n"
+    return f"hostname {n.name}\nlog file /var/log/frr/zebra.log\nlog timestamp precision 3\n!\n"
 
 
 def nhrpd_conf(n: Node, mode: str = "frrdmvpn") -> str:
-    lines = [f"hostname {n.name}", "log file /var/log/frr/nhrpd.log", "debug nhrp common",
+    lines = [f"hostname {n.name}", "log file /var/log/frr/nhrpd.log",
+             "log timestamp precision 3", "debug nhrp common",
              "debug nhrp kernel", "debug nhrp vici", "debug nhrp event", "!"]  # fmt: skip
     if mode == "frrdmvpn":
         lines.append(f"nhrp event socket {EVENT_SOCKET}")
@@ -163,6 +164,7 @@ def ospfd_conf(n: Node) -> str:
             [
                 f"hostname {n.name}",
                 "log file /var/log/frr/ospfd.log",
+                "log timestamp precision 3",
                 "!",
                 "interface gre1",
                 f" ip ospf network {net_type}",

@@ -31,6 +31,7 @@ __all__ = [
     "guard_status",
     "nhrp_cache",
     "ping",
+    "protected_peer",
     "record",
     "wait_for",
 ]
@@ -39,6 +40,14 @@ __all__ = [
 def nhrp_cache(lab: Lab, node: str) -> list[dict[str, Any]]:
     table: list[dict[str, Any]] = lab.vtysh_json(node, "show ip nhrp cache json")["table"]
     return table
+
+
+def protected_peer(lab: Lab, node: str, nbma: str) -> bool:
+    """Whether ``node``'s nhrpd has a peer at ``nbma`` with at least one IPsec SA and a
+    cache entry bound to it (registration or resolution done, authorized)."""
+    sas = {e["dst"]: int(e["sas"]) for e in lab.vtysh_json(node, "show dmvpn json")}
+    bound = any(e.get("nbma") == nbma for e in nhrp_cache(lab, node))
+    return sas.get(nbma, 0) >= 1 and bound
 
 
 def ping(lab: Lab, node: str, src: str, dst: str, count: int = 1) -> bool:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+import re
+
 import pytest
 
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
-from tests.lab.helpers import nhrp_cache, ping, wait_for
+from tests.lab.helpers import nhrp_cache, ping, protected_peer, record, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
@@ -69,3 +72,45 @@ def test_bindings_were_authorized_against_the_ike_identity(lab: Lab) -> None:
             f"peer={s.overlay.ip} nbma={s.nbma.ip} -> accept: accept {s.overlay.ip} via "
             f"{s.nbma.ip}: IKE identity '{s.nbma.ip}'"
         ) in log
+
+
+_NHRPD_STAMP = r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3}) NHRP: \[[A-Z0-9-]+\] evmgr: "
+
+
+def _stamp(text: str) -> float:
+    return datetime.datetime.strptime(text, "%Y/%m/%d %H:%M:%S.%f").timestamp()
+
+
+def test_every_authorization_is_answered_and_its_latency_recorded(lab: Lab) -> None:
+    """End to end as nhrpd sees it: from sending authorize-binding to reading the answer
+    (event socket, a fresh VICI list-sas from charon, the decision, the reply), for the
+    events of spoke2 re-registering after its SA is terminated and of a shortcut."""
+    since = len(lab.run("hub", ["cat", "/var/log/frr/nhrpd.log"]).stdout)
+    listed = lab.run("spoke2", ["swanctl", "--list-sas"]).stdout
+    ids = re.findall(rf"dmvpn: #(\d+), ESTABLISHED.*\n.*\n\s+remote '{HUB.nbma.ip}'", listed)
+    assert ids, listed
+    for ike_id in ids:
+        lab.run("spoke2", ["swanctl", "--terminate", "--ike-id", ike_id, "--timeout", "5"])
+
+    def events() -> tuple[list[float], list[tuple[float, str]]]:
+        log = lab.run("hub", ["cat", "/var/log/frr/nhrpd.log"]).stdout[since:]
+        sent = [_stamp(m) for m in re.findall(_NHRPD_STAMP + "sending event authorize", log, re.M)]
+        pattern = _NHRPD_STAMP + r"received: eventid=\d+ result=(\w+)"
+        return sent, [(_stamp(t), result) for t, result in re.findall(pattern, log, re.M)]
+
+    def all_answered() -> bool:
+        sent, answered = events()
+        return bool(sent) and len(answered) == len(sent)
+
+    wait_for("spoke2 protected at the hub again",
+             lambda: protected_peer(lab, "hub", str(S2.nbma.ip)), 90)  # fmt: skip
+    # Each event nhrpd sent gets exactly one answer (a lost one would never balance).
+    wait_for("every authorize-binding event answered", all_answered, 30)
+    sent, answered = events()
+    assert {r for _, r in answered} == {"accept"}
+    # One answer per event, in order: they pair up.
+    latencies = sorted(b - a for a, (b, _) in zip(sent, answered, strict=True))
+    assert all(lat >= 0 for lat in latencies)
+    record("authorize_e2e_p50_ms", 1000 * latencies[len(latencies) // 2])
+    record("authorize_e2e_max_ms", 1000 * latencies[-1])
+    record("authorize_e2e_events", len(latencies))
