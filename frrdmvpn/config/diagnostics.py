@@ -1,0 +1,78 @@
+"""Diagnostics: what is wrong, where (line, column, token), and what would be valid."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class Severity(enum.Enum):
+    """An error blocks apply; a warning is reported and applied anyway."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding. ``line``/``column`` are 1-based; ``None`` when no source line is known.
+
+    ``token`` is the offending token as written, ``expected`` what would be valid there,
+    ``code`` a stable identifier of the rule (``syntax`` for the parser's findings).
+    """
+
+    line: int | None
+    column: int | None
+    token: str | None
+    message: str
+    expected: str | None = None
+    severity: Severity = Severity.ERROR
+    code: str = "syntax"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def _body(self) -> str:
+        token = "" if self.token is None else f" [{self.token!r}]"
+        valid = "" if self.expected is None else f"; valid: {self.expected}"
+        return f"{self.severity.value}: {self.message}{token}{valid}"
+
+    def __str__(self) -> str:
+        where = "" if self.line is None else f"line {self.line}, column {self.column}: "
+        return where + self._body()
+
+    def format(self, text: str | None = None, filename: str = "frrdmvpn.conf") -> str:
+        """``file:line:col: severity: message``, then (with ``text``) the line and a caret."""
+        head = f"{filename}:{self.line or 0}:{self.column or 0}: {self._body()}"
+        if text is None or self.line is None:
+            return head
+        lines = text.splitlines()
+        if not 1 <= self.line <= len(lines):
+            return head
+        caret = " " * max((self.column or 1) - 1, 0) + "^"
+        return f"{head}\n{lines[self.line - 1]}\n{caret}"
+
+
+def errors(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
+    """Only the errors (what blocks an apply)."""
+    return tuple(d for d in diagnostics if d.is_error)
+
+
+def sort_key(diagnostic: Diagnostic) -> tuple[int, int, str]:
+    """Order by position (unknown positions last), then code."""
+    big = 1 << 30
+    return (diagnostic.line or big, diagnostic.column or big, diagnostic.code)
+
+
+class ConfigError(ValueError):
+    """A configuration with errors; carries every diagnostic found (errors and warnings)."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        found = errors(self.diagnostics)
+        super().__init__(
+            f"{len(found)} error(s) in the configuration:\n"
+            + "\n".join(str(d) for d in found or self.diagnostics)
+        )

@@ -1,0 +1,152 @@
+"""Apply one configuration line to a model in a mode context: the shell's primitive.
+
+``apply_line(config, context, line)`` understands every statement of the language, its
+``no`` form (remove, or switch off a default-on flag) and ``default`` form (back to
+frrdmvpn's default), block headers (which enter a sub-mode: the returned context),
+``exit`` (to the parent mode) and ``end`` (to global configuration mode), comments
+(``!``) and blank lines. It never raises on input: problems come back as diagnostics,
+and the model is then unchanged.
+
+An IOS-like shell keeps a candidate model and a context, and calls::
+
+    result = apply_line(candidate, context, typed_line)
+    candidate, context = result.config, result.context
+    for d in result.diagnostics: print(d)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from frrdmvpn.config.commands import GRAMMAR
+from frrdmvpn.config.diagnostics import Diagnostic
+from frrdmvpn.config.grammar import END, Failure, LineError, Outcome, Token, tokenize
+from frrdmvpn.config.model import Config
+from frrdmvpn.config.modes import ROOT, Context, Mode
+
+NEGATIONS = ("no", "default")
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """The model and context after one line, with what went wrong.
+
+    ``key``: the statement the line set (see :mod:`frrdmvpn.config.source`), recorded by
+    the file parser; ``None`` for comments, ``exit``/``end`` and failures.
+    """
+
+    config: Config
+    context: Context
+    diagnostics: tuple[Diagnostic, ...] = ()
+    key: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics
+
+
+class _RejectedError(Exception):
+    def __init__(
+        self, token: Token, message: str, expected: str | None, *, unknown: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.token, self.message, self.expected = token, message, expected or None
+        self.unknown = unknown  # the first word is no command of the mode
+
+    def diagnostic(self, line_number: int | None) -> Diagnostic:
+        return Diagnostic(
+            line_number, self.token.column, self.token.text, self.message, self.expected
+        )
+
+
+def apply_line(
+    config: Config,
+    context: Context,
+    line: str,
+    *,
+    line_number: int | None = None,
+    fallback: bool = True,
+    lenient: bool = False,
+) -> LineResult:
+    """Apply ``line`` in ``context`` (its indentation means nothing here).
+
+    ``fallback``: like IOS, a command unknown in a sub-mode is tried in the enclosing
+    modes, leaving the sub-mode when it is found there (``peer B`` typed in keyring peer
+    mode). The file parser turns this off: there, indentation decides.
+    """
+    tokens = tokenize(line)
+    if not tokens or tokens[0].text.startswith("!"):
+        return LineResult(config, context)
+    first = tokens[0].text.lower()
+    if len(tokens) == 1 and first in ("exit", "end"):
+        return LineResult(config, ROOT if first == "end" else context.parent())
+    tried = context
+    first_rejection: _RejectedError | None = None
+    while True:
+        try:
+            outcome, key = _apply(config, tried, tokens, line, lenient)
+        except _RejectedError as rejected:
+            first_rejection = first_rejection or rejected
+            if fallback and rejected.unknown and tried.parent() != tried:
+                tried = tried.parent()
+                continue
+            # The mode that knows the command explains best; else the mode typed in.
+            shown = first_rejection if rejected.unknown else rejected
+            return LineResult(config, context, (shown.diagnostic(line_number),))
+        return LineResult(outcome.config, outcome.context or tried, (), key)
+
+
+def _apply(
+    config: Config, context: Context, tokens: tuple[Token, ...], line: str, lenient: bool
+) -> tuple[Outcome, str]:
+    first = tokens[0].text.lower()
+    negation = first if first in NEGATIONS else None
+    body = tokens[1:] if negation else tokens
+    if not body:
+        raise _RejectedError(tokens[0], "incomplete command",
+                        f"a command of {context.mode.title} after '{first}'")  # fmt: skip
+    negated = negation is not None
+    matched = GRAMMAR.match(context.mode, body, line, negated=negated, lenient=lenient)
+    if isinstance(matched, Failure):
+        raise _failure(matched, body, context.mode)
+    command, args = matched.command, matched.args
+    handler = command.handler
+    if negation == "default" and command.default_handler is not None:
+        handler = command.default_handler
+    elif negation is not None and command.no_handler is not None:
+        handler = command.no_handler
+    try:
+        outcome = handler(config, context, args)
+    except LineError as error:
+        if error.param is None:
+            token = body[0]
+        elif error.param == END:
+            token = body[-1]
+        else:
+            token = body[matched.positions.get(error.param, 0)]
+        raise _RejectedError(token, error.message, error.expected) from None
+    return outcome, outcome.key or command.key
+
+
+def _failure(failure: Failure, body: tuple[Token, ...], mode: Mode) -> _RejectedError:
+    if failure.index >= len(body):
+        return _RejectedError(body[-1], failure.message, failure.expected)
+    message = failure.message
+    unknown = failure.index == 0 and message == "invalid input"
+    if unknown:
+        message = f"unknown command in {mode.title}"
+    return _RejectedError(body[failure.index], message, failure.expected, unknown=unknown)
+
+
+def apply_lines(
+    config: Config, lines: list[str] | tuple[str, ...], context: Context = ROOT
+) -> LineResult:
+    """Apply lines one after another like a shell session (indentation is ignored);
+    stops at the first line with a diagnostic."""
+    result = LineResult(config, context)
+    for number, line in enumerate(lines, start=1):
+        step = apply_line(result.config, result.context, line, line_number=number)
+        if step.diagnostics:
+            return LineResult(result.config, result.context, step.diagnostics)
+        result = step
+    return result

@@ -1,0 +1,125 @@
+"""Parse ``frrdmvpn.conf`` text into the model, with exact diagnostics.
+
+Sub-modes follow indentation, like IOS ``show running-config``: a line indented deeper
+than a block header (``interface Tunnel0``, ``crypto ikev2 keyring K``, `` peer P`` ...)
+belongs to that block; the first line at the header's indentation or less closes it.
+Lines starting with ``!`` and blank lines are comments; ``exit`` and ``end`` are
+accepted and ignored (indentation decides). Each line is applied with
+:func:`frrdmvpn.config.edit.apply_line`, so a file means exactly what typing its lines
+in a shell means; a block header given twice edits the same object.
+
+:func:`parse` never raises: every problem is a :class:`Diagnostic` (with line, column,
+token and what would be valid) and the offending line is skipped, so one run reports all
+problems. :func:`parse_strict` raises one :class:`ConfigError` carrying all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from frrdmvpn.config.diagnostics import ConfigError, Diagnostic, errors
+from frrdmvpn.config.edit import apply_line
+from frrdmvpn.config.grammar import tokenize
+from frrdmvpn.config.model import Config
+from frrdmvpn.config.modes import ROOT, Context
+from frrdmvpn.config.source import SourceMap, SourceMapBuilder, Span
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """The model of what parsed, the diagnostics, and where each statement came from."""
+
+    config: Config
+    diagnostics: tuple[Diagnostic, ...]
+    source: SourceMap
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings do not occur at parse time)."""
+        return not errors(self.diagnostics)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def parse(text: str, *, lenient: bool = False) -> ParseResult:
+    """Parse ``text``; never raises on bad input.
+
+    ``lenient`` lets out-of-range numbers through (for :mod:`.validate` to locate them in
+    the rendering of a model built in code); never use it for a configuration to apply.
+    """
+    config = Config()
+    diagnostics: list[Diagnostic] = []
+    source = SourceMapBuilder()
+    # Open blocks: (indentation of the header, context entered; None if the header failed).
+    stack: list[tuple[int, Context | None]] = []
+    last_block: Context | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("!"):
+            continue
+        indent = _indent(line)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if stack and stack[-1][1] is None:
+            continue  # inside a block whose header was rejected (already reported)
+        if indent and not stack:
+            token = tokenize(line)[0]
+            diagnostics.append(Diagnostic(
+                number, token.column, token.text, "indented line outside any block",
+                "a block header above it (interface, crypto ..., router ospf, frrdmvpn ...)",
+            ))  # fmt: skip
+            continue
+        context = stack[-1][1] if stack else ROOT
+        assert context is not None
+        first = stripped.split()[0].lower()
+        result = apply_line(
+            config, context, line, line_number=number, fallback=False, lenient=lenient
+        )
+        if result.diagnostics:
+            diagnostics.extend(_hint(result.diagnostics, config, context, last_block, line))
+            if first not in ("no", "default"):
+                stack.append((indent, None))
+            continue
+        config = result.config
+        if result.key is not None:
+            source.record(context, result.key, Span(number, tokenize(line)))
+        if result.context != context and first not in ("exit", "end"):
+            stack.append((indent, result.context))
+            last_block = result.context
+    return ParseResult(config, tuple(diagnostics), source.build())
+
+
+def _hint(
+    found: tuple[Diagnostic, ...],
+    config: Config,
+    context: Context,
+    last_block: Context | None,
+    line: str,
+) -> tuple[Diagnostic, ...]:
+    """Say so when a failing line would be valid indented into the last block entered."""
+    if last_block is None or last_block in (ROOT, context):
+        return found
+    if apply_line(config, last_block, line, fallback=False).diagnostics:
+        return found
+    first = found[0]
+    hinted = Diagnostic(
+        first.line,
+        first.column,
+        first.token,
+        f"{first.message} (indent the line further to put it in the "
+        f"{last_block.mode.title} block above)",
+        first.expected,
+        first.severity,
+        first.code,
+    )
+    return (hinted, *found[1:])
+
+
+def parse_strict(text: str) -> Config:
+    """The model of ``text``; raises :class:`ConfigError` with all diagnostics on any error."""
+    result = parse(text)
+    if not result.ok:
+        raise ConfigError(result.diagnostics)
+    return result.config
