@@ -13,9 +13,15 @@ import ipaddress
 import json
 import logging
 import sys
+from pathlib import Path
 
 from frrdmvpn import __version__
+from frrdmvpn.adapters import config_store
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
+from frrdmvpn.apply import ApplyError, Ports, apply
+from frrdmvpn.config.model import Config
+from frrdmvpn.config.render import render
+from frrdmvpn.config.validate import check
 from frrdmvpn.render.guard import GuardSpec
 
 
@@ -57,8 +63,88 @@ def cmd_run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if args.config is not None:  # the saved configuration first, as a router boots
+        applied = cmd_apply(args)
+        if applied != 0:
+            logging.getLogger("frrdmvpn").error(
+                "%s was not applied; supervising what runs (the guards stay fail-closed)",
+                args.config,
+            )
     nhs = [ipaddress.IPv4Address(a) for a in args.nhs]
     asyncio.run(Service(ipaddress.IPv4Address(args.nbma), nhs).run(args.interval))
+    return 0
+
+
+def _checked(path: Path) -> tuple[Config, str] | None:
+    """The file's configuration if it has no error; else print every finding, None."""
+    text = config_store.read(path)
+    if text is None:
+        print(f"frrdmvpnd: {path}: no such file", file=sys.stderr)
+        return None
+    config, findings = check(text)
+    for finding in findings:
+        print(finding.format(text, filename=str(path)), file=sys.stderr)
+    if any(f.is_error for f in findings):
+        errors = sum(f.is_error for f in findings)
+        print(f"frrdmvpnd: {path}: {errors} error(s), nothing applied", file=sys.stderr)
+        return None
+    return config, text
+
+
+def real_ports() -> Ports:
+    """The adapters of the node frrdmvpnd runs on."""
+    from frrdmvpn.adapters import nhrp_hooks, vtysh  # noqa: PLC0415 - keep `guard` light
+    from frrdmvpn.adapters.links import Links, set_sysctls  # noqa: PLC0415
+    from frrdmvpn.adapters.vici_config import CharonConfig  # noqa: PLC0415
+
+    return Ports(
+        links=Links(),
+        charon=CharonConfig(),
+        frr_running=vtysh.running_config,
+        frr_configure=vtysh.configure,
+        sysctls=set_sysctls,
+        hooks=nhrp_hooks.ensure,
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    checked = _checked(args.config)
+    if checked is not None:
+        print(f"frrdmvpnd: {args.config}: valid")
+    return 0 if checked is not None else 1
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    """Validate, then bring the node from the running configuration to the file's."""
+    logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
+    checked = _checked(args.config)
+    if checked is None:
+        return 1
+    config, _ = checked
+    running_text = config_store.read(args.running)
+    old = None if running_text is None else check(running_text)[0]
+    try:
+        plan = apply(config, old, real_ports(), dry_run=args.dry_run)
+    except ApplyError as exc:
+        state = "restored" if exc.rolled_back else "NOT restored"
+        print(f"frrdmvpnd: apply failed: {exc}; previous state {state}", file=sys.stderr)
+        return 1
+    for change in plan.changes:
+        print(("would: " if args.dry_run else "") + change)
+    if not args.dry_run:
+        config_store.atomic_write(args.running, render(config))
+    print(f"frrdmvpnd: {len(plan.changes)} change(s){' planned' if args.dry_run else ''}")
+    return 0
+
+
+def cmd_save(args: argparse.Namespace) -> int:
+    """``write memory``: the running configuration becomes the saved one."""
+    running_text = config_store.read(args.running)
+    if running_text is None:
+        print("frrdmvpnd: nothing applied yet, nothing to save", file=sys.stderr)
+        return 1
+    kept = config_store.save(args.config, running_text)
+    print(f"frrdmvpnd: saved to {args.config}" + (f" (previous kept as {kept})" if kept else ""))
     return 0
 
 
@@ -77,6 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="an NHS's NBMA address, kept up always; repeat for several")  # fmt: skip
     run.add_argument("--interval", type=float, default=1.0, help="seconds between checks")
     run.add_argument("-v", "--verbose", action="store_true")
+    run.add_argument("-c", "--config", type=Path, help="apply this saved configuration first")
+    run.add_argument("--running", type=Path, default=config_store.RUNNING,
+                     help="where the running configuration is kept")  # fmt: skip
+    run.set_defaults(dry_run=False)
+    for name, helptext in (
+        ("validate", "check a configuration file; print every finding with its line"),
+        ("apply", "validate and apply a configuration file (only what differs)"),
+        ("save", "write the running configuration to the saved file (write memory)"),
+    ):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("-c", "--config", type=Path, default=config_store.SAVED,
+                         help=f"configuration file (default {config_store.SAVED})")  # fmt: skip
+        cmd.add_argument("--running", type=Path, default=config_store.RUNNING,
+                         help="where the running configuration is kept")  # fmt: skip
+        if name == "apply":
+            cmd.add_argument("--dry-run", action="store_true", help="only say what would change")
     return parser
 
 
@@ -84,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``frrdmvpnd``."""
     args = build_parser().parse_args(argv)
     try:
-        return cmd_run(args) if args.command == "run" else cmd_guard(args)
+        commands = {"run": cmd_run, "validate": cmd_validate, "apply": cmd_apply,
+                    "save": cmd_save, "guard": cmd_guard}  # fmt: skip
+        return commands[args.command](args)
     except (GuardError, ValueError) as exc:
         print(f"frrdmvpnd: {exc}", file=sys.stderr)
         return 1

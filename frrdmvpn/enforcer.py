@@ -13,6 +13,7 @@ import asyncio
 import ipaddress
 import logging
 import signal
+import sys
 from pathlib import Path
 
 from frrdmvpn import __version__
@@ -22,6 +23,8 @@ from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
 from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas, with_certificates
 from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ViciProxy
+from frrdmvpn.config.policy import authorization_policy
+from frrdmvpn.config.validate import check
 from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
 from frrdmvpn.nhrp.events import AuthorizeBinding
 from frrdmvpn.render.guard import GuardSpec
@@ -61,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", type=Path, default=DEFAULT_LISTEN, help="socket nhrpd uses")
     p.add_argument("--upstream", type=Path, default=DEFAULT_UPSTREAM, help="charon's socket")
     p.add_argument("--events", type=Path, default=EVENTS_PATH, help="nhrpd's event socket")
-    p.add_argument("--tunnel-subnet", required=True, type=ipaddress.ip_network)
+    p.add_argument("--config", type=Path, help="take the authorization policy from this "
+                   "frrdmvpn.conf (re-read on SIGHUP) instead of the options below")  # fmt: skip
+    p.add_argument("--tunnel-subnet", type=ipaddress.ip_network)
     p.add_argument("--auth", choices=sorted(MODES), default="psk-map")
     p.add_argument("--psk-map", action="append", default=[], metavar="ID=NET[,NET]")
     p.add_argument("--group", default="frr", help="group allowed to use both sockets")
@@ -69,18 +74,47 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def serve(args: argparse.Namespace) -> None:
-    policy = Policy(
-        mode=MODES[args.auth],
-        tunnel_subnet=args.tunnel_subnet,
-        psk_map=parse_psk_map(args.psk_map),
-    )
+def load_policy(args: argparse.Namespace) -> Policy:
+    """The policy from ``--config`` (validated) or from the command line."""
+    if args.config is not None:
+        try:
+            text = args.config.read_text()
+        except OSError as exc:
+            raise PolicyError(f"{args.config}: {exc}") from exc
+        config, findings = check(text)
+        errors = [f.format(text, filename=str(args.config)) for f in findings if f.is_error]
+        if errors:
+            raise PolicyError("\n".join(errors))
+        policy = authorization_policy(config)
+        if policy is None:
+            raise PolicyError(f"{args.config}: no tunnel with an address, so no policy")
+    else:
+        if args.tunnel_subnet is None:
+            raise PolicyError("give --config, or --tunnel-subnet with --auth/--psk-map")
+        policy = Policy(MODES[args.auth], args.tunnel_subnet, parse_psk_map(args.psk_map))
     if policy.mode is PolicyMode.ANY_AUTHENTICATED:
         log.warning("authorization mode 'any': every authenticated peer may claim any address")
+    return policy
+
+
+class PolicyError(ValueError):
+    """The authorization policy could not be read."""
+
+
+async def serve(args: argparse.Namespace) -> None:
+    current = [load_policy(args)]
+
+    def reload() -> None:
+        try:
+            current[0] = load_policy(args)
+            log.info("authorization policy reloaded: %s", current[0].mode.value)
+        except PolicyError as exc:  # keep deciding with the policy that was valid
+            log.warning("authorization policy NOT reloaded, keeping the previous one: %s", exc)
 
     listing = SharedListing(lambda: list_child_sas(args.upstream))
 
     async def decide(event: AuthorizeBinding) -> Decision:
+        policy = current[0]
         sas = await listing.get()
         if policy.mode is PolicyMode.CERTIFICATE and event.local_nbma and event.remote_nbma:
             # Stock VICI lists no certificates: ask charon for the ones it verified.
@@ -100,6 +134,7 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     log.info("frrdmvpn-proxy %s ready", __version__)
     await stop.wait()
     await events.close()
@@ -113,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    asyncio.run(serve(args))
+    try:
+        asyncio.run(serve(args))
+    except PolicyError as exc:
+        print(f"frrdmvpn-proxy: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import subprocess
 from typing import Any
 
 from frrdmvpn.core.supervisor import NhrpBinding, PeerKey
@@ -81,3 +82,31 @@ async def nhrp_view() -> tuple[list[NhrpBinding], dict[PeerKey, int]]:
     cache = await show_json("show ip nhrp cache json")
     dmvpn = await show_json("show dmvpn json")
     return bindings_from_cache(cache), sas_from_dmvpn(dmvpn)
+
+
+def _vtysh(args: list[str]) -> str:
+    try:
+        done = subprocess.run(["vtysh", *args], capture_output=True, text=True, check=False,
+                              timeout=TIMEOUT)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise VtyshError(f"vtysh: {exc}") from exc
+    # vtysh reports a refused line with "% ..." (and, depending on the error, exit 0).
+    refused = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("%")]
+    if done.returncode != 0 or refused:
+        detail = "; ".join(refused) or done.stderr.strip() or f"exit {done.returncode}"
+        raise VtyshError(f"vtysh refused the configuration: {detail}")
+    return done.stdout
+
+
+def running_config(daemon: str) -> str:
+    """``show running-config`` of one FRR daemon."""
+    return _vtysh(["-d", daemon, "-c", "show running-config"])
+
+
+def configure(lines: list[str]) -> None:
+    """Send configuration lines (``configure terminal`` … ``end``) in one vtysh session."""
+    if lines:
+        args: list[str] = []
+        for line in lines:
+            args += ["-c", line]
+        _vtysh(args)

@@ -172,6 +172,10 @@ class Lab:
                 timings["proxy"] = time.monotonic() - t0
             self._start_frr()
             timings["frr"] = time.monotonic() - t0
+            if self.mode == "frrdmvpn":
+                for n in NODES:
+                    self.apply(n.name)
+                timings["applied"] = time.monotonic() - t0
         except BaseException:
             self.down()
             raise
@@ -198,8 +202,29 @@ class Lab:
         """The three lab nodes and any added with :meth:`add_node`."""
         return NODES + tuple(n for n in topo.EXTRA_NODES if self.node_dir(n).exists())
 
+    def config_path(self, n: Node) -> Path:
+        """Node ``n``'s ``frrdmvpn.conf`` (the same path inside and outside the node)."""
+        return self.node_dir(n) / "etc/frrdmvpn/frrdmvpn.conf"
+
+    def apply(self, name: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``frrdmvpnd apply`` node ``name``'s ``frrdmvpn.conf``."""
+        n = topo.node(name)
+        argv = [sys.executable, "-m", "frrdmvpn.daemon", "apply", "-c", str(self.config_path(n))]
+        done = self.run(name, argv, check=False)
+        with open(self.node_dir(n) / "log" / "frrdmvpn-apply.log", "a") as log:
+            log.write(f"$ {shlex.join(argv)}\n{done.stdout}{done.stderr}(exit {done.returncode})\n")
+        if check and done.returncode != 0:
+            raise LabError(
+                f"[{name}] frrdmvpnd apply failed: {(done.stderr or done.stdout).strip()}"
+            )
+        return done
+
     def _write_swanctl(self, n: Node) -> None:
         swanctl = self.node_dir(n) / "etc/swanctl"
+        if self.mode == "frrdmvpn":
+            conf = self.config_path(n)
+            conf.parent.mkdir(parents=True, exist_ok=True)
+            conf.write_text(topo.frrdmvpn_conf(n, self.auth))
         if self.auth == "cert":
             ca_dir = self.state_dir / "pki"
             ident = pki.Identity(n.name, (n.entitled_overlay.ip, n.nbma.ip), (n.lan.network,))
@@ -208,7 +233,10 @@ class Lab:
             shutil.copy(cert, swanctl / "x509" / cert.name)
             shutil.copy(key, swanctl / "private" / key.name)
             shutil.copy(ca_dir / "ca.pem", swanctl / "x509ca" / "ca.pem")
-        (swanctl / "swanctl.conf").write_text(topo.swanctl_conf(n, self.auth))
+        if self.mode == "frrdmvpn":  # charon is configured over VICI only
+            (swanctl / "swanctl.conf").write_text("# frrdmvpn configures charon over VICI\n")
+        else:
+            (swanctl / "swanctl.conf").write_text(topo.swanctl_conf(n, self.auth))
 
     def set_auth(self, auth: str) -> None:
         """Switch every node's IKE authentication (``psk`` or ``cert``) in the running lab:
@@ -222,11 +250,12 @@ class Lab:
         uri = f"unix://{self.charon_socket}"
         for n in self.nodes:
             self._write_swanctl(n)
-            self.run(n.name, ["swanctl", "--load-all", "--noprompt", "--uri", uri])
-        if self.mode == "frrdmvpn":
-            for n in self.nodes:
-                self.kill(n.name, "frrdmvpn.enforcer", signal.SIGTERM)
-                self.start_proxy(n.name)
+            if self.mode == "frrdmvpn":
+                self.apply(n.name)
+                for pid in self.find(n.name, "frrdmvpn.enforcer"):
+                    os.kill(pid, signal.SIGHUP)  # re-reads the authorization policy
+            else:
+                self.run(n.name, ["swanctl", "--load-all", "--noprompt", "--uri", uri])
         for n in self.nodes:
             if not n.is_hub:
                 self.run(n.name, ["swanctl", "--terminate", "--ike", "dmvpn", "--force",
@@ -244,6 +273,8 @@ class Lab:
         if self.mode == "frrdmvpn":
             self._start_proxy((n,))
         self._start_frr((n,))
+        if self.mode == "frrdmvpn":
+            self.apply(n.name)
 
     def remove_node(self, n: Node) -> None:
         """Take an added node out again: its processes, namespace, veth and files."""
@@ -297,7 +328,9 @@ class Lab:
             f"link add {n.name} type veth peer name eth0 netns {n.netns}",
             f"link set {n.name} master {topo.BRIDGE} up",
         ])  # fmt: skip
-        _batch(n.netns, topo.node_commands(n))
+        _batch(n.netns, topo.node_commands(n, self.mode))
+        if self.mode == "frrdmvpn":
+            return  # the tunnel, its sysctls and nhrpd's hooks come from `frrdmvpnd apply`
         sysctls = [f"{k}={v}" for k, v in topo.SYSCTLS]
         _sh(["ip", "netns", "exec", n.netns, "sysctl", "-q", "-w", *sysctls])
         _sh(["ip", "-n", n.netns, "link", "set", "gre1", "up"])
@@ -312,6 +345,8 @@ class Lab:
         for n in nodes:
             sock = self.node_dir(n) / "run" / Path(self.charon_socket).name
             wait_for(f"charon's VICI socket on {n.name}", sock.exists)
+        if self.mode == "frrdmvpn":
+            return  # connections and credentials come from `frrdmvpnd apply`
         for n in nodes:
             self.run(n.name, ["swanctl", "--load-all", "--noprompt", "--uri",
                               f"unix://{self.charon_socket}"])  # fmt: skip
@@ -372,6 +407,13 @@ class Lab:
 
     def set_psk(self, name: str, psk: str) -> None:
         """Replace node ``name``'s IKE pre-shared key (e.g. a wrong one, to make IKE fail)."""
+        if self.mode == "frrdmvpn":
+            conf = self.config_path(topo.node(name))
+            text = conf.read_text()
+            start = text.index("pre-shared-key ") + len("pre-shared-key ")
+            conf.write_text(text[:start] + psk + text[text.index("\n", start) :])
+            self.apply(name)
+            return
         conf = self.node_dir(topo.node(name)) / "etc/swanctl/swanctl.conf"
         text = conf.read_text()
         start = text.index('secret = "') + len('secret = "')
@@ -398,9 +440,14 @@ class Lab:
             os.kill(pid, sig)
         wait_for(f"{needle} on {name} to exit", lambda: not self.find(name, needle), 30)
 
+    def _proxy_argv(self, n: Node) -> list[str]:
+        if self.mode == "frrdmvpn":
+            return topo.proxy_argv_config(sys.executable, str(self.config_path(n)))
+        return topo.proxy_argv(sys.executable, self.auth)
+
     def start_proxy(self, name: str) -> None:
         n = topo.node(name)
-        self._spawn(n, topo.proxy_argv(sys.executable, self.auth), "frrdmvpn-proxy.log")
+        self._spawn(n, self._proxy_argv(n), "frrdmvpn-proxy.log")
         sock = self.node_dir(n) / "run" / "charon.vici"
         wait_for(f"frrdmvpn-proxy on {name}", lambda: bool(self.find(name, "frrdmvpn.enforcer"))
                  and sock.exists())  # fmt: skip
@@ -417,7 +464,7 @@ class Lab:
     def _start_proxy(self, nodes: tuple[Node, ...] = NODES) -> None:
         """frrdmvpn's enforcement process: nhrpd's VICI proxy and event socket."""
         for n in nodes:
-            self._spawn(n, topo.proxy_argv(sys.executable, self.auth), "frrdmvpn-proxy.log")
+            self._spawn(n, self._proxy_argv(n), "frrdmvpn-proxy.log")
         for n in nodes:
             for sock in ("charon.vici", "frrdmvpn/nhrp-events.sock"):
                 path = self.node_dir(n) / "run" / sock

@@ -123,6 +123,66 @@ def hub() -> Node:
     return next(n for n in NODES if n.is_hub)
 
 
+def _wildcard(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    return f"{net.network_address} {net.hostmask}"
+
+
+def frrdmvpn_conf(n: Node, auth: str = "psk") -> str:
+    """Node ``n``'s ``frrdmvpn.conf``: everything DMVPN about it (tunnel, NHRP, OSPF, IKE,
+    binding authorization), in the canonical form ``frrdmvpnd`` renders. The lab writes
+    nothing else for FRR or strongSwan in ``frrdmvpn`` mode."""
+    if auth not in AUTHS:
+        raise ValueError(f"unknown lab IKE authentication {auth!r} (one of {', '.join(AUTHS)})")
+    lines = [f"hostname {n.name}", "!"]
+    if auth == "cert":
+        lines += ["crypto pki trustpoint lab",
+                  f" certificate /etc/swanctl/x509/{n.name}.pem",
+                  f" private-key /etc/swanctl/private/{n.name}.key",
+                  " ca-certificate /etc/swanctl/x509ca/ca.pem", "!"]  # fmt: skip
+    lines += ["crypto ikev2 proposal lab", " encryption aes-gcm-128", " prf sha256",
+              " group 31", "!"]  # fmt: skip
+    if auth == "psk":
+        lines += ["crypto ikev2 keyring lab", " peer any", "  address 0.0.0.0 0.0.0.0",
+                  f"  pre-shared-key {PSK}", "!"]  # fmt: skip
+    lines += ["crypto ikev2 profile lab", " match identity remote address 0.0.0.0"]
+    if auth == "psk":
+        lines += [" authentication local pre-share", " authentication remote pre-share",
+                  " keyring local lab"]  # fmt: skip
+    else:
+        lines += [" authentication local ecdsa-sig", " authentication remote ecdsa-sig",
+                  " pki trustpoint lab"]  # fmt: skip
+    lines += [" dpd 10 2 periodic", "!",
+              "crypto ipsec transform-set lab esp-gcm 128", " mode transport", "!",
+              f"crypto ipsec profile {VICI_PROFILE}", " set transform-set lab",
+              " set ikev2-profile lab", "!"]  # fmt: skip
+    lines += ["interface Tunnel0", f" ip address {n.overlay.ip} {OVERLAY.netmask}",
+              f" ip mtu {GRE_MTU}", f" ip nhrp network-id {NHRP_NETWORK_ID}",
+              f" ip nhrp holdtime {NHRP_HOLDTIME}"]  # fmt: skip
+    if n.is_hub:
+        lines += [" ip nhrp map multicast dynamic", " ip nhrp registration no-unique",
+                  " ip nhrp redirect", " ip ospf network point-to-multipoint"]  # fmt: skip
+    else:
+        lines += [f" ip nhrp nhs dynamic nbma {hub().nbma.ip} multicast",
+                  " ip nhrp registration no-unique", " ip nhrp shortcut",
+                  " ip ospf network point-to-point"]  # fmt: skip
+    lines += [" ip ospf hello-interval 2", " ip ospf dead-interval 8", " ip ospf mtu-ignore",
+              " tunnel source eth0", " tunnel mode gre multipoint", f" tunnel key {GRE_KEY}",
+              f" tunnel protection ipsec profile {VICI_PROFILE}", "!",
+              "router ospf 1", f" router-id {n.overlay.ip}",
+              " timers throttle spf 50 100 1000", " timers throttle lsa all 100",
+              " timers lsa arrival 50", f" network {_wildcard(OVERLAY)} area 0",
+              f" network {_wildcard(n.lan.network)} area 0", "!"]  # fmt: skip
+    if auth == "cert":
+        lines += ["frrdmvpn authorization certificate", "!"]
+    else:
+        lines.append("frrdmvpn authorization psk-map")
+        for other in NODES + EXTRA_NODES:
+            lines.append(f" identity {other.nbma.ip} allow {other.entitled_overlay.ip}/32 "
+                         f"{other.lan.network}")  # fmt: skip
+        lines.append("!")
+    return "\n".join(lines) + "\n"
+
+
 def zebra_conf(n: Node) -> str:
     return f"hostname {n.name}\nlog file /var/log/frr/zebra.log\nlog timestamp precision 3\n!\n"
 
@@ -277,15 +337,21 @@ def underlay_commands() -> list[str]:
     return [f"link add {BRIDGE} type bridge", f"link set {BRIDGE} up", "link set lo up"]
 
 
-def node_commands(n: Node) -> list[str]:
-    """``ip -batch`` lines that build node ``n`` once its veth ``eth0`` is in its namespace."""
-    return [
+def node_commands(n: Node, mode: str = "trap") -> list[str]:
+    """``ip -batch`` lines that build node ``n`` once its veth ``eth0`` is in its namespace:
+    underlay and LAN; in ``trap`` mode the mGRE link too (``frrdmvpnd apply`` makes it)."""
+    machine = [
         "link set lo up",
         f"addr add {n.nbma} dev eth0",
         "link set eth0 up",
         "link add lan0 type dummy",
         f"addr add {n.lan} dev lan0",
         "link set lan0 up",
+    ]
+    if mode == "frrdmvpn":
+        return machine
+    return [
+        *machine,
         f"link add gre1 type gre key {GRE_KEY} ttl 64 local {n.nbma.ip} dev eth0",
         f"link set gre1 mtu {GRE_MTU}",
         f"addr add {n.overlay} dev gre1",
@@ -319,6 +385,11 @@ def iptables_rules(n: Node) -> list[list[str]]:
     return rules
 
 
+def proxy_argv_config(python: str, config: str) -> list[str]:
+    """frrdmvpn's enforcement process taking its authorization policy from ``config``."""
+    return [python, "-m", "frrdmvpn.enforcer", "--config", config]
+
+
 def proxy_argv(python: str, auth: str = "psk") -> list[str]:
     """frrdmvpn's enforcement process on a node: VICI proxy + event socket. With a PSK each
     IKE identity (the NBMA address) may claim its tunnel address and its LAN (shortcut
@@ -347,7 +418,18 @@ def guard_argv(python: str, n: Node) -> list[str]:
 
 
 def frr_files(n: Node, mode: str = "frrdmvpn") -> dict[str, str]:
-    """Files of the node's private /etc/frr."""
+    """Files of the node's private /etc/frr. In ``frrdmvpn`` mode only logging: the DMVPN
+    configuration comes from ``frrdmvpn.conf`` through ``frrdmvpnd apply`` (vtysh)."""
+    if mode == "frrdmvpn":
+        logging = [f"hostname {n.name}", "log timestamp precision 3"]
+        nhrpd = [*logging, "log file /var/log/frr/nhrpd.log", "debug nhrp common",
+                 "debug nhrp kernel", "debug nhrp vici", "debug nhrp event"]  # fmt: skip
+        return {
+            "zebra.conf": "\n".join([*logging, "log file /var/log/frr/zebra.log"]) + "\n",
+            "nhrpd.conf": "\n".join(nhrpd) + "\n",
+            "ospfd.conf": "\n".join([*logging, "log file /var/log/frr/ospfd.log"]) + "\n",
+            "vtysh.conf": f"hostname {n.name}\n",
+        }
     return {
         "zebra.conf": zebra_conf(n),
         "nhrpd.conf": nhrpd_conf(n, mode),

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
 from frrdmvpn.adapters.vtysh import extract_json
+from frrdmvpn.config.policy import authorization_policy
+from frrdmvpn.config.render import render
+from frrdmvpn.config.validate import check
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
 
@@ -82,3 +86,31 @@ def test_extract_json_skips_frr_84_shortcut_header() -> None:
     assert extract_json(text)["table"] == [{"type": "dynamic"}]
     with pytest.raises(ValueError, match="no JSON"):
         extract_json("% No entries")
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+
+@pytest.mark.parametrize("n", topo.NODES, ids=lambda n: n.name)
+def test_lab_node_config_is_the_documented_example(n: topo.Node) -> None:
+    assert topo.frrdmvpn_conf(n) == (EXAMPLES / f"lab-{n.name}.conf").read_text()
+
+
+@pytest.mark.parametrize("auth", topo.AUTHS)
+@pytest.mark.parametrize("n", topo.NODES + topo.EXTRA_NODES, ids=lambda n: n.name)
+def test_lab_node_configs_are_valid_and_canonical(n: topo.Node, auth: str) -> None:
+    text = topo.frrdmvpn_conf(n, auth)
+    config, findings = check(text)
+    assert findings == ()
+    assert render(config) == text
+    policy = authorization_policy(config)
+    assert policy is not None
+    assert policy.mode.value == ("certificate" if auth == "cert" else "psk-map")
+
+
+def test_frrdmvpn_mode_builds_no_tunnel_by_hand() -> None:
+    n = topo.node("spoke1")
+    assert not any("gre" in line for line in topo.node_commands(n, "frrdmvpn"))
+    assert any("type gre" in line for line in topo.node_commands(n, "trap"))
+    files = topo.frr_files(n, "frrdmvpn")
+    assert not any("interface" in text or "router" in text for text in files.values())

@@ -1,0 +1,180 @@
+"""Apply a configuration: kernel, then charon, then FRR — only what differs, undone on failure.
+
+The desired state comes from the pure renderers in :mod:`frrdmvpn.config`; each external
+system sits behind one port (:class:`Ports`), so this module only sequences them:
+
+1. kernel — mGRE links (pyroute2), sysctls, nhrpd's NFLOG hooks (iptables);
+2. charon — connections and shared secrets over VICI: what changed since the previous
+   configuration, plus whatever charon lacks (a restarted charon has nothing loaded);
+3. FRR — for nhrpd and ospfd, the vtysh commands from their running configuration to the
+   desired one (:func:`frrdmvpn.config.frrdiff.diff`).
+
+The kernel comes first and FRR last so that charon's trap exists before nhrpd can send GRE.
+Applying the configuration that is running changes nothing. If a step fails, the previous
+configuration is applied again (for a first apply, the empty one) and the error re-raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any, Protocol
+
+from frrdmvpn.config import frrdiff
+from frrdmvpn.config.frr import render_frr
+from frrdmvpn.config.kernel import GreTunnel, KernelState, NhrpHooks, desired_kernel
+from frrdmvpn.config.model import Config
+from frrdmvpn.config.swan import EMPTY, SwanState, desired_swan, diff_swan
+
+log = logging.getLogger(__name__)
+DAEMONS = ("nhrpd", "ospfd")
+
+
+class LinksPort(Protocol):
+    def source_addresses(self) -> dict[str, IPv4Address]: ...
+    def tunnel(self, name: str) -> GreTunnel | None: ...
+    def ensure(self, want: GreTunnel) -> list[str]: ...
+    def delete(self, name: str) -> bool: ...
+
+
+class CharonPort(Protocol):
+    def loaded_conns(self) -> set[str]: ...
+    def loaded_shared(self) -> set[str]: ...
+    def load_conn(self, message: Mapping[str, Any]) -> None: ...
+    def unload_conn(self, name: str) -> None: ...
+    def load_shared(self, message: Mapping[str, Any]) -> None: ...
+    def unload_shared(self, ident: str) -> None: ...
+    def load_key(self, path: Path) -> str: ...
+
+
+@dataclass
+class Ports:
+    """The external systems apply talks to (real adapters, or fakes in unit tests)."""
+
+    links: LinksPort
+    charon: CharonPort
+    frr_running: Callable[[str], str]
+    frr_configure: Callable[[list[str]], None]
+    sysctls: Callable[[Iterable[tuple[str, str]]], list[str]]
+    hooks: Callable[[Iterable[NhrpHooks]], list[str]]
+
+
+class ApplyError(RuntimeError):
+    """A step failed; ``changes`` were made before it, then undone if ``rolled_back``."""
+
+    def __init__(self, message: str, changes: list[str], rolled_back: bool) -> None:
+        super().__init__(message)
+        self.changes = changes
+        self.rolled_back = rolled_back
+
+
+@dataclass
+class Plan:
+    """What applying would change (``dry_run``) or changed."""
+
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+
+def _kernel(ports: Ports, want: KernelState, old: KernelState | None, dry_run: bool) -> list[str]:
+    changes: list[str] = []
+    for tunnel in want.tunnels:
+        if dry_run:
+            if ports.links.tunnel(tunnel.name) != _observable(tunnel):
+                changes.append(f"kernel: bring {tunnel.name} to {tunnel.to_dict()}")
+            continue
+        changes += [f"kernel: {c}" for c in ports.links.ensure(tunnel)]
+    gone = {t.name for t in old.tunnels} - {t.name for t in want.tunnels} if old else set()
+    for name in sorted(gone):
+        if dry_run:
+            changes.append(f"kernel: delete {name}")
+        elif ports.links.delete(name):
+            changes.append(f"kernel: deleted {name}")
+    if not dry_run:
+        changes += [f"kernel: {c}" for c in ports.sysctls(want.sysctls)]
+        changes += [f"kernel: {c}" for c in ports.hooks(want.nhrp_hooks)]
+    return changes
+
+
+def _observable(t: GreTunnel) -> GreTunnel:
+    """What :meth:`LinksPort.tunnel` reports for a link made from ``t`` (no MSS in links)."""
+    return GreTunnel(t.name, t.key, t.local, t.link, t.ttl, t.mtu,
+                     tuple(sorted(t.addresses)), 0, t.kind)  # fmt: skip
+
+
+def _charon(ports: Ports, want: SwanState, old: SwanState, dry_run: bool) -> list[str]:
+    changes = diff_swan(old, want)
+    loaded, shared = ports.charon.loaded_conns(), ports.charon.loaded_shared()
+    conns = list(changes.load_conns)
+    conns += [m for n, m in want.conns.items() if n not in loaded and m not in conns]
+    secrets = list(changes.load_shared)
+    secrets += [m for i, m in want.shared.items() if i not in shared and m not in secrets]
+    keys = list(changes.load_keys)
+    if any(n not in loaded for n in want.conns):  # charon lost its configuration
+        keys += [k for k in want.private_keys if k not in keys]
+    c = ports.charon
+    steps: list[tuple[str, Callable[[], object]]] = []
+    steps += [(f"charon: load-key {k}", partial(c.load_key, Path(k))) for k in keys]
+    steps += [(f"charon: load-shared {m.get('id')}", partial(c.load_shared, m)) for m in secrets]
+    steps += [(f"charon: load-conn {', '.join(m)}", partial(c.load_conn, m)) for m in conns]
+    steps += [
+        (f"charon: unload-conn {n}", partial(c.unload_conn, n))
+        for n in changes.unload_conns
+        if n in loaded
+    ]
+    steps += [
+        (f"charon: unload-shared {i}", partial(c.unload_shared, i))
+        for i in changes.unload_shared
+        if i in shared
+    ]
+    for _, run in [] if dry_run else steps:
+        run()
+    return [text for text, _ in steps]
+
+
+def _frr(ports: Ports, config: Config, dry_run: bool) -> list[str]:
+    desired = render_frr(config).daemons()
+    changes: list[str] = []
+    for daemon in DAEMONS:
+        lines = frrdiff.diff(ports.frr_running(daemon), desired[daemon])
+        if lines and not dry_run:
+            ports.frr_configure(lines)
+        changes += [
+            f"{daemon}: {line}" for line in lines if line not in ("configure terminal", "end")
+        ]
+    return changes
+
+
+def apply(new: Config, old: Config | None, ports: Ports, *, dry_run: bool = False) -> Plan:
+    """Bring the node from ``old`` (the running configuration; None: nothing yet) to ``new``
+    (validated by the caller). Raises :class:`ApplyError` after undoing a failed apply."""
+    done: list[str] = []
+    try:
+        sources = ports.links.source_addresses()
+        kernel = desired_kernel(new, sources)
+        old_kernel = desired_kernel(old, sources) if old is not None else None
+        swan = desired_swan(new, sources)
+        old_swan = desired_swan(old, sources) if old is not None else EMPTY
+        done += _kernel(ports, kernel, old_kernel, dry_run)
+        done += _charon(ports, swan, old_swan, dry_run)
+        done += _frr(ports, new, dry_run)
+    except Exception as exc:  # every adapter error is undone the same way
+        if dry_run:
+            raise ApplyError(f"cannot plan: {exc}", done, rolled_back=False) from exc
+        log.warning("apply failed after %d change(s): %s; restoring the previous state",
+                    len(done), exc)  # fmt: skip
+        try:
+            apply(old if old is not None else Config(), new, ports)
+        except ApplyError as again:
+            raise ApplyError(f"{exc}; and restoring failed too: {again}", done, False) from exc
+        raise ApplyError(str(exc), done, rolled_back=True) from exc
+    for change in done:
+        log.info("%s%s", "would: " if dry_run else "", change)
+    return Plan(done)

@@ -1,0 +1,188 @@
+"""One frrdmvpn.conf per node drives the kernel, FRR and charon; changes apply live."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from frrdmvpn.lab import topology as topo
+from frrdmvpn.lab.netns import Lab
+from tests.lab.helpers import nhrp_cache, ping, wait_for
+
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
+
+HUB, S1, S2 = topo.node("hub"), topo.node("spoke1"), topo.node("spoke2")
+DAEMONS = ("zebra", "nhrpd", "ospfd", "/usr/lib/ipsec/charon", "frrdmvpn.enforcer",
+           "frrdmvpn.daemon run")  # fmt: skip
+EXTRA_LAN = "203.0.113.65/28"  # a second LAN on spoke1, announced by a config change
+EXTRA_HOST = "203.0.113.65"
+
+
+def _pids(lab: Lab) -> dict[tuple[str, str], list[int]]:
+    return {(n.name, d): sorted(lab.find(n.name, d)) for n in topo.NODES for d in DAEMONS}
+
+
+def _conf(lab: Lab, name: str) -> Path:
+    return lab.config_path(topo.node(name))
+
+
+def _edit(lab: Lab, name: str, old: str, new: str) -> None:
+    path = _conf(lab, name)
+    text = path.read_text()
+    assert old in text, (name, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def _applied(lab: Lab, name: str) -> str:
+    done = lab.apply(name)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _changes(out: str) -> int:
+    found = re.search(r"frrdmvpnd: (\d+) change\(s\)", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def _running(lab: Lab, name: str) -> str:
+    return lab.vtysh(name, "show running-config")
+
+
+@pytest.fixture
+def restore_configs(lab: Lab) -> Iterator[None]:
+    saved = {n.name: _conf(lab, n.name).read_text() for n in topo.NODES}
+    try:
+        yield
+    finally:
+        for name, text in saved.items():
+            _conf(lab, name).write_text(text)
+            lab.apply(name)
+        lab.run("spoke1", ["ip", "link", "del", "lan1"], check=False)
+
+
+def test_nodes_are_configured_only_by_their_frrdmvpn_conf(lab: Lab) -> None:
+    for n in topo.NODES:
+        on_disk = lab.run(n.name, ["cat", "/etc/frr/nhrpd.conf", "/etc/frr/ospfd.conf",
+                                   "/etc/swanctl/swanctl.conf"]).stdout  # fmt: skip
+        assert "interface" not in on_disk
+        assert "router ospf" not in on_disk
+        assert "connections" not in on_disk
+        running = _running(lab, n.name)
+        assert "interface dmvpn0" in running
+        assert "tunnel protection vici profile dmvpn" in running
+        assert f"ospf router-id {n.overlay.ip}" in running
+        conns = lab.run(n.name, ["swanctl", "--list-conns"]).stdout
+        assert "dmvpn: IKEv2" in conns
+        link = json.loads(lab.run(n.name, ["ip", "-j", "-d", "link", "show", "dmvpn0"]).stdout)
+        info = link[0]["linkinfo"]["info_data"]
+        assert (info["ikey"], info["local"], link[0]["mtu"]) == ("0.0.0.42", str(n.nbma.ip), 1400)
+        # The lab's full state came from these files: registrations and SAs at the hub.
+    cache = {e["protocol"]: e["nbma"] for e in nhrp_cache(lab, "hub")}
+    assert cache.get(str(S1.overlay.ip)) == str(S1.nbma.ip)
+    assert cache.get(str(S2.overlay.ip)) == str(S2.nbma.ip)
+
+
+def test_reapplying_the_running_configuration_changes_nothing(lab: Lab) -> None:
+    before = _pids(lab)
+    for n in topo.NODES:
+        assert _changes(_applied(lab, n.name)) == 0
+    assert _pids(lab) == before
+
+
+@pytest.mark.usefixtures("restore_configs")
+def test_live_changes_take_effect_without_restarting_any_daemon(lab: Lab) -> None:
+    before = _pids(lab)
+    # The hub's holdtime.
+    _edit(lab, "hub", " ip nhrp holdtime 60\n", " ip nhrp holdtime 45\n")
+    out = _applied(lab, "hub")
+    assert "nhrpd: ip nhrp holdtime 45" in out, out
+    assert " ip nhrp holdtime 45" in _running(lab, "hub")
+    # A new LAN on spoke1 announced into OSPF: the hub learns its route.
+    lab.run("spoke1", ["ip", "link", "add", "lan1", "type", "dummy"])
+    lab.run("spoke1", ["ip", "addr", "add", EXTRA_LAN, "dev", "lan1"])
+    lab.run("spoke1", ["ip", "link", "set", "lan1", "up"])
+    lan = " network 203.0.113.16 0.0.0.15 area 0\n"
+    _edit(lab, "spoke1", lan, lan + " network 203.0.113.64 0.0.0.15 area 0\n")
+    out = _applied(lab, "spoke1")
+    assert "ospfd: network 203.0.113.64/28 area 0" in out, out
+
+    def hub_routes_extra_lan() -> bool:
+        routes = lab.vtysh_json("hub", "show ip route 203.0.113.64/28 json")
+        return any(r.get("protocol") == "ospf" for r in routes.get("203.0.113.64/28", []))
+
+    wait_for("the hub to learn spoke1's new LAN over OSPF", hub_routes_extra_lan, 60)
+    wait_for("hub LAN -> spoke1's new LAN",
+             lambda: ping(lab, "hub", str(HUB.lan.ip), EXTRA_HOST), 60)  # fmt: skip
+    # spoke2 drops its NHS: nhrpd stops registering with the hub.
+    nhs = f" ip nhrp nhs dynamic nbma {HUB.nbma.ip} multicast\n"
+    _edit(lab, "spoke2", nhs, "")
+    out = _applied(lab, "spoke2")
+    assert f"nhrpd: no ip nhrp nhs dynamic nbma {HUB.nbma.ip}" in out, out
+    assert "ip nhrp nhs" not in _running(lab, "spoke2")
+    assert lab.vtysh_json("spoke2", "show ip nhrp nhs json").get("table", []) == []
+    # Every change went in live, and applying again changes nothing.
+    assert _pids(lab) == before
+    for n in topo.NODES:
+        assert _changes(_applied(lab, n.name)) == 0
+    # Put spoke2's NHS back (the fixture restores every file) and see it register again.
+    _edit(
+        lab,
+        "spoke2",
+        " ip nhrp registration no-unique\n",
+        nhs + " ip nhrp registration no-unique\n",
+    )
+    _applied(lab, "spoke2")
+
+    def registered() -> bool:
+        cache = {e["protocol"]: e["nbma"] for e in nhrp_cache(lab, "hub")}
+        return cache.get(str(S2.overlay.ip)) == str(S2.nbma.ip)
+
+    wait_for("spoke2 registered again after its NHS came back", registered, 90)
+
+
+def test_an_invalid_configuration_is_refused_and_nothing_changes(lab: Lab) -> None:
+    bad = lab.node_dir(S1) / "etc/frrdmvpn/bad.conf"
+    text = _conf(lab, "spoke1").read_text()
+    bad.write_text(text.replace(" ip nhrp nhs dynamic nbma 198.51.100.1 multicast\n",
+                                " ip nhrp nhs 192.0.9.1 nbma 198.51.100.1\n"))  # fmt: skip
+    before = (_running(lab, "spoke1"), lab.run("spoke1", ["ip", "-d", "link"]).stdout)
+    argv = [sys.executable, "-m", "frrdmvpn.daemon", "apply", "-c", str(bad)]
+    done = lab.run("spoke1", argv, check=False)
+    assert done.returncode == 1
+    assert re.search(r"bad\.conf:\d+:\d+: error: .*192\.0\.9\.1", done.stderr), done.stderr
+    assert "nothing applied" in done.stderr
+    assert (_running(lab, "spoke1"), lab.run("spoke1", ["ip", "-d", "link"]).stdout) == before
+
+
+@pytest.mark.usefixtures("restore_configs")
+def test_a_failure_part_way_restores_the_previous_state(lab: Lab) -> None:
+    """A valid file whose private key does not exist: the MTU change is made, charon's
+    load-key fails, and the MTU is put back; FRR and charon keep the running config."""
+    text = _conf(lab, "spoke2").read_text()
+    broken = text.replace(" ip mtu 1400\n", " ip mtu 1380\n")
+    broken = broken.replace("crypto ikev2 proposal lab\n", "crypto pki trustpoint gone\n"
+                            " certificate /etc/swanctl/x509/none.pem\n"
+                            " private-key /etc/swanctl/private/none.key\n"
+                            " ca-certificate /etc/swanctl/x509ca/none.pem\n!\n"
+                            "crypto ikev2 proposal lab\n")  # fmt: skip
+    broken = broken.replace(" authentication local pre-share\n authentication remote pre-share\n"
+                            " keyring local lab\n", " authentication local ecdsa-sig\n"
+                            " authentication remote ecdsa-sig\n pki trustpoint gone\n")  # fmt: skip
+    broken = re.sub(r"frrdmvpn authorization psk-map\n(?: .*\n)*", "frrdmvpn authorization "
+                    "certificate\n", broken)  # fmt: skip
+    _conf(lab, "spoke2").write_text(broken)
+    before = (_running(lab, "spoke2"), lab.run("spoke2", ["swanctl", "--list-conns"]).stdout)
+    done = lab.apply("spoke2", check=False)
+    assert done.returncode == 1, done.stdout
+    assert "previous state restored" in done.stderr, done.stderr
+    assert "none.key" in done.stderr
+    link = json.loads(lab.run("spoke2", ["ip", "-j", "link", "show", "dmvpn0"]).stdout)
+    assert link[0]["mtu"] == 1400
+    after = (_running(lab, "spoke2"), lab.run("spoke2", ["swanctl", "--list-conns"]).stdout)
+    assert after == before

@@ -1,0 +1,195 @@
+"""apply: order, only-what-differs, idempotence, charon's lost state, rollback (fake ports)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from frrdmvpn.apply import ApplyError, Ports, apply
+from frrdmvpn.config import frrdiff
+from frrdmvpn.config.frr import render_frr
+from frrdmvpn.config.kernel import GreTunnel, NhrpHooks
+from frrdmvpn.config.model import Config
+from frrdmvpn.config.parse import parse_strict
+
+pytestmark = pytest.mark.unit
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+
+class World:
+    """A node's kernel, charon and FRR as the fakes see them; ``log`` is every call."""
+
+    def __init__(self) -> None:
+        self.tunnels: dict[str, GreTunnel] = {}
+        self.conns: dict[str, Mapping[str, Any]] = {}
+        self.shared: dict[str, Mapping[str, Any]] = {}
+        self.frr: dict[str, str] = {"nhrpd": "", "ospfd": ""}
+        self.asked: str | None = None
+        self.known: list[Config] = [Config()]
+        self.log: list[str] = []
+        self.fail_on: str | None = None
+
+    def _maybe_fail(self, what: str) -> None:
+        self.log.append(what)
+        if self.fail_on and what.startswith(self.fail_on):
+            raise RuntimeError(f"injected failure at {what}")
+
+    # links
+    def source_addresses(self) -> dict[str, IPv4Address]:
+        return {"eth0": IPv4Address("198.51.100.11")}
+
+    def tunnel(self, name: str) -> GreTunnel | None:
+        return self.tunnels.get(name)
+
+    def ensure(self, want: GreTunnel) -> list[str]:
+        seen = dataclasses.replace(want, tcp_mss=0)
+        if self.tunnels.get(want.name) == seen:
+            return []
+        self._maybe_fail(f"ensure {want.name}")
+        self.tunnels[want.name] = seen
+        return [f"ensured {want.name}"]
+
+    def delete(self, name: str) -> bool:
+        self._maybe_fail(f"delete {name}")
+        return self.tunnels.pop(name, None) is not None
+
+    # charon
+    def loaded_conns(self) -> set[str]:
+        return set(self.conns)
+
+    def loaded_shared(self) -> set[str]:
+        return set(self.shared)
+
+    def load_conn(self, message: Mapping[str, Any]) -> None:
+        self._maybe_fail(f"load-conn {','.join(message)}")
+        self.conns.update(message)
+
+    def unload_conn(self, name: str) -> None:
+        self._maybe_fail(f"unload-conn {name}")
+        del self.conns[name]
+
+    def load_shared(self, message: Mapping[str, Any]) -> None:
+        self._maybe_fail(f"load-shared {message['id']}")
+        self.shared[str(message["id"])] = message
+
+    def unload_shared(self, ident: str) -> None:
+        self._maybe_fail(f"unload-shared {ident}")
+        del self.shared[ident]
+
+    def load_key(self, path: Path) -> str:
+        self._maybe_fail(f"load-key {path}")
+        return "keyid"
+
+    # FRR: configuring makes the daemon run what the target configuration renders
+    def frr_running(self, daemon: str) -> str:
+        self.asked = daemon
+        return self.frr[daemon]
+
+    def frr_configure(self, lines: list[str]) -> None:
+        """The daemon ends up running whichever known configuration these lines lead to."""
+        daemon = self.asked
+        assert daemon is not None
+        self._maybe_fail(f"vtysh {daemon}")
+        texts = [render_frr(c).daemons()[daemon] for c in self.known]
+        reached = [t for t in texts if frrdiff.diff(self.frr[daemon], t) == lines]
+        assert reached, f"lines that lead to no known configuration: {lines}"
+        self.frr[daemon] = reached[0]
+
+    def ports(self, target: Config) -> Ports:
+        self.known.append(target)
+        return Ports(self, self, self.frr_running, self.frr_configure, self.sysctls, self.hooks)
+
+    def sysctls(self, pairs: Iterable[tuple[str, str]]) -> list[str]:
+        return []
+
+    def hooks(self, hooks: Iterable[NhrpHooks]) -> list[str]:
+        return []
+
+
+def example(name: str) -> Config:
+    return parse_strict((EXAMPLES / name).read_text())
+
+
+SPOKE = example("lab-spoke1.conf")
+
+
+def test_first_apply_goes_kernel_then_charon_then_frr_and_second_changes_nothing() -> None:
+    w = World()
+    plan = apply(SPOKE, None, w.ports(SPOKE))
+    order = [entry.split()[0] for entry in w.log]
+    assert order == ["ensure", "load-shared", "load-conn", "vtysh", "vtysh"]
+    assert "dmvpn0" in w.tunnels
+    assert "dmvpn" in w.conns
+    assert any(c.startswith("nhrpd: ") for c in plan.changes)
+    w.log.clear()
+    again = apply(SPOKE, SPOKE, w.ports(SPOKE))
+    assert again.empty, again.changes
+    assert w.log == []
+
+
+def test_dry_run_changes_nothing_but_says_what_would() -> None:
+    w = World()
+    plan = apply(SPOKE, None, w.ports(SPOKE), dry_run=True)
+    assert plan.changes
+    assert w.log == []
+    assert not w.tunnels
+    assert not w.conns
+    assert any("load-conn dmvpn" in c for c in plan.changes)
+
+
+def test_restarted_charon_gets_its_configuration_back() -> None:
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    w.conns.clear()
+    w.shared.clear()
+    w.log.clear()
+    plan = apply(SPOKE, SPOKE, w.ports(SPOKE))
+    assert [c.split()[1] for c in plan.changes] == ["load-shared", "load-conn"]
+    assert "dmvpn" in w.conns
+
+
+def test_a_changed_holdtime_touches_only_nhrpd() -> None:
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    tunnel = dataclasses.replace(SPOKE.interfaces[0], nhrp_holdtime=30)
+    new = dataclasses.replace(SPOKE, interfaces=(tunnel,))
+    w.log.clear()
+    plan = apply(new, SPOKE, w.ports(new))
+    assert w.log == ["vtysh nhrpd"]
+    assert plan.changes == ["nhrpd: interface dmvpn0", "nhrpd: ip nhrp holdtime 30", "nhrpd: exit"]
+
+
+@pytest.mark.parametrize("failing", ["vtysh nhrpd", "vtysh ospfd"])
+def test_failure_part_way_restores_the_previous_configuration(failing: str) -> None:
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    before = (dict(w.tunnels), dict(w.conns), dict(w.frr))
+    tunnel = dataclasses.replace(
+        SPOKE.interfaces[0], mtu=1380, key=43, nhrp_holdtime=30, ospf_hello_interval=3
+    )
+    new = dataclasses.replace(SPOKE, interfaces=(tunnel,))
+    w.fail_on = failing
+    with pytest.raises(ApplyError) as err:
+        apply(new, SPOKE, w.ports(new))
+    assert err.value.rolled_back
+    assert any(c.startswith("kernel: ensured dmvpn0") for c in err.value.changes)
+    # The rollback applied SPOKE again: the tunnel (key 42, mtu 1400) and FRR as before.
+    assert w.tunnels == before[0]
+    assert w.conns == before[1]
+    assert w.frr == before[2]
+
+
+def test_failed_first_apply_removes_what_it_created() -> None:
+    w = World()
+    w.fail_on = "vtysh nhrpd"
+    with pytest.raises(ApplyError) as err:
+        apply(SPOKE, None, w.ports(SPOKE))
+    assert err.value.rolled_back
+    assert w.tunnels == {}
+    assert w.conns == {}
+    assert w.shared == {}
