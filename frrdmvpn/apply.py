@@ -139,10 +139,17 @@ def _charon(ports: Ports, want: SwanState, old: SwanState, dry_run: bool) -> lis
     return [text for text, _ in steps]
 
 
-def _frr(ports: Ports, config: Config, dry_run: bool) -> list[str]:
-    desired = render_frr(config).daemons()
+def _frr_daemons(new: Config, old: Config | None) -> tuple[str, ...]:
+    """nhrpd always; ospfd only if this configuration or the previous one routes with OSPF
+    (a node may run without ospfd, and vtysh cannot read a daemon that is not running)."""
+    uses_ospf = new.ospf is not None or (old is not None and old.ospf is not None)
+    return DAEMONS if uses_ospf else ("nhrpd",)
+
+
+def _frr(ports: Ports, new: Config, old: Config | None, dry_run: bool) -> list[str]:
+    desired = render_frr(new).daemons()
     changes: list[str] = []
-    for daemon in DAEMONS:
+    for daemon in _frr_daemons(new, old):
         lines = frrdiff.diff(ports.frr_running(daemon), desired[daemon])
         if lines and not dry_run:
             ports.frr_configure(lines)
@@ -152,26 +159,38 @@ def _frr(ports: Ports, config: Config, dry_run: bool) -> list[str]:
     return changes
 
 
-def apply(new: Config, old: Config | None, ports: Ports, *, dry_run: bool = False) -> Plan:
+def apply(
+    new: Config,
+    old: Config | None,
+    ports: Ports,
+    *,
+    dry_run: bool = False,
+    restoring: bool = False,
+) -> Plan:
     """Bring the node from ``old`` (the running configuration; None: nothing yet) to ``new``
-    (validated by the caller). Raises :class:`ApplyError` after undoing a failed apply."""
-    done: list[str] = []
-    try:
+    (validated by the caller). Raises :class:`ApplyError`: with nothing changed if the
+    desired state cannot be computed; after undoing the changes made if a step fails.
+    ``restoring`` marks the undo itself, which is never undone in turn."""
+    try:  # plan first: an error here has changed nothing
         sources = ports.links.source_addresses()
         kernel = desired_kernel(new, sources)
         old_kernel = desired_kernel(old, sources) if old is not None else None
         swan = desired_swan(new, sources)
         old_swan = desired_swan(old, sources) if old is not None else EMPTY
+    except Exception as exc:  # the adapters and renderers raise several kinds
+        raise ApplyError(f"cannot compute the desired state: {exc}", [], False) from exc
+    done: list[str] = []
+    try:
         done += _kernel(ports, kernel, old_kernel, dry_run)
         done += _charon(ports, swan, old_swan, dry_run)
-        done += _frr(ports, new, dry_run)
+        done += _frr(ports, new, old, dry_run)
     except Exception as exc:  # every adapter error is undone the same way
-        if dry_run:
-            raise ApplyError(f"cannot plan: {exc}", done, rolled_back=False) from exc
+        if dry_run or restoring or not done:
+            raise ApplyError(str(exc), done, rolled_back=not done) from exc
         log.warning("apply failed after %d change(s): %s; restoring the previous state",
                     len(done), exc)  # fmt: skip
         try:
-            apply(old if old is not None else Config(), new, ports)
+            apply(old if old is not None else Config(), new, ports, restoring=True)
         except ApplyError as again:
             raise ApplyError(f"{exc}; and restoring failed too: {again}", done, False) from exc
         raise ApplyError(str(exc), done, rolled_back=True) from exc

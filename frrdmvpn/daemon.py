@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -23,6 +26,8 @@ from frrdmvpn.config.model import Config
 from frrdmvpn.config.render import render
 from frrdmvpn.config.validate import check
 from frrdmvpn.render.guard import GuardSpec
+
+log = logging.getLogger("frrdmvpn.daemon")
 
 
 def _guard(args: argparse.Namespace) -> KernelGuard:
@@ -63,15 +68,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    if args.config is not None:  # the saved configuration first, as a router boots
-        applied = cmd_apply(args)
-        if applied != 0:
-            logging.getLogger("frrdmvpn").error(
-                "%s was not applied; supervising what runs (the guards stay fail-closed)",
-                args.config,
-            )
+    reapply = None
+    if args.config is not None:
+
+        def reapply_config() -> None:
+            """Apply the saved configuration; never fatal for the supervisor."""
+            try:
+                if cmd_apply(args) != 0:
+                    log.error("%s was not applied; supervising what runs (the guards stay "
+                              "fail-closed)", args.config)  # fmt: skip
+            except Exception:  # an adapter failing in a way apply did not foresee
+                log.exception("applying %s failed", args.config)
+
+        reapply_config()  # the saved configuration first, as a router boots
+        reapply = reapply_config  # and again whenever charon comes back without it
     nhs = [ipaddress.IPv4Address(a) for a in args.nhs]
-    asyncio.run(Service(ipaddress.IPv4Address(args.nbma), nhs).run(args.interval))
+    service = Service(ipaddress.IPv4Address(args.nbma), nhs, reapply=reapply)
+    asyncio.run(service.run(args.interval))
     return 0
 
 
@@ -121,20 +134,28 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if checked is None:
         return 1
     config, _ = checked
-    running_text = config_store.read(args.running)
-    old = None if running_text is None else check(running_text)[0]
-    try:
-        plan = apply(config, old, real_ports(), dry_run=args.dry_run)
-    except ApplyError as exc:
-        state = "restored" if exc.rolled_back else "NOT restored"
-        print(f"frrdmvpnd: apply failed: {exc}; previous state {state}", file=sys.stderr)
-        return 1
-    for change in plan.changes:
-        print(("would: " if args.dry_run else "") + change)
-    if not args.dry_run:
-        config_store.atomic_write(args.running, render(config))
+    with config_store.locked(args.running):  # one apply at a time (CLI, daemon, shell)
+        running_text = config_store.read(args.running)
+        old = None if running_text is None else check(running_text)[0]
+        try:
+            plan = apply(config, old, real_ports(), dry_run=args.dry_run)
+        except ApplyError as exc:
+            state = "restored" if exc.rolled_back else "NOT restored"
+            print(f"frrdmvpnd: apply failed: {exc}; previous state {state}", file=sys.stderr)
+            return 1
+        for change in plan.changes:
+            print(("would: " if args.dry_run else "") + change)
+        if not args.dry_run:
+            config_store.atomic_write(args.running, render(config))
+            _reload_proxy(args.running.parent / "proxy.pid")
     print(f"frrdmvpnd: {len(plan.changes)} change(s){' planned' if args.dry_run else ''}")
     return 0
+
+
+def _reload_proxy(pidfile: Path) -> None:
+    """Tell frrdmvpn-proxy to re-read the authorization policy of the running config."""
+    with contextlib.suppress(OSError, ValueError):  # no proxy yet: it reads it at start
+        os.kill(int(pidfile.read_text().strip()), signal.SIGHUP)
 
 
 def cmd_save(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="take the authorization policy from this "
                    "frrdmvpn.conf (re-read on SIGHUP) instead of the options below")  # fmt: skip
     p.add_argument("--tunnel-subnet", type=ipaddress.ip_network)
+    p.add_argument("--pidfile", type=Path, default=Path("/run/frrdmvpn/proxy.pid"),
+                   help="where `frrdmvpnd apply` finds this process to send SIGHUP")  # fmt: skip
     p.add_argument("--auth", choices=sorted(MODES), default="psk-map")
     p.add_argument("--psk-map", action="append", default=[], metavar="ID=NET[,NET]")
     p.add_argument("--group", default="frr", help="group allowed to use both sockets")
@@ -101,13 +104,27 @@ class PolicyError(ValueError):
     """The authorization policy could not be read."""
 
 
+def _initial_policy(args: argparse.Namespace) -> Policy | None:
+    """The policy to start with. With ``--config`` a missing or invalid file is not fatal:
+    nothing has been applied yet, so every binding is denied until a SIGHUP brings one."""
+    try:
+        return load_policy(args)
+    except PolicyError as exc:
+        if args.config is None:
+            raise
+        log.warning("no authorization policy yet (%s): denying every binding until the "
+                    "configuration is applied", exc)  # fmt: skip
+        return None
+
+
 async def serve(args: argparse.Namespace) -> None:
-    current = [load_policy(args)]
+    current = [_initial_policy(args)]
 
     def reload() -> None:
         try:
-            current[0] = load_policy(args)
-            log.info("authorization policy reloaded: %s", current[0].mode.value)
+            policy = load_policy(args)
+            current[0] = policy
+            log.info("authorization policy reloaded: %s", policy.mode.value)
         except PolicyError as exc:  # keep deciding with the policy that was valid
             log.warning("authorization policy NOT reloaded, keeping the previous one: %s", exc)
 
@@ -115,6 +132,9 @@ async def serve(args: argparse.Namespace) -> None:
 
     async def decide(event: AuthorizeBinding) -> Decision:
         policy = current[0]
+        if policy is None:
+            return Decision(False, f"deny {event.remote_addr} via {event.remote_nbma}: no "
+                            "configuration applied yet, so no authorization policy")  # fmt: skip
         sas = await listing.get()
         if policy.mode is PolicyMode.CERTIFICATE and event.local_nbma and event.remote_nbma:
             # Stock VICI lists no certificates: ask charon for the ones it verified.
@@ -135,6 +155,9 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
+    if args.pidfile is not None:
+        args.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        args.pidfile.write_text(f"{os.getpid()}\n")
     log.info("frrdmvpn-proxy %s ready", __version__)
     await stop.wait()
     await events.close()

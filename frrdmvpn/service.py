@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from frrdmvpn.adapters.guard import GuardError, KernelGuard
@@ -74,8 +75,10 @@ class Service:
         nhs: list[ipaddress.IPv4Address],
         upstream: Path = DEFAULT_UPSTREAM,
         status_dir: Path = STATUS.parent,
+        reapply: Callable[[], None] | None = None,
     ) -> None:
         self.nbma = nbma
+        self.reapply = reapply
         self.upstream = upstream
         self.status_dir = status_dir
         self.guard = KernelGuard(GuardSpec((nbma,)))
@@ -112,6 +115,10 @@ class Service:
     async def act(
         self, actions: list[Transition | Initiate | FlushLarval | CleanOrphans | RepairNeighbor]
     ) -> None:
+        if self.reapply is not None and any(isinstance(a, FlushLarval) for a in actions):
+            # charon (re)appeared: it has no connection until frrdmvpn loads them again
+            log.info("charon is back: applying the configuration again")
+            await asyncio.to_thread(self.reapply)
         for action in actions:
             if isinstance(action, Transition):
                 log.info("peer %s: %s -> %s: %s", action.remote, action.old.name,

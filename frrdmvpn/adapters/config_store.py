@@ -7,7 +7,10 @@ crash. Saving keeps the file it replaces as ``<name>.prev``.
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SAVED = Path("/etc/frrdmvpn/frrdmvpn.conf")
@@ -45,6 +48,18 @@ def save(path: Path, text: str) -> Path | None:
         kept = previous
     atomic_write(path, text)
     return kept
+
+
+@contextmanager
+def locked(running: Path) -> Iterator[None]:
+    """Hold the apply lock (``flock`` on ``apply.lock`` beside the running file)."""
+    running.parent.mkdir(parents=True, exist_ok=True)
+    with open(running.parent / "apply.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def read(path: Path) -> str | None:

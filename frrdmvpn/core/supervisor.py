@@ -238,7 +238,10 @@ class Supervisor:
 
     def _neighbors(self, obs: Observation) -> list[Action]:
         """nhrpd (FRR 8.4) can leave a protected peer's kernel neighbour at ``0.0.0.0``, which
-        silently black-holes unicast to it; repair entries that stay wrong."""
+        silently black-holes unicast to it; repair entries that stay wrong. A FAILED entry is
+        repaired at once: packets sent while the SA was down asked the kernel to resolve the
+        peer when nhrpd had no binding, and nhrpd does not answer again once it has one, so
+        the kernel drops unicast to the peer until its own timers run out (seconds)."""
         kernel = {(n.interface, n.dst): n for n in obs.neighbors}
         bad: dict[tuple[str, IPAddress], int] = {}
         out: list[Action] = []
@@ -251,7 +254,7 @@ class Supervisor:
                 continue
             key = (b.interface, b.protocol)
             bad[key] = self._bad_neighbors.get(key, 0) + 1
-            if bad[key] >= NEIGHBOR_PATIENCE:
+            if bad[key] >= NEIGHBOR_PATIENCE or entry.state == "FAILED":
                 out.append(RepairNeighbor(b.interface, b.protocol, b.nbma, entry.lladdr))
                 bad[key] = 0
         self._bad_neighbors = bad

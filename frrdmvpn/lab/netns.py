@@ -173,8 +173,7 @@ class Lab:
             self._start_frr()
             timings["frr"] = time.monotonic() - t0
             if self.mode == "frrdmvpn":
-                for n in NODES:
-                    self.apply(n.name)
+                self._start_supervisors(NODES)  # each applies its node's frrdmvpn.conf
                 timings["applied"] = time.monotonic() - t0
         except BaseException:
             self.down()
@@ -251,9 +250,7 @@ class Lab:
         for n in self.nodes:
             self._write_swanctl(n)
             if self.mode == "frrdmvpn":
-                self.apply(n.name)
-                for pid in self.find(n.name, "frrdmvpn.enforcer"):
-                    os.kill(pid, signal.SIGHUP)  # re-reads the authorization policy
+                self.apply(n.name)  # which also has the proxy re-read its policy
             else:
                 self.run(n.name, ["swanctl", "--load-all", "--noprompt", "--uri", uri])
         for n in self.nodes:
@@ -274,7 +271,7 @@ class Lab:
             self._start_proxy((n,))
         self._start_frr((n,))
         if self.mode == "frrdmvpn":
-            self.apply(n.name)
+            self._start_supervisors((n,))
 
     def remove_node(self, n: Node) -> None:
         """Take an added node out again: its processes, namespace, veth and files."""
@@ -383,13 +380,16 @@ class Lab:
         wait_for(f"charon on {name} to exit", lambda: self.charon_pid(name) is None, 30)
 
     def start_charon(self, name: str) -> None:
-        """Start node ``name``'s charon and load its configuration."""
+        """Start node ``name``'s charon and load its configuration (in frrdmvpn mode,
+        frrdmvpnd loads it when it sees charon back)."""
         n = topo.node(name)
         sock = self.node_dir(n) / "run" / Path(self.charon_socket).name
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
         self._spawn(n, ["/usr/lib/ipsec/charon"], "charon.stdout")
         wait_for(f"charon's VICI socket on {name}", sock.exists)
+        if self.mode == "frrdmvpn":
+            return  # swanctl --load-all would even unload what frrdmvpnd loads meanwhile
         self.run(name, ["swanctl", "--load-all", "--noprompt", "--uri",
                         f"unix://{self.charon_socket}"])  # fmt: skip
 
@@ -441,8 +441,8 @@ class Lab:
         wait_for(f"{needle} on {name} to exit", lambda: not self.find(name, needle), 30)
 
     def _proxy_argv(self, n: Node) -> list[str]:
-        if self.mode == "frrdmvpn":
-            return topo.proxy_argv_config(sys.executable, str(self.config_path(n)))
+        if self.mode == "frrdmvpn":  # the policy of what frrdmvpnd applied (SIGHUP on apply)
+            return topo.proxy_argv_config(sys.executable, "/run/frrdmvpn/running.conf")
         return topo.proxy_argv(sys.executable, self.auth)
 
     def start_proxy(self, name: str) -> None:
@@ -453,8 +453,10 @@ class Lab:
                  and sock.exists())  # fmt: skip
 
     def start_supervisor(self, name: str) -> None:
+        """Start node ``name``'s frrdmvpnd (in frrdmvpn mode it applies the node's config)."""
         n = topo.node(name)
-        self._spawn(n, topo.supervisor_argv(sys.executable, n), "frrdmvpnd.log")
+        config = str(self.config_path(n)) if self.mode == "frrdmvpn" else None
+        self._spawn(n, topo.supervisor_argv(sys.executable, n, config), "frrdmvpnd.log")
 
     def _install_guards(self, nodes: tuple[Node, ...] = NODES) -> None:
         """frrdmvpn's fail-closed guards, before charon or nhrpd can send anything."""
@@ -469,8 +471,15 @@ class Lab:
             for sock in ("charon.vici", "frrdmvpn/nhrp-events.sock"):
                 path = self.node_dir(n) / "run" / sock
                 wait_for(f"frrdmvpn-proxy's {sock} on {n.name}", path.exists)
+
+    def _start_supervisors(self, nodes: tuple[Node, ...]) -> None:
+        """frrdmvpnd on each node: it applies the node's frrdmvpn.conf, then supervises."""
         for n in nodes:
-            self._spawn(n, topo.supervisor_argv(sys.executable, n), "frrdmvpnd.log")
+            (self.node_dir(n) / "run/frrdmvpn/running.conf").unlink(missing_ok=True)
+            self.start_supervisor(n.name)
+        for n in nodes:
+            running = self.node_dir(n) / "run/frrdmvpn/running.conf"
+            wait_for(f"frrdmvpnd to apply {n.name}'s frrdmvpn.conf", running.exists, 120)
 
     def start_frr(self, name: str) -> None:
         """Start node ``name``'s zebra, nhrpd and ospfd."""

@@ -160,18 +160,21 @@ def frrdmvpn_conf(n: Node, auth: str = "psk") -> str:
               f" ip nhrp holdtime {NHRP_HOLDTIME}"]  # fmt: skip
     if n.is_hub:
         lines += [" ip nhrp map multicast dynamic", " ip nhrp registration no-unique",
-                  " ip nhrp redirect", " ip ospf network point-to-multipoint"]  # fmt: skip
+                  " ip nhrp redirect"]  # fmt: skip
     else:
         lines += [f" ip nhrp nhs dynamic nbma {hub().nbma.ip} multicast",
-                  " ip nhrp registration no-unique", " ip nhrp shortcut",
-                  " ip ospf network point-to-point"]  # fmt: skip
-    lines += [" ip ospf hello-interval 2", " ip ospf dead-interval 8", " ip ospf mtu-ignore",
-              " tunnel source eth0", " tunnel mode gre multipoint", f" tunnel key {GRE_KEY}",
-              f" tunnel protection ipsec profile {VICI_PROFILE}", "!",
-              "router ospf 1", f" router-id {n.overlay.ip}",
-              " timers throttle spf 50 100 1000", " timers throttle lsa all 100",
-              " timers lsa arrival 50", f" network {_wildcard(OVERLAY)} area 0",
-              f" network {_wildcard(n.lan.network)} area 0", "!"]  # fmt: skip
+                  " ip nhrp registration no-unique", " ip nhrp shortcut"]  # fmt: skip
+    if n.ospf:
+        net_type = "point-to-multipoint" if n.is_hub else "point-to-point"
+        lines += [f" ip ospf network {net_type}", " ip ospf hello-interval 2",
+                  " ip ospf dead-interval 8", " ip ospf mtu-ignore"]  # fmt: skip
+    lines += [" tunnel source eth0", " tunnel mode gre multipoint", f" tunnel key {GRE_KEY}",
+              f" tunnel protection ipsec profile {VICI_PROFILE}", "!"]  # fmt: skip
+    if n.ospf:
+        lines += ["router ospf 1", f" router-id {n.overlay.ip}",
+                  " timers throttle spf 50 100 1000", " timers throttle lsa all 100",
+                  " timers lsa arrival 50", f" network {_wildcard(OVERLAY)} area 0",
+                  f" network {_wildcard(n.lan.network)} area 0", "!"]  # fmt: skip
     if auth == "cert":
         lines += ["frrdmvpn authorization certificate", "!"]
     else:
@@ -404,11 +407,14 @@ def proxy_argv(python: str, auth: str = "psk") -> list[str]:
     return argv
 
 
-def supervisor_argv(python: str, n: Node) -> list[str]:
-    """frrdmvpnd's supervisor on a node; spokes keep their NHS SA up."""
+def supervisor_argv(python: str, n: Node, config: str | None = None) -> list[str]:
+    """frrdmvpnd's supervisor on a node; spokes keep their NHS SA up. With ``config`` it
+    applies that file first, and again whenever charon comes back."""
     argv = [python, "-m", "frrdmvpn.daemon", "run", "--nbma", str(n.nbma.ip)]
     if not n.is_hub:
         argv += ["--nhs", str(hub().nbma.ip)]
+    if config is not None:
+        argv += ["--config", config]
     return argv
 
 

@@ -153,6 +153,12 @@ def test_node_booting_with_frr_before_charon_sends_nothing_in_clear(
     """Boot order gone wrong: FRR up first, charon and frrdmvpn's processes later. The guards
     (installed first at boot) and nhrpd's protection keep every GRE packet off the wire."""
     _healthy(lab)
+    # FRR boots with the DMVPN configuration frrdmvpn applied (as after `write memory`), so
+    # nhrpd and ospfd try to talk over the tunnel at once.
+    for daemon in ("zebra", "nhrpd", "ospfd"):
+        lab.run("spoke2", ["sh", "-c", f"vtysh -d {daemon} -c 'show running-config' "
+                                       f"> /etc/frr/{daemon}.conf"])  # fmt: skip
+    assert "tunnel protection vici" in lab.run("spoke2", ["cat", "/etc/frr/nhrpd.conf"]).stdout
     for needle in ("frrdmvpn.daemon run", "frrdmvpn.enforcer", "/usr/lib/frr/"):
         lab.kill("spoke2", needle, signal.SIGTERM)
     lab.stop_charon("spoke2")

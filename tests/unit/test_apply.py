@@ -193,3 +193,44 @@ def test_failed_first_apply_removes_what_it_created() -> None:
     assert w.tunnels == {}
     assert w.conns == {}
     assert w.shared == {}
+
+
+def test_a_failure_that_repeats_in_the_undo_is_reported_once() -> None:
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    w.conns.clear()  # charon restarted and is unreachable: every load fails
+    w.log.clear()
+    w.fail_on = "load-"
+    tunnel = dataclasses.replace(SPOKE.interfaces[0], mtu=1380)
+    new = dataclasses.replace(SPOKE, interfaces=(tunnel,))
+    with pytest.raises(ApplyError) as err:
+        apply(new, SPOKE, w.ports(new))
+    assert not err.value.rolled_back
+    assert "restoring failed too" in str(err.value)
+    assert [e.split()[0] for e in w.log].count("ensure") == 2  # the change and its undo only
+
+
+def test_a_state_that_cannot_be_computed_changes_nothing() -> None:
+    w = World()
+    w.source_addresses = dict  # type: ignore[method-assign]  # eth0 has no address yet
+    with pytest.raises(ApplyError) as err:
+        apply(SPOKE, None, w.ports(SPOKE))
+    assert "tunnel source eth0" in str(err.value)
+    assert err.value.changes == []
+    assert w.log == []
+
+
+def test_a_node_without_ospf_never_asks_ospfd() -> None:
+    w = World()
+    no_ospf = dataclasses.replace(SPOKE, ospf=None)
+    asked: list[str] = []
+    real = w.frr_running
+
+    def running(daemon: str) -> str:
+        asked.append(daemon)
+        return real(daemon)
+
+    ports = w.ports(no_ospf)
+    ports.frr_running = running
+    apply(no_ospf, None, ports)
+    assert asked == ["nhrpd"]

@@ -161,6 +161,20 @@ def test_a_stale_kernel_neighbour_is_repaired_after_patience() -> None:
         assert not any(isinstance(a, RepairNeighbor) for a in sup.step(healthy, 10.0 + t))
 
 
+def test_a_failed_kernel_neighbour_of_a_protected_peer_is_repaired_at_once() -> None:
+    failed = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "state": ["FAILED"]}]))
+    obs_failed = Observation(True, (), (child(HUB),),
+                             (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),),
+                             {(ME, HUB): 1}, failed)  # fmt: skip
+    sup = Supervisor(ME, nhs=[HUB])
+    repairs = [a for a in sup.step(obs_failed, 0.0) if isinstance(a, RepairNeighbor)]
+    assert repairs == [RepairNeighbor("gre1", ip("192.0.2.1"), HUB, None)]
+    incomplete = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "state": ["INCOMPLETE"]}]))
+    resolving = Observation(True, (), (child(HUB),), obs_failed.nhrp, obs_failed.nhrpd_sas,
+                            incomplete)  # fmt: skip
+    assert not any(isinstance(a, RepairNeighbor) for a in sup.step(resolving, 1.0))
+
+
 def test_an_unprotected_peer_neighbour_is_left_alone() -> None:
     stale = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "lladdr": "0.0.0.0",
                                             "state": ["DELAY"]}]))  # fmt: skip
