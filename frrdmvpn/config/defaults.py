@@ -55,14 +55,20 @@ UNDERLAY_MTU = 1500
 
 
 class Role(enum.Enum):
-    """Hub (no NHS) or spoke (registers with an NHS)."""
+    """Hub (serves spokes: ``map multicast dynamic`` or ``redirect``, no NHS) or spoke."""
 
     HUB = "hub"
     SPOKE = "spoke"
 
 
 def role(interface: TunnelInterface) -> Role:
-    return Role.SPOKE if interface.nhrp_nhs else Role.HUB
+    """A tunnel that registers with an NHS is a spoke; one without NHS is a hub only if it
+    serves spokes (replicates multicast to dynamic peers or sends redirects): a spoke
+    whose last NHS is being removed stays a spoke."""
+    if interface.nhrp_nhs:
+        return Role.SPOKE
+    serves = interface.nhrp_map_multicast_dynamic or interface.nhrp_redirect
+    return Role.HUB if serves else Role.SPOKE
 
 
 def mtu(interface: TunnelInterface) -> int:

@@ -47,13 +47,14 @@ def nhrp_if(extra: str = "") -> list[str]:
 
 
 SPOKE = "ip nhrp nhs 192.0.2.1 nbma 198.51.100.1 multicast"
+HUB = "ip nhrp map multicast dynamic"  # a tunnel without NHS that serves spokes
 
 
 # --- OSPF interop defaults -------------------------------------------------------------------
 
 
 def test_hub_defaults_to_point_to_multipoint_with_cisco_timers() -> None:
-    assert ospf_if() == [
+    assert ospf_if(HUB) == [
         "ip ospf network point-to-multipoint",
         "ip ospf hello-interval 30",
         "ip ospf dead-interval 120",
@@ -81,12 +82,14 @@ def test_broadcast_spoke_gets_dr_priority_0_and_cisco_broadcast_timers() -> None
 
 
 def test_broadcast_hub_keeps_the_default_priority_unless_configured() -> None:
-    assert ospf_if("ip ospf network broadcast") == [
+    assert ospf_if(f"{HUB}\nip ospf network broadcast") == [
         "ip ospf dead-interval 40",
         "ip ospf mtu-ignore",
     ]
-    assert "ip ospf priority 2" in ospf_if("ip ospf network broadcast\nip ospf priority 2")
-    assert "ip ospf priority 1" not in ospf_if("ip ospf network broadcast\nip ospf priority 1")
+    assert "ip ospf priority 2" in ospf_if(f"{HUB}\nip ospf network broadcast\nip ospf priority 2")
+    assert "ip ospf priority 1" not in ospf_if(
+        f"{HUB}\nip ospf network broadcast\nip ospf priority 1"
+    )
 
 
 def test_dead_interval_follows_a_configured_hello() -> None:
@@ -105,8 +108,10 @@ def test_mtu_ignore_can_be_switched_off() -> None:
 
 
 def test_effective_values() -> None:
-    t = config().interfaces[0]
+    t = config(HUB).interfaces[0]
     assert defaults.role(t) is defaults.Role.HUB
+    # Without NHS and without serving spokes (e.g. a spoke's last NHS removed): a spoke.
+    assert defaults.role(config().interfaces[0]) is defaults.Role.SPOKE
     assert (defaults.mtu(t), defaults.tcp_mss(t), defaults.holdtime(t)) == (1400, 1360, 600)
     t = config(f"{SPOKE}\nip mtu 1300").interfaces[0]
     assert defaults.role(t) is defaults.Role.SPOKE
@@ -176,7 +181,7 @@ def test_address_source_leaves_tunnel_source_to_the_kernel_link() -> None:
 
 
 def test_router_ospf_mapping() -> None:
-    text = BASE.format(extra=" description core\n") + (
+    text = BASE.format(extra=f" description core\n {HUB}\n") + (
         "router ospf 1\n router-id 192.0.2.11\n timers throttle spf 0 50 5000\n"
         " passive-interface Tunnel0\n passive-interface lan0\n"
         " network 203.0.113.16 0.0.0.15 area 0.0.0.0\n"
