@@ -60,7 +60,7 @@ class Ports:
     frr_running: Callable[[str], str]
     frr_configure: Callable[[list[str]], None]
     sysctls: Callable[[Iterable[tuple[str, str]]], list[str]]
-    hooks: Callable[[Iterable[NhrpHooks]], list[str]]
+    hooks: Callable[[Iterable[NhrpHooks], Iterable[GreTunnel]], list[str]]
 
 
 class ApplyError(RuntimeError):
@@ -99,7 +99,7 @@ def _kernel(ports: Ports, want: KernelState, old: KernelState | None, dry_run: b
             changes.append(f"kernel: deleted {name}")
     if not dry_run:
         changes += [f"kernel: {c}" for c in ports.sysctls(want.sysctls)]
-        changes += [f"kernel: {c}" for c in ports.hooks(want.nhrp_hooks)]
+        changes += [f"kernel: {c}" for c in ports.hooks(want.nhrp_hooks, want.tunnels)]
     return changes
 
 

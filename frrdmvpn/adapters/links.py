@@ -61,8 +61,11 @@ class Links:
         out: dict[str, ipaddress.IPv4Address] = {}
         for addr in self._ipr.get_addr(family=2):
             name = self._name(int(addr["index"]))
-            if name is not None and name not in out:
-                out[name] = ipaddress.IPv4Address(_attr(addr, "IFA_ADDRESS"))
+            # IFA_LOCAL is the device's own address (IFA_ADDRESS is the peer's on
+            # point-to-point links such as PPPoE).
+            local = _attr(addr, "IFA_LOCAL") or _attr(addr, "IFA_ADDRESS")
+            if name is not None and name not in out and local:
+                out[name] = ipaddress.IPv4Address(local)
         return out
 
     def tunnel(self, name: str) -> GreTunnel | None:
@@ -164,6 +167,8 @@ def set_sysctls(pairs: Iterable[tuple[str, str]], root: Path = SYSCTL_ROOT) -> l
     changed = []
     for key, value in pairs:
         path = root / key.replace(".", "/")
+        if key.startswith("net.ipv6.") and not (root / "net/ipv6").exists():
+            continue  # IPv6 disabled at boot (ipv6.disable=1): nothing to switch off
         try:
             current = path.read_text().strip()
         except OSError as exc:

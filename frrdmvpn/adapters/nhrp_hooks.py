@@ -13,10 +13,11 @@ import hashlib
 import subprocess
 from collections.abc import Iterable
 
-from frrdmvpn.config.kernel import NhrpHooks
+from frrdmvpn.config.kernel import GreTunnel, NhrpHooks
 
 OUT_CHAIN = "FRRDMVPN-NHRP-OUT"
 FWD_CHAIN = "FRRDMVPN-NHRP-FWD"
+MSS_CHAIN = "FRRDMVPN-MSS"
 TIMEOUT = 10.0
 
 
@@ -53,8 +54,8 @@ def _run(args: list[str], stdin: str | None = None) -> subprocess.CompletedProce
         raise HookError(f"{args[0]}: {exc}") from exc
 
 
-def _current(chain: str) -> list[str] | None:
-    done = _run(["iptables", "-w", "-S", chain])
+def _current(chain: str, table: str = "filter") -> list[str] | None:
+    done = _run(["iptables", "-w", "-t", table, "-S", chain])
     if done.returncode != 0:
         return None
     return [line for line in done.stdout.splitlines() if line.startswith("-A ")]
@@ -74,23 +75,44 @@ def _is_current(current: list[str] | None, stamped: list[str]) -> bool:
     return all(tag in rule for rule in current)
 
 
-def ensure(hooks: Iterable[NhrpHooks]) -> list[str]:
-    """Bring both chains and their jumps to what ``hooks`` need; returns what changed."""
-    wanted = {chain: _stamped(rules) for chain, rules in chain_rules(hooks).items()}
+def mss_rules(tunnels: Iterable[GreTunnel]) -> list[str]:
+    """``ip tcp adjust-mss``: clamp the MSS of TCP SYNs forwarded through each tunnel."""
+    out = []
+    for t in tunnels:
+        for direction in ("-o", "-i"):
+            out.append(f"-A {MSS_CHAIN} {direction} {t.name} -p tcp -m tcp --tcp-flags SYN,RST "
+                       f"SYN -j TCPMSS --set-mss {t.tcp_mss}")  # fmt: skip
+    return out
+
+
+def _sync(
+    table: str, wanted: dict[str, list[str]], jumps: tuple[tuple[str, str], ...]
+) -> list[str]:
+    """Rewrite the chains of ``table`` whose tagged rules differ; add missing jumps."""
+    stamped = {chain: _stamped(rules) for chain, rules in wanted.items()}
     changes: list[str] = []
-    stale = {c: r for c, r in wanted.items() if not _is_current(_current(c), r)}
+    stale = {c: r for c, r in stamped.items() if not _is_current(_current(c, table), r)}
     if stale:
-        script = "*filter\n"
+        script = f"*{table}\n"
         script += "".join(f":{chain} - [0:0]\n" for chain in stale)
         script += "".join(rule + "\n" for rules in stale.values() for rule in rules)
         done = _run(["iptables-restore", "-w", "--noflush"], script + "COMMIT\n")
         if done.returncode != 0:
             raise HookError(f"iptables-restore: {done.stderr.strip()}")
-        changes += [f"iptables: {chain} now has {len(wanted[chain])} rule(s)" for chain in stale]
-    for parent, chain in (("OUTPUT", OUT_CHAIN), ("FORWARD", FWD_CHAIN)):
-        if _run(["iptables", "-w", "-C", parent, "-j", chain]).returncode != 0:
-            done = _run(["iptables", "-w", "-I", parent, "1", "-j", chain])
+        changes += [f"iptables: {c} now has {len(stamped[c])} rule(s)" for c in stale]
+    for parent, chain in jumps:
+        if _run(["iptables", "-w", "-t", table, "-C", parent, "-j", chain]).returncode != 0:
+            done = _run(["iptables", "-w", "-t", table, "-I", parent, "1", "-j", chain])
             if done.returncode != 0:
                 raise HookError(f"iptables -I {parent} -j {chain}: {done.stderr.strip()}")
             changes.append(f"iptables: {parent} jumps to {chain}")
+    return changes
+
+
+def ensure(hooks: Iterable[NhrpHooks], tunnels: Iterable[GreTunnel] = ()) -> list[str]:
+    """Bring the chains and their jumps to what ``hooks`` and ``tunnels`` need (nhrpd's
+    NFLOG hooks in ``filter``, the MSS clamp in ``mangle``); returns what changed."""
+    changes = _sync("filter", chain_rules(hooks),
+                    (("OUTPUT", OUT_CHAIN), ("FORWARD", FWD_CHAIN)))  # fmt: skip
+    changes += _sync("mangle", {MSS_CHAIN: mss_rules(tunnels)}, (("FORWARD", MSS_CHAIN),))
     return changes

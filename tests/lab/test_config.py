@@ -88,11 +88,33 @@ def test_nodes_are_configured_only_by_their_frrdmvpn_conf(lab: Lab) -> None:
     assert cache.get(str(S2.overlay.ip)) == str(S2.nbma.ip)
 
 
+def _state(lab: Lab, name: str) -> dict[str, object]:
+    """What FRR, charon and the kernel hold for the node (minus counters and timers)."""
+    sas = lab.run(name, ["swanctl", "--list-sas"]).stdout
+    link = json.loads(lab.run(name, ["ip", "-j", "-d", "link", "show", "dmvpn0"]).stdout)[0]
+    return {
+        "frr": _running(lab, name),
+        "conns": lab.run(name, ["swanctl", "--list-conns"]).stdout,
+        "ike_sas": sorted(re.findall(r"^dmvpn: #(\d+), ESTABLISHED", sas, re.M)),
+        "link": {k: link.get(k) for k in ("ifindex", "mtu", "flags", "linkinfo")},
+        "addresses": lab.run(name, ["ip", "-4", "-o", "addr", "show", "dev", "dmvpn0"]).stdout,
+        "iptables": lab.run(name, ["iptables", "-S"]).stdout,
+        "sysctls": lab.run(
+            name, ["sysctl", "net.ipv4.ip_forward", "net.ipv4.conf.dmvpn0.rp_filter"]
+        ).stdout,
+    }
+
+
 def test_reapplying_the_running_configuration_changes_nothing(lab: Lab) -> None:
-    before = _pids(lab)
+    before_pids = _pids(lab)
+    before = {n.name: _state(lab, n.name) for n in topo.NODES}
     for n in topo.NODES:
         assert _changes(_applied(lab, n.name)) == 0
-    assert _pids(lab) == before
+    after = {n.name: _state(lab, n.name) for n in topo.NODES}
+    for n in topo.NODES:
+        for what, value in before[n.name].items():
+            assert after[n.name][what] == value, (n.name, what)
+    assert _pids(lab) == before_pids
 
 
 @pytest.mark.usefixtures("restore_configs")

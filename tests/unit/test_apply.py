@@ -107,7 +107,7 @@ class World:
     def sysctls(self, pairs: Iterable[tuple[str, str]]) -> list[str]:
         return []
 
-    def hooks(self, hooks: Iterable[NhrpHooks]) -> list[str]:
+    def hooks(self, hooks: Iterable[NhrpHooks], tunnels: Iterable[GreTunnel]) -> list[str]:
         return []
 
 
