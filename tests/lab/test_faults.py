@@ -59,7 +59,8 @@ def test_sa_terminated_comes_back_fast_and_nothing_leaks(lab: Lab, tmp_path: Pat
 def test_proxy_restart_is_no_worse_than_a_charon_restart(lab: Lab, tmp_path: Path) -> None:
     _healthy(lab)
     with capture_underlay(tmp_path) as cap:
-        pinger = Pinger(lab, str(S2.lan.ip))
+        pinger = Pinger(lab, str(HUB.lan.ip))
+        time.sleep(1)  # replies before the kill open the pinger's gap
         lab.kill("spoke1", "frrdmvpn.enforcer")
         t0 = time.monotonic()
         lab.start_proxy("spoke1")
