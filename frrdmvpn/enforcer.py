@@ -162,6 +162,8 @@ async def serve(args: argparse.Namespace) -> None:
     await stop.wait()
     await events.close()
     await proxy.close()
+    if args.pidfile is not None:  # a stale pid could make apply signal another process
+        args.pidfile.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,45 @@
+"""frrdmvpn-proxy's authorization policy: from the applied frrdmvpn.conf or the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from frrdmvpn.core.authorize import PolicyMode
+from frrdmvpn.enforcer import PolicyError, _initial_policy, build_parser, load_policy
+
+pytestmark = pytest.mark.unit
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+
+def test_policy_comes_from_the_configuration_file() -> None:
+    args = build_parser().parse_args(["--config", str(EXAMPLES / "lab-hub.conf")])
+    policy = load_policy(args)
+    assert policy.mode is PolicyMode.PSK_MAP
+    assert str(policy.tunnel_subnet) == "192.0.2.0/24"
+    assert {str(n) for n in policy.psk_map["198.51.100.12"]} == {"192.0.2.12/32", "203.0.113.32/28"}
+
+
+def test_invalid_configuration_is_refused_with_its_findings(tmp_path: Path) -> None:
+    bad = tmp_path / "running.conf"
+    bad.write_text((EXAMPLES / "lab-hub.conf").read_text().replace("tunnel key 42", "tunnel key x"))
+    args = build_parser().parse_args(["--config", str(bad)])
+    with pytest.raises(PolicyError, match=r"running\.conf:\d+:\d+: error"):
+        load_policy(args)
+    assert _initial_policy(args) is None  # at start: deny everything until a valid apply
+
+
+def test_without_configuration_nothing_is_applied_yet(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["--config", str(tmp_path / "running.conf")])
+    assert _initial_policy(args) is None
+    with pytest.raises(PolicyError, match="give --config"):
+        load_policy(build_parser().parse_args([]))
+
+
+def test_command_line_policy_still_works() -> None:
+    argv = ["--tunnel-subnet", "192.0.2.0/24", "--auth", "psk-map",
+            "--psk-map", "198.51.100.11=192.0.2.11/32"]  # fmt: skip
+    policy = load_policy(build_parser().parse_args(argv))
+    assert policy.mode is PolicyMode.PSK_MAP
+    assert list(policy.psk_map) == ["198.51.100.11"]
