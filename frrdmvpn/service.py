@@ -119,7 +119,10 @@ class Service:
             # charon (re)appeared: it has no connection until frrdmvpn loads them again
             log.info("charon is back: applying the configuration again")
             await asyncio.to_thread(self.reapply)
-        for action in actions:
+        # Initiations go out before the orphan clean-up (two sweeps seconds apart): a kick
+        # an orphaned SA swallows is repeated by the initiator's follow-up after it.
+        order = {FlushLarval: 0, Transition: 1, Initiate: 1, RepairNeighbor: 2, CleanOrphans: 3}
+        for action in sorted(actions, key=lambda a: order[type(a)]):
             if isinstance(action, Transition):
                 log.info("peer %s: %s -> %s: %s", action.remote, action.old.name,
                          action.new.name, action.reason)  # fmt: skip
