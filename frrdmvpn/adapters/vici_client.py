@@ -126,23 +126,9 @@ async def list_child_sas(path: Path) -> list[ChildSa]:
 
 
 async def _list_sa_events(path: Path) -> list[Message]:
-    requests = [
-        Packet(PacketType.EVENT_REGISTER, "list-sa"),
-        # Not `noblock`: it skips IKE_SAs another thread holds, i.e. exactly the ones being
-        # installed or rekeyed, which would look like missing SAs.
-        Packet(PacketType.CMD_REQUEST, "list-sas", {}),
-    ]
-    try:
-        packets = await asyncio.wait_for(
-            _exchange(path, requests, PacketType.CMD_RESPONSE), TIMEOUT
-        )
-    except (OSError, TimeoutError, ViciWireError) as exc:
-        raise ViciError(f"list-sas via {path}: {exc}") from exc
-    return [
-        p.message
-        for p in packets
-        if p.type is PacketType.EVENT and p.name == "list-sa" and p.message
-    ]
+    # Not `noblock`: it skips IKE_SAs another thread holds, i.e. exactly the ones being
+    # installed or rekeyed, which would look like missing SAs.
+    return await _streamed(path, "list-sas", "list-sa", {})
 
 
 async def _streamed(path: Path, command: str, event: str, args: Message) -> list[Message]:

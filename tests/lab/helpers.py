@@ -29,6 +29,7 @@ __all__ = [
     "capture_underlay",
     "child_sas",
     "guard_status",
+    "ike_ids_to",
     "nhrp_cache",
     "ping",
     "protected_peer",
@@ -48,6 +49,12 @@ def protected_peer(lab: Lab, node: str, nbma: str) -> bool:
     sas = {e["dst"]: int(e["sas"]) for e in lab.vtysh_json(node, "show dmvpn json")}
     bound = any(e.get("nbma") == nbma for e in nhrp_cache(lab, node))
     return sas.get(nbma, 0) >= 1 and bound
+
+
+def ike_ids_to(lab: Lab, node: str, remote: str) -> list[str]:
+    """Unique ids of the ESTABLISHED IKE_SAs ``node`` has with ``remote``."""
+    listed = lab.run(node, ["swanctl", "--list-sas"]).stdout
+    return re.findall(rf"dmvpn: #(\d+), ESTABLISHED.*\n.*\n\s+remote '{re.escape(remote)}'", listed)
 
 
 def ping(lab: Lab, node: str, src: str, dst: str, count: int = 1) -> bool:

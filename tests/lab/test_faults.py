@@ -12,7 +12,7 @@ import pytest
 
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
-from tests.lab.helpers import Pinger, capture_underlay, ping, record, wait_for
+from tests.lab.helpers import Pinger, capture_underlay, ike_ids_to, ping, record, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
@@ -30,14 +30,9 @@ def _restore_time(lab: Lab, dst: str, t0: float, timeout: float = 60) -> float:
     return time.monotonic() - t0
 
 
-def _ike_ids_to(lab: Lab, node: str, remote: str) -> list[str]:
-    listed = lab.run(node, ["swanctl", "--list-sas"]).stdout
-    return re.findall(rf"dmvpn: #(\d+), ESTABLISHED.*\n.*\n\s+remote '{re.escape(remote)}'", listed)
-
-
 def test_sa_terminated_comes_back_fast_and_nothing_leaks(lab: Lab, tmp_path: Path) -> None:
     _healthy(lab)
-    ids = _ike_ids_to(lab, "spoke1", str(HUB.nbma.ip))
+    ids = ike_ids_to(lab, "spoke1", str(HUB.nbma.ip))
     assert ids, "spoke1 should have an IKE_SA to the hub"
     with capture_underlay(tmp_path) as cap:
         pinger = Pinger(lab, str(HUB.lan.ip))
@@ -102,7 +97,7 @@ def test_no_peer_before_its_sa(lab: Lab, tmp_path: Path) -> None:
     _healthy(lab)
     lab.set_psk("spoke2", "a-wrong-key")
     try:
-        for ike_id in _ike_ids_to(lab, "spoke2", str(HUB.nbma.ip)) + _ike_ids_to(
+        for ike_id in ike_ids_to(lab, "spoke2", str(HUB.nbma.ip)) + ike_ids_to(
             lab, "spoke2", str(S1.nbma.ip)
         ):
             lab.run("spoke2", ["swanctl", "--terminate", "--ike-id", ike_id, "--timeout", "5"])
@@ -138,7 +133,7 @@ def test_charon_crash_leaves_no_orphans_and_service_returns(lab: Lab, tmp_path: 
         t0 = time.monotonic()
         lab.start_charon("spoke1")
         wait_for("charon on spoke1 to know an SA to the hub again",
-                 lambda: bool(_ike_ids_to(lab, "spoke1", str(HUB.nbma.ip))), 90)  # fmt: skip
+                 lambda: bool(ike_ids_to(lab, "spoke1", str(HUB.nbma.ip))), 90)  # fmt: skip
         restored = _restore_time(lab, str(HUB.lan.ip), t0, timeout=90)
         pinger.stop()
     record("charon_sigkill_time_to_restore_s", restored)

@@ -9,7 +9,14 @@ import pytest
 
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
-from tests.lab.helpers import nhrp_cache, ping, protected_peer, record, wait_for
+from tests.lab.helpers import (
+    ike_ids_to,
+    nhrp_cache,
+    ping,
+    protected_peer,
+    record,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
@@ -86,9 +93,8 @@ def test_every_authorization_is_answered_and_its_latency_recorded(lab: Lab) -> N
     (event socket, a fresh VICI list-sas from charon, the decision, the reply), for the
     events of spoke2 re-registering after its SA is terminated and of a shortcut."""
     since = len(lab.run("hub", ["cat", "/var/log/frr/nhrpd.log"]).stdout)
-    listed = lab.run("spoke2", ["swanctl", "--list-sas"]).stdout
-    ids = re.findall(rf"dmvpn: #(\d+), ESTABLISHED.*\n.*\n\s+remote '{HUB.nbma.ip}'", listed)
-    assert ids, listed
+    ids = ike_ids_to(lab, "spoke2", str(HUB.nbma.ip))
+    assert ids
     for ike_id in ids:
         lab.run("spoke2", ["swanctl", "--terminate", "--ike-id", ike_id, "--timeout", "5"])
 
