@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from frrdmvpn import __version__
 from frrdmvpn.adapters import config_store
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
-from frrdmvpn.apply import ApplyError, Ports, apply
+from frrdmvpn.apply import Ports
 from frrdmvpn.config.model import Config
-from frrdmvpn.config.render import render
 from frrdmvpn.config.validate import check
+from frrdmvpn.datastores import ApplyReport, Datastores
 from frrdmvpn.render.guard import GuardSpec
 
 log = logging.getLogger("frrdmvpn.daemon")
@@ -62,29 +61,142 @@ def cmd_guard(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from frrdmvpn.service import Service  # noqa: PLC0415 - keeps `guard` light
-
+    """The daemon: apply the saved configuration, supervise, serve the API."""
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    reapply = None
-    if args.config is not None:
+    return asyncio.run(_run(args))
 
-        def reapply_config() -> None:
-            """Apply the saved configuration; never fatal for the supervisor."""
-            try:
-                if cmd_apply(args) != 0:
-                    log.error("%s was not applied; supervising what runs (the guards stay "
-                              "fail-closed)", args.config)  # fmt: skip
-            except Exception:  # an adapter failing in a way apply did not foresee
-                log.exception("applying %s failed", args.config)
 
-        reapply_config()  # the saved configuration first, as a router boots
-        reapply = reapply_config  # and again whenever charon comes back without it
-    nhs = [ipaddress.IPv4Address(a) for a in args.nhs]
-    service = Service(ipaddress.IPv4Address(args.nbma), nhs, reapply=reapply)
-    asyncio.run(service.run(args.interval))
+def _node_addresses(args: argparse.Namespace, text: str | None) -> tuple[str, list[str]]:
+    """This node's NBMA address and its NHS's: from the command line, else from the
+    configuration (the tunnel's source, its ``ip nhrp nhs ... nbma`` addresses)."""
+    nbma, nhs = args.nbma, list(args.nhs)
+    config = check(text)[0] if text else None
+    if config is not None and (nbma is None or not nhs):
+        from frrdmvpn.adapters.links import Links  # noqa: PLC0415
+
+        sources = Links().source_addresses() if nbma is None else {}
+        for t in config.interfaces:
+            if nbma is None and t.source is not None:
+                src = sources.get(str(t.source)) if isinstance(t.source, str) else t.source
+                nbma = None if src is None else str(src)
+            if not args.nhs:
+                nhs += [str(n.nbma) for n in t.nhrp_nhs
+                        if isinstance(n.nbma, ipaddress.IPv4Address)]  # fmt: skip
+    if nbma is None:
+        raise ValueError("no NBMA address: give --nbma, or a configuration whose tunnel has "
+                         "a source")  # fmt: skip
+    return nbma, nhs
+
+
+async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composition root
+    from frrdmvpn.adapters import systemd  # noqa: PLC0415
+    from frrdmvpn.api.backend import Backend  # noqa: PLC0415
+    from frrdmvpn.api.server import ApiServer, TlsFiles  # noqa: PLC0415
+    from frrdmvpn.service import Operations, Service  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    stores = Datastores(saved=args.config or config_store.SAVED, running=args.running,
+                        ports=real_ports)  # fmt: skip
+    backend = Backend(stores)
+
+    ready = {"guards": False, "config": False}
+    server: Any = None
+
+    async def mark(part: str) -> None:
+        """Ready (health SERVING, READY=1) once the guards are in place and a configuration
+        has been applied; a daemon started with a bad file becomes ready with a good one."""
+        if ready[part]:
+            return
+        ready[part] = True
+        if all(ready.values()):
+            backend.set_ready()
+            if server is not None:
+                await server.set_serving(True)
+            systemd.ready(f"supervising {backend.hostname}")
+
+    def config_changed(what: str, report: ApplyReport | None) -> None:
+        loop.call_soon_threadsafe(backend.config_changed, what, report)
+        if what == "applied":
+            asyncio.run_coroutine_threadsafe(mark("config"), loop)
+
+    stores.on_change = config_changed
+
+    async def apply_saved(origin: str) -> bool:
+        """Apply the saved file; never fatal (the guards stay fail-closed)."""
+        text = config_store.read(stores.saved)
+        if text is None:
+            log.error("%s: no such file; supervising what runs", stores.saved)
+            return False
+        try:
+            report = await asyncio.to_thread(stores.apply_text, text, origin=origin)
+        except Exception:  # an adapter failing in a way apply did not foresee
+            log.exception("applying %s failed", stores.saved)
+            return False
+        for finding in report.diagnostics:
+            log.warning("%s", finding.format(text, filename=str(stores.saved)))
+        if not report.ok:
+            log.error("%s was not applied: %s (the guards stay fail-closed)", stores.saved,
+                      report.message)  # fmt: skip
+        return report.ok
+
+    text = config_store.read(stores.saved) if args.config else stores.running_text()
+    nbma, nhs = await asyncio.to_thread(_node_addresses, args, text)  # pyroute2 blocks
+    guard = KernelGuard(GuardSpec((ipaddress.IPv4Address(nbma),)))
+    if not await asyncio.to_thread(guard.installed):  # before anything can send GRE
+        await asyncio.to_thread(guard.install)
+        log.info("guards installed for %s", nbma)
+    if args.config is None:
+        await mark("config")  # nothing to apply: what runs is the configuration
+    else:
+        await apply_saved("startup")
+
+    def reapply() -> None:  # from the supervisor's thread when charon comes back
+        asyncio.run_coroutine_threadsafe(apply_saved("charon-restart"), loop).result()
+
+    nhs_addresses = [ipaddress.IPv4Address(a) for a in nhs]
+    on_charon = reapply if args.config is not None else None
+    service = Service(ipaddress.IPv4Address(nbma), nhs_addresses, reapply=on_charon, api=backend)
+    if not args.no_api:
+        tls = None
+        if args.api_tcp:
+            if not (args.tls_cert and args.tls_key and args.tls_client_ca):
+                raise ValueError("--api-tcp needs --tls-cert, --tls-key and --tls-client-ca")
+            tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca)
+        server = ApiServer(backend, Operations(service), args.api_socket, args.api_group or None,
+                           args.api_tcp, tls)  # fmt: skip
+        await server.start()
+    metrics = None
+    if args.metrics:
+        from frrdmvpn.adapters import metrics as metrics_adapter  # noqa: PLC0415
+
+        host, _, port = args.metrics.rpartition(":")
+        metrics = metrics_adapter.start(host or "127.0.0.1", int(port), backend.metrics_view)
+
+    def sighup() -> None:
+        log.info("SIGHUP: reading %s again", stores.saved)
+        systemd.reloading()
+        task = loop.create_task(apply_saved("sighup"))
+        task.add_done_callback(lambda _: systemd.ready())
+
+    loop.add_signal_handler(signal.SIGHUP, sighup)
+
+    async def started() -> None:
+        """Service.run installed (or found) the guards before calling this."""
+        if not ready["config"]:
+            log.warning("the configuration is not applied: the API reports NOT_SERVING")
+        await mark("guards")
+
+    try:
+        await service.run(args.interval, on_started=started)
+    finally:
+        systemd.stopping()
+        if server is not None:
+            await server.stop()
+        if metrics is not None:
+            metrics.close()
     return 0
 
 
@@ -130,41 +242,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     """Validate, then bring the node from the running configuration to the file's."""
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
-    checked = _checked(args.config)
-    if checked is None:
+    text = config_store.read(args.config)
+    if text is None:
+        print(f"frrdmvpnd: {args.config}: no such file", file=sys.stderr)
         return 1
-    config, _ = checked
-    with config_store.locked(args.running):  # one apply at a time (CLI, daemon, shell)
-        running_text = config_store.read(args.running)
-        old = None if running_text is None else check(running_text)[0]
-        try:
-            plan = apply(config, old, real_ports(), dry_run=args.dry_run)
-        except ApplyError as exc:
-            state = "restored" if exc.rolled_back else "NOT restored"
-            print(f"frrdmvpnd: apply failed: {exc}; previous state {state}", file=sys.stderr)
-            return 1
-        for change in plan.changes:
-            print(("would: " if args.dry_run else "") + change)
-        if not args.dry_run:
-            config_store.atomic_write(args.running, render(config))
-            _reload_proxy(args.running.parent / "proxy.pid")
-    print(f"frrdmvpnd: {len(plan.changes)} change(s){' planned' if args.dry_run else ''}")
+    stores = Datastores(saved=args.config, running=args.running, ports=real_ports)
+    report = stores.apply_text(text, dry_run=args.dry_run, origin="cli")
+    for finding in report.diagnostics:
+        print(finding.format(text, filename=str(args.config)), file=sys.stderr)
+    if not report.ok:
+        print(f"frrdmvpnd: {args.config}: {report.message}", file=sys.stderr)
+        return 1
+    for change in report.changes:
+        print(("would: " if args.dry_run else "") + change)
+    print(f"frrdmvpnd: {len(report.changes)} change(s){' planned' if args.dry_run else ''}")
     return 0
-
-
-def _reload_proxy(pidfile: Path) -> None:
-    """Tell frrdmvpn-proxy to re-read the authorization policy of the running config."""
-    with contextlib.suppress(OSError, ValueError):  # no proxy yet: it reads it at start
-        os.kill(int(pidfile.read_text().strip()), signal.SIGHUP)
 
 
 def cmd_save(args: argparse.Namespace) -> int:
     """``write memory``: the running configuration becomes the saved one."""
-    running_text = config_store.read(args.running)
-    if running_text is None:
+    try:
+        _, kept = Datastores(saved=args.config, running=args.running).save()
+    except FileNotFoundError:
         print("frrdmvpnd: nothing applied yet, nothing to save", file=sys.stderr)
         return 1
-    kept = config_store.save(args.config, running_text)
     print(f"frrdmvpnd: saved to {args.config}" + (f" (previous kept as {kept})" if kept else ""))
     return 0
 
@@ -178,13 +279,24 @@ def build_parser() -> argparse.ArgumentParser:
     guard.add_argument("--nbma", action="append", required=True, metavar="ADDR",
                        help="a local NBMA (underlay) address; repeat for several")  # fmt: skip
     guard.add_argument("--nflog-group", type=int, default=3, help="NFLOG group for drops")
-    run = sub.add_parser("run", help="install the guards and supervise every peer")
-    run.add_argument("--nbma", required=True, help="this node's NBMA (underlay) address")
+    run = sub.add_parser("run", help="apply the configuration, supervise every peer, serve "
+                         "the API")  # fmt: skip
+    run.add_argument("--nbma", help="this node's NBMA (underlay) address (default: the "
+                     "configured tunnel source's)")  # fmt: skip
     run.add_argument("--nhs", action="append", default=[], metavar="ADDR",
                      help="an NHS's NBMA address, kept up always; repeat for several")  # fmt: skip
     run.add_argument("--interval", type=float, default=1.0, help="seconds between checks")
     run.add_argument("-v", "--verbose", action="store_true")
     run.add_argument("-c", "--config", type=Path, help="apply this saved configuration first")
+    run.add_argument("--api-socket", type=Path, default=Path("/run/frrdmvpn/frrdmvpn.sock"))
+    run.add_argument("--api-group", default="frrdmvpn", help="group allowed to use the API")
+    run.add_argument("--api-tcp", metavar="HOST:PORT", help="also listen on TCP (mutual TLS)")
+    run.add_argument("--tls-cert", type=Path, help="server certificate (PEM) for --api-tcp")
+    run.add_argument("--tls-key", type=Path, help="its private key (PEM)")
+    run.add_argument("--tls-client-ca", type=Path, help="CA that signs client certificates")
+    run.add_argument("--no-api", action="store_true", help="serve no API")
+    run.add_argument("--metrics", metavar="HOST:PORT",
+                     help="serve Prometheus metrics on localhost, e.g. 127.0.0.1:9742")  # fmt: skip
     run.add_argument("--running", type=Path, default=config_store.RUNNING,
                      help="where the running configuration is kept")  # fmt: skip
     run.set_defaults(dry_run=False)

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 from frrdmvpn import __version__
+from frrdmvpn.adapters.decision_journal import PATH as JOURNAL_PATH
+from frrdmvpn.adapters.decision_journal import DecisionJournal
 from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where `frrdmvpnd apply` finds this process to send SIGHUP")  # fmt: skip
     p.add_argument("--auth", choices=sorted(MODES), default="psk-map")
     p.add_argument("--psk-map", action="append", default=[], metavar="ID=NET[,NET]")
+    p.add_argument("--journal", type=Path, default=JOURNAL_PATH,
+                   help="where decisions are recorded for frrdmvpnd")  # fmt: skip
     p.add_argument("--group", default="frr", help="group allowed to use both sockets")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -147,7 +151,13 @@ async def serve(args: argparse.Namespace) -> None:
 
     initiator = Initiator(args.upstream, flush_larval)
     proxy = ViciProxy(args.listen, args.upstream, initiate=initiator.request, group=args.group)
-    events = NhrpEventServer(decide, args.events, group=args.group)
+    journal = DecisionJournal(args.journal)
+
+    def record(event: AuthorizeBinding, decision: Decision, latency: float) -> None:
+        journal.mode = "" if current[0] is None else current[0].mode.value
+        journal.add(event, decision, latency)
+
+    events = NhrpEventServer(decide, args.events, group=args.group, journal=record)
     await proxy.start()
     await events.start()
     stop = asyncio.Event()

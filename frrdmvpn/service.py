@@ -15,16 +15,21 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from frrdmvpn.adapters.guard import GuardError, KernelGuard
+from frrdmvpn.adapters import decision_journal, systemd
+from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.neighbors import gre_neighbors, replace_neighbor
 from frrdmvpn.adapters.nflog import NflogListener
-from frrdmvpn.adapters.vici_client import ViciError, list_sas
+from frrdmvpn.adapters.vici_client import ViciError, list_sas, list_sas_raw, listen
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
-from frrdmvpn.adapters.vtysh import VtyshError, nhrp_view
+from frrdmvpn.adapters.vtysh import NhrpTables, VtyshError, nhrp_tables
+from frrdmvpn.api.convert import sa_records
+from frrdmvpn.api.state import Observed
 from frrdmvpn.core.guard_report import GuardReport
 from frrdmvpn.core.orphans import KernelPolicy, KernelSa, orphan_policies, orphan_sas
 from frrdmvpn.core.supervisor import (
@@ -43,6 +48,7 @@ from frrdmvpn.vici.translate import Initiate as ProxyInitiate
 log = logging.getLogger("frrdmvpn.supervisor")
 ORPHAN_CONFIRM = 3.0  # seconds between the two sweeps of an orphan clean-up
 GUARD_CHECK_EVERY = 30  # steps between checks that the guards are still in place
+GUARD_COUNTERS_EVERY = 5  # steps between readings of the guards' counters (API)
 STATUS = Path("/run/frrdmvpn/peers.json")
 
 
@@ -75,9 +81,18 @@ class Service:
         nhs: list[ipaddress.IPv4Address],
         upstream: Path = DEFAULT_UPSTREAM,
         status_dir: Path = STATUS.parent,
+        *,
         reapply: Callable[[], None] | None = None,
+        api: Any = None,
     ) -> None:
         self.nbma = nbma
+        self.api = api  # frrdmvpn.api.backend.Backend, fed after every step
+        self.wake = asyncio.Event()
+        self.raw_sas: list[Any] = []
+        self.tables = NhrpTables([], {}, [], [])
+        self.guard_installed = False
+        self._journal_mtime = 0.0
+        self._wall_offset: float | None = None
         self.reapply = reapply
         self.upstream = upstream
         self.status_dir = status_dir
@@ -97,16 +112,17 @@ class Service:
     async def observe(self) -> Observation:
         """charon's and nhrpd's current view."""
         try:
-            ikes, children = await list_sas(self.upstream)
+            ikes, children, self.raw_sas = await list_sas_raw(self.upstream)
             charon_up = True
         except ViciError as exc:
             log.debug("charon: %s", exc)
-            ikes, children, charon_up = [], [], False
+            ikes, children, charon_up, self.raw_sas = [], [], False, []
         try:
-            bindings, sas = await nhrp_view()
+            self.tables = await nhrp_tables()
         except VtyshError as exc:
             log.debug("nhrpd: %s", exc)
-            bindings, sas = [], {}
+            self.tables = NhrpTables([], {}, [], [])
+        bindings, sas = self.tables.bindings, self.tables.sas
         neighbors = await gre_neighbors({b.interface for b in bindings if b.interface})
         return Observation(
             charon_up, tuple(ikes), tuple(children), tuple(bindings), sas, tuple(neighbors)
@@ -178,6 +194,52 @@ class Service:
         if not await asyncio.to_thread(self.guard.installed):
             log.warning("the guards were missing or altered: reinstalling")
             await asyncio.to_thread(self.guard.install)
+        self.guard_installed = True
+
+    def read_journal(self) -> dict[str, Any] | None:
+        """The proxy's decision journal if it changed since the last read, else None."""
+        if self.api is None:
+            return None
+        try:
+            mtime = decision_journal.PATH.stat().st_mtime
+        except OSError:
+            return None
+        if mtime == self._journal_mtime:
+            return None
+        self._journal_mtime = mtime
+        return decision_journal.read()
+
+    def publish(self, loop_time: float, journal: dict[str, Any] | None) -> None:
+        """Hand this step's view and the decisions recorded by then to the API."""
+        if self.api is None:
+            return
+        now = time.time()
+        if self._wall_offset is None:  # fixed once: times shown must not jitter step to step
+            self._wall_offset = now - loop_time
+        self.api.observed(Observed(
+            tuple(self.sup.peers.values()), tuple(sa_records(self.raw_sas)),
+            tuple(self.tables.cache), tuple(self.tables.nhs), now, self._wall_offset),
+            journal)  # fmt: skip
+
+    async def publish_guard(self) -> None:
+        if self.api is None:
+            return
+        try:
+            counters = await asyncio.to_thread(self.guard.counters)
+        except GuardError:
+            counters = {}
+        self.api.guard_observed(self.guard_installed, counters, self.report.as_dict(),
+                                {k: v for k, v in xfrm_stats().items() if v})  # fmt: skip
+
+    async def _charon_events(self) -> None:
+        """Step at once when charon reports an IKE/CHILD_SA change (not a second later)."""
+        while True:
+            try:
+                await listen(self.upstream, ["ike-updown", "child-updown", "ike-rekey",
+                                             "child-rekey"], lambda _: self.wake.set())  # fmt: skip
+            except ViciError as exc:
+                log.debug("charon events: %s", exc)
+            await asyncio.sleep(1.0)
 
     async def _flush_count(self) -> int:
         return await asyncio.to_thread(self.guard.flush_larval_states)
@@ -191,11 +253,14 @@ class Service:
         if flushed:
             log.info("flushed %d stale larval XFRM states", flushed)
 
-    async def run(self, interval: float = 1.0) -> None:
+    async def run(
+        self, interval: float = 1.0, on_started: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         """Until SIGTERM/SIGINT; the guards stay installed on exit (fail-closed)."""
         if not await asyncio.to_thread(self.guard.installed):
             await asyncio.to_thread(self.guard.install)
             log.info("guards installed for %s", self.nbma)
+        self.guard_installed = True
         loop = asyncio.get_running_loop()
         listener = NflogListener(self.guard.spec.nflog_group, self.dropped)
         try:
@@ -203,21 +268,142 @@ class Service:
         except OSError as exc:
             log.warning("cannot read the guards' NFLOG group: %s (drops still counted)", exc)
         stop = asyncio.Event()
+
+        def stopping() -> None:
+            stop.set()
+            self.wake.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopping)
+        if on_started is not None:
+            await on_started()
+        events = asyncio.create_task(self._charon_events())
+        watchdog = systemd.watchdog_interval()
         log.info("supervising %s", self.nbma)
         steps = 0
+        last_ping = 0.0
         while not stop.is_set():
             steps += 1
+            self.wake.clear()
             try:
                 if steps % GUARD_CHECK_EVERY == 0:
                     await self._ensure_guards()
-                await self.act(self.sup.step(await self.observe(), loop.time()))
+                observation = await self.observe()
+                # read after the observation: the proxy records a decision before nhrpd has
+                # its answer, so every binding observed has its decision in the journal
+                journal = self.read_journal()
+                await self.act(self.sup.step(observation, loop.time()))
                 _write_status(self.sup, self.status_dir / "peers.json")
                 _write_json(self.status_dir / "guard.json", self.report.as_dict())
+                self.publish(loop.time(), journal)
+                if steps % GUARD_COUNTERS_EVERY == 1:
+                    await self.publish_guard()
             except Exception:  # one bad step must not end supervision: log it, go on
                 log.exception("supervision step failed")
+            if watchdog is not None and loop.time() - last_ping >= watchdog:
+                systemd.watchdog_ping()
+                last_ping = loop.time()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(self.wake.wait(), interval)
+            if self.wake.is_set() and not stop.is_set():
+                await asyncio.sleep(0.05)  # let charon finish what it announced
+        events.cancel()
         listener.close()
         log.info("stopping; the guards stay in place")
+
+
+class Operations:
+    """The API's operations on peers: clear (IPsec through charon, NHRP through nhrpd),
+    re-initiate, clear counters."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def clear(self, peers: list[Any], *, nhrp: bool, ipsec: bool, everyone: bool,
+                    include_static: bool, dry_run: bool) -> list[Any]:  # fmt: skip
+        from frrdmvpn.adapters.vici_client import terminate_ike  # noqa: PLC0415
+        from frrdmvpn.adapters.vtysh import run_command  # noqa: PLC0415
+        from frrdmvpn.api.server import results  # noqa: PLC0415
+
+        out: list[Any] = []
+        if nhrp and not everyone:
+            return results(peers, False, "nhrpd (FRR 8.4) clears only its whole cache: clear "
+                           "all peers, or clear IPsec, which also drops the peer's NHRP "
+                           "entries")  # fmt: skip
+        for peer in peers:
+            done, notes = True, []
+            if ipsec:
+                ike_ids = [i.unique_id for i in peer.crypto.ike_sas]
+                if not ike_ids:
+                    notes.append("no IKE_SA")
+                for uid in ike_ids:
+                    if dry_run:
+                        notes.append(f"would terminate IKE_SA #{uid}")
+                        continue
+                    try:
+                        await terminate_ike(self.service.upstream, uid)
+                        notes.append(f"terminated IKE_SA #{uid}")
+                        log.info("peer %s: IKE_SA #%d cleared (API)", peer.key.remote_nbma, uid)
+                    except ViciError as exc:
+                        done = False
+                        notes.append(str(exc))
+            out += results([peer], done, "; ".join(notes))
+        if nhrp and everyone:
+            command = "clear ip nhrp cache"
+            if dry_run:
+                note = f"would run {command!r}"
+            else:
+                try:
+                    await run_command(command)
+                    note = "nhrpd cache cleared (dynamic and cached entries)"
+                except VtyshError as exc:
+                    return results(peers, False, str(exc))
+            if not out:
+                out = results(peers, True, note)
+            else:
+                for r in out:
+                    r.message = "; ".join(m for m in (r.message, note) if m)
+        self.service.wake.set()
+        return out
+
+    async def reinitiate(self, peers: list[Any]) -> list[Any]:
+        from frrdmvpn.api.server import results  # noqa: PLC0415
+
+        for peer in peers:
+            local = ipaddress.ip_address(peer.key.local_nbma)
+            remote = ipaddress.ip_address(peer.key.remote_nbma)
+            self.service.initiator.request(ProxyInitiate("dmvpn", local, remote))
+        self.service.wake.set()
+        return results(peers, True, "initiation requested")
+
+    def clear_counters(self, scope: int, peers: list[Any] | None) -> tuple[int, float]:
+        """Reset peer counters; baseline the guard's and the authorizer's."""
+        from frrdmvpn.v1 import operations_service_pb2 as opb  # noqa: PLC0415
+
+        now = time.time()
+        api = self.service.api
+        cleared = 0
+        if scope == opb.COUNTER_SCOPE_NHRP_TRAFFIC:
+            raise api_errors().OperationError("nhrpd (FRR 8.4) keeps no NHRP traffic counters")
+        if scope in (opb.COUNTER_SCOPE_PEERS, opb.COUNTER_SCOPE_ALL):
+            wanted = None if peers is None else {p.key.remote_nbma for p in peers}
+            for p in self.service.sup.peers.values():
+                if wanted is None or str(p.remote) in wanted:
+                    p.transitions = p.initiations = 0
+                    cleared += 1
+        if api is not None and scope in (opb.COUNTER_SCOPE_GUARD, opb.COUNTER_SCOPE_ALL):
+            _, counters, report, _ = api.guard_raw
+            api.baselines.guard = dict(counters)
+            api.baselines.guard_logged = {k: int(v) for k, v in report.get("counts", {}).items()}
+            api.baselines.guard_since = now
+        if api is not None and scope in (opb.COUNTER_SCOPE_AUTHORIZATION, opb.COUNTER_SCOPE_ALL):
+            api.baselines.authorization = dict((api.journal or {}).get("counters", {}))
+            api.baselines.authorization_since = now
+        self.service.wake.set()
+        return cleared, now
+
+
+def api_errors() -> Any:
+    from frrdmvpn.api import backend  # noqa: PLC0415
+
+    return backend

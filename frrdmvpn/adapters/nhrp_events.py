@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,8 +30,15 @@ Decide = Callable[[AuthorizeBinding], Awaitable[Decision]]
 class NhrpEventServer:
     """Listen where nhrpd's ``nhrp event socket`` points; every decision is logged and counted."""
 
-    def __init__(self, decide: Decide, path: Path = DEFAULT_PATH, group: str | None = "frr"):
+    def __init__(
+        self,
+        decide: Decide,
+        path: Path = DEFAULT_PATH,
+        group: str | None = "frr",
+        journal: Callable[[AuthorizeBinding, Decision, float], None] | None = None,
+    ):
         self.decide = decide
+        self.journal = journal
         self.path = path
         self.group = group
         self.counters: Counter[str] = Counter()
@@ -46,6 +54,7 @@ class NhrpEventServer:
             await self._server.wait_closed()
 
     async def _answer(self, event: AuthorizeBinding, writer: asyncio.StreamWriter) -> None:
+        started = time.monotonic()
         try:
             decision = await self.decide(event)
         except Exception as exc:  # a failing check must deny, never leave nhrpd waiting
@@ -60,6 +69,11 @@ class NhrpEventServer:
             event.eventid, event.type, event.remote_addr, event.remote_nbma,
             "accept" if decision.accept else "deny", decision.reason,
         )  # fmt: skip
+        if self.journal is not None:  # recorded before nhrpd can act on it (causal order)
+            try:
+                self.journal(event, decision, time.monotonic() - started)
+            except OSError as exc:  # only the record is lost, never the answer
+                log.warning("recording the decision: %s", exc)
         writer.write(encode_reply(event.eventid, decision.accept))
         await writer.drain()
 

@@ -29,5 +29,7 @@ async def listen_restricted(
             shutil.chown(path, group=group)
             if own_dir:
                 shutil.chown(path.parent, group=group)
-                os.chmod(path.parent, 0o750)  # noqa: S103 - the group's daemons must reach it
+                # the group lists it; others (the API's clients, group frrdmvpn) may only pass
+                # through to a socket whose own mode admits them
+                os.chmod(path.parent, 0o751)  # noqa: S103
     return server

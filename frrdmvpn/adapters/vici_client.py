@@ -109,15 +109,65 @@ def ike_sas_from_list_sa(msg: Message) -> list[IkeSa]:
 
 async def list_sas(path: Path) -> tuple[list[IkeSa], list[ChildSa]]:
     """Every IKE_SA and CHILD_SA charon knows."""
+    ikes, children, _ = await list_sas_raw(path)
+    return ikes, children
+
+
+async def list_sas_raw(path: Path) -> tuple[list[IkeSa], list[ChildSa], list[Message]]:
+    """:func:`list_sas` plus charon's ``list-sa`` messages themselves (for the API)."""
     ikes: list[IkeSa] = []
     children: list[ChildSa] = []
-    for msg in await _list_sa_events(path):
+    messages = await _list_sa_events(path)
+    for msg in messages:
         try:
             ikes += ike_sas_from_list_sa(msg)
             children += child_sas_from_list_sa(msg)
         except (ViciWireError, ValueError) as exc:
             raise ViciError(f"unexpected list-sa from charon: {exc}") from exc
-    return ikes, children
+    return ikes, children, messages
+
+
+async def terminate_ike(path: Path, uniqueid: int) -> None:
+    """Close one IKE_SA (and its CHILD_SAs) without waiting for the peer's answer."""
+    args: Message = {"ike-id": str(uniqueid).encode(), "timeout": b"-1"}
+    try:
+        packets = await asyncio.wait_for(
+            _exchange(path, [Packet(PacketType.CMD_REQUEST, "terminate", args)],
+                      PacketType.CMD_RESPONSE), TIMEOUT)  # fmt: skip
+    except (OSError, TimeoutError, ViciWireError) as exc:
+        raise ViciError(f"terminate IKE_SA #{uniqueid} via {path}: {exc}") from exc
+    answer = packets[-1].message or {}
+    if text(answer.get("success"), "no") != "yes":
+        raise ViciError(f"charon refused to terminate IKE_SA #{uniqueid}: "
+                        f"{text(answer.get('errmsg'), 'no reason given')}")  # fmt: skip
+
+
+async def listen(path: Path, events: list[str], on_event: Callable[[str], None]) -> None:
+    """Register for charon's ``events`` and call ``on_event(name)`` for each until the
+    connection ends (ViciError) or the task is cancelled."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+    except OSError as exc:
+        raise ViciError(f"events via {path}: {exc}") from exc
+    try:
+        for name in events:
+            writer.write(frame(encode_packet(Packet(PacketType.EVENT_REGISTER, name))))
+        await writer.drain()
+        decoder = StreamDecoder()
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                raise ViciError("charon closed the event connection")
+            for payload in decoder.feed(data):
+                pkt = decode_packet(payload)
+                if pkt.type is PacketType.EVENT_UNKNOWN:
+                    raise ViciError("charon does not know one of the events " + ", ".join(events))
+                if pkt.type is PacketType.EVENT:
+                    on_event(pkt.name or "")
+    except ViciWireError as exc:
+        raise ViciError(f"events via {path}: {exc}") from exc
+    finally:
+        writer.close()
 
 
 async def list_child_sas(path: Path) -> list[ChildSa]:

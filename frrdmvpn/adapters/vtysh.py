@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import subprocess
+from dataclasses import dataclass
 from typing import Any
 
 from frrdmvpn.core.supervisor import NhrpBinding, PeerKey
@@ -26,13 +27,15 @@ def extract_json(text: str) -> Any:
     return json.loads(text[min(starts) :])
 
 
-async def show_json(command: str, daemon: str = "nhrpd") -> Any:
-    """Run one ``show ... json`` command against ``daemon``."""
+async def _run(commands: list[str], daemon: str) -> str:
+    """vtysh's output for ``commands`` sent to ``daemon`` in one run."""
+    argv = ["vtysh", "-d", daemon]
+    for command in commands:
+        argv += ["-c", command]
     try:
         proc = await asyncio.create_subprocess_exec(
-            "vtysh", "-d", daemon, "-c", command,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
     except OSError as exc:
         raise VtyshError(f"cannot run vtysh: {exc}") from exc
     try:
@@ -40,13 +43,28 @@ async def show_json(command: str, daemon: str = "nhrpd") -> Any:
     except TimeoutError as exc:
         proc.kill()
         await proc.wait()
-        raise VtyshError(f"vtysh -c {command!r} timed out") from exc
+        raise VtyshError(f"vtysh {commands} timed out") from exc
     if proc.returncode != 0:
-        raise VtyshError(f"vtysh -c {command!r}: {err.decode().strip() or proc.returncode}")
+        raise VtyshError(f"vtysh {commands}: {err.decode().strip() or proc.returncode}")
+    return out.decode()
+
+
+async def show_json(command: str, daemon: str = "nhrpd") -> Any:
+    """Run one ``show ... json`` command against ``daemon``."""
+    out = await _run([command], daemon)
     try:
-        return extract_json(out.decode())
+        return extract_json(out)
     except ValueError as exc:
         raise VtyshError(f"vtysh -c {command!r}: {exc}") from exc
+
+
+async def run_command(command: str, daemon: str = "nhrpd") -> str:
+    """An exec-mode command (``clear ip nhrp cache``); VtyshError if vtysh says ``%``."""
+    out = await _run([command], daemon)
+    refused = [line for line in out.splitlines() if line.startswith("%")]
+    if refused:
+        raise VtyshError(f"vtysh -c {command!r}: {'; '.join(refused)}")
+    return out
 
 
 def bindings_from_cache(data: Any) -> list[NhrpBinding]:
@@ -82,6 +100,47 @@ async def nhrp_view() -> tuple[list[NhrpBinding], dict[PeerKey, int]]:
     cache = await show_json("show ip nhrp cache json")
     dmvpn = await show_json("show dmvpn json")
     return bindings_from_cache(cache), sas_from_dmvpn(dmvpn)
+
+
+@dataclass(frozen=True)
+class NhrpTables:
+    """nhrpd's cache, SA counts and NHS list from one vtysh run."""
+
+    bindings: list[NhrpBinding]
+    sas: dict[PeerKey, int]
+    cache: list[dict[str, Any]]
+    nhs: list[dict[str, Any]]
+
+
+def split_json(text: str, count: int) -> list[Any]:
+    """``count`` JSON documents printed one after another (one vtysh run, several -c)."""
+    decoder = json.JSONDecoder()
+    out: list[Any] = []
+    pos = 0
+    while len(out) < count:
+        starts = [i for i in (text.find("{", pos), text.find("[", pos)) if i >= 0]
+        if not starts:
+            raise ValueError(f"expected {count} JSON documents, found {len(out)}")
+        value, pos = decoder.raw_decode(text, min(starts))
+        out.append(value)
+    return out
+
+
+def _table(data: Any) -> list[dict[str, Any]]:
+    table = data.get("table", []) if isinstance(data, dict) else []
+    return [e for e in table if isinstance(e, dict)] if isinstance(table, list) else []
+
+
+async def nhrp_tables() -> NhrpTables:
+    """Cache, ``show dmvpn`` and NHS list in one vtysh process (each costs a fork)."""
+    commands = ["show ip nhrp cache json", "show dmvpn json", "show ip nhrp nhs json"]
+    out = await _run(commands, "nhrpd")
+    try:
+        cache, dmvpn, nhs = split_json(out, 3)
+    except ValueError as exc:
+        raise VtyshError(f"vtysh {commands}: {exc}") from exc
+    return NhrpTables(bindings_from_cache(cache), sas_from_dmvpn(dmvpn), _table(cache),
+                      _table(nhs))  # fmt: skip
 
 
 def _vtysh(args: list[str]) -> str:

@@ -30,6 +30,7 @@ STATE_DIR = Path(os.environ.get("FRRDMVPN_LAB_DIR", "/var/tmp/frrdmvpn-lab/nativ
 TIMEOUT = float(os.environ.get("LAB_TIMEOUT", "120"))
 MODE = os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn")
 FRR_DAEMONS = ("zebra", "nhrpd", "ospfd")
+API_GROUP = "frrdmvpn"  # may use frrdmvpnd's API socket
 SWANCTL_DIRS = (
     "conf.d", "x509", "x509ca", "x509aa", "x509ocsp", "x509crl", "x509ac",
     "pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12",
@@ -472,14 +473,24 @@ class Lab:
                 path = self.node_dir(n) / "run" / sock
                 wait_for(f"frrdmvpn-proxy's {sock} on {n.name}", path.exists)
 
+    def api_socket(self, name: str) -> Path:
+        """Node ``name``'s gRPC API socket (/run/frrdmvpn/frrdmvpn.sock inside the node)."""
+        return self.node_dir(topo.node(name)) / "run" / "frrdmvpn" / "frrdmvpn.sock"
+
     def _start_supervisors(self, nodes: tuple[Node, ...]) -> None:
         """frrdmvpnd on each node: it applies the node's frrdmvpn.conf, then supervises."""
+        # The API's group (the Debian package creates it; the lab's host may not have it).
+        known = subprocess.run(["getent", "group", API_GROUP], capture_output=True, check=False)
+        if known.returncode:
+            subprocess.run(["groupadd", "--system", API_GROUP], check=True)
         for n in nodes:
             (self.node_dir(n) / "run/frrdmvpn/running.conf").unlink(missing_ok=True)
             self.start_supervisor(n.name)
         for n in nodes:
             running = self.node_dir(n) / "run/frrdmvpn/running.conf"
             wait_for(f"frrdmvpnd to apply {n.name}'s frrdmvpn.conf", running.exists, 120)
+            sock = self.api_socket(n.name)
+            wait_for(f"frrdmvpnd's API on {n.name}", sock.exists, 60)
 
     def start_frr(self, name: str) -> None:
         """Start node ``name``'s zebra, nhrpd and ospfd."""

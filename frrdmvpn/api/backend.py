@@ -1,0 +1,339 @@
+"""What the gRPC services call: the node's state, its configuration and its operations.
+
+The supervision loop (:class:`frrdmvpn.service.Service`) feeds every observation in through
+:meth:`Backend.observed`; the handlers in :mod:`frrdmvpn.api.server` only translate
+requests and answers. Everything here runs in the daemon's event loop; blocking adapters
+(apply, vtysh, nft) run in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from frrdmvpn import __version__
+from frrdmvpn.api import state as api_state
+from frrdmvpn.api.store import Store
+from frrdmvpn.api.watch import Broker
+from frrdmvpn.config.model import Config
+from frrdmvpn.config.validate import check
+from frrdmvpn.datastores import ApplyReport, Datastores, Outcome, Revision
+from frrdmvpn.v1 import authorization_pb2 as apb
+from frrdmvpn.v1 import config_pb2 as cpb
+from frrdmvpn.v1 import guard_pb2, node_pb2, peer_pb2, types_pb2
+from frrdmvpn.v1 import watch_service_pb2 as wpb
+
+log = logging.getLogger("frrdmvpn.api")
+
+
+class OperationError(RuntimeError):
+    """An operation that cannot be carried out as asked (the message says why)."""
+
+
+@dataclass
+class Counters:
+    """Baselines subtracted after ClearCounters (the sources themselves keep counting)."""
+
+    guard: dict[str, tuple[int, int]] = field(default_factory=dict)
+    guard_logged: dict[str, int] = field(default_factory=dict)
+    authorization: dict[str, int] = field(default_factory=dict)
+    guard_since: float = 0.0
+    authorization_since: float = 0.0
+
+
+@dataclass
+class Backend:
+    """The node as the API sees it."""
+
+    datastores: Datastores
+    store: Store = field(default_factory=Store)
+    hostname: str = field(default_factory=socket.gethostname)
+    started: float = field(default_factory=time.time)
+    ready: bool = False
+    baselines: Counters = field(default_factory=Counters)
+    journal: dict[str, Any] | None = None
+    guard_raw: tuple[bool, dict[str, tuple[int, int]], dict[str, Any], dict[str, int]] = (
+        False, {}, {}, {})  # fmt: skip
+    wall_offset: float = 0.0
+    on_ready: Callable[[], None] | None = None
+    broker: Broker = field(init=False)
+    builder: api_state.StateBuilder = field(init=False)
+    applies_failed: int = 0
+    _seen_decision: int = 0
+
+    def __post_init__(self) -> None:
+        self.broker = Broker(self.store)
+        self.builder = api_state.StateBuilder(self.store)
+
+    # --- feeding ------------------------------------------------------------------------
+    def observed(self, obs: api_state.Observed, journal: dict[str, Any] | None = None) -> None:
+        """One supervision step's view (and the proxy's journal if it changed): update the
+        tables, publish the changes in causal order (SAs, decisions, NHRP, peers)."""
+        self.wall_offset = obs.wall_offset
+        events = self.builder.update(obs, lambda: self._decisions(journal))
+        events += self.store.set_singleton(wpb.EVENT_KIND_NODE, self.node_summary())
+        self.broker.publish(events)
+
+    def guard_observed(
+        self, installed: bool, counters: dict[str, tuple[int, int]], report: dict[str, Any],
+        xfrm: dict[str, int],
+    ) -> None:  # fmt: skip
+        self.guard_raw = (installed, counters, report, xfrm)
+        self.broker.publish(self.store.set_singleton(wpb.EVENT_KIND_GUARD, self.guard_status()))
+
+    def journal_read(self, journal: dict[str, Any] | None) -> None:
+        """The proxy's decision journal as last read: new decisions become events."""
+        self.broker.publish(self._decisions(journal))
+
+    def _decisions(self, journal: dict[str, Any] | None) -> list[wpb.WatchResponse]:
+        """Events for the journal's decisions not seen yet."""
+        if journal is None:
+            return []
+        if float(journal.get("started", 0)) != float((self.journal or {}).get("started", -1)):
+            self._seen_decision = 0  # the proxy restarted: its ids start again
+        self.journal = journal
+        events = []
+        for d in api_state.iter_decisions(journal):
+            if int(d.get("id", 0)) > self._seen_decision:
+                self._seen_decision = int(d.get("id", 0))
+                decision = api_state.decision_message(d)
+                event = wpb.AuthorizationEvent(decision=decision)
+                events += self.store.record(wpb.EVENT_KIND_AUTHORIZATION, event)
+        return events
+
+    def config_changed(self, what: str, report: ApplyReport | None) -> None:
+        """Called (in the loop) when the datastores changed."""
+        if what == "apply-failed":
+            self.applies_failed += 1
+        kinds = {"applied": wpb.CONFIG_EVENT_TYPE_APPLIED,
+                 "apply-failed": wpb.CONFIG_EVENT_TYPE_APPLY_FAILED,
+                 "saved": wpb.CONFIG_EVENT_TYPE_SAVED,
+                 "candidate": wpb.CONFIG_EVENT_TYPE_CANDIDATE_CHANGED}  # fmt: skip
+        event = wpb.ConfigEvent(type=kinds[what], status=self.config_status())
+        if report is not None:
+            event.apply.CopyFrom(apply_result(report))
+            if report.running is not None:
+                event.revision.CopyFrom(revision_message(report.running))
+        self.broker.publish(self.store.record(wpb.EVENT_KIND_CONFIG, event))
+
+    def set_ready(self) -> None:
+        if not self.ready:
+            self.ready = True
+            if self.on_ready is not None:
+                self.on_ready()
+
+    # --- views --------------------------------------------------------------------------
+    def metrics_view(self) -> Any:
+        """What Prometheus scrapes (frrdmvpn.adapters.metrics.MetricsView)."""
+        from frrdmvpn.adapters.metrics import MetricsView  # noqa: PLC0415
+
+        peers = self.store.items(wpb.EVENT_KIND_PEER)
+        by_state: dict[str, int] = {}
+        for p in peers:
+            name = types_pb2.PeerState.Name(p.state).removeprefix("PEER_STATE_").lower()  # type: ignore[attr-defined]
+            by_state[name] = by_state.get(name, 0) + 1
+        guard = self.guard_status().counters
+        auth = self.authorization_counters()
+        report = self.datastores.last_report
+        return MetricsView(
+            ready=self.ready, peers_by_state=by_state,
+            sas=len(self.store.items(wpb.EVENT_KIND_IPSEC_SA)),
+            guard_dropped={"in": (guard.dropped_in.packets, guard.dropped_in.bytes),
+                           "out": (guard.dropped_out.packets, guard.dropped_out.bytes)},
+            authorization={"accepted": auth.accepted, "denied": auth.denied,
+                           "weak_accepted": auth.weak_accepted},
+            config_revision=self.datastores.running_revision.number,
+            applies_failed=self.applies_failed if report is not None else 0,
+        )  # fmt: skip
+
+    def running_config(self) -> Config | None:
+        text = self.datastores.running_text()
+        return check(text)[0] if text else None
+
+    def peers(self, full: bool = False) -> list[peer_pb2.Peer]:
+        if full:
+            table = self.builder.full_peers()
+            return [table[k] for k in sorted(table, key=_addr_key)]
+        return list(self.store.items(wpb.EVENT_KIND_PEER))  # type: ignore[arg-type]
+
+    def guard_status(self) -> guard_pb2.GuardStatus:
+        installed, counters, report, xfrm = self.guard_raw
+        base = self.baselines
+        counters = {k: (p - base.guard.get(k, (0, 0))[0], b - base.guard.get(k, (0, 0))[1])
+                    for k, (p, b) in counters.items()}  # fmt: skip
+        counts = {k: int(v) - base.guard_logged.get(k, 0)
+                  for k, v in dict(report.get("counts", {})).items()}  # fmt: skip
+        msg = api_state.guard_status(installed, counters, {**report, "counts": counts}, xfrm,
+                                     self.wall_offset)  # fmt: skip
+        if base.guard_since:
+            msg.counters.counters_since.FromNanoseconds(int(base.guard_since * 1e9))
+        return msg
+
+    def authorization_counters(self) -> apb.AuthorizationCounters:
+        raw = dict((self.journal or {}).get("counters", {}))
+        base = self.baselines.authorization
+        out = apb.AuthorizationCounters(
+            accepted=max(0, int(raw.get("accepted", 0)) - base.get("accepted", 0)),
+            denied=max(0, int(raw.get("denied", 0)) - base.get("denied", 0)),
+            weak_accepted=max(0, int(raw.get("weak_accepted", 0)) - base.get("weak_accepted", 0)),
+        )  # fmt: skip
+        since = self.baselines.authorization_since or float((self.journal or {}).get("started", 0))
+        if since:
+            out.counters_since.FromNanoseconds(int(since * 1e9))
+        return out
+
+    def authorization_latency(self) -> apb.AuthorizationLatency:
+        samples = [float(d.get("latency", 0)) for d in api_state.iter_decisions(self.journal)]
+        out = apb.AuthorizationLatency(samples=len(samples))
+        if samples:
+            samples.sort()
+            out.p50.FromNanoseconds(int(statistics.median(samples) * 1e9))
+            out.p99.FromNanoseconds(
+                int(samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1e9)
+            )
+            out.max.FromNanoseconds(int(samples[-1] * 1e9))
+        return out
+
+    def authorization_policy(self) -> apb.AuthorizationPolicy:
+        from frrdmvpn.config.policy import authorization_policy  # noqa: PLC0415
+
+        config = self.running_config()
+        if config is None:
+            return apb.AuthorizationPolicy()
+        try:
+            policy = authorization_policy(config)
+        except ValueError:
+            policy = None
+        if policy is None:
+            return apb.AuthorizationPolicy()
+        msg = apb.AuthorizationPolicy(
+            mode=api_state.MODES.get(policy.mode.value, 0),  # type: ignore[arg-type]
+            weak=policy.mode.value == "any-authenticated",
+            tunnel_subnet="" if policy.tunnel_subnet is None else str(policy.tunnel_subnet),
+        )  # fmt: skip
+        for identity, prefixes in sorted(policy.psk_map.items()):
+            msg.psk_map.add(identity=identity, prefixes=[str(p) for p in prefixes])
+        return msg
+
+    def config_status(self) -> node_pb2.ConfigStatus:
+        ds = self.datastores
+        running = ds.running_revision
+        status = node_pb2.ConfigStatus(running=revision_message(running))
+        saved = ds.saved_text()
+        if saved is not None:
+            status.saved.CopyFrom(revision_message(Revision(0, saved, 0.0)))
+        status.unsaved_changes = saved != running.text
+        status.candidate_pending = ds.candidate is not None
+        if ds.last_report is not None:
+            status.last_apply_outcome = OUTCOMES[ds.last_report.outcome]
+            status.last_apply_message = ds.last_report.message
+        return status
+
+    def node_summary(self) -> node_pb2.NodeSummary:
+        """Everything `show frrdmvpn` would print first (no clocks, so it changes rarely)."""
+        node = node_pb2.NodeSummary(hostname=self.hostname, version=__version__,
+                                    api_versions=["v1"], epoch=self.store.epoch,
+                                    ready=self.ready)  # fmt: skip
+        node.started_at.FromNanoseconds(int(self.started * 1e9))
+        peers = self.store.items(wpb.EVENT_KIND_PEER)
+        node.peers.CopyFrom(_counts(peers))  # type: ignore[arg-type]
+        node.config.CopyFrom(self.config_status())
+        node.guard.installed = self.guard_raw[0]
+        config = self.running_config()
+        if config is not None:
+            for t in config.interfaces:
+                ts = node.tunnels.add(name=t.name, linux_name=t.linux_name,
+                                      description=t.description or "",
+                                      address="" if t.address is None else str(t.address),
+                                      mtu=t.mtu or 0, tcp_mss=t.tcp_adjust_mss or 0,
+                                      protection_profile=t.protection_profile or "",
+                                      nhrp_network_id=t.nhrp_network_id or 0,
+                                      nhrp_redirect=t.nhrp_redirect,
+                                      nhrp_shortcut=t.nhrp_shortcut,
+                                      nhs_count=len(t.nhrp_nhs), admin_up=True)  # fmt: skip
+                if isinstance(t.source, ipaddress.IPv4Address):
+                    ts.source_address = str(t.source)
+                elif t.source:
+                    ts.source_interface = str(t.source)
+                if t.key is not None:
+                    ts.key = t.key
+                if t.nhrp_holdtime:
+                    ts.nhrp_holdtime.FromSeconds(t.nhrp_holdtime)
+                ts.type = node_pb2.TUNNEL_TYPE_SPOKE if t.nhrp_nhs else node_pb2.TUNNEL_TYPE_HUB
+                ts.peers.CopyFrom(_counts([p for p in peers if p.interface in ("", t.linux_name)]))  # type: ignore[attr-defined,misc]
+        node.local_nbma_addresses.extend(sorted({p.key.local_nbma for p in peers}))  # type: ignore[attr-defined]
+        return node
+
+
+def _counts(peers: list[peer_pb2.Peer]) -> node_pb2.PeerStateCounts:
+    c = node_pb2.PeerStateCounts(total=len(peers))
+    for p in peers:
+        name = types_pb2.PeerState.Name(p.state).removeprefix("PEER_STATE_").lower()
+        if name in ("down", "ike", "ipsec", "nhrp", "up"):
+            setattr(c, name, getattr(c, name) + 1)
+    return c
+
+
+def _addr_key(key: tuple[str, str]) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(int(x) for x in k.split(".")) if k.count(".") == 3 else (0,) for k in key)
+
+
+OUTCOMES = {
+    Outcome.APPLIED: cpb.APPLY_OUTCOME_APPLIED,
+    Outcome.UNCHANGED: cpb.APPLY_OUTCOME_UNCHANGED,
+    Outcome.DRY_RUN: cpb.APPLY_OUTCOME_DRY_RUN,
+    Outcome.REJECTED: cpb.APPLY_OUTCOME_REJECTED,
+    Outcome.FAILED_RESTORED: cpb.APPLY_OUTCOME_FAILED_RESTORED,
+    Outcome.FAILED_NOT_RESTORED: cpb.APPLY_OUTCOME_FAILED_NOT_RESTORED,
+}
+_TARGETS = {
+    "link": cpb.CONFIG_CHANGE_TARGET_KERNEL, "sysctl": cpb.CONFIG_CHANGE_TARGET_KERNEL,
+    "iptables": cpb.CONFIG_CHANGE_TARGET_KERNEL, "charon": cpb.CONFIG_CHANGE_TARGET_CHARON,
+    "nhrpd": cpb.CONFIG_CHANGE_TARGET_NHRPD, "ospfd": cpb.CONFIG_CHANGE_TARGET_OSPFD,
+}  # fmt: skip
+
+
+def revision_message(rev: Revision) -> cpb.ConfigRevision:
+    msg = cpb.ConfigRevision(number=rev.number, digest=rev.digest, change_count=rev.changes)
+    if rev.at:
+        msg.at.FromNanoseconds(int(rev.at * 1e9))
+    msg.origin.kind, msg.origin.comment = rev.origin, rev.comment
+    return msg
+
+
+def diagnostic_message(d: Any) -> cpb.Diagnostic:
+    msg = cpb.Diagnostic(message=d.message)
+    if d.line is not None:
+        msg.line = d.line
+    if d.column is not None:
+        msg.column = d.column
+    if d.token is not None:
+        msg.token = d.token
+    if d.expected:
+        msg.expected = d.expected
+    msg.severity = cpb.DIAGNOSTIC_SEVERITY_ERROR if d.is_error else cpb.DIAGNOSTIC_SEVERITY_WARNING
+    if getattr(d, "code", None):
+        msg.code = d.code
+    return msg
+
+
+def apply_result(report: ApplyReport) -> cpb.ApplyResult:
+    msg = cpb.ApplyResult(outcome=OUTCOMES[report.outcome], message=report.message)
+    for change in report.changes:
+        word = change.split(":", 1)[0].split(" ", 1)[0].lower()
+        msg.changes.add(target=_TARGETS.get(word, 0), description=change)
+    msg.diagnostics.extend(diagnostic_message(d) for d in report.diagnostics)
+    if report.running is not None:
+        msg.running.CopyFrom(revision_message(report.running))
+    return msg
+
+
+async def in_thread(fn: Callable[[], Any]) -> Any:
+    return await asyncio.to_thread(fn)

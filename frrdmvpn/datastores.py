@@ -1,0 +1,280 @@
+"""The configuration datastores: running, candidate, saved (and its previous copy).
+
+Every change of the running configuration goes through :meth:`Datastores.apply_text`:
+validate, then :func:`frrdmvpn.apply.apply` under the apply lock, then record the new running
+text (and a revision) and tell the proxy to re-read its policy. The candidate is what the
+shell's configuration mode edits (IOS applies each line; so does ``EditConfig`` with
+commit). Used by ``frrdmvpnd apply|save`` and by the gRPC ConfigService alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from frrdmvpn.adapters import config_store
+from frrdmvpn.apply import ApplyError, Ports, apply
+from frrdmvpn.config.diagnostics import Diagnostic
+from frrdmvpn.config.edit import apply_line
+from frrdmvpn.config.model import Config
+from frrdmvpn.config.modes import ROOT, Context
+from frrdmvpn.config.render import render
+from frrdmvpn.config.validate import check
+
+REVISIONS_KEPT = 50
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    DRY_RUN = "dry-run"
+    REJECTED = "rejected"  # invalid, or a stale expected digest: nothing was touched
+    FAILED_RESTORED = "failed-restored"
+    FAILED_NOT_RESTORED = "failed-not-restored"
+
+
+class ConflictError(RuntimeError):
+    """An expected digest does not match (someone else changed the configuration)."""
+
+
+def digest(text: str) -> str:
+    """``sha256:<hex>`` of a configuration's canonical text."""
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One configuration as it was applied (number > 0) or stored (number 0)."""
+
+    number: int
+    text: str
+    at: float
+    origin: str = ""  # "api", "cli", "startup", "rollback", "sighup"...
+    comment: str = ""
+    changes: int = 0
+
+    @property
+    def digest(self) -> str:
+        return digest(self.text)
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    outcome: Outcome
+    message: str
+    changes: tuple[str, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+    running: Revision | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in (Outcome.APPLIED, Outcome.UNCHANGED, Outcome.DRY_RUN)
+
+
+@dataclass(frozen=True)
+class EditReport:
+    context: Context
+    accepted: int
+    diagnostics: tuple[Diagnostic, ...]
+    candidate: str
+    apply: ApplyReport | None = None
+
+
+@dataclass
+class Datastores:
+    """The node's configuration files and history; thread-safe (one change at a time)."""
+
+    saved: Path = config_store.SAVED
+    running: Path = config_store.RUNNING
+    ports: Callable[[], Ports] | None = None
+    on_change: Callable[[str, ApplyReport | None], None] | None = None
+    revisions: list[Revision] = field(default_factory=list)
+    candidate: str | None = None  # None: equal to running
+    last_report: ApplyReport | None = None
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # --- reading ------------------------------------------------------------------------
+    def running_text(self) -> str:
+        return config_store.read(self.running) or ""
+
+    def saved_text(self) -> str | None:
+        return config_store.read(self.saved)
+
+    def saved_previous_text(self) -> str | None:
+        return config_store.read(self.saved.with_name(self.saved.name + ".prev"))
+
+    def candidate_text(self) -> str:
+        return self.running_text() if self.candidate is None else self.candidate
+
+    def revision(self, number: int) -> Revision | None:
+        return next((r for r in self.revisions if r.number == number), None)
+
+    @property
+    def running_revision(self) -> Revision:
+        text = self.running_text()
+        if self.revisions and self.revisions[-1].text == text:
+            return self.revisions[-1]
+        return Revision(0, text, _mtime(self.running))
+
+    # --- checking -----------------------------------------------------------------------
+    @staticmethod
+    def validate(text: str) -> tuple[Config | None, tuple[Diagnostic, ...]]:
+        """The configuration if it has no error, and every finding."""
+        config, findings = check(text)
+        return (None if any(f.is_error for f in findings) else config), tuple(findings)
+
+    # --- changing -----------------------------------------------------------------------
+    def apply_text(
+        self,
+        text: str,
+        *,
+        dry_run: bool = False,
+        origin: str = "api",
+        comment: str = "",
+        expected_running: str = "",
+    ) -> ApplyReport:
+        """Validate ``text`` and make it the running configuration (only what differs)."""
+        config, findings = self.validate(text)
+        if config is None:
+            errors = sum(f.is_error for f in findings)
+            return self._done(ApplyReport(Outcome.REJECTED, f"{errors} error(s), nothing applied",
+                                          diagnostics=findings), dry_run)  # fmt: skip
+        if self.ports is None:
+            raise RuntimeError("no system to apply to (Datastores without ports)")
+        with self._lock, config_store.locked(self.running):
+            running_text = config_store.read(self.running)
+            if expected_running and digest(running_text or "") != expected_running:
+                return self._done(ApplyReport(
+                    Outcome.REJECTED, "the running configuration changed meanwhile (digest "
+                    f"{digest(running_text or '')}, expected {expected_running}); read it again",
+                    diagnostics=findings), dry_run)  # fmt: skip
+            old = None if running_text is None else check(running_text)[0]
+            try:
+                plan = apply(config, old, self.ports(), dry_run=dry_run)
+            except ApplyError as exc:
+                restored = exc.rolled_back
+                outcome = Outcome.FAILED_RESTORED if restored else Outcome.FAILED_NOT_RESTORED
+                state = "restored" if restored else "NOT restored"
+                message = f"apply failed: {exc}; previous state {state}"
+                report = ApplyReport(outcome, message, tuple(exc.changes), findings)
+                return self._done(report, dry_run)
+            changes = tuple(plan.changes)
+            if dry_run:
+                report = ApplyReport(Outcome.DRY_RUN, f"{len(changes)} change(s) planned", changes,
+                                     findings)  # fmt: skip
+                return self._done(report, dry_run)
+            canonical = render(config)
+            unchanged = not changes and running_text == canonical
+            config_store.atomic_write(self.running, canonical)
+            revision = self.running_revision
+            if not unchanged or not self.revisions:
+                revision = Revision(self._next_number(), canonical, time.time(), origin, comment,
+                                    len(changes))  # fmt: skip
+                self.revisions.append(revision)
+                del self.revisions[:-REVISIONS_KEPT]
+            self.candidate = None
+            _reload_proxy(self.running.parent / "proxy.pid")
+            outcome = Outcome.UNCHANGED if unchanged else Outcome.APPLIED
+            report = ApplyReport(outcome, f"{len(changes)} change(s)", changes, findings, revision)
+            return self._done(report, dry_run)
+
+    def _next_number(self) -> int:
+        return (self.revisions[-1].number if self.revisions else 0) + 1
+
+    def _done(self, report: ApplyReport, dry_run: bool) -> ApplyReport:
+        if not dry_run:
+            self.last_report = report
+            if self.on_change is not None:
+                self.on_change("applied" if report.ok else "apply-failed", report)
+        return report
+
+    def save(self, expected_running: str = "") -> tuple[Path, Path | None]:
+        """``write memory``: the running configuration becomes the saved file."""
+        with self._lock:
+            text = config_store.read(self.running)
+            if text is None:
+                raise FileNotFoundError("nothing has been applied yet, so there is nothing to save")
+            if expected_running and digest(text) != expected_running:
+                raise ConflictError(f"the running configuration is {digest(text)}, not "
+                               f"{expected_running}")  # fmt: skip
+            kept = config_store.save(self.saved, text)
+        if self.on_change is not None:
+            self.on_change("saved", None)
+        return self.saved, kept
+
+    def rollback_text(self, target: str | int) -> str:
+        """The text of a rollback target: ``saved``, ``saved-previous``,
+        ``previous-running`` or a revision number. LookupError if there is none."""
+        if target == "saved":
+            text = self.saved_text()
+        elif target == "saved-previous":
+            text = self.saved_previous_text()
+        elif target == "previous-running":
+            text = self.revisions[-2].text if len(self.revisions) >= 2 else None
+        else:
+            rev = self.revision(int(target))
+            text = None if rev is None else rev.text
+        if text is None:
+            raise LookupError(f"no configuration to roll back to ({target})")
+        return text
+
+    def edit(self, context: Context, lines: list[str], *, commit: bool, dry_run: bool = False,
+             origin: str = "api", comment: str = "") -> EditReport:  # fmt: skip
+        """Apply lines to the candidate in ``context``; stop at the first bad line (the
+        candidate keeps the lines before it). With ``commit`` the candidate is then applied;
+        if that fails, the candidate goes back to what it was before these lines."""
+        with self._lock:
+            before = self.candidate
+            base = self.candidate_text()
+            config, _ = check(base)
+            accepted = 0
+            diagnostics: tuple[Diagnostic, ...] = ()
+            for line in lines:
+                step = apply_line(config, context, line)
+                if step.diagnostics:
+                    diagnostics = step.diagnostics
+                    break
+                config, context = step.config, step.context
+                accepted += 1
+            text = render(config)
+            if dry_run:
+                return EditReport(context, accepted, diagnostics, text)
+            self.candidate = None if text == self.running_text() else text
+            report = None
+            if commit and not diagnostics:
+                report = self.apply_text(text, origin=origin, comment=comment)
+                if not report.ok:
+                    self.candidate = before
+            if self.on_change is not None and report is None:
+                self.on_change("candidate", None)
+            return EditReport(context, accepted, diagnostics, self.candidate_text(), report)
+
+    def discard(self) -> None:
+        with self._lock:
+            self.candidate = None
+        if self.on_change is not None:
+            self.on_change("candidate", None)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _reload_proxy(pidfile: Path) -> None:
+    """Tell frrdmvpn-proxy to re-read the authorization policy of the running config."""
+    with contextlib.suppress(OSError, ValueError):  # no proxy yet: it reads it at start
+        os.kill(int(pidfile.read_text().strip()), signal.SIGHUP)
+
+
+ROOT_CONTEXT = ROOT
