@@ -152,6 +152,7 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
         await mark("config")  # nothing to apply: what runs is the configuration
     else:
         await apply_saved("startup")
+    backend.config_current()
 
     def reapply() -> None:  # from the supervisor's thread when charon comes back
         asyncio.run_coroutine_threadsafe(apply_saved("charon-restart"), loop).result()

@@ -141,7 +141,8 @@ class Datastores:
         comment: str = "",
         expected_running: str = "",
     ) -> ApplyReport:
-        """Validate ``text`` and make it the running configuration (only what differs)."""
+        """Validate ``text`` and make it the running configuration (only what differs).
+        ConflictError if ``expected_running`` is given and is not the running digest."""
         config, findings = self.validate(text)
         if config is None:
             errors = sum(f.is_error for f in findings)
@@ -152,10 +153,10 @@ class Datastores:
         with self._lock, config_store.locked(self.running):
             running_text = config_store.read(self.running)
             if expected_running and digest(running_text or "") != expected_running:
-                return self._done(ApplyReport(
-                    Outcome.REJECTED, "the running configuration changed meanwhile (digest "
-                    f"{digest(running_text or '')}, expected {expected_running}); read it again",
-                    diagnostics=findings), dry_run)  # fmt: skip
+                raise ConflictError(
+                    f"the running configuration changed meanwhile (it is "
+                    f"{digest(running_text or '')}, not {expected_running}); read it again"
+                )
             old = None if running_text is None else check(running_text)[0]
             try:
                 plan = apply(config, old, self.ports(), dry_run=dry_run)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -217,7 +218,8 @@ class Service:
         if self._wall_offset is None:  # fixed once: times shown must not jitter step to step
             self._wall_offset = now - loop_time
         self.api.observed(Observed(
-            tuple(self.sup.peers.values()), tuple(sa_records(self.raw_sas)),
+            tuple(dataclasses.replace(p) for p in self.sup.peers.values()),
+            tuple(sa_records(self.raw_sas)),
             tuple(self.tables.cache), tuple(self.tables.nhs), now, self._wall_offset),
             journal)  # fmt: skip
 

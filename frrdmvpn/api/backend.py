@@ -66,6 +66,7 @@ class Backend:
     broker: Broker = field(init=False)
     builder: api_state.StateBuilder = field(init=False)
     applies_failed: int = 0
+    _parsed: tuple[str, Config | None] = ("", None)
     _seen_decision: int = 0
 
     def __post_init__(self) -> None:
@@ -154,8 +155,16 @@ class Backend:
         )  # fmt: skip
 
     def running_config(self) -> Config | None:
+        """The running configuration, parsed once per text (not at every step)."""
         text = self.datastores.running_text()
-        return check(text)[0] if text else None
+        if text != self._parsed[0]:
+            self._parsed = (text, check(text)[0] if text else None)
+        return self._parsed[1]
+
+    def config_current(self) -> None:
+        """Publish the configuration's standing (a Watch snapshot carries the latest)."""
+        event = wpb.ConfigEvent(type=wpb.CONFIG_EVENT_TYPE_CURRENT, status=self.config_status())
+        self.broker.publish(self.store.record(wpb.EVENT_KIND_CONFIG, event))
 
     def peers(self, full: bool = False) -> list[peer_pb2.Peer]:
         if full:
@@ -267,7 +276,7 @@ class Backend:
                 if t.nhrp_holdtime:
                     ts.nhrp_holdtime.FromSeconds(t.nhrp_holdtime)
                 ts.type = node_pb2.TUNNEL_TYPE_SPOKE if t.nhrp_nhs else node_pb2.TUNNEL_TYPE_HUB
-                ts.peers.CopyFrom(_counts([p for p in peers if p.interface in ("", t.linux_name)]))  # type: ignore[attr-defined,misc]
+                ts.peers.CopyFrom(_counts([p for p in peers if p.interface == t.name]))  # type: ignore[attr-defined,misc]
         node.local_nbma_addresses.extend(sorted({p.key.local_nbma for p in peers}))  # type: ignore[attr-defined]
         return node
 

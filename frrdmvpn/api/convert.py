@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.core.supervisor import Role, State
 from frrdmvpn.v1 import ipsec_pb2, nhrp_pb2, peer_pb2, types_pb2
@@ -322,7 +323,7 @@ def cache_entry(e: Mapping[str, Any], peer_state: PeerStateValue) -> nhrp_pb2.Nh
         prefix = 0
     identity = str(e.get("identity", ""))
     return nhrp_pb2.NhrpCacheEntry(
-        interface=str(e.get("interface", "")),
+        interface=tunnel_name(str(e.get("interface", ""))),
         type=CACHE_TYPES.get(str(e.get("type")), nhrp_pb2.NHRP_CACHE_TYPE_UNSPECIFIED),
         protocol_address=protocol,
         prefix_length=prefix,
@@ -354,7 +355,7 @@ def nhs_entry(e: Mapping[str, Any], peer_state: PeerStateValue) -> nhrp_pb2.Nhs:
         types_pb2.PEER_STATE_NHRP,
     )
     msg = nhrp_pb2.Nhs(
-        interface=str(e.get("interface", "")),
+        interface=tunnel_name(str(e.get("interface", ""))),
         protocol_address="" if protocol == "-" else protocol,
         dynamic=fqdn == "dynamic",
         configured_nbma=fqdn,

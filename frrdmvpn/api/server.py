@@ -43,8 +43,9 @@ from frrdmvpn.api.backend import (
 )
 from frrdmvpn.api.convert import CACHE_TYPES
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
+from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
-from frrdmvpn.datastores import ConflictError, Outcome, Revision
+from frrdmvpn.datastores import ConflictError, Revision
 from frrdmvpn.v1 import (
     config_pb2,
     config_service_pb2,
@@ -322,11 +323,12 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
             raise OperationError(f"nhrpd: {exc}") from exc
         shortcuts = []
         for e in vtysh._table(data):
-            if request.interface and e.get("interface", request.interface) != request.interface:
+            name = tunnel_name(str(e.get("interface", "")))
+            if request.interface and name != request.interface:
                 continue
             shortcuts.append(
                 nhrp_pb2.Shortcut(
-                    interface=str(e.get("interface", "")),
+                    interface=name,
                     prefix=str(e.get("prefix", "")),
                     via=str(e.get("via", "")),
                     identity=str(e.get("identity", "")),
@@ -349,7 +351,7 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         out = state_service_pb2.GetNhrpTrafficResponse()
         for t in config.interfaces if config is not None else ():
             if not request.interface or request.interface in (t.name, t.linux_name):
-                out.tunnels.add(interface=t.linux_name, available=False)
+                out.tunnels.add(interface=t.name, available=False)
         return out
 
     @guarded
@@ -364,7 +366,7 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         neighbors = []
         for rid, entries in dict(data.get("neighbors", {})).items():
             for e in entries if isinstance(entries, list) else []:
-                iface = str(e.get("ifaceName", "")).split(":")[0]
+                iface = tunnel_name(str(e.get("ifaceName", "")).split(":")[0])
                 if request.interface and iface != request.interface:
                     continue
                 state, _, role = str(e.get("nbrState", "")).partition("/")
@@ -607,8 +609,6 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             comment=request.comment,
             expected_running=request.expected_running_digest,
         )
-        if report.outcome is Outcome.REJECTED and "changed meanwhile" in report.message:
-            raise ConflictError(report.message)
         return apply_result(report)
 
     @guarded

@@ -15,6 +15,7 @@ from typing import Any
 from frrdmvpn.api import convert
 from frrdmvpn.api.convert import PeerStateValue
 from frrdmvpn.api.store import Store
+from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.core.supervisor import State
 from frrdmvpn.v1 import authorization_pb2 as apb
@@ -125,7 +126,7 @@ class StateBuilder:
             nbma = str(e.get("nbma", ""))
             state = states.get(nbma, types_pb2.PEER_STATE_UNSPECIFIED)
             servers[(str(e.get("interface", "")), str(e.get("fqdn", "")), nbma)] = (e, state)
-            nhs_interfaces[nbma] = str(e.get("interface", ""))
+            nhs_interfaces[nbma] = tunnel_name(str(e.get("interface", "")))
         events += store.replace_from(
             wpb.EVENT_KIND_NHS,
             {key: convert.cache_source(*entry) for key, entry in servers.items()},
@@ -196,7 +197,7 @@ class StateBuilder:
                 {(str(p.local), str(p.remote)): p for p in obs.peers},
                 _bindings(obs.cache),
                 _by_pair(obs.sas),
-                {str(e.get("nbma", "")): str(e.get("interface", "")) for e in obs.nhs},
+                {str(e.get("nbma", "")): tunnel_name(str(e.get("interface", ""))) for e in obs.nhs},
             )
         return self._index
 
@@ -244,7 +245,7 @@ def decision_message(d: Mapping[str, Any]) -> apb.AuthorizationDecision:
         peer_identity=str(d.get("identity", "")),
         mode=MODES.get(str(d.get("mode")), 0),  # type: ignore[arg-type]
         event_id=int(d.get("eventid", 0)) & 0xFFFFFFFF,
-        interface=str(d.get("interface", "")),
+        interface=tunnel_name(str(d.get("interface", ""))),
         binding_type=convert.CACHE_TYPES.get(str(d.get("type")), 0),  # type: ignore[arg-type]
         claimed_address=str(d.get("claimed", "")),
         local_nbma=str(d.get("local_nbma", "")),

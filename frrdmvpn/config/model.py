@@ -33,6 +33,15 @@ def linux_name(number: int) -> str:
     return f"{LINUX_TUNNEL_PREFIX}{number}"
 
 
+def tunnel_name(link: str) -> str:
+    """The configuration's name of a Linux link: ``dmvpn0`` -> ``Tunnel0``; other links
+    (a LAN's ``eth1``) keep their name."""
+    number = link.removeprefix(LINUX_TUNNEL_PREFIX)
+    if number != link and number.isdigit():
+        return f"{TUNNEL_PREFIX}{int(number)}"
+    return link
+
+
 class OspfNetworkType(enum.Enum):
     """``ip ospf network ...`` as typed in the configuration."""
 

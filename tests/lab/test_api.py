@@ -18,6 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from frrdmvpn.client import Client
+from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
 from frrdmvpn.v1 import config_pb2, config_service_pb2, ipsec_pb2, peer_pb2, types_pb2
@@ -71,7 +72,7 @@ def test_client_lists_the_hubs_spokes_as_charon_and_nhrpd_report_them(
         # the NHRP entry nhrpd shows for the spoke
         entry = next(e for e in cache if e["nbma"] == nbma)
         assert [(e.protocol_address, e.interface) for e in peer.nhrp_entries] == [
-            (entry["protocol"], entry["interface"])
+            (entry["protocol"], tunnel_name(entry["interface"]))
         ]
     api_cache = {(e.protocol_address, e.nbma_address) for e in hub_api.nhrp_cache()}
     assert api_cache == {(e["protocol"], e["nbma"]) for e in cache}

@@ -151,7 +151,7 @@ def test_nhrpd_cache_json_to_entry() -> None:
     (e,) = _table(json.loads(NHRP_CACHE_JSON))
     entry = convert.cache_entry(e, types_pb2.PEER_STATE_UP)
     assert entry == nhrp_pb2.NhrpCacheEntry(
-        interface="dmvpn0", type=nhrp_pb2.NHRP_CACHE_TYPE_DYNAMIC, protocol_address="10.0.0.2",
+        interface="Tunnel0", type=nhrp_pb2.NHRP_CACHE_TYPE_DYNAMIC, protocol_address="10.0.0.2",
         prefix_length=32, nbma_address=SPOKE, claimed_nbma_address=SPOKE, identity="spoke1",
         used=False, expiry_timer_armed=True, authorizing=False,
         peer_state=types_pb2.PEER_STATE_UP,
@@ -187,7 +187,7 @@ def test_observation_to_peer_sa_and_cache_events() -> None:
     assert events[1].nhrp_cache.entry.peer_state == types_pb2.PEER_STATE_UP
     p = events[2].peer.peer
     assert (p.key.local_nbma, p.key.remote_nbma) == (HUB, SPOKE)
-    assert (p.interface, p.tunnel_address) == ("dmvpn0", "10.0.0.2")
+    assert (p.interface, p.tunnel_address) == ("Tunnel0", "10.0.0.2")
     assert p.role == peer_pb2.PEER_ROLE_DYNAMIC
     assert p.state == types_pb2.PEER_STATE_UP
     assert p.state_reason == "NHRP binding and SA up"

@@ -313,7 +313,7 @@ def test_nhrp_cache_nhs_shortcuts_ospf(tmp_path: Path) -> None:
         assert [s.prefix for s in shortcuts.shortcuts] == ["203.0.113.16/28"]
         ospf = await node.state.ListOspfNeighbors(state_service_pb2.ListOspfNeighborsRequest())
         assert ospf.ospf_available
-        assert [n.interface for n in ospf.neighbors] == ["dmvpn0"]
+        assert [n.interface for n in ospf.neighbors] == ["Tunnel0"]
 
     run(tmp_path, body, peers=20)
 
