@@ -174,7 +174,6 @@ def test_watch_shows_an_sa_lost_the_peer_down_and_its_return_in_order(
     time.sleep(2)
     events = watch.stop()
 
-    print(_describe(events))
     kinds = [e.WhichOneof("event") for e in events]
     assert kinds[0] == "snapshot_begin"
     end = kinds.index("snapshot_end")
