@@ -793,6 +793,11 @@ class WatchServicer(watch_service_pb2_grpc.WatchServiceServicer):
         f = _filter(request.peer_filter, "peer_filter")
         if request.peer_view not in peer_pb2.PeerView.values():
             raise BadRequestError(f"peer_view: {request.peer_view} is no PeerView")
+        if request.peer_view == peer_pb2.PEER_VIEW_FULL:
+            raise BadRequestError(
+                "peer_view: Watch streams the basic view (traffic counters change every "
+                "second); ListPeers with PEER_VIEW_FULL has them"
+            )
         heartbeat = None
         if request.HasField("heartbeat_interval"):
             seconds = request.heartbeat_interval.ToNanoseconds() / 1e9

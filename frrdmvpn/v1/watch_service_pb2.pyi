@@ -49,8 +49,9 @@ class _EventKindEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._Enum
     peer.
     """
     EVENT_KIND_IPSEC_SA: _EventKind.ValueType  # 3
-    """IpsecSaEvent: IKE_SAs and CHILD_SAs established, rekeyed, deleted. Snapshot: one
-    per IKE_SA and one per CHILD_SA.
+    """IpsecSaEvent: one per IKE_SA, with its CHILD_SAs inside: established, changed (a
+    CHILD_SA installed, rekeyed or deleted updates its IKE_SA), deleted. Snapshot: one
+    per IKE_SA.
     """
     EVENT_KIND_NHRP_CACHE: _EventKind.ValueType  # 4
     """NhrpCacheEvent: NHRP cache entries added, changed, removed (registrations,
@@ -59,9 +60,13 @@ class _EventKindEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._Enum
     EVENT_KIND_NHS: _EventKind.ValueType  # 5
     """NhsEvent: NHS registration state changes. Snapshot: one per NHS."""
     EVENT_KIND_SHORTCUT: _EventKind.ValueType  # 6
-    """ShortcutEvent: shortcuts installed and removed. Snapshot: one per shortcut."""
+    """ShortcutEvent: shortcuts installed and removed. Snapshot: one per shortcut. Not
+    watchable yet (INVALID_ARGUMENT): ListShortcuts answers on demand.
+    """
     EVENT_KIND_OSPF_NEIGHBOR: _EventKind.ValueType  # 7
-    """OspfNeighborEvent: OSPF adjacency changes. Snapshot: one per neighbour."""
+    """OspfNeighborEvent: OSPF adjacency changes. Snapshot: one per neighbour. Not
+    watchable yet (INVALID_ARGUMENT): ListOspfNeighbors answers on demand.
+    """
     EVENT_KIND_GUARD: _EventKind.ValueType  # 8
     """GuardEvent: guard layers changing, cleartext GRE dropped. Snapshot: the status."""
     EVENT_KIND_AUTHORIZATION: _EventKind.ValueType  # 9
@@ -85,8 +90,9 @@ EVENT_KIND_PEER: EventKind.ValueType  # 2
 peer.
 """
 EVENT_KIND_IPSEC_SA: EventKind.ValueType  # 3
-"""IpsecSaEvent: IKE_SAs and CHILD_SAs established, rekeyed, deleted. Snapshot: one
-per IKE_SA and one per CHILD_SA.
+"""IpsecSaEvent: one per IKE_SA, with its CHILD_SAs inside: established, changed (a
+CHILD_SA installed, rekeyed or deleted updates its IKE_SA), deleted. Snapshot: one
+per IKE_SA.
 """
 EVENT_KIND_NHRP_CACHE: EventKind.ValueType  # 4
 """NhrpCacheEvent: NHRP cache entries added, changed, removed (registrations,
@@ -95,9 +101,13 @@ resolutions, purges). Snapshot: one per entry.
 EVENT_KIND_NHS: EventKind.ValueType  # 5
 """NhsEvent: NHS registration state changes. Snapshot: one per NHS."""
 EVENT_KIND_SHORTCUT: EventKind.ValueType  # 6
-"""ShortcutEvent: shortcuts installed and removed. Snapshot: one per shortcut."""
+"""ShortcutEvent: shortcuts installed and removed. Snapshot: one per shortcut. Not
+watchable yet (INVALID_ARGUMENT): ListShortcuts answers on demand.
+"""
 EVENT_KIND_OSPF_NEIGHBOR: EventKind.ValueType  # 7
-"""OspfNeighborEvent: OSPF adjacency changes. Snapshot: one per neighbour."""
+"""OspfNeighborEvent: OSPF adjacency changes. Snapshot: one per neighbour. Not
+watchable yet (INVALID_ARGUMENT): ListOspfNeighbors answers on demand.
+"""
 EVENT_KIND_GUARD: EventKind.ValueType  # 8
 """GuardEvent: guard layers changing, cleartext GRE dropped. Snapshot: the status."""
 EVENT_KIND_AUTHORIZATION: EventKind.ValueType  # 9
@@ -219,7 +229,9 @@ class WatchRequest(google.protobuf.message.Message):
     skip_snapshot: builtins.bool
     """Send no snapshot: live changes only (the shell's `debug` commands)."""
     peer_view: frrdmvpn.v1.peer_pb2.PeerView.ValueType
-    """How much of each peer PeerEvents carry (default PEER_VIEW_BASIC)."""
+    """How much of each peer PeerEvents carry: PEER_VIEW_BASIC (the default; FULL is
+    INVALID_ARGUMENT: its traffic counters change every second, ListPeers has them).
+    """
     @property
     def heartbeat_interval(self) -> google.protobuf.duration_pb2.Duration:
         """Send a Heartbeat after this long without another message (values under 1 s are
@@ -500,14 +512,12 @@ class IpsecSaEvent(google.protobuf.message.Message):
         """The NBMA pair the SA is between."""
     @property
     def ike_sa(self) -> frrdmvpn.v1.ipsec_pb2.IkeSa:
-        """An IKE_SA (its child_sas empty: CHILD_SAs have their own events)."""
+        """An IKE_SA with its CHILD_SAs (no traffic counters: ListPeers PEER_VIEW_FULL)."""
     @property
     def child_sa(self) -> frrdmvpn.v1.ipsec_pb2.ChildSa:
-        """A CHILD_SA."""
+        """A CHILD_SA on its own (reserved: v1 servers send CHILD_SAs inside their IKE_SA)."""
     reason: builtins.str
-    """What charon reported ("ike-updown down", "child-rekey", "terminated by
-    ClearPeer"); empty in a snapshot.
-    """
+    """charon's state of the IKE_SA ("ESTABLISHED", "CONNECTING", "DELETING")."""
     def __init__(
         self,
         *,
