@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -439,3 +440,14 @@ def test_malformed_calls_are_refused_and_the_server_keeps_serving(hub_api: Clien
         grpc.StatusCode.INVALID_ARGUMENT,
     )
     assert len(hub_api.peers()) == 2  # still serving
+
+
+def test_the_example_client_prints_the_hubs_peers(lab: Lab) -> None:
+    """docs/examples/api_peers.py, run inside the hub as an operator would."""
+    script = str(Path(__file__).resolve().parents[2] / "docs" / "examples" / "api_peers.py")
+    done = lab.run("hub", [sys.executable, script], check=False)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    assert {(r[0], r[1], r[2]) for r in rows} == {
+        (nbma, str(node.overlay.ip), "UP") for nbma, node in SPOKES.items()
+    }
