@@ -41,6 +41,7 @@ from frrdmvpn.api.backend import (
     diagnostic_message,
     revision_message,
 )
+from frrdmvpn.api.config_tree import MODE_OF, config_tree, context_message
 from frrdmvpn.api.convert import CACHE_TYPES
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
 from frrdmvpn.config.model import tunnel_name
@@ -472,9 +473,6 @@ _DATASTORES = {
     config_pb2.CONFIG_DATASTORE_SAVED: "saved",
     config_pb2.CONFIG_DATASTORE_SAVED_PREVIOUS: "saved-previous",
 }
-_MODES = {getattr(config_pb2, "CONFIG_MODE_" + m.name, None): m for m in Mode}
-_MODES[config_pb2.CONFIG_MODE_GLOBAL] = Mode.CONFIG
-_MODES.pop(None, None)
 
 
 def _text(text: str, field: str) -> str:
@@ -530,7 +528,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             text = _redact(text)
         out = config_service_pb2.GetConfigResponse(text=text, revision=revision_message(rev))
         out.diagnostics.extend(diagnostic_message(d) for d in findings)
-        out.tree.CopyFrom(_tree(text))
+        out.tree.CopyFrom(config_tree(text))
         return out
 
     @guarded
@@ -557,7 +555,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             ds.candidate_text()
         ):
             raise ConflictError("the candidate changed meanwhile; read it again")
-        mode = _MODES.get(request.context.mode or config_pb2.CONFIG_MODE_GLOBAL)
+        mode = MODE_OF.get(request.context.mode or config_pb2.CONFIG_MODE_GLOBAL)
         if mode is None:
             raise BadRequestError(f"context.mode: {request.context.mode} is no configuration mode")
         ctx = Context(mode, tuple(request.context.keys)) if mode is not Mode.CONFIG else ROOT
@@ -578,9 +576,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         out = config_service_pb2.EditConfigResponse(
             lines_accepted=report.accepted, candidate_pending=ds.candidate is not None
         )
-        out.context.mode = next(k for k, v in _MODES.items() if v is report.context.mode)  # type: ignore[assignment]
-        out.context.keys.extend(report.context.keys)
-        out.context.prompt = str(report.context.mode.prompt)
+        out.context.CopyFrom(context_message(report.context))
         out.diagnostics.extend(diagnostic_message(d) for d in report.diagnostics)
         out.candidate.CopyFrom(revision_message(Revision(0, report.candidate, 0.0)))
         if report.apply is not None:
@@ -698,23 +694,6 @@ def _redact(text: str) -> str:
         else:
             out.append(line)
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
-
-
-def _tree(text: str) -> config_pb2.ConfigTree:
-    """The configuration's statements in file order, each with the context it sits in."""
-    tree = config_pb2.ConfigTree()
-    header = ""
-    for raw in text.splitlines():
-        if not raw.strip() or raw.strip().startswith("!"):
-            header = "" if raw.strip() == "!" else header
-            continue
-        line = raw.strip()
-        if raw[0] != " ":
-            header = line
-            tree.statements.add(text=line, key=line)
-        else:
-            tree.statements.add(text=line, key=f"{header}/{line}")
-    return tree
 
 
 # --- OperationsService --------------------------------------------------------------------
