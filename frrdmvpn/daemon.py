@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from frrdmvpn import __version__
-from frrdmvpn.adapters import config_store
+from frrdmvpn.adapters import config_store, journal
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.apply import Ports
 from frrdmvpn.config.model import Config
@@ -62,10 +62,7 @@ def cmd_guard(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The daemon: apply the saved configuration, supervise, serve the API."""
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    journal.setup("frrdmvpnd", args.verbose)
     return asyncio.run(_run(args))
 
 

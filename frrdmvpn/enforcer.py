@@ -22,6 +22,7 @@ from frrdmvpn.adapters.decision_journal import PATH as JOURNAL_PATH
 from frrdmvpn.adapters.decision_journal import DecisionJournal
 from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.adapters.initiator import Initiator
+from frrdmvpn.adapters.journal import setup as setup_logging
 from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
 from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas, with_certificates
@@ -179,10 +180,7 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``frrdmvpn-proxy``."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    setup_logging("frrdmvpn-proxy", args.verbose)
     try:
         asyncio.run(serve(args))
     except PolicyError as exc:

@@ -24,6 +24,7 @@ from typing import Any
 from frrdmvpn.adapters import decision_journal, systemd
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.adapters.initiator import Initiator
+from frrdmvpn.adapters.journal import fields
 from frrdmvpn.adapters.neighbors import gre_neighbors, replace_neighbor
 from frrdmvpn.adapters.nflog import NflogListener
 from frrdmvpn.adapters.vici_client import ViciError, list_sas, list_sas_raw, listen
@@ -106,9 +107,12 @@ class Service:
         """A packet the guards logged to their NFLOG group."""
         offender = self.report.add(p.prefix, p.payload, asyncio.get_running_loop().time())
         if offender is not None:
+            peer = offender.src if offender.direction == "in" else offender.dst
             log.warning("guard dropped cleartext GRE %s %s -> %s (key %s): %s",
                         offender.direction, offender.src, offender.dst, offender.gre_key,
-                        offender.summary)  # fmt: skip
+                        offender.summary,
+                        extra=fields(peer=peer, event="guard-drop", reason=offender.summary,
+                                     direction=offender.direction))  # fmt: skip
 
     async def observe(self) -> Observation:
         """charon's and nhrpd's current view."""
@@ -142,19 +146,28 @@ class Service:
         for action in sorted(actions, key=lambda a: order[type(a)]):
             if isinstance(action, Transition):
                 log.info("peer %s: %s -> %s: %s", action.remote, action.old.name,
-                         action.new.name, action.reason)  # fmt: skip
+                         action.new.name, action.reason,
+                         extra=fields(peer=action.remote, event="transition",
+                                      reason=action.reason, state=action.new.name))  # fmt: skip
             elif isinstance(action, Initiate):
-                log.info("peer %s: initiate (attempt %d)", action.remote, action.attempt)
+                log.info("peer %s: initiate (attempt %d)", action.remote, action.attempt,
+                         extra=fields(peer=action.remote, event="initiate",
+                                      reason=f"attempt {action.attempt}"))  # fmt: skip
                 # Kicks the trap and follows up within seconds (a kick sent before charon has
                 # its trap, or swallowed by a larval state, is repeated after clearing them).
                 self.initiator.request(ProxyInitiate("dmvpn", action.local, action.remote))
             elif isinstance(action, RepairNeighbor):
+                stale = f"{action.protocol} on {action.interface} pointed at {action.found}"
                 log.warning("neighbour %s on %s pointed at %s, not %s (nhrpd left it stale): "
                             "repairing", action.protocol, action.interface, action.found,
-                            action.nbma)  # fmt: skip
+                            action.nbma,
+                            extra=fields(peer=action.nbma, event="repair-neighbor",
+                                         reason=stale))  # fmt: skip
                 error = await replace_neighbor(action.interface, action.protocol, str(action.nbma))
                 if error:
-                    log.warning("repairing neighbour %s: %s", action.protocol, error)
+                    log.warning("repairing neighbour %s: %s", action.protocol, error,
+                                extra=fields(peer=action.nbma, event="repair-neighbor",
+                                             reason=error))  # fmt: skip
             elif isinstance(action, CleanOrphans):
                 await self._clean_orphans()
             else:
@@ -345,7 +358,9 @@ class Operations:
                     try:
                         await terminate_ike(self.service.upstream, uid)
                         notes.append(f"terminated IKE_SA #{uid}")
-                        log.info("peer %s: IKE_SA #%d cleared (API)", peer.key.remote_nbma, uid)
+                        log.info("peer %s: IKE_SA #%d cleared (API)", peer.key.remote_nbma, uid,
+                                 extra=fields(peer=peer.key.remote_nbma, event="clear",
+                                              reason=f"IKE_SA #{uid} terminated"))  # fmt: skip
                     except ViciError as exc:
                         done = False
                         notes.append(str(exc))

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from frrdmvpn.adapters.journal import fields as log_fields
 from frrdmvpn.adapters.unix_server import listen_restricted
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.nhrp.events import (
@@ -68,6 +69,10 @@ class NhrpEventServer:
             "authorize-binding event=%d type=%s peer=%s nbma=%s -> %s: %s",
             event.eventid, event.type, event.remote_addr, event.remote_nbma,
             "accept" if decision.accept else "deny", decision.reason,
+            extra=log_fields(peer=event.remote_nbma, claimed=event.remote_addr,
+                             event="authorize-binding", eventid=event.eventid,
+                             verdict="accept" if decision.accept else "deny",
+                             reason=decision.reason),
         )  # fmt: skip
         if self.journal is not None:  # recorded before nhrpd can act on it (causal order)
             try:
