@@ -94,6 +94,7 @@ class Service:
         self.tables = NhrpTables([], {}, [], [])
         self.guard_installed = False
         self._journal_mtime = 0.0
+        self.journal: dict[str, Any] | None = None  # read during the last observation
         self._wall_offset: float | None = None
         self.reapply = reapply
         self.upstream = upstream
@@ -115,18 +116,24 @@ class Service:
                                      direction=offender.direction))  # fmt: skip
 
     async def observe(self) -> Observation:
-        """charon's and nhrpd's current view."""
+        """nhrpd's and charon's current view, and the proxy's decisions read in between.
+
+        In that order because each binding follows its decision, which follows its SA:
+        a binding nhrpd shows has its decision in the journal read after it, and a
+        decision read has its SA in charon's listing after it, so the API can publish
+        SAs, decisions and bindings in causal order (``self.journal``)."""
+        try:
+            self.tables = await nhrp_tables()
+        except VtyshError as exc:
+            log.debug("nhrpd: %s", exc)
+            self.tables = NhrpTables([], {}, [], [])
+        self.journal = self.read_journal()
         try:
             ikes, children, self.raw_sas = await list_sas_raw(self.upstream)
             charon_up = True
         except ViciError as exc:
             log.debug("charon: %s", exc)
             ikes, children, charon_up, self.raw_sas = [], [], False, []
-        try:
-            self.tables = await nhrp_tables()
-        except VtyshError as exc:
-            log.debug("nhrpd: %s", exc)
-            self.tables = NhrpTables([], {}, [], [])
         bindings, sas = self.tables.bindings, self.tables.sas
         neighbors = await gre_neighbors({b.interface for b in bindings if b.interface})
         return Observation(
@@ -303,14 +310,10 @@ class Service:
             try:
                 if steps % GUARD_CHECK_EVERY == 0:
                     await self._ensure_guards()
-                observation = await self.observe()
-                # read after the observation: the proxy records a decision before nhrpd has
-                # its answer, so every binding observed has its decision in the journal
-                journal = self.read_journal()
-                await self.act(self.sup.step(observation, loop.time()))
+                await self.act(self.sup.step(await self.observe(), loop.time()))
                 _write_status(self.sup, self.status_dir / "peers.json")
                 _write_json(self.status_dir / "guard.json", self.report.as_dict())
-                self.publish(loop.time(), journal)
+                self.publish(loop.time(), self.journal)
                 if steps % GUARD_COUNTERS_EVERY == 1:
                     await self.publish_guard()
             except Exception:  # one bad step must not end supervision: log it, go on
