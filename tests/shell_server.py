@@ -1,0 +1,100 @@
+"""A frrdmvpnd API for the shell's terminal tests, run as ``python -m tests.shell_server DIR``.
+
+It serves the real :class:`frrdmvpn.api.server.ApiServer` on ``DIR/api.sock`` over a
+:class:`frrdmvpn.api.backend.Backend` fed synthetic state: the lab hub's configuration
+applied to fake ports, three spokes UP (tests.unit.test_api_server's observation), guard
+counters, an authorization journal and ospfd's neighbours. Clearing a peer's crypto
+session makes it go DOWN, then UP again half a second later (what ``debug dmvpn`` shows).
+It prints ``READY`` when it serves and stops on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from frrdmvpn.adapters import vtysh
+from frrdmvpn.api.backend import Backend
+from frrdmvpn.api.server import ApiServer
+from frrdmvpn.config.model import Config
+from frrdmvpn.datastores import ApplyReport, Datastores
+from frrdmvpn.v1 import peer_pb2
+from tests.unit.test_api_server import HUB_TEXT, FakeOperations, fake_show_json, observation
+from tests.unit.test_apply import World
+
+SPOKES = 3
+
+
+class LenientWorld(World):
+    """The fake node of tests.unit.test_apply, whose FRR takes any configuration lines."""
+
+    def frr_configure(self, lines: list[str]) -> None:
+        daemon = self.asked
+        assert daemon is not None
+        self.log.append(f"vtysh {daemon}")
+
+
+class FlappingOperations(FakeOperations):
+    """Clearing a peer takes it DOWN now and brings it back UP half a second later."""
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__()
+        self.backend = backend
+
+    async def clear(self, peers: list[peer_pb2.Peer], **kw: Any) -> list[Any]:
+        out = await super().clear(peers, **kw)
+        index = {p.key.remote_nbma for p in peers}
+        down = [i for i, p in enumerate(self.backend.peers()) if p.key.remote_nbma in index]
+        self.backend.observed(observation(SPOKES, down=down))
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.5, lambda: self.backend.observed(observation(SPOKES)))
+        return out
+
+
+def build(directory: Path) -> tuple[Backend, Datastores]:
+    world = LenientWorld()
+    stores = Datastores(saved=directory / "etc" / "frrdmvpn.conf",
+                        running=directory / "run" / "running.conf",
+                        ports=lambda: world.ports(Config()))  # fmt: skip
+    backend = Backend(stores, hostname="hub")
+    report = stores.apply_text(HUB_TEXT, origin="startup")
+    assert report.ok, report.message
+    backend.observed(observation(SPOKES))
+    backend.guard_observed(
+        True,
+        {"gre_in_cleartext": (5, 500), "gre_out_cleartext": (1, 90)},
+        {"counts": {"in": 5, "out": 1}, "last": []},
+        {},
+    )
+    backend.journal_read({"started": 1.0, "counters": {"accepted": 7, "denied": 2},
+                          "decisions": []})  # fmt: skip
+    backend.set_ready()
+    return backend, stores
+
+
+async def serve(directory: Path) -> None:
+    vtysh.show_json = fake_show_json  # ospfd's neighbours
+    backend, stores = build(directory)
+    loop = asyncio.get_running_loop()
+
+    def config_changed(what: str, report: ApplyReport | None) -> None:
+        loop.call_soon_threadsafe(backend.config_changed, what, report)
+
+    stores.on_change = config_changed
+    api = ApiServer(backend, FlappingOperations(backend), socket_path=directory / "api.sock",
+                    group=None)  # fmt: skip
+    await api.start()
+    await api.set_serving(True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print("READY", flush=True)
+    await stop.wait()
+    await api.stop(0)
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(Path(sys.argv[1])))
