@@ -46,6 +46,7 @@ from frrdmvpn.core.supervisor import (
 from frrdmvpn.kernel.nflog import Logged
 from frrdmvpn.render.guard import GuardSpec
 from frrdmvpn.vici.translate import Initiate as ProxyInitiate
+from frrdmvpn.vici.wire import Message
 
 log = logging.getLogger("frrdmvpn.supervisor")
 ORPHAN_CONFIRM = 3.0  # seconds between the two sweeps of an orphan clean-up
@@ -253,12 +254,37 @@ class Service:
         self.api.guard_observed(self.guard_installed, counters, self.report.as_dict(),
                                 {k: v for k, v in xfrm_stats().items() if v})  # fmt: skip
 
+    def _charon_event(self, name: str, message: Message) -> None:
+        """Step now; a deletion also reaches the API at once (see Backend.sa_down)."""
+        self.wake.set()
+        if self.api is None or name not in ("ike-updown", "child-updown") or "up" in message:
+            return
+        now = time.time()
+        for section in message.values():
+            if not isinstance(section, dict):
+                continue
+            local, remote = section.get("local-host"), section.get("remote-host")
+            if not isinstance(local, bytes) or not isinstance(remote, bytes):
+                continue
+            uid = section.get("uniqueid")
+            what = "IKE_SA" if name == "ike-updown" else "CHILD_SA"
+            if what == "CHILD_SA":  # the deleted child's own id
+                children = section.get("child-sas")
+                kids = [c for c in children.values() if isinstance(c, dict)] if isinstance(
+                    children, dict) else []  # fmt: skip
+                uid = kids[0].get("uniqueid") if kids else uid
+            try:
+                number = int(uid.decode()) if isinstance(uid, bytes) else 0
+                self.api.sa_down(local.decode(), remote.decode(), what, number, now)
+            except (UnicodeDecodeError, ValueError):
+                continue
+
     async def _charon_events(self) -> None:
         """Step at once when charon reports an IKE/CHILD_SA change (not a second later)."""
         while True:
             try:
                 await listen(self.upstream, ["ike-updown", "child-updown", "ike-rekey",
-                                             "child-rekey"], lambda _: self.wake.set())  # fmt: skip
+                                             "child-rekey"], self._charon_event)  # fmt: skip
             except ViciError as exc:
                 log.debug("charon events: %s", exc)
             await asyncio.sleep(1.0)

@@ -142,9 +142,9 @@ async def terminate_ike(path: Path, uniqueid: int) -> None:
                         f"{text(answer.get('errmsg'), 'no reason given')}")  # fmt: skip
 
 
-async def listen(path: Path, events: list[str], on_event: Callable[[str], None]) -> None:
-    """Register for charon's ``events`` and call ``on_event(name)`` for each until the
-    connection ends (ViciError) or the task is cancelled."""
+async def listen(path: Path, events: list[str], on_event: Callable[[str, Message], None]) -> None:
+    """Register for charon's ``events`` and call ``on_event(name, message)`` for each
+    until the connection ends (ViciError) or the task is cancelled."""
     try:
         reader, writer = await asyncio.open_unix_connection(str(path))
     except OSError as exc:
@@ -163,7 +163,7 @@ async def listen(path: Path, events: list[str], on_event: Callable[[str], None])
                 if pkt.type is PacketType.EVENT_UNKNOWN:
                     raise ViciError("charon does not know one of the events " + ", ".join(events))
                 if pkt.type is PacketType.EVENT:
-                    on_event(pkt.name or "")
+                    on_event(pkt.name or "", pkt.message or {})
     except ViciWireError as exc:
         raise ViciError(f"events via {path}: {exc}") from exc
     finally:

@@ -82,6 +82,32 @@ class Backend:
         events += self.store.set_singleton(wpb.EVENT_KIND_NODE, self.node_summary())
         self.broker.publish(events)
 
+    def sa_down(self, local: str, remote: str, what: str, uid: int, at: float) -> None:
+        """charon reported the IKE_SA (``what`` = "IKE_SA") or a CHILD_SA of a peer deleted:
+        the peer is DOWN (or back to IKE) now, not at the next observation, which then
+        says whether it came back meanwhile. A flap shorter than one observation is
+        thus still seen."""
+        peer = self.store.get(wpb.EVENT_KIND_PEER, (local, remote))
+        if not isinstance(peer, peer_pb2.Peer):
+            return
+        state = types_pb2.PEER_STATE_DOWN if what == "IKE_SA" else types_pb2.PEER_STATE_IKE
+        if peer.state <= state:
+            return
+
+        def deleted(ike: Any, child: Any) -> bool:
+            return bool((child.unique_id if what == "CHILD_SA" else ike.unique_id) == uid)
+
+        if any(c.protects_gre and not deleted(i, c) for i in peer.crypto.ike_sas
+               for c in i.child_sas):  # fmt: skip
+            return  # a duplicate went; another SA still protects the peer
+        down = peer_pb2.Peer()
+        down.CopyFrom(peer)
+        down.state = state
+        down.state_reason = f"{what} #{uid} deleted (charon)"
+        down.state_since.FromNanoseconds(int(at * 1e9))
+        down.counters.transitions += 1
+        self.broker.publish(self.store.override(wpb.EVENT_KIND_PEER, (local, remote), down))
+
     def guard_observed(
         self, installed: bool, counters: dict[str, tuple[int, int]], report: dict[str, Any],
         xfrm: dict[str, int],

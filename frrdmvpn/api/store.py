@@ -57,6 +57,9 @@ class Item:
     build: Callable[[], Message]
 
 
+_FORGOTTEN = object()  # a source equal to no observation's
+
+
 @dataclass
 class _Entry:
     source: object
@@ -173,6 +176,18 @@ class Store:
         if added:
             self._sorted.pop(kind, None)
         return events
+
+    def override(self, kind: Kind, key: Hashable, message: Message) -> list[wpb.WatchResponse]:
+        """Replace one item's message ahead of the next observation (a fact an event told:
+        charon deleted the peer's SA). The item's source is forgotten, so the next
+        :meth:`replace` rebuilds it and announces whatever the observation says then."""
+        entry = self.tables[kind].get(key)
+        if entry is None or entry.message == message:
+            return []
+        previous, entry.message, entry.source = entry.message, message, _FORGOTTEN
+        self.sequence += 1
+        return [self._item_event(kind, wpb.CHANGE_TYPE_UPDATED, message, previous,
+                                 at=self.clock())]  # fmt: skip
 
     def set_singleton(self, kind: Kind, message: Message) -> list[wpb.WatchResponse]:
         """Replace a singleton; an event only if it changed."""

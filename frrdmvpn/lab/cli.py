@@ -63,7 +63,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             return rc
         print(f"frrdmvpn-lab: up in {time.monotonic() - t0:.1f} s (VM)")
     if not args.no_shell and sys.stdin.isatty():
-        return cmd_shell(argparse.Namespace(node="hub"))
+        return cmd_shell(argparse.Namespace(node="hub", bash=False))
     return 0
 
 
@@ -109,11 +109,18 @@ def cmd_shell(args: argparse.Namespace) -> int:
         lab = Lab()
         if not lab.is_up():
             raise LabError("the lab is not up: run `frrdmvpn-lab up`")
+        if lab.mode == "frrdmvpn" and not args.bash:
+            print(f"frrdmvpn lab, node {args.node}: frrdmvpn-shell (show dmvpn, show ip nhrp, "
+                  "show crypto session, configure terminal, ?); exit leaves; "
+                  f"`frrdmvpn-lab shell --bash {args.node}` for Linux")  # fmt: skip
+            shell = str(Path(sys.executable).parent / "frrdmvpn-shell")
+            return subprocess.run(lab.argv(args.node, [shell]), check=False).returncode
         print(f"frrdmvpn lab, node {args.node}: vtysh, swanctl --list-sas, ping; exit leaves")
         prompt = f"PS1=[lab:{args.node}] \\w# "
         argv = lab.argv(args.node, ["env", prompt, "bash", "--norc", "-i"])
         return subprocess.run(argv, check=False).returncode
-    return _vm().run(_self_argv("shell", args.node), interactive=True)
+    extra = ["--bash"] if args.bash else []
+    return _vm().run(_self_argv("shell", *extra, args.node), interactive=True)
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -184,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("exec", help="run a command on a node")
     ex.add_argument("node", choices=names)
     ex.add_argument("cmd", nargs=argparse.REMAINDER)
-    sh = sub.add_parser("shell", help="open an interactive shell on a node")
+    sh = sub.add_parser("shell", help="open the operator shell (frrdmvpn-shell) on a node")
+    sh.add_argument("--bash", action="store_true", help="a Linux shell on the node instead")
     sh.add_argument("node", choices=names)
     te = sub.add_parser("test", help="run the lab test tier (pytest -m lab) in the lab")
     te.add_argument("--junit", help="write the junit XML here")

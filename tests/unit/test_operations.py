@@ -15,7 +15,7 @@ from frrdmvpn.api.backend import Backend, OperationError
 from frrdmvpn.datastores import Datastores
 from frrdmvpn.service import Operations, Service
 from frrdmvpn.v1 import operations_service_pb2 as opb
-from frrdmvpn.v1 import peer_pb2
+from frrdmvpn.v1 import peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 from tests.unit.test_api_server import LOCAL, observation, remote
 
@@ -154,3 +154,31 @@ def test_metrics_view_counts_what_the_store_holds(tmp_path: Path) -> None:
     assert not view.ready
     backend.set_ready()
     assert backend.metrics_view().ready
+
+
+def test_an_sa_deleted_takes_the_peer_down_at_once_and_the_next_observation_decides(
+    tmp_path: Path,
+) -> None:
+    _, backend = node(tmp_path)
+    sub = backend.broker.subscribe([wpb.EVENT_KIND_PEER], snapshot=False)
+    backend.sa_down(LOCAL, remote(0), "IKE_SA", 1, 1_790_000_100.0)
+    (event,) = list(sub.queue)
+    assert event.peer.change == wpb.CHANGE_TYPE_UPDATED
+    assert event.peer.peer.state == types_pb2.PEER_STATE_DOWN
+    assert event.peer.peer.state_reason == "IKE_SA #1 deleted (charon)"
+    assert event.peer.transition.from_state == types_pb2.PEER_STATE_UP
+    sub.queue.clear()
+    # the same observation again (the SA came back meanwhile): the peer is UP again
+    backend.observed(observation(3, down=[2]))
+    (back,) = list(sub.queue)
+    assert back.peer.peer.state == types_pb2.PEER_STATE_UP
+    assert back.peer.transition.from_state == types_pb2.PEER_STATE_DOWN
+    sub.queue.clear()
+    # a CHILD_SA other than the protecting one, an unknown peer, a peer already down: nothing
+    backend.sa_down(LOCAL, remote(0), "CHILD_SA", 4242, 1_790_000_200.0)
+    backend.sa_down(LOCAL, "192.0.2.99", "IKE_SA", 1, 1_790_000_200.0)
+    backend.sa_down(LOCAL, remote(2), "IKE_SA", 3, 1_790_000_200.0)
+    assert not sub.queue
+    backend.sa_down(LOCAL, remote(1), "CHILD_SA", 1001, 1_790_000_200.0)
+    (child,) = list(sub.queue)
+    assert child.peer.peer.state == types_pb2.PEER_STATE_IKE
