@@ -11,8 +11,14 @@ It prints ``READY`` when it serves and stops on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,5 +102,29 @@ async def serve(directory: Path) -> None:
     await api.stop(0)
 
 
+@contextlib.contextmanager
+def running(prefix: str) -> Iterator[Path]:
+    """This server in a subprocess, for a test module: yields its socket's path."""
+    root = Path(__file__).resolve().parents[1]
+    directory = Path(tempfile.mkdtemp(prefix=prefix))  # short: unix socket paths are bounded
+    env = dict(os.environ, PYTHONPATH=str(root))
+    server = subprocess.Popen([sys.executable, "-m", "tests.shell_server", str(directory)],
+                              cwd=root, env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().strip() == "READY"
+        yield directory / "api.sock"
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+        sys.exit("usage: python -m tests.shell_server DIR")
     asyncio.run(serve(Path(sys.argv[1])))

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ import pexpect  # type: ignore[import-untyped]
 import pytest
 
 from cli.parse import INCOMPLETE, INVALID
+from tests.shell_server import running
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 
@@ -34,18 +33,8 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]")
 
 @pytest.fixture(scope="module")
 def target() -> Iterator[str]:
-    directory = Path(tempfile.mkdtemp(prefix="fsh-"))  # short: unix socket paths are bounded
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    server = subprocess.Popen([sys.executable, "-m", "tests.shell_server", str(directory)],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "READY"
-        yield f"unix:{directory / 'api.sock'}"
-    finally:
-        server.terminate()
-        server.wait(10)
-        shutil.rmtree(directory, ignore_errors=True)
+    with running("fsh-") as socket:
+        yield f"unix:{socket}"
 
 
 def command(target: str) -> tuple[str, list[str]]:
