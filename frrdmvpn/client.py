@@ -82,6 +82,16 @@ class Client:
     def close(self) -> None:
         self.channel.close()
 
+    def _all_pages(self, call: Any, request: Any, field: str) -> list[Any]:
+        """Every item of a paginated listing (``field`` of each page)."""
+        out: list[Any] = []
+        while True:
+            page = call(request, timeout=self.timeout)
+            out.extend(getattr(page, field))
+            if not page.next_page_token:
+                return out
+            request.page_token = page.next_page_token
+
     @staticmethod
     def state_name(state: int) -> str:
         """``PEER_STATE_UP`` -> ``UP``."""
@@ -97,13 +107,7 @@ class Client:
         request = state_service_pb2.ListPeersRequest(
             filter=peer_pb2.PeerFilter(**filters), view=view, page_size=1000
         )
-        out: list[peer_pb2.Peer] = []
-        while True:
-            page = self.state.ListPeers(request, timeout=self.timeout)
-            out.extend(page.peers)
-            if not page.next_page_token:
-                return out
-            request.page_token = page.next_page_token
+        return self._all_pages(self.state.ListPeers, request, "peers")
 
     def peer(self, remote_nbma: str = "", tunnel_address: str = "", full: bool = False) -> Any:
         view = peer_pb2.PEER_VIEW_FULL if full else peer_pb2.PEER_VIEW_BASIC
@@ -116,13 +120,7 @@ class Client:
 
     def nhrp_cache(self, interface: str = "") -> list[Any]:
         request = state_service_pb2.ListNhrpCacheRequest(interface=interface, page_size=1000)
-        out: list[Any] = []
-        while True:
-            page = self.state.ListNhrpCache(request, timeout=self.timeout)
-            out.extend(page.entries)
-            if not page.next_page_token:
-                return out
-            request.page_token = page.next_page_token
+        return self._all_pages(self.state.ListNhrpCache, request, "entries")
 
     def nhs(self, interface: str = "") -> list[Any]:
         request = state_service_pb2.ListNhsRequest(interface=interface)

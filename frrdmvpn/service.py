@@ -30,6 +30,7 @@ from frrdmvpn.adapters.nflog import NflogListener
 from frrdmvpn.adapters.vici_client import ViciError, list_sas, list_sas_raw, listen
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
 from frrdmvpn.adapters.vtysh import NhrpTables, VtyshError, nhrp_tables
+from frrdmvpn.api.backend import OperationError, results
 from frrdmvpn.api.convert import sa_records
 from frrdmvpn.api.state import Observed
 from frrdmvpn.core.guard_report import GuardReport
@@ -367,7 +368,6 @@ class Operations:
                     include_static: bool, dry_run: bool) -> list[Any]:  # fmt: skip
         from frrdmvpn.adapters.vici_client import terminate_ike  # noqa: PLC0415
         from frrdmvpn.adapters.vtysh import run_command  # noqa: PLC0415
-        from frrdmvpn.api.server import results  # noqa: PLC0415
 
         out: list[Any] = []
         if nhrp and not everyone:
@@ -413,7 +413,6 @@ class Operations:
         return out
 
     async def reinitiate(self, peers: list[Any]) -> list[Any]:
-        from frrdmvpn.api.server import results  # noqa: PLC0415
 
         for peer in peers:
             local = ipaddress.ip_address(peer.key.local_nbma)
@@ -430,7 +429,7 @@ class Operations:
         api = self.service.api
         cleared = 0
         if scope == opb.COUNTER_SCOPE_NHRP_TRAFFIC:
-            raise api_errors().OperationError("nhrpd (FRR 8.4) keeps no NHRP traffic counters")
+            raise OperationError("nhrpd (FRR 8.4) keeps no NHRP traffic counters")
         if scope in (opb.COUNTER_SCOPE_PEERS, opb.COUNTER_SCOPE_ALL):
             wanted = None if peers is None else {p.key.remote_nbma for p in peers}
             for p in self.service.sup.peers.values():
@@ -447,9 +446,3 @@ class Operations:
             api.baselines.authorization_since = now
         self.service.wake.set()
         return cleared, now
-
-
-def api_errors() -> Any:
-    from frrdmvpn.api import backend  # noqa: PLC0415
-
-    return backend

@@ -9,12 +9,12 @@ reader can tell new decisions from ones it has seen.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
+from frrdmvpn.adapters.config_store import atomic_write
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.nhrp.events import AuthorizeBinding
 
@@ -54,12 +54,7 @@ class DecisionJournal:
     def write(self) -> None:
         data = {"started": self.started, "mode": self.mode, "counters": dict(self.counters),
                 "decisions": list(self.decisions)}  # fmt: skip
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)  # peer identities
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(data))
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(data), mode=0o640)  # peer identities: not o+r
 
 
 def read(path: Path = PATH) -> dict[str, Any] | None:

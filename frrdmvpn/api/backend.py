@@ -8,26 +8,25 @@ requests and answers. Everything here runs in the daemon's event loop; blocking 
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import socket
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from frrdmvpn import __version__
 from frrdmvpn.api import state as api_state
-from frrdmvpn.api.store import Store
+from frrdmvpn.api.store import Store, _order
 from frrdmvpn.api.watch import Broker
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.validate import check
 from frrdmvpn.datastores import ApplyReport, Datastores, Outcome, Revision
 from frrdmvpn.v1 import authorization_pb2 as apb
 from frrdmvpn.v1 import config_pb2 as cpb
-from frrdmvpn.v1 import guard_pb2, node_pb2, peer_pb2, types_pb2
+from frrdmvpn.v1 import guard_pb2, node_pb2, operations_service_pb2, peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 
 log = logging.getLogger("frrdmvpn.api")
@@ -195,7 +194,7 @@ class Backend:
     def peers(self, full: bool = False) -> list[peer_pb2.Peer]:
         if full:
             table = self.builder.full_peers()
-            return [table[k] for k in sorted(table, key=_addr_key)]
+            return [table[k] for k in sorted(table, key=_order)]
         return list(self.store.items(wpb.EVENT_KIND_PEER))  # type: ignore[arg-type]
 
     def guard_status(self) -> guard_pb2.GuardStatus:
@@ -316,10 +315,6 @@ def _counts(peers: list[peer_pb2.Peer]) -> node_pb2.PeerStateCounts:
     return c
 
 
-def _addr_key(key: tuple[str, str]) -> tuple[tuple[int, ...], ...]:
-    return tuple(tuple(int(x) for x in k.split(".")) if k.count(".") == 3 else (0,) for k in key)
-
-
 OUTCOMES = {
     Outcome.APPLIED: cpb.APPLY_OUTCOME_APPLIED,
     Outcome.UNCHANGED: cpb.APPLY_OUTCOME_UNCHANGED,
@@ -370,5 +365,11 @@ def apply_result(report: ApplyReport) -> cpb.ApplyResult:
     return msg
 
 
-async def in_thread(fn: Callable[[], Any]) -> Any:
-    return await asyncio.to_thread(fn)
+def results(peers: Iterable[peer_pb2.Peer], done: bool, message: str) -> list[Any]:
+    """One PeerOperationResult per peer (what the operations answer)."""
+    out = []
+    for p in peers:
+        r = operations_service_pb2.PeerOperationResult(done=done, message=message)
+        r.peer.CopyFrom(p.key)
+        out.append(r)
+    return out

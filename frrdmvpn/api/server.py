@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,7 +46,7 @@ from frrdmvpn.api.convert import CACHE_TYPES
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
-from frrdmvpn.datastores import ConflictError, Revision
+from frrdmvpn.datastores import ConflictError, Datastores, Revision, digest
 from frrdmvpn.v1 import (
     config_pb2,
     config_service_pb2,
@@ -551,10 +551,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
     @guarded
     async def EditConfig(self, request: Any, context: Any) -> Any:
         ds = self.backend.datastores
-        if request.expected_candidate_digest and request.expected_candidate_digest != _digest(
-            ds.candidate_text()
-        ):
-            raise ConflictError("the candidate changed meanwhile; read it again")
+        _check_candidate(ds, request.expected_candidate_digest)
         mode = MODE_OF.get(request.context.mode or config_pb2.CONFIG_MODE_GLOBAL)
         if mode is None:
             raise BadRequestError(f"context.mode: {request.context.mode} is no configuration mode")
@@ -586,10 +583,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
     @guarded
     async def DiscardCandidate(self, request: Any, context: Any) -> Any:
         ds = self.backend.datastores
-        if request.expected_candidate_digest and request.expected_candidate_digest != _digest(
-            ds.candidate_text()
-        ):
-            raise ConflictError("the candidate changed meanwhile; read it again")
+        _check_candidate(ds, request.expected_candidate_digest)
         ds.discard()
         return config_service_pb2.DiscardCandidateResponse(
             candidate=revision_message(Revision(0, ds.candidate_text(), 0.0))
@@ -668,10 +662,10 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         )
 
 
-def _digest(text: str) -> str:
-    from frrdmvpn.datastores import digest  # noqa: PLC0415
-
-    return digest(text)
+def _check_candidate(ds: Datastores, expected: str) -> None:
+    """ConflictError if ``expected`` is given and is not the candidate's digest."""
+    if expected and expected != digest(ds.candidate_text()):
+        raise ConflictError("the candidate changed meanwhile; read it again")
 
 
 def _redact(text: str) -> str:
@@ -989,14 +983,4 @@ class ApiServer:
             self.socket_path.unlink()
 
 
-def results(peers: Iterable[peer_pb2.Peer], done: bool, message: str) -> list[Any]:
-    """One PeerOperationResult per peer."""
-    out = []
-    for p in peers:
-        r = operations_service_pb2.PeerOperationResult(done=done, message=message)
-        r.peer.CopyFrom(p.key)
-        out.append(r)
-    return out
-
-
-__all__ = ["ApiServer", "TlsFiles", "results", "watch_service_pb2"]
+__all__ = ["ApiServer", "TlsFiles", "watch_service_pb2"]

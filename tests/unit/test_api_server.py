@@ -23,8 +23,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from frrdmvpn.adapters import vtysh
 from frrdmvpn.api import convert, server
-from frrdmvpn.api.backend import Backend
-from frrdmvpn.api.server import ApiServer, TlsFiles, results
+from frrdmvpn.api.backend import Backend, results
+from frrdmvpn.api.server import ApiServer, TlsFiles
 from frrdmvpn.api.state import Observed
 from frrdmvpn.api.store import _order
 from frrdmvpn.config.model import Config
