@@ -238,8 +238,12 @@ def _replay(events: list[wpb.WatchResponse]) -> dict[str, dict[str, bytes]]:
 def test_watches_started_during_churn_lose_nothing(lab: Lab, hub_api: Client) -> None:
     wait_for("both spokes UP", lambda: _all_up(hub_api), 90)
     watches = []
+    spoke2 = str(S2.nbma.ip)
     for _ in range(4):  # SAs torn down again and again; a new watcher joins each time
-        hub_api.clear_peer(remote_nbma=str(S2.nbma.ip), scope="ipsec")
+        # after a tear-down the hub may forget spoke2 until it is back (ClearPeer: NOT_FOUND)
+        wait_for("spoke2 known to the hub", lambda: any(
+            p.key.remote_nbma == spoke2 for p in hub_api.peers()), 120)  # fmt: skip
+        hub_api.clear_peer(remote_nbma=spoke2, scope="ipsec")
         time.sleep(0.3)
         watches.append(Recorder(hub_api, ["peer", "ipsec_sa"]))
         time.sleep(1.2)
