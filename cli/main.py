@@ -64,24 +64,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--editor", choices=("auto", "full", "plain"), default="auto",
                         help="line editing on a terminal: prompt-toolkit (full) or the "
                              "terminal's own (plain); auto picks plain for vt100/dumb")  # fmt: skip
+    parser.add_argument("--complete", metavar="LINE", help=argparse.SUPPRESS)  # bash completion
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    level = Level.USER if args.user_mode else Level.PRIV
+    if args.complete is not None:
+        return complete_words(args.complete, level)
     try:
         api = ShellClient(args.target, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
                           tls_key=args.tls_key, timeout=args.timeout)  # fmt: skip
     except (ValueError, OSError) as exc:
         print(f"% {exc}", file=sys.stderr)
         return 2
-    level = Level.USER if args.user_mode else Level.PRIV
     try:
         return _run(api, args, level)
     except KeyboardInterrupt:
         return 130
     finally:
         api.close()
+
+
+def complete_words(line: str, level: Level) -> int:
+    """``--complete LINE``: the words TAB could put in place of LINE's last, one a line (for
+    bash's completion of ``-c``; no daemon needed)."""
+    from cli.parse import exec_words  # noqa: PLC0415
+
+    for word in exec_words(line, level):
+        print(word)
+    return 0
 
 
 def _run(api: ShellClient, args: argparse.Namespace, level: Level) -> int:

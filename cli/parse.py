@@ -329,6 +329,17 @@ def exec_complete(text: str, level: Level) -> Completion:
     return _complete_among([c.word for c in walk.candidates() if c.word is not None], prefix)
 
 
+def exec_words(text: str, level: Level) -> tuple[str, ...]:
+    """The keywords that may take the place of the last word of ``text`` (every keyword
+    that may follow, when ``text`` ends in a blank), as TAB sees them; argument labels
+    (``A.B.C.D``) are left out: nothing to type. For completion outside the shell."""
+    tokens = tokenize(text)
+    if tokens and not text[-1:].isspace():
+        return exec_complete(text, level).candidates
+    walk, failure = _walk(tokens, text, level)
+    return () if failure else tuple(c.label for c in walk.candidates() if c.is_keyword)
+
+
 def _complete_among(words: Sequence[str], prefix: str) -> Completion:
     low = prefix.lower()
     if low in words:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 from cli.parse import INCOMPLETE, INVALID
 from cli.session import BANNER
@@ -107,12 +108,78 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+# --- the walk: one list of rows for the markdown here and the manual page (cli.manual) ----
+
+
+@dataclass(frozen=True)
+class Row:
+    """One command of the reference: its syntax, what it does, and where it applies."""
+
+    syntax: str
+    help: str
+    user: bool = False  # in user EXEC (``host>``)
+    priv: bool = False  # in privileged EXEC (``host#``)
+    pipes: bool = False  # takes output modifiers
+    no_form: bool = False  # a configuration command with a ``no`` form
+
+
+def exec_rows() -> list[Row]:
+    """Every EXEC command (user and privileged), ``no`` forms included."""
+    rows = []
+    for path in commands():
+        if Level.CONFIG not in path.levels:
+            user, priv = Level.USER in path.levels, Level.PRIV in path.levels
+            rows.append(Row(path.syntax, path.help, user=user, priv=priv, pipes=path.pipes))
+    return rows
+
+
+def config_rows() -> list[Row]:
+    """The shell's own commands in every configuration mode."""
+    rows = [Row(p.syntax, p.help) for p in commands() if Level.CONFIG in p.levels]
+    return [*rows, Row("do <EXEC command>", "Run a privileged EXEC command (`do show dmvpn`)")]
+
+
+def modifier_rows() -> list[Row]:
+    """The output modifiers (after ``|``)."""
+    extra = {
+        "count": ": prints `Number of lines which match regexp = N`",
+        "section": ": each matching line with the lines indented under it",
+    }
+    rows = []
+    for node in children(PIPE):
+        word = node.word or ""
+        syntax = f"{word} REGEX" if node.children else word
+        rows.append(Row(syntax, node.help + extra.get(word, "")))
+    return rows
+
+
+def language_rows() -> list[tuple[Mode, list[Row]]]:
+    """The configuration language's commands, mode by mode (modes without any left out)."""
+    from frrdmvpn.config.commands import GRAMMAR  # noqa: PLC0415
+
+    out = []
+    for mode in Mode:
+        rows = [Row(c.syntax, c.help, no_form=c.no_handler is not None)
+                for c in GRAMMAR.modes_commands(mode)]  # fmt: skip
+        if rows:
+            out.append((mode, rows))
+    return out
+
+
+# --- markdown -----------------------------------------------------------------------------
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else ""
+
+
 def _options() -> list[str]:
     from cli.main import build_parser  # noqa: PLC0415 - main imports this module's siblings
 
     out = ["| option | meaning |", "|---|---|"]
     for action in build_parser()._actions:  # argparse has no public list of its options
-        if isinstance(action, argparse._HelpAction) or not action.option_strings:
+        hidden = action.help == argparse.SUPPRESS  # --complete, for bash
+        if isinstance(action, argparse._HelpAction) or not action.option_strings or hidden:
             continue
         names = ", ".join(f"`{o}`" for o in action.option_strings)
         out.append(f"| {names} | {cell(action.help or '')} |")
@@ -121,51 +188,31 @@ def _options() -> list[str]:
 
 def _exec_table() -> list[str]:
     out = ["| command | `>` | `#` | what it does |", "|---|---|---|---|"]
-    for path in commands():
-        if Level.CONFIG in path.levels:
-            continue
-        user = "yes" if Level.USER in path.levels else ""
-        priv = "yes" if Level.PRIV in path.levels else ""
-        pipes = " (takes `|` modifiers)" if path.pipes else ""
-        out.append(f"| `{cell(path.syntax)}` | {user} | {priv} | {cell(path.help + pipes)} |")
+    for row in exec_rows():
+        pipes = " (takes `|` modifiers)" if row.pipes else ""
+        out.append(f"| `{cell(row.syntax)}` | {_yes(row.user)} | {_yes(row.priv)} | "
+                   f"{cell(row.help + pipes)} |")  # fmt: skip
     return out
 
 
 def _config_shell_table() -> list[str]:
     out = ["| command | what it does |", "|---|---|"]
-    for path in commands():
-        if Level.CONFIG in path.levels:
-            out.append(f"| `{cell(path.syntax)}` | {cell(path.help)} |")
-    out.append("| `do <EXEC command>` | Run a privileged EXEC command (`do show dmvpn`) |")
+    out += [f"| `{cell(row.syntax)}` | {cell(row.help)} |" for row in config_rows()]
     return out
 
 
 def _pipe_table() -> list[str]:
     out = ["| modifier | what it does |", "|---|---|"]
-    for node in children(PIPE):
-        argument = " REGEX" if node.children else ""
-        extra = ""
-        if node.word == "count":
-            extra = ": prints `Number of lines which match regexp = N`"
-        if node.word == "section":
-            extra = ": each matching line with the lines indented under it"
-        out.append(f"| `{node.word}{argument}` | {cell(node.help + extra)} |")
+    out += [f"| `{row.syntax}` | {cell(row.help)} |" for row in modifier_rows()]
     return out
 
 
 def _language_tables() -> list[str]:
-    from frrdmvpn.config.commands import GRAMMAR  # noqa: PLC0415
-
     out: list[str] = []
-    for mode in Mode:
-        rows = GRAMMAR.modes_commands(mode)
-        if not rows:
-            continue
+    for mode, rows in language_rows():
         out += ["", f"### `({mode.prompt})#`: {mode.title}", ""]
         out += ["| command | what it does | `no` form |", "|---|---|---|"]
-        for command in rows:
-            no = "yes" if command.no_handler is not None else ""
-            out.append(f"| `{cell(command.syntax)}` | {cell(command.help)} | {no} |")
+        out += [f"| `{cell(r.syntax)}` | {cell(r.help)} | {_yes(r.no_form)} |" for r in rows]
     return out
 
 

@@ -21,6 +21,7 @@ from frrdmvpn import __version__
 from frrdmvpn.adapters import config_store, journal
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.apply import Ports
+from frrdmvpn.config.diagnostics import errors
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.validate import check
 from frrdmvpn.datastores import ApplyReport, Datastores
@@ -29,16 +30,57 @@ from frrdmvpn.render.guard import GuardSpec
 log = logging.getLogger("frrdmvpn.daemon")
 
 
-def _guard(args: argparse.Namespace) -> KernelGuard:
-    nbma = tuple(ipaddress.IPv4Address(a) for a in args.nbma)
-    return KernelGuard(GuardSpec(nbma=nbma, nflog_group=args.nflog_group))
+def _tunnel_config(path: Path) -> Config | None:
+    """The configuration in ``path`` when it defines a tunnel; None when it defines none
+    (the package's commented example). Raises ValueError when it cannot be used."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+    config, diagnostics = check(text)
+    if found := errors(diagnostics):
+        lines = [d.format(text, filename=str(path)) for d in found]
+        raise ValueError(f"{path} is not valid:\n" + "\n".join(lines))
+    return config if config.interfaces else None
+
+
+def _guard(args: argparse.Namespace) -> KernelGuard | None:
+    """The guard for ``--nbma``, else for the tunnel source of ``--config``; None when the
+    configuration defines no tunnel (nothing to guard)."""
+    nbma = list(args.nbma or [])
+    if not nbma:
+        if _tunnel_config(args.config) is None:
+            return None
+        nbma = [_node_addresses(argparse.Namespace(nbma=None, nhs=[]), args.config.read_text())[0]]
+    addresses = tuple(ipaddress.IPv4Address(a) for a in nbma)
+    return KernelGuard(GuardSpec(nbma=addresses, nflog_group=args.nflog_group))
+
+
+def cmd_configured(args: argparse.Namespace) -> int:
+    """Exit 0 when the configuration defines a tunnel, 1 when it defines none (systemd's
+    ExecCondition: the units stay off until the operator configures the node)."""
+    if not args.config.exists() or _tunnel_config(args.config) is None:
+        print(f"frrdmvpnd: {args.config} configures no tunnel; nothing to do")
+        return 1
+    return 0
 
 
 def cmd_guard(args: argparse.Namespace) -> int:
     guard = _guard(args)
+    if guard is None:
+        # `check` is what frr and strongSwan run first: unconfigured is fine for them.
+        print(f"frrdmvpnd: {args.config} configures no tunnel; no guard")
+        return 0 if args.action in ("check", "remove") else 1
+    nbma = ", ".join(str(a) for a in guard.spec.nbma)
+    if args.action == "check":
+        if guard.installed():
+            return 0
+        print(f"frrdmvpnd: the guards for {nbma} are missing: GRE could leave in clear text "
+              "(start frrdmvpn-guard.service)", file=sys.stderr)  # fmt: skip
+        return 1
     if args.action == "install":
         guard.install()
-        print(f"frrdmvpnd: guard installed for {', '.join(args.nbma)}")
+        print(f"frrdmvpnd: guard installed for {nbma}")
     elif args.action == "remove":
         guard.remove()
         print("frrdmvpnd: guard removed")
@@ -273,10 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"frrdmvpnd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     guard = sub.add_parser("guard", help="the fail-closed GRE guards (nftables + XFRM block)")
-    guard.add_argument("action", choices=["install", "remove", "status", "flush-larval"])
-    guard.add_argument("--nbma", action="append", required=True, metavar="ADDR",
-                       help="a local NBMA (underlay) address; repeat for several")  # fmt: skip
+    guard.add_argument("action", choices=["install", "remove", "status", "check", "flush-larval"],
+                       help="check: exit 1 when a configured node lacks its guards")  # fmt: skip
+    guard.add_argument("--nbma", action="append", metavar="ADDR",
+                       help="a local NBMA (underlay) address; repeat for several (default: "
+                       "the configured tunnel source's)")  # fmt: skip
+    guard.add_argument("-c", "--config", type=Path, default=config_store.SAVED,
+                       help=f"configuration file (default {config_store.SAVED})")  # fmt: skip
     guard.add_argument("--nflog-group", type=int, default=3, help="NFLOG group for drops")
+    configured = sub.add_parser("configured", help="exit 0 when the configuration defines a "
+                                "tunnel, 1 when not (systemd's ExecCondition)")  # fmt: skip
+    configured.add_argument("-c", "--config", type=Path, default=config_store.SAVED,
+                            help=f"configuration file (default {config_store.SAVED})")  # fmt: skip
     run = sub.add_parser("run", help="apply the configuration, supervise every peer, serve "
                          "the API")  # fmt: skip
     run.add_argument("--nbma", help="this node's NBMA (underlay) address (default: the "
@@ -284,9 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--nhs", action="append", default=[], metavar="ADDR",
                      help="an NHS's NBMA address, kept up always; repeat for several")  # fmt: skip
     run.add_argument("--interval", type=float, default=1.0, help="seconds between checks")
-    run.add_argument("-v", "--verbose", action="store_true")
+    run.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     run.add_argument("-c", "--config", type=Path, help="apply this saved configuration first")
-    run.add_argument("--api-socket", type=Path, default=Path("/run/frrdmvpn/frrdmvpn.sock"))
+    run.add_argument("--api-socket", type=Path, default=Path("/run/frrdmvpn/frrdmvpn.sock"),
+                     help="the gRPC API's unix socket")  # fmt: skip
     run.add_argument("--api-group", default="frrdmvpn", help="group allowed to use the API")
     run.add_argument("--api-tcp", metavar="HOST:PORT", help="also listen on TCP (mutual TLS)")
     run.add_argument("--tls-cert", type=Path, help="server certificate (PEM) for --api-tcp")
@@ -318,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"run": cmd_run, "validate": cmd_validate, "apply": cmd_apply,
-                    "save": cmd_save, "guard": cmd_guard}  # fmt: skip
+                    "save": cmd_save, "guard": cmd_guard,
+                    "configured": cmd_configured}  # fmt: skip
         return commands[args.command](args)
     except (GuardError, ValueError) as exc:
         print(f"frrdmvpnd: {exc}", file=sys.stderr)

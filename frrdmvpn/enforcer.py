@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from frrdmvpn import __version__
+from frrdmvpn.adapters import systemd
 from frrdmvpn.adapters.decision_journal import PATH as JOURNAL_PATH
 from frrdmvpn.adapters.decision_journal import DecisionJournal
 from frrdmvpn.adapters.guard import KernelGuard
@@ -70,15 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=Path, default=EVENTS_PATH, help="nhrpd's event socket")
     p.add_argument("--config", type=Path, help="take the authorization policy from this "
                    "frrdmvpn.conf (re-read on SIGHUP) instead of the options below")  # fmt: skip
-    p.add_argument("--tunnel-subnet", type=ipaddress.ip_network)
+    p.add_argument("--tunnel-subnet", type=ipaddress.ip_network,
+                   help="the tunnel's subnet (without --config)")  # fmt: skip
     p.add_argument("--pidfile", type=Path, default=Path("/run/frrdmvpn/proxy.pid"),
                    help="where `frrdmvpnd apply` finds this process to send SIGHUP")  # fmt: skip
-    p.add_argument("--auth", choices=sorted(MODES), default="psk-map")
-    p.add_argument("--psk-map", action="append", default=[], metavar="ID=NET[,NET]")
+    p.add_argument("--auth", choices=sorted(MODES), default="psk-map",
+                   help="how bindings are authorized (without --config)")  # fmt: skip
+    p.add_argument("--psk-map", action="append", default=[], metavar="ID=NET[,NET]",
+                   help="an IKE identity and what it may claim (no --config); repeat")  # fmt: skip
     p.add_argument("--journal", type=Path, default=JOURNAL_PATH,
                    help="where decisions are recorded for frrdmvpnd")  # fmt: skip
     p.add_argument("--group", default="frr", help="group allowed to use both sockets")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     return p
 
 
@@ -170,7 +174,9 @@ async def serve(args: argparse.Namespace) -> None:
         args.pidfile.parent.mkdir(parents=True, exist_ok=True)
         args.pidfile.write_text(f"{os.getpid()}\n")
     log.info("frrdmvpn-proxy %s ready", __version__)
+    systemd.notify("READY=1")  # both sockets listen: nhrpd (frr.service) may start
     await stop.wait()
+    systemd.notify("STOPPING=1")
     await events.close()
     await proxy.close()
     if args.pidfile is not None:  # a stale pid could make apply signal another process

@@ -1,4 +1,5 @@
-"""Test tiers: every test is ``unit`` or ``lab``; lab tests need a kernel with GRE and ESP."""
+"""Test tiers: every test is ``unit``, ``package`` (the built .deb, as root) or ``lab`` (a kernel
+with GRE and ESP)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from frrdmvpn.lab.kernel import native_capable
 
-TIERS = ("unit", "lab")
+TIERS = ("unit", "package", "lab")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

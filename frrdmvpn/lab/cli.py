@@ -50,13 +50,13 @@ def cmd_prepare(_args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     if native_capable():
-        timings = Lab(mode=args.mode).up()
+        timings = Lab(mode=args.mode, deb=_abs(args.deb)).up()
         print(f"frrdmvpn-lab: up in {time.monotonic() - t0:.1f} s ({_fmt(timings)})")
     else:
         vm = LabVm(VM_DIR)
         boot = vm.start()
         print(f"frrdmvpn-lab: VM booted in {boot:.1f} s")
-        rc = vm.run(_self_argv("up", "--no-shell", "--mode", args.mode))
+        rc = vm.run(_self_argv("up", "--no-shell", "--mode", args.mode, "--deb", _abs(args.deb)))
         if rc != 0:
             print("frrdmvpn-lab: lab did not come up inside the VM; stopping it", file=sys.stderr)
             vm.stop()
@@ -113,7 +113,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
             print(f"frrdmvpn lab, node {args.node}: frrdmvpn-shell (show dmvpn, show ip nhrp, "
                   "show crypto session, configure terminal, ?); exit leaves; "
                   f"`frrdmvpn-lab shell --bash {args.node}` for Linux")  # fmt: skip
-            shell = str(Path(sys.executable).parent / "frrdmvpn-shell")
+            shell = lab.program("frrdmvpn-shell")
             return subprocess.run(lab.argv(args.node, [shell]), check=False).returncode
         print(f"frrdmvpn lab, node {args.node}: vtysh, swanctl --list-sas, ping; exit leaves")
         prompt = f"PS1=[lab:{args.node}] \\w# "
@@ -133,6 +133,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         "LAB_TIMEOUT": os.environ.get("LAB_TIMEOUT", "120"),
         "FRRDMVPN_LAB_PROTECT": os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn"),
         "FRRDMVPN_LAB_ARTIFACTS": str(artifacts),
+        "FRRDMVPN_LAB_DEB": _abs(os.environ.get("FRRDMVPN_LAB_DEB", "")),
     }
     if native_capable():
         extra = [f"--junitxml={junit}"] if junit else []
@@ -168,6 +169,11 @@ def cmd_test(args: argparse.Namespace) -> int:
     return rc
 
 
+def _abs(path: str) -> str:
+    """``path`` made absolute (the VM sees this machine's paths, not its working directory)."""
+    return str(Path(path).resolve()) if path else ""
+
+
 def _fmt(timings: dict[str, float]) -> str:
     return ", ".join(f"{k} at {v:.1f} s" for k, v in timings.items())
 
@@ -185,15 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn"),
         help="IPsec: frrdmvpn's enforcement (default), or stock charon's trap alone",
     )
+    up.add_argument("--deb", default=os.environ.get("FRRDMVPN_LAB_DEB", ""), metavar="FILE",
+                    help="install this frrdmvpn .deb and run it on the nodes (default: "
+                    "$FRRDMVPN_LAB_DEB; none: run this source tree)")  # fmt: skip
     sub.add_parser("down", help="remove everything the lab created")
     sub.add_parser("status", help="show what runs on each node")
     names = [n.name for n in NODES]
     ex = sub.add_parser("exec", help="run a command on a node")
-    ex.add_argument("node", choices=names)
-    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    ex.add_argument("node", choices=names, help="the node")
+    ex.add_argument("cmd", nargs=argparse.REMAINDER, help="the command and its arguments")
     sh = sub.add_parser("shell", help="open the operator shell (frrdmvpn-shell) on a node")
     sh.add_argument("--bash", action="store_true", help="a Linux shell on the node instead")
-    sh.add_argument("node", choices=names)
+    sh.add_argument("node", choices=names, help="the node")
     te = sub.add_parser("test", help="run the lab test tier (pytest -m lab) in the lab")
     te.add_argument("--junit", help="write the junit XML here")
     te.add_argument("--artifacts", default="build/lab-artifacts", metavar="DIR",

@@ -21,6 +21,8 @@ for m in $(arg modprobe | tr ',' ' '); do modprobe "$m" || echo "guest-init: mod
 hostname frrdmvpn-lab
 ip link set lo up
 echo "guest-init: starting agent" > /dev/console
+pythonpath=$(arg pythonpath)
+[ -n "$pythonpath" ] && export PYTHONPATH="$pythonpath"
 "$(arg python)" -m frrdmvpn.lab.agent --run "$rundir" > "$rundir/agent.log" 2>&1
 echo "guest-init: agent exited ($?), powering off" > /dev/console
 sync

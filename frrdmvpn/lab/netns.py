@@ -29,6 +29,10 @@ from frrdmvpn.lab.topology import NODES, Node
 STATE_DIR = Path(os.environ.get("FRRDMVPN_LAB_DIR", "/var/tmp/frrdmvpn-lab/native"))
 TIMEOUT = float(os.environ.get("LAB_TIMEOUT", "120"))
 MODE = os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn")
+#: The frrdmvpn Debian package the lab installs and runs on its nodes; unset: this tree.
+DEB = os.environ.get("FRRDMVPN_LAB_DEB", "")
+PACKAGE_BIN = {"frrdmvpnd": "/usr/sbin/frrdmvpnd", "frrdmvpn-proxy": "/usr/sbin/frrdmvpn-proxy",
+               "frrdmvpn-shell": "/usr/bin/frrdmvpn-shell"}  # fmt: skip
 FRR_DAEMONS = ("zebra", "nhrpd", "ospfd")
 API_GROUP = "frrdmvpn"  # may use frrdmvpnd's API socket
 SWANCTL_DIRS = (
@@ -89,9 +93,13 @@ def _batch(netns: str, commands: list[str]) -> None:
 class Lab:
     """The three-node DMVPN lab in this kernel's network namespaces."""
 
-    def __init__(self, state_dir: Path = STATE_DIR, mode: str | None = None) -> None:
+    def __init__(
+        self, state_dir: Path = STATE_DIR, mode: str | None = None, deb: str = DEB
+    ) -> None:
         self.state_dir = state_dir
         self._mode = mode
+        self._deb = deb
+        self._package: str | None = None
 
     @property
     def mode(self) -> str:
@@ -104,6 +112,49 @@ class Lab:
         if self._mode not in topo.MODES:
             raise LabError(f"unknown lab mode {self._mode!r} (modes: {', '.join(topo.MODES)})")
         return self._mode
+
+    @property
+    def package(self) -> str:
+        """The frrdmvpn package version the nodes run ("" when they run this source tree)."""
+        if self._package is None:
+            self._package = str(self._state().get("package", ""))
+        return self._package
+
+    def program(self, name: str) -> str:
+        """Path of frrdmvpn's program ``name`` as the nodes run it: the installed package's,
+        else this tree's (the console scripts beside this Python)."""
+        beside = Path(sys.executable).parent / name
+        if self.package or not beside.exists():  # frrdmvpn-lab itself runs from the package
+            return PACKAGE_BIN[name]
+        return str(beside)
+
+    def _install_package(self) -> None:
+        """Install the frrdmvpn .deb on this machine (inside the lab VM: its throw-away root),
+        as an operator would; package scripts start no service here (policy-rc.d)."""
+        deb = Path(self._deb).resolve()
+        fields = [_sh(["dpkg-deb", "-f", str(deb), field]).stdout.strip()
+                  for field in ("Package", "Version")]  # fmt: skip
+        if fields[0] != "frrdmvpn":
+            raise LabError(f"{deb} is not the frrdmvpn package")
+        if "frrdmvpn.run=" in Path("/proc/cmdline").read_text():
+            # The lab VM's root is throw-away and its /usr a 9p share: man-db's index
+            # rebuild (its trigger) would take minutes there for nothing.
+            Path("/var/lib/man-db/auto-update").unlink(missing_ok=True)
+        policy = Path("/usr/sbin/policy-rc.d")
+        created = not policy.exists()
+        if created:
+            policy.write_text("#!/bin/sh\nexit 101\n")
+            policy.chmod(0o755)
+        try:
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            done = subprocess.run(["dpkg", "-i", str(deb)], capture_output=True, text=True,
+                                  check=False, env=env)  # fmt: skip
+        finally:
+            if created:
+                policy.unlink()
+        if done.returncode != 0:
+            raise LabError(f"dpkg -i {deb} failed: {(done.stderr or done.stdout).strip()}")
+        self._package = fields[1]
 
     # -- node access ---------------------------------------------------------------------
     def node_dir(self, n: Node) -> Path:
@@ -159,6 +210,10 @@ class Lab:
             raise LabError("the lab is already (partly) up: run `frrdmvpn-lab down` first")
         timings: dict[str, float] = {}
         t0 = time.monotonic()
+        self._package = ""
+        if self._deb and self.mode == "frrdmvpn":
+            self._install_package()
+            timings["package"] = time.monotonic() - t0
         try:
             self._write_files()
             self._build_network()
@@ -179,7 +234,8 @@ class Lab:
         except BaseException:
             self.down()
             raise
-        self._save_state({"mode": self.mode, "auth": self.auth, "timings": timings})
+        self._save_state({"mode": self.mode, "auth": self.auth, "package": self.package,
+                          "timings": timings})  # fmt: skip
         return timings
 
     def _save_state(self, state: dict[str, Any]) -> None:
@@ -209,7 +265,7 @@ class Lab:
     def apply(self, name: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``frrdmvpnd apply`` node ``name``'s ``frrdmvpn.conf``."""
         n = topo.node(name)
-        argv = [sys.executable, "-m", "frrdmvpn.daemon", "apply", "-c", str(self.config_path(n))]
+        argv = [self.program("frrdmvpnd"), "apply", "-c", str(self.config_path(n))]
         done = self.run(name, argv, check=False)
         with open(self.node_dir(n) / "log" / "frrdmvpn-apply.log", "a") as log:
             log.write(f"$ {shlex.join(argv)}\n{done.stdout}{done.stderr}(exit {done.returncode})\n")
@@ -264,7 +320,7 @@ class Lab:
         if self.node_dir(n).exists():
             raise LabError(f"{n.name} is already in the lab")
         self._write_node_files(n)
-        self._build_node(n)
+        self.build_node(n)
         if self.mode == "frrdmvpn":
             self._install_guards((n,))
         self._start_charon((n,))
@@ -317,9 +373,10 @@ class Lab:
         _sh(["ip", "netns", "add", ul])
         _batch(ul, topo.underlay_commands())
         for n in NODES:
-            self._build_node(n)
+            self.build_node(n)
 
-    def _build_node(self, n: Node) -> None:
+    def build_node(self, n: Node) -> None:
+        """Node ``n``'s namespace, its veth on the underlay bridge, addresses and LAN."""
         ul = topo.UNDERLAY_NS
         _sh(["ip", "netns", "add", n.netns])
         _batch(ul, [
@@ -443,26 +500,28 @@ class Lab:
 
     def _proxy_argv(self, n: Node) -> list[str]:
         if self.mode == "frrdmvpn":  # the policy of what frrdmvpnd applied (SIGHUP on apply)
-            return topo.proxy_argv_config(sys.executable, "/run/frrdmvpn/running.conf")
-        return topo.proxy_argv(sys.executable, self.auth)
+            return topo.proxy_argv_config(self.program("frrdmvpn-proxy"),
+                                          "/run/frrdmvpn/running.conf")  # fmt: skip
+        return topo.proxy_argv(self.program("frrdmvpn-proxy"), self.auth)
 
     def start_proxy(self, name: str) -> None:
         n = topo.node(name)
         self._spawn(n, self._proxy_argv(n), "frrdmvpn-proxy.log")
         sock = self.node_dir(n) / "run" / "charon.vici"
-        wait_for(f"frrdmvpn-proxy on {name}", lambda: bool(self.find(name, "frrdmvpn.enforcer"))
+        wait_for(f"frrdmvpn-proxy on {name}", lambda: bool(self.find(name, "frrdmvpn-proxy"))
                  and sock.exists())  # fmt: skip
 
     def start_supervisor(self, name: str) -> None:
         """Start node ``name``'s frrdmvpnd (in frrdmvpn mode it applies the node's config)."""
         n = topo.node(name)
         config = str(self.config_path(n)) if self.mode == "frrdmvpn" else None
-        self._spawn(n, topo.supervisor_argv(sys.executable, n, config), "frrdmvpnd.log")
+        argv = topo.supervisor_argv(self.program("frrdmvpnd"), n, config)
+        self._spawn(n, argv, "frrdmvpnd.log")
 
     def _install_guards(self, nodes: tuple[Node, ...] = NODES) -> None:
         """frrdmvpn's fail-closed guards, before charon or nhrpd can send anything."""
         for n in nodes:
-            self.run(n.name, topo.guard_argv(sys.executable, n))
+            self.run(n.name, topo.guard_argv(self.program("frrdmvpnd"), n))
 
     def _start_proxy(self, nodes: tuple[Node, ...] = NODES) -> None:
         """frrdmvpn's enforcement process: nhrpd's VICI proxy and event socket."""

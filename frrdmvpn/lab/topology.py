@@ -108,7 +108,15 @@ ROGUE = Node(
     entitled=ipaddress.IPv4Interface("192.0.2.13/32"),
     ospf=False,
 )
-EXTRA_NODES: tuple[Node, ...] = (ROGUE,)
+#: spoke4 boots under systemd from the installed package (:mod:`frrdmvpn.lab.container`).
+SYSTEMD_NODE = Node(
+    "spoke4",
+    "spoke",
+    ipaddress.IPv4Interface("198.51.100.14/24"),
+    ipaddress.IPv4Interface("192.0.2.14/32"),
+    ipaddress.IPv4Interface("203.0.113.65/28"),
+)
+EXTRA_NODES: tuple[Node, ...] = (ROGUE, SYSTEMD_NODE)
 
 
 def node(name: str) -> Node:
@@ -388,16 +396,17 @@ def iptables_rules(n: Node) -> list[list[str]]:
     return rules
 
 
-def proxy_argv_config(python: str, config: str) -> list[str]:
-    """frrdmvpn's enforcement process taking its authorization policy from ``config``."""
-    return [python, "-m", "frrdmvpn.enforcer", "--config", config]
+def proxy_argv_config(proxy: str, config: str) -> list[str]:
+    """frrdmvpn's enforcement process (the ``frrdmvpn-proxy`` program at path ``proxy``)
+    taking its authorization policy from ``config``."""
+    return [proxy, "--config", config]
 
 
-def proxy_argv(python: str, auth: str = "psk") -> list[str]:
+def proxy_argv(proxy: str, auth: str = "psk") -> list[str]:
     """frrdmvpn's enforcement process on a node: VICI proxy + event socket. With a PSK each
     IKE identity (the NBMA address) may claim its tunnel address and its LAN (shortcut
     resolutions); with certificates, what its certificate says (see :mod:`frrdmvpn.lab.pki`)."""
-    argv = [python, "-m", "frrdmvpn.enforcer", "--tunnel-subnet", str(OVERLAY)]
+    argv = [proxy, "--tunnel-subnet", str(OVERLAY)]
     if auth == "cert":
         return [*argv, "--auth", "certificate"]
     argv += ["--auth", "psk-map"]
@@ -407,10 +416,10 @@ def proxy_argv(python: str, auth: str = "psk") -> list[str]:
     return argv
 
 
-def supervisor_argv(python: str, n: Node, config: str | None = None) -> list[str]:
+def supervisor_argv(frrdmvpnd: str, n: Node, config: str | None = None) -> list[str]:
     """frrdmvpnd's supervisor on a node; spokes keep their NHS SA up. With ``config`` it
     applies that file first, and again whenever charon comes back."""
-    argv = [python, "-m", "frrdmvpn.daemon", "run", "--nbma", str(n.nbma.ip)]
+    argv = [frrdmvpnd, "run", "--nbma", str(n.nbma.ip)]
     if not n.is_hub:
         argv += ["--nhs", str(hub().nbma.ip)]
     if config is not None:
@@ -418,9 +427,9 @@ def supervisor_argv(python: str, n: Node, config: str | None = None) -> list[str
     return argv
 
 
-def guard_argv(python: str, n: Node) -> list[str]:
+def guard_argv(frrdmvpnd: str, n: Node) -> list[str]:
     """Install frrdmvpn's nftables + XFRM block guards for the node's NBMA address."""
-    return [python, "-m", "frrdmvpn.daemon", "guard", "install", "--nbma", str(n.nbma.ip)]
+    return [frrdmvpnd, "guard", "install", "--nbma", str(n.nbma.ip)]
 
 
 def frr_files(n: Node, mode: str = "frrdmvpn") -> dict[str, str]:

@@ -98,6 +98,8 @@ class LabVm:
                 "loglevel=4",
                 f"frrdmvpn.stage2={package_dir() / 'guest-init.sh'}",
                 f"frrdmvpn.python={sys.executable}",
+                # Where the installed package keeps its Python (its launchers set it).
+                f"frrdmvpn.pythonpath={os.environ.get('PYTHONPATH', '')}",
                 f"frrdmvpn.run={self.run_dir}",
                 f"frrdmvpn.modules={kernel.modules}",
                 f"frrdmvpn.modprobe={','.join(GUEST_MODULES)}",

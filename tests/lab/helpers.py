@@ -9,7 +9,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -135,7 +134,7 @@ RESULTS = Path(os.environ.get("FRRDMVPN_LAB_ARTIFACTS", "build/lab-artifacts")) 
 
 def guard_status(lab: Lab, node: str) -> dict[str, Any]:
     n = topo.node(node)
-    argv = [sys.executable, "-m", "frrdmvpn.daemon", "guard", "status", "--nbma", str(n.nbma.ip)]
+    argv = [lab.program("frrdmvpnd"), "guard", "status", "--nbma", str(n.nbma.ip)]
     done = lab.run(node, argv, check=False)
     status: dict[str, Any] = json.loads(done.stdout)
     status["rc"] = done.returncode

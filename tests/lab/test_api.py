@@ -369,7 +369,7 @@ def test_health_is_serving_only_with_guards_and_configuration(lab: Lab) -> None:
     sock = lab.api_socket("spoke2")
     try:
         path.write_text(good.replace("ip nhrp holdtime 60", "ip nhrp holdtime 0"))
-        lab.kill("spoke2", "frrdmvpn.daemon run", signal.SIGTERM)
+        lab.kill("spoke2", "frrdmvpnd run", signal.SIGTERM)
         sock.unlink(missing_ok=True)
         lab.start_supervisor("spoke2")
         wait_for("spoke2's API socket", sock.exists, 60)
@@ -381,7 +381,7 @@ def test_health_is_serving_only_with_guards_and_configuration(lab: Lab) -> None:
             assert not api.node().ready
         assert guard_status(lab, "spoke2")["installed"]
         path.write_text(good)
-        (pid,) = lab.find("spoke2", "frrdmvpn.daemon run")
+        (pid,) = lab.find("spoke2", "frrdmvpnd run")
         os.kill(pid, signal.SIGHUP)
         wait_for("spoke2 SERVING after SIGHUP", lambda: _health(
             lab, "spoke2") == health_pb2.HealthCheckResponse.SERVING, 60)  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,7 +173,7 @@ def test_an_invalid_configuration_is_refused_and_nothing_changes(lab: Lab) -> No
     bad.write_text(text.replace(" ip nhrp nhs dynamic nbma 198.51.100.1 multicast\n",
                                 " ip nhrp nhs 192.0.9.1 nbma 198.51.100.1\n"))  # fmt: skip
     before = (_running(lab, "spoke1"), lab.run("spoke1", ["ip", "-d", "link"]).stdout)
-    argv = [sys.executable, "-m", "frrdmvpn.daemon", "apply", "-c", str(bad)]
+    argv = [lab.program("frrdmvpnd"), "apply", "-c", str(bad)]
     done = lab.run("spoke1", argv, check=False)
     assert done.returncode == 1
     assert re.search(r"bad\.conf:\d+:\d+: error: .*192\.0\.9\.1", done.stderr), done.stderr

@@ -56,7 +56,7 @@ def test_proxy_restart_is_no_worse_than_a_charon_restart(lab: Lab, tmp_path: Pat
     with capture_underlay(tmp_path) as cap:
         pinger = Pinger(lab, str(HUB.lan.ip))
         time.sleep(1)  # replies before the kill open the pinger's gap
-        lab.kill("spoke1", "frrdmvpn.enforcer")
+        lab.kill("spoke1", "frrdmvpn-proxy")
         t0 = time.monotonic()
         lab.start_proxy("spoke1")
         restored = _restore_time(lab, str(HUB.lan.ip), t0)
@@ -74,7 +74,7 @@ def test_daemon_restart_drops_nothing(lab: Lab, tmp_path: Path) -> None:
     with capture_underlay(tmp_path) as cap:
         pinger = Pinger(lab, str(HUB.lan.ip))
         time.sleep(1)
-        lab.kill("spoke1", "frrdmvpn.daemon run")
+        lab.kill("spoke1", "frrdmvpnd run")
         time.sleep(2)
         lab.start_supervisor("spoke1")
         time.sleep(3)
@@ -155,7 +155,7 @@ def test_node_booting_with_frr_before_charon_sends_nothing_in_clear(
         lab.run("spoke2", ["sh", "-c", f"vtysh -d {daemon} -c 'show running-config' "
                                        f"> /etc/frr/{daemon}.conf"])  # fmt: skip
     assert "tunnel protection vici" in lab.run("spoke2", ["cat", "/etc/frr/nhrpd.conf"]).stdout
-    for needle in ("frrdmvpn.daemon run", "frrdmvpn.enforcer", "/usr/lib/frr/"):
+    for needle in ("frrdmvpnd run", "frrdmvpn-proxy", "/usr/lib/frr/"):
         lab.kill("spoke2", needle, signal.SIGTERM)
     lab.stop_charon("spoke2")
     with capture_underlay(tmp_path) as cap:

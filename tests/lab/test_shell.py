@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pexpect  # type: ignore[import-untyped]
 import pytest
@@ -19,7 +17,6 @@ from tests.lab.helpers import wait_for
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
 HUB, S1, S2 = topo.node("hub"), topo.node("spoke1"), topo.node("spoke2")
-SHELL = str(Path(sys.executable).parent / "frrdmvpn-shell")
 PROMPT = "hub#"
 
 
@@ -30,7 +27,7 @@ def _both_up(lab: Lab) -> bool:
 
 
 def _shell(lab: Lab, *commands: str) -> subprocess.CompletedProcess[str]:
-    argv = [SHELL, *[a for c in commands for a in ("-c", c)]]
+    argv = [lab.program("frrdmvpn-shell"), *[a for c in commands for a in ("-c", c)]]
     return subprocess.run(lab.argv("hub", argv), capture_output=True, text=True, timeout=120,
                           check=False)  # fmt: skip
 
@@ -51,7 +48,7 @@ def test_show_dmvpn_on_the_hub_parses_with_ntc_templates(lab: Lab) -> None:
 
 def test_an_operator_sees_a_cleared_session_go_down_and_up_live(lab: Lab) -> None:
     wait_for("both spokes UP", lambda: _both_up(lab), 90)
-    argv = lab.argv("hub", [SHELL])
+    argv = lab.argv("hub", [lab.program("frrdmvpn-shell")])
     env = dict(os.environ, TERM="vt100", LANG="C.UTF-8")
     child = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8", timeout=60,
                           dimensions=(24, 200))  # fmt: skip

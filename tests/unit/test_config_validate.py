@@ -416,16 +416,17 @@ def test_missing_authorization_is_a_warning_with_the_weak_default() -> None:
 
 
 def test_psk_map_prefixes_overlapping_between_identities() -> None:
-    text = edit(HUB, "198.51.100.13 allow 192.0.2.13/32", "198.51.100.13 allow 192.0.2.0/24")
+    text = edit(HUB, "198.51.100.14 allow 192.0.2.14/32", "198.51.100.14 allow 192.0.2.0/24")
     d = only_error(
         text,
         "psk-map-overlap",
-        " identity 198.51.100.13 allow 192.0.2.0/24 203.0.113.48/28",
+        " identity 198.51.100.14 allow 192.0.2.0/24 203.0.113.64/28",
         "192.0.2.0/24",
     )
     assert d.message == (
         "192.0.2.0/24 overlaps 192.0.2.1/32 of 198.51.100.1, 192.0.2.11/32 of 198.51.100.11, "
-        "192.0.2.12/32 of 198.51.100.12: two peers could claim the same address"
+        "192.0.2.12/32 of 198.51.100.12, 192.0.2.13/32 of 198.51.100.13: two peers could "
+        "claim the same address"
     )
 
 

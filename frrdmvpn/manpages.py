@@ -1,0 +1,100 @@
+"""The four programs' manual pages (:data:`PAGES`): their parsers, with what a parser does
+not say (summary, files, environment, exit status, see also). Each builder imports its
+program only when called."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from frrdmvpn.manpage import Page, Section, option_default
+from frrdmvpn.roff import bold, line, macro, markup, tag
+
+_ALL = ("frrdmvpnd(8)", "frrdmvpn-proxy(8)", "frrdmvpn-shell(1)", "frrdmvpn-lab(1)")
+
+
+def _others(name: str, *more: str) -> tuple[str, ...]:
+    return (*(r for r in _ALL if not r.startswith(f"{name}(")), *more)
+
+
+def frrdmvpnd() -> Page:
+    from frrdmvpn.daemon import build_parser  # noqa: PLC0415
+
+    parser = build_parser()
+    return Page(
+        parser, 8, "DMVPN management daemon for FRR nhrpd and strongSwan",
+        files=(
+            (option_default(parser, "--config"),
+             "The saved configuration (Cisco IOS style), applied at start and written by "
+             "`save` (`write memory` in frrdmvpn-shell)."),
+            (option_default(parser, "--api-socket"),
+             "The gRPC API socket, for frrdmvpn-shell and other clients."),
+            (option_default(parser, "--running"),
+             "The running configuration: what was applied last."),
+        ),
+        see_also=_others("frrdmvpnd", "nhrpd(8)", "swanctl(8)"),
+    )  # fmt: skip
+
+
+def frrdmvpn_proxy() -> Page:
+    from frrdmvpn.enforcer import build_parser  # noqa: PLC0415
+
+    parser = build_parser()
+    return Page(
+        parser, 8, "VICI proxy and NHRP binding authorization for frrdmvpn",
+        files=(
+            (option_default(parser, "--listen"),
+             "The VICI socket nhrpd connects to: this proxy listens there."),
+            (option_default(parser, "--upstream"),
+             "charon's own VICI socket, moved aside for the proxy."),
+            (option_default(parser, "--events"), "nhrpd's event socket."),
+            (option_default(parser, "--pidfile"), "This process's ID, for `frrdmvpnd apply`."),
+            (option_default(parser, "--journal"), "The recent authorization decisions."),
+        ),
+        see_also=_others("frrdmvpn-proxy", "nhrpd(8)", "swanctl(8)"),
+    )  # fmt: skip
+
+
+_SHELL = """\
+frrdmvpn-shell is a Cisco IOS-like shell over frrdmvpnd's gRPC API; it holds no state of its
+own. Configuration-mode lines are sent to the daemon as typed, each applied at once when the
+configuration it leads to is valid.
+
+On a terminal it is interactive (line editing, history, `?` for help, TAB completion,
+`terminal length` paging). With `-c` it runs each command and exits; with standard input not
+a terminal it runs each line of it. Non-interactive output goes to standard output, a failed
+command and its error to standard error.
+"""
+
+
+def frrdmvpn_shell() -> Page:
+    from cli.main import build_parser  # noqa: PLC0415
+    from cli.manual import commands_section  # noqa: PLC0415
+    from frrdmvpn.client import DEFAULT_TARGET  # noqa: PLC0415
+
+    environment = (
+        macro("TP"), tag(bold("FRRDMVPN_API")),
+        line(markup("The API to use when `--target` is not given.")),
+        macro("TP"), tag(bold("TERM")),
+        line(markup("With `vt100`, `vt102`, `dumb` or unset, `--editor auto` uses the "
+                    "terminal's own line editing, as automation (Netmiko) expects.")),
+    )  # fmt: skip
+    status = (line(markup("0; 1 if a command failed (`-c`, standard input); 2 for wrong "
+                          "options.")),)  # fmt: skip
+    return Page(
+        build_parser(), 1, "Cisco IOS-like operator shell for frrdmvpn", description=_SHELL,
+        extra=(Section("Commands", commands_section()), Section("Exit status", status),
+               Section("Environment", environment)),
+        files=((DEFAULT_TARGET.removeprefix("unix:"), "frrdmvpnd's API socket."),),
+        see_also=_others("frrdmvpn-shell"),
+    )  # fmt: skip
+
+
+def frrdmvpn_lab() -> Page:
+    from frrdmvpn.lab.cli import build_parser  # noqa: PLC0415
+
+    return Page(build_parser(), 1, "three-node DMVPN test lab for frrdmvpn",
+                see_also=_others("frrdmvpn-lab"))  # fmt: skip
+
+
+PAGES: tuple[Callable[[], Page], ...] = (frrdmvpnd, frrdmvpn_proxy, frrdmvpn_shell, frrdmvpn_lab)
+"""frrdmvpnd.8, frrdmvpn-proxy.8, frrdmvpn-shell.1, frrdmvpn-lab.1."""
