@@ -157,8 +157,13 @@ def sa_records(messages: Iterable[Message]) -> list[SaRecord]:
     return out
 
 
+_TIMESTAMP_MAX = 253_402_300_799  # 9999-12-31T23:59:59Z, the end of protobuf's Timestamp
+
+
 def _stamp(target: Any, at: float | None) -> None:
-    if at:
+    """Set ``target`` to ``at`` (Unix seconds). A time charon computed from a wrapped
+    unsigned clock (an SA not used yet reports ``use-out`` near 2**64) stays unset."""
+    if at and 0 < at <= _TIMESTAMP_MAX:
         target.FromNanoseconds(int(at * 1e9))
 
 

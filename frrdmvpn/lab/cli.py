@@ -134,6 +134,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         "FRRDMVPN_LAB_PROTECT": os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn"),
         "FRRDMVPN_LAB_ARTIFACTS": str(artifacts),
         "FRRDMVPN_LAB_DEB": _abs(os.environ.get("FRRDMVPN_LAB_DEB", "")),
+        "FRRDMVPN_LAB_DEB_NEXT": _abs(os.environ.get("FRRDMVPN_LAB_DEB_NEXT", "")),
     }
     if native_capable():
         extra = [f"--junitxml={junit}"] if junit else []

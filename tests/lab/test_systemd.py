@@ -29,8 +29,8 @@ UNITS = ("frrdmvpn-guard.service", "strongswan.service", "frrdmvpn-proxy.service
 def spoke4(lab: Lab) -> Iterator[SystemdNode]:
     if not lab.package:
         pytest.skip("needs the lab to run the installed package (FRRDMVPN_LAB_DEB)")
-    if shutil.which("systemd-nspawn") is None:
-        pytest.skip("needs systemd-nspawn (systemd-container)")
+    if shutil.which("systemd-nspawn") is None:  # scripts/install-deps installs it
+        pytest.fail("needs systemd-nspawn (Debian's systemd-container)")
     node = SystemdNode(lab, S4)
     try:
         node.boot()
@@ -121,3 +121,29 @@ def test_restart_keeps_the_sas_and_bindings_and_stop_keeps_the_guards(
     assert str(S4.nbma.ip) in blocks
     spoke4.systemctl("start", "frrdmvpn.service")
     spoke4.wait_active("frrdmvpn.service", 300)
+
+
+def test_an_upgrade_restarts_frrdmvpn_and_keeps_the_sas_bindings_and_configuration(
+    lab: Lab, spoke4: SystemdNode
+) -> None:
+    upgrade = os.environ.get("FRRDMVPN_LAB_DEB_NEXT")
+    if not upgrade:
+        pytest.skip("FRRDMVPN_LAB_DEB_NEXT names no rebuilt higher version")
+    spoke4.wait_active("frrdmvpn.service", 420)
+    wait_for("spoke4 UP at the hub", lambda: _up_at_hub(lab), 240)
+    before = _hub_view(lab)
+    conf = spoke4.path("/etc/frrdmvpn/frrdmvpn.conf").read_text()
+    pids = {u: spoke4.show(u, "MainPID") for u in ("frrdmvpn.service", "frrdmvpn-proxy.service")}
+    # apt/dpkg as the operator runs it, with systemd up: the postinst restarts the units
+    spoke4.run(["dpkg", "-i", upgrade], timeout=900)
+    version = spoke4.run(["dpkg-query", "-W", "-f=${Version}", "frrdmvpn"]).stdout
+    assert f"_{version}_" in Path(upgrade).name
+    spoke4.wait_active("frrdmvpn.service", 300)
+    for unit, pid in pids.items():
+        assert spoke4.show(unit, "MainPID") not in ("0", pid), f"{unit} was not restarted"
+    settle(10)
+    assert _hub_view(lab) == before  # same IKE_SA, never down
+    assert spoke4.path("/etc/frrdmvpn/frrdmvpn.conf").read_text() == conf
+    installed, blocks = _guards(spoke4)
+    assert installed
+    assert str(S4.nbma.ip) in blocks

@@ -256,6 +256,27 @@ def test_traffic_counters_only_in_the_full_view() -> None:
     assert full == basic
 
 
+def test_a_wrapped_last_use_is_left_unset_not_an_error() -> None:
+    # Seen in the lab: right after an SA was installed charon listed a use-out of
+    # 2**64 - 1795869725 seconds; the full peer view (ListPeers) then failed with INTERNAL.
+    msg = list_sa()
+    ike = msg["dmvpn"]
+    assert isinstance(ike, dict)
+    children = ike["child-sas"]
+    assert isinstance(children, dict)
+    child = children["dmvpn-7"]
+    assert isinstance(child, dict)
+    child["use-out"] = str(2**64 - 1_795_869_725).encode()
+    child["use-in"] = b"18446744073709551615"
+    (rec,) = convert.sa_records([msg])
+    sa = convert.ike_sa(rec, convert.SaClock(), NOW, counters=True)
+    assert not sa.child_sas[0].HasField("last_outbound_at")
+    assert not sa.child_sas[0].HasField("last_inbound_at")
+    assert sa.child_sas[0].outbound.bytes == 2000
+    normal = convert.ike_sa(convert.sa_records([list_sa()])[0], convert.SaClock(), NOW, True)
+    assert seconds(normal.child_sas[0].last_outbound_at) == NOW - 1
+
+
 def test_sa_gone_and_peer_down() -> None:
     store = Store()
     builder = StateBuilder(store)
