@@ -135,7 +135,9 @@ def test_an_upgrade_restarts_frrdmvpn_and_keeps_the_sas_bindings_and_configurati
     conf = spoke4.path("/etc/frrdmvpn/frrdmvpn.conf").read_text()
     pids = {u: spoke4.show(u, "MainPID") for u in ("frrdmvpn.service", "frrdmvpn-proxy.service")}
     # apt/dpkg as the operator runs it, with systemd up: the postinst restarts the units
-    spoke4.run(["dpkg", "-i", upgrade], timeout=900)
+    inside = f"/root/{Path(upgrade).name}"  # the container has its own /tmp: copy it over
+    shutil.copy(upgrade, spoke4.path(inside))
+    spoke4.run(["dpkg", "-i", inside], timeout=900)
     version = spoke4.run(["dpkg-query", "-W", "-f=${Version}", "frrdmvpn"]).stdout
     assert f"_{version}_" in Path(upgrade).name
     spoke4.wait_active("frrdmvpn.service", 300)
