@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from frrdmvpn.lab import topology as topo
@@ -167,8 +166,3 @@ class SystemdNode:
     def monotonic(self, unit: str, prop: str) -> int:
         """A ``...TimestampMonotonic`` property of ``unit``, in microseconds (0: never)."""
         return int(self.show(unit, prop) or 0)
-
-
-def settle(seconds: float) -> None:
-    """Let a restarted daemon do its first checks before comparing state."""
-    time.sleep(seconds)
