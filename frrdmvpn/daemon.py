@@ -134,7 +134,7 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     from frrdmvpn.adapters import systemd  # noqa: PLC0415
     from frrdmvpn.api.backend import Backend  # noqa: PLC0415
     from frrdmvpn.api.server import ApiServer, TlsFiles  # noqa: PLC0415
-    from frrdmvpn.service import Operations, Service  # noqa: PLC0415
+    from frrdmvpn.service import Operations, Service, ensure_guard  # noqa: PLC0415
 
     loop = asyncio.get_running_loop()
     stores = Datastores(saved=args.config or config_store.SAVED, running=args.running,
@@ -183,10 +183,8 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
 
     text = config_store.read(stores.saved) if args.config else stores.running_text()
     nbma, nhs = await asyncio.to_thread(_node_addresses, args, text)  # pyroute2 blocks
-    guard = KernelGuard(GuardSpec((ipaddress.IPv4Address(nbma),)))
-    if not await asyncio.to_thread(guard.installed):  # before anything can send GRE
-        await asyncio.to_thread(guard.install)
-        log.info("guards installed for %s", nbma)
+    # Before anything can send GRE.
+    await ensure_guard(KernelGuard(GuardSpec((ipaddress.IPv4Address(nbma),))))
     if args.config is None:
         await mark("config")  # nothing to apply: what runs is the configuration
     else:
