@@ -32,7 +32,8 @@ def dn(text: str) -> x509.Name:
     return x509.Name(attributes)
 
 
-def _tlv(tag: int, content: bytes) -> bytes:
+def tlv(tag: int, content: bytes) -> bytes:
+    """One DER element (definite, minimal length)."""
     n = len(content)
     if n < 0x80:
         return bytes((tag, n)) + content
@@ -47,9 +48,35 @@ def _blocks(networks: Sequence[str]) -> bytes:
         net = ipaddress.IPv4Network(text)
         octets = (net.prefixlen + 7) // 8
         unused = octets * 8 - net.prefixlen
-        prefixes.append(_tlv(0x03, bytes((unused,)) + net.network_address.packed[:octets]))
-    family = _tlv(0x30, _tlv(0x04, b"\x00\x01") + _tlv(0x30, b"".join(prefixes)))
-    return _tlv(0x30, family)
+        prefixes.append(tlv(0x03, bytes((unused,)) + net.network_address.packed[:octets]))
+    family = tlv(0x30, tlv(0x04, b"\x00\x01") + tlv(0x30, b"".join(prefixes)))
+    return tlv(0x30, family)
+
+
+def certificate(
+    subject: x509.Name,
+    sans: Sequence[x509.GeneralName] | None,
+    *,
+    blocks: Sequence[str] = (),
+    serial: int = 2,
+) -> bytes:
+    """DER of a certificate for ``subject`` with these subjectAltNames (``None``: no
+    extension) and RFC 3779 address blocks."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(CA)
+        .public_key(KEY.public_key())
+        .serial_number(serial)
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(NOT_BEFORE + datetime.timedelta(days=3650))
+    )
+    if sans is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    if blocks:
+        value = x509.UnrecognizedExtension(_ADDR_BLOCKS, _blocks(blocks))
+        builder = builder.add_extension(value, critical=True)
+    return builder.sign(KEY, None).public_bytes(Encoding.DER)
 
 
 def issue(
@@ -63,22 +90,8 @@ def issue(
     serial: int = 2,
 ) -> bytes:
     """DER of a certificate for ``subject`` with these subjectAltNames and address blocks."""
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(dn(subject))
-        .issuer_name(CA)
-        .public_key(KEY.public_key())
-        .serial_number(serial)
-        .not_valid_before(NOT_BEFORE)
-        .not_valid_after(NOT_BEFORE + datetime.timedelta(days=3650))
-    )
     sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
     sans += [x509.DNSName(n) for n in dns]
     sans += [x509.RFC822Name(e) for e in emails]
     sans += [x509.DirectoryName(dn(d)) for d in dirs]
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    if blocks:
-        value = x509.UnrecognizedExtension(_ADDR_BLOCKS, _blocks(blocks))
-        builder = builder.add_extension(value, critical=True)
-    return builder.sign(KEY, None).public_bytes(Encoding.DER)
+    return certificate(dn(subject), sans or None, blocks=blocks, serial=serial)

@@ -29,7 +29,7 @@ from frrdmvpn.core.x509san import (
     subject_alt_names,
 )
 from frrdmvpn.nhrp.events import AuthorizeBinding
-from tests.unit.certgen import issue
+from tests.unit.certgen import issue, tlv
 
 pytestmark = pytest.mark.unit
 
@@ -752,14 +752,6 @@ def test_san_of_fixture_certificates() -> None:
     )
     assert subject_alt_names(CERT_NO_SAN) == SubjectAltNames(False)
     assert subject_alt_names(CERT_SPOKE1).describe() == "IP 192.0.2.11, DNS spoke1"
-
-
-def tlv(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes((tag, n)) + content
-    size = (n.bit_length() + 7) // 8
-    return bytes((tag, 0x80 | size)) + n.to_bytes(size, "big") + content
 
 
 def seq(*parts: bytes) -> bytes:

@@ -10,7 +10,6 @@ bytes, the reader returns or raises :class:`DerError`, nothing else.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import ipaddress
 import os
 from collections.abc import Callable
@@ -18,8 +17,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ed25519
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
@@ -31,13 +28,10 @@ from frrdmvpn.core.x509san import (
     Name,
     certificate_names,
 )
+from tests.unit.certgen import certificate, tlv
 
 pytestmark = pytest.mark.unit
 
-# Ed25519 signs deterministically: the same draw builds the same bytes (hypothesis replays).
-KEY = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
-ISSUER = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "frrdmvpn differential CA")])
-NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 # FRRDMVPN_FUZZ_SCALE multiplies every budget here (a longer fuzzing run: =50).
 SCALE = int(os.environ.get("FRRDMVPN_FUZZ_SCALE", "1"))
 EXAMPLES = settings(
@@ -163,18 +157,7 @@ general_names = st.one_of(
 
 
 def build(subject: x509.Name, sans: list[x509.GeneralName] | None) -> bytes:
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ISSUER)
-        .public_key(KEY.public_key())
-        .serial_number(7)
-        .not_valid_before(NOT_BEFORE)
-        .not_valid_after(NOT_BEFORE + datetime.timedelta(days=3650))
-    )
-    if sans is not None:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(KEY, None).public_bytes(Encoding.DER)
+    return certificate(subject, sans)
 
 
 certificates = st.builds(
@@ -300,20 +283,12 @@ def test_arbitrary_bytes_raise_only_der_error(data: bytes) -> None:
         certificate_names(data)
 
 
-def _tlv(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes((tag, n)) + content
-    size = (n.bit_length() + 7) // 8
-    return bytes((tag, 0x80 | size)) + n.to_bytes(size, "big") + content
-
-
 _TAGS = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0C, 0x13, 0x16, 0x1E, 0x30, 0x31, 0x81, 0x82,
          0x87, 0xA0, 0xA3, 0xA4]  # fmt: skip
 der_trees: st.SearchStrategy[bytes] = st.recursive(
-    st.builds(_tlv, st.sampled_from(_TAGS), st.binary(max_size=20)),
+    st.builds(tlv, st.sampled_from(_TAGS), st.binary(max_size=20)),
     lambda inner: st.builds(
-        lambda tag, parts: _tlv(tag, b"".join(parts)),
+        lambda tag, parts: tlv(tag, b"".join(parts)),
         st.sampled_from([0x30, 0x31, 0xA0, 0xA3, 0xA4, 0x04]),
         st.lists(inner, max_size=6),
     ),
