@@ -294,10 +294,12 @@ def hub_policy_naming_spoke2_by_fqdn(lab: Lab) -> Iterator[None]:
     lab.kill("hub", "frrdmvpn-proxy")
     lab.start_proxy("hub", argv)
     try:
+        _wait_registered(lab)  # nhrpd saw "charon" restart and re-registered both spokes
         yield
     finally:
         lab.kill("hub", "frrdmvpn-proxy")
         lab.start_proxy("hub")
+        _wait_registered(lab)
 
 
 @pytest.mark.usefixtures("rogue", "hub_policy_naming_spoke2_by_fqdn")
