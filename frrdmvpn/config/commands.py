@@ -39,6 +39,7 @@ from frrdmvpn.config.grammar import (
     Prefix,
     Source,
     Tunnel,
+    Whole,
     Wildcard,
     Word,
     is_fqdn,
@@ -575,6 +576,9 @@ def _proposal() -> list[Command]:
 def _identity(args: Args, with_mask: bool = False) -> IkeIdentity:
     kind, value = args.text("kind"), args.get("value")
     mask = args.opt_number("mask")
+    domain = args.has("domain")
+    if domain and (kind != "fqdn" or not with_mask):
+        raise LineError("domain only in match identity remote fqdn", "domain", "FQDN")
     if kind == "address":
         if not isinstance(value, IPv4Address):
             raise LineError(f"{value} is not an IPv4 address", "value", "A.B.C.D")
@@ -585,7 +589,7 @@ def _identity(args: Args, with_mask: bool = False) -> IkeIdentity:
         raise LineError(f"{value} is not a host name", "value", "FQDN")
     if mask is not None:
         raise LineError("an FQDN identity has no mask", "mask", "<cr>")
-    return FqdnIdentity(value)
+    return FqdnIdentity(value, domain)
 
 
 KIND = Param("kind", Choice("address", "fqdn"))
@@ -661,7 +665,8 @@ def _profile() -> list[Command]:
     m = Mode.IKEV2_PROFILE
     methods = Choice(*(a.value for a in AuthMethod))
     return [
-        Command(m, ("match", "identity", "remote", KIND, VALUE, Opt(Param("mask", Mask()))),
+        Command(m, ("match", "identity", "remote", KIND, Opt(Param("domain", Whole("domain"))),
+                    VALUE, Opt(Param("mask", Mask()))),
                 _match_remote(add=True), "Remote identity this profile matches",
                 _match_remote(add=False), no_depth=3),
         Command(m, ("identity", "local", KIND, VALUE), _set_from("identity_local", _identity),

@@ -305,6 +305,18 @@ class Choice(ParamType):
         return None
 
 
+class Whole(Choice):
+    """A :class:`Choice` that takes only whole words: where a parameter follows that could
+    be any word (``fqdn [domain] NAME``), an abbreviation would take a name (``dom``)."""
+
+    def read(self, token: str) -> object | None:
+        low = token.lower()
+        return low if low in self.values else None
+
+    def reason(self, token: str) -> str | None:
+        return None
+
+
 # --- patterns ----------------------------------------------------------------------------
 
 

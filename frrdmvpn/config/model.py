@@ -83,9 +83,11 @@ class AddressIdentity:
 
 @dataclass(frozen=True)
 class FqdnIdentity:
-    """An IKE identity of type FQDN."""
+    """An IKE identity of type FQDN; ``domain`` (only for ``match identity remote``): any
+    name under ``fqdn`` (charon ``*.fqdn``)."""
 
     fqdn: str
+    domain: bool = False
 
 
 IkeIdentity = AddressIdentity | FqdnIdentity

@@ -283,7 +283,8 @@ class Lab:
             conf.write_text(topo.frrdmvpn_conf(n, self.auth))
         if self.auth == "cert":
             ca_dir = self.state_dir / "pki"
-            ident = pki.Identity(n.name, (n.entitled_overlay.ip, n.nbma.ip), (n.lan.network,))
+            ident = pki.Identity(n.name, (n.entitled_overlay.ip, n.nbma.ip), (n.lan.network,),
+                                 topo.cert_dns_names(n))  # fmt: skip
             serial = 2 + [x.name for x in NODES + topo.EXTRA_NODES].index(n.name)
             cert, key = pki.issue(ca_dir, ident, serial)
             shutil.copy(cert, swanctl / "x509" / cert.name)
@@ -504,9 +505,11 @@ class Lab:
                                           "/run/frrdmvpn/running.conf")  # fmt: skip
         return topo.proxy_argv(self.program("frrdmvpn-proxy"), self.auth)
 
-    def start_proxy(self, name: str) -> None:
+    def start_proxy(self, name: str, argv: list[str] | None = None) -> None:
+        """Start node ``name``'s frrdmvpn-proxy (``argv``: another command line, e.g. a
+        policy given on it instead of the applied configuration's)."""
         n = topo.node(name)
-        self._spawn(n, self._proxy_argv(n), "frrdmvpn-proxy.log")
+        self._spawn(n, argv or self._proxy_argv(n), "frrdmvpn-proxy.log")
         sock = self.node_dir(n) / "run" / "charon.vici"
         wait_for(f"frrdmvpn-proxy on {name}", lambda: bool(self.find(name, "frrdmvpn-proxy"))
                  and sock.exists())  # fmt: skip
