@@ -240,19 +240,21 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     return 0
 
 
-def _checked(path: Path) -> tuple[Config, str] | None:
-    """The file's configuration if it has no error; else print every finding, None."""
+def _checked(path: Path, running: Path) -> tuple[Config, str] | None:
+    """The file's configuration if it has no error; else print every finding, None. A
+    masked secret keeps the running configuration's, as when the daemon applies it."""
     text = config_store.read(path)
     if text is None:
         print(f"frrdmvpnd: {path}: no such file", file=sys.stderr)
         return None
-    config, findings = check(text)
+    config, findings = Datastores(saved=path, running=running).validate(text)
     for finding in findings:
         print(finding.format(text, filename=str(path)), file=sys.stderr)
     if any(f.is_error for f in findings):
         errors = sum(f.is_error for f in findings)
         print(f"frrdmvpnd: {path}: {errors} error(s), nothing applied", file=sys.stderr)
         return None
+    assert config is not None  # no error
     return config, text
 
 
@@ -273,7 +275,7 @@ def real_ports() -> Ports:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    checked = _checked(args.config)
+    checked = _checked(args.config, args.running)
     if checked is not None:
         print(f"frrdmvpnd: {args.config}: valid")
     return 0 if checked is not None else 1
