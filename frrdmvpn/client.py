@@ -169,9 +169,7 @@ class Client:
         return self.config.GetConfig(request, timeout=self.timeout)
 
     def validate(self, text: str, reveal_secrets: bool = False) -> Any:
-        request = config_service_pb2.ValidateConfigRequest(
-            text=text, reveal_secrets=reveal_secrets
-        )
+        request = config_service_pb2.ValidateConfigRequest(text=text, reveal_secrets=reveal_secrets)
         return self.config.ValidateConfig(request, timeout=self.timeout)
 
     def apply(self, text: str, dry_run: bool = False, comment: str = "") -> Any:

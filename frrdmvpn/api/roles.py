@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import contextvars
 import enum
+import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -51,7 +52,7 @@ _OPERATOR_CALLS = {
     "frrdmvpn.v1.ConfigService": ("GetConfig", "ValidateConfig", "ListConfigRevisions"),
     "frrdmvpn.v1.OperationsService": ("ClearPeer", "ReinitiatePeer", "ClearCounters"),
     "frrdmvpn.v1.WatchService": ("Watch",),
-    "grpc.health.v1.Health": ("Check", "Watch"),
+    "grpc.health.v1.Health": ("Check", "Watch", "List"),  # List: grpcio-health 1.62 on
     "grpc.reflection.v1alpha.ServerReflection": ("ServerReflectionInfo",),
 }  # fmt: skip
 _ADMINISTRATOR_CALLS = {
@@ -160,14 +161,14 @@ class Authorize(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
             return grpc.unary_unary_rpc_method_handler(unary, **common)
         if handler.unary_stream is not None:
-            stream = handler.unary_stream
 
-            async def streaming(request: Any, context: Any) -> AsyncIterator[Any]:
+            async def admitted(request: Any, context: Any) -> bool:
                 _CALLER.set(await self._check(method, request, context))
-                async for item in _closing(stream(request, context)):
-                    yield item
+                return True
 
-            return grpc.unary_stream_rpc_method_handler(streaming, **common)
+            return grpc.unary_stream_rpc_method_handler(
+                stream_behaviour(handler.unary_stream, admitted), **common
+            )
         if handler.stream_stream is not None:
             both = handler.stream_stream
 
@@ -188,6 +189,26 @@ class Authorize(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 _CALLER.reset(token)
 
         return grpc.stream_unary_rpc_method_handler(gathering, **common)
+
+
+def stream_behaviour(inner: Any, admit: Callable[[Any, Any], Awaitable[bool]]) -> Any:
+    """A unary-stream behaviour that first awaits ``admit(request, context)`` (False: end
+    the call there), then streams as ``inner`` does: by yielding (an async generator) or
+    by ``context.write`` (a coroutine, as grpc's health servicer does)."""
+    if inspect.isasyncgenfunction(inner):
+
+        async def generating(request: Any, context: Any) -> AsyncIterator[Any]:
+            if await admit(request, context):
+                async for item in _closing(inner(request, context)):
+                    yield item
+
+        return generating
+
+    async def writing(request: Any, context: Any) -> None:
+        if await admit(request, context):
+            await inner(request, context)
+
+    return writing
 
 
 async def _closing(items: Any) -> AsyncIterator[Any]:

@@ -46,7 +46,15 @@ from frrdmvpn.api.backend import (
 )
 from frrdmvpn.api.config_tree import MODE_OF, config_tree, context_message
 from frrdmvpn.api.convert import CACHE_TYPES
-from frrdmvpn.api.roles import Authorize, Role, RoleOf, by_certificate, caller_role, fixed
+from frrdmvpn.api.roles import (
+    Authorize,
+    Role,
+    RoleOf,
+    by_certificate,
+    caller_role,
+    fixed,
+    stream_behaviour,
+)
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
@@ -842,21 +850,15 @@ class MalformedRequests(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
-            stream = handler.unary_stream
 
-            async def streaming(request: Any, context: Any) -> Any:
+            async def decoded(request: Any, context: Any) -> bool:
                 if isinstance(request, _Malformed):
                     await refuse(request, context)
-                    return
-                items = stream(request, context)
-                try:
-                    async for item in items:
-                        yield item
-                finally:  # a cancelled stream ends its handler now, not when collected
-                    await items.aclose()
+                    return False
+                return True
 
             return grpc.unary_stream_rpc_method_handler(
-                streaming,
+                stream_behaviour(handler.unary_stream, decoded),
                 request_deserializer=tolerant,
                 response_serializer=handler.response_serializer,
             )

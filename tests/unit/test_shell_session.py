@@ -643,3 +643,43 @@ def test_a_debug_stream_the_daemon_ends_turns_debugging_off() -> None:
         "% debug stream ended: UNAVAILABLE: the daemon is shutting down",
         "All possible debugging has been turned off",
     ]
+
+
+# --- roles ------------------------------------------------------------------------------------
+
+
+def test_an_operator_is_refused_what_ios_command_authorization_refuses() -> None:
+    api = FakeApi()
+    api.operator = True
+    s, _, _ = session_of(api)
+    refused = ("configure terminal", "conf t", "write memory", "copy running-config startup-config",
+               "show running-config unmasked", "show startup-config unm")  # fmt: skip
+    for line in refused:
+        out = s.execute(line)
+        assert (out.lines, out.ok) == (["Command authorization failed."], False), line
+        assert s.prompt == "hub#"
+    shown = s.execute("show running-config")
+    assert shown.ok
+    assert "  pre-shared-key <removed>" in shown.lines
+    assert not any("frrdmvpn-lab-psk" in line for line in shown.lines)
+    assert ("edit_line", (ROOT, "hostname x")) not in api.calls
+
+
+def test_an_administrator_configures_and_sees_secrets_only_when_asked() -> None:
+    s, _, _ = session_of()
+    assert "  pre-shared-key <removed>" in s.execute("show running-config").lines
+    unmasked = s.execute("show running-config unmasked").lines
+    assert "  pre-shared-key frrdmvpn-lab-psk-not-for-production" in unmasked
+    assert s.execute("conf t").lines == [BANNER]
+    assert s.execute("hostname spoke").ok
+    assert s.prompt == "spoke(config)#"
+
+
+def test_a_refused_configuration_line_is_command_authorization_failed() -> None:
+    """The role changed under a session in configuration mode: the daemon refuses the line."""
+    s, api, _ = session_of()
+    assert s.execute("conf t").ok
+    api.operator = True
+    out = s.execute("hostname x")
+    assert (out.lines, out.ok) == (["Command authorization failed."], False)
+    assert s.prompt == "hub(config)#"
