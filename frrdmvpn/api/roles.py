@@ -127,7 +127,8 @@ def by_certificate(context: Any) -> Role:
 
 class Authorize(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Refuse what the connection's role does not allow (PERMISSION_DENIED, logged), and
-    run the handler with :func:`caller_role` set."""
+    run the handler with :func:`caller_role` set (in the call's own task: gRPC runs each
+    call in one)."""
 
     def __init__(self, role_of: RoleOf, listener: str) -> None:
         self.role_of, self.listener = role_of, listener
@@ -145,56 +146,49 @@ class Authorize(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return None
         method = details.method
+
+        async def admit(request: Any, context: Any) -> bool:
+            """Refuse (abort) or record the role; ``request`` is a request iterator for a
+            client stream, whose fields cannot be looked at: there the call decides."""
+            _CALLER.set(await self._check(method, request, context))
+            return True
+
         common = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
-            inner = handler.unary_unary
-
-            async def unary(request: Any, context: Any) -> Any:
-                token = _CALLER.set(await self._check(method, request, context))
-                try:
-                    return await inner(request, context)
-                finally:
-                    _CALLER.reset(token)
-
-            return grpc.unary_unary_rpc_method_handler(unary, **common)
+            behaviour = unary_behaviour(handler.unary_unary, admit)
+            return grpc.unary_unary_rpc_method_handler(behaviour, **common)
         if handler.unary_stream is not None:
-
-            async def admitted(request: Any, context: Any) -> bool:
-                _CALLER.set(await self._check(method, request, context))
-                return True
-
-            return grpc.unary_stream_rpc_method_handler(
-                stream_behaviour(handler.unary_stream, admitted), **common
-            )
+            behaviour = stream_behaviour(handler.unary_stream, admit)
+            return grpc.unary_stream_rpc_method_handler(behaviour, **common)
         if handler.stream_stream is not None:
-            both = handler.stream_stream
-
-            async def bidirectional(requests: Any, context: Any) -> AsyncIterator[Any]:
-                _CALLER.set(await self._check(method, None, context))
-                async for item in _closing(both(requests, context)):
-                    yield item
-
-            return grpc.stream_stream_rpc_method_handler(bidirectional, **common)
-        single = handler.stream_unary
-        assert single is not None  # the four kinds of gRPC call
-
-        async def gathering(requests: Any, context: Any) -> Any:
-            token = _CALLER.set(await self._check(method, None, context))
-            try:
-                return await single(requests, context)
-            finally:
-                _CALLER.reset(token)
-
-        return grpc.stream_unary_rpc_method_handler(gathering, **common)
+            behaviour = stream_behaviour(handler.stream_stream, admit)
+            return grpc.stream_stream_rpc_method_handler(behaviour, **common)
+        behaviour = unary_behaviour(handler.stream_unary, admit)
+        return grpc.stream_unary_rpc_method_handler(behaviour, **common)
 
 
-def stream_behaviour(inner: Any, admit: Callable[[Any, Any], Awaitable[bool]]) -> Any:
-    """A unary-stream behaviour that first awaits ``admit(request, context)`` (False: end
-    the call there), then streams as ``inner`` does: by yielding (an async generator) or
-    by ``context.write`` (a coroutine, as grpc's health servicer does)."""
+Admit = Callable[[Any, Any], Awaitable[bool]]
+"""``admit(request, context)``: False ends the call (it has been answered or aborted)."""
+
+
+def unary_behaviour(inner: Any, admit: Admit) -> Any:
+    """A behaviour with one answer that first awaits ``admit``, then ``inner``."""
+
+    async def answering(request: Any, context: Any) -> Any:
+        if await admit(request, context):
+            return await inner(request, context)
+        return None
+
+    return answering
+
+
+def stream_behaviour(inner: Any, admit: Admit) -> Any:
+    """A streaming behaviour that first awaits ``admit``, then streams as ``inner`` does: by
+    yielding (an async generator) or by ``context.write`` (a coroutine, as grpc's health
+    servicer does)."""
     if inspect.isasyncgenfunction(inner):
 
         async def generating(request: Any, context: Any) -> AsyncIterator[Any]:

@@ -54,6 +54,7 @@ from frrdmvpn.api.roles import (
     caller_role,
     fixed,
     stream_behaviour,
+    unary_behaviour,
 )
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
 from frrdmvpn.config.model import tunnel_name
@@ -836,27 +837,19 @@ class MalformedRequests(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 f"malformed request for {details.method}: {request.error}",
             )
 
+        async def decoded(request: Any, context: Any) -> bool:
+            if isinstance(request, _Malformed):
+                await refuse(request, context)
+                return False
+            return True
+
         if handler.unary_unary is not None:
-            inner = handler.unary_unary
-
-            async def unary(request: Any, context: Any) -> Any:
-                if isinstance(request, _Malformed):
-                    return await refuse(request, context)
-                return await inner(request, context)
-
             return grpc.unary_unary_rpc_method_handler(
-                unary,
+                unary_behaviour(handler.unary_unary, decoded),
                 request_deserializer=tolerant,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
-
-            async def decoded(request: Any, context: Any) -> bool:
-                if isinstance(request, _Malformed):
-                    await refuse(request, context)
-                    return False
-                return True
-
             return grpc.unary_stream_rpc_method_handler(
                 stream_behaviour(handler.unary_stream, decoded),
                 request_deserializer=tolerant,
