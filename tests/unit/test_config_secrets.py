@@ -242,3 +242,14 @@ def test_a_masked_text_applied_whole_keeps_the_secrets_of_the_reference() -> Non
         .diagnostics[0]
         .message.startswith("no pre-shared key is configured here to keep")
     )
+
+
+_PIECES = st.sampled_from([*_WORDS, KEY, MASK, " ", "\t", "\n", "!", "x"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_PIECES, max_size=30).map("".join) | st.text(max_size=200))
+def test_masking_any_text_never_fails_and_is_stable(text: str) -> None:
+    masked = mask_text(text)
+    assert mask_text(masked) == masked
+    assert len(masked.splitlines()) == len(text.splitlines())
