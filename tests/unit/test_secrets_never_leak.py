@@ -6,7 +6,10 @@ a rejected line)."""
 from __future__ import annotations
 
 import ast
+import hashlib
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ from frrdmvpn import daemon
 from frrdmvpn.config.modes import Context, Mode
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.secrets import STATEMENTS, values
-from frrdmvpn.datastores import Datastores
+from frrdmvpn.datastores import Datastores, digest
 from tests.unit.test_apply import World
 
 pytestmark = pytest.mark.unit
@@ -159,3 +162,16 @@ def test_an_apply_logs_and_reports_no_secret(
     assert any("load-shared" in line for line in shown)
     for secret in (KEY, KEY + "2", AUTH, BAD_KEY):
         assert not [line for line in shown if secret in line]
+
+
+def test_a_digest_cannot_be_recomputed_from_a_text_outside_the_daemon() -> None:
+    """An operator sees masked text and the digest: with a plain hash, a guessed key could
+    be checked offline. The digest is keyed with this process's random key."""
+    assert digest(TEXT) == digest(TEXT) != digest(TEXT + "!")
+    assert digest(TEXT).startswith("hmac-sha256:")
+    assert hashlib.sha256(TEXT.encode()).hexdigest() not in digest(TEXT)
+    code = "import sys; from frrdmvpn.datastores import digest; print(digest(sys.stdin.read()))"
+    other = subprocess.run([sys.executable, "-c", code], input=TEXT, capture_output=True,
+                           text=True, check=True, cwd=ROOT).stdout.strip()  # fmt: skip
+    assert other.startswith("hmac-sha256:")
+    assert other != digest(TEXT)
