@@ -82,7 +82,6 @@ log = logging.getLogger("frrdmvpn.api")
 
 SOCKET = Path("/run/frrdmvpn/frrdmvpn.sock")
 GROUP = "frrdmvpn"  # operators
-ADMIN_SOCKET = Path("/run/frrdmvpn/frrdmvpn-admin.sock")
 ADMIN_GROUP = "frrdmvpn-admin"  # administrators
 MAX_MESSAGE = 4 * 1024 * 1024  # requests larger than this are refused by gRPC itself
 MAX_TEXT = 1024 * 1024  # a configuration text, in bytes (UTF-8)
