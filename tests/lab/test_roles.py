@@ -18,6 +18,7 @@ from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.secrets import values
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import ADMIN_GROUP, API_GROUP, Lab
+from frrdmvpn.v1 import config_pb2
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
@@ -55,7 +56,8 @@ call("watch", lambda: next(iter(api.watch(["node"], timeout=30))).WhichOneof("ev
 running = api.get_config("running", reveal_secrets=out["reveal"][0] == "OK").text
 call("apply", lambda: api.apply(running, dry_run=True).message)
 call("edit", lambda: api.edit(["crypto ikev2 keyring lab", " peer any",
-                               "  pre-shared-key <removed>"]).apply.message)
+                               "  pre-shared-key <removed>"]).apply.outcome)
+call("kept", lambda: api.get_config("running", reveal_secrets=True).text == running)
 refused = running.replace("pre-shared-key ", "pre-shared-key local ", 1)  # IOS syntax
 call("rejected", lambda: [d.token for d in api.apply(refused).diagnostics])
 call("save", lambda: api.save().path)
@@ -124,6 +126,7 @@ def test_an_operator_shows_clears_and_watches_but_changes_nothing(lab: Lab) -> N
         "save": "ConfigService.SaveConfig needs the administrator role (this connection has "
                 "the operator role)",
     }  # fmt: skip
+    refusals["kept"] = refusals["reveal"]
     for name, message in refusals.items():
         assert answer[name] == ["PERMISSION_DENIED", message], name
     assert lab.config_path(HUB).read_text() == running
@@ -160,7 +163,12 @@ def test_an_administrator_configures_and_reveals(lab: Lab) -> None:
     assert answer["role"] == ["OK", "administrator"]
     assert answer["reveal"] == ["LEAK", ""]  # the secret itself, in clear: only here
     assert answer["apply"][0] == "OK"
-    assert answer["edit"] == ["OK", "0 change(s)"]  # <removed> kept the key
+    assert answer["edit"][0] == "OK"
+    assert answer["edit"][1] in (
+        config_pb2.APPLY_OUTCOME_UNCHANGED,
+        config_pb2.APPLY_OUTCOME_APPLIED,
+    )
+    assert answer["kept"] == ["OK", True]  # <removed> kept the key
     assert answer["rejected"] == ["OK", ["<removed>"]]
     assert answer["save"][0] == "OK"
     shell = lab.program("frrdmvpn-shell")
