@@ -204,7 +204,8 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
                 raise ValueError("--api-tcp needs --tls-cert, --tls-key and --tls-client-ca")
             tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca)
         server = ApiServer(backend, Operations(service), args.api_socket, args.api_group or None,
-                           args.api_tcp, tls)  # fmt: skip
+                           args.api_tcp, tls, admin_socket=args.api_admin_socket,
+                           admin_group=args.api_admin_group or None)  # fmt: skip
         await server.start()
     metrics = None
     if args.metrics:
@@ -238,19 +239,21 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     return 0
 
 
-def _checked(path: Path) -> tuple[Config, str] | None:
-    """The file's configuration if it has no error; else print every finding, None."""
+def _checked(path: Path, running: Path) -> tuple[Config, str] | None:
+    """The file's configuration if it has no error; else print every finding, None. A
+    masked secret keeps the running configuration's, as when the daemon applies it."""
     text = config_store.read(path)
     if text is None:
         print(f"frrdmvpnd: {path}: no such file", file=sys.stderr)
         return None
-    config, findings = check(text)
+    config, findings = Datastores(saved=path, running=running).validate(text)
     for finding in findings:
         print(finding.format(text, filename=str(path)), file=sys.stderr)
     if any(f.is_error for f in findings):
         errors = sum(f.is_error for f in findings)
         print(f"frrdmvpnd: {path}: {errors} error(s), nothing applied", file=sys.stderr)
         return None
+    assert config is not None  # no error
     return config, text
 
 
@@ -271,7 +274,7 @@ def real_ports() -> Ports:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    checked = _checked(args.config)
+    checked = _checked(args.config, args.running)
     if checked is not None:
         print(f"frrdmvpnd: {args.config}: valid")
     return 0 if checked is not None else 1
@@ -336,11 +339,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", type=Path, help="apply this saved configuration first")
     run.add_argument("--api-socket", type=Path, default=Path("/run/frrdmvpn/frrdmvpn.sock"),
                      help="the gRPC API's unix socket")  # fmt: skip
-    run.add_argument("--api-group", default="frrdmvpn", help="group allowed to use the API")
+    run.add_argument("--api-group", default="frrdmvpn",
+                     help="group of the operators (show, clear, debug: --api-socket)")  # fmt: skip
+    run.add_argument("--api-admin-socket", type=Path,
+                     default=Path("/run/frrdmvpn/frrdmvpn-admin.sock"),
+                     help="the gRPC API's unix socket for administrators")  # fmt: skip
+    run.add_argument("--api-admin-group", default="frrdmvpn-admin",
+                     help="group of the administrators (configuration, secrets: "
+                          "--api-admin-socket); root is always one")  # fmt: skip
     run.add_argument("--api-tcp", metavar="HOST:PORT", help="also listen on TCP (mutual TLS)")
     run.add_argument("--tls-cert", type=Path, help="server certificate (PEM) for --api-tcp")
     run.add_argument("--tls-key", type=Path, help="its private key (PEM)")
-    run.add_argument("--tls-client-ca", type=Path, help="CA that signs client certificates")
+    run.add_argument("--tls-client-ca", type=Path,
+                     help="CA that signs client certificates (a subjectAltName URI "
+                          "urn:frrdmvpn:role:admin makes an administrator, else an "
+                          "operator)")  # fmt: skip
     run.add_argument("--no-api", action="store_true", help="serve no API")
     run.add_argument("--metrics", metavar="HOST:PORT",
                      help="serve Prometheus metrics on localhost, e.g. 127.0.0.1:9742")  # fmt: skip

@@ -44,15 +44,20 @@ class Diagnostic:
         return where + self._body()
 
     def format(self, text: str | None = None, filename: str = "frrdmvpn.conf") -> str:
-        """``file:line:col: severity: message``, then (with ``text``) the line and a caret."""
+        """``file:line:col: severity: message``, then (with ``text``) the line and a caret.
+        The line is shown masked (:func:`frrdmvpn.config.secrets.mask_line`): this text goes
+        to terminals and logs."""
         head = f"{filename}:{self.line or 0}:{self.column or 0}: {self._body()}"
         if text is None or self.line is None:
             return head
         lines = text.splitlines()
         if not 1 <= self.line <= len(lines):
             return head
-        caret = " " * max((self.column or 1) - 1, 0) + "^"
-        return f"{head}\n{lines[self.line - 1]}\n{caret}"
+        from frrdmvpn.config.secrets import display  # noqa: PLC0415 - secrets imports the grammar
+
+        shown, column = display(lines[self.line - 1], self.column)
+        caret = " " * max((column or 1) - 1, 0) + "^"
+        return f"{head}\n{shown}\n{caret}"
 
 
 def errors(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:

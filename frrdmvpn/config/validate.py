@@ -737,9 +737,10 @@ def validate(config: Config, source: SourceMap | None = None) -> tuple[Diagnosti
     return tuple(_Checker(config, source).run())
 
 
-def check(text: str) -> tuple[Config, tuple[Diagnostic, ...]]:
-    """Parse and, if the text parses, validate: the model and every diagnostic."""
-    parsed = parse(text)
+def check(text: str, secrets_from: Config | None = None) -> tuple[Config, tuple[Diagnostic, ...]]:
+    """Parse and, if the text parses, validate: the model and every diagnostic.
+    ``secrets_from``: the configuration whose secrets masked ones (``<removed>``) keep."""
+    parsed = parse(text, secrets_from=secrets_from)
     if not parsed.ok:
         return parsed.config, parsed.diagnostics
     return parsed.config, validate(parsed.config, parsed.source)

@@ -34,7 +34,8 @@ DEB = os.environ.get("FRRDMVPN_LAB_DEB", "")
 PACKAGE_BIN = {"frrdmvpnd": "/usr/sbin/frrdmvpnd", "frrdmvpn-proxy": "/usr/sbin/frrdmvpn-proxy",
                "frrdmvpn-shell": "/usr/bin/frrdmvpn-shell"}  # fmt: skip
 FRR_DAEMONS = ("zebra", "nhrpd", "ospfd")
-API_GROUP = "frrdmvpn"  # may use frrdmvpnd's API socket
+API_GROUP = "frrdmvpn"  # operators: may use frrdmvpnd's API socket
+ADMIN_GROUP = "frrdmvpn-admin"  # administrators: may use its administrators' socket
 SWANCTL_DIRS = (
     "conf.d", "x509", "x509ca", "x509aa", "x509ocsp", "x509crl", "x509ac",
     "pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12",
@@ -539,12 +540,18 @@ class Lab:
         """Node ``name``'s gRPC API socket (/run/frrdmvpn/frrdmvpn.sock inside the node)."""
         return self.node_dir(topo.node(name)) / "run" / "frrdmvpn" / "frrdmvpn.sock"
 
+    def api_admin_socket(self, name: str) -> Path:
+        """Node ``name``'s gRPC API socket for administrators
+        (/run/frrdmvpn/frrdmvpn-admin.sock inside the node)."""
+        return self.node_dir(topo.node(name)) / "run" / "frrdmvpn" / "frrdmvpn-admin.sock"
+
     def _start_supervisors(self, nodes: tuple[Node, ...]) -> None:
         """frrdmvpnd on each node: it applies the node's frrdmvpn.conf, then supervises."""
-        # The API's group (the Debian package creates it; the lab's host may not have it).
-        known = subprocess.run(["getent", "group", API_GROUP], capture_output=True, check=False)
-        if known.returncode:
-            subprocess.run(["groupadd", "--system", API_GROUP], check=True)
+        # The API's groups (the Debian package creates them; the lab's host may not have them).
+        for group in (API_GROUP, ADMIN_GROUP):
+            known = subprocess.run(["getent", "group", group], capture_output=True, check=False)
+            if known.returncode:
+                subprocess.run(["groupadd", "--system", group], check=True)
         for n in nodes:
             (self.node_dir(n) / "run/frrdmvpn/running.conf").unlink(missing_ok=True)
             self.start_supervisor(n.name)
