@@ -40,6 +40,8 @@ READERS = {
     ("frrdmvpn/config/swan.py", "_shared"): "puts the key in charon's load-shared message",
     ("frrdmvpn/config/validate.py", "_Checker.keys"): "checks that a key exists",
     ("frrdmvpn/config/validate.py", "_Checker.nhrp_extras"): "checks the string's length",
+    ("frrdmvpn/config/policy.py", "loaded_keys"): "lists the keyrings' peers that have a key",
+    ("frrdmvpn/config/policy.py", "psk_identity_problems"): "compares keys to find shared ones",
 }
 TEXT_WRITERS = {("frrdmvpn/config/render.py", "_keyring"),
                 ("frrdmvpn/config/render.py", "interface_lines")}  # fmt: skip
