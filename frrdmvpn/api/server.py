@@ -57,6 +57,7 @@ from frrdmvpn.api.roles import (
     unary_behaviour,
 )
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
+from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.secrets import mask_line, mask_text
@@ -191,6 +192,7 @@ _CODES: dict[type[Exception], grpc.StatusCode] = {
     ConflictError: grpc.StatusCode.ABORTED,
     OperationError: grpc.StatusCode.FAILED_PRECONDITION,
     FileNotFoundError: grpc.StatusCode.FAILED_PRECONDITION,
+    ConfigError: grpc.StatusCode.FAILED_PRECONDITION,  # a stored file that is not UTF-8
     TooManyWatchesError: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
