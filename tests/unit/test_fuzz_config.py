@@ -19,6 +19,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from frrdmvpn.config import commands as cmd
+from frrdmvpn.config import diagnostics
 from frrdmvpn.config.diagnostics import ConfigError, Diagnostic, errors
 from frrdmvpn.config.parse import decode
 from frrdmvpn.config.render import render
@@ -146,3 +147,16 @@ def test_pathological_texts_check_in_bounded_time(text: str) -> None:
     """Each is checked well inside pytest's timeout (linear work; bench/ measures)."""
     _, found = check(text)
     _assert_points_into(text, found)
+
+
+def test_formatting_every_finding_of_a_text_splits_it_once() -> None:
+    """Found with "many unknown lines": each finding split the whole text again to show its
+    line, so N findings of an N-line file cost N^2 (bench/config_scaling.py measures)."""
+    text = "x y z\n" * 300
+    _, found = check(text)
+    assert len(found) == 300
+    before = diagnostics._lines.cache_info()
+    shown = [d.format(text) for d in found]
+    after = diagnostics._lines.cache_info()
+    assert after.misses - before.misses == 1
+    assert shown[299].splitlines()[1:] == ["x <removed> <removed>", "^"]  # masked: unknown
