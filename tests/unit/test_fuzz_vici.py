@@ -203,3 +203,92 @@ def test_events_for_nhrpd_are_valid_packets(registered: list[str], events: list[
         for action in out:
             assert isinstance(action, ToClient)
             assert decode_packet(action.payload).type is PacketType.EVENT
+
+
+REQUESTS = st.one_of(
+    st.builds(lambda n: Packet(PacketType.EVENT_REGISTER, n), st.sampled_from(NAMES)),
+    st.builds(lambda n: Packet(PacketType.EVENT_UNREGISTER, n), st.sampled_from(NAMES)),
+    st.builds(
+        lambda n, m: Packet(PacketType.CMD_REQUEST, n, m),
+        st.sampled_from(NAMES),
+        st.dictionaries(names, blobs, max_size=2),
+    ),
+    st.builds(
+        lambda m: Packet(PacketType.CMD_REQUEST, "initiate", m),
+        st.fixed_dictionaries(
+            {"child": st.just(b"dmvpn")},
+            optional={"my-host": st.sampled_from(VALUES), "other-host": st.sampled_from(VALUES)},
+        ),
+    ),
+)
+CHARON = st.sampled_from(["answer", "refuse", "event"])
+value = st.sampled_from(VALUES)
+child_sa = st.fixed_dictionaries(
+    {},
+    optional=dict.fromkeys(("state", "mode", "protocol"), value)
+    | {k: st.lists(value, max_size=2) for k in ("local-ts", "remote-ts")},
+)
+rekeyed = st.fixed_dictionaries({}, optional={"new": child_sa, "old": child_sa})
+ike_sa = st.fixed_dictionaries(
+    {"child-sas": st.dictionaries(st.sampled_from(["c1", "c2"]), child_sa | rekeyed, max_size=2)},
+    optional={"local-host": value, "remote-host": value},
+)
+#: What charon's child-updown, ike-updown, child-rekey and list-sa events hold.
+charon_events = st.fixed_dictionaries(
+    {"dmvpn": ike_sa}, optional={"up": st.sampled_from([b"yes", b"no"])}
+)
+ANSWER = {
+    PacketType.CMD_REQUEST: (PacketType.CMD_RESPONSE, PacketType.CMD_UNKNOWN),
+    PacketType.EVENT_REGISTER: (PacketType.EVENT_CONFIRM, PacketType.EVENT_UNKNOWN),
+    PacketType.EVENT_UNREGISTER: (PacketType.EVENT_CONFIRM, PacketType.EVENT_UNKNOWN),
+}
+
+
+@budget(200)
+@given(st.lists(REQUESTS | CHARON, max_size=16), st.lists(charon_events, min_size=1, max_size=3))
+def test_each_request_gets_its_own_answer_in_order(
+    steps: list[Packet | str], events: list[Message]
+) -> None:
+    """A charon that answers each request it gets, in order (or refuses it as unknown), and
+    sends events in between: the client gets one answer per request, of its kind, in the
+    order it asked, and nothing it did not register for but events."""
+    session = ClientSession()
+    upstream: list[Packet] = []  # what charon has yet to answer
+    asked: list[PacketType] = []
+    answered: list[PacketType] = []
+
+    def act(actions: list[ToClient | ToUpstream | Initiate]) -> None:
+        for action in actions:
+            if isinstance(action, ToUpstream):
+                upstream.append(decode_packet(action.payload))
+            elif isinstance(action, ToClient):
+                got = decode_packet(action.payload)
+                if got.type is not PacketType.EVENT:
+                    answered.append(got.type)
+
+    def charon(how: str) -> None:
+        if how == "event" or not upstream:
+            msg, name = events[len(answered) % len(events)], NAMES[len(upstream) % len(NAMES)]
+            with contextlib.suppress(ViciWireError):  # an event nobody can read: dropped
+                act(session.from_upstream(encode_packet(Packet(PacketType.EVENT, name, msg))))
+            return
+        request = upstream.pop(0)
+        ok, unknown = ANSWER[request.type]
+        kind = unknown if how == "refuse" else ok
+        answer = Packet(
+            kind, None, {"success": b"yes"} if kind is PacketType.CMD_RESPONSE else None
+        )
+        act(session.from_upstream(encode_packet(answer)))
+
+    for step in steps:
+        if isinstance(step, Packet):
+            asked.append(step.type)
+            act(session.from_client(encode_packet(step)))
+        else:
+            charon(step)
+    while upstream:
+        charon("answer")
+    assert [ANSWER[t][0] for t in asked] == [
+        PacketType.CMD_RESPONSE if a is PacketType.CMD_UNKNOWN else
+        PacketType.EVENT_CONFIRM if a is PacketType.EVENT_UNKNOWN else a for a in answered
+    ]  # fmt: skip
