@@ -13,17 +13,21 @@ import contextlib
 import itertools
 import struct
 from functools import partial
+from typing import Any
 
 import pytest
+from hypothesis import event as note
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from frrdmvpn.vici.translate import (
+    INSTALLED,
     ClientSession,
     Initiate,
     ProtocolError,
     ToClient,
     ToUpstream,
+    protects_gre,
 )
 from frrdmvpn.vici.wire import (
     MAX_DEPTH,
@@ -84,6 +88,38 @@ def packets(draw: st.DrawFn) -> Packet:
 encoded = packets().map(encode_packet)
 # Valid packets, the same mutated, and plain bytes.
 payloads = encoded | encoded.flatmap(mutations) | st.binary(max_size=200)
+
+
+def _mostly(good: object, *others: object) -> st.SearchStrategy[Any]:
+    """``good`` four times in five, else one of ``others``."""
+    return st.one_of(st.just(good), st.just(good), st.just(good), st.just(good),
+                     st.sampled_from(others))  # fmt: skip
+
+
+LOCAL, REMOTE = b"198.51.100.1", b"198.51.100.11"
+selectors = st.lists(
+    _mostly(b"HOST/32[gre]", b"HOST/32[47]", b"HOST/32", b"0.0.0.0/0[gre]", b"\xff"),
+    min_size=1, max_size=2,
+)  # fmt: skip
+child_sa = st.fixed_dictionaries({
+    "state": _mostly(b"INSTALLED", b"INSTALLING", b"REKEYED"),
+    "mode": _mostly(b"TRANSPORT", b"TUNNEL"),
+    "protocol": _mostly(b"ESP", b"AH"),
+    "local-ts": selectors.map(lambda ts: [t.replace(b"HOST", LOCAL) for t in ts]),
+    "remote-ts": selectors.map(lambda ts: [t.replace(b"HOST", REMOTE) for t in ts]),
+})  # fmt: skip
+rekeyed = st.fixed_dictionaries({}, optional={"new": child_sa, "old": child_sa})
+ike_sa = st.fixed_dictionaries(
+    {"child-sas": st.dictionaries(st.sampled_from(["c1", "c2"]), child_sa | rekeyed, min_size=1,
+                                  max_size=2),
+     "local-host": _mostly(LOCAL, REMOTE, b"2001:db8::1", b"x"),
+     "remote-host": _mostly(REMOTE, LOCAL, b"")},
+)  # fmt: skip
+#: What charon's child-updown, ike-updown, child-rekey and list-sa events hold.
+charon_events: st.SearchStrategy[Message] = st.fixed_dictionaries(
+    {"dmvpn": ike_sa, "up": st.sampled_from([b"yes", b"no"])}, optional={"x": st.just(b"")}
+)
+STOCK = ["child-updown", "ike-updown", "child-rekey", "list-sa", "log"]
 
 
 def nested(depth: int) -> bytes:
@@ -184,25 +220,45 @@ def test_a_session_answers_any_conversation_or_closes_it(steps: list[tuple[str, 
                 decode_packet(action.payload)
 
 
-@budget(120)
-@given(st.lists(st.sampled_from(NAMES), min_size=1, max_size=6), st.lists(messages, max_size=4))
-def test_events_for_nhrpd_are_valid_packets(registered: list[str], events: list[Message]) -> None:
+@budget(150)
+@given(
+    st.lists(st.sampled_from(NAMES[:3]) | st.sampled_from(NAMES), min_size=1, max_size=6),
+    st.lists(
+        st.tuples(st.sampled_from(STOCK), st.one_of(charon_events, charon_events, messages)),
+        max_size=4,
+    ),
+)
+def test_events_for_nhrpd_are_valid_and_installed_only_for_gre(
+    registered: list[str], events: list[tuple[str, Message]]
+) -> None:
     """Registered (stock and synthesised) events fed charon's event shapes: what reaches the
-    client decodes, whatever the sections hold."""
+    client decodes, and a child-state-installed event names exactly one CHILD_SA that
+    protects GRE between the IKE hosts."""
     session = ClientSession()
     for name in registered:
         session.from_client(encode_packet(Packet(PacketType.EVENT_REGISTER, name)))
     for _ in range(len(session.upstream_events) + len(registered)):
         with contextlib.suppress(ProtocolError):
             session.from_upstream(encode_packet(Packet(PacketType.EVENT_CONFIRM)))
-    for msg, name in zip(events, itertools.cycle(NAMES), strict=False):
+    for name, msg in events:
         try:
             out = session.from_upstream(encode_packet(Packet(PacketType.EVENT, name, msg)))
         except ViciWireError:
             continue
         for action in out:
             assert isinstance(action, ToClient)
-            assert decode_packet(action.payload).type is PacketType.EVENT
+            packet = decode_packet(action.payload)
+            assert packet.type is PacketType.EVENT
+            note(str(packet.name))  # --hypothesis-show-statistics: what was synthesised
+            if packet.name == INSTALLED:
+                assert packet.message is not None
+                ((_, ike),) = packet.message.items()
+                assert isinstance(ike, dict)
+                children = ike["child-sas"]
+                assert isinstance(children, dict)
+                ((_, child),) = children.items()
+                assert isinstance(child, dict)
+                assert protects_gre(ike, child)
 
 
 REQUESTS = st.one_of(
@@ -222,21 +278,6 @@ REQUESTS = st.one_of(
     ),
 )
 CHARON = st.sampled_from(["answer", "refuse", "event"])
-value = st.sampled_from(VALUES)
-child_sa = st.fixed_dictionaries(
-    {},
-    optional=dict.fromkeys(("state", "mode", "protocol"), value)
-    | {k: st.lists(value, max_size=2) for k in ("local-ts", "remote-ts")},
-)
-rekeyed = st.fixed_dictionaries({}, optional={"new": child_sa, "old": child_sa})
-ike_sa = st.fixed_dictionaries(
-    {"child-sas": st.dictionaries(st.sampled_from(["c1", "c2"]), child_sa | rekeyed, max_size=2)},
-    optional={"local-host": value, "remote-host": value},
-)
-#: What charon's child-updown, ike-updown, child-rekey and list-sa events hold.
-charon_events = st.fixed_dictionaries(
-    {"dmvpn": ike_sa}, optional={"up": st.sampled_from([b"yes", b"no"])}
-)
 ANSWER = {
     PacketType.CMD_REQUEST: (PacketType.CMD_RESPONSE, PacketType.CMD_UNKNOWN),
     PacketType.EVENT_REGISTER: (PacketType.EVENT_CONFIRM, PacketType.EVENT_UNKNOWN),
