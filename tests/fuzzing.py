@@ -11,6 +11,7 @@ a bug found that way is fixed with its example pinned as ``@example`` or a fixtu
 
 from __future__ import annotations
 
+import itertools
 import os
 import tracemalloc
 from collections.abc import Callable
@@ -64,6 +65,13 @@ def assert_bounded(call: Callable[[], T], size: int, factor: int = 64) -> T | Ba
     result, peak = peak_allocation(call)
     assert peak <= factor * size + 65536, f"{peak} bytes held for {size} bytes of input"
     return result
+
+
+def pieces(data: bytes, cuts: list[int]) -> list[bytes]:
+    """``data`` cut where ``cuts`` say (each taken modulo its length + 1): how a stream may
+    arrive, read by read."""
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def mutations(data: bytes) -> st.SearchStrategy[bytes]:

@@ -10,7 +10,6 @@ Generation: nhrpd's authorize-binding with fields dropped, duplicated, replaced 
 
 from __future__ import annotations
 
-import itertools
 from functools import partial
 
 from hypothesis import event as note
@@ -27,7 +26,7 @@ from frrdmvpn.nhrp.events import (
     encode_reply,
     parse_event,
 )
-from tests.fuzzing import MARKS, assert_bounded, budget, mutations
+from tests.fuzzing import MARKS, assert_bounded, budget, mutations, pieces
 
 pytestmark = MARKS
 
@@ -88,8 +87,7 @@ def _feed_all(chunks: list[bytes]) -> tuple[list[dict[str, str]], EventStreamErr
 @example(b"eventid=5\n" + b"x" * MAX_MESSAGE, [10])  # one message too long, id known
 def test_the_stream_splits_alike_wherever_it_is_cut(stream: bytes, cuts: list[int]) -> None:
     whole, error = _feed_all([stream])
-    bounds = [0, *sorted(c % (len(stream) + 1) for c in cuts), len(stream)]
-    split, split_error = _feed_all([stream[a:b] for a, b in itertools.pairwise(bounds)])
+    split, split_error = _feed_all(pieces(stream, cuts))
     assert split == whole
     assert (error is None) == (split_error is None)
     if error is not None and split_error is not None:

@@ -10,7 +10,6 @@ with packets that frame and, where it wrote them itself, decode.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import struct
 from functools import partial
 from typing import Any
@@ -45,7 +44,7 @@ from frrdmvpn.vici.wire import (
     encode_packet,
     frame,
 )
-from tests.fuzzing import MARKS, assert_bounded, budget, mutations
+from tests.fuzzing import MARKS, assert_bounded, budget, mutations, pieces
 
 pytestmark = MARKS
 
@@ -189,8 +188,7 @@ segments = st.lists(encoded | st.binary(max_size=40), max_size=5).map(
 @example(bytes(16) + b"\x01\x00\x00\x00", [4])
 def test_stream_splits_alike_wherever_it_is_cut(stream: bytes, cuts: list[int]) -> None:
     whole, error = _feed_all([stream])
-    bounds = [0, *sorted(c % (len(stream) + 1) for c in cuts), len(stream)]
-    split, split_error = _feed_all([stream[a:b] for a, b in itertools.pairwise(bounds)])
+    split, split_error = _feed_all(pieces(stream, cuts))
     assert split == whole
     assert (error is None) == (split_error is None)
 
