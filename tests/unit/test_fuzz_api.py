@@ -283,7 +283,7 @@ FAR_FUTURE = state_service_pb2.ListAuthorizationDecisionsRequest()
 FAR_FUTURE.since.seconds = 2**63 - 1
 
 
-@budget(400, deadline=None)
+@budget(300, deadline=None)
 @given(calls, roles)
 # Found: a Timestamp outside the years 1-9999 made ToNanoseconds raise: INTERNAL.
 @example(("/frrdmvpn.v1.StateService/ListAuthorizationDecisions",
@@ -307,7 +307,7 @@ def _watch(channel: grpc.Channel, request: bytes) -> grpc.StatusCode:
         request_serializer=None,
         response_deserializer=None,
     )
-    call: Any = stream(request, timeout=1)
+    call: Any = stream(request, timeout=0.5)
     try:
         next(iter(call))
     except StopIteration:
@@ -320,7 +320,7 @@ def _watch(channel: grpc.Channel, request: bytes) -> grpc.StatusCode:
     return SC.OK
 
 
-@budget(40, deadline=None)
+@budget(30, deadline=None)
 @given(requests(WATCH.input_type), roles)
 @example(watch_service_pb2.WatchRequest(kinds=[99]).SerializeToString(), "operator")  # type: ignore[list-item]
 def test_watch_streams_or_refuses_any_request(

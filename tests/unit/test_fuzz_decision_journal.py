@@ -97,7 +97,7 @@ def _consume(journal: dict[str, Any] | None) -> None:
             api_state.decision_message(d)
 
 
-@budget(300)
+@budget(200)
 @given(files)
 @example(json.dumps({**WRITTEN, "started": "yesterday"}).encode())
 @example(json.dumps({**WRITTEN, "counters": [1, 2]}).encode())

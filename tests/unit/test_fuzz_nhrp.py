@@ -157,7 +157,7 @@ def test_any_logged_packet_is_reported_never_raised(packet: bytes, direction: st
 datagram_bytes = datagrams() | datagrams().flatmap(mutations) | st.binary(max_size=100)
 
 
-@budget(150)
+@budget(120)
 @given(st.lists(datagram_bytes, max_size=3))
 def test_nflog_datagrams_parse_or_raise_nflog_error_and_feed_the_report(
     received: list[bytes],

@@ -129,7 +129,7 @@ def nested(depth: int) -> bytes:
 # --- the codec --------------------------------------------------------------------------------
 
 
-@budget(400)
+@budget(300)
 @given(payloads)
 @example(nested(MAX_DEPTH + 1)[1:])  # bytes past the packet type: a message nested too deep
 def test_a_packet_decodes_to_itself_or_raises_wire_error(data: bytes) -> None:
@@ -177,7 +177,7 @@ segments = st.lists(encoded | st.binary(max_size=40), max_size=5).map(
 )
 
 
-@budget(400)
+@budget(250)
 @given(
     segments | segments.flatmap(mutations) | st.binary(max_size=120),
     st.lists(st.integers(0, 1 << 16), max_size=6),
@@ -198,7 +198,7 @@ def test_stream_splits_alike_wherever_it_is_cut(stream: bytes, cuts: list[int]) 
 sides = st.sampled_from(["client", "upstream"])
 
 
-@budget(250)
+@budget(150)
 @given(st.lists(st.tuples(sides, payloads), max_size=12))
 def test_a_session_answers_any_conversation_or_closes_it(steps: list[tuple[str, bytes]]) -> None:
     session = ClientSession()
@@ -283,7 +283,7 @@ ANSWER = {
 }
 
 
-@budget(200)
+@budget(150)
 @given(st.lists(REQUESTS | CHARON, max_size=16), st.lists(charon_events, min_size=1, max_size=3))
 def test_each_request_gets_its_own_answer_in_order(
     steps: list[Packet | str], events: list[Message]
