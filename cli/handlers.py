@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -230,9 +229,9 @@ def show_running_config(session: Session, command: Parsed) -> list[str]:
     section = command.text("section")
     if section is not None:
         try:
-            pattern = re.compile(section)
-        except re.error as exc:
-            raise ShellError(f"% Invalid regular expression {section!r}: {exc}") from None
+            pattern = pipes.compile_regex(section)
+        except pipes.PipeError as exc:
+            raise ShellError(str(exc)) from None
         return pipes.section(body, pattern)
     if body and body[0] == "!":
         body.pop(0)

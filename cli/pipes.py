@@ -16,14 +16,20 @@ FILTERS = ("begin", "count", "exclude", "include", "section")
 
 
 class PipeError(ValueError):
-    """A regular expression that does not compile."""
+    """A regular expression that does not compile (the message is what the user sees)."""
 
 
-def _compile(regex: str) -> re.Pattern[str]:
+def compile_regex(regex: str) -> re.Pattern[str]:
+    """``regex`` compiled, or :class:`PipeError` saying why not (a syntax error, a count
+    over 2**32-1, nesting deeper than the compiler's recursion goes)."""
     try:
         return re.compile(regex)
     except re.error as exc:
         raise PipeError(f"% Invalid regular expression {regex!r}: {exc}") from None
+    except OverflowError as exc:
+        raise PipeError(f"% Invalid regular expression {regex!r}: {exc}") from None
+    except RecursionError:
+        raise PipeError(f"% Invalid regular expression {regex!r}: nested too deeply") from None
 
 
 def _indent(line: str) -> int:
@@ -52,7 +58,7 @@ def apply(pipe: Pipe, lines: Sequence[str]) -> list[str]:  # noqa: PLR0911 - one
     """``lines`` through the modifier (``json`` passes them unchanged)."""
     if pipe.kind not in FILTERS:
         return list(lines)
-    pattern = _compile(pipe.regex)
+    pattern = compile_regex(pipe.regex)
     if pipe.kind == "include":
         return [line for line in lines if pattern.search(line)]
     if pipe.kind == "exclude":

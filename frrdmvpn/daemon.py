@@ -21,8 +21,9 @@ from frrdmvpn import __version__
 from frrdmvpn.adapters import config_store, journal
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.apply import Ports
-from frrdmvpn.config.diagnostics import errors
+from frrdmvpn.config.diagnostics import ConfigError, Diagnostic, errors
 from frrdmvpn.config.model import Config
+from frrdmvpn.config.parse import decode
 from frrdmvpn.config.validate import check
 from frrdmvpn.datastores import ApplyReport, Datastores
 from frrdmvpn.render.guard import GuardSpec
@@ -30,13 +31,24 @@ from frrdmvpn.render.guard import GuardSpec
 log = logging.getLogger("frrdmvpn.daemon")
 
 
+def _config_text(path: Path) -> str:
+    """The text of the configuration file; ValueError saying why there is none (unreadable,
+    not UTF-8: at the first bad byte)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return decode(data)
+    except ConfigError as exc:
+        lines = [d.format(filename=str(path)) for d in exc.diagnostics]
+        raise ValueError(f"{path} is not valid:\n" + "\n".join(lines)) from None
+
+
 def _tunnel_config(path: Path) -> Config | None:
     """The configuration in ``path`` when it defines a tunnel; None when it defines none
     (the package's commented example). Raises ValueError when it cannot be used."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+    text = _config_text(path)
     config, diagnostics = check(text)
     if found := errors(diagnostics):
         lines = [d.format(text, filename=str(path)) for d in found]
@@ -51,7 +63,8 @@ def _guard(args: argparse.Namespace) -> KernelGuard | None:
     if not nbma:
         if _tunnel_config(args.config) is None:
             return None
-        nbma = [_node_addresses(argparse.Namespace(nbma=None, nhs=[]), args.config.read_text())[0]]
+        text = _config_text(args.config)
+        nbma = [_node_addresses(argparse.Namespace(nbma=None, nhs=[]), text)[0]]
     addresses = tuple(ipaddress.IPv4Address(a) for a in nbma)
     return KernelGuard(GuardSpec(nbma=addresses, nflog_group=args.nflog_group))
 
@@ -165,7 +178,16 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
 
     async def apply_saved(origin: str) -> bool:
         """Apply the saved file; never fatal (the guards stay fail-closed)."""
-        text = config_store.read(stores.saved)
+        undecodable: tuple[Diagnostic, ...] = ()
+        try:
+            text = config_store.read(stores.saved)
+        except ConfigError as exc:
+            text, undecodable = None, exc.diagnostics
+        for finding in undecodable:
+            log.error("%s", finding.format(filename=str(stores.saved)))
+        if undecodable:
+            log.error("%s was not applied (the guards stay fail-closed)", stores.saved)
+            return False
         if text is None:
             log.error("%s: no such file; supervising what runs", stores.saved)
             return False
@@ -181,7 +203,11 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
                       report.message)  # fmt: skip
         return report.ok
 
-    text = config_store.read(stores.saved) if args.config else stores.running_text()
+    try:
+        text = config_store.read(stores.saved) if args.config else stores.running_text()
+    except ConfigError:
+        text = None  # not UTF-8: apply_saved says where
+
     nbma, nhs = await asyncio.to_thread(_node_addresses, args, text)  # pyroute2 blocks
     # Before anything can send GRE.
     await ensure_guard(KernelGuard(GuardSpec((ipaddress.IPv4Address(nbma),))))
@@ -239,12 +265,25 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     return 0
 
 
+def _printed_read(path: Path) -> str | None:
+    """The file's text; None when there is none or it is not UTF-8 (said on stderr)."""
+    try:
+        text = config_store.read(path)
+    except ConfigError as exc:
+        for finding in exc.diagnostics:
+            print(finding.format(filename=str(path)), file=sys.stderr)
+        print(f"frrdmvpnd: {path}: not UTF-8, nothing applied", file=sys.stderr)
+        return None
+    if text is None:
+        print(f"frrdmvpnd: {path}: no such file", file=sys.stderr)
+    return text
+
+
 def _checked(path: Path, running: Path) -> tuple[Config, str] | None:
     """The file's configuration if it has no error; else print every finding, None. A
     masked secret keeps the running configuration's, as when the daemon applies it."""
-    text = config_store.read(path)
+    text = _printed_read(path)
     if text is None:
-        print(f"frrdmvpnd: {path}: no such file", file=sys.stderr)
         return None
     config, findings = Datastores(saved=path, running=running).validate(text)
     for finding in findings:
@@ -283,9 +322,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     """Validate, then bring the node from the running configuration to the file's."""
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
-    text = config_store.read(args.config)
+    text = _printed_read(args.config)
     if text is None:
-        print(f"frrdmvpnd: {args.config}: no such file", file=sys.stderr)
         return 1
     stores = Datastores(saved=args.config, running=args.running, ports=real_ports)
     report = stores.apply_text(text, dry_run=args.dry_run, origin="cli")

@@ -28,6 +28,8 @@ from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
 from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas, with_certificates
 from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ViciProxy
+from frrdmvpn.config.diagnostics import ConfigError
+from frrdmvpn.config.parse import decode
 from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.validate import check
 from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
@@ -92,9 +94,12 @@ def load_policy(args: argparse.Namespace) -> Policy:
     """The policy from ``--config`` (validated) or from the command line."""
     if args.config is not None:
         try:
-            text = args.config.read_text()
+            text = decode(args.config.read_bytes())
         except OSError as exc:
             raise PolicyError(f"{args.config}: {exc}") from exc
+        except ConfigError as exc:  # not UTF-8: no policy, but the proxy still relays
+            found = [f.format(filename=str(args.config)) for f in exc.diagnostics]
+            raise PolicyError("\n".join(found)) from None
         config, findings = check(text)
         errors = [f.format(text, filename=str(args.config)) for f in findings if f.is_error]
         if errors:

@@ -6,8 +6,17 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 
 from frrdmvpn.lab.kernel import native_capable
+from tests.fuzzing import EXPLORE
+
+# Every property-based test (the fuzzers, ``tests/fuzzing.py``, and the others): in CI the
+# same examples each run, no database; FRRDMVPN_FUZZ_SCALE=N explores (new examples each
+# run, failures kept in .hypothesis/ and tried first next time).
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile("explore" if EXPLORE else "ci")
 
 TIERS = ("unit", "package", "lab")
 

@@ -13,17 +13,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from frrdmvpn.config.parse import decode
+
 SAVED = Path("/etc/frrdmvpn/frrdmvpn.conf")
 RUNNING = Path("/run/frrdmvpn/running.conf")
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o640) -> None:
-    """Replace ``path`` with ``text`` atomically and durably."""
+    """Replace ``path`` with ``text`` (UTF-8, whatever the locale) atomically and durably."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -44,7 +46,9 @@ def save(path: Path, text: str) -> Path | None:
     previous = path.with_name(path.name + ".prev")
     kept = None
     if path.exists():
-        atomic_write(previous, path.read_text(), mode=path.stat().st_mode & 0o777)
+        # the bytes as they are, even those that are not UTF-8 (surrogateescape both ways)
+        old = path.read_bytes().decode(errors="surrogateescape")
+        atomic_write(previous, old, mode=path.stat().st_mode & 0o777)
         kept = previous
     atomic_write(path, text)
     return kept
@@ -63,8 +67,10 @@ def locked(running: Path) -> Iterator[None]:
 
 
 def read(path: Path) -> str | None:
-    """The file's text, or None if there is none."""
+    """The file's text, or None if there is none. A file that is not UTF-8 raises
+    :class:`~frrdmvpn.config.diagnostics.ConfigError` at its first bad byte."""
     try:
-        return path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
+    return decode(data)

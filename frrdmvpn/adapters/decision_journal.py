@@ -9,6 +9,8 @@ reader can tell new decisions from ones it has seen.
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from collections import Counter, deque
 from pathlib import Path
@@ -57,10 +59,67 @@ class DecisionJournal:
         atomic_write(self.path, json.dumps(data), mode=0o640)  # peer identities: not o+r
 
 
-def read(path: Path = PATH) -> dict[str, Any] | None:
-    """The journal as the proxy last wrote it; None if absent or unreadable."""
+MAX_BYTES = 4 * 1024 * 1024  # the proxy writes ~0.5 KiB a decision, KEPT of them
+MAX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z, the last instant a Timestamp holds
+MAX_COUNT = 2**63 - 1
+
+_DECISION_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (int,), "at": (int, float), "accept": (bool,), "weak": (bool,), "reason": (str,),
+    "identity": (str,), "mode": (str,), "eventid": (int,), "interface": (str,), "type": (str,),
+    "claimed": (str,), "local_nbma": (str,), "remote_nbma": (str,), "latency": (int, float),
+}  # fmt: skip
+_RANGES: dict[str, tuple[float, float]] = {
+    "id": (0, MAX_COUNT), "at": (0, MAX_TIME), "eventid": (0, 0xFFFFFFFF),
+    "latency": (0, MAX_TIME),
+}  # fmt: skip
+
+
+def _fits(key: str, value: object, types: tuple[type, ...]) -> bool:
+    """``value`` is of one of ``types`` (a bool is no number) and in ``key``'s range."""
+    if isinstance(value, bool) and bool not in types:
+        return False
+    if not isinstance(value, types):
+        return False
+    low, high = _RANGES.get(key, (-math.inf, math.inf))
+    return not isinstance(value, int | float) or isinstance(value, bool) or low <= value <= high
+
+
+def parse(data: bytes) -> dict[str, Any] | None:
+    """The journal in ``data`` as the proxy writes it; None if it is not one. A decision
+    with a field of another type or out of range is left out (the rest still count)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        journal = json.loads(data)
+    except ValueError:  # not UTF-8, not JSON
         return None
-    return data if isinstance(data, dict) else None
+    except RecursionError:  # nested deeper than the parser goes
+        return None
+    if not isinstance(journal, dict):
+        return None
+    started, mode = journal.get("started", 0.0), journal.get("mode", "")
+    counters, decisions = journal.get("counters", {}), journal.get("decisions", [])
+    if not (_fits("at", started, (int, float)) and isinstance(mode, str)
+            and isinstance(counters, dict) and isinstance(decisions, list)):  # fmt: skip
+        return None
+    return {
+        "started": float(started),
+        "mode": mode,
+        "counters": {k: v for k, v in counters.items() if _fits("id", v, (int,))},
+        "decisions": [
+            d for d in decisions
+            if isinstance(d, dict)
+            and all(_fits(k, d[k], types) for k, types in _DECISION_TYPES.items() if k in d)
+        ],
+    }  # fmt: skip
+
+
+def read(path: Path = PATH) -> dict[str, Any] | None:
+    """The journal as the proxy last wrote it; None if absent, unreadable, larger than
+    :data:`MAX_BYTES` or not a journal (:func:`parse`)."""
+    try:
+        with path.open("rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_BYTES:
+                return None
+            data = f.read()
+    except OSError:
+        return None
+    return parse(data) if len(data) <= MAX_BYTES else None

@@ -23,7 +23,7 @@ from frrdmvpn.vici.translate import (
     ToClient,
     ToUpstream,
 )
-from frrdmvpn.vici.wire import StreamDecoder, ViciWireError, frame
+from frrdmvpn.vici.wire import StreamDecoder, ViciStreamError, ViciWireError, frame
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,13 @@ class ViciProxy:
         ) -> None:
             decoder = StreamDecoder()
             while data := await reader.read(65536):
-                for payload in decoder.feed(data):
+                try:
+                    payloads = decoder.feed(data)
+                except ViciStreamError as exc:  # what came before the fault, then close
+                    for payload in exc.payloads:
+                        act(handle(payload))
+                    raise
+                for payload in payloads:
                     act(handle(payload))
                 await writer.drain()
             log.debug("client %d: %s closed", cid, side)

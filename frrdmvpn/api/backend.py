@@ -21,6 +21,7 @@ from frrdmvpn import __version__
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.store import Store, _order
 from frrdmvpn.api.watch import Broker
+from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.validate import check
 from frrdmvpn.datastores import ApplyReport, Datastores, Outcome, Revision
@@ -260,7 +261,10 @@ class Backend:
         ds = self.datastores
         running = ds.running_revision
         status = node_pb2.ConfigStatus(running=revision_message(running))
-        saved = ds.saved_text()
+        try:
+            saved = ds.saved_text()
+        except ConfigError:  # not UTF-8: GetConfig of SAVED says where
+            saved = None
         if saved is not None:
             status.saved.CopyFrom(revision_message(Revision(0, saved, 0.0)))
         status.unsaved_changes = saved != running.text

@@ -57,6 +57,7 @@ from frrdmvpn.api.roles import (
     unary_behaviour,
 )
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
+from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.secrets import mask_line, mask_text
@@ -109,6 +110,15 @@ def _address(value: str, field: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError as exc:
         raise BadRequestError(f"{field}: {value[:64]!r} is not an IP address") from exc
+
+
+def _seconds(timestamp: Any, field: str) -> float:
+    """A request's Timestamp as seconds since the epoch; one outside the years 1-9999 (or
+    with nanos outside a second) is a bad request, not a broken handler."""
+    try:
+        return float(timestamp.ToNanoseconds() / 1e9)
+    except ValueError as exc:
+        raise BadRequestError(f"{field}: {exc}") from exc
 
 
 def _filter(f: peer_pb2.PeerFilter, field: str) -> peer_pb2.PeerFilter:
@@ -191,6 +201,7 @@ _CODES: dict[type[Exception], grpc.StatusCode] = {
     ConflictError: grpc.StatusCode.ABORTED,
     OperationError: grpc.StatusCode.FAILED_PRECONDITION,
     FileNotFoundError: grpc.StatusCode.FAILED_PRECONDITION,
+    ConfigError: grpc.StatusCode.FAILED_PRECONDITION,  # a stored file that is not UTF-8
     TooManyWatchesError: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
@@ -431,7 +442,7 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         claimed = (
             _address(request.claimed_address, "claimed_address") if request.claimed_address else ""
         )
-        since = request.since.ToNanoseconds() / 1e9 if request.HasField("since") else 0.0
+        since = _seconds(request.since, "since") if request.HasField("since") else 0.0
         found = []
         for d in api_state.iter_decisions(self.backend.journal):
             m = api_state.decision_message(d)

@@ -10,6 +10,7 @@ applicable (for example a network already configured in another area).
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -87,23 +88,31 @@ ESP_INTEGRITY = (
 )  # fmt: skip
 
 N = TypeVar("N")
+_NAME = operator.attrgetter("name")
 
 
 # --- small helpers -------------------------------------------------------------------------
 
 
-def _get(items: tuple[N, ...], name: str) -> N | None:
-    return next((i for i in items if getattr(i, "name", None) == name), None)
+def _index(items: tuple[N, ...], name: str) -> int | None:
+    """Where the item called ``name`` is. Looked for from the end: a file's lines edit the
+    block entered last, so parsing one costs a look at one item, not at all of them."""
+    for at in range(len(items) - 1, -1, -1):
+        if getattr(items[at], "name", None) == name:
+            return at
+    return None
 
 
 def _upsert(items: tuple[N, ...], name: str, make: Callable[[], N]) -> tuple[N, ...]:
-    return items if _get(items, name) is not None else (*items, make())
+    known = name in map(_NAME, items)  # a new block's name is looked for in C, not Python
+    return items if known else (*items, make())
 
 
 def _map(items: tuple[N, ...], name: str, fn: Callable[[N], N], what: str) -> tuple[N, ...]:
-    if _get(items, name) is None:
+    at = _index(items, name)
+    if at is None:
         raise LineError(f"{what} {name} is not configured (enter it first)")
-    return tuple(fn(i) if getattr(i, "name", None) == name else i for i in items)
+    return (*items[:at], fn(items[at]), *items[at + 1 :])
 
 
 def _drop(items: tuple[N, ...], name: str) -> tuple[N, ...]:

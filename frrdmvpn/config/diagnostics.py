@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -50,7 +51,7 @@ class Diagnostic:
         head = f"{filename}:{self.line or 0}:{self.column or 0}: {self._body()}"
         if text is None or self.line is None:
             return head
-        lines = text.splitlines()
+        lines = _lines(text)
         if not 1 <= self.line <= len(lines):
             return head
         from frrdmvpn.config.secrets import display  # noqa: PLC0415 - secrets imports the grammar
@@ -58,6 +59,13 @@ class Diagnostic:
         shown, column = display(lines[self.line - 1], self.column)
         caret = " " * max((column or 1) - 1, 0) + "^"
         return f"{head}\n{shown}\n{caret}"
+
+
+@functools.lru_cache(maxsize=1)
+def _lines(text: str) -> tuple[str, ...]:
+    """The lines of the text being reported on: split once, however many findings it has
+    (formatting each of a file's N findings must not cost N times the file)."""
+    return tuple(text.splitlines())
 
 
 def errors(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:

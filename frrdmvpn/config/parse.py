@@ -11,6 +11,7 @@ in a shell means; a block header given twice edits the same object.
 :func:`parse` never raises: every problem is a :class:`Diagnostic` (with line, column,
 token and what would be valid) and the offending line is skipped, so one run reports all
 problems. :func:`parse_strict` raises one :class:`ConfigError` carrying all of them.
+:func:`decode` is how every reader turns a file's bytes into the text parsed here.
 """
 
 from __future__ import annotations
@@ -38,6 +39,19 @@ class ParseResult:
     def ok(self) -> bool:
         """No errors (warnings do not occur at parse time)."""
         return not errors(self.diagnostics)
+
+
+def decode(data: bytes) -> str:
+    """The text of a configuration file, which is UTF-8; raises :class:`ConfigError` at the
+    line and column of the first byte that is not (a file written in Latin-1, say)."""
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[line_start : exc.start].decode()) + 1
+        message = f"byte 0x{data[exc.start]:02x} is not UTF-8 (write the file in UTF-8)"
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([Diagnostic(line, column, None, message, code="encoding")]) from None
 
 
 def _indent(line: str) -> int:

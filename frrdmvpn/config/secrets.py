@@ -125,11 +125,13 @@ def _rebuild(line: str, hidden: frozenset[int]) -> tuple[str, dict[int, int]]:
     column moved to."""
     out: list[str] = []
     moved: dict[int, int] = {}
-    pos = 0
+    pos = length = 0  # length: of "".join(out), kept as it grows (linear in the line)
     for token in tokenize(line):
-        out.append(line[pos : token.column - 1])
-        moved[token.column] = len("".join(out)) + 1
-        out.append(MASK if token.column in hidden else token.text)
+        gap = line[pos : token.column - 1]
+        shown = MASK if token.column in hidden else token.text
+        out += (gap, shown)
+        moved[token.column] = length + len(gap) + 1
+        length += len(gap) + len(shown)
         pos = token.column - 1 + len(token.text)
     out.append(line[pos:])
     return "".join(out), moved

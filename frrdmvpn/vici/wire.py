@@ -13,7 +13,9 @@ Model: a message is a ``dict`` (insertion order is wire order) whose values are
 ``bytes`` (key/value), ``list[bytes]`` (list) or a nested ``dict`` (section).
 Names are ASCII per the spec; UTF-8 is accepted as a superset. The spec requires
 unique names within a section, so a duplicate name is a :class:`ViciWireError`
-when decoding (never silently last-wins).
+when decoding (never silently last-wins). Sections nest at most :data:`MAX_DEPTH` deep
+(charon's messages nest a few levels), so no reader of a decoded tree recurses without
+bound.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ Message: TypeAlias = dict[str, Value]
 MAX_SEGMENT = 512 * 1024
 MAX_NAME = 0xFF
 MAX_VALUE = 0xFFFF
+MAX_DEPTH = 32
 
 _LEN32 = struct.Struct(">I")
 _LEN16 = struct.Struct(">H")
@@ -36,6 +39,16 @@ _LEN16 = struct.Struct(">H")
 
 class ViciWireError(ValueError):
     """Bytes or a model that do not form valid VICI."""
+
+
+class ViciStreamError(ViciWireError):
+    """The stream broke the framing; ``payloads`` are the segments completed before the
+    fault in the same :meth:`StreamDecoder.feed`, in order (however the bytes were split,
+    the same segments come out before the error)."""
+
+    def __init__(self, message: str, payloads: list[bytes]) -> None:
+        super().__init__(message)
+        self.payloads = payloads
 
 
 class PacketType(enum.IntEnum):
@@ -89,7 +102,14 @@ def _blob(value: bytes, key: str) -> bytes:
     return _LEN16.pack(len(value)) + value
 
 
-def _encode_into(out: bytearray, msg: Message) -> None:
+def _too_deep(path: list[str]) -> ViciWireError:
+    return ViciWireError(f"section {_path(path)[:64]!r} nests deeper than {MAX_DEPTH}")
+
+
+def _encode_into(out: bytearray, msg: Message, path: list[str] | None = None) -> None:
+    path = [] if path is None else path
+    if len(path) > MAX_DEPTH:
+        raise _too_deep(path)
     for key, value in msg.items():
         if isinstance(value, bytes):
             out += bytes([Element.KEY_VALUE]) + _name(key) + _blob(value, key)
@@ -102,7 +122,7 @@ def _encode_into(out: bytearray, msg: Message) -> None:
             out.append(Element.LIST_END)
         elif isinstance(value, dict):
             out += bytes([Element.SECTION_START]) + _name(key)
-            _encode_into(out, value)
+            _encode_into(out, value, [*path, key])
             out.append(Element.SECTION_END)
         else:
             raise ViciWireError(f"{key!r} is {type(value).__name__}, not bytes, list or dict")
@@ -177,6 +197,8 @@ def _decode_from(reader: _Reader) -> Message:
             )
         if kind == Element.SECTION_START:
             key = reader.name("section name")
+            if len(names) == MAX_DEPTH:
+                raise _too_deep([*names, key])
             section: Message = {}
             _insert(stack[-1], key, section, names)
             stack.append(section)
@@ -277,7 +299,8 @@ def frame(payload: bytes) -> bytes:
 class StreamDecoder:
     """Split a VICI byte stream into packet payloads.
 
-    After a :class:`ViciWireError` the stream is out of sync; close the connection.
+    After a :class:`ViciStreamError` the stream is out of sync: handle its ``payloads``,
+    then close the connection.
     """
 
     def __init__(self) -> None:
@@ -291,7 +314,8 @@ class StreamDecoder:
         while len(self._buf) - pos >= _LEN32.size:
             (length,) = _LEN32.unpack_from(self._buf, pos)
             if length > MAX_SEGMENT:
-                raise ViciWireError(f"segment of {length} bytes exceeds {MAX_SEGMENT}")
+                del self._buf[:]
+                raise ViciStreamError(f"segment of {length} bytes exceeds {MAX_SEGMENT}", out)
             end = pos + _LEN32.size + length
             if end > len(self._buf):
                 break

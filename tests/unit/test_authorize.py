@@ -9,7 +9,7 @@ import re
 from types import MappingProxyType
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from frrdmvpn.core.authorize import (
@@ -29,6 +29,7 @@ from frrdmvpn.core.x509san import (
     subject_alt_names,
 )
 from frrdmvpn.nhrp.events import AuthorizeBinding
+from tests.fuzzing import budget
 from tests.unit.certgen import issue, tlv
 
 pytestmark = pytest.mark.unit
@@ -578,7 +579,8 @@ def test_authorize_never_raises_on_mutated_certificates() -> None:
                 assert not decision.accept
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@budget(300)
 @given(st.binary(max_size=600))
 def test_authorize_never_raises_on_garbage_certificate(garbage: bytes) -> None:
     for sas in ([CERT_SA], [dataclasses.replace(CERT_SA, remote_certs=(garbage,))]):

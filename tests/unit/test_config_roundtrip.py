@@ -44,6 +44,7 @@ from frrdmvpn.config.parse import parse
 from frrdmvpn.config.render import netmask, render
 from frrdmvpn.config.validate import validate
 from frrdmvpn.core.authorize import PolicyMode
+from tests.fuzzing import budget
 
 pytestmark = pytest.mark.unit
 
@@ -288,7 +289,8 @@ garbage_lines = st.tuples(
 ).map(lambda t: t[0] + " ".join(t[1]))
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.fuzz
+@budget(150)
 @given(st.lists(garbage_lines, max_size=12))
 def test_any_text_gives_diagnostics_never_exceptions(lines: list[str]) -> None:
     text = "\n".join(lines)

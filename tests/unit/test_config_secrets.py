@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from frrdmvpn.config import secrets
@@ -19,6 +19,7 @@ from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.parse import parse, parse_strict
 from frrdmvpn.config.render import render
 from frrdmvpn.config.secrets import MASK, STATEMENTS, mask_line, mask_text
+from tests.fuzzing import budget
 
 pytestmark = pytest.mark.unit
 
@@ -190,7 +191,8 @@ def secret_lines(draw: st.DrawFn) -> str:
     return negation + spacing.join([*words, *before, KEY, *after])
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.fuzz
+@budget(150)
 @given(secret_lines(), st.sampled_from(list(Mode)))
 def test_a_secret_typed_badly_never_shows(line: str, mode: Mode) -> None:
     assert KEY not in mask_line(line)
@@ -247,7 +249,8 @@ def test_a_masked_text_applied_whole_keeps_the_secrets_of_the_reference() -> Non
 _PIECES = st.sampled_from([*_WORDS, KEY, MASK, " ", "\t", "\n", "!", "x"])
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
+@budget(200)
 @given(st.lists(_PIECES, max_size=30).map("".join) | st.text(max_size=200))
 def test_masking_any_text_never_fails_and_is_stable(text: str) -> None:
     masked = mask_text(text)

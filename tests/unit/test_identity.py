@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from frrdmvpn.core.identity import (
@@ -18,6 +18,7 @@ from frrdmvpn.core.identity import (
     printed,
 )
 from frrdmvpn.core.x509san import IA5_STRING, PRINTABLE_STRING, UTF8_STRING, certificate_names
+from tests.fuzzing import budget
 from tests.unit.certgen import issue
 
 pytestmark = pytest.mark.unit
@@ -147,7 +148,8 @@ _VALUES = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E,
                                 exclude_characters=",*?/"), max_size=10)  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@budget(300)
 @given(st.lists(st.tuples(_NAMES, _VALUES), min_size=1, max_size=5))
 def test_a_dn_charon_printed_reads_back_to_the_same_attributes(
     parts: list[tuple[str, str]],
@@ -159,7 +161,8 @@ def test_a_dn_charon_printed_reads_back_to_the_same_attributes(
     assert parse(print_dn(dn.rdns) or "").rdns == dn.rdns
 
 
-@settings(max_examples=1000, deadline=None)
+@pytest.mark.fuzz
+@budget(1000)
 @given(st.text(max_size=60), st.sampled_from([None, "*.lab.example", "O=Corp, CN=*",
                                               "198.51.100.0/24", "%any", "@#00"]))  # fmt: skip
 def test_any_text_is_an_identity_or_a_reason(text: str, rule: str | None) -> None:

@@ -78,14 +78,22 @@ def run(coro: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(coro(), 20))
 
 
+async def proxy_to_fake_charon(
+    tmp_path: Path, initiated: list[Initiate]
+) -> tuple[ViciProxy, asyncio.AbstractServer]:
+    """A started proxy on tmp_path/proxy.vici in front of fake_charon."""
+    charon = await fake_charon(tmp_path / "charon.vici")
+    proxy = ViciProxy(tmp_path / "proxy.vici", tmp_path / "charon.vici",
+                      initiate=initiated.append, group=None)  # fmt: skip
+    await proxy.start()
+    return proxy, charon
+
+
 def test_proxy_passes_through_and_translates(tmp_path: Path) -> None:
     initiated: list[Initiate] = []
 
     async def main() -> None:
-        charon = await fake_charon(tmp_path / "charon.vici")
-        proxy = ViciProxy(tmp_path / "proxy.vici", tmp_path / "charon.vici",
-                          initiate=initiated.append, group=None)  # fmt: skip
-        await proxy.start()
+        proxy, charon = await proxy_to_fake_charon(tmp_path, initiated)
         got = await roundtrip(tmp_path / "proxy.vici", [
             Packet(T.EVENT_REGISTER, "child-state-installed"),
             Packet(T.EVENT_REGISTER, "list-sa"),
@@ -125,6 +133,26 @@ def test_proxy_survives_garbage_and_a_missing_charon(tmp_path: Path) -> None:
         charon.close()
 
     run(main)
+
+
+def test_proxy_handles_what_came_before_a_framing_fault_then_closes(tmp_path: Path) -> None:
+    """One write: an initiate, then a length over the limit. The initiate is carried out as
+    if the bytes had arrived in two reads (found by tests/unit/test_fuzz_vici.py)."""
+    initiated: list[Initiate] = []
+
+    async def main() -> None:
+        proxy, charon = await proxy_to_fake_charon(tmp_path, initiated)
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "proxy.vici"))
+        initiate = Packet(T.CMD_REQUEST, "initiate", {"child": b"dmvpn",
+                          "my-host": b"198.51.100.11", "other-host": b"198.51.100.1"})  # fmt: skip
+        writer.write(frame(encode_packet(initiate)) + b"\xff\xff\xff\xff")
+        await asyncio.wait_for(reader.read(), 5)  # until the proxy closes
+        writer.close()
+        await proxy.close()
+        charon.close()
+
+    run(main)
+    assert [str(i.other_host) for i in initiated] == ["198.51.100.1"]
 
 
 def test_event_socket_answers_denies_garbage_and_keeps_serving(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from frrdmvpn.core.x509san import (
@@ -28,16 +27,14 @@ from frrdmvpn.core.x509san import (
     Name,
     certificate_names,
 )
+from tests.fuzzing import MARKS, budget
 from tests.unit.certgen import certificate, tlv
 
-pytestmark = pytest.mark.unit
+pytestmark = MARKS
 
-# FRRDMVPN_FUZZ_SCALE multiplies every budget here (a longer fuzzing run: =50).
-SCALE = int(os.environ.get("FRRDMVPN_FUZZ_SCALE", "1"))
-EXAMPLES = settings(
-    max_examples=150 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-FUZZ = settings(max_examples=1000 * SCALE, deadline=None)
+# The fuzzers' shared budget (tests/fuzzing.py): FRRDMVPN_FUZZ_SCALE=50 runs longer.
+EXAMPLES = budget(150)
+FUZZ = budget(1000)
 
 # --- what each side reads -------------------------------------------------------------
 
@@ -296,7 +293,7 @@ der_trees: st.SearchStrategy[bytes] = st.recursive(
 )
 
 
-@settings(max_examples=200 * SCALE, deadline=None)
+@budget(200)
 @given(der_trees)
 def test_well_formed_der_of_any_shape_raises_only_der_error(data: bytes) -> None:
     with contextlib.suppress(DerError):
