@@ -427,8 +427,8 @@ class Service:
             await self._ensure_guards()
             checks["guards"] = now + GUARD_CHECK_PERIOD
         actions = self.sup.step(await self.observe(), now)
-        if any(not isinstance(a, CleanOrphans) for a in actions):
-            self.cadence.stirred(now)  # a peer moves: watch it settle
+        if any(isinstance(a, Transition | RepairNeighbor | FlushLarval) for a in actions):
+            self.cadence.stirred(now)  # a peer moves: watch it settle (a retry has its timer)
         await self.act(actions)
         self._write_status()
         self.publish(now, self.journal)

@@ -171,3 +171,41 @@ def test_frr_conf_quiet_waits_for_vtysh_b(tmp_path: Path) -> None:
         assert not frr_conf_quiet(conf, timeout=0.2)
         fcntl.flock(held, fcntl.LOCK_UN)
         assert frr_conf_quiet(conf, timeout=0.2)
+
+
+def test_a_step_rewrites_status_files_and_reads_counters_only_when_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_sas(path: Path) -> tuple[list[object], list[object], list[object]]:
+        return [], [], []
+
+    monkeypatch.setattr(service_module, "list_sas_raw", no_sas)
+
+    async def main() -> None:
+        nhrpd = FakeDaemon(tmp_path)
+        await nhrpd.start()
+        frr = Frr(tmp_path, timeout=1.0)
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          frr=frr)  # fmt: skip
+        reads: list[int] = []
+        service.api = type("Api", (), {"observed": lambda *a: None,
+                                       "guard_observed": lambda *a: reads.append(1)})()  # fmt: skip
+        monkeypatch.setattr(service.guard, "counters", dict)
+        checks = {"guards": 1e9, "counters": 0.0}
+        try:
+            await service.step(100.0, checks)
+            status = tmp_path / "peers.json"
+            first = status.stat().st_mtime_ns
+            await service.step(101.0, checks)
+            assert status.stat().st_mtime_ns == first  # nothing changed: not rewritten
+            assert len(reads) == 1  # counters read at the first step, next after the period
+            service._guard_dirty = True  # the guards logged a drop
+            await service.step(102.0, checks)
+            assert len(reads) == 2
+            assert nhrpd.received.count("show ip nhrp cache json") == 3
+            assert nhrpd.connections == 1
+        finally:
+            await frr.close()
+            await nhrpd.stop()
+
+    asyncio.run(main())
