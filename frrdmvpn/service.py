@@ -338,13 +338,20 @@ class Service:
         """Step at once when charon reports an IKE/CHILD_SA change, and when the event
         connection opens or ends (charon came back or went away)."""
         while True:
+            opened: list[bool] = []
+
+            def connected(opened: list[bool] = opened) -> None:
+                opened.append(True)
+                self.stir()
+
             try:
                 await listen(self.upstream, ["ike-updown", "child-updown", "ike-rekey",
                                              "child-rekey"], self._charon_event,
-                             on_connected=self.stir)  # fmt: skip
+                             on_connected=connected)  # fmt: skip
             except ViciError as exc:
                 log.debug("charon events: %s", exc)
-            self.stir()
+            if opened:  # charon went away (not: it is still away)
+                self.stir()
             await asyncio.sleep(1.0)
 
     def _frr_event(self, event: VtyEvent) -> None:
