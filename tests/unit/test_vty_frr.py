@@ -1,4 +1,4 @@
-"""The vty adapter against REAL FRR daemons: Debian's zebra and nhrpd, started here in a
+"""The vty adapter against REAL FRR daemons: Debian's zebra, nhrpd and ospfd, started here in a
 private network and mount namespace (/run is a private tmpfs there, so nhrpd cannot reach any
 charon of this machine), their vty sockets and pid files in a directory of this test.
 
@@ -37,7 +37,8 @@ pytestmark = [
 
 
 class Daemons:
-    """zebra and nhrpd in one private namespace pair; nhrpd can be killed and started again."""
+    """zebra, nhrpd and ospfd in one private namespace pair; nhrpd can be killed and started
+    again."""
 
     def __init__(self, run: Path) -> None:
         self.run = run
@@ -55,10 +56,15 @@ class Daemons:
         assert zebra.returncode == 0, zebra.stderr
         self.start_nhrpd()
 
+        self.start_in_node("ospfd")
+
     def start_nhrpd(self) -> None:
+        self.start_in_node("nhrpd")
+
+    def start_in_node(self, daemon: str) -> None:
         """As watchfrr would: in zebra's namespaces (the node's)."""
         zebra = read_pid(self.run / "zebra.pid")
-        subprocess.run(["nsenter", "-t", str(zebra), "-m", "-n", *self.argv("nhrpd")],
+        subprocess.run(["nsenter", "-t", str(zebra), "-m", "-n", *self.argv(daemon)],
                        check=True, capture_output=True)  # fmt: skip
 
     def kill(self, daemon: str, sig: int = signal.SIGKILL) -> int:
@@ -78,7 +84,7 @@ def daemons() -> Iterator[Daemons]:
         d.start()
         yield d
     finally:
-        for daemon in ("nhrpd", "zebra"):
+        for daemon in ("nhrpd", "ospfd", "zebra"):
             with contextlib.suppress(AssertionError):
                 d.kill(daemon, signal.SIGTERM)
         shutil.rmtree(run, ignore_errors=True)
@@ -92,12 +98,13 @@ def test_real_nhrpd_tables_configuration_and_refusals(daemons: Daemons) -> None:
             assert (tables.bindings, tables.sas, tables.cache, tables.nhs) == ([], {}, [], [])
             examples = sorted(EXAMPLES.glob("*.conf"))
             for path in examples:  # one after the other: each diff starts from the last
-                desired = render_frr(parse_strict(path.read_text())).nhrpd
-                running = await frr.running_config("nhrpd")
-                lines = diff(running, desired)
-                assert nhrp_enabled_unauthorized(running, lines, desired) == []
-                await frr.configure("nhrpd", lines)
-                assert diff(await frr.running_config("nhrpd"), desired) == [], path.name
+                rendered = render_frr(parse_strict(path.read_text())).daemons()
+                for daemon, desired in rendered.items():
+                    running = await frr.running_config(daemon)
+                    lines = diff(running, desired)
+                    assert nhrp_enabled_unauthorized(running, lines, desired) == []
+                    await frr.configure(daemon, lines)
+                    assert diff(await frr.running_config(daemon), desired) == [], path.name
             with pytest.raises(VtyshError, match=r"% \[NHRP\] Unknown command: show bogus"):
                 await frr.command("nhrpd", "show bogus")
             with pytest.raises(VtyshError, match=r"nhrpd refused 'ip nhrp holdtime 0': % "):
