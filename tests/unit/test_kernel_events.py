@@ -4,15 +4,19 @@ kernel's layouts (struct ndmsg, struct inotify_event)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
+import os
 import socket
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from frrdmvpn.adapters.file_events import DirectoryWatch
 from frrdmvpn.adapters.neighbors import NeighborMonitor
 from frrdmvpn.core.supervisor import Neighbor
 from frrdmvpn.kernel import inotify, neigh
@@ -152,3 +156,24 @@ def test_a_dump_replaces_the_table() -> None:
     assert [str(n.dst) for n in mon.neighbors()] == ["192.0.2.2"]
     assert len(woken) == 2
     assert mon._dumping is None
+
+
+def test_a_file_renamed_into_the_watched_directory_is_reported(tmp_path: Path) -> None:
+    async def main() -> list[str]:
+        seen: list[str] = []
+        watch = DirectoryWatch(tmp_path / "run", {"authorization.json"}, seen.append)
+        watch.open()
+        try:
+            (tmp_path / "run" / "peers.json").write_text("[]")  # another name: not reported
+            staged = tmp_path / "run" / "authorization.json.tmp"
+            staged.write_text("{}")
+            os.replace(staged, tmp_path / "run" / "authorization.json")  # as atomic_write does
+            for _ in range(200):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            watch.close()
+        return seen
+
+    assert asyncio.run(main()) == ["authorization.json"]
