@@ -9,16 +9,11 @@ network namespace of their own."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -26,9 +21,9 @@ from frrdmvpn.adapters.vtysh import Frr, VtyEvent, VtyshError, nhrp_tables, read
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.frrdiff import diff, nhrp_enabled_unauthorized
 from frrdmvpn.config.parse import parse_strict
+from frrdmvpn.lab.host_frr import FRR, HostFrr
 from tests.unit.test_apply import EXAMPLES
 
-FRR = Path("/usr/lib/frr")
 pytestmark = [
     pytest.mark.unit,
     pytest.mark.skipif(os.geteuid() != 0, reason="starting FRR daemons in a namespace needs root"),
@@ -36,61 +31,17 @@ pytestmark = [
 ]
 
 
-class Daemons:
-    """zebra, nhrpd and ospfd in one private namespace pair; nhrpd can be killed and started
-    again."""
-
-    def __init__(self, run: Path) -> None:
-        self.run = run
-
-    def argv(self, daemon: str) -> list[str]:
-        return [str(FRR / daemon), "-d", "-P", "0", "--vty_socket", str(self.run),
-                "-i", str(self.run / f"{daemon}.pid"), "-z", str(self.run / "zserv.api"),
-                "--log", f"file:{self.run / daemon}.log", "-f", "/dev/null"]  # fmt: skip
-
-    def start(self) -> None:
-        script = 'mount -t tmpfs tmpfs /run && ip link set lo up && exec "$@"'
-        zebra = subprocess.run(["unshare", "--mount", "--net", "--fork", "--", "sh", "-c",
-                                script, "sh", *self.argv("zebra")],
-                               capture_output=True, text=True, check=False)  # fmt: skip
-        assert zebra.returncode == 0, zebra.stderr
-        self.start_nhrpd()
-
-        self.start_in_node("ospfd")
-
-    def start_nhrpd(self) -> None:
-        self.start_in_node("nhrpd")
-
-    def start_in_node(self, daemon: str) -> None:
-        """As watchfrr would: in zebra's namespaces (the node's)."""
-        zebra = read_pid(self.run / "zebra.pid")
-        subprocess.run(["nsenter", "-t", str(zebra), "-m", "-n", *self.argv(daemon)],
-                       check=True, capture_output=True)  # fmt: skip
-
-    def kill(self, daemon: str, sig: int = signal.SIGKILL) -> int:
-        pid = read_pid(self.run / f"{daemon}.pid")
-        assert pid is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        return pid
-
-
 @pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    run = Path(tempfile.mkdtemp(prefix="frrdmvpn-vty-"))  # /tmp: reachable by user frr
-    shutil.chown(run, "frr", "frr")
-    d = Daemons(run)
+def daemons() -> Iterator[HostFrr]:
+    frr = HostFrr(daemons=("nhrpd", "ospfd"))
     try:
-        d.start()
-        yield d
+        frr.start()
+        yield frr
     finally:
-        for daemon in ("nhrpd", "ospfd", "zebra"):
-            with contextlib.suppress(AssertionError):
-                d.kill(daemon, signal.SIGTERM)
-        shutil.rmtree(run, ignore_errors=True)
+        frr.stop()
 
 
-def test_real_nhrpd_tables_configuration_and_refusals(daemons: Daemons) -> None:
+def test_real_nhrpd_tables_configuration_and_refusals(daemons: HostFrr) -> None:
     async def main() -> None:
         frr = Frr(daemons.run)
         try:
@@ -121,7 +72,7 @@ def test_real_nhrpd_tables_configuration_and_refusals(daemons: Daemons) -> None:
     asyncio.run(main())
 
 
-def test_a_killed_nhrpd_is_seen_at_once_and_its_successor_configured(daemons: Daemons) -> None:
+def test_a_killed_nhrpd_is_seen_at_once_and_its_successor_configured(daemons: HostFrr) -> None:
     hub = render_frr(parse_strict((EXAMPLES / "lab-hub.conf").read_text())).nhrpd
 
     async def main() -> None:
@@ -134,10 +85,11 @@ def test_a_killed_nhrpd_is_seen_at_once_and_its_successor_configured(daemons: Da
                 await asyncio.sleep(0.01)
             await frr.configure("nhrpd", diff(await frr.running_config("nhrpd"), hub))
             old = daemons.kill("nhrpd")
+            assert old is not None
             await frr.session("nhrpd").wait_lost()
             assert events[-1] == VtyEvent("nhrpd", False, old,
                                           reason="nhrpd closed its vty connection")  # fmt: skip
-            await asyncio.to_thread(daemons.start_nhrpd)
+            await asyncio.to_thread(daemons.start_daemon, "nhrpd")
             while not frr.connected("nhrpd"):
                 await asyncio.sleep(0.01)
             back = events[-1]
