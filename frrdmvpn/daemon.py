@@ -199,7 +199,7 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     async def reconfigure(reason: str, audit: bool) -> None:
         """Bring the node back to its running configuration after a daemon lost some of it
         (a restart; ``audit``: first only check, and say what drifted)."""
-        await _reconfigure(stores, reason, audit)
+        await _reconfigure(stores, reason, audit, saved=args.config is not None)
 
     def tunnels() -> set[str]:
         config = backend.running_config()
@@ -250,12 +250,13 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     return 0
 
 
-async def _reconfigure(stores: Datastores, reason: str, audit: bool) -> None:
+async def _reconfigure(stores: Datastores, reason: str, audit: bool, saved: bool = False) -> None:
     """Apply the running configuration again (only what differs); with ``audit`` only when a
-    dry run finds something missing or changed, which is logged."""
-    text = stores.running_text()
+    dry run finds something missing or changed, which is logged. Nothing applied yet (the
+    start's apply failed: FRR or charon was not there): the saved file, if ``saved``."""
+    text = stores.running_text() or (stores.saved_text() if saved else None)
     if not text:
-        return  # nothing applied yet: nothing to restore
+        return  # nothing to restore
     if audit:
         plan = await asyncio.to_thread(stores.apply_text, text, dry_run=True, origin=reason)
         if not plan.ok:

@@ -153,12 +153,20 @@ def test_a_restarted_nhrpd_gets_its_configuration_without_a_dry_run(
     assert "configured again (restart of nhrpd): nhrpd: " in caplog.text
 
 
-def test_nothing_applied_yet_nothing_restored(tmp_path: Path) -> None:
+def test_nothing_applied_yet_the_saved_file_is_or_nothing(tmp_path: Path) -> None:
     world = World()
     stores = Datastores(saved=tmp_path / "s", running=tmp_path / "r",
                         ports=lambda: world.ports(SPOKE))  # fmt: skip
-    asyncio.run(_reconfigure(stores, "restart of nhrpd", False))
+    asyncio.run(_reconfigure(stores, "audit", True, saved=True))  # no file yet
+    asyncio.run(_reconfigure(stores, "audit", True))
     assert world.log == []
+    # The start's apply failed (nhrpd was not running); nhrpd appears: the file is applied.
+    stores.saved.write_text((EXAMPLES / "lab-spoke1.conf").read_text())
+    asyncio.run(_reconfigure(stores, "audit", True))
+    assert world.log == []  # a daemon started without -c supervises what runs
+    asyncio.run(_reconfigure(stores, "audit", True, saved=True))
+    assert world.frr["nhrpd"] == render_frr(SPOKE).nhrpd
+    assert stores.running_text()
 
 
 def test_frr_conf_quiet_waits_for_vtysh_b(tmp_path: Path) -> None:
