@@ -198,6 +198,8 @@ class VtySession:
             raise VtyshError(f"{self.daemon}: sending {line!r}: {exc}") from exc
         finally:
             self._waiting = None
+            if waiting.done() and not waiting.cancelled():
+                waiting.exception()  # a loss while sending is reported once, above
 
     async def _read(self, reader: asyncio.StreamReader, decoder: ReplyDecoder) -> None:
         """Hand each reply to the command awaiting it; report the end of the connection."""
