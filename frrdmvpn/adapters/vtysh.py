@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import ipaddress
 import json
-import os
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +31,6 @@ from frrdmvpn.core.supervisor import Backoff, NhrpBinding, PeerKey
 from frrdmvpn.vty.wire import Reply, ReplyDecoder, VtyWireError, encode_command
 
 RUN_DIR = Path("/run/frr")
-FRR_CONF = Path("/etc/frr/frr.conf")
 TIMEOUT = 10.0
 #: Daemons whose restarts frrdmvpnd watches (watchfrr: `systemctl reload frr` restarts it).
 WATCHED = ("zebra", "nhrpd", "ospfd", "watchfrr")
@@ -327,30 +323,6 @@ class Frr:
     async def close(self) -> None:
         for session in self.sessions.values():
             await session.close()
-
-
-def frr_conf_quiet(path: Path = FRR_CONF, timeout: float = 10.0) -> bool:
-    """Wait (blocking, up to ``timeout`` s) until nothing holds ``path`` locked: ``vtysh -b``
-    holds it while it replays the file into a daemon FRR just (re)started. True when free
-    (or absent), False on time-out."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return True
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(0.1)
-                continue
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return True
-    finally:
-        os.close(fd)
 
 
 _default: Frr | None = None

@@ -5,15 +5,15 @@ what drifted (tests.unit.test_apply's fake node) and applies only that."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
+from collections.abc import Callable
 from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
 from frrdmvpn import service as service_module
-from frrdmvpn.adapters.vtysh import Frr, frr_conf_quiet
+from frrdmvpn.adapters.vtysh import Frr
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.daemon import _reconfigure
 from frrdmvpn.datastores import Datastores
@@ -24,18 +24,15 @@ from tests.unit.test_apply import EXAMPLES, SPOKE, World
 pytestmark = pytest.mark.unit
 
 
-async def until(check: object, what: str) -> None:
+async def until(check: Callable[[], object], what: str) -> None:
     for _ in range(500):
-        if callable(check) and check():
+        if check():
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"never: {what}")
 
 
-def test_a_restart_is_configured_again_once_every_daemon_is_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(service_module, "frr_conf_quiet", lambda: True)
+def test_a_restart_is_configured_again_once_every_daemon_is_back(tmp_path: Path) -> None:
     calls: list[tuple[str, bool]] = []
 
     async def reconfigure(reason: str, audit: bool) -> None:
@@ -169,18 +166,6 @@ def test_nothing_applied_yet_the_saved_file_is_or_nothing(tmp_path: Path) -> Non
     assert stores.running_text()
 
 
-def test_frr_conf_quiet_waits_for_vtysh_b(tmp_path: Path) -> None:
-    conf = tmp_path / "frr.conf"
-    assert frr_conf_quiet(conf, timeout=0.1)  # no file: nothing to wait for
-    conf.write_text("!\n")
-    assert frr_conf_quiet(conf, timeout=0.1)
-    with conf.open() as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # `vtysh -b` replaying the file
-        assert not frr_conf_quiet(conf, timeout=0.2)
-        fcntl.flock(held, fcntl.LOCK_UN)
-        assert frr_conf_quiet(conf, timeout=0.2)
-
-
 def test_a_step_rewrites_status_files_and_reads_counters_only_when_needed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -217,3 +202,34 @@ def test_a_step_rewrites_status_files_and_reads_counters_only_when_needed(
             await nhrpd.stop()
 
     asyncio.run(main())
+
+
+def test_no_audit_while_a_daemon_is_away(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Its return is configured; an audit meanwhile could only fail to reach it."""
+    calls: list[tuple[str, bool]] = []
+
+    async def reconfigure(reason: str, audit: bool) -> None:
+        calls.append((reason, audit))
+
+    async def main() -> None:
+        nhrpd = FakeDaemon(tmp_path, "nhrpd", 20)
+        await nhrpd.start()
+        frr = Frr(tmp_path, timeout=1.0)
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          reconfigure=reconfigure, frr=frr)  # fmt: skip
+        await frr.session("nhrpd").connect()  # seen before the watch starts
+        frr.seen.add("nhrpd")
+        await nhrpd.stop()
+        await frr.session("nhrpd").wait_lost()
+        worker = asyncio.create_task(service._configuration())
+        try:
+            service.audits.soon(asyncio.get_running_loop().time(), 0.0)
+            service._reconfig.set()
+            await until(lambda: "audit skipped: nhrpd not running" in caplog.text, "a skip")
+            assert calls == []
+        finally:
+            worker.cancel()
+            await frr.close()
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(main())
