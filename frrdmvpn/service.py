@@ -177,7 +177,7 @@ class Service:
         decision read has its SA in charon's listing after it, so the API can publish
         SAs, decisions and bindings in causal order (``self.journal``)."""
         try:
-            self.tables = await nhrp_tables(self.frr)
+            self.tables = await nhrp_tables(self.frr, connect=False)  # Frr.keep connects
         except VtyshError as exc:
             log.debug("nhrpd: %s", exc)
             self.tables = NhrpTables([], {}, [], [])
@@ -486,12 +486,14 @@ class Service:
                 await self.step(loop.time(), checks)
             except Exception:  # one bad step must not end supervision: log it, go on
                 log.exception("supervision step failed")
-            if watchdog is not None and loop.time() - last_ping >= watchdog:
+            # Pinged at least every half interval between steps: a step slowed by a daemon
+            # that stopped answering (bounded by the adapters' timeouts) is no hang.
+            if watchdog is not None and loop.time() - last_ping >= watchdog / 2:
                 systemd.watchdog_ping()
                 last_ping = loop.time()
             wait = self.cadence.wait(loop.time(), self.sup.due(), self.sup.watching)
             if watchdog is not None:
-                wait = min(wait, watchdog)
+                wait = min(wait, watchdog / 2)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), wait)
             if self.wake.is_set() and not stop.is_set():

@@ -32,6 +32,8 @@ from frrdmvpn.vty.wire import Reply, ReplyDecoder, VtyWireError, encode_command
 
 RUN_DIR = Path("/run/frr")
 TIMEOUT = 10.0
+#: Connecting and ``enable``: a daemon answers in milliseconds unless it is hung or stopping.
+CONNECT_TIMEOUT = 5.0
 #: Daemons whose restarts frrdmvpnd watches (watchfrr: `systemctl reload frr` restarts it).
 WATCHED = ("zebra", "nhrpd", "ospfd", "watchfrr")
 _RECONNECT = Backoff(base=0.1, cap=1.0, jitter=0.0)
@@ -92,6 +94,7 @@ class VtySession:
         self.path = run_dir / f"{daemon}.vty"
         self.pid_path = run_dir / f"{daemon}.pid"
         self.timeout = timeout
+        self.connect_timeout = min(timeout, CONNECT_TIMEOUT)
         self.on_event = on_event
         self.pid: int | None = None  # at the latest connection
         self.ready = False  # connected and enabled
@@ -102,9 +105,13 @@ class VtySession:
         self._lost = asyncio.Event()
         self._lost.set()
 
-    async def command(self, line: str) -> Reply:
-        """Send one command (connecting first if need be) and return its reply."""
+    async def command(self, line: str, *, connect: bool = True) -> Reply:
+        """Send one command and return its reply; connect first if need be, unless
+        ``connect`` is False (then VtyshError at once: the supervisor must not wait on a
+        daemon that is starting or hung, :meth:`Frr.keep` reconnects)."""
         data = _encoded(self.daemon, line)
+        if not connect and not self.ready:
+            raise VtyshError(f"{self.daemon} is not connected")
         async with self._lock:
             await self._connect()
             return await self._exchange(data, line)
@@ -148,23 +155,23 @@ class VtySession:
             return
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(str(self.path)), self.timeout
+                asyncio.open_unix_connection(str(self.path)), self.connect_timeout
             )
         except (OSError, TimeoutError) as exc:
             reason = getattr(exc, "strerror", None) or "timed out"
             raise VtyshError(f"cannot reach {self.daemon} at {self.path}: {reason}") from exc
         self._writer = writer
         self._reading = asyncio.create_task(self._read(reader, ReplyDecoder()))
-        await self._expect_ok("enable")
+        await self._expect_ok("enable", self.connect_timeout)
         previous, self.pid = self.pid, read_pid(self.pid_path)
         self.ready = True
         self._lost.clear()
         self._report(VtyEvent(self.daemon, True, self.pid, previous))
 
-    async def _expect_ok(self, line: str) -> None:
+    async def _expect_ok(self, line: str, timeout: float | None = None) -> None:
         """A command that changes the session's mode: a refusal leaves the mode unknown, so
         the connection is closed (the daemon leaves configuration mode when it closes)."""
-        reply = await self._exchange(_encoded(self.daemon, line), line)
+        reply = await self._exchange(_encoded(self.daemon, line), line, timeout)
         if not reply.ok:
             self._drop(f"{line!r} failed: {reply.error()}", report=self.ready)
             raise VtyshError(f"{self.daemon} refused {line!r}: {reply.error()}")
@@ -175,7 +182,8 @@ class VtySession:
             raise VtyshError(f"{self.daemon} refused {line!r}: {reply.error()}")
         return reply
 
-    async def _exchange(self, data: bytes, line: str) -> Reply:
+    async def _exchange(self, data: bytes, line: str, timeout: float | None = None) -> Reply:
+        timeout = self.timeout if timeout is None else timeout
         if self._writer is None:
             raise VtyshError(f"{self.daemon}: not connected")
         waiting: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
@@ -183,12 +191,10 @@ class VtySession:
         try:
             self._writer.write(data)
             await self._writer.drain()
-            return await asyncio.wait_for(waiting, self.timeout)
+            return await asyncio.wait_for(waiting, timeout)
         except TimeoutError as exc:  # the next reply could be this one's: start afresh
-            self._drop(f"no answer to {line!r} within {self.timeout:g} s", report=self.ready)
-            raise VtyshError(
-                f"{self.daemon} did not answer {line!r} in {self.timeout:g} s"
-            ) from exc
+            self._drop(f"no answer to {line!r} within {timeout:g} s", report=self.ready)
+            raise VtyshError(f"{self.daemon} did not answer {line!r} in {timeout:g} s") from exc
         except OSError as exc:
             self._drop(f"sending {line!r}: {exc}", report=self.ready)
             raise VtyshError(f"{self.daemon}: sending {line!r}: {exc}") from exc
@@ -270,16 +276,16 @@ class Frr:
     def connected(self, daemon: str) -> bool:
         return daemon in self.sessions and self.sessions[daemon].ready
 
-    async def command(self, daemon: str, line: str) -> str:
+    async def command(self, daemon: str, line: str, *, connect: bool = True) -> str:
         """An exec command's output; VtyshError if the daemon refused it."""
-        reply = await self.session(daemon).command(line)
+        reply = await self.session(daemon).command(line, connect=connect)
         if not reply.ok:
             raise VtyshError(f"{daemon} refused {line!r}: {reply.error()}")
         return reply.text
 
-    async def show_json(self, command: str, daemon: str = "nhrpd") -> Any:
+    async def show_json(self, command: str, daemon: str = "nhrpd", *, connect: bool = True) -> Any:
         """One ``show ... json`` (an empty table's status 1 is no error)."""
-        text = await self.command(daemon, command)
+        text = await self.command(daemon, command, connect=connect)
         try:
             return extract_json(text)
         except ValueError as exc:
@@ -452,11 +458,12 @@ def _table(data: Any) -> list[dict[str, Any]]:
     return [e for e in table if isinstance(e, dict)] if isinstance(table, list) else []
 
 
-async def nhrp_tables(frr: Frr | None = None) -> NhrpTables:
-    """Cache, ``show dmvpn`` and NHS list over nhrpd's session."""
+async def nhrp_tables(frr: Frr | None = None, *, connect: bool = True) -> NhrpTables:
+    """Cache, ``show dmvpn`` and NHS list over nhrpd's session (``connect``: see
+    :meth:`VtySession.command`)."""
     frr = frr or default()
-    cache = await frr.show_json("show ip nhrp cache json")
-    dmvpn = await frr.show_json("show dmvpn json")
-    nhs = await frr.show_json("show ip nhrp nhs json")
+    cache = await frr.show_json("show ip nhrp cache json", connect=connect)
+    dmvpn = await frr.show_json("show dmvpn json", connect=connect)
+    nhs = await frr.show_json("show ip nhrp nhs json", connect=connect)
     return NhrpTables(bindings_from_cache(cache), sas_from_dmvpn(dmvpn), _table(cache),
                       _table(nhs))  # fmt: skip

@@ -209,3 +209,22 @@ def test_a_blocking_caller_without_a_loop_gets_a_connection_of_its_own(tmp_path:
 
 def test_pid_files() -> None:
     assert read_pid(Path("/nonexistent/nhrpd.pid")) is None
+
+
+def test_the_supervisor_never_waits_for_a_daemon_that_is_not_connected(tmp_path: Path) -> None:
+    async def test(daemon: FakeDaemon, frr: Frr, events: list[VtyEvent]) -> None:
+        with pytest.raises(VtyshError, match="nhrpd is not connected"):
+            await nhrp_tables(frr, connect=False)
+        assert daemon.connections == 0
+        await frr.session("nhrpd").connect()
+        assert (await nhrp_tables(frr, connect=False)).cache == []
+        daemon.silent.add("enable")  # hung: it accepts connections, answers nothing
+        await daemon.stop()
+        await daemon.start()
+        await frr.session("nhrpd").wait_lost()
+        with pytest.raises(VtyshError, match="nhrpd is not connected"):
+            await nhrp_tables(frr, connect=False)
+        with pytest.raises(VtyshError, match=r"nhrpd did not answer 'enable' in 0\.3 s"):
+            await frr.session("nhrpd").connect()
+
+    run(test, tmp_path, timeout=0.3)
