@@ -6,8 +6,8 @@ system sits behind one port (:class:`Ports`), so this module only sequences them
 1. kernel — mGRE links (pyroute2), sysctls, nhrpd's NFLOG hooks (iptables);
 2. charon — connections and shared secrets over VICI: what changed since the previous
    configuration, plus whatever charon lacks (a restarted charon has nothing loaded);
-3. FRR — for nhrpd and ospfd, the vtysh commands from their running configuration to the
-   desired one (:func:`frrdmvpn.config.frrdiff.diff`).
+3. FRR — for nhrpd and ospfd, the commands from their running configuration to the
+   desired one (:func:`frrdmvpn.config.frrdiff.diff`), over each daemon's vty session.
 
 The kernel comes first and FRR last so that charon's trap exists before nhrpd can send GRE.
 Applying the configuration that is running changes nothing. If a step fails, the previous
@@ -58,7 +58,7 @@ class Ports:
     links: LinksPort
     charon: CharonPort
     frr_running: Callable[[str], str]
-    frr_configure: Callable[[list[str]], None]
+    frr_configure: Callable[[str, list[str]], None]  # (daemon, lines)
     sysctls: Callable[[Iterable[tuple[str, str]]], list[str]]
     hooks: Callable[[Iterable[NhrpHooks], Iterable[GreTunnel]], list[str]]
 
@@ -141,7 +141,7 @@ def _charon(ports: Ports, want: SwanState, old: SwanState, dry_run: bool) -> lis
 
 def _frr_daemons(new: Config, old: Config | None) -> tuple[str, ...]:
     """nhrpd always; ospfd only if this configuration or the previous one routes with OSPF
-    (a node may run without ospfd, and vtysh cannot read a daemon that is not running)."""
+    (a node may run without ospfd, which cannot be read when it is not running)."""
     uses_ospf = new.ospf is not None or (old is not None and old.ospf is not None)
     return DAEMONS if uses_ospf else ("nhrpd",)
 
@@ -150,9 +150,13 @@ def _frr(ports: Ports, new: Config, old: Config | None, dry_run: bool) -> list[s
     desired = render_frr(new).daemons()
     changes: list[str] = []
     for daemon in _frr_daemons(new, old):
-        lines = frrdiff.diff(ports.frr_running(daemon), desired[daemon])
+        running = ports.frr_running(daemon)
+        lines = frrdiff.diff(running, desired[daemon])
+        if unsafe := frrdiff.nhrp_enabled_unauthorized(running, lines, desired[daemon]):
+            raise RuntimeError(f"{daemon}: refusing to enable NHRP before its authorization "
+                               f"is configured: {'; '.join(unsafe)}")  # fmt: skip
         if lines and not dry_run:
-            ports.frr_configure(lines)
+            ports.frr_configure(daemon, lines)
         changes += [
             f"{daemon}: {line}" for line in lines if line not in ("configure terminal", "end")
         ]

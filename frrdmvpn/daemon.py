@@ -144,14 +144,17 @@ def _node_addresses(args: argparse.Namespace, text: str | None) -> tuple[str, li
 
 
 async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composition root
-    from frrdmvpn.adapters import systemd  # noqa: PLC0415
+    from frrdmvpn.adapters import systemd, vtysh  # noqa: PLC0415
     from frrdmvpn.api.backend import Backend  # noqa: PLC0415
     from frrdmvpn.api.server import ApiServer, TlsFiles  # noqa: PLC0415
     from frrdmvpn.service import Operations, Service, ensure_guard  # noqa: PLC0415
 
     loop = asyncio.get_running_loop()
+    frr = vtysh.Frr()  # one session per FRR daemon, for the API and apply too
+    vtysh.use(frr)
+    sessions = vtysh.SyncFrr(frr, loop)
     stores = Datastores(saved=args.config or config_store.SAVED, running=args.running,
-                        ports=real_ports)  # fmt: skip
+                        ports=lambda: real_ports(sessions))  # fmt: skip
     backend = Backend(stores)
 
     ready = {"guards": False, "config": False}
@@ -217,12 +220,18 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
         await apply_saved("startup")
     backend.config_current()
 
-    def reapply() -> None:  # from the supervisor's thread when charon comes back
-        asyncio.run_coroutine_threadsafe(apply_saved("charon-restart"), loop).result()
+    async def reconfigure(reason: str, audit: bool) -> None:
+        """Bring the node back to its running configuration after a daemon lost some of it
+        (a restart; ``audit``: first only check, and say what drifted)."""
+        await _reconfigure(stores, reason, audit, saved=args.config is not None)
 
-    nhs_addresses = [ipaddress.IPv4Address(a) for a in nhs]
-    on_charon = reapply if args.config is not None else None
-    service = Service(ipaddress.IPv4Address(nbma), nhs_addresses, reapply=on_charon, api=backend)
+    def tunnels() -> set[str]:
+        config = backend.running_config()
+        return set() if config is None else {t.linux_name for t in config.interfaces}
+
+    service = Service(ipaddress.IPv4Address(nbma), [ipaddress.IPv4Address(a) for a in nhs],
+                      reconfigure=reconfigure, api=backend, frr=frr,
+                      tunnels=tunnels)  # fmt: skip
     if not args.no_api:
         tls = None
         if args.api_tcp:
@@ -262,7 +271,36 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
             await server.stop()
         if metrics is not None:
             metrics.close()
+        await frr.close()
     return 0
+
+
+async def _reconfigure(stores: Datastores, reason: str, audit: bool, saved: bool = False) -> None:
+    """Apply the running configuration again (only what differs); with ``audit`` only when a
+    dry run finds something missing or changed, which is logged. Nothing applied yet (the
+    start's apply failed: FRR or charon was not there): the saved file, if ``saved``."""
+    text: str | None = stores.running_text()
+    if not text and saved:
+        try:
+            text = stores.saved_text()
+        except ConfigError:
+            return  # not UTF-8: the start's apply said where
+    if not text:
+        return  # nothing to restore
+    if audit:
+        plan = await asyncio.to_thread(stores.apply_text, text, dry_run=True, origin=reason)
+        if not plan.ok:
+            log.warning("checking the configuration (%s): %s", reason, plan.message)
+        if not plan.ok or not plan.changes:
+            return
+        drift = "; ".join(plan.changes)
+        log.warning("the configuration drifted (%s): missing or changed: %s; applying it again",
+                    reason, drift, extra=journal.fields(event="drift", reason=drift))  # fmt: skip
+    report = await asyncio.to_thread(stores.apply_text, text, origin=reason)
+    if report.ok:
+        log.info("configured again (%s): %s", reason, "; ".join(report.changes) or "no change")
+    else:
+        log.error("configuring again (%s) failed: %s", reason, report.message)
 
 
 def _printed_read(path: Path) -> str | None:
@@ -296,17 +334,19 @@ def _checked(path: Path, running: Path) -> tuple[Config, str] | None:
     return config, text
 
 
-def real_ports() -> Ports:
-    """The adapters of the node frrdmvpnd runs on."""
+def real_ports(frr: Any = None) -> Ports:
+    """The adapters of the node frrdmvpnd runs on; FRR through ``frr`` (a
+    :class:`~frrdmvpn.adapters.vtysh.SyncFrr`; default: a connection per call)."""
     from frrdmvpn.adapters import nhrp_hooks, vtysh  # noqa: PLC0415 - keep `guard` light
     from frrdmvpn.adapters.links import Links, set_sysctls  # noqa: PLC0415
     from frrdmvpn.adapters.vici_config import CharonConfig  # noqa: PLC0415
 
+    sessions = frr if frr is not None else vtysh.SyncFrr()
     return Ports(
         links=Links(),
         charon=CharonConfig(),
-        frr_running=vtysh.running_config,
-        frr_configure=vtysh.configure,
+        frr_running=sessions.running_config,
+        frr_configure=sessions.configure,
         sysctls=set_sysctls,
         hooks=nhrp_hooks.ensure,
     )

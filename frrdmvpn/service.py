@@ -1,8 +1,17 @@
-"""``frrdmvpnd run``: install the guards, then supervise every peer of one NBMA address.
+"""``frrdmvpnd run``: install the guards, then supervise every peer of one NBMA address and
+keep the node configured.
 
-Each step asks charon (VICI, its own socket), nhrpd (vtysh JSON) for the current state; the
-pure :class:`~frrdmvpn.core.supervisor.Supervisor` says what changed and what to initiate.
-The peer table is written to ``/run/frrdmvpn/peers.json`` after every step.
+Each step asks nhrpd (its vty session), the proxy's decision journal and charon (VICI) for
+the current state, and takes the kernel's neighbour entries from rtnetlink's notifications;
+the pure :class:`~frrdmvpn.core.supervisor.Supervisor` says what changed and what to
+initiate. Steps follow events (:mod:`frrdmvpn.core.cadence`): charon's SA events, neighbour
+changes on the tunnels, the proxy's decisions, an FRR daemon's connection closing or
+opening; with nothing happening one step every ``rest`` seconds audits the rest. Only what
+changed reaches the API (:class:`~frrdmvpn.api.store.Store`) and the status files.
+
+A restarted FRR daemon (another pid behind its vty socket) or charon is configured again at
+once; the configuration is also audited on a schedule (something may have removed part of
+it: ``systemctl reload frr``, ``swanctl --load-all``, a hand in vtysh) and repaired.
 """
 
 from __future__ import annotations
@@ -22,17 +31,27 @@ from pathlib import Path
 from typing import Any
 
 from frrdmvpn.adapters import decision_journal, systemd
+from frrdmvpn.adapters.file_events import DirectoryWatch
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.journal import fields
-from frrdmvpn.adapters.neighbors import gre_neighbors, replace_neighbor
+from frrdmvpn.adapters.neighbors import NeighborMonitor, replace_neighbor
 from frrdmvpn.adapters.nflog import NflogListener
 from frrdmvpn.adapters.vici_client import ViciError, list_sas, list_sas_raw, listen
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
-from frrdmvpn.adapters.vtysh import NhrpTables, VtyshError, nhrp_tables
+from frrdmvpn.adapters.vtysh import (
+    WATCHED,
+    Frr,
+    NhrpTables,
+    VtyEvent,
+    VtyshError,
+    default,
+    nhrp_tables,
+)
 from frrdmvpn.api.backend import OperationError, results
 from frrdmvpn.api.convert import sa_records
 from frrdmvpn.api.state import Observed
+from frrdmvpn.core.cadence import Audits, Cadence
 from frrdmvpn.core.guard_report import GuardReport
 from frrdmvpn.core.orphans import KernelPolicy, KernelSa, orphan_policies, orphan_sas
 from frrdmvpn.core.supervisor import (
@@ -51,13 +70,27 @@ from frrdmvpn.vici.wire import Message
 
 log = logging.getLogger("frrdmvpn.supervisor")
 ORPHAN_CONFIRM = 3.0  # seconds between the two sweeps of an orphan clean-up
-GUARD_CHECK_EVERY = 30  # steps between checks that the guards are still in place
-GUARD_COUNTERS_EVERY = 5  # steps between readings of the guards' counters (API)
+GUARD_CHECK_PERIOD = 30.0  # seconds between checks that the guards are still in place
+GUARD_COUNTERS_PERIOD = 30.0  # seconds between readings of the guards' counters (API), and
+# at the next step after the guards logged a drop
 STATUS = Path("/run/frrdmvpn/peers.json")
+#: Seconds between audits of the configuration (see docs/enforcement.md: what an audit costs
+#: does not grow with the peers, and a restart is seen at once without it).
+AUDIT_PERIOD = 30.0
+#: After FRR restarted a daemon: seconds to wait for every FRR daemon seen before to be back
+#: (zebra's restart restarts them all), then re-configure; audit again a little later, when
+#: a ``vtysh -b`` replaying frr.conf has surely finished.
+RESTART_SETTLE = 30.0
+AFTER_RESTART_AUDITS = (10.0,)
+#: watchfrr restarted: ``systemctl restart frr`` (the daemons follow, each seen by its own
+#: connection) or ``systemctl reload frr``, whose frr-reload then removes what frr.conf lacks.
+AFTER_WATCHFRR_AUDITS = (5.0, 15.0, 30.0, 60.0)
+_GATHER = 0.2  # seconds to gather the requests that come together (FRR restarts them all)
+Reconfigure = Callable[[str, bool], Awaitable[None]]
 
 
-def _write_status(sup: Supervisor, path: Path) -> None:
-    table = [
+def _status_table(sup: Supervisor) -> list[dict[str, Any]]:
+    return [
         {
             "local": str(p.local), "remote": str(p.remote), "role": p.role.value,
             "state": p.state.name, "since": round(p.since, 3), "reason": p.reason,
@@ -65,7 +98,6 @@ def _write_status(sup: Supervisor, path: Path) -> None:
         }
         for p in sorted(sup.peers.values(), key=lambda p: p.remote)
     ]  # fmt: skip
-    _write_json(path, table)
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -95,7 +127,7 @@ async def ensure_guard(guard: KernelGuard, delay: float = 1.0, retry_max: float 
 
 
 class Service:
-    """One node's supervision loop and guard reporting."""
+    """One node's supervision loop, guard reporting and configuration watch."""
 
     def __init__(
         self,
@@ -104,8 +136,11 @@ class Service:
         upstream: Path = DEFAULT_UPSTREAM,
         status_dir: Path = STATUS.parent,
         *,
-        reapply: Callable[[], None] | None = None,
+        reconfigure: Reconfigure | None = None,
         api: Any = None,
+        frr: Frr | None = None,
+        tunnels: Callable[[], set[str]] | None = None,
+        cadence: Cadence | None = None,
     ) -> None:
         self.nbma = nbma
         self.api = api  # frrdmvpn.api.backend.Backend, fed after every step
@@ -116,17 +151,34 @@ class Service:
         self._journal_mtime = 0.0
         self.journal: dict[str, Any] | None = None  # read during the last observation
         self._wall_offset: float | None = None
-        self.reapply = reapply
+        self.reconfigure = reconfigure
+        self.frr = frr or default()
+        self.tunnels = tunnels or set
+        self.cadence = cadence or Cadence()
+        self.audits = Audits(AUDIT_PERIOD)
         self.upstream = upstream
         self.status_dir = status_dir
         self.guard = KernelGuard(GuardSpec((nbma,)))
         self.sup = Supervisor(nbma, nhs, rand=random.random)
         self.report = GuardReport()
         self.initiator = Initiator(upstream, self._flush_count)
+        self.neighbors = NeighborMonitor(self.stir)
+        self._written: dict[str, str] = {}  # status file -> what it holds
+        self._guard_dirty = True  # publish the guards' state at the next step
+        self._restarted: set[str] = set()  # FRR daemons restarted, not configured again yet
+        self._reconfig = asyncio.Event()  # a restart to serve or an audit to (re)schedule
+
+    def stir(self) -> None:
+        """Something changed: step now, then every ``fast`` seconds while it settles."""
+        with contextlib.suppress(RuntimeError):  # no loop (unit tests of the pure parts)
+            self.cadence.stirred(asyncio.get_running_loop().time())
+        self.wake.set()
 
     def dropped(self, p: Logged) -> None:
         """A packet the guards logged to their NFLOG group."""
         offender = self.report.add(p.prefix, p.payload, asyncio.get_running_loop().time())
+        self._guard_dirty = True
+        self.wake.set()
         if offender is not None:
             peer = offender.src if offender.direction == "in" else offender.dst
             log.warning("guard dropped cleartext GRE %s %s -> %s (key %s): %s",
@@ -143,7 +195,7 @@ class Service:
         decision read has its SA in charon's listing after it, so the API can publish
         SAs, decisions and bindings in causal order (``self.journal``)."""
         try:
-            self.tables = await nhrp_tables()
+            self.tables = await nhrp_tables(self.frr, connect=False)  # Frr.keep connects
         except VtyshError as exc:
             log.debug("nhrpd: %s", exc)
             self.tables = NhrpTables([], {}, [], [])
@@ -155,18 +207,19 @@ class Service:
             log.debug("charon: %s", exc)
             ikes, children, charon_up, self.raw_sas = [], [], False, []
         bindings, sas = self.tables.bindings, self.tables.sas
-        neighbors = await gre_neighbors({b.interface for b in bindings if b.interface})
+        self.neighbors.watch({b.interface for b in bindings if b.interface} | self.tunnels())
         return Observation(
-            charon_up, tuple(ikes), tuple(children), tuple(bindings), sas, tuple(neighbors)
-        )
+            charon_up, tuple(ikes), tuple(children), tuple(bindings), sas,
+            tuple(self.neighbors.neighbors()),
+        )  # fmt: skip
 
     async def act(
         self, actions: list[Transition | Initiate | FlushLarval | CleanOrphans | RepairNeighbor]
     ) -> None:
-        if self.reapply is not None and any(isinstance(a, FlushLarval) for a in actions):
+        if self.reconfigure is not None and any(isinstance(a, FlushLarval) for a in actions):
             # charon (re)appeared: it has no connection until frrdmvpn loads them again
-            log.info("charon is back: applying the configuration again")
-            await asyncio.to_thread(self.reapply)
+            log.info("charon is back: checking its configuration")
+            await self.reconfigure("charon-restart", True)
         # Initiations go out before the orphan clean-up (two sweeps seconds apart): a kick
         # an orphaned SA swallows is repeated by the initiator's follow-up after it.
         order = {FlushLarval: 0, Transition: 1, Initiate: 1, RepairNeighbor: 2, CleanOrphans: 3}
@@ -275,7 +328,7 @@ class Service:
 
     def _charon_event(self, name: str, message: Message) -> None:
         """Step now; a deletion also reaches the API at once (see Backend.sa_down)."""
-        self.wake.set()
+        self.stir()
         if self.api is None or name not in ("ike-updown", "child-updown") or "up" in message:
             return
         now = time.time()
@@ -299,14 +352,82 @@ class Service:
                 continue
 
     async def _charon_events(self) -> None:
-        """Step at once when charon reports an IKE/CHILD_SA change (not a second later)."""
+        """Step at once when charon reports an IKE/CHILD_SA change, and when the event
+        connection opens or ends (charon came back or went away)."""
         while True:
+            opened: list[bool] = []
+
+            def connected(opened: list[bool] = opened) -> None:
+                opened.append(True)
+                self.stir()
+
             try:
                 await listen(self.upstream, ["ike-updown", "child-updown", "ike-rekey",
-                                             "child-rekey"], self._charon_event)  # fmt: skip
+                                             "child-rekey"], self._charon_event,
+                             on_connected=connected)  # fmt: skip
             except ViciError as exc:
                 log.debug("charon events: %s", exc)
+            if opened:  # charon went away (not: it is still away)
+                self.stir()
             await asyncio.sleep(1.0)
+
+    def _frr_event(self, event: VtyEvent) -> None:
+        """An FRR daemon's vty connection closed (it stopped or crashed) or opened again."""
+        now = asyncio.get_running_loop().time()
+        if not event.connected:
+            log.warning("%s (pid %s) closed its vty connection: it stopped or crashed",
+                        event.daemon, event.pid, extra=fields(event="frr-lost",
+                                                              reason=event.reason))  # fmt: skip
+            if event.daemon == "watchfrr":  # FRR restarts or reloads (frr-reload follows)
+                self.audits.soon(now, *AFTER_WATCHFRR_AUDITS)
+                self._reconfig.set()
+        elif event.restarted:
+            log.warning("%s restarted (pid %s -> %s): configuring it again", event.daemon,
+                        event.previous, event.pid,
+                        extra=fields(event="frr-restart", reason=event.daemon))  # fmt: skip
+            self._restarted.add(event.daemon)
+            self._reconfig.set()
+        else:  # first seen, or the same process again: check it has what it should
+            log.info("%s (pid %s) connected", event.daemon, event.pid)
+            self.audits.soon(now, _GATHER)
+            self._reconfig.set()
+        self.stir()
+
+    async def _configuration(self) -> None:
+        """Configure restarted daemons again; audit the configuration on schedule."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reconfig.wait(), self.audits.wait(loop.time()))
+            if self._reconfig.is_set():
+                await asyncio.sleep(_GATHER)
+                self._reconfig.clear()
+            if self.reconfigure is None:
+                self._restarted.clear()
+                continue
+            away = sorted(d for d in self.frr.seen if not self.frr.connected(d))
+            try:
+                if self._restarted:
+                    await self._configure_restarted()
+                elif away and self.audits.due(loop.time()):  # its return is configured
+                    log.info("audit skipped: %s not running", ", ".join(away))
+                elif self.audits.due(loop.time()):
+                    await self.reconfigure("audit", True)
+            except Exception:  # the next audit tries again
+                log.exception("configuring the node again failed")
+
+    async def _configure_restarted(self) -> None:
+        """Once every FRR daemon seen before is back. Not after ``vtysh -b`` (FRR replaying
+        frr.conf into the new daemon, seconds under emulation): nhrpd takes both sessions'
+        lines, frr.conf holds none of the DMVPN configuration (docs/enforcement.md), and
+        the audit that follows finds whatever a replay changed after."""
+        assert self.reconfigure is not None
+        if not await self.frr.settled(RESTART_SETTLE):
+            log.warning("not every FRR daemon is back after %g s: configuring what runs",
+                        RESTART_SETTLE)  # fmt: skip
+        restarted, self._restarted = self._restarted, set()
+        await self.reconfigure("restart of " + ", ".join(sorted(restarted)), False)
+        self.audits.soon(asyncio.get_running_loop().time(), *AFTER_RESTART_AUDITS)
 
     async def _flush_count(self) -> int:
         return await asyncio.to_thread(self.guard.flush_larval_states)
@@ -320,18 +441,41 @@ class Service:
         if flushed:
             log.info("flushed %d stale larval XFRM states", flushed)
 
+    def _write_status(self) -> None:
+        """The peer table and the guards' report as files, when they changed."""
+        for name, data in (("peers.json", _status_table(self.sup)),
+                           ("guard.json", self.report.as_dict())):  # fmt: skip
+            text = json.dumps(data, indent=1)
+            if self._written.get(name) != text:
+                _write_json(self.status_dir / name, data)
+                self._written[name] = text
+
+    async def step(self, now: float, checks: dict[str, float]) -> None:
+        """Observe, decide, act, publish; the guards' checks when they are due."""
+        if now >= checks["guards"]:
+            await self._ensure_guards()
+            checks["guards"] = now + GUARD_CHECK_PERIOD
+        actions = self.sup.step(await self.observe(), now)
+        if any(isinstance(a, Transition | RepairNeighbor | FlushLarval) for a in actions):
+            self.cadence.stirred(now)  # a peer moves: watch it settle (a retry has its timer)
+        await self.act(actions)
+        self._write_status()
+        self.publish(now, self.journal)
+        if self._guard_dirty or now >= checks["counters"]:
+            self._guard_dirty = False
+            await self.publish_guard()
+            checks["counters"] = now + GUARD_COUNTERS_PERIOD
+
     async def run(
         self, interval: float = 1.0, on_started: Callable[[], Awaitable[None]] | None = None
     ) -> None:
-        """Until SIGTERM/SIGINT; the guards stay installed on exit (fail-closed)."""
+        """Until SIGTERM/SIGINT; the guards stay installed on exit (fail-closed).
+        ``interval``: seconds between steps while something changes."""
         await ensure_guard(self.guard)
         self.guard_installed = True
+        self.cadence.fast = interval
         loop = asyncio.get_running_loop()
-        listener = NflogListener(self.guard.spec.nflog_group, self.dropped)
-        try:
-            listener.open()
-        except OSError as exc:
-            log.warning("cannot read the guards' NFLOG group: %s (drops still counted)", exc)
+        sources = self._open_sources()
         stop = asyncio.Event()
 
         def stopping() -> None:
@@ -342,35 +486,59 @@ class Service:
             loop.add_signal_handler(sig, stopping)
         if on_started is not None:
             await on_started()
-        events = asyncio.create_task(self._charon_events())
+        self.frr.listeners.append(self._frr_event)
+        self.audits.next_at = loop.time() + AUDIT_PERIOD
+        tasks = [asyncio.create_task(self._charon_events()),
+                 asyncio.create_task(self.frr.keep(WATCHED)),
+                 asyncio.create_task(self._configuration())]  # fmt: skip
         watchdog = systemd.watchdog_interval()
         log.info("supervising %s", self.nbma)
-        steps = 0
         last_ping = 0.0
+        checks = {"guards": loop.time() + GUARD_CHECK_PERIOD, "counters": 0.0}
+        self.cadence.stirred(loop.time())
         while not stop.is_set():
-            steps += 1
             self.wake.clear()
             try:
-                if steps % GUARD_CHECK_EVERY == 0:
-                    await self._ensure_guards()
-                await self.act(self.sup.step(await self.observe(), loop.time()))
-                _write_status(self.sup, self.status_dir / "peers.json")
-                _write_json(self.status_dir / "guard.json", self.report.as_dict())
-                self.publish(loop.time(), self.journal)
-                if steps % GUARD_COUNTERS_EVERY == 1:
-                    await self.publish_guard()
+                await self.step(loop.time(), checks)
             except Exception:  # one bad step must not end supervision: log it, go on
                 log.exception("supervision step failed")
-            if watchdog is not None and loop.time() - last_ping >= watchdog:
+            # Pinged at least every half interval between steps: a step slowed by a daemon
+            # that stopped answering (bounded by the adapters' timeouts) is no hang.
+            if watchdog is not None and loop.time() - last_ping >= watchdog / 2:
                 systemd.watchdog_ping()
                 last_ping = loop.time()
+            wait = self.cadence.wait(loop.time(), self.sup.due(), self.sup.watching)
+            if watchdog is not None:
+                wait = min(wait, watchdog / 2)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), interval)
+                await asyncio.wait_for(self.wake.wait(), wait)
             if self.wake.is_set() and not stop.is_set():
                 await asyncio.sleep(0.05)  # let charon finish what it announced
-        events.cancel()
-        listener.close()
+        for task in tasks:
+            task.cancel()
+        self.frr.listeners.remove(self._frr_event)
+        for close in sources:
+            close()
         log.info("stopping; the guards stay in place")
+
+    def _open_sources(self) -> list[Callable[[], None]]:
+        """Start listening to what reports changes; returns how to stop each."""
+        nflog = NflogListener(self.guard.spec.nflog_group, self.dropped)
+        journal = DirectoryWatch(decision_journal.PATH.parent, {decision_journal.PATH.name},
+                                 lambda _: self.stir())  # fmt: skip
+        opened: list[Callable[[], None]] = []
+        sources: list[tuple[NflogListener | NeighborMonitor | DirectoryWatch, str]] = [
+            (nflog, "the guards' NFLOG group (drops are still counted)"),
+            (self.neighbors, "the kernel's neighbour entries"),
+            (journal, "the proxy's decision journal (it is read at each step)"),
+        ]
+        for source, what in sources:
+            try:
+                source.open()
+                opened.append(source.close)
+            except OSError as exc:
+                log.warning("cannot follow %s: %s", what, exc)
+        return opened
 
 
 class Operations:

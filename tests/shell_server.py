@@ -37,9 +37,7 @@ SPOKES = 3
 class LenientWorld(World):
     """The fake node of tests.unit.test_apply, whose FRR takes any configuration lines."""
 
-    def frr_configure(self, lines: list[str]) -> None:
-        daemon = self.asked
-        assert daemon is not None
+    def frr_configure(self, daemon: str, lines: list[str]) -> None:
         self.log.append(f"vtysh {daemon}")
 
 

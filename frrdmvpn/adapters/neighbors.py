@@ -1,15 +1,24 @@
-"""Kernel neighbour entries of the GRE interfaces (iproute2's JSON output)."""
+"""Kernel neighbour entries of the GRE interfaces: kept from rtnetlink's notifications
+(:class:`NeighborMonitor`), repaired with iproute2."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
-import json
+import logging
+import socket
+from collections.abc import Callable
 from typing import Any
 
-from frrdmvpn.core.supervisor import Neighbor
+from frrdmvpn.core.supervisor import Neighbor, neighbor_changed
+from frrdmvpn.kernel import neigh
+from frrdmvpn.kernel.netlink import NetlinkError
 
 TIMEOUT = 10.0
+NETLINK_ROUTE = 0
+RCVBUF = 1 << 20  # a hub's burst of registrations must not overflow it
+log = logging.getLogger(__name__)
 
 
 async def _ip(*args: str) -> tuple[int, str, str]:
@@ -42,18 +51,6 @@ def parse_neighbors(interface: str, data: Any) -> list[Neighbor]:
     return out
 
 
-async def gre_neighbors(interfaces: set[str]) -> list[Neighbor]:
-    out: list[Neighbor] = []
-    for iface in sorted(interfaces):
-        rc, text, _ = await _ip("-j", "neigh", "show", "dev", iface)
-        if rc == 0 and text.strip():
-            try:
-                out += parse_neighbors(iface, json.loads(text))
-            except json.JSONDecodeError:
-                continue
-    return out
-
-
 async def replace_neighbor(
     interface: str, protocol: ipaddress.IPv4Address | ipaddress.IPv6Address, nbma: str
 ) -> str:
@@ -61,3 +58,111 @@ async def replace_neighbor(
     rc, _, err = await _ip("neigh", "replace", str(protocol), "lladdr", nbma, "dev", interface,
                            "nud", "reachable")  # fmt: skip
     return err.strip() if rc else ""
+
+
+Key = tuple[int, neigh.IPAddress]
+
+
+class NeighborMonitor:
+    """The kernel's neighbour entries of the watched interfaces, kept up to date from
+    rtnetlink's notifications: one dump when opened or when the watched interfaces change,
+    another when the kernel dropped notifications (ENOBUFS). ``on_change`` is called for
+    each change :func:`~frrdmvpn.core.supervisor.neighbor_changed` says can matter."""
+
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        self.on_change = on_change
+        self.sock: socket.socket | None = None
+        self.watched: dict[int, str] = {}  # ifindex -> name
+        self.entries: dict[Key, Neighbor] = {}
+        self._seq = 0
+        self._dumping: set[Key] | None = None  # keys seen by the dump under way
+
+    def open(self) -> None:
+        """OSError when rtnetlink cannot be read (then :meth:`neighbors` returns nothing)."""
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
+                             NETLINK_ROUTE)  # fmt: skip
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        sock.bind((0, neigh.RTMGRP_NEIGH))
+        self.sock = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
+        self._dump()
+
+    def watch(self, interfaces: set[str]) -> None:
+        """Keep the entries of these interfaces (by name; a recreated link is found again)."""
+        indexes: dict[int, str] = {}
+        for name in interfaces:
+            try:
+                indexes[socket.if_nametoindex(name)] = name
+            except OSError:
+                continue
+        if indexes != self.watched:
+            self.watched = indexes
+            self.entries = {k: v for k, v in self.entries.items() if k[0] in indexes}
+            self._dump()
+
+    def neighbors(self) -> list[Neighbor]:
+        return [n for (ifindex, _), n in self.entries.items() if ifindex in self.watched]
+
+    def _dump(self) -> None:
+        if self.sock is None:
+            return
+        self._seq += 1
+        self._dumping = set()
+        try:
+            self.sock.send(neigh.dump_request(self._seq))
+        except OSError as exc:  # the next change or watch() asks again
+            log.debug("neighbour dump: %s", exc)
+            self._dumping = None
+
+    def _readable(self) -> None:
+        assert self.sock is not None
+        while True:
+            try:
+                data = self.sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:  # notifications were lost: read them all again
+                    self._dump()
+                    self.on_change()
+                    continue
+                log.warning("neighbour notifications: %s", exc)
+                return
+            try:
+                received = neigh.parse(data)
+            except NetlinkError as exc:
+                log.warning("neighbour notifications: %s", exc)
+                continue
+            self._apply(received)
+
+    def _apply(self, received: neigh.Received) -> None:
+        changed = False
+        for c in received.changes:
+            name = self.watched.get(c.ifindex)
+            if name is None:
+                continue
+            key = (c.ifindex, c.dst)
+            old = self.entries.get(key)
+            new = None if c.deleted else Neighbor(name, c.dst, c.lladdr, c.state)
+            if new is None:
+                self.entries.pop(key, None)
+            else:
+                self.entries[key] = new
+            if self._dumping is not None:
+                self._dumping.add(key)
+            changed |= neighbor_changed(old, new)
+        if received.done and self._dumping is not None:  # entries the dump did not list are gone
+            gone = [k for k in self.entries if k not in self._dumping]
+            for key in gone:
+                changed |= neighbor_changed(self.entries.pop(key), None)
+            self._dumping = None
+        if received.overrun:
+            self._dump()
+        if changed:
+            self.on_change()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None

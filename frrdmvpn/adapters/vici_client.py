@@ -143,9 +143,15 @@ async def terminate_ike(path: Path, uniqueid: int) -> None:
                         f"{text(answer.get('errmsg'), 'no reason given')}")  # fmt: skip
 
 
-async def listen(path: Path, events: list[str], on_event: Callable[[str, Message], None]) -> None:
+async def listen(
+    path: Path,
+    events: list[str],
+    on_event: Callable[[str, Message], None],
+    on_connected: Callable[[], None] | None = None,
+) -> None:
     """Register for charon's ``events`` and call ``on_event(name, message)`` for each
-    until the connection ends (ViciError) or the task is cancelled."""
+    until the connection ends (ViciError) or the task is cancelled; ``on_connected`` once
+    the registrations are sent."""
     try:
         reader, writer = await asyncio.open_unix_connection(str(path))
     except OSError as exc:
@@ -154,6 +160,8 @@ async def listen(path: Path, events: list[str], on_event: Callable[[str, Message
         for name in events:
             writer.write(frame(encode_packet(Packet(PacketType.EVENT_REGISTER, name))))
         await writer.drain()
+        if on_connected is not None:
+            on_connected()
         decoder = StreamDecoder()
         while True:
             data = await reader.read(65536)

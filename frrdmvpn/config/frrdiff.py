@@ -218,3 +218,47 @@ def diff(running: str, desired: str, rules: DiffRules = FRR84) -> list[str]:
     """vtysh input turning ``running`` into ``desired``; ``[]`` if they already agree."""
     body = commands(running, desired, rules)
     return ["configure terminal", *body, "end"] if body else []
+
+
+def nhrp_enabled_unauthorized(running: str, commands: list[str], desired: str) -> list[str]:
+    """The commands that would enable NHRP on an interface (``ip nhrp network-id``) before
+    the authorization ``desired`` gives it is in place: nhrpd's ``nhrp event socket``
+    (without it nhrpd accepts every binding by itself) and the interface's ``tunnel
+    protection``. ``commands`` are sent to a daemon running ``running``; empty: safe.
+
+    A restarted nhrpd has neither, so the event socket must be configured first and each
+    interface's protection before its network-id, as :func:`diff` orders them."""
+    want_socket = any(_in(n.line, "nhrp event socket") for n in parse_tree(desired))
+    want_protected = _protected(parse_tree(desired))
+    socket = any(_in(n.line, "nhrp event socket") for n in parse_tree(running))
+    protected = _protected(parse_tree(running))
+    unsafe: list[str] = []
+    interface: str | None = None
+    for line in commands:
+        if line.startswith("interface "):
+            interface = line.split()[1]
+        elif line in ("exit", "end"):
+            interface = None
+        elif interface is None and _in(line, "nhrp event socket"):
+            socket = True
+        elif interface is None and _in(line, "no nhrp event socket"):
+            socket = False
+        elif interface is not None and _in(line, "tunnel protection"):
+            protected.add(interface)
+        elif interface is not None and _in(line, "no tunnel protection"):
+            protected.discard(interface)
+        elif interface is not None and (_in(line, "ip nhrp network-id")
+                                        or _in(line, "ipv6 nhrp network-id")):  # fmt: skip
+            missing = want_socket and not socket
+            missing |= interface in want_protected and interface not in protected
+            if missing:
+                unsafe.append(f"interface {interface}: {line}")
+    return unsafe
+
+
+def _protected(nodes: list[Node]) -> set[str]:
+    """Interfaces whose block has a ``tunnel protection``."""
+    return {
+        n.line.split()[1] for n in nodes
+        if _in(n.line, "interface") and any(_in(c.line, "tunnel protection") for c in n.children)
+    }  # fmt: skip

@@ -236,6 +236,21 @@ class Supervisor:
             del self.peers[remote]
         return out
 
+    def due(self) -> float | None:
+        """When a step must come even if nothing reports a change: the earliest retry of an
+        NHS peer that is not protected yet (None while charon is away: its return is an
+        event)."""
+        if not self._charon_was_up:
+            return None
+        tries = [p.next_try for p in self.peers.values()
+                 if p.role is Role.NHS and p.state < State.IPSEC]  # fmt: skip
+        return min(tries, default=None)
+
+    @property
+    def watching(self) -> bool:
+        """A wrong neighbour entry is being counted step by step (:data:`NEIGHBOR_PATIENCE`)."""
+        return bool(self._bad_neighbors)
+
     def _neighbors(self, obs: Observation) -> list[Action]:
         """nhrpd (FRR 8.4) can leave a protected peer's kernel neighbour at ``0.0.0.0``, which
         silently black-holes unicast to it; repair entries that stay wrong. A FAILED entry is
@@ -266,3 +281,14 @@ def remote_gone(obs: Observation, remote: IPAddress) -> bool:
     return not any(b.nbma == remote for b in obs.nhrp) and not any(
         c.remote_host == remote for c in obs.child_sas
     )
+
+
+def neighbor_changed(old: Neighbor | None, new: Neighbor | None) -> bool:
+    """Whether a kernel neighbour change can matter to :meth:`Supervisor.step`: an entry
+    that came or went, points elsewhere, or became or stopped being FAILED or INCOMPLETE
+    (REACHABLE, STALE, DELAY and PROBE are the kernel's own ageing of a good entry)."""
+    if old is None or new is None:
+        return old is not new
+    watched = ("FAILED", "INCOMPLETE")
+    kind = (old.state if old.state in watched else "", new.state if new.state in watched else "")
+    return old.lladdr != new.lladdr or kind[0] != kind[1]

@@ -561,12 +561,14 @@ class Lab:
             sock = self.api_socket(n.name)
             wait_for(f"frrdmvpnd's API on {n.name}", sock.exists, 60)
 
-    def start_frr(self, name: str) -> None:
-        """Start node ``name``'s zebra, nhrpd and ospfd."""
-        self._start_frr((topo.node(name),))
+    def start_frr(self, name: str, daemons: Sequence[str] = FRR_DAEMONS) -> None:
+        """Start node ``name``'s zebra, nhrpd and ospfd (or only ``daemons`` of them)."""
+        self._start_frr((topo.node(name),), daemons)
 
-    def _start_frr(self, nodes: tuple[Node, ...] = NODES) -> None:
-        for daemons in (("zebra",), ("nhrpd", "ospfd")):
+    def _start_frr(self, nodes: tuple[Node, ...] = NODES,
+                   only: Sequence[str] = FRR_DAEMONS) -> None:  # fmt: skip
+        for stage in (("zebra",), ("nhrpd", "ospfd")):
+            daemons = [d for d in stage if d in only]
             procs = [
                 subprocess.Popen(
                     self.argv(n.name, [f"/usr/lib/frr/{d}", "-d", "-P", "0",

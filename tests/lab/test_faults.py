@@ -12,7 +12,15 @@ import pytest
 
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
-from tests.lab.helpers import Pinger, capture_underlay, ike_ids_to, ping, record, wait_for
+from tests.lab.helpers import (
+    Pinger,
+    capture_underlay,
+    ike_ids_to,
+    ping,
+    protected_peer,
+    record,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
@@ -169,3 +177,37 @@ def test_node_booting_with_frr_before_charon_sends_nothing_in_clear(
     assert before_charon == 0
     assert cap.count("ip proto 47") == 0
     _healthy(lab)
+
+
+def test_hub_nhrpd_killed_and_started_again_is_configured_again_with_nothing_in_clear(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """A restarted nhrpd has no tunnel configuration at all; frrdmvpnd sees its vty session
+    end, finds a new pid behind the socket and configures it again at once (event socket and
+    protection before NHRP), so both spokes register again and no GRE leaves in clear."""
+    _healthy(lab)
+    pidfile = lab.node_dir(HUB) / "run" / "frr" / "nhrpd.pid"
+    old = pidfile.read_text().strip()
+    with capture_underlay(tmp_path) as cap:
+        pinger = Pinger(lab, str(HUB.lan.ip))
+        time.sleep(1)
+        lab.kill("hub", "/usr/lib/frr/nhrpd")
+        lab.start_frr("hub", ["nhrpd"])  # as the lab starts it: nothing of the tunnel in it
+        t0 = time.monotonic()
+        new = pidfile.read_text().strip()
+        assert new != old
+
+        def registered() -> bool:
+            return all(protected_peer(lab, "hub", str(s.nbma.ip)) for s in (S1, S2))
+
+        wait_for("both spokes registered at the restarted hub nhrpd", registered, 120)
+        restored = _restore_time(lab, str(HUB.lan.ip), t0, timeout=120)
+        registered_after = time.monotonic() - t0
+        _healthy(lab)
+        pinger.stop()
+    record("hub_nhrpd_restart_time_to_registered_s", registered_after)
+    record("hub_nhrpd_restart_time_to_restore_s", restored)
+    record("hub_nhrpd_restart_outage_s", pinger.longest_gap())
+    assert cap.count("ip proto 47") == 0
+    log = lab.run("hub", ["cat", "/var/log/frrdmvpnd.log"]).stdout
+    assert f"nhrpd restarted (pid {old} -> {new}): configuring it again" in log

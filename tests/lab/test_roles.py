@@ -51,7 +51,7 @@ call("role", api.role)
 call("show", lambda: api.get_config("running").text)
 call("reveal", lambda: api.get_config("running", reveal_secrets=True).text)
 call("peers", lambda: len(api.peers()))
-call("clear", lambda: api.clear_counters("nhrp_traffic").peers_cleared)  # harmless
+call("clear", lambda: api.clear_counters("peers").peers_cleared)  # harmless
 call("watch", lambda: next(iter(api.watch(["node"], timeout=30))).WhichOneof("event"))
 running = api.get_config("running", reveal_secrets=out["reveal"][0] == "OK").text
 call("apply", lambda: api.apply(running, dry_run=True).message)

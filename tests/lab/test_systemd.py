@@ -7,21 +7,24 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from frrdmvpn.adapters.vtysh import extract_json
 from frrdmvpn.client import Client
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.container import SystemdNode
 from frrdmvpn.lab.netns import Lab
 from frrdmvpn.v1 import types_pb2
-from tests.lab.helpers import wait_for
+from tests.lab.helpers import capture_underlay, record, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
 S4 = topo.SYSTEMD_NODE
+HUB = topo.node("hub")
 UNITS = ("frrdmvpn-guard.service", "strongswan.service", "frrdmvpn-proxy.service",
          "frr.service", "frrdmvpn.service")  # fmt: skip
 
@@ -122,6 +125,79 @@ def test_restart_keeps_the_sas_and_bindings_and_stop_keeps_the_guards(
     assert str(S4.nbma.ip) in blocks
     spoke4.systemctl("start", "frrdmvpn.service")
     spoke4.wait_active("frrdmvpn.service", 300)
+
+
+def _nhrpd_pid(node: SystemdNode) -> str:
+    try:
+        return node.path("/run/frr/nhrpd.pid").read_text().strip()
+    except OSError:  # `frrinit.sh stop` removes it
+        return ""
+
+
+def _registered_with_hub(node: SystemdNode) -> bool:
+    """spoke4's nhrpd is registered with the hub through a protected SA, and the tunnel
+    carries traffic to the hub (False while nhrpd is away)."""
+
+    def show(command: str) -> Any:
+        done = node.run(["vtysh", "-c", command], check=False)
+        return extract_json(done.stdout) if done.returncode == 0 else None
+
+    nhs, dmvpn = show("show ip nhrp nhs json"), show("show dmvpn json")
+    if nhs is None or dmvpn is None:
+        return False
+    hub = (str(HUB.nbma.ip), str(HUB.overlay.ip))
+    sas = {e["dst"]: int(e["sas"]) for e in dmvpn}
+    if [(e["nbma"], e["protocol"]) for e in nhs["table"]] != [hub] or sas.get(hub[0], 0) < 1:
+        return False
+    ping = ["ping", "-n", "-q", "-c", "1", "-W", "1", "-I", str(S4.overlay.ip),
+            str(HUB.overlay.ip)]  # fmt: skip
+    return node.run(ping, check=False).returncode == 0
+
+
+def _restarts_logged(node: SystemdNode) -> int:
+    journal = node.run(["journalctl", "-b", "--no-pager", "-o", "cat", "-u", "frrdmvpn.service"],
+                       check=False).stdout  # fmt: skip
+    return journal.count("restarted (pid")
+
+
+def _comes_back_configured(lab: Lab, node: SystemdNode, tmp_path: Path,
+                           fault: Callable[[], None]) -> float:  # fmt: skip
+    """Seconds from ``fault`` until spoke4 is registered with the hub again; nothing in clear
+    meanwhile, and frrdmvpnd logged the restart it configured again."""
+    node.wait_active("frrdmvpn.service", 420)
+    wait_for("spoke4 registered with the hub", lambda: _registered_with_hub(node), 240)
+    old, logged = _nhrpd_pid(node), _restarts_logged(node)
+    with capture_underlay(tmp_path) as cap:
+        t0 = time.monotonic()
+        fault()
+        wait_for("a new nhrpd in spoke4", lambda: _nhrpd_pid(node) not in ("", old), 240)
+        wait_for("spoke4 registered with the hub again", lambda: _registered_with_hub(node), 240)
+        took = time.monotonic() - t0
+    assert cap.count("ip proto 47") == 0
+    assert _restarts_logged(node) > logged
+    wait_for("spoke4 UP at the hub", lambda: _up_at_hub(lab), 120)
+    return took
+
+
+def test_watchfrr_restarts_a_killed_nhrpd_and_frrdmvpnd_configures_it(
+    lab: Lab, spoke4: SystemdNode, tmp_path: Path
+) -> None:
+    def crash() -> None:
+        spoke4.run(["sh", "-c", "kill -9 $(cat /run/frr/nhrpd.pid)"])
+
+    record("systemd_nhrpd_kill_time_to_registered_s",
+           _comes_back_configured(lab, spoke4, tmp_path, crash))  # fmt: skip
+
+
+def test_systemctl_restart_frr_comes_back_configured(
+    lab: Lab, spoke4: SystemdNode, tmp_path: Path
+) -> None:
+    def restart() -> None:  # FRR's own stop may take its 90 s under emulation
+        spoke4.run(["systemctl", "restart", "frr.service"], timeout=300)
+
+    record("systemd_frr_restart_time_to_registered_s",
+           _comes_back_configured(lab, spoke4, tmp_path, restart))  # fmt: skip
+    assert spoke4.systemctl("is-active", "frr.service") == "active"
 
 
 def test_an_upgrade_restarts_frrdmvpn_and_keeps_the_sas_bindings_and_configuration(

@@ -90,10 +90,9 @@ class World:
         self.asked = daemon
         return self.frr[daemon]
 
-    def frr_configure(self, lines: list[str]) -> None:
+    def frr_configure(self, daemon: str, lines: list[str]) -> None:
         """The daemon ends up running whichever known configuration these lines lead to."""
-        daemon = self.asked
-        assert daemon is not None
+        assert daemon == self.asked  # apply read its running configuration first
         self._maybe_fail(f"vtysh {daemon}")
         texts = [render_frr(c).daemons()[daemon] for c in self.known]
         reached = [t for t in texts if frrdiff.diff(self.frr[daemon], t) == lines]

@@ -79,7 +79,7 @@ class AnyWorld(World):
     """test_apply's fakes, with FRR taking whatever lines it is sent (a fuzzed text applies
     configurations no test listed)."""
 
-    def frr_configure(self, lines: list[str]) -> None:
+    def frr_configure(self, daemon: str, lines: list[str]) -> None:
         self._maybe_fail(f"vtysh {self.asked}")
 
 

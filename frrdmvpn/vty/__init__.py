@@ -1,0 +1,1 @@
+"""FRR's vty protocol (what vtysh speaks to each daemon over ``/run/frr/<daemon>.vty``)."""

@@ -1,0 +1,236 @@
+"""A daemon that restarts or loses part of its configuration is configured again: the
+restart seen on its vty connection (tests/fake_vty.py) leads to a re-apply, an audit finds
+what drifted (tests.unit.test_apply's fake node) and applies only that."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+
+from frrdmvpn import service as service_module
+from frrdmvpn.adapters.vtysh import Frr
+from frrdmvpn.config.frr import render_frr
+from frrdmvpn.daemon import _reconfigure
+from frrdmvpn.datastores import Datastores
+from frrdmvpn.service import AFTER_RESTART_AUDITS, AFTER_WATCHFRR_AUDITS, Service
+from tests.fake_vty import FakeDaemon
+from tests.unit.test_apply import EXAMPLES, SPOKE, World
+
+pytestmark = pytest.mark.unit
+
+
+async def until(check: Callable[[], object], what: str) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+def test_a_restart_is_configured_again_once_every_daemon_is_back(tmp_path: Path) -> None:
+    calls: list[tuple[str, bool]] = []
+
+    async def reconfigure(reason: str, audit: bool) -> None:
+        calls.append((reason, audit))
+
+    async def main() -> None:
+        zebra, nhrpd = FakeDaemon(tmp_path, "zebra", 10), FakeDaemon(tmp_path, "nhrpd", 20)
+        for d in (zebra, nhrpd):
+            await d.start()
+        frr = Frr(tmp_path, timeout=1.0)
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          reconfigure=reconfigure, frr=frr)  # fmt: skip
+        frr.listeners.append(service._frr_event)
+        tasks = [asyncio.create_task(frr.keep(["zebra", "nhrpd"])),
+                 asyncio.create_task(service._configuration())]  # fmt: skip
+        try:
+            # First contact: only an audit (startup applied already, or will find it missing).
+            await until(lambda: calls == [("audit", True)], "an audit after first contact")
+            # zebra's crash: watchfrr restarts every daemon, zebra first.
+            await zebra.restart(11)
+            await nhrpd.stop()
+            await until(lambda: not frr.connected("nhrpd"), "nhrpd lost")
+            await asyncio.sleep(0.3)
+            assert calls == [("audit", True)]  # nothing while nhrpd is away
+            await nhrpd.restart(21)
+            await until(lambda: len(calls) == 2, "the restart re-applied")
+            assert calls[1] == ("restart of nhrpd, zebra", False)
+            now = asyncio.get_running_loop().time()
+            assert [round(t - now) for t in service.audits.extra] == list(AFTER_RESTART_AUDITS)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await frr.close()
+            await zebra.stop()
+            await nhrpd.stop()
+
+    asyncio.run(main())
+
+
+def test_watchfrr_restarting_schedules_audits(tmp_path: Path) -> None:
+    async def main() -> None:
+        watchfrr = FakeDaemon(tmp_path, "watchfrr", 5)
+        await watchfrr.start()
+        frr = Frr(tmp_path, timeout=1.0)
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          frr=frr)  # fmt: skip
+        frr.listeners.append(service._frr_event)
+        keeper = asyncio.create_task(frr.keep(["watchfrr"]))
+        try:
+            await until(lambda: frr.connected("watchfrr"), "watchfrr connected")
+            service.audits.extra = []
+            await watchfrr.stop()  # `systemctl reload frr`: frr-reload runs after it
+            await until(lambda: service.audits.extra, "audits scheduled")
+            now = asyncio.get_running_loop().time()
+            assert [round(t - now) for t in service.audits.extra] == list(AFTER_WATCHFRR_AUDITS)
+            assert service.wake.is_set()
+        finally:
+            keeper.cancel()
+            await frr.close()
+
+    asyncio.run(main())
+
+
+def spoke_stores(tmp_path: Path, world: World) -> Datastores:
+    stores = Datastores(saved=tmp_path / "saved.conf", running=tmp_path / "running.conf",
+                        ports=lambda: world.ports(SPOKE))  # fmt: skip
+    report = stores.apply_text((EXAMPLES / "lab-spoke1.conf").read_text(), origin="startup")
+    assert report.ok
+    world.log.clear()
+    return stores
+
+
+def test_an_audit_that_finds_nothing_changes_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = World()
+    stores = spoke_stores(tmp_path, world)
+    revisions = len(stores.revisions)
+    asyncio.run(_reconfigure(stores, "audit", True))
+    assert world.log == []
+    assert len(stores.revisions) == revisions
+    assert "drifted" not in caplog.text
+
+
+def test_an_audit_restores_what_drifted_and_says_what(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = World()
+    stores = spoke_stores(tmp_path, world)
+    desired = render_frr(SPOKE).nhrpd
+    # `swanctl --load-all` unloaded the connection; a hand removed the event socket.
+    world.conns.clear()
+    world.frr["nhrpd"] = "\n".join(x for x in desired.splitlines()
+                                   if not x.startswith("nhrp event socket"))  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        asyncio.run(_reconfigure(stores, "audit", True))
+    assert "the configuration drifted (audit): missing or changed: charon: load-conn dmvpn; " \
+           "nhrpd: nhrp event socket /run/frrdmvpn/nhrp-events.sock; applying it again" \
+           in caplog.text  # fmt: skip
+    assert "dmvpn" in world.conns
+    assert world.frr["nhrpd"] == desired
+    assert stores.revisions[-1].origin == "audit"
+
+
+def test_a_restarted_nhrpd_gets_its_configuration_without_a_dry_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = World()
+    stores = spoke_stores(tmp_path, world)
+    world.frr["nhrpd"] = "frr version 8.4.4\n!\n"  # what a restarted nhrpd holds
+    with caplog.at_level(logging.INFO):
+        asyncio.run(_reconfigure(stores, "restart of nhrpd", False))
+    assert world.log == ["vtysh nhrpd"]
+    assert world.frr["nhrpd"] == render_frr(SPOKE).nhrpd
+    assert "configured again (restart of nhrpd): nhrpd: " in caplog.text
+
+
+def test_nothing_applied_yet_the_saved_file_is_or_nothing(tmp_path: Path) -> None:
+    world = World()
+    stores = Datastores(saved=tmp_path / "s", running=tmp_path / "r",
+                        ports=lambda: world.ports(SPOKE))  # fmt: skip
+    asyncio.run(_reconfigure(stores, "audit", True, saved=True))  # no file yet
+    asyncio.run(_reconfigure(stores, "audit", True))
+    assert world.log == []
+    # The start's apply failed (nhrpd was not running); nhrpd appears: the file is applied.
+    stores.saved.write_text((EXAMPLES / "lab-spoke1.conf").read_text())
+    asyncio.run(_reconfigure(stores, "audit", True))
+    assert world.log == []  # a daemon started without -c supervises what runs
+    asyncio.run(_reconfigure(stores, "audit", True, saved=True))
+    assert world.frr["nhrpd"] == render_frr(SPOKE).nhrpd
+    assert stores.running_text()
+
+
+def test_a_step_rewrites_status_files_and_reads_counters_only_when_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_sas(path: Path) -> tuple[list[object], list[object], list[object]]:
+        return [], [], []
+
+    monkeypatch.setattr(service_module, "list_sas_raw", no_sas)
+
+    async def main() -> None:
+        nhrpd = FakeDaemon(tmp_path)
+        await nhrpd.start()
+        frr = Frr(tmp_path, timeout=1.0)
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          frr=frr)  # fmt: skip
+        reads: list[int] = []
+        service.api = type("Api", (), {"observed": lambda *a: None,
+                                       "guard_observed": lambda *a: reads.append(1)})()  # fmt: skip
+        monkeypatch.setattr(service.guard, "counters", dict)
+        checks = {"guards": 1e9, "counters": 0.0}
+        try:
+            await frr.session("nhrpd").connect()  # Frr.keep's work; a step never connects
+            await service.step(100.0, checks)
+            status = tmp_path / "peers.json"
+            first = status.stat().st_mtime_ns
+            await service.step(101.0, checks)
+            assert status.stat().st_mtime_ns == first  # nothing changed: not rewritten
+            assert len(reads) == 1  # counters read at the first step, next after the period
+            service._guard_dirty = True  # the guards logged a drop
+            await service.step(102.0, checks)
+            assert len(reads) == 2
+            assert nhrpd.received.count("show ip nhrp cache json") == 3
+            assert nhrpd.connections == 1
+        finally:
+            await frr.close()
+            await nhrpd.stop()
+
+    asyncio.run(main())
+
+
+def test_no_audit_while_a_daemon_is_away(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Its return is configured; an audit meanwhile could only fail to reach it."""
+    calls: list[tuple[str, bool]] = []
+
+    async def reconfigure(reason: str, audit: bool) -> None:
+        calls.append((reason, audit))
+
+    async def main() -> None:
+        nhrpd = FakeDaemon(tmp_path, "nhrpd", 20)
+        await nhrpd.start()
+        frr = Frr(tmp_path, timeout=1.0)
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          reconfigure=reconfigure, frr=frr)  # fmt: skip
+        await frr.session("nhrpd").connect()  # seen before the watch starts
+        frr.seen.add("nhrpd")
+        await nhrpd.stop()
+        await frr.session("nhrpd").wait_lost()
+        worker = asyncio.create_task(service._configuration())
+        try:
+            service.audits.soon(asyncio.get_running_loop().time(), 0.0)
+            service._reconfig.set()
+            await until(lambda: "audit skipped: nhrpd not running" in caplog.text, "a skip")
+            assert calls == []
+        finally:
+            worker.cancel()
+            await frr.close()
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(main())
