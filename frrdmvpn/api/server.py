@@ -46,6 +46,7 @@ from frrdmvpn.api.convert import CACHE_TYPES
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
+from frrdmvpn.config.text import first_refused, lines, message
 from frrdmvpn.datastores import ConflictError, Datastores, Revision, digest
 from frrdmvpn.v1 import (
     config_pb2,
@@ -71,6 +72,7 @@ GROUP = "frrdmvpn"
 MAX_MESSAGE = 4 * 1024 * 1024  # requests larger than this are refused by gRPC itself
 MAX_TEXT = 1024 * 1024  # a configuration text, in bytes (UTF-8)
 MAX_LINE = 4096  # characters of one configuration line
+MAX_COMMENT = 256  # characters of a revision's comment
 MIN_HEARTBEAT = 1.0  # seconds; shorter intervals are raised to it
 MAX_HEARTBEAT = 24 * 3600.0  # and longer ones lowered to a day
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
@@ -481,12 +483,22 @@ def _text(text: str, field: str) -> str:
     size = len(text.encode())
     if size > MAX_TEXT:
         raise BadRequestError(f"{field}: {size} bytes, at most {MAX_TEXT} (1 MiB)")
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines(text), 1):
         if len(line) > MAX_LINE:
             raise BadRequestError(
                 f"{field}: line {number} has {len(line)} characters, at most {MAX_LINE}"
             )
     return text
+
+
+def _comment(comment: str) -> str:
+    """A revision's comment: a line of printable text (listed and shown back to others)."""
+    if len(comment) > MAX_COMMENT:
+        raise BadRequestError(f"comment: {len(comment)} characters, at most {MAX_COMMENT}")
+    index = first_refused(comment)
+    if index is not None:
+        raise BadRequestError(f"comment: column {index + 1}: {message(comment[index])}")
+    return comment
 
 
 @dataclass
@@ -568,7 +580,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             list(request.lines),
             commit=commit,
             dry_run=request.dry_run,
-            comment=request.comment,
+            comment=_comment(request.comment),
         )
         out = config_service_pb2.EditConfigResponse(
             lines_accepted=report.accepted, candidate_pending=ds.candidate is not None
@@ -596,7 +608,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             text,
             dry_run=request.dry_run,
             origin=origin,
-            comment=request.comment,
+            comment=_comment(request.comment),
             expected_running=request.expected_running_digest,
         )
         return apply_result(report)

@@ -6,6 +6,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from frrdmvpn.config.text import lines, printable
+
 
 class Severity(enum.Enum):
     """An error blocks apply; a warning is reported and applied anyway."""
@@ -44,15 +46,16 @@ class Diagnostic:
         return where + self._body()
 
     def format(self, text: str | None = None, filename: str = "frrdmvpn.conf") -> str:
-        """``file:line:col: severity: message``, then (with ``text``) the line and a caret."""
+        """``file:line:col: severity: message``, then (with ``text``) the line and a caret
+        (the line's refused characters shown as ``?``: a terminal or log gets no control)."""
         head = f"{filename}:{self.line or 0}:{self.column or 0}: {self._body()}"
         if text is None or self.line is None:
             return head
-        lines = text.splitlines()
-        if not 1 <= self.line <= len(lines):
+        numbered = lines(text)
+        if not 1 <= self.line <= len(numbered):
             return head
         caret = " " * max((self.column or 1) - 1, 0) + "^"
-        return f"{head}\n{lines[self.line - 1]}\n{caret}"
+        return f"{head}\n{printable(numbered[self.line - 1])}\n{caret}"
 
 
 def errors(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:

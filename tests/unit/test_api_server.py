@@ -509,6 +509,48 @@ def test_edit_config_and_candidate(tmp_path: Path) -> None:
     run(tmp_path, body)
 
 
+def test_edit_config_refuses_control_characters_at_their_column(tmp_path: Path) -> None:
+    """Issue 14 hole 8: a line separator in a description no longer adds statements."""
+
+    async def body(node: Node) -> None:
+        cfg = node.config
+        await cfg.ApplyConfig(config_service_pb2.ApplyConfigRequest(text=HUB_TEXT))
+        tunnel = config_pb2.ConfigContext(mode=config_pb2.CONFIG_MODE_INTERFACE, keys=["Tunnel0"])
+        attack = "description uplink\u2028 ip nhrp map 192.0.2.99 198.51.100.99"
+        out = await cfg.EditConfig(config_service_pb2.EditConfigRequest(
+            context=tunnel, lines=[attack, "ip nhrp holdtime 60"],
+            commit=config_service_pb2.EDIT_COMMIT_IF_VALID))  # fmt: skip
+        assert out.lines_accepted == 0
+        (found,) = out.diagnostics
+        assert (found.column, found.token) == (19, "\u2028")
+        assert found.message == (
+            "character U+2028 LINE SEPARATOR is not allowed (no control, format or "
+            "line-separator characters in configuration text)"
+        )
+        assert not out.HasField("apply")
+        running = await cfg.GetConfig(config_service_pb2.GetConfigRequest())
+        assert running.text == node.backend.datastores.running_text()
+        assert "192.0.2.99" not in running.text
+        for bad in ("comment\nip nhrp map", "\u202eevil"):
+            request = config_service_pb2.ApplyConfigRequest(text=HUB_TEXT, comment=bad)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await cfg.ApplyConfig(request)
+            assert info.value.code() == SC.INVALID_ARGUMENT
+        assert info.value.details() == (
+            "comment: column 1: character U+202E RIGHT-TO-LEFT OVERRIDE is not allowed (no "
+            "control, format or line-separator characters in configuration text)"
+        )
+        applied = await cfg.ValidateConfig(config_service_pb2.ValidateConfigRequest(
+            text=HUB_TEXT.replace(" ip mtu 1400", " ip mtu 1400\x0b ip nhrp map 192.0.2.9 "
+                                  "198.51.100.9")))  # fmt: skip
+        assert not applied.valid
+        assert [(d.line, d.column) for d in applied.diagnostics] == [
+            (HUB_TEXT.splitlines().index(" ip mtu 1400") + 1, 13)
+        ]
+
+    run(tmp_path, body)
+
+
 # --- OperationsService --------------------------------------------------------------------
 def test_operations(tmp_path: Path) -> None:
     async def body(node: Node) -> None:
