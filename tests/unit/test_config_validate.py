@@ -545,6 +545,11 @@ def test_every_rule_fires_on_some_mistake() -> None:
         HUB[: HUB.index("frrdmvpn authorization")] + "frrdmvpn authorization psk-map\n",
         edit(HUB, "authorization psk-map", "authorization certificate"),
         edit(HUB, "198.51.100.13 allow 192.0.2.13/32", "198.51.100.13 allow 192.0.2.0/24"),
+        edit(edit(HUB, "ipsec profile dmvpn", "ipsec profile " + "p" * 256), "hostname hub",
+             "hostname -hub"),
+        edit(edit(HUB, " ip mtu 1400\n", f" description {'d' * 241}\n"),
+             "frrdmvpn-lab-psk-not-for-production", "k" * 65536),
+        edit(_with_certs(HUB), "/etc/frrdmvpn/hub.key", "/" + "k" * 4095),
     ]  # fmt: skip
     seen = set().union(*(_codes(case) for case in cases))
     assert seen == CODES
