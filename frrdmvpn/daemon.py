@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from frrdmvpn import __version__
-from frrdmvpn.adapters import config_store, journal
+from frrdmvpn.adapters import config_store, journal, trusted_files
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.apply import Ports
 from frrdmvpn.config.diagnostics import errors
 from frrdmvpn.config.model import Config
+from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.config.validate import check
 from frrdmvpn.datastores import ApplyReport, Datastores
 from frrdmvpn.render.guard import GuardSpec
@@ -138,7 +139,7 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
 
     loop = asyncio.get_running_loop()
     stores = Datastores(saved=args.config or config_store.SAVED, running=args.running,
-                        ports=real_ports)  # fmt: skip
+                        ports=real_ports, check_file=check_trustpoint_file)  # fmt: skip
     backend = Backend(stores)
 
     ready = {"guards": False, "config": False}
@@ -246,7 +247,7 @@ def _checked(path: Path) -> tuple[Config, str] | None:
     if text is None:
         print(f"frrdmvpnd: {path}: no such file", file=sys.stderr)
         return None
-    config, findings = check(text)
+    config, findings = check(text, check_trustpoint_file)
     for finding in findings:
         print(finding.format(text, filename=str(path)), file=sys.stderr)
     if any(f.is_error for f in findings):
@@ -269,7 +270,18 @@ def real_ports() -> Ports:
         frr_configure=vtysh.configure,
         sysctls=set_sysctls,
         hooks=nhrp_hooks.ensure,
+        read_file=read_trustpoint_file,
     )
+
+
+def read_trustpoint_file(f: TrustpointFile) -> bytes:
+    """A trustpoint's file, if only root could have written it."""
+    return trusted_files.read(f.path, f.keyword, secret=f.secret)
+
+
+def check_trustpoint_file(f: TrustpointFile) -> None:
+    """Raise if :func:`read_trustpoint_file` would refuse the file (reads nothing)."""
+    trusted_files.check(f.path, f.keyword, secret=f.secret)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -286,7 +298,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if text is None:
         print(f"frrdmvpnd: {args.config}: no such file", file=sys.stderr)
         return 1
-    stores = Datastores(saved=args.config, running=args.running, ports=real_ports)
+    stores = Datastores(saved=args.config, running=args.running, ports=real_ports,
+                        check_file=check_trustpoint_file)  # fmt: skip
     report = stores.apply_text(text, dry_run=args.dry_run, origin="cli")
     for finding in report.diagnostics:
         print(finding.format(text, filename=str(args.config)), file=sys.stderr)

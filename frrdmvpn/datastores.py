@@ -27,7 +27,7 @@ from frrdmvpn.config.edit import apply_line
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context
 from frrdmvpn.config.render import render
-from frrdmvpn.config.validate import check
+from frrdmvpn.config.validate import FileCheck, check
 
 REVISIONS_KEPT = 50
 
@@ -95,6 +95,9 @@ class Datastores:
     saved: Path = config_store.SAVED
     running: Path = config_store.RUNNING
     ports: Callable[[], Ports] | None = None
+    # Whether a trustpoint's file may be read (frrdmvpn.daemon.check_trustpoint_file);
+    # None: not checked before the apply (which reads them through Ports.read_file).
+    check_file: FileCheck | None = None
     on_change: Callable[[str, ApplyReport | None], None] | None = None
     revisions: list[Revision] = field(default_factory=list)
     candidate: str | None = None  # None: equal to running
@@ -125,10 +128,10 @@ class Datastores:
         return Revision(0, text, _mtime(self.running))
 
     # --- checking -----------------------------------------------------------------------
-    @staticmethod
-    def validate(text: str) -> tuple[Config | None, tuple[Diagnostic, ...]]:
-        """The configuration if it has no error, and every finding."""
-        config, findings = check(text)
+    def validate(self, text: str) -> tuple[Config | None, tuple[Diagnostic, ...]]:
+        """The configuration if it has no error, and every finding (the certificate and
+        key files apply would read included, with :attr:`check_file`)."""
+        config, findings = check(text, self.check_file)
         return (None if any(f.is_error for f in findings) else config), tuple(findings)
 
     # --- changing -----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from frrdmvpn.adapters import vtysh
+from frrdmvpn.adapters import trusted_files, vtysh
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.backend import (
     Backend,
@@ -73,6 +73,7 @@ MAX_MESSAGE = 4 * 1024 * 1024  # requests larger than this are refused by gRPC i
 MAX_TEXT = 1024 * 1024  # a configuration text, in bytes (UTF-8)
 MAX_LINE = 4096  # characters of one configuration line
 MAX_COMMENT = 256  # characters of a revision's comment
+MAX_TLS_FILE = 1024 * 1024  # bytes of one TLS file (a certificate chain)
 MIN_HEARTBEAT = 1.0  # seconds; shorter intervals are raised to it
 MAX_HEARTBEAT = 24 * 3600.0  # and longer ones lowered to a day
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
@@ -887,9 +888,14 @@ class TlsFiles:
 
 
 def _credentials(tls: TlsFiles) -> grpc.ServerCredentials:
+    """The TLS files, each read only if nobody but root could have written it."""
+
+    def load(path: Path, option: str, secret: bool = False) -> bytes:
+        return trusted_files.read(path, option, secret=secret, max_bytes=MAX_TLS_FILE)
+
     return grpc.ssl_server_credentials(
-        [(tls.key.read_bytes(), tls.cert.read_bytes())],
-        root_certificates=tls.client_ca.read_bytes(),
+        [(load(tls.key, "--tls-key", secret=True), load(tls.cert, "--tls-cert"))],
+        root_certificates=load(tls.client_ca, "--tls-client-ca"),
         require_client_auth=True,
     )
 

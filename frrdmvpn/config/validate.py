@@ -11,6 +11,7 @@ positions refer to ``render(config)`` (what ``show running-config`` prints).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
@@ -42,7 +43,7 @@ from frrdmvpn.config.render import (
     render,
 )
 from frrdmvpn.config.source import SourceMap, Span
-from frrdmvpn.config.swan import AEAD
+from frrdmvpn.config.swan import AEAD, TrustpointFile, trustpoint_files
 from frrdmvpn.core.authorize import PolicyMode
 
 NHRP_AUTH_MAX = 8  # Cisco command reference: at most 8 characters
@@ -72,9 +73,11 @@ CODES = frozenset({
     "ospf-passive-tunnel", "ospf-passive-unknown", "spf-throttle", "ospf-network-area",
     "authorization-missing", "authorization-identities-unused", "psk-map-empty",
     "authorization-certificate-psk", "psk-map-overlap", "name-too-long", "hostname-invalid",
-    "description-too-long", "psk-too-long", "path-too-long",
+    "description-too-long", "psk-too-long", "path-too-long", "trustpoint-file",
 })  # fmt: skip
 PUBKEY = (AuthMethod.RSA_SIG, AuthMethod.ECDSA_SIG)
+# Raises ValueError or OSError when apply may not read the file (frrdmvpn.adapters.trusted_files).
+FileCheck = Callable[[TrustpointFile], None]
 
 _HEADERS = {
     Mode.INTERFACE: "interface",
@@ -184,7 +187,7 @@ class _Checker:
                 if path is not None and not path.startswith("/"):
                     self.error(
                         "trustpoint-path",
-                        f"{key} {path} is not an absolute path (charon reads the file)",
+                        f"{key} {path} is not an absolute path",
                         At(ctx, key, 1),
                         "/absolute/path",
                     )
@@ -775,9 +778,33 @@ def validate(config: Config, source: SourceMap | None = None) -> tuple[Diagnosti
     return tuple(_Checker(config, source).run())
 
 
-def check(text: str) -> tuple[Config, tuple[Diagnostic, ...]]:
-    """Parse and, if the text parses, validate: the model and every diagnostic."""
+def file_findings(config: Config, source: SourceMap, files: FileCheck) -> tuple[Diagnostic, ...]:
+    """An error at each certificate or key file apply would read that ``files`` refuses
+    (it raises ``ValueError`` or ``OSError`` saying why: never anything from the file)."""
+    checker = _Checker(config, source)
+    for f in trustpoint_files(config):
+        try:
+            files(f)
+        except (ValueError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else f"{f.keyword} {f.path}: {exc}"
+            at = At(Context(Mode.PKI_TRUSTPOINT, (f.trustpoint,)), f.keyword, 1)
+            expected = (
+                "a regular file of root's, "
+                + ("mode 0600 or 0640" if f.secret else "writable by root only")
+                + f", of 1-{VALUE_MAX} bytes, in directories only root may write"
+            )
+            checker.error("trustpoint-file", reason, at, expected)
+    return tuple(checker.found)
+
+
+def check(text: str, files: FileCheck | None = None) -> tuple[Config, tuple[Diagnostic, ...]]:
+    """Parse and, if the text parses, validate: the model and every diagnostic. With
+    ``files``, a configuration without other errors has its certificate and key files
+    checked too (:func:`file_findings`)."""
     parsed = parse(text)
     if not parsed.ok:
         return parsed.config, parsed.diagnostics
-    return parsed.config, validate(parsed.config, parsed.source)
+    found = validate(parsed.config, parsed.source)
+    if files is not None and not any(f.is_error for f in found):
+        found += file_findings(parsed.config, parsed.source, files)
+    return parsed.config, tuple(sorted(found, key=sort_key))
