@@ -140,6 +140,8 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     loop = asyncio.get_running_loop()
     stores = Datastores(saved=args.config or config_store.SAVED, running=args.running,
                         ports=real_ports, check_file=check_trustpoint_file)  # fmt: skip
+    for kept in (stores.saved, stores.saved.with_name(stores.saved.name + ".prev")):
+        config_store.tighten(kept)  # a 0644 file from before: it holds the keys
     backend = Backend(stores)
 
     ready = {"guards": False, "config": False}
