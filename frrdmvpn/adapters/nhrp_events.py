@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from frrdmvpn.adapters.journal import fields as log_fields
-from frrdmvpn.adapters.unix_server import listen_restricted
+from frrdmvpn.adapters.unix_server import admit, listen_restricted
+from frrdmvpn.core.admission import Admission, Refusal
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.nhrp.events import (
     AuthorizeBinding,
@@ -37,8 +38,10 @@ class NhrpEventServer:
         path: Path = DEFAULT_PATH,
         group: str | None = "frr",
         journal: Callable[[AuthorizeBinding, Decision, float], None] | None = None,
+        admission: Admission | None = None,
     ):
         self.decide = decide
+        self.admission = admission  # per-UID caps (frrdmvpn.enforcer sets them)
         self.journal = journal
         self.path = path
         self.group = group
@@ -109,6 +112,16 @@ class NhrpEventServer:
                     writer.write(encode_reply(event.eventid, False))
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ticket = admit(self.admission, writer, log)
+        if isinstance(ticket, Refusal):
+            return
+        try:
+            await self._serve(reader, writer)
+        finally:
+            if ticket is not None and self.admission is not None:
+                self.admission.release(ticket)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one nhrpd connection; a broken stream is answered up to the fault, then closed."""
         log.info("nhrpd connected to the event socket")
         decoder = EventDecoder()

@@ -15,7 +15,8 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from frrdmvpn.adapters.unix_server import listen_restricted
+from frrdmvpn.adapters.unix_server import admit, listen_restricted
+from frrdmvpn.core.admission import Admission, Refusal
 from frrdmvpn.vici.translate import (
     ClientSession,
     Initiate,
@@ -55,11 +56,13 @@ class ViciProxy:
         upstream: Path = DEFAULT_UPSTREAM,
         initiate: Callable[[Initiate], None] = kick_gre,
         group: str | None = "frr",
+        admission: Admission | None = None,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
         self.initiate = initiate
         self.group = group
+        self.admission = admission  # per-UID caps (frrdmvpn.enforcer sets them)
         self.clients = 0
         self._server: asyncio.AbstractServer | None = None
 
@@ -73,6 +76,16 @@ class ViciProxy:
             await self._server.wait_closed()
 
     async def _client(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+        ticket = admit(self.admission, c_writer, log)
+        if isinstance(ticket, Refusal):
+            return
+        try:
+            await self._serve(c_reader, c_writer)
+        finally:
+            if ticket is not None and self.admission is not None:
+                self.admission.release(ticket)
+
+    async def _serve(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         self.clients += 1
         cid = self.clients
         try:
