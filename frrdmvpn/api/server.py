@@ -33,6 +33,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from frrdmvpn.adapters import trusted_files, vtysh
+from frrdmvpn.adapters.api_front import UNKNOWN, Caller, UnixFront, tcp_caller
+from frrdmvpn.adapters.unix_server import principal_of_uid
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.backend import (
     Backend,
@@ -47,6 +49,7 @@ from frrdmvpn.api.watch import Subscription, TooManyWatchesError
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.text import first_refused, lines, message
+from frrdmvpn.core.admission import Admission
 from frrdmvpn.datastores import ConflictError, Datastores, Revision, digest
 from frrdmvpn.v1 import (
     config_pb2,
@@ -773,8 +776,9 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
 @dataclass
 class WatchServicer(watch_service_pb2_grpc.WatchServiceServicer):
     backend: Backend
+    caller: Callable[[Any], Caller] = lambda context: UNKNOWN
 
-    def _subscribe(self, request: Any) -> tuple[Subscription, float | None]:
+    def _subscribe(self, request: Any, principal: str) -> tuple[Subscription, float | None]:
         """Check the request and register the stream (before its snapshot is read)."""
         f = _filter(request.peer_filter, "peer_filter")
         if request.peer_view not in peer_pb2.PeerView.values():
@@ -796,14 +800,15 @@ class WatchServicer(watch_service_pb2_grpc.WatchServiceServicer):
                 return api_state.event_matches(e, f, peers)
 
         try:
-            sub = self.backend.broker.subscribe(request.kinds, keep, not request.skip_snapshot)
+            sub = self.backend.broker.subscribe(request.kinds, keep, not request.skip_snapshot,
+                                                principal)  # fmt: skip
         except ValueError as exc:
             raise BadRequestError(str(exc)) from exc
         return sub, heartbeat
 
     async def Watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
         try:
-            sub, heartbeat = self._subscribe(request)
+            sub, heartbeat = self._subscribe(request, self.caller(context).principal)
         except (BadRequestError, TooManyWatchesError) as exc:
             await _abort(context, exc)
             return
@@ -941,8 +946,10 @@ class ApiServer:
         operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(
             OperationsServicer(backend, operations), self.server
         )
+        # Local clients reach gRPC through the front, which knows their uid (SO_PEERCRED).
+        self.front = UnixFront(socket_path, _internal(socket_path), api_admission())
         watch_service_pb2_grpc.add_WatchServiceServicer_to_server(
-            WatchServicer(backend), self.server
+            WatchServicer(backend, self.caller), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = (
@@ -964,25 +971,31 @@ class ApiServer:
             if asyncio.iscoroutine(result):
                 await result
 
+    def caller(self, context: Any) -> Caller:
+        """Who made the call: a local user (through the front), or a TCP client's
+        certificate; :data:`~frrdmvpn.adapters.api_front.UNKNOWN` otherwise."""
+        peer = str(context.peer() or "")
+        if peer.startswith(("ipv4:", "ipv6:")):
+            return tcp_caller(context.auth_context() or {})
+        return self.front.caller(peer) or UNKNOWN
+
     async def start(self) -> None:
         await self.set_serving(False)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         mode = self.socket_path.parent.stat().st_mode
         if self.group and not mode & 0o001:  # clients must be able to pass through
             os.chmod(self.socket_path.parent, (mode & 0o777) | 0o001)
+        # gRPC itself listens where only root may go; the front serves the public socket
+        internal = self.front.internal
+        internal.parent.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(internal.parent, 0o700)
         with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
-        # the socket is born 0660 (gRPC binds it here): no window with wider access. The
-        # umask is the process's: hold it only across this call, which does not yield to
-        # other tasks (that would create their files and directories under it)
-        old = os.umask(0o117)
-        try:
-            self.server.add_insecure_port(f"unix:{self.socket_path}")
-        finally:
-            os.umask(old)
+            internal.unlink()
+        self.server.add_insecure_port(f"unix:{internal}")
         if self.tcp and self.tls is not None:
             self.port = self.server.add_secure_port(self.tcp, _credentials(self.tls))
         await self.server.start()
+        await self.front.start()  # the socket is born 0660: no window with wider access
         if self.group:
             try:
                 os.chown(self.socket_path, -1, grp.getgrnam(self.group).gr_gid)
@@ -996,9 +1009,26 @@ class ApiServer:
         )
 
     async def stop(self, grace: float = 1.0) -> None:
-        await self.server.stop(grace)
+        await self.server.stop(grace)  # its goodbyes still go through the front
+        await self.front.close()
         with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
+            self.front.internal.unlink()
+
+
+def _internal(socket_path: Path) -> Path:
+    """Where gRPC listens for the front: ``/run/frrdmvpn/.api.sock.d/grpc.sock``, in a
+    directory only root may enter."""
+    return socket_path.parent / f".{socket_path.name}.d" / "grpc.sock"
+
+
+# Connections to the API socket (issue 14, hole 9): 8 per user, 64 for all users but root,
+# 16 more for root. Each costs three descriptors (the client's, the relay's, gRPC's).
+API_CONNECTIONS = {"per_uid": 8, "total": 64, "root": 16}
+
+
+def api_admission() -> Admission:
+    return Admission("API connections", API_CONNECTIONS["per_uid"], API_CONNECTIONS["total"],
+                     {principal_of_uid(0): API_CONNECTIONS["root"]})  # fmt: skip
 
 
 __all__ = ["ApiServer", "TlsFiles", "watch_service_pb2"]

@@ -8,12 +8,14 @@ and nhrpd (same process for its event socket) was no longer served.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -26,7 +28,10 @@ from frrdmvpn.core.admission import Admission, Refusal, Ticket
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.enforcer import admissions
 from frrdmvpn.nhrp.events import AuthorizeBinding
+from frrdmvpn.v1 import watch_service_pb2 as wpb
 from frrdmvpn.vici.wire import Packet, PacketType, decode_packet, encode_packet, frame
+from tests.unit.test_api_server import Node, read
+from tests.unit.test_api_server import run as run_api
 from tests.unit.test_proxy_io import fake_charon
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
@@ -72,7 +77,9 @@ for _ in range(count):
     s.connect(path)
     socks.append(s)
 print("READY", flush=True)
-refused = int(sys.stdin.readline())
+refused = int(sys.stdin.readline() or "-1")
+if refused < 0:
+    sys.exit()
 closed = sum(s.recv(1) == b"" for s in socks[count - refused:])  # blocks until closed
 still_open = 0
 for s in socks[:count - refused]:
@@ -120,10 +127,14 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def as_user(uid: int, script: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-I", "-c", script, *args], user=uid, group=uid,
-                            extra_groups=[], cwd="/", stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+def as_user(uid: int, script: str, *args: str, env: dict[str, str] | None = None,
+            isolated: bool = True) -> subprocess.Popen[str]:  # fmt: skip
+    """``script`` run by ``uid`` (setpriv). Started with posix_spawn, not fork: this process
+    runs gRPC's threads, and a forked child of it may crash before it executes anything."""
+    python = [sys.executable, *(["-I"] if isolated else []), "-c", script, *args]
+    setpriv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    return subprocess.Popen([*setpriv, *python], env=env, close_fds=False,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
 
 
 async def line(proc: subprocess.Popen[str]) -> str:
@@ -215,3 +226,65 @@ def test_one_user_cannot_starve_nhrpd_on_either_socket(
         f"{n} of uid 65534)" for n in (1, 2, 4, 8, 16, 32, 64) * 2
     ]
     assert "holds 2 event socket connections, the limit per client is 2" in refusals[-1]
+
+
+# --- frrdmvpnd's API: connections and Watch streams per user ---------------------------------
+
+WATCH = """
+import json, sys
+import grpc
+from frrdmvpn.v1 import watch_service_pb2 as wpb, watch_service_pb2_grpc
+channel = grpc.insecure_channel("unix:" + sys.argv[1])
+stub = watch_service_pb2_grpc.WatchServiceStub(channel)
+calls = [stub.Watch(wpb.WatchRequest()) for _ in range(int(sys.argv[2]))]
+results = []
+for call in calls:
+    try:
+        next(call)
+        results.append("OK")
+    except grpc.RpcError as exc:
+        results.append(f"{exc.code().name}: {exc.details()}")
+print(json.dumps(results), flush=True)
+sys.stdin.readline()
+"""
+
+
+def as_user_with_frrdmvpn(uid: int, script: str, *args: str) -> subprocess.Popen[str]:
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    return as_user(uid, script, *args, env=env, isolated=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run clients as other users")
+def test_one_user_cannot_hold_every_watch_stream_nor_every_api_connection(
+    shared_dir: Path,
+) -> None:
+    """On main one member of the API's group could hold all 64 Watch slots; the API now knows
+    each local caller's uid (SO_PEERCRED, through its front) and caps it."""
+
+    async def body(node: Node) -> None:
+        node.socket.chmod(0o666)
+        front = node.server.front.admission
+        assert front is not None
+        watcher = as_user_with_frrdmvpn(ATTACKER, WATCH, str(node.socket), "10")
+        results = json.loads(await line(watcher))
+        refused = (
+            "RESOURCE_EXHAUSTED: uid 65534 holds 8 Watch streams, the limit per client is 8: "
+            "close one and watch again"
+        )
+        assert Counter(results) == {"OK": 8, refused: 2}  # the 10 calls race: which 2 varies
+        assert node.backend.broker.admission.held["uid 65534"] == 8
+        mine = node.watch.Watch(wpb.WatchRequest())  # root still watches
+        assert (await read(mine)).HasField("snapshot_begin")
+        mine.cancel()
+        holder = as_user(ATTACKER, HOLD, str(node.socket), "20")
+        assert await line(holder) == "READY"
+        await until(lambda: front.held["uid 65534"] + front.refused["uid 65534"] >= 21)
+        assert (front.held["uid 65534"], front.refused["uid 65534"]) == (8, 13)
+        for proc in (watcher, holder):
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(10)
+        await until(lambda: not node.backend.broker.admission.held["uid 65534"])
+
+    run_api(shared_dir, body)
