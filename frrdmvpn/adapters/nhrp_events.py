@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from frrdmvpn.adapters.journal import fields as log_fields
-from frrdmvpn.adapters.unix_server import admit, listen_restricted
-from frrdmvpn.core.admission import Admission, Refusal
+from frrdmvpn.adapters.unix_server import admitted, listen_restricted
+from frrdmvpn.core.admission import Admission
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.nhrp.events import (
     AuthorizeBinding,
@@ -49,7 +49,8 @@ class NhrpEventServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self._server = await listen_restricted(self.path, self._client, self.group, own_dir=True)
+        serve = admitted(self.admission, self._serve, log)
+        self._server = await listen_restricted(self.path, serve, self.group, own_dir=True)
         log.info("nhrp event socket listening on %s", self.path)
 
     async def close(self) -> None:
@@ -110,16 +111,6 @@ class NhrpEventServer:
                 log.warning("unknown nhrpd event %r: denied", event.event)
                 if event.eventid is not None:
                     writer.write(encode_reply(event.eventid, False))
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        ticket = admit(self.admission, writer, log)
-        if isinstance(ticket, Refusal):
-            return
-        try:
-            await self._serve(reader, writer)
-        finally:
-            if ticket is not None and self.admission is not None:
-                self.admission.release(ticket)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one nhrpd connection; a broken stream is answered up to the fault, then closed."""

@@ -111,3 +111,20 @@ def admit(
                         extra=fields(event="connection-refused", uid=peer.uid, pid=peer.pid,
                                      reason=admitted.reason, refused=count))  # fmt: skip
     return admitted
+
+
+def admitted(admission: Admission | None, serve: Handler, log: logging.Logger) -> Handler:
+    """``serve``, for the connections ``admission`` admits (:func:`admit`); each gives its
+    slot back when ``serve`` ends."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ticket = admit(admission, writer, log)
+        if isinstance(ticket, Refusal):
+            return
+        try:
+            await serve(reader, writer)
+        finally:
+            if ticket is not None and admission is not None:
+                admission.release(ticket)
+
+    return handler

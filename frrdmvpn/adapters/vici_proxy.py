@@ -15,8 +15,8 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from frrdmvpn.adapters.unix_server import admit, listen_restricted
-from frrdmvpn.core.admission import Admission, Refusal
+from frrdmvpn.adapters.unix_server import admitted, listen_restricted
+from frrdmvpn.core.admission import Admission
 from frrdmvpn.vici.translate import (
     ClientSession,
     Initiate,
@@ -67,23 +67,14 @@ class ViciProxy:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self._server = await listen_restricted(self.listen, self._client, self.group)
+        serve = admitted(self.admission, self._serve, log)
+        self._server = await listen_restricted(self.listen, serve, self.group)
         log.info("vici proxy listening on %s, upstream %s", self.listen, self.upstream)
 
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-
-    async def _client(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-        ticket = admit(self.admission, c_writer, log)
-        if isinstance(ticket, Refusal):
-            return
-        try:
-            await self._serve(c_reader, c_writer)
-        finally:
-            if ticket is not None and self.admission is not None:
-                self.admission.release(ticket)
 
     async def _serve(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         self.clients += 1
