@@ -172,7 +172,8 @@ def test_replaying_snapshot_and_deltas_reproduces_the_table(plan: list[Op], limi
                 assert isinstance(arg, dict)
                 change(store, broker, arg)
             elif op == "subscribe":
-                consumers.append(Consumer(broker, broker.subscribe([PEER])))
+                sub = broker.subscribe([PEER], principal=f"uid {len(consumers)}")
+                consumers.append(Consumer(broker, sub))
                 if arg:  # the stream starts reading before the next change
                     await settle()
             elif consumers:
