@@ -3,7 +3,8 @@
 :class:`ShellApi` is every call the shell makes (unit tests give the session a fake);
 :class:`ShellClient` is :class:`frrdmvpn.client.Client` plus the few calls the shell needs
 beyond it (an edit in a mode context, NHRP traffic, OSPF neighbours, clear with
-``static``).
+``static``). A call the connection's role does not allow prints IOS's
+``Command authorization failed.`` (:func:`error_text`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class ShellApi(Protocol):
 
     def decisions(self, page_size: int = 100) -> list[Any]: ...
 
-    def get_config(self, datastore: str = "running") -> Any: ...
+    def role(self) -> str: ...
+
+    def get_config(self, datastore: str = "running", reveal_secrets: bool = False) -> Any: ...
 
     def save(self) -> Any: ...
 
@@ -98,9 +101,8 @@ def context_from_pb(message: Any) -> Context:
 class ShellClient(Client):
     """:class:`frrdmvpn.client.Client` with the shell's extra calls."""
 
-    def __init__(self, target: str = DEFAULT_TARGET, **kwargs: Any) -> None:
+    def __init__(self, target: str | None = None, **kwargs: Any) -> None:
         super().__init__(target, **kwargs)
-        self.target = target
 
     def nhrp_traffic(self) -> Any:
         request = state_service_pb2.GetNhrpTrafficRequest()
@@ -138,9 +140,16 @@ class ShellClient(Client):
         return list(self.ops.ClearPeer(request, timeout=self.timeout).results)
 
 
+AUTHORIZATION_FAILED = "Command authorization failed."
+"""What IOS prints when AAA command authorization refuses a command (the daemon's
+PERMISSION_DENIED: the connection's role does not allow the call)."""
+
+
 def error_text(error: grpc.RpcError, target: str = DEFAULT_TARGET) -> str:
     """One IOS-style line for an API error."""
     code = error.code() if hasattr(error, "code") else None
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return AUTHORIZATION_FAILED
     if code == grpc.StatusCode.UNAVAILABLE:
         details = error.details() if hasattr(error, "details") else ""
         return f"% frrdmvpnd is not reachable at {target}: {details}"

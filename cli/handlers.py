@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from cli import pipes
-from cli.api import error_text
+from cli.api import AUTHORIZATION_FAILED, error_text
 from cli.debug import ALL_OFF, OFF, ON
 from cli.parse import Parsed
 from cli.session import BANNER, ShellError
@@ -213,7 +213,9 @@ def _interface_statement(tree: Any, name: str) -> Any:
 
 @handler("show_running_config")
 def show_running_config(session: Session, command: Parsed) -> list[str]:
-    response = session.api.get_config("running")
+    """Secrets masked (``<removed>``); ``unmasked`` asks for them in clear, which only an
+    administrator's connection gets (else ``Command authorization failed.``)."""
+    response = session.api.get_config("running", reveal_secrets=command.flag("unmasked"))
     if wants_json(command):
         return as_json(session, response)
     interface = command.text("interface")
@@ -240,7 +242,7 @@ def show_running_config(session: Session, command: Parsed) -> list[str]:
 @handler("show_startup_config")
 def show_startup_config(session: Session, command: Parsed) -> list[str]:
     try:
-        response = session.api.get_config("saved")
+        response = session.api.get_config("saved", reveal_secrets=command.flag("unmasked"))
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
             raise ShellError("startup-config is not present") from None
@@ -258,6 +260,8 @@ def write_memory(session: Session, command: Parsed) -> list[str]:
     try:
         session.api.save()
     except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.PERMISSION_DENIED:
+            raise ShellError(AUTHORIZATION_FAILED) from None
         raise ShellError("Building configuration...", error_text(exc, session.api.target)) from None
     return ["Building configuration...", "[OK]"]
 
@@ -274,7 +278,11 @@ def _no_do(command: Parsed) -> None:
 
 @handler("configure")
 def configure(session: Session, command: Parsed) -> list[str]:
+    """Configuration mode; an operator's connection is refused like IOS refuses a command
+    AAA does not authorize (the daemon refuses every change of an operator anyway)."""
     _no_do(command)
+    if session.api.role() == "operator":
+        raise ShellError(AUTHORIZATION_FAILED)
     session.level, session.context = Level.CONFIG, ROOT
     return [BANNER]
 

@@ -35,7 +35,7 @@ from cli.debug import ALL_OFF
 from cli.session import Output, Session
 from cli.tree import Level
 from frrdmvpn import __version__
-from frrdmvpn.client import DEFAULT_TARGET, DEFAULT_TIMEOUT
+from frrdmvpn.client import ADMIN_TARGET, DEFAULT_TARGET, DEFAULT_TIMEOUT, default_target
 
 PLAIN_TERMS = frozenset({"", "dumb", "unknown", "vt100", "vt102"})
 CTRL_Z = "\x1a"
@@ -49,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"frrdmvpn-shell {__version__}")
     parser.add_argument("-c", "--command", action="append", default=[], metavar="CMD",
                         help="run CMD (repeatable), then exit: 1 if a command failed")  # fmt: skip
-    parser.add_argument("--target", default=os.environ.get("FRRDMVPN_API", DEFAULT_TARGET),
+    parser.add_argument("--target", default=None,
                         help=f"the API: unix:PATH or HOST:PORT (mutual TLS); default "
-                             f"$FRRDMVPN_API or {DEFAULT_TARGET}")  # fmt: skip
+                             f"$FRRDMVPN_API, else {ADMIN_TARGET} when this user may open it "
+                             f"(administrators), else {DEFAULT_TARGET} (operators)")  # fmt: skip
     parser.add_argument("--tls-ca", type=Path, help="CA certificate of the daemon (TCP)")
     parser.add_argument("--tls-cert", type=Path, help="client certificate (TCP)")
     parser.add_argument("--tls-key", type=Path, help="client key (TCP)")
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.complete is not None:
         return complete_words(args.complete, level)
     try:
-        api = ShellClient(args.target, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+        target = args.target or os.environ.get("FRRDMVPN_API") or default_target()
+        api = ShellClient(target, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
                           tls_key=args.tls_key, timeout=args.timeout)  # fmt: skip
     except (ValueError, OSError) as exc:
         print(f"% {exc}", file=sys.stderr)

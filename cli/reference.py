@@ -8,6 +8,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
+from cli.api import AUTHORIZATION_FAILED
 from cli.parse import INCOMPLETE, INVALID
 from cli.session import BANNER
 from cli.tree import PIPE, Level, children, commands
@@ -100,6 +101,29 @@ same way, from the daemon's diagnostic (column and token); where the diagnostic 
 than "invalid input" (`% 9999999 is out of range 1-65000`), that is the message. API errors
 are one line: `% NOT_FOUND: ...`; an unreachable daemon is `% frrdmvpnd is not reachable
 at unix:/run/frrdmvpn/frrdmvpn.sock: ...`.
+
+## Operators and administrators
+
+The daemon gives each connection a role ([api.md](api.md#roles)); the shell connects to
+the administrators' socket (`/run/frrdmvpn/frrdmvpn-admin.sock`, group `frrdmvpn-admin`, and
+root) when the user may open it, else to the operators' (`/run/frrdmvpn/frrdmvpn.sock`,
+group `frrdmvpn`). An operator shows, clears and debugs; what only an administrator may do
+is refused as IOS refuses a command AAA does not authorize:
+
+```
+hub#configure terminal
+{AUTHORIZATION_FAILED}
+hub#write memory
+{AUTHORIZATION_FAILED}
+hub#show running-config unmasked
+{AUTHORIZATION_FAILED}
+```
+
+Secrets (pre-shared keys, NHRP authentication strings) are shown as `<removed>` in `show
+running-config`, `show startup-config`, `write terminal` and their `| json`, for everyone;
+an administrator sees them with `show running-config unmasked` (and `show startup-config
+unmasked`). A configuration line typed with `<removed>` where the secret goes keeps the
+secret configured there (pasting a masked `show running-config` back changes no key).
 """
 
 

@@ -1,7 +1,7 @@
 """A Python client of frrdmvpnd's gRPC API, for scripts and for frrdmvpn-shell.
 
     from frrdmvpn.client import Client
-    with Client() as api:                      # unix:/run/frrdmvpn/frrdmvpn.sock
+    with Client() as api:      # the administrator's socket if this process may open it
         for peer in api.peers():
             print(peer.key.remote_nbma, api.state_name(peer.state))
 
@@ -12,6 +12,7 @@ one-line text of one).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -33,8 +34,18 @@ from frrdmvpn.v1 import (
     watch_service_pb2_grpc,
 )
 
-DEFAULT_TARGET = "unix:/run/frrdmvpn/frrdmvpn.sock"
+DEFAULT_TARGET = "unix:/run/frrdmvpn/frrdmvpn.sock"  # operators (group frrdmvpn)
+ADMIN_TARGET = "unix:/run/frrdmvpn/frrdmvpn-admin.sock"  # administrators (frrdmvpn-admin)
 DEFAULT_TIMEOUT = 30.0
+ROLES = {types_pb2.ROLE_OPERATOR: "operator", types_pb2.ROLE_ADMINISTRATOR: "administrator"}
+
+
+def default_target() -> str:
+    """The administrators' socket when this process may open it (root, a member of
+    ``frrdmvpn-admin``), else the operators'. The daemon, not this choice, decides what a
+    connection may do."""
+    admin = ADMIN_TARGET.removeprefix("unix:")
+    return ADMIN_TARGET if os.access(admin, os.R_OK | os.W_OK) else DEFAULT_TARGET
 
 
 def describe(error: grpc.RpcError) -> str:
@@ -45,11 +56,12 @@ def describe(error: grpc.RpcError) -> str:
 
 
 class Client:
-    """One connection to frrdmvpnd (unix socket by default; TCP needs mutual TLS)."""
+    """One connection to frrdmvpnd (a unix socket by default, see :func:`default_target`;
+    TCP needs mutual TLS)."""
 
     def __init__(
         self,
-        target: str = DEFAULT_TARGET,
+        target: str | None = None,
         *,
         tls_ca: Path | None = None,
         tls_cert: Path | None = None,
@@ -57,6 +69,8 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.timeout = timeout
+        target = target or default_target()
+        self.target = target
         if target.startswith("unix:"):
             self.channel = grpc.insecure_channel(target)
         else:
@@ -101,6 +115,12 @@ class Client:
     def node(self) -> Any:
         return self.state.GetNode(state_service_pb2.GetNodeRequest(), timeout=self.timeout).node
 
+    def role(self) -> str:
+        """What this connection may do: ``operator`` (show, clear, debug, watch),
+        ``administrator`` (also configure, reveal secrets), ``unknown`` (an older daemon)."""
+        answer = self.state.GetNode(state_service_pb2.GetNodeRequest(), timeout=self.timeout)
+        return ROLES.get(answer.caller_role, "unknown")
+
     def peers(self, full: bool = False, **filters: Any) -> list[peer_pb2.Peer]:
         """Every peer (all pages); ``filters`` are PeerFilter fields."""
         view = peer_pb2.PEER_VIEW_FULL if full else peer_pb2.PEER_VIEW_BASIC
@@ -139,13 +159,17 @@ class Client:
         return list(self.state.ListAuthorizationDecisions(request, timeout=self.timeout).decisions)
 
     # --- configuration ------------------------------------------------------------------
-    def get_config(self, datastore: str = "running") -> Any:
+    def get_config(self, datastore: str = "running", reveal_secrets: bool = False) -> Any:
+        """A datastore's text and tree, secrets masked (``<removed>``) unless
+        ``reveal_secrets`` (administrators only)."""
         store = getattr(config_pb2, f"CONFIG_DATASTORE_{datastore.upper().replace('-', '_')}")
-        request = config_service_pb2.GetConfigRequest(datastore=store)
+        request = config_service_pb2.GetConfigRequest(
+            datastore=store, reveal_secrets=reveal_secrets
+        )
         return self.config.GetConfig(request, timeout=self.timeout)
 
-    def validate(self, text: str) -> Any:
-        request = config_service_pb2.ValidateConfigRequest(text=text)
+    def validate(self, text: str, reveal_secrets: bool = False) -> Any:
+        request = config_service_pb2.ValidateConfigRequest(text=text, reveal_secrets=reveal_secrets)
         return self.config.ValidateConfig(request, timeout=self.timeout)
 
     def apply(self, text: str, dry_run: bool = False, comment: str = "") -> Any:

@@ -136,7 +136,7 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     from frrdmvpn.adapters import systemd  # noqa: PLC0415
     from frrdmvpn.api.backend import Backend  # noqa: PLC0415
     from frrdmvpn.api.server import ApiServer, TlsFiles  # noqa: PLC0415
-    from frrdmvpn.service import Operations, Service  # noqa: PLC0415
+    from frrdmvpn.service import Operations, Service, ensure_guard  # noqa: PLC0415
 
     loop = asyncio.get_running_loop()
     stores = Datastores(saved=args.config or config_store.SAVED, running=args.running,
@@ -187,10 +187,8 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
 
     text = config_store.read(stores.saved) if args.config else stores.running_text()
     nbma, nhs = await asyncio.to_thread(_node_addresses, args, text)  # pyroute2 blocks
-    guard = KernelGuard(GuardSpec((ipaddress.IPv4Address(nbma),)))
-    if not await asyncio.to_thread(guard.installed):  # before anything can send GRE
-        await asyncio.to_thread(guard.install)
-        log.info("guards installed for %s", nbma)
+    # Before anything can send GRE.
+    await ensure_guard(KernelGuard(GuardSpec((ipaddress.IPv4Address(nbma),))))
     if args.config is None:
         await mark("config")  # nothing to apply: what runs is the configuration
     else:
@@ -210,7 +208,8 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
                 raise ValueError("--api-tcp needs --tls-cert, --tls-key and --tls-client-ca")
             tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca)
         server = ApiServer(backend, Operations(service), args.api_socket, args.api_group or None,
-                           args.api_tcp, tls)  # fmt: skip
+                           args.api_tcp, tls, admin_socket=args.api_admin_socket,
+                           admin_group=args.api_admin_group or None)  # fmt: skip
         await server.start()
     metrics = None
     if args.metrics:
@@ -244,20 +243,23 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     return 0
 
 
-def _checked(path: Path) -> tuple[Config, str] | None:
-    """The file's configuration if it has no error; else print every finding, None."""
+def _checked(path: Path, running: Path) -> tuple[Config, str] | None:
+    """The file's configuration if it has no error; else print every finding, None. A
+    masked secret keeps the running configuration's, as when the daemon applies it."""
     text = config_store.read(path)
     if text is None:
         print(f"frrdmvpnd: {path}: no such file", file=sys.stderr)
         return None
     # the certificate and key files are root's: another user could not check them
-    config, findings = check(text, check_trustpoint_file if os.geteuid() == 0 else None)
+    files = check_trustpoint_file if os.geteuid() == 0 else None
+    config, findings = Datastores(saved=path, running=running, check_file=files).validate(text)
     for finding in findings:
         print(finding.format(text, filename=str(path)), file=sys.stderr)
     if any(f.is_error for f in findings):
         errors = sum(f.is_error for f in findings)
         print(f"frrdmvpnd: {path}: {errors} error(s), nothing applied", file=sys.stderr)
         return None
+    assert config is not None  # no error
     return config, text
 
 
@@ -289,7 +291,7 @@ def check_trustpoint_file(f: TrustpointFile) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    checked = _checked(args.config)
+    checked = _checked(args.config, args.running)
     if checked is not None:
         print(f"frrdmvpnd: {args.config}: valid")
     return 0 if checked is not None else 1
@@ -355,11 +357,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", type=Path, help="apply this saved configuration first")
     run.add_argument("--api-socket", type=Path, default=Path("/run/frrdmvpn/frrdmvpn.sock"),
                      help="the gRPC API's unix socket")  # fmt: skip
-    run.add_argument("--api-group", default="frrdmvpn", help="group allowed to use the API")
+    run.add_argument("--api-group", default="frrdmvpn",
+                     help="group of the operators (show, clear, debug: --api-socket)")  # fmt: skip
+    run.add_argument("--api-admin-socket", type=Path,
+                     default=Path("/run/frrdmvpn/frrdmvpn-admin.sock"),
+                     help="the gRPC API's unix socket for administrators")  # fmt: skip
+    run.add_argument("--api-admin-group", default="frrdmvpn-admin",
+                     help="group of the administrators (configuration, secrets: "
+                          "--api-admin-socket); root is always one")  # fmt: skip
     run.add_argument("--api-tcp", metavar="HOST:PORT", help="also listen on TCP (mutual TLS)")
     run.add_argument("--tls-cert", type=Path, help="server certificate (PEM) for --api-tcp")
     run.add_argument("--tls-key", type=Path, help="its private key (PEM)")
-    run.add_argument("--tls-client-ca", type=Path, help="CA that signs client certificates")
+    run.add_argument("--tls-client-ca", type=Path,
+                     help="CA that signs client certificates (a subjectAltName URI "
+                          "urn:frrdmvpn:role:admin makes an administrator, else an "
+                          "operator)")  # fmt: skip
     run.add_argument("--no-api", action="store_true", help="serve no API")
     run.add_argument("--metrics", metavar="HOST:PORT",
                      help="serve Prometheus metrics on localhost, e.g. 127.0.0.1:9742")  # fmt: skip

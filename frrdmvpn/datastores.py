@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import hmac
 import os
 import signal
 import threading
@@ -27,6 +28,7 @@ from frrdmvpn.config.edit import apply_line
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context
 from frrdmvpn.config.render import render
+from frrdmvpn.config.secrets import MASK
 from frrdmvpn.config.validate import FileCheck, check
 
 REVISIONS_KEPT = 50
@@ -45,9 +47,15 @@ class ConflictError(RuntimeError):
     """An expected digest does not match (someone else changed the configuration)."""
 
 
+_DIGEST_KEY = os.urandom(32)  # this process's: a digest says nothing about the secrets
+
+
 def digest(text: str) -> str:
-    """``sha256:<hex>`` of a configuration's canonical text."""
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    """``hmac-sha256:<hex>`` of a configuration's canonical text, keyed with a random key of
+    this process: equal texts have equal digests while the daemon runs, and a digest shown
+    to an operator cannot be used to test guesses of a pre-shared key offline (a plain hash
+    of a text whose only unknown is the key could)."""
+    return "hmac-sha256:" + hmac.new(_DIGEST_KEY, text.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -128,10 +136,16 @@ class Datastores:
         return Revision(0, text, _mtime(self.running))
 
     # --- checking -----------------------------------------------------------------------
-    def validate(self, text: str) -> tuple[Config | None, tuple[Diagnostic, ...]]:
+    def validate(
+        self, text: str, *, check_files: bool = True
+    ) -> tuple[Config | None, tuple[Diagnostic, ...]]:
         """The configuration if it has no error, and every finding (the certificate and
-        key files apply would read included, with :attr:`check_file`)."""
-        config, findings = check(text, self.check_file)
+        key files apply would read included, with :attr:`check_file`, unless not
+        ``check_files``). A masked secret (``<removed>``, as the API shows secrets) keeps
+        the running configuration's."""
+        reference = check(self.running_text())[0] if MASK in text else None
+        files = self.check_file if check_files else None
+        config, findings = check(text, secrets_from=reference, files=files)
         return (None if any(f.is_error for f in findings) else config), tuple(findings)
 
     # --- changing -----------------------------------------------------------------------

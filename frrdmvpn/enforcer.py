@@ -104,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", choices=sorted(MODES), default="psk-map",
                    help="how bindings are authorized (without --config)")  # fmt: skip
     p.add_argument("--psk-map", action="append", default=[], metavar="ID=NET[,NET]",
-                   help="an IKE identity and what it may claim (no --config); repeat")  # fmt: skip
+                   help="an IKE identity and what it may claim (no --config); repeat. Without "
+                   "the keys only address identities can be tied to a peer: others claim "
+                   "nothing")  # fmt: skip
     p.add_argument("--journal", type=Path, default=JOURNAL_PATH,
                    help="where decisions are recorded for frrdmvpnd")  # fmt: skip
     p.add_argument("--group", default="frr", help="group allowed to use both sockets")

@@ -69,7 +69,7 @@ command and its error to standard error.
 def frrdmvpn_shell() -> Page:
     from cli.main import build_parser  # noqa: PLC0415
     from cli.manual import commands_section  # noqa: PLC0415
-    from frrdmvpn.client import DEFAULT_TARGET  # noqa: PLC0415
+    from frrdmvpn.client import ADMIN_TARGET, DEFAULT_TARGET  # noqa: PLC0415
 
     environment = (
         macro("TP"), tag(bold("FRRDMVPN_API")),
@@ -84,7 +84,11 @@ def frrdmvpn_shell() -> Page:
         build_parser(), 1, "Cisco IOS-like operator shell for frrdmvpn", description=_SHELL,
         extra=(Section("Commands", commands_section()), Section("Exit status", status),
                Section("Environment", environment)),
-        files=((DEFAULT_TARGET.removeprefix("unix:"), "frrdmvpnd's API socket."),),
+        files=((ADMIN_TARGET.removeprefix("unix:"), "frrdmvpnd's API socket for administrators "
+                "(group frrdmvpn-admin, and root): configuration, secrets."),
+               (DEFAULT_TARGET.removeprefix("unix:"), "frrdmvpnd's API socket for operators "
+                "(group frrdmvpn): show, clear, debug; configuration commands answer "
+                "\"Command authorization failed.\"")),
         see_also=_others("frrdmvpn-shell"),
     )  # fmt: skip
 

@@ -72,6 +72,24 @@ def _write_json(path: Path, data: object) -> None:
     config_store.atomic_write(path, json.dumps(data, indent=1))
 
 
+async def ensure_guard(guard: KernelGuard, delay: float = 1.0, retry_max: float = 10.0) -> None:
+    """Install the guards unless they are in place; retry until that succeeds.
+
+    nft and ip may fail or time out on a loaded machine: that is a reason to try again, not
+    to exit (the daemon stays not-ready meanwhile, and nothing it manages has started)."""
+    while True:
+        try:
+            if not await asyncio.to_thread(guard.installed):
+                await asyncio.to_thread(guard.install)
+                log.info("guards installed for %s", ", ".join(str(a) for a in guard.spec.nbma))
+        except GuardError as exc:
+            log.warning("checking the guards failed (%s); trying again in %.0f s", exc, delay)
+        else:
+            return
+        await asyncio.sleep(delay)
+        delay = min(retry_max, delay * 2)
+
+
 class Service:
     """One node's supervision loop and guard reporting."""
 
@@ -302,9 +320,7 @@ class Service:
         self, interval: float = 1.0, on_started: Callable[[], Awaitable[None]] | None = None
     ) -> None:
         """Until SIGTERM/SIGINT; the guards stay installed on exit (fail-closed)."""
-        if not await asyncio.to_thread(self.guard.installed):
-            await asyncio.to_thread(self.guard.install)
-            log.info("guards installed for %s", self.nbma)
+        await ensure_guard(self.guard)
         self.guard_installed = True
         loop = asyncio.get_running_loop()
         listener = NflogListener(self.guard.spec.nflog_group, self.dropped)

@@ -91,7 +91,8 @@ async def serve(directory: Path) -> None:
 
     stores.on_change = config_changed
     api = ApiServer(backend, FlappingOperations(backend), socket_path=directory / "api.sock",
-                    group=None)  # fmt: skip
+                    group=None, admin_socket=directory / "admin.sock",
+                    admin_group=None)  # fmt: skip
     await api.start()
     await api.set_serving(True)
     stop = asyncio.Event()
@@ -104,7 +105,8 @@ async def serve(directory: Path) -> None:
 
 @contextlib.contextmanager
 def running(prefix: str) -> Iterator[Path]:
-    """This server in a subprocess, for a test module: yields its socket's path."""
+    """This server in a subprocess, for a test module: yields its administrators' socket
+    (the operators' is ``api.sock`` beside it)."""
     root = Path(__file__).resolve().parents[1]
     directory = Path(tempfile.mkdtemp(prefix=prefix))  # short: unix socket paths are bounded
     env = dict(os.environ, PYTHONPATH=str(root))
@@ -113,7 +115,7 @@ def running(prefix: str) -> Iterator[Path]:
     try:
         assert server.stdout is not None
         assert server.stdout.readline().strip() == "READY"
-        yield directory / "api.sock"
+        yield directory / "admin.sock"
     finally:
         server.terminate()
         try:

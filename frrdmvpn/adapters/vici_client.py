@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import ipaddress
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from frrdmvpn.core.authorize import ChildSa
@@ -198,29 +199,41 @@ async def _streamed(path: Path, command: str, event: str, args: Message) -> list
     ]
 
 
-def remote_auth_classes(msg: Message) -> dict[str, str]:
-    """Connection name -> how its remote end authenticates, from one ``list-conn`` event:
-    ``pubkey`` when every remote round is public-key, else the first other class seen."""
-    out: dict[str, str] = {}
+@dataclass(frozen=True)
+class RemoteAuth:
+    """How a connection's remote end authenticates: ``pubkey`` when every remote round is
+    public key, else the first other class seen; and its remote identity rule (the ``id``
+    of the first remote round as charon prints it; ``None``: unset, any identity)."""
+
+    auth: str
+    identity: str | None
+
+
+def remote_auths(msg: Message) -> dict[str, RemoteAuth]:
+    """Connection name -> :class:`RemoteAuth`, from one ``list-conn`` event."""
+    out: dict[str, RemoteAuth] = {}
     for name, conn in msg.items():
         if not isinstance(conn, dict):
             continue
-        classes = [
-            text(cfg.get("class"), "")
-            for key, cfg in conn.items()
-            if key.startswith("remote") and isinstance(cfg, dict)
-        ]
+        rounds = sorted(
+            ((key, cfg) for key, cfg in conn.items()
+             if key.startswith("remote") and isinstance(cfg, dict)),
+            key=lambda kv: kv[0],
+        )  # fmt: skip
+        classes = [text(cfg.get("class"), "") for _, cfg in rounds]
         odd = [c for c in classes if c != "public key"]
-        out[name] = "pubkey" if classes and not odd else (odd[0] if odd else "none")
+        auth = "pubkey" if classes and not odd else (odd[0] if odd else "none")
+        identity = text(rounds[0][1].get("id"), "") if rounds else ""
+        out[name] = RemoteAuth(auth, identity if identity not in ("", "%any") else None)
     return out
 
 
-async def conn_auth_classes(path: Path) -> dict[str, str]:
-    """Every loaded connection's remote authentication class (see :func:`remote_auth_classes`)."""
-    out: dict[str, str] = {}
+async def conn_remote_auths(path: Path) -> dict[str, RemoteAuth]:
+    """Every loaded connection's :class:`RemoteAuth`."""
+    out: dict[str, RemoteAuth] = {}
     for msg in await _streamed(path, "list-conns", "list-conn", {}):
         try:
-            out.update(remote_auth_classes(msg))
+            out.update(remote_auths(msg))
         except ViciWireError as exc:
             raise ViciError(f"unexpected list-conn from charon: {exc}") from exc
     return out
@@ -228,7 +241,8 @@ async def conn_auth_classes(path: Path) -> dict[str, str]:
 
 async def peer_certificates(path: Path, subject: str) -> list[bytes]:
     """DER of the end-entity X.509 certificates charon holds for ``subject`` without their
-    private key: those of IKE peers it verified (its certificate cache) or was given."""
+    private key: those of IKE peers it verified (its certificate cache) or was given.
+    charon matches ``subject`` as a pattern against subject DNs and subjectAltNames."""
     args: Message = {"type": b"X509", "subject": subject.encode()}
     found: list[bytes] = []
     for msg in await _streamed(path, "list-certs", "list-cert", args):
@@ -245,23 +259,24 @@ async def peer_certificates(path: Path, subject: str) -> list[bytes]:
 
 async def with_certificates(path: Path, sas: list[ChildSa], pair: set[IPAddress]) -> list[ChildSa]:
     """``sas`` with those between the NBMA ``pair`` completed for certificate policy: how the
-    peer authenticated (its connection's remote class) and, per certificate charon holds for
-    its identity, one copy carrying it (the authorizer accepts if any of them allows)."""
+    peer authenticated and its connection's remote identity rule (``list-conns``), and
+    every certificate charon holds for its identity (``list-certs``): the authorizer ties
+    them to the identity and lets each of them veto."""
     relevant = [sa for sa in sas if {sa.local_host, sa.remote_host} == pair]
     if not relevant:
         return sas
-    classes = await conn_auth_classes(path)
+    conns = await conn_remote_auths(path)
     certs: dict[str, list[bytes]] = {}
     out = [sa for sa in sas if {sa.local_host, sa.remote_host} != pair]
     for sa in relevant:
-        auth = classes.get(sa.ike_name, "unknown connection")
-        if auth != "pubkey":
-            out.append(dataclasses.replace(sa, remote_auth=auth))
+        conn = conns.get(sa.ike_name, RemoteAuth("unknown connection", None))
+        if conn.auth != "pubkey":
+            out.append(dataclasses.replace(sa, remote_auth=conn.auth))
             continue
         if sa.remote_id not in certs:
             certs[sa.remote_id] = await peer_certificates(path, sa.remote_id)
-        found = certs[sa.remote_id] or [b""]
-        out += [dataclasses.replace(sa, remote_auth="pubkey", remote_cert=der) for der in found]
+        out.append(dataclasses.replace(sa, remote_auth="pubkey", conn_remote_id=conn.identity,
+                                       remote_certs=tuple(certs[sa.remote_id])))  # fmt: skip
     return out
 
 

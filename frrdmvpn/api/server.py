@@ -3,9 +3,13 @@
 Handlers check their request, call the backend, and build the answer; errors become status
 codes with a message an operator can act on (INVALID_ARGUMENT for a bad request, NOT_FOUND,
 FAILED_PRECONDITION for a stale digest or a configuration that cannot be applied, ABORTED
-when the configuration changed meanwhile). The server listens on a unix socket (0660, group
-``frrdmvpn``) and, only if asked, on TCP with mutual TLS. gRPC health and reflection are
-served too; health says SERVING once the guards are installed and the configuration applied.
+when the configuration changed meanwhile, PERMISSION_DENIED for a call the connection's
+role does not allow). The daemon listens on two unix sockets, 0660 each: ``frrdmvpn.sock``
+(group ``frrdmvpn``, operators) and ``frrdmvpn-admin.sock`` (group ``frrdmvpn-admin``,
+administrators), and, only if asked, on TCP with mutual TLS (the client certificate says
+the role). gRPC health and reflection are served too; health says SERVING once the guards
+are installed and the configuration applied. Secrets leave only masked, unless an
+administrator asks (``reveal_secrets``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import ipaddress
 import json
 import logging
 import os
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +48,20 @@ from frrdmvpn.api.backend import (
 )
 from frrdmvpn.api.config_tree import MODE_OF, config_tree, context_message
 from frrdmvpn.api.convert import CACHE_TYPES
+from frrdmvpn.api.roles import (
+    Authorize,
+    Role,
+    RoleOf,
+    by_certificate,
+    caller_role,
+    fixed,
+    stream_behaviour,
+    unary_behaviour,
+)
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
+from frrdmvpn.config.secrets import mask_line, mask_text
 from frrdmvpn.config.text import first_refused, lines, message
 from frrdmvpn.core.admission import Admission
 from frrdmvpn.datastores import ConflictError, Datastores, Revision, digest
@@ -71,7 +85,8 @@ from frrdmvpn.v1 import watch_service_pb2 as wpb
 log = logging.getLogger("frrdmvpn.api")
 
 SOCKET = Path("/run/frrdmvpn/frrdmvpn.sock")
-GROUP = "frrdmvpn"
+GROUP = "frrdmvpn"  # operators
+ADMIN_GROUP = "frrdmvpn-admin"  # administrators
 MAX_MESSAGE = 4 * 1024 * 1024  # requests larger than this are refused by gRPC itself
 MAX_TEXT = 1024 * 1024  # a configuration text, in bytes (UTF-8)
 MAX_LINE = 4096  # characters of one configuration line
@@ -225,7 +240,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
     async def GetNode(self, request: Any, context: Any) -> Any:
         node = self.backend.node_summary()
         _stamp(node, self._now())
-        return state_service_pb2.GetNodeResponse(node=node)
+        role = types_pb2.ROLE_ADMINISTRATOR if caller_role() is Role.ADMINISTRATOR else (
+            types_pb2.ROLE_OPERATOR)  # fmt: skip
+        return state_service_pb2.GetNodeResponse(node=node, caller_role=role)
 
     def _select(self, f: peer_pb2.PeerFilter, view: int) -> list[peer_pb2.Peer]:
         """The peers (basic view, in the store's order) that pass a filter; the full view
@@ -540,11 +557,13 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             )
             rev = Revision(0, text, 0.0)
         _config, findings = self.backend.datastores.validate(text)
-        if request.redact_secrets:
-            text = _redact(text)
+        tree = config_tree(text)
+        if request.redact_secrets or not request.reveal_secrets:  # the interceptor allowed it
+            text = mask_text(text)
+            _mask_tree(tree.statements)
         out = config_service_pb2.GetConfigResponse(text=text, revision=revision_message(rev))
         out.diagnostics.extend(diagnostic_message(d) for d in findings)
-        out.tree.CopyFrom(config_tree(text))
+        out.tree.CopyFrom(tree)
         return out
 
     @guarded
@@ -555,13 +574,17 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         text = (
             _text(request.text, "text") if which == "text" else self._datastore(request.datastore)
         )
-        config, findings = self.backend.datastores.validate(text)
+        # an operator's text names no file root then looks at (what exists, its owner, its
+        # size would be an oracle): the files are checked for administrators, as they apply
+        administrator = caller_role() >= Role.ADMINISTRATOR
+        config, findings = self.backend.datastores.validate(text, check_files=administrator)
         out = config_service_pb2.ValidateConfigResponse(valid=config is not None)
         out.diagnostics.extend(diagnostic_message(d) for d in findings)
         if config is not None:
             from frrdmvpn.config.render import render  # noqa: PLC0415
 
-            out.canonical_text = render(config)
+            canonical = render(config)
+            out.canonical_text = canonical if request.reveal_secrets else mask_text(canonical)
         return out
 
     @guarded
@@ -684,26 +707,12 @@ def _check_candidate(ds: Datastores, expected: str) -> None:
         raise ConflictError("the candidate changed meanwhile; read it again")
 
 
-def _redact(text: str) -> str:
-    """Replace pre-shared keys and NHRP passwords by ``<removed>`` (IOS's show style)."""
-    out = []
-    for line in text.splitlines():
-        words = list(re.finditer(r"\S+", line))
-        found = [w.group() for w in words]
-        secret = None
-        if "pre-shared-key" in found:  # pre-shared-key [local|remote] [0|6|7] KEY
-            secret = found.index("pre-shared-key") + 1
-            if secret < len(found) - 1 and found[secret] in ("local", "remote"):
-                secret += 1
-            if secret < len(found) - 1 and found[secret] in ("0", "6", "7"):
-                secret += 1
-        elif found[:3] == ["ip", "nhrp", "authentication"]:  # not "authentication local"
-            secret = 3
-        if secret is not None and secret < len(words):
-            out.append(line[: words[secret].start()] + "<removed>")
-        else:
-            out.append(line)
-    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+def _mask_tree(statements: Any) -> None:
+    """Mask the secrets of a statement tree (what :func:`mask_text` does to its text)."""
+    for statement in statements:
+        statement.text = mask_line(statement.text)
+        statement.key = mask_line(statement.key)
+        _mask_tree(statement.children)
 
 
 # --- OperationsService --------------------------------------------------------------------
@@ -848,35 +857,21 @@ class MalformedRequests(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 f"malformed request for {details.method}: {request.error}",
             )
 
+        async def decoded(request: Any, context: Any) -> bool:
+            if isinstance(request, _Malformed):
+                await refuse(request, context)
+                return False
+            return True
+
         if handler.unary_unary is not None:
-            inner = handler.unary_unary
-
-            async def unary(request: Any, context: Any) -> Any:
-                if isinstance(request, _Malformed):
-                    return await refuse(request, context)
-                return await inner(request, context)
-
             return grpc.unary_unary_rpc_method_handler(
-                unary,
+                unary_behaviour(handler.unary_unary, decoded),
                 request_deserializer=tolerant,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
-            stream = handler.unary_stream
-
-            async def streaming(request: Any, context: Any) -> Any:
-                if isinstance(request, _Malformed):
-                    await refuse(request, context)
-                    return
-                items = stream(request, context)
-                try:
-                    async for item in items:
-                        yield item
-                finally:  # a cancelled stream ends its handler now, not when collected
-                    await items.aclose()
-
             return grpc.unary_stream_rpc_method_handler(
-                streaming,
+                stream_behaviour(handler.unary_stream, decoded),
                 request_deserializer=tolerant,
                 response_serializer=handler.response_serializer,
             )
@@ -905,10 +900,22 @@ def _credentials(tls: TlsFiles) -> grpc.ServerCredentials:
     )
 
 
-class ApiServer:
-    """The gRPC server of one daemon."""
+@dataclass(frozen=True)
+class _Listener:
+    """Where one gRPC server listens and what role its calls have."""
 
-    def __init__(  # noqa: PLR0917 - frrdmvpn.daemon passes them positionally
+    name: str  # for messages: "unix:/run/frrdmvpn/frrdmvpn.sock"
+    role_of: RoleOf
+    socket: Path | None = None  # a unix socket, else TCP with mutual TLS
+    group: str | None = None
+
+
+class ApiServer:
+    """The gRPC servers of one daemon: one per listener (the operator socket, the
+    administrator socket, TCP with mutual TLS), each stamping its calls with the
+    listener's role (:mod:`frrdmvpn.api.roles`), all serving the same handlers."""
+
+    def __init__(  # noqa: PLR0917 - each listener's place and owner
         self,
         backend: Backend,
         operations: Any,
@@ -916,6 +923,9 @@ class ApiServer:
         group: str | None = GROUP,
         tcp: str | None = None,
         tls: TlsFiles | None = None,
+        *,
+        admin_socket: Path | None = None,
+        admin_group: str | None = ADMIN_GROUP,
     ) -> None:
         if tcp and tls is None:
             raise ValueError("TCP listening needs mutual TLS (server cert, key, client CA)")
@@ -926,38 +936,48 @@ class ApiServer:
             tcp,
             tls,
         )
+        self.admin_socket = admin_socket
         self.health = (
             health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         )
-        self.server = grpc.aio.server(
-            interceptors=[MalformedRequests()],
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                ("grpc.so_reuseport", 0),
-            ],
-        )
-        state_service_pb2_grpc.add_StateServiceServicer_to_server(
-            StateServicer(backend), self.server
-        )
-        config_service_pb2_grpc.add_ConfigServiceServicer_to_server(
-            ConfigServicer(backend), self.server
-        )
-        operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(
-            OperationsServicer(backend, operations), self.server
-        )
-        # Local clients reach gRPC through the front, which knows their uid (SO_PEERCRED).
-        self.front = UnixFront(socket_path, _internal(socket_path), api_admission())
-        watch_service_pb2_grpc.add_WatchServiceServicer_to_server(
-            WatchServicer(backend, self.caller), self.server
-        )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        names = (
-            *SERVICES,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        )
-        reflection.enable_server_reflection(names, self.server)
+        state, config = StateServicer(backend), ConfigServicer(backend)
+        operation = OperationsServicer(backend, operations)
+        watch = WatchServicer(backend, self.caller)
+        # Local clients reach each unix listener's gRPC server through a front that knows
+        # their uid (SO_PEERCRED); the fronts share one cap of connections per user.
+        self.admission = api_admission()
+        self.fronts: dict[Path, UnixFront] = {}
+        listeners = [_Listener(f"unix:{socket_path}", fixed(Role.OPERATOR), socket_path, group)]
+        if admin_socket is not None:
+            listeners.append(_Listener(f"unix:{admin_socket}", fixed(Role.ADMINISTRATOR),
+                                       admin_socket, admin_group))  # fmt: skip
+        if tcp:
+            listeners.append(_Listener(tcp, by_certificate))
+        self.servers: list[tuple[_Listener, grpc.aio.Server]] = []
+        for listener in listeners:
+            server = grpc.aio.server(
+                interceptors=[Authorize(listener.role_of, listener.name), MalformedRequests()],
+                options=[
+                    ("grpc.max_receive_message_length", MAX_MESSAGE),
+                    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                    ("grpc.so_reuseport", 0),
+                ],
+            )
+            state_service_pb2_grpc.add_StateServiceServicer_to_server(state, server)
+            config_service_pb2_grpc.add_ConfigServiceServicer_to_server(config, server)
+            operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(operation, server)
+            watch_service_pb2_grpc.add_WatchServiceServicer_to_server(watch, server)
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+            names = (
+                *SERVICES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            )
+            reflection.enable_server_reflection(names, server)
+            self.servers.append((listener, server))
+            if listener.socket is not None:
+                front = UnixFront(listener.socket, _internal(listener.socket), self.admission)
+                self.fronts[listener.socket] = front
         self.port: int | None = None
 
     async def set_serving(self, serving: bool) -> None:
@@ -972,63 +992,80 @@ class ApiServer:
                 await result
 
     def caller(self, context: Any) -> Caller:
-        """Who made the call: a local user (through the front), or a TCP client's
+        """Who made the call: a local user (through a front), or a TCP client's
         certificate; :data:`~frrdmvpn.adapters.api_front.UNKNOWN` otherwise."""
         peer = str(context.peer() or "")
         if peer.startswith(("ipv4:", "ipv6:")):
             return tcp_caller(context.auth_context() or {})
-        return self.front.caller(peer) or UNKNOWN
+        found = (front.caller(peer) for front in self.fronts.values())
+        return next((c for c in found if c is not None), UNKNOWN)
 
     async def start(self) -> None:
         await self.set_serving(False)
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        mode = self.socket_path.parent.stat().st_mode
-        if self.group and not mode & 0o001:  # clients must be able to pass through
-            os.chmod(self.socket_path.parent, (mode & 0o777) | 0o001)
-        # gRPC itself listens where only root may go; the front serves the public socket
-        internal = self.front.internal
+        for listener, server in self.servers:
+            if listener.socket is not None:
+                self._bind(server, listener.socket, listener.group)
+            elif self.tls is not None:
+                self.port = server.add_secure_port(listener.name, _credentials(self.tls))
+        for _, server in self.servers:
+            await server.start()
+        for front in self.fronts.values():
+            await front.start()  # the socket is born 0660: no window with wider access
+        for listener, _ in self.servers:
+            if listener.socket is not None and listener.group:
+                _give(listener.socket, listener.group)
+        log.info("API listening on %s", ", ".join(
+            f"{listener.name} ({_WHO[listener.role_of is by_certificate]})"
+            for listener, _ in self.servers))  # fmt: skip
+
+    @staticmethod
+    def _bind(server: grpc.aio.Server, path: Path, group: str | None) -> None:
+        """gRPC listens where only root may go; the front serves ``path`` (``start``)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.parent.stat().st_mode
+        if group and not mode & 0o001:  # clients must be able to pass through
+            os.chmod(path.parent, (mode & 0o777) | 0o001)
+        internal = _internal(path)
         internal.parent.mkdir(mode=0o700, exist_ok=True)
         os.chmod(internal.parent, 0o700)
         with contextlib.suppress(FileNotFoundError):
             internal.unlink()
-        self.server.add_insecure_port(f"unix:{internal}")
-        if self.tcp and self.tls is not None:
-            self.port = self.server.add_secure_port(self.tcp, _credentials(self.tls))
-        await self.server.start()
-        await self.front.start()  # the socket is born 0660: no window with wider access
-        if self.group:
-            try:
-                os.chown(self.socket_path, -1, grp.getgrnam(self.group).gr_gid)
-            except KeyError:
-                log.warning("group %r does not exist: the API socket stays root-only", self.group)
-                os.chmod(self.socket_path, 0o600)
-        log.info(
-            "API listening on %s%s",
-            self.socket_path,
-            f" and {self.tcp} (mutual TLS)" if self.tcp else "",
-        )
+        server.add_insecure_port(f"unix:{internal}")
 
     async def stop(self, grace: float = 1.0) -> None:
-        await self.server.stop(grace)  # its goodbyes still go through the front
-        await self.front.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.front.internal.unlink()
+        await asyncio.gather(*(server.stop(grace) for _, server in self.servers))
+        for path, front in self.fronts.items():  # the servers' goodbyes went through them
+            await front.close()
+            with contextlib.suppress(FileNotFoundError):
+                _internal(path).unlink()
 
 
 def _internal(socket_path: Path) -> Path:
-    """Where gRPC listens for the front: ``/run/frrdmvpn/.api.sock.d/grpc.sock``, in a
-    directory only root may enter."""
+    """Where a unix listener's gRPC server listens for its front:
+    ``/run/frrdmvpn/.frrdmvpn.sock.d/grpc.sock``, in a directory only root may enter."""
     return socket_path.parent / f".{socket_path.name}.d" / "grpc.sock"
 
 
-# Connections to the API socket (issue 14, hole 9): 8 per user, 64 for all users but root,
-# 16 more for root. Each costs three descriptors (the client's, the relay's, gRPC's).
+# Connections to the API's unix sockets (issue 14, hole 9): 8 per user, 64 for all users
+# but root, 16 more for root. Each costs three descriptors (the client's, the relay's, gRPC's).
 API_CONNECTIONS = {"per_uid": 8, "total": 64, "root": 16}
 
 
 def api_admission() -> Admission:
     return Admission("API connections", API_CONNECTIONS["per_uid"], API_CONNECTIONS["total"],
                      {principal_of_uid(0): API_CONNECTIONS["root"]})  # fmt: skip
+
+
+_WHO = {False: "role of the socket", True: "role of the client certificate"}
+
+
+def _give(path: Path, group: str) -> None:
+    """Hand the socket to ``group``; without that group only root may use it."""
+    try:
+        os.chown(path, -1, grp.getgrnam(group).gr_gid)
+    except KeyError:
+        log.warning("group %r does not exist: %s stays root-only", group, path)
+        os.chmod(path, 0o600)
 
 
 __all__ = ["ApiServer", "TlsFiles", "watch_service_pb2"]

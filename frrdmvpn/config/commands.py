@@ -37,8 +37,10 @@ from frrdmvpn.config.grammar import (
     Param,
     ParamType,
     Prefix,
+    Secret,
     Source,
     Tunnel,
+    Whole,
     Wildcard,
     Word,
     is_fqdn,
@@ -477,7 +479,8 @@ def _interface() -> list[Command]:
         setting(("ip", "mtu"), Param("bytes", IntRange(576, 9000)), "mtu", "IP MTU of the tunnel"),
         setting(("ip", "tcp", "adjust-mss"), Param("bytes", IntRange(500, 1460)),
                 "tcp_adjust_mss", "Clamp the TCP MSS of SYNs through the tunnel"),
-        setting(("ip", "nhrp", "authentication"), Param("secret", Word("WORD")),
+        setting(("ip", "nhrp", "authentication"),
+                Param("secret", Secret("nhrp_authentication", "NHRP authentication string")),
                 "nhrp_authentication", "NHRP cleartext authentication string"),
         setting(("ip", "nhrp", "network-id"), Param("id", IntRange(1, 4294967295)),
                 "nhrp_network_id", "NHRP network id (required)"),
@@ -575,6 +578,9 @@ def _proposal() -> list[Command]:
 def _identity(args: Args, with_mask: bool = False) -> IkeIdentity:
     kind, value = args.text("kind"), args.get("value")
     mask = args.opt_number("mask")
+    domain = args.has("domain")
+    if domain and (kind != "fqdn" or not with_mask):
+        raise LineError("domain only in match identity remote fqdn", "domain", "FQDN")
     if kind == "address":
         if not isinstance(value, IPv4Address):
             raise LineError(f"{value} is not an IPv4 address", "value", "A.B.C.D")
@@ -585,7 +591,7 @@ def _identity(args: Args, with_mask: bool = False) -> IkeIdentity:
         raise LineError(f"{value} is not a host name", "value", "FQDN")
     if mask is not None:
         raise LineError("an FQDN identity has no mask", "mask", "<cr>")
-    return FqdnIdentity(value)
+    return FqdnIdentity(value, domain)
 
 
 KIND = Param("kind", Choice("address", "fqdn"))
@@ -651,7 +657,7 @@ def _keyring_modes() -> list[Command]:
                 _set(address=None), no_depth=1),
         Command(p, ("identity", KIND, VALUE), _set_from("identity", _identity),
                 "Peer IKE identity", _set(identity=None), no_depth=1),
-        Command(p, ("pre-shared-key", Param("key", Word("WORD"))),
+        Command(p, ("pre-shared-key", Param("key", Secret("pre_shared_key", "pre-shared key"))),
                 _set_from("pre_shared_key", _arg("key")), "The pre-shared key",
                 _set(pre_shared_key=None), no_depth=1),
     ]  # fmt: skip
@@ -661,7 +667,8 @@ def _profile() -> list[Command]:
     m = Mode.IKEV2_PROFILE
     methods = Choice(*(a.value for a in AuthMethod))
     return [
-        Command(m, ("match", "identity", "remote", KIND, VALUE, Opt(Param("mask", Mask()))),
+        Command(m, ("match", "identity", "remote", KIND, Opt(Param("domain", Whole("domain"))),
+                    VALUE, Opt(Param("mask", Mask()))),
                 _match_remote(add=True), "Remote identity this profile matches",
                 _match_remote(add=False), no_depth=3),
         Command(m, ("identity", "local", KIND, VALUE), _set_from("identity_local", _identity),

@@ -46,16 +46,21 @@ class Diagnostic:
         return where + self._body()
 
     def format(self, text: str | None = None, filename: str = "frrdmvpn.conf") -> str:
-        """``file:line:col: severity: message``, then (with ``text``) the line and a caret
-        (the line's refused characters shown as ``?``: a terminal or log gets no control)."""
+        """``file:line:col: severity: message``, then (with ``text``) the line and a caret.
+        The line is shown masked (:func:`frrdmvpn.config.secrets.mask_line`), its refused
+        characters as ``?`` (:func:`frrdmvpn.config.text.printable`): this text goes to
+        terminals and logs."""
         head = f"{filename}:{self.line or 0}:{self.column or 0}: {self._body()}"
         if text is None or self.line is None:
             return head
         numbered = lines(text)
         if not 1 <= self.line <= len(numbered):
             return head
-        caret = " " * max((self.column or 1) - 1, 0) + "^"
-        return f"{head}\n{printable(numbered[self.line - 1])}\n{caret}"
+        from frrdmvpn.config.secrets import display  # noqa: PLC0415 - secrets imports the grammar
+
+        shown, column = display(numbered[self.line - 1], self.column)
+        caret = " " * max((column or 1) - 1, 0) + "^"
+        return f"{head}\n{printable(shown)}\n{caret}"
 
 
 def errors(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:

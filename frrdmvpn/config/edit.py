@@ -16,8 +16,10 @@ An IOS-like shell keeps a candidate model and a context, and calls::
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from frrdmvpn.config import secrets
 from frrdmvpn.config.commands import GRAMMAR
 from frrdmvpn.config.diagnostics import Diagnostic
 from frrdmvpn.config.grammar import END, Failure, LineError, Outcome, Token, tokenize
@@ -33,13 +35,16 @@ class LineResult:
     """The model and context after one line, with what went wrong.
 
     ``key``: the statement the line set (see :mod:`frrdmvpn.config.source`), recorded by
-    the file parser; ``None`` for comments, ``exit``/``end`` and failures.
+    the file parser; ``None`` for comments, ``exit``/``end`` and failures. ``secrets``:
+    the columns of the line's tokens that hold a secret (the file parser records them
+    masked).
     """
 
     config: Config
     context: Context
     diagnostics: tuple[Diagnostic, ...] = ()
     key: str | None = None
+    secrets: frozenset[int] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -68,12 +73,19 @@ def apply_line(
     line_number: int | None = None,
     fallback: bool = True,
     lenient: bool = False,
+    secrets_from: Config | None = None,
 ) -> LineResult:
     """Apply ``line`` in ``context`` (its indentation means nothing here).
 
     ``fallback``: like IOS, a command unknown in a sub-mode is tried in the enclosing
     modes, leaving the sub-mode when it is found there (``peer B`` typed in keyring peer
     mode). The file parser turns this off: there, indentation decides.
+
+    A secret given as :data:`~frrdmvpn.config.secrets.MASK` keeps the one configured in
+    that place: in ``config``, else in ``secrets_from`` (the running configuration, when
+    a whole masked text is applied); where neither has one the line is refused. No
+    diagnostic carries a secret: its token is masked like the line
+    (:func:`frrdmvpn.config.secrets.mask_line`).
     """
     refused = refused_character(line, line_number)
     if refused is not None:
@@ -88,7 +100,8 @@ def apply_line(
     first_rejection: _RejectedError | None = None
     while True:
         try:
-            outcome, key = _apply(config, tried, tokens, line, lenient)
+            outcome, key, hidden = _apply(config, tried, tokens, line, lenient=lenient,
+                                           secrets_from=secrets_from)  # fmt: skip
         except _RejectedError as rejected:
             first_rejection = first_rejection or rejected
             if fallback and rejected.unknown and tried.parent() != tried:
@@ -96,8 +109,11 @@ def apply_line(
                 continue
             # The mode that knows the command explains best; else the mode typed in.
             shown = first_rejection if rejected.unknown else rejected
-            return LineResult(config, context, (shown.diagnostic(line_number),))
-        return LineResult(outcome.config, outcome.context or tried, (), key)
+            found = shown.diagnostic(line_number)
+            if found.column in secrets.masked_columns(line):
+                found = dataclasses.replace(found, token=secrets.MASK)
+            return LineResult(config, context, (found,))
+        return LineResult(outcome.config, outcome.context or tried, (), key, hidden)
 
 
 def refused_character(line: str, line_number: int | None = None) -> Diagnostic | None:
@@ -112,8 +128,14 @@ def refused_character(line: str, line_number: int | None = None) -> Diagnostic |
 
 
 def _apply(
-    config: Config, context: Context, tokens: tuple[Token, ...], line: str, lenient: bool
-) -> tuple[Outcome, str]:
+    config: Config,
+    context: Context,
+    tokens: tuple[Token, ...],
+    line: str,
+    *,
+    lenient: bool,
+    secrets_from: Config | None,
+) -> tuple[Outcome, str, frozenset[int]]:
     first = tokens[0].text.lower()
     negation = first if first in NEGATIONS else None
     body = tokens[1:] if negation else tokens
@@ -125,6 +147,24 @@ def _apply(
     if isinstance(matched, Failure):
         raise _failure(matched, body, context.mode)
     command, args = matched.command, matched.args
+    hidden: set[int] = set()
+    for secret in secrets.statements_of(command):
+        if secret.param not in matched.positions:
+            continue
+        token = body[matched.positions[secret.param]]
+        hidden.add(token.column)
+        if negation is None and args.get(secret.param) == secrets.MASK:
+            kept = secrets.configured(config, context, secret) or secrets.configured(
+                secrets_from, context, secret
+            )
+            if kept is None:
+                raise _RejectedError(
+                    token,
+                    f"no {secret.what} is configured here to keep: type the {secret.what} "
+                    f"itself ({secrets.MASK} stands for the one configured)",
+                    secret.type.label,
+                )
+            args = args.replaced(secret.param, kept)
     handler = command.handler
     if negation == "default" and command.default_handler is not None:
         handler = command.default_handler
@@ -140,7 +180,7 @@ def _apply(
         else:
             token = body[matched.positions.get(error.param, 0)]
         raise _RejectedError(token, error.message, error.expected) from None
-    return outcome, outcome.key or command.key
+    return outcome, outcome.key or command.key, frozenset(hidden)
 
 
 def _failure(failure: Failure, body: tuple[Token, ...], mode: Mode) -> _RejectedError:

@@ -64,6 +64,15 @@ class Word(ParamType):
         self.label = label
 
 
+class Secret(ParamType):
+    """A secret word (a pre-shared key, an authentication string): read like :class:`Word`,
+    but shown and logged only masked (:mod:`frrdmvpn.config.secrets`). ``field`` is the
+    model attribute it sets, ``what`` how messages name it."""
+
+    def __init__(self, field: str, what: str) -> None:
+        self.field, self.what = field, what
+
+
 class Line(ParamType):
     """The rest of the line, spacing kept."""
 
@@ -305,6 +314,18 @@ class Choice(ParamType):
         return None
 
 
+class Whole(Choice):
+    """A :class:`Choice` that takes only whole words: where a parameter follows that could
+    be any word (``fqdn [domain] NAME``), an abbreviation would take a name (``dom``)."""
+
+    def read(self, token: str) -> object | None:
+        low = token.lower()
+        return low if low in self.values else None
+
+    def reason(self, token: str) -> str | None:
+        return None
+
+
 # --- patterns ----------------------------------------------------------------------------
 
 
@@ -356,6 +377,10 @@ class Args:
 
     def has(self, name: str) -> bool:
         return name in self._values
+
+    def replaced(self, name: str, value: object) -> Args:
+        """These arguments with ``name`` set to ``value``."""
+        return Args({**self._values, name: value})
 
     def get(self, name: str) -> object | None:
         return self._values.get(name)
@@ -601,9 +626,13 @@ class Grammar:
             )
         return Matched(command, Args(values), positions)
 
-    def _step(  # noqa: PLR0911 - one exit per precedence rule reads clearest
-        self, node: _Node, text: str, index: int, lenient: bool = False
-    ) -> tuple[Param | None, _Node] | Failure:
+    @staticmethod
+    def _advance(
+        node: _Node, text: str, lenient: bool = False
+    ) -> tuple[Param | None, _Node] | None:
+        """Where ``text`` leads from ``node`` (the parameter that read it, if any); None
+        when nothing there accepts it."""
+
         def accepts(param: Param) -> bool:
             read = param.type.read_lenient if lenient else param.type.read
             return read(text) is not None
@@ -617,12 +646,39 @@ class Grammar:
         for param, child in node.params:
             if param.type.rank <= 1 and accepts(param):
                 return param, child
-        prefixed = sorted(k for k in node.keywords if k.startswith(low))
+        prefixed = [k for k in node.keywords if k.startswith(low)]
         if len(prefixed) == 1:
             return None, node.keywords[prefixed[0]]
         for param, child in node.params:
             if param.type.rank > 1 and accepts(param):
                 return param, child
+        return None
+
+    def trace(self, mode: Mode, tokens: Sequence[Token]) -> tuple[tuple[Param | None, ...], bool]:
+        """How far ``tokens`` go in ``mode``: the parameter (None: a keyword) that read each
+        token accepted, in order, and whether they make a whole command (or ``no`` form).
+        A rest-of-line parameter reads every token left. Never raises."""
+        node = self._roots[mode]
+        steps: list[Param | None] = []
+        while len(steps) < len(tokens):
+            step = self._advance(node, tokens[len(steps)].text)
+            if step is None:
+                return tuple(steps), False
+            param, node = step
+            if param is not None and param.type.rest_of_line:
+                steps += [param] * (len(tokens) - len(steps))
+                break
+            steps.append(param)
+        return tuple(steps), node.command is not None or node.no_command is not None
+
+    def _step(
+        self, node: _Node, text: str, index: int, lenient: bool = False
+    ) -> tuple[Param | None, _Node] | Failure:
+        found = self._advance(node, text, lenient)
+        if found is not None:
+            return found
+        low = text.lower()
+        prefixed = sorted(k for k in node.keywords if k.startswith(low))
         expected = ", ".join(node.labels(allow_end=node.command is not None))
         if len(prefixed) > 1:
             return Failure(index, f"ambiguous abbreviation {text!r}", ", ".join(prefixed))

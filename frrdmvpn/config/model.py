@@ -18,7 +18,7 @@ Interface naming: ``interface TunnelN`` is the Linux link ``dmvpnN`` (``Tunnel0`
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from frrdmvpn.core.authorize import PolicyMode
@@ -83,9 +83,11 @@ class AddressIdentity:
 
 @dataclass(frozen=True)
 class FqdnIdentity:
-    """An IKE identity of type FQDN."""
+    """An IKE identity of type FQDN; ``domain`` (only for ``match identity remote``): any
+    name under ``fqdn`` (charon ``*.fqdn``)."""
 
     fqdn: str
+    domain: bool = False
 
 
 IkeIdentity = AddressIdentity | FqdnIdentity
@@ -112,7 +114,7 @@ class KeyringPeer:
     name: str
     address: IPv4Network | None = None
     identity: IkeIdentity | None = None
-    pre_shared_key: str | None = None
+    pre_shared_key: str | None = field(default=None, repr=False)  # a secret: never in a repr
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ class TunnelInterface:
     source: IPv4Address | str | None = None
     multipoint: bool = False
     key: int | None = None
-    nhrp_authentication: str | None = None
+    nhrp_authentication: str | None = field(default=None, repr=False)  # a secret, likewise
     nhrp_network_id: int | None = None
     nhrp_holdtime: int | None = None
     nhrp_maps: tuple[NhrpMap, ...] = ()

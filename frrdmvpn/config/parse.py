@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from frrdmvpn.config.diagnostics import ConfigError, Diagnostic, errors
 from frrdmvpn.config.edit import apply_line, refused_character
-from frrdmvpn.config.grammar import tokenize
+from frrdmvpn.config.grammar import Token, tokenize
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context
+from frrdmvpn.config.secrets import MASK
 from frrdmvpn.config.source import SourceMap, SourceMapBuilder, Span
 from frrdmvpn.config.text import lines
 
@@ -46,11 +47,13 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
-def parse(text: str, *, lenient: bool = False) -> ParseResult:
+def parse(text: str, *, lenient: bool = False, secrets_from: Config | None = None) -> ParseResult:
     """Parse ``text``; never raises on bad input.
 
     ``lenient`` lets out-of-range numbers through (for :mod:`.validate` to locate them in
     the rendering of a model built in code); never use it for a configuration to apply.
+    ``secrets_from``: where a masked secret (``<removed>``) of ``text`` takes its value
+    (:func:`frrdmvpn.config.edit.apply_line`). The source map holds secrets masked.
     """
     config = Config()
     diagnostics: list[Diagnostic] = []
@@ -79,9 +82,8 @@ def parse(text: str, *, lenient: bool = False) -> ParseResult:
         context = stack[-1][1] if stack else ROOT
         assert context is not None
         first = stripped.split()[0].lower()
-        result = apply_line(
-            config, context, line, line_number=number, fallback=False, lenient=lenient
-        )
+        result = apply_line(config, context, line, line_number=number, fallback=False,
+                            lenient=lenient, secrets_from=secrets_from)  # fmt: skip
         if result.diagnostics:
             diagnostics.extend(_hint(result.diagnostics, config, context, last_block, line))
             if first not in ("no", "default"):
@@ -89,7 +91,10 @@ def parse(text: str, *, lenient: bool = False) -> ParseResult:
             continue
         config = result.config
         if result.key is not None:
-            source.record(context, result.key, Span(number, tokenize(line)))
+            tokens = tuple(
+                Token(MASK, t.column) if t.column in result.secrets else t for t in tokenize(line)
+            )
+            source.record(context, result.key, Span(number, tokens))
         if result.context != context and first not in ("exit", "end"):
             stack.append((indent, result.context))
             last_block = result.context
@@ -122,9 +127,9 @@ def _hint(
     return (hinted, *found[1:])
 
 
-def parse_strict(text: str) -> Config:
+def parse_strict(text: str, *, secrets_from: Config | None = None) -> Config:
     """The model of ``text``; raises :class:`ConfigError` with all diagnostics on any error."""
-    result = parse(text)
+    result = parse(text, secrets_from=secrets_from)
     if not result.ok:
         raise ConfigError(result.diagnostics)
     return result.config

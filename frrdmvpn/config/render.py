@@ -47,7 +47,7 @@ def identity_words(identity: IkeIdentity) -> str:
     if isinstance(identity, AddressIdentity):
         mask = "" if identity.mask is None else f" {identity.mask}"
         return f"address {identity.address}{mask}"
-    return f"fqdn {identity.fqdn}"
+    return f"fqdn {'domain ' if identity.domain else ''}{identity.fqdn}"
 
 
 def match_remote_line(identity: IkeIdentity) -> str:

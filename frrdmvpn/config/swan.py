@@ -128,7 +128,7 @@ def ike_id(identity: IkeIdentity | IPv4Network) -> str | None:
         if identity.mask is None or int(identity.mask) == 0xFFFFFFFF:
             return str(identity.address)
         return str(IPv4Network(f"{identity.address}/{identity.mask}", strict=False))
-    return f"fqdn:{identity.fqdn}"
+    return f"fqdn:*.{identity.fqdn}" if identity.domain else f"fqdn:{identity.fqdn}"
 
 
 def _auth(

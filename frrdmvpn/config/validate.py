@@ -22,6 +22,7 @@ from frrdmvpn.config.model import (
     AddressIdentity,
     AuthMethod,
     Config,
+    FqdnIdentity,
     IkeIdentity,
     Ikev2Keyring,
     Ikev2Profile,
@@ -34,6 +35,7 @@ from frrdmvpn.config.model import (
 )
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.parse import parse
+from frrdmvpn.config.policy import psk_identity_problems
 from frrdmvpn.config.render import (
     map_line,
     match_remote_line,
@@ -72,8 +74,9 @@ CODES = frozenset({
     "trustpoint-missing", "trustpoint-incomplete", "trustpoint-path", "ospf-tunnel-not-covered",
     "ospf-passive-tunnel", "ospf-passive-unknown", "spf-throttle", "ospf-network-area",
     "authorization-missing", "authorization-identities-unused", "psk-map-empty",
-    "authorization-certificate-psk", "psk-map-overlap", "name-too-long", "hostname-invalid",
-    "description-too-long", "psk-too-long", "path-too-long", "trustpoint-file",
+    "authorization-certificate-psk", "psk-map-overlap", "certificate-remote-identity",
+    "psk-map-shared-key", "name-too-long", "hostname-invalid", "description-too-long",
+    "psk-too-long", "path-too-long", "trustpoint-file",
 })  # fmt: skip
 PUBKEY = (AuthMethod.RSA_SIG, AuthMethod.ECDSA_SIG)
 # Raises ValueError or OSError when apply may not read the file (frrdmvpn.adapters.trusted_files).
@@ -735,6 +738,16 @@ class _Checker:
                         header,
                         "psk-map (or authentication remote rsa-sig)",
                     )
+                elif profile is not None:
+                    self.certificate_identity(profile)
+        for identity, problem in psk_identity_problems(c).items():
+            self.error(
+                "psk-map-shared-key",
+                problem,
+                At(ctx, f"identity {identity}", 1),
+                "an address identity, or a keyring peer with identity fqdn NAME and a key "
+                "no other peer has, and no key for any identity",
+            )
         owners: list[tuple[IPv4Network, str]] = []
         for entry in auth.identities:
             for prefix in entry.prefixes:
@@ -750,11 +763,36 @@ class _Checker:
                     )
             owners += [(prefix, entry.identity) for prefix in entry.prefixes]
 
+    def certificate_identity(self, profile: Ikev2Profile) -> None:
+        """Certificate authorization needs a typed remote identity: charon then admits only
+        identities of that type, so the one it reports can be tied to a certificate."""
+        ctx = Context(Mode.IKEV2_PROFILE, (profile.name,))
+        expected = "match identity remote fqdn domain DOMAIN|fqdn FQDN|address A.B.C.D [M.M.M.M]"
+        if not profile.match_remote:
+            self.error(
+                "certificate-remote-identity",
+                f"certificate authorization needs match identity remote in IKEv2 profile "
+                f"{profile.name}: without it charon accepts any identity of any type from a "
+                "peer, and no certificate can be tied to it",
+                _header_at(ctx, 3),
+                expected,
+            )
+            return
+        for identity in profile.match_remote:
+            if isinstance(identity, AddressIdentity) and int(identity.address) == 0:
+                self.error(
+                    "certificate-remote-identity",
+                    f"{match_remote_line(identity)} accepts any identity of any type: "
+                    "certificate authorization needs a typed remote identity",
+                    At(ctx, match_remote_line(identity), 4),
+                    expected,
+                )
+
 
 def _words(identity: IkeIdentity) -> str:
     if isinstance(identity, AddressIdentity):
         return str(identity.address)
-    return identity.fqdn
+    return f"*.{identity.fqdn}" if identity.domain else identity.fqdn
 
 
 def _covers(
@@ -763,6 +801,10 @@ def _covers(
     """Whether a keyring peer's key can be selected for the remote identity ``wanted``."""
     wildcard = isinstance(wanted, AddressIdentity) and int(wanted.address) == 0
     if peer_identity is not None:
+        if isinstance(wanted, FqdnIdentity) and wanted.domain:
+            under = "." + wanted.fqdn.lower()
+            return isinstance(peer_identity, FqdnIdentity) and (
+                peer_identity.fqdn.lower().endswith(under))  # fmt: skip
         return peer_identity == wanted or wildcard
     if address is None:
         return False
@@ -797,11 +839,14 @@ def file_findings(config: Config, source: SourceMap, files: FileCheck) -> tuple[
     return tuple(checker.found)
 
 
-def check(text: str, files: FileCheck | None = None) -> tuple[Config, tuple[Diagnostic, ...]]:
-    """Parse and, if the text parses, validate: the model and every diagnostic. With
+def check(
+    text: str, secrets_from: Config | None = None, files: FileCheck | None = None
+) -> tuple[Config, tuple[Diagnostic, ...]]:
+    """Parse and, if the text parses, validate: the model and every diagnostic.
+    ``secrets_from``: the configuration whose secrets masked ones (``<removed>``) keep. With
     ``files``, a configuration without other errors has its certificate and key files
     checked too (:func:`file_findings`)."""
-    parsed = parse(text)
+    parsed = parse(text, secrets_from=secrets_from)
     if not parsed.ok:
         return parsed.config, parsed.diagnostics
     found = validate(parsed.config, parsed.source)

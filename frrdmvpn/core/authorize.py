@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from frrdmvpn.core.x509san import SubjectAltNames, subject_alt_names
+from frrdmvpn.core.identity import Identity, carries, certificate_identity
+from frrdmvpn.core.x509san import CertificateNames, DerError, SubjectAltNames, certificate_names
 from frrdmvpn.nhrp.events import AuthorizeBinding, IPAddress
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -52,9 +53,11 @@ _GRE_NAMES = frozenset({"gre", "47"})
 class PolicyMode(enum.Enum):
     """How a peer's IKE identity is bound to the tunnel address it claims."""
 
-    # The peer's certificate has an iPAddress subjectAltName equal to the claimed address.
+    # Every certificate issued to the peer's IKE identity grants the claimed address (an
+    # iPAddress subjectAltName or an RFC 3779 address block).
     CERTIFICATE = "certificate"
-    # The peer's IKE identity is in the configured map and the address in its networks.
+    # The peer's IKE identity is in the configured map and the address in its networks; a
+    # non-address identity only with a pre-shared key of its own.
     PSK_MAP = "psk-map"
     # Any IKE-authenticated peer may claim any address in the tunnel subnet (weak).
     ANY_AUTHENTICATED = "any-authenticated"
@@ -75,9 +78,13 @@ class ChildSa:
     protocol: str
     local_ts: tuple[str, ...]
     remote_ts: tuple[str, ...]
-    remote_cert: bytes = b""
+    # The end-entity certificates charon holds for remote_id (VICI list-certs): any of
+    # them may have authenticated the peer.
+    remote_certs: tuple[bytes, ...] = ()
     remote_auth: str = "psk"
     ike_name: str = ""  # charon's connection name of the IKE_SA
+    # The remote.id of that connection as VICI list-conns shows it (None: unset, any).
+    conn_remote_id: str | None = None
     spi_in: int = 0  # the kernel SA's SPI towards us (0: not known)
     spi_out: int = 0
 
@@ -93,11 +100,18 @@ def _empty_map() -> Mapping[str, frozenset[IPNetwork]]:
 
 @dataclass(frozen=True)
 class Policy:
-    """The configured authorization policy. ``psk_map`` is copied and frozen."""
+    """The configured authorization policy. ``psk_map`` is copied and frozen.
+
+    ``psk_own_key``: the non-address identities of the map whose pre-shared key is theirs
+    alone (no other identity has the same key, and no key charon accepts for any identity
+    exists); only these may claim anything, since nothing else ties such an identity to a
+    peer (an address identity is tied to the address the peer speaks IKE from).
+    """
 
     mode: PolicyMode
     tunnel_subnet: IPNetwork
     psk_map: Mapping[str, frozenset[IPNetwork]] = field(default_factory=_empty_map)
+    psk_own_key: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not isinstance(self.mode, PolicyMode):
@@ -114,6 +128,7 @@ class Policy:
                     raise TypeError(f"psk_map[{identity!r}] holds {net!r}, not an IP network")
             frozen[identity] = nets
         object.__setattr__(self, "psk_map", MappingProxyType(frozen))
+        object.__setattr__(self, "psk_own_key", frozenset(self.psk_own_key))
 
 
 @dataclass(frozen=True)
@@ -233,29 +248,78 @@ def _no_protection(
 def _check_certificate(
     event: AuthorizeBinding, sa: ChildSa, claimed: IPAddress, subnet: IPNetwork
 ) -> tuple[bool, str]:
-    """An iPAddress subjectAltName binds a tunnel address (inside the tunnel subnet: the
+    """Certificates bind claims only if they provably belong to the peer's IKE identity.
+
+    The identity must be exactly one identity of the type the connection's remote.id
+    admits (:func:`frrdmvpn.core.identity.certificate_identity`), at least one certificate
+    must be issued to exactly it (subject DN or a subjectAltName equal to it), and every
+    certificate that may have authenticated the peer must allow the claim: the one nhrpd
+    names, or all charon holds for the identity (any of them could have been presented).
+    An iPAddress subjectAltName binds a tunnel address (inside the tunnel subnet: the
     certificate usually names the NBMA address too); an RFC 3779 address block binds any
     address in it (a LAN that shortcut resolutions bind to the peer)."""
     who = f"IKE peer {_quote(sa.remote_id)} ({sa.label})"
-    if sa.remote_auth != "pubkey":
+    identity = _certificate_peer(sa, who)
+    if isinstance(identity, str):
+        return False, identity
+    held = _certificates(event, sa, who)
+    if isinstance(held, str):
+        return False, held
+    if not any(carries(names, identity) for _, names in held):
+        whose = "the certificate from nhrpd" if event.remote_cert else (
+            f"the {len(held)} certificate(s) charon holds for it")  # fmt: skip
         return False, (
+            f"{who}: {whose} has no subject DN or subjectAltName equal to its identity, so "
+            "none provably belongs to it"
+        )
+    verdicts = [_judge_names(label, names.alt_names, claimed, subnet) for label, names in held]
+    refused = next((text for ok, text in verdicts if not ok), None)
+    if len(verdicts) == 1:
+        return verdicts[0]
+    if refused is None:
+        return True, f"all {len(verdicts)} certificates charon holds for {who} allow it"
+    return False, f"each certificate issued to the identity must allow the claim: {refused}"
+
+
+def _certificate_peer(sa: ChildSa, who: str) -> Identity | str:
+    """The peer's identity if it authenticated by certificate and can be tied to one."""
+    if sa.remote_auth != "pubkey":
+        return (
             f"{who} authenticated with {_quote(sa.remote_auth)}, not a certificate; "
             "certificate policy needs pubkey authentication"
         )
-    der = event.remote_cert or sa.remote_cert
-    if not der:
-        return False, f"no certificate known for {who} (none from nhrpd or charon)"
-    cert = f"certificate of {who} from {'nhrpd' if event.remote_cert else 'charon'}"
-    try:
-        names = subject_alt_names(der)
-    except ValueError as exc:
-        return False, f"{cert} is malformed ({exc})"
-    return _judge_names(cert, names, claimed, subnet)
+    identity = certificate_identity(sa.remote_id, sa.conn_remote_id, sa.ike_name)
+    if isinstance(identity, str):
+        return f"{who} cannot be tied to a certificate: {identity}"
+    return identity
+
+
+def _certificates(
+    event: AuthorizeBinding, sa: ChildSa, who: str
+) -> list[tuple[str, CertificateNames]] | str:
+    """The certificates that may have authenticated the peer, each with the label its
+    reasons use: the one nhrpd names, else all charon holds; or why there are none."""
+    ders = (event.remote_cert,) if event.remote_cert else sa.remote_certs
+    if not ders:
+        return f"no certificate known for {who} (none from nhrpd or charon)"
+    source = "nhrpd" if event.remote_cert else "charon"
+    labels = [f"certificate of {who} from {source}"]
+    if len(ders) > 1:
+        labels = [f"certificate {i} of {len(ders)} charon holds for {who}"
+                  for i in range(1, len(ders) + 1)]  # fmt: skip
+    out: list[tuple[str, CertificateNames]] = []
+    for label, der in zip(labels, ders, strict=True):
+        try:
+            out.append((label, certificate_names(der)))
+        except DerError as exc:
+            return f"{label} is malformed ({exc})"
+    return out
 
 
 def _judge_names(
     cert: str, names: SubjectAltNames, claimed: IPAddress, subnet: IPNetwork
 ) -> tuple[bool, str]:
+    """What one certificate's names allow."""
     inside = _inside(claimed, subnet)
     if inside and any(_same(address, claimed) for address in names.ip_addresses):
         return True, f"{cert} has IP subjectAltName {claimed}"
@@ -283,6 +347,12 @@ def _check_psk_map(policy: Policy, sa: ChildSa, claimed: IPAddress) -> tuple[boo
     networks = policy.psk_map.get(sa.remote_id)
     if networks is None:
         return False, f"{who} is not in the PSK authorization map, so it may claim nothing"
+    if as_address is None and sa.remote_id not in policy.psk_own_key:
+        return False, (
+            f"{who} is no address and has no pre-shared key of its own (with a key shared "
+            "with another identity, or one charon accepts for any identity, every holder "
+            "can present it), so it may claim nothing"
+        )
     allowed = ", ".join(sorted(str(n) for n in networks)) or "nothing"
     if any(_inside(claimed, net) for net in networks):
         return True, f"{who} may claim {allowed} per the PSK authorization map"

@@ -87,6 +87,10 @@ class SystemdNode:
         (etc / "frr/frr.conf").write_text(f"hostname {self.node.name}\nlog syslog informational\n")
         (etc / "systemd/system/frrdmvpn-lab-node.target").write_text(TARGET)
         (etc / "machine-id").write_text("")  # systemd makes a transient one
+        # A machine's root has no policy-rc.d; this one's may (container images ship one that
+        # exits 101, and deb-systemd-invoke then silently skips every restart a package asks
+        # for). Unlinking it here leaves a whiteout in the overlay: the node boots without it.
+        (self.root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
 
     def _leader(self) -> int | None:
         """The container's PID 1 (as seen from here): nspawn's child running systemd."""

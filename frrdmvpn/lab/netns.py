@@ -34,7 +34,8 @@ DEB = os.environ.get("FRRDMVPN_LAB_DEB", "")
 PACKAGE_BIN = {"frrdmvpnd": "/usr/sbin/frrdmvpnd", "frrdmvpn-proxy": "/usr/sbin/frrdmvpn-proxy",
                "frrdmvpn-shell": "/usr/bin/frrdmvpn-shell"}  # fmt: skip
 FRR_DAEMONS = ("zebra", "nhrpd", "ospfd")
-API_GROUP = "frrdmvpn"  # may use frrdmvpnd's API socket
+API_GROUP = "frrdmvpn"  # operators: may use frrdmvpnd's API socket
+ADMIN_GROUP = "frrdmvpn-admin"  # administrators: may use its administrators' socket
 SWANCTL_DIRS = (
     "conf.d", "x509", "x509ca", "x509aa", "x509ocsp", "x509crl", "x509ac",
     "pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12",
@@ -283,7 +284,8 @@ class Lab:
             conf.write_text(topo.frrdmvpn_conf(n, self.auth))
         if self.auth == "cert":
             ca_dir = self.state_dir / "pki"
-            ident = pki.Identity(n.name, (n.entitled_overlay.ip, n.nbma.ip), (n.lan.network,))
+            ident = pki.Identity(n.name, (n.entitled_overlay.ip, n.nbma.ip), (n.lan.network,),
+                                 topo.cert_dns_names(n))  # fmt: skip
             serial = 2 + [x.name for x in NODES + topo.EXTRA_NODES].index(n.name)
             cert, key = pki.issue(ca_dir, ident, serial)
             shutil.copy(cert, swanctl / "x509" / cert.name)
@@ -504,9 +506,11 @@ class Lab:
                                           "/run/frrdmvpn/running.conf")  # fmt: skip
         return topo.proxy_argv(self.program("frrdmvpn-proxy"), self.auth)
 
-    def start_proxy(self, name: str) -> None:
+    def start_proxy(self, name: str, argv: list[str] | None = None) -> None:
+        """Start node ``name``'s frrdmvpn-proxy (``argv``: another command line, e.g. a
+        policy given on it instead of the applied configuration's)."""
         n = topo.node(name)
-        self._spawn(n, self._proxy_argv(n), "frrdmvpn-proxy.log")
+        self._spawn(n, argv or self._proxy_argv(n), "frrdmvpn-proxy.log")
         sock = self.node_dir(n) / "run" / "charon.vici"
         wait_for(f"frrdmvpn-proxy on {name}", lambda: bool(self.find(name, "frrdmvpn-proxy"))
                  and sock.exists())  # fmt: skip
@@ -536,12 +540,18 @@ class Lab:
         """Node ``name``'s gRPC API socket (/run/frrdmvpn/frrdmvpn.sock inside the node)."""
         return self.node_dir(topo.node(name)) / "run" / "frrdmvpn" / "frrdmvpn.sock"
 
+    def api_admin_socket(self, name: str) -> Path:
+        """Node ``name``'s gRPC API socket for administrators
+        (/run/frrdmvpn/frrdmvpn-admin.sock inside the node)."""
+        return self.node_dir(topo.node(name)) / "run" / "frrdmvpn" / "frrdmvpn-admin.sock"
+
     def _start_supervisors(self, nodes: tuple[Node, ...]) -> None:
         """frrdmvpnd on each node: it applies the node's frrdmvpn.conf, then supervises."""
-        # The API's group (the Debian package creates it; the lab's host may not have it).
-        known = subprocess.run(["getent", "group", API_GROUP], capture_output=True, check=False)
-        if known.returncode:
-            subprocess.run(["groupadd", "--system", API_GROUP], check=True)
+        # The API's groups (the Debian package creates them; the lab's host may not have them).
+        for group in (API_GROUP, ADMIN_GROUP):
+            known = subprocess.run(["getent", "group", group], capture_output=True, check=False)
+            if known.returncode:
+                subprocess.run(["groupadd", "--system", group], check=True)
         for n in nodes:
             (self.node_dir(n) / "run/frrdmvpn/running.conf").unlink(missing_ok=True)
             self.start_supervisor(n.name)

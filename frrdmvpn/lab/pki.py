@@ -2,8 +2,10 @@
 
 Each node certificate binds what the node may claim in certificate mode: its tunnel address
 as an iPAddress subjectAltName (with its NBMA address), and its LAN as an RFC 3779 address
-block (``sbgp-ipAddrBlock``), the prefixes a shortcut resolution may bind to it. Keys are
-ECDSA P-256: cheap to make and to verify under emulation.
+block (``sbgp-ipAddrBlock``), the prefixes a shortcut resolution may bind to it. Its
+dNSNames are its IKE identity (``NAME.lab.example``) and, for spokes, a name they all share
+(see :data:`frrdmvpn.lab.topology.SPOKES_DNS`). Keys are ECDSA P-256: cheap to make and to
+verify under emulation.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ CA_CN = "frrdmvpn lab CA"
 
 @dataclass(frozen=True)
 class Identity:
-    """What one node's certificate says: its CN, IP subjectAltNames and address blocks."""
+    """What one node's certificate says: its CN, IP and DNS subjectAltNames and address
+    blocks."""
 
     name: str
     addresses: tuple[ipaddress.IPv4Address, ...]
     blocks: tuple[ipaddress.IPv4Network, ...] = ()
+    dns_names: tuple[str, ...] = ()
 
     @property
     def subject(self) -> str:
@@ -56,7 +60,8 @@ def issue(directory: Path, ident: Identity, serial: int) -> tuple[Path, Path]:
     make_ca(directory)
     cert, key = directory / f"{ident.name}.pem", directory / f"{ident.name}.key"
     ext = directory / f"{ident.name}.ext"
-    lines = ["subjectAltName=" + ",".join(f"IP:{a}" for a in ident.addresses)]
+    sans = [f"IP:{a}" for a in ident.addresses] + [f"DNS:{d}" for d in ident.dns_names]
+    lines = ["subjectAltName=" + ",".join(sans)]
     if ident.blocks:
         lines.append("sbgp-ipAddrBlock=" + ",".join(f"IPv4:{b}" for b in ident.blocks))
     ext.write_text("\n".join(lines) + "\n")

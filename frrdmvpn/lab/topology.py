@@ -38,6 +38,12 @@ MODES = ("frrdmvpn", "trap")
 #: IKE authentication in the lab: a group PSK (with frrdmvpn's identity map) or certificates.
 AUTHS = ("psk", "cert")
 VICI_PROFILE = "dmvpn"
+#: With certificates every node's IKE identity is ``NAME.lab.example`` (a dNSName of its
+#: certificate); every node admits any identity under the domain (``*.lab.example``).
+LAB_DOMAIN = "lab.example"
+#: A dNSName every spoke's certificate carries besides its own (a role name, as some CAs
+#: issue): several certificates share it, so it must never bind an address by itself.
+SPOKES_DNS = f"spokes.{LAB_DOMAIN}"
 EVENT_SOCKET = "/run/frrdmvpn/nhrp-events.sock"
 CHARON_VICI = "/var/run/frrdmvpn-charon.vici"
 
@@ -62,6 +68,11 @@ class Node:
     @property
     def entitled_overlay(self) -> ipaddress.IPv4Interface:
         return self.entitled or self.overlay
+
+    @property
+    def fqdn(self) -> str:
+        """Its IKE identity with certificates (a dNSName of its certificate)."""
+        return f"{self.name}.{LAB_DOMAIN}"
 
     @property
     def netns(self) -> str:
@@ -152,13 +163,14 @@ def frrdmvpn_conf(n: Node, auth: str = "psk") -> str:
     if auth == "psk":
         lines += ["crypto ikev2 keyring lab", " peer any", "  address 0.0.0.0 0.0.0.0",
                   f"  pre-shared-key {PSK}", "!"]  # fmt: skip
-    lines += ["crypto ikev2 profile lab", " match identity remote address 0.0.0.0"]
+    lines.append("crypto ikev2 profile lab")
     if auth == "psk":
-        lines += [" authentication local pre-share", " authentication remote pre-share",
-                  " keyring local lab"]  # fmt: skip
-    else:
-        lines += [" authentication local ecdsa-sig", " authentication remote ecdsa-sig",
-                  " pki trustpoint lab"]  # fmt: skip
+        lines += [" match identity remote address 0.0.0.0", " authentication local pre-share",
+                  " authentication remote pre-share", " keyring local lab"]  # fmt: skip
+    else:  # certificate authorization needs a typed remote identity (issue 14, hole 1)
+        lines += [f" match identity remote fqdn domain {LAB_DOMAIN}",
+                  f" identity local fqdn {n.fqdn}", " authentication local ecdsa-sig",
+                  " authentication remote ecdsa-sig", " pki trustpoint lab"]  # fmt: skip
     lines += [" dpd 10 2 periodic", "!",
               "crypto ipsec transform-set lab esp-gcm 128", " mode transport", "!",
               f"crypto ipsec profile {VICI_PROFILE}", " set transform-set lab",
@@ -261,21 +273,27 @@ def ospfd_conf(n: Node) -> str:
 
 def _auth_blocks(n: Node, auth: str) -> tuple[str, str]:
     """swanctl ``local``/``remote`` bodies: a group PSK with address identities, or the lab
-    CA's certificates (``O=frrdmvpn lab, CN=<node>``, see :mod:`frrdmvpn.lab.pki`)."""
+    CA's certificates (identity ``NAME.lab.example``, see :mod:`frrdmvpn.lab.pki`)."""
     if auth == "psk":
         return f"auth = psk\n            id = {n.nbma.ip}", "auth = psk"
     if auth == "cert":
         indent = "\n            "
         return (
-            f'auth = pubkey{indent}certs = {n.name}.pem{indent}id = "{cert_subject(n)}"',
-            "auth = pubkey\n            cacerts = ca.pem",
+            f"auth = pubkey{indent}certs = {n.name}.pem{indent}id = fqdn:{n.fqdn}",
+            f"auth = pubkey{indent}cacerts = ca.pem{indent}id = fqdn:*.{LAB_DOMAIN}",
         )
     raise ValueError(f"unknown lab IKE authentication {auth!r} (one of {', '.join(AUTHS)})")
 
 
 def cert_subject(n: Node) -> str:
-    """The subject DN (and IKE identity) of node ``n``'s lab certificate."""
+    """The subject DN of node ``n``'s lab certificate (its IKE identity is :attr:`Node.fqdn`)."""
     return f"O=frrdmvpn lab, CN={n.name}"
+
+
+def cert_dns_names(n: Node) -> tuple[str, ...]:
+    """The dNSNames of node ``n``'s lab certificate: its FQDN, and for spokes the shared
+    :data:`SPOKES_DNS`."""
+    return (n.fqdn,) if n.is_hub else (n.fqdn, SPOKES_DNS)
 
 
 def swanctl_conf(n: Node, auth: str = "psk") -> str:

@@ -14,49 +14,49 @@ _sym_db = _symbol_database.Default()
 from frrdmvpn.v1 import config_pb2 as frrdmvpn_dot_v1_dot_config__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n frrdmvpn/v1/config_service.proto\x12\x0b\x66rrdmvpn.v1\x1a\x18\x66rrdmvpn/v1/config.proto\"\x82\x01\n\x10GetConfigRequest\x12\x31\n\tdatastore\x18\x01 \x01(\x0e\x32\x1c.frrdmvpn.v1.ConfigDatastoreH\x00\x12\x19\n\x0frevision_number\x18\x02 \x01(\x04H\x00\x12\x16\n\x0eredact_secrets\x18\x03 \x01(\x08\x42\x08\n\x06source\"\xa5\x01\n\x11GetConfigResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12%\n\x04tree\x18\x02 \x01(\x0b\x32\x17.frrdmvpn.v1.ConfigTree\x12-\n\x08revision\x18\x03 \x01(\x0b\x32\x1b.frrdmvpn.v1.ConfigRevision\x12,\n\x0b\x64iagnostics\x18\x04 \x03(\x0b\x32\x17.frrdmvpn.v1.Diagnostic\"d\n\x15ValidateConfigRequest\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x31\n\tdatastore\x18\x02 \x01(\x0e\x32\x1c.frrdmvpn.v1.ConfigDatastoreH\x00\x42\x08\n\x06source\"m\n\x16ValidateConfigResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12,\n\x0b\x64iagnostics\x18\x02 \x03(\x0b\x32\x17.frrdmvpn.v1.Diagnostic\x12\x16\n\x0e\x63\x61nonical_text\x18\x03 \x01(\t\"\xbd\x01\n\x11\x45\x64itConfigRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.frrdmvpn.v1.ConfigContext\x12\r\n\x05lines\x18\x02 \x03(\t\x12\'\n\x06\x63ommit\x18\x03 \x01(\x0e\x32\x17.frrdmvpn.v1.EditCommit\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12!\n\x19\x65xpected_candidate_digest\x18\x05 \x01(\t\x12\x0f\n\x07\x63omment\x18\x06 \x01(\t\"\xfb\x01\n\x12\x45\x64itConfigResponse\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.frrdmvpn.v1.ConfigContext\x12\x16\n\x0elines_accepted\x18\x02 \x01(\r\x12,\n\x0b\x64iagnostics\x18\x03 \x03(\x0b\x32\x17.frrdmvpn.v1.Diagnostic\x12.\n\tcandidate\x18\x04 \x01(\x0b\x32\x1b.frrdmvpn.v1.ConfigRevision\x12\x19\n\x11\x63\x61ndidate_pending\x18\x05 \x01(\x08\x12\'\n\x05\x61pply\x18\x06 \x01(\x0b\x32\x18.frrdmvpn.v1.ApplyResult\"<\n\x17\x44iscardCandidateRequest\x12!\n\x19\x65xpected_candidate_digest\x18\x01 \x01(\t\"J\n\x18\x44iscardCandidateResponse\x12.\n\tcandidate\x18\x01 \x01(\x0b\x32\x1b.frrdmvpn.v1.ConfigRevision\"\xa4\x01\n\x12\x41pplyConfigRequest\x12\x31\n\tdatastore\x18\x01 \x01(\x0e\x32\x1c.frrdmvpn.v1.ConfigDatastoreH\x00\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x1f\n\x17\x65xpected_running_digest\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\tB\x08\n\x06source\"?\n\x13\x41pplyConfigResponse\x12(\n\x06result\x18\x01 \x01(\x0b\x32\x18.frrdmvpn.v1.ApplyResult\"4\n\x11SaveConfigRequest\x12\x1f\n\x17\x65xpected_running_digest\x18\x01 \x01(\t\"e\n\x12SaveConfigResponse\x12*\n\x05saved\x18\x01 \x01(\x0b\x32\x1b.frrdmvpn.v1.ConfigRevision\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x15\n\rprevious_path\x18\x03 \x01(\t\"\xb2\x01\n\x15RollbackConfigRequest\x12\x31\n\nwell_known\x18\x01 \x01(\x0e\x32\x1b.frrdmvpn.v1.RollbackTargetH\x00\x12\x19\n\x0frevision_number\x18\x02 \x01(\x04H\x00\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x1f\n\x17\x65xpected_running_digest\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\tB\x08\n\x06target\"B\n\x16RollbackConfigResponse\x12(\n\x06result\x18\x01 \x01(\x0b\x32\x18.frrdmvpn.v1.ApplyResult\"C\n\x1aListConfigRevisionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"z\n\x1bListConfigRevisionsResponse\x12.\n\trevisions\x18\x01 \x03(\x0b\x32\x1b.frrdmvpn.v1.ConfigRevision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05*s\n\nEditCommit\x12\x1b\n\x17\x45\x44IT_COMMIT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45\x44IT_COMMIT_NONE\x10\x01\x12\x18\n\x14\x45\x44IT_COMMIT_IF_VALID\x10\x02\x12\x18\n\x14\x45\x44IT_COMMIT_REQUIRED\x10\x03*\x96\x01\n\x0eRollbackTarget\x12\x1f\n\x1bROLLBACK_TARGET_UNSPECIFIED\x10\x00\x12\x19\n\x15ROLLBACK_TARGET_SAVED\x10\x01\x12\"\n\x1eROLLBACK_TARGET_SAVED_PREVIOUS\x10\x02\x12$\n ROLLBACK_TARGET_PREVIOUS_RUNNING\x10\x03\x32\xcc\x05\n\rConfigService\x12J\n\tGetConfig\x12\x1d.frrdmvpn.v1.GetConfigRequest\x1a\x1e.frrdmvpn.v1.GetConfigResponse\x12Y\n\x0eValidateConfig\x12\".frrdmvpn.v1.ValidateConfigRequest\x1a#.frrdmvpn.v1.ValidateConfigResponse\x12M\n\nEditConfig\x12\x1e.frrdmvpn.v1.EditConfigRequest\x1a\x1f.frrdmvpn.v1.EditConfigResponse\x12_\n\x10\x44iscardCandidate\x12$.frrdmvpn.v1.DiscardCandidateRequest\x1a%.frrdmvpn.v1.DiscardCandidateResponse\x12P\n\x0b\x41pplyConfig\x12\x1f.frrdmvpn.v1.ApplyConfigRequest\x1a .frrdmvpn.v1.ApplyConfigResponse\x12M\n\nSaveConfig\x12\x1e.frrdmvpn.v1.SaveConfigRequest\x1a\x1f.frrdmvpn.v1.SaveConfigResponse\x12Y\n\x0eRollbackConfig\x12\".frrdmvpn.v1.RollbackConfigRequest\x1a#.frrdmvpn.v1.RollbackConfigResponse\x12h\n\x13ListConfigRevisions\x12\'.frrdmvpn.v1.ListConfigRevisionsRequest\x1a(.frrdmvpn.v1.ListConfigRevisionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n frrdmvpn/v1/config_service.proto\x12\x0b\x66rrdmvpn.v1\x1a\x18\x66rrdmvpn/v1/config.proto\"\x9a\x01\n\x10GetConfigRequest\x12\x31\n\tdatastore\x18\x01 \x01(\x0e\x32\x1c.frrdmvpn.v1.ConfigDatastoreH\x00\x12\x19\n\x0frevision_number\x18\x02 \x01(\x04H\x00\x12\x16\n\x0eredact_secrets\x18\x03 \x01(\x08\x12\x16\n\x0ereveal_secrets\x18\x04 \x01(\x08\x42\x08\n\x06source\"\xa5\x01\n\x11GetConfigResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12%\n\x04tree\x18\x02 \x01(\x0b\x32\x17.frrdmvpn.v1.ConfigTree\x12-\n\x08revision\x18\x03 \x01(\x0b\x32\x1b.frrdmvpn.v1.ConfigRevision\x12,\n\x0b\x64iagnostics\x18\x04 \x03(\x0b\x32\x17.frrdmvpn.v1.Diagnostic\"|\n\x15ValidateConfigRequest\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x31\n\tdatastore\x18\x02 \x01(\x0e\x32\x1c.frrdmvpn.v1.ConfigDatastoreH\x00\x12\x16\n\x0ereveal_secrets\x18\x03 \x01(\x08\x42\x08\n\x06source\"m\n\x16ValidateConfigResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12,\n\x0b\x64iagnostics\x18\x02 \x03(\x0b\x32\x17.frrdmvpn.v1.Diagnostic\x12\x16\n\x0e\x63\x61nonical_text\x18\x03 \x01(\t\"\xbd\x01\n\x11\x45\x64itConfigRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.frrdmvpn.v1.ConfigContext\x12\r\n\x05lines\x18\x02 \x03(\t\x12\'\n\x06\x63ommit\x18\x03 \x01(\x0e\x32\x17.frrdmvpn.v1.EditCommit\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12!\n\x19\x65xpected_candidate_digest\x18\x05 \x01(\t\x12\x0f\n\x07\x63omment\x18\x06 \x01(\t\"\xfb\x01\n\x12\x45\x64itConfigResponse\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.frrdmvpn.v1.ConfigContext\x12\x16\n\x0elines_accepted\x18\x02 \x01(\r\x12,\n\x0b\x64iagnostics\x18\x03 \x03(\x0b\x32\x17.frrdmvpn.v1.Diagnostic\x12.\n\tcandidate\x18\x04 \x01(\x0b\x32\x1b.frrdmvpn.v1.ConfigRevision\x12\x19\n\x11\x63\x61ndidate_pending\x18\x05 \x01(\x08\x12\'\n\x05\x61pply\x18\x06 \x01(\x0b\x32\x18.frrdmvpn.v1.ApplyResult\"<\n\x17\x44iscardCandidateRequest\x12!\n\x19\x65xpected_candidate_digest\x18\x01 \x01(\t\"J\n\x18\x44iscardCandidateResponse\x12.\n\tcandidate\x18\x01 \x01(\x0b\x32\x1b.frrdmvpn.v1.ConfigRevision\"\xa4\x01\n\x12\x41pplyConfigRequest\x12\x31\n\tdatastore\x18\x01 \x01(\x0e\x32\x1c.frrdmvpn.v1.ConfigDatastoreH\x00\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x1f\n\x17\x65xpected_running_digest\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\tB\x08\n\x06source\"?\n\x13\x41pplyConfigResponse\x12(\n\x06result\x18\x01 \x01(\x0b\x32\x18.frrdmvpn.v1.ApplyResult\"4\n\x11SaveConfigRequest\x12\x1f\n\x17\x65xpected_running_digest\x18\x01 \x01(\t\"e\n\x12SaveConfigResponse\x12*\n\x05saved\x18\x01 \x01(\x0b\x32\x1b.frrdmvpn.v1.ConfigRevision\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x15\n\rprevious_path\x18\x03 \x01(\t\"\xb2\x01\n\x15RollbackConfigRequest\x12\x31\n\nwell_known\x18\x01 \x01(\x0e\x32\x1b.frrdmvpn.v1.RollbackTargetH\x00\x12\x19\n\x0frevision_number\x18\x02 \x01(\x04H\x00\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x1f\n\x17\x65xpected_running_digest\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\tB\x08\n\x06target\"B\n\x16RollbackConfigResponse\x12(\n\x06result\x18\x01 \x01(\x0b\x32\x18.frrdmvpn.v1.ApplyResult\"C\n\x1aListConfigRevisionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"z\n\x1bListConfigRevisionsResponse\x12.\n\trevisions\x18\x01 \x03(\x0b\x32\x1b.frrdmvpn.v1.ConfigRevision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05*s\n\nEditCommit\x12\x1b\n\x17\x45\x44IT_COMMIT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45\x44IT_COMMIT_NONE\x10\x01\x12\x18\n\x14\x45\x44IT_COMMIT_IF_VALID\x10\x02\x12\x18\n\x14\x45\x44IT_COMMIT_REQUIRED\x10\x03*\x96\x01\n\x0eRollbackTarget\x12\x1f\n\x1bROLLBACK_TARGET_UNSPECIFIED\x10\x00\x12\x19\n\x15ROLLBACK_TARGET_SAVED\x10\x01\x12\"\n\x1eROLLBACK_TARGET_SAVED_PREVIOUS\x10\x02\x12$\n ROLLBACK_TARGET_PREVIOUS_RUNNING\x10\x03\x32\xcc\x05\n\rConfigService\x12J\n\tGetConfig\x12\x1d.frrdmvpn.v1.GetConfigRequest\x1a\x1e.frrdmvpn.v1.GetConfigResponse\x12Y\n\x0eValidateConfig\x12\".frrdmvpn.v1.ValidateConfigRequest\x1a#.frrdmvpn.v1.ValidateConfigResponse\x12M\n\nEditConfig\x12\x1e.frrdmvpn.v1.EditConfigRequest\x1a\x1f.frrdmvpn.v1.EditConfigResponse\x12_\n\x10\x44iscardCandidate\x12$.frrdmvpn.v1.DiscardCandidateRequest\x1a%.frrdmvpn.v1.DiscardCandidateResponse\x12P\n\x0b\x41pplyConfig\x12\x1f.frrdmvpn.v1.ApplyConfigRequest\x1a .frrdmvpn.v1.ApplyConfigResponse\x12M\n\nSaveConfig\x12\x1e.frrdmvpn.v1.SaveConfigRequest\x1a\x1f.frrdmvpn.v1.SaveConfigResponse\x12Y\n\x0eRollbackConfig\x12\".frrdmvpn.v1.RollbackConfigRequest\x1a#.frrdmvpn.v1.RollbackConfigResponse\x12h\n\x13ListConfigRevisions\x12\'.frrdmvpn.v1.ListConfigRevisionsRequest\x1a(.frrdmvpn.v1.ListConfigRevisionsResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'frrdmvpn.v1.config_service_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _EDITCOMMIT._serialized_start=2004
-  _EDITCOMMIT._serialized_end=2119
-  _ROLLBACKTARGET._serialized_start=2122
-  _ROLLBACKTARGET._serialized_end=2272
+  _EDITCOMMIT._serialized_start=2052
+  _EDITCOMMIT._serialized_end=2167
+  _ROLLBACKTARGET._serialized_start=2170
+  _ROLLBACKTARGET._serialized_end=2320
   _GETCONFIGREQUEST._serialized_start=76
-  _GETCONFIGREQUEST._serialized_end=206
-  _GETCONFIGRESPONSE._serialized_start=209
-  _GETCONFIGRESPONSE._serialized_end=374
-  _VALIDATECONFIGREQUEST._serialized_start=376
-  _VALIDATECONFIGREQUEST._serialized_end=476
-  _VALIDATECONFIGRESPONSE._serialized_start=478
-  _VALIDATECONFIGRESPONSE._serialized_end=587
-  _EDITCONFIGREQUEST._serialized_start=590
-  _EDITCONFIGREQUEST._serialized_end=779
-  _EDITCONFIGRESPONSE._serialized_start=782
-  _EDITCONFIGRESPONSE._serialized_end=1033
-  _DISCARDCANDIDATEREQUEST._serialized_start=1035
-  _DISCARDCANDIDATEREQUEST._serialized_end=1095
-  _DISCARDCANDIDATERESPONSE._serialized_start=1097
-  _DISCARDCANDIDATERESPONSE._serialized_end=1171
-  _APPLYCONFIGREQUEST._serialized_start=1174
-  _APPLYCONFIGREQUEST._serialized_end=1338
-  _APPLYCONFIGRESPONSE._serialized_start=1340
-  _APPLYCONFIGRESPONSE._serialized_end=1403
-  _SAVECONFIGREQUEST._serialized_start=1405
-  _SAVECONFIGREQUEST._serialized_end=1457
-  _SAVECONFIGRESPONSE._serialized_start=1459
-  _SAVECONFIGRESPONSE._serialized_end=1560
-  _ROLLBACKCONFIGREQUEST._serialized_start=1563
-  _ROLLBACKCONFIGREQUEST._serialized_end=1741
-  _ROLLBACKCONFIGRESPONSE._serialized_start=1743
-  _ROLLBACKCONFIGRESPONSE._serialized_end=1809
-  _LISTCONFIGREVISIONSREQUEST._serialized_start=1811
-  _LISTCONFIGREVISIONSREQUEST._serialized_end=1878
-  _LISTCONFIGREVISIONSRESPONSE._serialized_start=1880
-  _LISTCONFIGREVISIONSRESPONSE._serialized_end=2002
-  _CONFIGSERVICE._serialized_start=2275
-  _CONFIGSERVICE._serialized_end=2991
+  _GETCONFIGREQUEST._serialized_end=230
+  _GETCONFIGRESPONSE._serialized_start=233
+  _GETCONFIGRESPONSE._serialized_end=398
+  _VALIDATECONFIGREQUEST._serialized_start=400
+  _VALIDATECONFIGREQUEST._serialized_end=524
+  _VALIDATECONFIGRESPONSE._serialized_start=526
+  _VALIDATECONFIGRESPONSE._serialized_end=635
+  _EDITCONFIGREQUEST._serialized_start=638
+  _EDITCONFIGREQUEST._serialized_end=827
+  _EDITCONFIGRESPONSE._serialized_start=830
+  _EDITCONFIGRESPONSE._serialized_end=1081
+  _DISCARDCANDIDATEREQUEST._serialized_start=1083
+  _DISCARDCANDIDATEREQUEST._serialized_end=1143
+  _DISCARDCANDIDATERESPONSE._serialized_start=1145
+  _DISCARDCANDIDATERESPONSE._serialized_end=1219
+  _APPLYCONFIGREQUEST._serialized_start=1222
+  _APPLYCONFIGREQUEST._serialized_end=1386
+  _APPLYCONFIGRESPONSE._serialized_start=1388
+  _APPLYCONFIGRESPONSE._serialized_end=1451
+  _SAVECONFIGREQUEST._serialized_start=1453
+  _SAVECONFIGREQUEST._serialized_end=1505
+  _SAVECONFIGRESPONSE._serialized_start=1507
+  _SAVECONFIGRESPONSE._serialized_end=1608
+  _ROLLBACKCONFIGREQUEST._serialized_start=1611
+  _ROLLBACKCONFIGREQUEST._serialized_end=1789
+  _ROLLBACKCONFIGRESPONSE._serialized_start=1791
+  _ROLLBACKCONFIGRESPONSE._serialized_end=1857
+  _LISTCONFIGREVISIONSREQUEST._serialized_start=1859
+  _LISTCONFIGREVISIONSREQUEST._serialized_end=1926
+  _LISTCONFIGREVISIONSRESPONSE._serialized_start=1928
+  _LISTCONFIGREVISIONSRESPONSE._serialized_end=2050
+  _CONFIGSERVICE._serialized_start=2323
+  _CONFIGSERVICE._serialized_end=3039
 # @@protoc_insertion_point(module_scope)

@@ -104,13 +104,18 @@ class GetConfigRequest(google.protobuf.message.Message):
     DATASTORE_FIELD_NUMBER: builtins.int
     REVISION_NUMBER_FIELD_NUMBER: builtins.int
     REDACT_SECRETS_FIELD_NUMBER: builtins.int
+    REVEAL_SECRETS_FIELD_NUMBER: builtins.int
     datastore: frrdmvpn.v1.config_pb2.ConfigDatastore.ValueType
     """A datastore."""
     revision_number: builtins.int
     """A running revision still kept (ListConfigRevisions)."""
     redact_secrets: builtins.bool
-    """Replace secrets (pre-shared keys, NHRP authentication strings) by "<removed>" in
-    text and tree, e.g. for support bundles. Text so redacted must not be applied back.
+    """Mask secrets: what every response does since roles exist, unless reveal_secrets
+    (kept for older clients; when set, it wins over reveal_secrets).
+    """
+    reveal_secrets: builtins.bool
+    """Show secrets in clear in text and tree. Administrators only (PERMISSION_DENIED
+    otherwise).
     """
     def __init__(
         self,
@@ -118,9 +123,10 @@ class GetConfigRequest(google.protobuf.message.Message):
         datastore: frrdmvpn.v1.config_pb2.ConfigDatastore.ValueType = ...,
         revision_number: builtins.int = ...,
         redact_secrets: builtins.bool = ...,
+        reveal_secrets: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing_extensions.Literal["datastore", b"datastore", "revision_number", b"revision_number", "source", b"source"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing_extensions.Literal["datastore", b"datastore", "redact_secrets", b"redact_secrets", "revision_number", b"revision_number", "source", b"source"]) -> None: ...
+    def ClearField(self, field_name: typing_extensions.Literal["datastore", b"datastore", "redact_secrets", b"redact_secrets", "reveal_secrets", b"reveal_secrets", "revision_number", b"revision_number", "source", b"source"]) -> None: ...
     def WhichOneof(self, oneof_group: typing_extensions.Literal["source", b"source"]) -> typing_extensions.Literal["datastore", "revision_number"] | None: ...
 
 global___GetConfigRequest = GetConfigRequest
@@ -137,7 +143,9 @@ class GetConfigResponse(google.protobuf.message.Message):
     DIAGNOSTICS_FIELD_NUMBER: builtins.int
     text: builtins.str
     """The canonical text (what `show running-config` prints between its header and
-    `end`). For a saved file that does not parse cleanly, the file as it is.
+    `end`), secrets masked unless reveal_secrets. For a saved file that does not parse
+    cleanly, the file as it is (masked likewise; a line no mode reads is shown up to
+    the word at fault).
     """
     @property
     def tree(self) -> frrdmvpn.v1.config_pb2.ConfigTree:
@@ -173,18 +181,24 @@ class ValidateConfigRequest(google.protobuf.message.Message):
 
     TEXT_FIELD_NUMBER: builtins.int
     DATASTORE_FIELD_NUMBER: builtins.int
+    REVEAL_SECRETS_FIELD_NUMBER: builtins.int
     text: builtins.str
     """A whole configuration file's text (at most 1 MiB)."""
     datastore: frrdmvpn.v1.config_pb2.ConfigDatastore.ValueType
     """A datastore (the candidate before applying it, the saved file after a hand edit)."""
+    reveal_secrets: builtins.bool
+    """Show secrets in clear in canonical_text. Administrators only (PERMISSION_DENIED
+    otherwise).
+    """
     def __init__(
         self,
         *,
         text: builtins.str = ...,
         datastore: frrdmvpn.v1.config_pb2.ConfigDatastore.ValueType = ...,
+        reveal_secrets: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing_extensions.Literal["datastore", b"datastore", "source", b"source", "text", b"text"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing_extensions.Literal["datastore", b"datastore", "source", b"source", "text", b"text"]) -> None: ...
+    def ClearField(self, field_name: typing_extensions.Literal["datastore", b"datastore", "reveal_secrets", b"reveal_secrets", "source", b"source", "text", b"text"]) -> None: ...
     def WhichOneof(self, oneof_group: typing_extensions.Literal["source", b"source"]) -> typing_extensions.Literal["text", "datastore"] | None: ...
 
 global___ValidateConfigRequest = ValidateConfigRequest
@@ -204,7 +218,9 @@ class ValidateConfigResponse(google.protobuf.message.Message):
     def diagnostics(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[frrdmvpn.v1.config_pb2.Diagnostic]:
         """Every finding, ordered by position (unknown positions last)."""
     canonical_text: builtins.str
-    """The configuration in canonical form; empty when it does not parse."""
+    """The configuration in canonical form, secrets masked unless reveal_secrets; empty
+    when it does not parse.
+    """
     def __init__(
         self,
         *,

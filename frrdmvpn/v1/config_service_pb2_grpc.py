@@ -19,6 +19,16 @@ class ConfigServiceStub(object):
     FAILED_PRECONDITION (no running configuration yet to diff or save), UNAVAILABLE
     (the daemon is starting). Applies are serialized: a request waits for the one in
     progress, within its deadline (DEADLINE_EXCEEDED otherwise).
+
+    Secrets (pre-shared keys, NHRP authentication strings) are masked as "<removed>" in
+    every text and diagnostic this service returns; an administrator gets them in clear
+    with reveal_secrets. "<removed>" sent back where a secret goes (EditConfig,
+    ApplyConfig text) keeps the secret configured there; where there is none, the line is
+    refused with a diagnostic.
+
+    Roles: GetConfig, ValidateConfig and ListConfigRevisions need the operator role
+    (reveal_secrets the administrator role); every call that changes a datastore needs
+    the administrator role. Otherwise PERMISSION_DENIED.
     """
 
     def __init__(self, channel):
@@ -83,6 +93,16 @@ class ConfigServiceServicer(object):
     FAILED_PRECONDITION (no running configuration yet to diff or save), UNAVAILABLE
     (the daemon is starting). Applies are serialized: a request waits for the one in
     progress, within its deadline (DEADLINE_EXCEEDED otherwise).
+
+    Secrets (pre-shared keys, NHRP authentication strings) are masked as "<removed>" in
+    every text and diagnostic this service returns; an administrator gets them in clear
+    with reveal_secrets. "<removed>" sent back where a secret goes (EditConfig,
+    ApplyConfig text) keeps the secret configured there; where there is none, the line is
+    refused with a diagnostic.
+
+    Roles: GetConfig, ValidateConfig and ListConfigRevisions need the operator role
+    (reveal_secrets the administrator role); every call that changes a datastore needs
+    the administrator role. Otherwise PERMISSION_DENIED.
     """
 
     def GetConfig(self, request, context):
@@ -209,6 +229,16 @@ class ConfigService(object):
     FAILED_PRECONDITION (no running configuration yet to diff or save), UNAVAILABLE
     (the daemon is starting). Applies are serialized: a request waits for the one in
     progress, within its deadline (DEADLINE_EXCEEDED otherwise).
+
+    Secrets (pre-shared keys, NHRP authentication strings) are masked as "<removed>" in
+    every text and diagnostic this service returns; an administrator gets them in clear
+    with reveal_secrets. "<removed>" sent back where a secret goes (EditConfig,
+    ApplyConfig text) keeps the secret configured there; where there is none, the line is
+    refused with a diagnostic.
+
+    Roles: GetConfig, ValidateConfig and ListConfigRevisions need the operator role
+    (reveal_secrets the administrator role); every call that changes a datastore needs
+    the administrator role. Otherwise PERMISSION_DENIED.
     """
 
     @staticmethod

@@ -31,6 +31,16 @@ class ConfigServiceStub:
     FAILED_PRECONDITION (no running configuration yet to diff or save), UNAVAILABLE
     (the daemon is starting). Applies are serialized: a request waits for the one in
     progress, within its deadline (DEADLINE_EXCEEDED otherwise).
+
+    Secrets (pre-shared keys, NHRP authentication strings) are masked as "<removed>" in
+    every text and diagnostic this service returns; an administrator gets them in clear
+    with reveal_secrets. "<removed>" sent back where a secret goes (EditConfig,
+    ApplyConfig text) keeps the secret configured there; where there is none, the line is
+    refused with a diagnostic.
+
+    Roles: GetConfig, ValidateConfig and ListConfigRevisions need the operator role
+    (reveal_secrets the administrator role); every call that changes a datastore needs
+    the administrator role. Otherwise PERMISSION_DENIED.
     """
 
     def __init__(self, channel: typing.Union[grpc.Channel, grpc.aio.Channel]) -> None: ...
@@ -97,6 +107,16 @@ class ConfigServiceAsyncStub:
     FAILED_PRECONDITION (no running configuration yet to diff or save), UNAVAILABLE
     (the daemon is starting). Applies are serialized: a request waits for the one in
     progress, within its deadline (DEADLINE_EXCEEDED otherwise).
+
+    Secrets (pre-shared keys, NHRP authentication strings) are masked as "<removed>" in
+    every text and diagnostic this service returns; an administrator gets them in clear
+    with reveal_secrets. "<removed>" sent back where a secret goes (EditConfig,
+    ApplyConfig text) keeps the secret configured there; where there is none, the line is
+    refused with a diagnostic.
+
+    Roles: GetConfig, ValidateConfig and ListConfigRevisions need the operator role
+    (reveal_secrets the administrator role); every call that changes a datastore needs
+    the administrator role. Otherwise PERMISSION_DENIED.
     """
 
     GetConfig: grpc.aio.UnaryUnaryMultiCallable[
@@ -162,6 +182,16 @@ class ConfigServiceServicer(metaclass=abc.ABCMeta):
     FAILED_PRECONDITION (no running configuration yet to diff or save), UNAVAILABLE
     (the daemon is starting). Applies are serialized: a request waits for the one in
     progress, within its deadline (DEADLINE_EXCEEDED otherwise).
+
+    Secrets (pre-shared keys, NHRP authentication strings) are masked as "<removed>" in
+    every text and diagnostic this service returns; an administrator gets them in clear
+    with reveal_secrets. "<removed>" sent back where a secret goes (EditConfig,
+    ApplyConfig text) keeps the secret configured there; where there is none, the line is
+    refused with a diagnostic.
+
+    Roles: GetConfig, ValidateConfig and ListConfigRevisions need the operator role
+    (reveal_secrets the administrator role); every call that changes a datastore needs
+    the administrator role. Otherwise PERMISSION_DENIED.
     """
 
     @abc.abstractmethod

@@ -13,6 +13,8 @@ class OperationsServiceStub(object):
     Errors: INVALID_ARGUMENT (no selector, unspecified scope, malformed address),
     NOT_FOUND (the selected peer does not exist), UNAVAILABLE (charon or nhrpd cannot be
     reached: nothing was done; the message says which).
+
+    Role: operator (every call: Cisco's `clear` commands are an operator's).
     """
 
     def __init__(self, channel):
@@ -46,6 +48,8 @@ class OperationsServiceServicer(object):
     Errors: INVALID_ARGUMENT (no selector, unspecified scope, malformed address),
     NOT_FOUND (the selected peer does not exist), UNAVAILABLE (charon or nhrpd cannot be
     reached: nothing was done; the message says which).
+
+    Role: operator (every call: Cisco's `clear` commands are an operator's).
     """
 
     def ClearPeer(self, request, context):
@@ -107,6 +111,8 @@ class OperationsService(object):
     Errors: INVALID_ARGUMENT (no selector, unspecified scope, malformed address),
     NOT_FOUND (the selected peer does not exist), UNAVAILABLE (charon or nhrpd cannot be
     reached: nothing was done; the message says which).
+
+    Role: operator (every call: Cisco's `clear` commands are an operator's).
     """
 
     @staticmethod

@@ -27,6 +27,8 @@ class OperationsServiceStub:
     Errors: INVALID_ARGUMENT (no selector, unspecified scope, malformed address),
     NOT_FOUND (the selected peer does not exist), UNAVAILABLE (charon or nhrpd cannot be
     reached: nothing was done; the message says which).
+
+    Role: operator (every call: Cisco's `clear` commands are an operator's).
     """
 
     def __init__(self, channel: typing.Union[grpc.Channel, grpc.aio.Channel]) -> None: ...
@@ -62,6 +64,8 @@ class OperationsServiceAsyncStub:
     Errors: INVALID_ARGUMENT (no selector, unspecified scope, malformed address),
     NOT_FOUND (the selected peer does not exist), UNAVAILABLE (charon or nhrpd cannot be
     reached: nothing was done; the message says which).
+
+    Role: operator (every call: Cisco's `clear` commands are an operator's).
     """
 
     ClearPeer: grpc.aio.UnaryUnaryMultiCallable[
@@ -96,6 +100,8 @@ class OperationsServiceServicer(metaclass=abc.ABCMeta):
     Errors: INVALID_ARGUMENT (no selector, unspecified scope, malformed address),
     NOT_FOUND (the selected peer does not exist), UNAVAILABLE (charon or nhrpd cannot be
     reached: nothing was done; the message says which).
+
+    Role: operator (every call: Cisco's `clear` commands are an operator's).
     """
 
     @abc.abstractmethod

@@ -17,60 +17,61 @@ from frrdmvpn.v1 import nhrp_pb2 as frrdmvpn_dot_v1_dot_nhrp__pb2
 from frrdmvpn.v1 import node_pb2 as frrdmvpn_dot_v1_dot_node__pb2
 from frrdmvpn.v1 import ospf_pb2 as frrdmvpn_dot_v1_dot_ospf__pb2
 from frrdmvpn.v1 import peer_pb2 as frrdmvpn_dot_v1_dot_peer__pb2
+from frrdmvpn.v1 import types_pb2 as frrdmvpn_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x66rrdmvpn/v1/state_service.proto\x12\x0b\x66rrdmvpn.v1\x1a\x1f\x66rrdmvpn/v1/authorization.proto\x1a\x17\x66rrdmvpn/v1/guard.proto\x1a\x16\x66rrdmvpn/v1/nhrp.proto\x1a\x16\x66rrdmvpn/v1/node.proto\x1a\x16\x66rrdmvpn/v1/ospf.proto\x1a\x16\x66rrdmvpn/v1/peer.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n\x0eGetNodeRequest\"9\n\x0fGetNodeResponse\x12&\n\x04node\x18\x01 \x01(\x0b\x32\x18.frrdmvpn.v1.NodeSummary\"\x87\x01\n\x10ListPeersRequest\x12\'\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x17.frrdmvpn.v1.PeerFilter\x12#\n\x04view\x18\x02 \x01(\x0e\x32\x15.frrdmvpn.v1.PeerView\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\x8d\x01\n\x11ListPeersResponse\x12 \n\x05peers\x18\x01 \x03(\x0b\x32\x11.frrdmvpn.v1.Peer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x0eGetPeerRequest\x12\x15\n\x0bremote_nbma\x18\x01 \x01(\tH\x00\x12\x18\n\x0etunnel_address\x18\x02 \x01(\tH\x00\x12\x12\n\nlocal_nbma\x18\x03 \x01(\t\x12#\n\x04view\x18\x04 \x01(\x0e\x32\x15.frrdmvpn.v1.PeerViewB\x06\n\x04peer\"]\n\x0fGetPeerResponse\x12\x1f\n\x04peer\x18\x01 \x01(\x0b\x32\x11.frrdmvpn.v1.Peer\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x14ListNhrpCacheRequest\x12\x11\n\tinterface\x18\x01 \x01(\t\x12)\n\x05types\x18\x02 \x03(\x0e\x32\x1a.frrdmvpn.v1.NhrpCacheType\x12\x17\n\x0fprotocol_prefix\x18\x03 \x01(\t\x12\x14\n\x0cnbma_address\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"\x9d\x01\n\x15ListNhrpCacheResponse\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.frrdmvpn.v1.NhrpCacheEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x0eListNhsRequest\x12\x11\n\tinterface\x18\x01 \x01(\t\"[\n\x0fListNhsResponse\x12\x1d\n\x03nhs\x18\x01 \x03(\x0b\x32\x10.frrdmvpn.v1.Nhs\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x14ListShortcutsRequest\x12\x11\n\tinterface\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x99\x01\n\x15ListShortcutsResponse\x12(\n\tshortcuts\x18\x01 \x03(\x0b\x32\x15.frrdmvpn.v1.Shortcut\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x15GetNhrpTrafficRequest\x12\x11\n\tinterface\x18\x01 \x01(\t\"I\n\x16GetNhrpTrafficResponse\x12/\n\x07tunnels\x18\x01 \x03(\x0b\x32\x1e.frrdmvpn.v1.TunnelNhrpTraffic\"T\n\x18ListOspfNeighborsRequest\x12\x11\n\tinterface\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xb9\x01\n\x19ListOspfNeighborsResponse\x12,\n\tneighbors\x18\x01 \x03(\x0b\x32\x19.frrdmvpn.v1.OspfNeighbor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x16\n\x0eospf_available\x18\x04 \x01(\x08\x12)\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15GetGuardStatusRequest\"A\n\x16GetGuardStatusResponse\x12\'\n\x05guard\x18\x01 \x01(\x0b\x32\x18.frrdmvpn.v1.GuardStatus\"\x1f\n\x1dGetAuthorizationStatusRequest\"\xd4\x01\n\x1eGetAuthorizationStatusResponse\x12\x30\n\x06policy\x18\x01 \x01(\x0b\x32 .frrdmvpn.v1.AuthorizationPolicy\x12\x34\n\x08\x63ounters\x18\x02 \x01(\x0b\x32\".frrdmvpn.v1.AuthorizationCounters\x12\x32\n\x07latency\x18\x03 \x01(\x0b\x32!.frrdmvpn.v1.AuthorizationLatency\x12\x16\n\x0e\x64\x65\x63isions_kept\x18\x04 \x01(\r\"\xea\x01\n!ListAuthorizationDecisionsRequest\x12\x32\n\x07verdict\x18\x01 \x01(\x0e\x32!.frrdmvpn.v1.AuthorizationVerdict\x12\x11\n\tweak_only\x18\x02 \x01(\x08\x12\x13\n\x0bremote_nbma\x18\x03 \x01(\t\x12\x17\n\x0f\x63laimed_address\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"\x88\x01\n\"ListAuthorizationDecisionsResponse\x12\x35\n\tdecisions\x18\x01 \x03(\x0b\x32\".frrdmvpn.v1.AuthorizationDecision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x32\xe8\x07\n\x0cStateService\x12\x44\n\x07GetNode\x12\x1b.frrdmvpn.v1.GetNodeRequest\x1a\x1c.frrdmvpn.v1.GetNodeResponse\x12J\n\tListPeers\x12\x1d.frrdmvpn.v1.ListPeersRequest\x1a\x1e.frrdmvpn.v1.ListPeersResponse\x12\x44\n\x07GetPeer\x12\x1b.frrdmvpn.v1.GetPeerRequest\x1a\x1c.frrdmvpn.v1.GetPeerResponse\x12V\n\rListNhrpCache\x12!.frrdmvpn.v1.ListNhrpCacheRequest\x1a\".frrdmvpn.v1.ListNhrpCacheResponse\x12\x44\n\x07ListNhs\x12\x1b.frrdmvpn.v1.ListNhsRequest\x1a\x1c.frrdmvpn.v1.ListNhsResponse\x12V\n\rListShortcuts\x12!.frrdmvpn.v1.ListShortcutsRequest\x1a\".frrdmvpn.v1.ListShortcutsResponse\x12Y\n\x0eGetNhrpTraffic\x12\".frrdmvpn.v1.GetNhrpTrafficRequest\x1a#.frrdmvpn.v1.GetNhrpTrafficResponse\x12\x62\n\x11ListOspfNeighbors\x12%.frrdmvpn.v1.ListOspfNeighborsRequest\x1a&.frrdmvpn.v1.ListOspfNeighborsResponse\x12Y\n\x0eGetGuardStatus\x12\".frrdmvpn.v1.GetGuardStatusRequest\x1a#.frrdmvpn.v1.GetGuardStatusResponse\x12q\n\x16GetAuthorizationStatus\x12*.frrdmvpn.v1.GetAuthorizationStatusRequest\x1a+.frrdmvpn.v1.GetAuthorizationStatusResponse\x12}\n\x1aListAuthorizationDecisions\x12..frrdmvpn.v1.ListAuthorizationDecisionsRequest\x1a/.frrdmvpn.v1.ListAuthorizationDecisionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x66rrdmvpn/v1/state_service.proto\x12\x0b\x66rrdmvpn.v1\x1a\x1f\x66rrdmvpn/v1/authorization.proto\x1a\x17\x66rrdmvpn/v1/guard.proto\x1a\x16\x66rrdmvpn/v1/nhrp.proto\x1a\x16\x66rrdmvpn/v1/node.proto\x1a\x16\x66rrdmvpn/v1/ospf.proto\x1a\x16\x66rrdmvpn/v1/peer.proto\x1a\x17\x66rrdmvpn/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n\x0eGetNodeRequest\"a\n\x0fGetNodeResponse\x12&\n\x04node\x18\x01 \x01(\x0b\x32\x18.frrdmvpn.v1.NodeSummary\x12&\n\x0b\x63\x61ller_role\x18\x02 \x01(\x0e\x32\x11.frrdmvpn.v1.Role\"\x87\x01\n\x10ListPeersRequest\x12\'\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x17.frrdmvpn.v1.PeerFilter\x12#\n\x04view\x18\x02 \x01(\x0e\x32\x15.frrdmvpn.v1.PeerView\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\x8d\x01\n\x11ListPeersResponse\x12 \n\x05peers\x18\x01 \x03(\x0b\x32\x11.frrdmvpn.v1.Peer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x0eGetPeerRequest\x12\x15\n\x0bremote_nbma\x18\x01 \x01(\tH\x00\x12\x18\n\x0etunnel_address\x18\x02 \x01(\tH\x00\x12\x12\n\nlocal_nbma\x18\x03 \x01(\t\x12#\n\x04view\x18\x04 \x01(\x0e\x32\x15.frrdmvpn.v1.PeerViewB\x06\n\x04peer\"]\n\x0fGetPeerResponse\x12\x1f\n\x04peer\x18\x01 \x01(\x0b\x32\x11.frrdmvpn.v1.Peer\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x14ListNhrpCacheRequest\x12\x11\n\tinterface\x18\x01 \x01(\t\x12)\n\x05types\x18\x02 \x03(\x0e\x32\x1a.frrdmvpn.v1.NhrpCacheType\x12\x17\n\x0fprotocol_prefix\x18\x03 \x01(\t\x12\x14\n\x0cnbma_address\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"\x9d\x01\n\x15ListNhrpCacheResponse\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.frrdmvpn.v1.NhrpCacheEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x0eListNhsRequest\x12\x11\n\tinterface\x18\x01 \x01(\t\"[\n\x0fListNhsResponse\x12\x1d\n\x03nhs\x18\x01 \x03(\x0b\x32\x10.frrdmvpn.v1.Nhs\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x14ListShortcutsRequest\x12\x11\n\tinterface\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x99\x01\n\x15ListShortcutsResponse\x12(\n\tshortcuts\x18\x01 \x03(\x0b\x32\x15.frrdmvpn.v1.Shortcut\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x15GetNhrpTrafficRequest\x12\x11\n\tinterface\x18\x01 \x01(\t\"I\n\x16GetNhrpTrafficResponse\x12/\n\x07tunnels\x18\x01 \x03(\x0b\x32\x1e.frrdmvpn.v1.TunnelNhrpTraffic\"T\n\x18ListOspfNeighborsRequest\x12\x11\n\tinterface\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xb9\x01\n\x19ListOspfNeighborsResponse\x12,\n\tneighbors\x18\x01 \x03(\x0b\x32\x19.frrdmvpn.v1.OspfNeighbor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x16\n\x0eospf_available\x18\x04 \x01(\x08\x12)\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15GetGuardStatusRequest\"A\n\x16GetGuardStatusResponse\x12\'\n\x05guard\x18\x01 \x01(\x0b\x32\x18.frrdmvpn.v1.GuardStatus\"\x1f\n\x1dGetAuthorizationStatusRequest\"\xd4\x01\n\x1eGetAuthorizationStatusResponse\x12\x30\n\x06policy\x18\x01 \x01(\x0b\x32 .frrdmvpn.v1.AuthorizationPolicy\x12\x34\n\x08\x63ounters\x18\x02 \x01(\x0b\x32\".frrdmvpn.v1.AuthorizationCounters\x12\x32\n\x07latency\x18\x03 \x01(\x0b\x32!.frrdmvpn.v1.AuthorizationLatency\x12\x16\n\x0e\x64\x65\x63isions_kept\x18\x04 \x01(\r\"\xea\x01\n!ListAuthorizationDecisionsRequest\x12\x32\n\x07verdict\x18\x01 \x01(\x0e\x32!.frrdmvpn.v1.AuthorizationVerdict\x12\x11\n\tweak_only\x18\x02 \x01(\x08\x12\x13\n\x0bremote_nbma\x18\x03 \x01(\t\x12\x17\n\x0f\x63laimed_address\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"\x88\x01\n\"ListAuthorizationDecisionsResponse\x12\x35\n\tdecisions\x18\x01 \x03(\x0b\x32\".frrdmvpn.v1.AuthorizationDecision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x32\xe8\x07\n\x0cStateService\x12\x44\n\x07GetNode\x12\x1b.frrdmvpn.v1.GetNodeRequest\x1a\x1c.frrdmvpn.v1.GetNodeResponse\x12J\n\tListPeers\x12\x1d.frrdmvpn.v1.ListPeersRequest\x1a\x1e.frrdmvpn.v1.ListPeersResponse\x12\x44\n\x07GetPeer\x12\x1b.frrdmvpn.v1.GetPeerRequest\x1a\x1c.frrdmvpn.v1.GetPeerResponse\x12V\n\rListNhrpCache\x12!.frrdmvpn.v1.ListNhrpCacheRequest\x1a\".frrdmvpn.v1.ListNhrpCacheResponse\x12\x44\n\x07ListNhs\x12\x1b.frrdmvpn.v1.ListNhsRequest\x1a\x1c.frrdmvpn.v1.ListNhsResponse\x12V\n\rListShortcuts\x12!.frrdmvpn.v1.ListShortcutsRequest\x1a\".frrdmvpn.v1.ListShortcutsResponse\x12Y\n\x0eGetNhrpTraffic\x12\".frrdmvpn.v1.GetNhrpTrafficRequest\x1a#.frrdmvpn.v1.GetNhrpTrafficResponse\x12\x62\n\x11ListOspfNeighbors\x12%.frrdmvpn.v1.ListOspfNeighborsRequest\x1a&.frrdmvpn.v1.ListOspfNeighborsResponse\x12Y\n\x0eGetGuardStatus\x12\".frrdmvpn.v1.GetGuardStatusRequest\x1a#.frrdmvpn.v1.GetGuardStatusResponse\x12q\n\x16GetAuthorizationStatus\x12*.frrdmvpn.v1.GetAuthorizationStatusRequest\x1a+.frrdmvpn.v1.GetAuthorizationStatusResponse\x12}\n\x1aListAuthorizationDecisions\x12..frrdmvpn.v1.ListAuthorizationDecisionsRequest\x1a/.frrdmvpn.v1.ListAuthorizationDecisionsResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'frrdmvpn.v1.state_service_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _GETNODEREQUEST._serialized_start=235
-  _GETNODEREQUEST._serialized_end=251
-  _GETNODERESPONSE._serialized_start=253
-  _GETNODERESPONSE._serialized_end=310
-  _LISTPEERSREQUEST._serialized_start=313
-  _LISTPEERSREQUEST._serialized_end=448
-  _LISTPEERSRESPONSE._serialized_start=451
-  _LISTPEERSRESPONSE._serialized_end=592
-  _GETPEERREQUEST._serialized_start=595
-  _GETPEERREQUEST._serialized_end=725
-  _GETPEERRESPONSE._serialized_start=727
-  _GETPEERRESPONSE._serialized_end=820
-  _LISTNHRPCACHEREQUEST._serialized_start=823
-  _LISTNHRPCACHEREQUEST._serialized_end=993
-  _LISTNHRPCACHERESPONSE._serialized_start=996
-  _LISTNHRPCACHERESPONSE._serialized_end=1153
-  _LISTNHSREQUEST._serialized_start=1155
-  _LISTNHSREQUEST._serialized_end=1190
-  _LISTNHSRESPONSE._serialized_start=1192
-  _LISTNHSRESPONSE._serialized_end=1283
-  _LISTSHORTCUTSREQUEST._serialized_start=1285
-  _LISTSHORTCUTSREQUEST._serialized_end=1365
-  _LISTSHORTCUTSRESPONSE._serialized_start=1368
-  _LISTSHORTCUTSRESPONSE._serialized_end=1521
-  _GETNHRPTRAFFICREQUEST._serialized_start=1523
-  _GETNHRPTRAFFICREQUEST._serialized_end=1565
-  _GETNHRPTRAFFICRESPONSE._serialized_start=1567
-  _GETNHRPTRAFFICRESPONSE._serialized_end=1640
-  _LISTOSPFNEIGHBORSREQUEST._serialized_start=1642
-  _LISTOSPFNEIGHBORSREQUEST._serialized_end=1726
-  _LISTOSPFNEIGHBORSRESPONSE._serialized_start=1729
-  _LISTOSPFNEIGHBORSRESPONSE._serialized_end=1914
-  _GETGUARDSTATUSREQUEST._serialized_start=1916
-  _GETGUARDSTATUSREQUEST._serialized_end=1939
-  _GETGUARDSTATUSRESPONSE._serialized_start=1941
-  _GETGUARDSTATUSRESPONSE._serialized_end=2006
-  _GETAUTHORIZATIONSTATUSREQUEST._serialized_start=2008
-  _GETAUTHORIZATIONSTATUSREQUEST._serialized_end=2039
-  _GETAUTHORIZATIONSTATUSRESPONSE._serialized_start=2042
-  _GETAUTHORIZATIONSTATUSRESPONSE._serialized_end=2254
-  _LISTAUTHORIZATIONDECISIONSREQUEST._serialized_start=2257
-  _LISTAUTHORIZATIONDECISIONSREQUEST._serialized_end=2491
-  _LISTAUTHORIZATIONDECISIONSRESPONSE._serialized_start=2494
-  _LISTAUTHORIZATIONDECISIONSRESPONSE._serialized_end=2630
-  _STATESERVICE._serialized_start=2633
-  _STATESERVICE._serialized_end=3633
+  _GETNODEREQUEST._serialized_start=260
+  _GETNODEREQUEST._serialized_end=276
+  _GETNODERESPONSE._serialized_start=278
+  _GETNODERESPONSE._serialized_end=375
+  _LISTPEERSREQUEST._serialized_start=378
+  _LISTPEERSREQUEST._serialized_end=513
+  _LISTPEERSRESPONSE._serialized_start=516
+  _LISTPEERSRESPONSE._serialized_end=657
+  _GETPEERREQUEST._serialized_start=660
+  _GETPEERREQUEST._serialized_end=790
+  _GETPEERRESPONSE._serialized_start=792
+  _GETPEERRESPONSE._serialized_end=885
+  _LISTNHRPCACHEREQUEST._serialized_start=888
+  _LISTNHRPCACHEREQUEST._serialized_end=1058
+  _LISTNHRPCACHERESPONSE._serialized_start=1061
+  _LISTNHRPCACHERESPONSE._serialized_end=1218
+  _LISTNHSREQUEST._serialized_start=1220
+  _LISTNHSREQUEST._serialized_end=1255
+  _LISTNHSRESPONSE._serialized_start=1257
+  _LISTNHSRESPONSE._serialized_end=1348
+  _LISTSHORTCUTSREQUEST._serialized_start=1350
+  _LISTSHORTCUTSREQUEST._serialized_end=1430
+  _LISTSHORTCUTSRESPONSE._serialized_start=1433
+  _LISTSHORTCUTSRESPONSE._serialized_end=1586
+  _GETNHRPTRAFFICREQUEST._serialized_start=1588
+  _GETNHRPTRAFFICREQUEST._serialized_end=1630
+  _GETNHRPTRAFFICRESPONSE._serialized_start=1632
+  _GETNHRPTRAFFICRESPONSE._serialized_end=1705
+  _LISTOSPFNEIGHBORSREQUEST._serialized_start=1707
+  _LISTOSPFNEIGHBORSREQUEST._serialized_end=1791
+  _LISTOSPFNEIGHBORSRESPONSE._serialized_start=1794
+  _LISTOSPFNEIGHBORSRESPONSE._serialized_end=1979
+  _GETGUARDSTATUSREQUEST._serialized_start=1981
+  _GETGUARDSTATUSREQUEST._serialized_end=2004
+  _GETGUARDSTATUSRESPONSE._serialized_start=2006
+  _GETGUARDSTATUSRESPONSE._serialized_end=2071
+  _GETAUTHORIZATIONSTATUSREQUEST._serialized_start=2073
+  _GETAUTHORIZATIONSTATUSREQUEST._serialized_end=2104
+  _GETAUTHORIZATIONSTATUSRESPONSE._serialized_start=2107
+  _GETAUTHORIZATIONSTATUSRESPONSE._serialized_end=2319
+  _LISTAUTHORIZATIONDECISIONSREQUEST._serialized_start=2322
+  _LISTAUTHORIZATIONDECISIONSREQUEST._serialized_end=2556
+  _LISTAUTHORIZATIONDECISIONSRESPONSE._serialized_start=2559
+  _LISTAUTHORIZATIONDECISIONSRESPONSE._serialized_end=2695
+  _STATESERVICE._serialized_start=2698
+  _STATESERVICE._serialized_end=3698
 # @@protoc_insertion_point(module_scope)

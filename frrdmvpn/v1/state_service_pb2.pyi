@@ -12,6 +12,7 @@ import frrdmvpn.v1.nhrp_pb2
 import frrdmvpn.v1.node_pb2
 import frrdmvpn.v1.ospf_pb2
 import frrdmvpn.v1.peer_pb2
+import frrdmvpn.v1.types_pb2
 import google.protobuf.descriptor
 import google.protobuf.internal.containers
 import google.protobuf.message
@@ -44,16 +45,22 @@ class GetNodeResponse(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
     NODE_FIELD_NUMBER: builtins.int
+    CALLER_ROLE_FIELD_NUMBER: builtins.int
     @property
     def node(self) -> frrdmvpn.v1.node_pb2.NodeSummary:
         """The summary."""
+    caller_role: frrdmvpn.v1.types_pb2.Role.ValueType
+    """The role of this call's connection (what the caller may do; the shell refuses
+    `configure terminal` to an operator, as IOS does).
+    """
     def __init__(
         self,
         *,
         node: frrdmvpn.v1.node_pb2.NodeSummary | None = ...,
+        caller_role: frrdmvpn.v1.types_pb2.Role.ValueType = ...,
     ) -> None: ...
     def HasField(self, field_name: typing_extensions.Literal["node", b"node"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing_extensions.Literal["node", b"node"]) -> None: ...
+    def ClearField(self, field_name: typing_extensions.Literal["caller_role", b"caller_role", "node", b"node"]) -> None: ...
 
 global___GetNodeResponse = GetNodeResponse
 

@@ -18,6 +18,8 @@ class StateServiceStub(object):
     Errors: INVALID_ARGUMENT (malformed address, bad page token, too many filter
     values), NOT_FOUND (GetPeer of an unknown peer), UNAVAILABLE (the daemon is starting
     and has no state yet; retry).
+
+    Role: operator (every call).
     """
 
     def __init__(self, channel):
@@ -96,6 +98,8 @@ class StateServiceServicer(object):
     Errors: INVALID_ARGUMENT (malformed address, bad page token, too many filter
     values), NOT_FOUND (GetPeer of an unknown peer), UNAVAILABLE (the daemon is starting
     and has no state yet; retry).
+
+    Role: operator (every call).
     """
 
     def GetNode(self, request, context):
@@ -258,6 +262,8 @@ class StateService(object):
     Errors: INVALID_ARGUMENT (malformed address, bad page token, too many filter
     values), NOT_FOUND (GetPeer of an unknown peer), UNAVAILABLE (the daemon is starting
     and has no state yet; retry).
+
+    Role: operator (every call).
     """
 
     @staticmethod

@@ -32,6 +32,8 @@ class StateServiceStub:
     Errors: INVALID_ARGUMENT (malformed address, bad page token, too many filter
     values), NOT_FOUND (GetPeer of an unknown peer), UNAVAILABLE (the daemon is starting
     and has no state yet; retry).
+
+    Role: operator (every call).
     """
 
     def __init__(self, channel: typing.Union[grpc.Channel, grpc.aio.Channel]) -> None: ...
@@ -114,6 +116,8 @@ class StateServiceAsyncStub:
     Errors: INVALID_ARGUMENT (malformed address, bad page token, too many filter
     values), NOT_FOUND (GetPeer of an unknown peer), UNAVAILABLE (the daemon is starting
     and has no state yet; retry).
+
+    Role: operator (every call).
     """
 
     GetNode: grpc.aio.UnaryUnaryMultiCallable[
@@ -195,6 +199,8 @@ class StateServiceServicer(metaclass=abc.ABCMeta):
     Errors: INVALID_ARGUMENT (malformed address, bad page token, too many filter
     values), NOT_FOUND (GetPeer of an unknown peer), UNAVAILABLE (the daemon is starting
     and has no state yet; retry).
+
+    Role: operator (every call).
     """
 
     @abc.abstractmethod

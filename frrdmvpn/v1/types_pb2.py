@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66rrdmvpn/v1/types.proto\x12\x0b\x66rrdmvpn.v1\"2\n\x07PeerKey\x12\x12\n\nlocal_nbma\x18\x01 \x01(\t\x12\x13\n\x0bremote_nbma\x18\x02 \x01(\t\"\x96\x01\n\x0cPeerSelector\x12\x15\n\x0bremote_nbma\x18\x01 \x01(\tH\x00\x12\x18\n\x0etunnel_address\x18\x02 \x01(\tH\x00\x12$\n\x03\x61ll\x18\x03 \x01(\x0b\x32\x15.frrdmvpn.v1.AllPeersH\x00\x12\x12\n\nlocal_nbma\x18\x04 \x01(\t\x12\x11\n\tinterface\x18\x05 \x01(\tB\x08\n\x06target\"\n\n\x08\x41llPeers\"1\n\x0fTrafficCounters\x12\r\n\x05\x62ytes\x18\x01 \x01(\x04\x12\x0f\n\x07packets\x18\x02 \x01(\x04*\x8e\x01\n\tPeerState\x12\x1a\n\x16PEER_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPEER_STATE_DOWN\x10\x01\x12\x12\n\x0ePEER_STATE_IKE\x10\x02\x12\x14\n\x10PEER_STATE_IPSEC\x10\x03\x12\x13\n\x0fPEER_STATE_NHRP\x10\x04\x12\x11\n\rPEER_STATE_UP\x10\x05*U\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44IRECTION_INBOUND\x10\x01\x12\x16\n\x12\x44IRECTION_OUTBOUND\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66rrdmvpn/v1/types.proto\x12\x0b\x66rrdmvpn.v1\"2\n\x07PeerKey\x12\x12\n\nlocal_nbma\x18\x01 \x01(\t\x12\x13\n\x0bremote_nbma\x18\x02 \x01(\t\"\x96\x01\n\x0cPeerSelector\x12\x15\n\x0bremote_nbma\x18\x01 \x01(\tH\x00\x12\x18\n\x0etunnel_address\x18\x02 \x01(\tH\x00\x12$\n\x03\x61ll\x18\x03 \x01(\x0b\x32\x15.frrdmvpn.v1.AllPeersH\x00\x12\x12\n\nlocal_nbma\x18\x04 \x01(\t\x12\x11\n\tinterface\x18\x05 \x01(\tB\x08\n\x06target\"\n\n\x08\x41llPeers\"1\n\x0fTrafficCounters\x12\r\n\x05\x62ytes\x18\x01 \x01(\x04\x12\x0f\n\x07packets\x18\x02 \x01(\x04*\x8e\x01\n\tPeerState\x12\x1a\n\x16PEER_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPEER_STATE_DOWN\x10\x01\x12\x12\n\x0ePEER_STATE_IKE\x10\x02\x12\x14\n\x10PEER_STATE_IPSEC\x10\x03\x12\x13\n\x0fPEER_STATE_NHRP\x10\x04\x12\x11\n\rPEER_STATE_UP\x10\x05*U\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44IRECTION_INBOUND\x10\x01\x12\x16\n\x12\x44IRECTION_OUTBOUND\x10\x02*G\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n\rROLE_OPERATOR\x10\x01\x12\x16\n\x12ROLE_ADMINISTRATOR\x10\x02\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'frrdmvpn.v1.types_pb2', globals())
@@ -24,6 +24,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _PEERSTATE._serialized_end=451
   _DIRECTION._serialized_start=453
   _DIRECTION._serialized_end=538
+  _ROLE._serialized_start=540
+  _ROLE._serialized_end=611
   _PEERKEY._serialized_start=40
   _PEERKEY._serialized_end=90
   _PEERSELECTOR._serialized_start=93

@@ -100,6 +100,39 @@ DIRECTION_OUTBOUND: Direction.ValueType  # 2
 """Away from this node (sent)."""
 global___Direction = Direction
 
+class _Role:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _RoleEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_Role.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    ROLE_UNSPECIFIED: _Role.ValueType  # 0
+    """Not known (a server older than roles)."""
+    ROLE_OPERATOR: _Role.ValueType  # 1
+    """show, clear, debug, watch: every StateService, OperationsService and WatchService
+    call, and the ConfigService calls that only read (secrets masked).
+    """
+    ROLE_ADMINISTRATOR: _Role.ValueType  # 2
+    """Everything: configuration changes, and secrets in clear on request."""
+
+class Role(_Role, metaclass=_RoleEnumTypeWrapper):
+    """What a client may do (docs/api.md, "Roles"). The role belongs to the connection: the
+    unix socket it came in on (frrdmvpn.sock: operator; frrdmvpn-admin.sock: administrator),
+    or, over TCP, the client certificate (a subjectAltName URI
+    "urn:frrdmvpn:role:admin": administrator; any other certificate of the client CA:
+    operator). A call the role does not allow fails with PERMISSION_DENIED.
+    """
+
+ROLE_UNSPECIFIED: Role.ValueType  # 0
+"""Not known (a server older than roles)."""
+ROLE_OPERATOR: Role.ValueType  # 1
+"""show, clear, debug, watch: every StateService, OperationsService and WatchService
+call, and the ConfigService calls that only read (secrets masked).
+"""
+ROLE_ADMINISTRATOR: Role.ValueType  # 2
+"""Everything: configuration changes, and secrets in clear on request."""
+global___Role = Role
+
 @typing_extensions.final
 class PeerKey(google.protobuf.message.Message):
     """The identity of a peer: the pair of NBMA (underlay) addresses between which GRE runs

@@ -34,6 +34,8 @@ class WatchServiceStub(object):
     Errors: INVALID_ARGUMENT (malformed filter), RESOURCE_EXHAUSTED (too many concurrent
     Watch streams; the message says the limit), UNAVAILABLE (the daemon is shutting down;
     watch again when it is back: a new epoch).
+
+    Role: operator.
     """
 
     def __init__(self, channel):
@@ -78,6 +80,8 @@ class WatchServiceServicer(object):
     Errors: INVALID_ARGUMENT (malformed filter), RESOURCE_EXHAUSTED (too many concurrent
     Watch streams; the message says the limit), UNAVAILABLE (the daemon is shutting down;
     watch again when it is back: a new epoch).
+
+    Role: operator.
     """
 
     def Watch(self, request, context):
@@ -131,6 +135,8 @@ class WatchService(object):
     Errors: INVALID_ARGUMENT (malformed filter), RESOURCE_EXHAUSTED (too many concurrent
     Watch streams; the message says the limit), UNAVAILABLE (the daemon is shutting down;
     watch again when it is back: a new epoch).
+
+    Role: operator.
     """
 
     @staticmethod

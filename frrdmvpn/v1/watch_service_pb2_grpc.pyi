@@ -49,6 +49,8 @@ class WatchServiceStub:
     Errors: INVALID_ARGUMENT (malformed filter), RESOURCE_EXHAUSTED (too many concurrent
     Watch streams; the message says the limit), UNAVAILABLE (the daemon is shutting down;
     watch again when it is back: a new epoch).
+
+    Role: operator.
     """
 
     def __init__(self, channel: typing.Union[grpc.Channel, grpc.aio.Channel]) -> None: ...
@@ -87,6 +89,8 @@ class WatchServiceAsyncStub:
     Errors: INVALID_ARGUMENT (malformed filter), RESOURCE_EXHAUSTED (too many concurrent
     Watch streams; the message says the limit), UNAVAILABLE (the daemon is shutting down;
     watch again when it is back: a new epoch).
+
+    Role: operator.
     """
 
     Watch: grpc.aio.UnaryStreamMultiCallable[
@@ -124,6 +128,8 @@ class WatchServiceServicer(metaclass=abc.ABCMeta):
     Errors: INVALID_ARGUMENT (malformed filter), RESOURCE_EXHAUSTED (too many concurrent
     Watch streams; the message says the limit), UNAVAILABLE (the daemon is shutting down;
     watch again when it is back: a new epoch).
+
+    Role: operator.
     """
 
     @abc.abstractmethod

@@ -85,6 +85,7 @@ def child_sas(lab: Lab, node: str) -> list[dict[str, Any]]:
                     child["remote-host"] = ike["remote-host"]
                     child["ike-state"] = ike["state"]
                     child["ike-id"] = ike["uniqueid"]
+                    child["remote-id"] = ike.get("remote-id", "")
                     children.append(child)
         return children
     finally:

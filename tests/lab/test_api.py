@@ -33,7 +33,8 @@ SPOKES = {str(S1.nbma.ip): S1, str(S2.nbma.ip): S2}
 
 
 def client(lab: Lab, name: str = "hub") -> Client:
-    return Client(f"unix:{lab.api_socket(name)}", timeout=30)
+    """An administrator's client (these tests apply, save and roll back)."""
+    return Client(f"unix:{lab.api_admin_socket(name)}", timeout=30)
 
 
 @pytest.fixture

@@ -229,6 +229,8 @@ def test_a_failure_part_way_restores_the_previous_state(lab: Lab) -> None:
     broken = broken.replace(" authentication local pre-share\n authentication remote pre-share\n"
                             " keyring local lab\n", " authentication local ecdsa-sig\n"
                             " authentication remote ecdsa-sig\n pki trustpoint gone\n")  # fmt: skip
+    broken = broken.replace(" match identity remote address 0.0.0.0\n",
+                            " match identity remote fqdn domain corp.example\n")  # fmt: skip
     broken = re.sub(r"frrdmvpn authorization psk-map\n(?: .*\n)*", "frrdmvpn authorization "
                     "certificate\n", broken)  # fmt: skip
     _conf(lab, "spoke2").write_text(broken)

@@ -264,7 +264,7 @@ def test_one_user_cannot_hold_every_watch_stream_nor_every_api_connection(
 
     async def body(node: Node) -> None:
         node.socket.chmod(0o666)
-        front = node.server.front.admission
+        front = node.server.admission
         assert front is not None
         watcher = as_user_with_frrdmvpn(ATTACKER, WATCH, str(node.socket), "10")
         results = json.loads(await line(watcher))

@@ -1,5 +1,6 @@
-"""api.server in process: a grpc.aio server on a unix socket in tmp_path, a Backend over
-Datastores with fake ports (tests/unit/test_apply.py's World), a fake operations object."""
+"""api.server in process: grpc.aio servers on two unix sockets in tmp_path (the tests' channel
+is the administrators'), a Backend over Datastores with fake ports (tests/unit/test_apply.py's
+World), a fake operations object."""
 
 from __future__ import annotations
 
@@ -193,10 +194,11 @@ def run(tmp_path: Path, body: Callable[[Node], Awaitable[None]], *, peers: int =
         if peers:
             backend.observed(observation(peers))
         operations = FakeOperations()
-        sock = tmp_path / "api.sock"
-        api = ApiServer(backend, operations, socket_path=sock, group=None, **server_kw)
+        sock, admin = tmp_path / "api.sock", tmp_path / "admin.sock"
+        api = ApiServer(backend, operations, socket_path=sock, group=None, admin_socket=admin,
+                        admin_group=None, **server_kw)  # fmt: skip
         await api.start()
-        channel = grpc.aio.insecure_channel(f"unix:{sock}")
+        channel = grpc.aio.insecure_channel(f"unix:{admin}")  # may do everything
         try:
             await body(Node(backend, api, channel, operations, world, sock))
         finally:
@@ -240,6 +242,7 @@ def test_socket_is_0660_and_get_node(tmp_path: Path) -> None:
 
     run(tmp_path, body, peers=5)
     assert not (tmp_path / "api.sock").exists()  # removed at stop
+    assert not (tmp_path / "admin.sock").exists()
 
 
 def test_list_peers_pages_and_get_peer(tmp_path: Path) -> None:
@@ -441,10 +444,13 @@ def test_config_validate_apply_save_rollback(tmp_path: Path) -> None:
         assert node.world.tunnels  # the fake kernel has the GRE tunnel now
         running = await cfg.GetConfig(config_service_pb2.GetConfigRequest())
         assert running.revision.digest == first.running.digest
-        redacted = await cfg.GetConfig(config_service_pb2.GetConfigRequest(redact_secrets=True))
-        assert "frrdmvpn-lab-psk-not-for-production" not in redacted.text
-        assert " authentication local pre-share" in redacted.text
-        assert "pre-shared-key <removed>" in redacted.text
+        assert "frrdmvpn-lab-psk-not-for-production" not in running.text  # masked by default
+        assert " authentication local pre-share" in running.text
+        assert "pre-shared-key <removed>" in running.text
+        revealed = await cfg.GetConfig(config_service_pb2.GetConfigRequest(reveal_secrets=True))
+        assert "pre-shared-key frrdmvpn-lab-psk-not-for-production" in revealed.text
+        both = config_service_pb2.GetConfigRequest(reveal_secrets=True, redact_secrets=True)
+        assert "pre-shared-key <removed>" in (await cfg.GetConfig(both)).text
         # the same again: unchanged
         same = (await cfg.ApplyConfig(config_service_pb2.ApplyConfigRequest(text=HUB_TEXT))).result
         assert same.outcome == config_pb2.APPLY_OUTCOME_UNCHANGED
@@ -452,7 +458,7 @@ def test_config_validate_apply_save_rollback(tmp_path: Path) -> None:
         saved = await cfg.SaveConfig(
             config_service_pb2.SaveConfigRequest(expected_running_digest=first.running.digest)
         )
-        assert Path(saved.path).read_text() == running.text
+        assert Path(saved.path).read_text() == revealed.text
         assert saved.saved.digest == first.running.digest
         stale = config_service_pb2.SaveConfigRequest(expected_running_digest="sha256:00")
         assert await code_of(cfg.SaveConfig(stale)) == SC.ABORTED
@@ -532,9 +538,8 @@ def test_edit_config_refuses_control_characters_at_their_column(tmp_path: Path) 
             "line-separator characters in configuration text)"
         )
         assert not out.HasField("apply")
-        running = await cfg.GetConfig(config_service_pb2.GetConfigRequest())
-        assert running.text == node.backend.datastores.running_text()
-        assert "192.0.2.99" not in running.text
+        assert "192.0.2.99" not in node.backend.datastores.running_text()
+        assert node.backend.datastores.candidate is None
         for bad in ("comment\nip nhrp map", "\u202eevil"):
             request = config_service_pb2.ApplyConfigRequest(text=HUB_TEXT, comment=bad)
             with pytest.raises(grpc.aio.AioRpcError) as info:

@@ -21,8 +21,15 @@ from frrdmvpn.core.authorize import (
     gre_protection_problem,
     protects_gre,
 )
-from frrdmvpn.core.x509san import SubjectAltNames, subject_alt_names
+from frrdmvpn.core.x509san import (
+    DerError,
+    SubjectAltNames,
+    certificate_names,
+    flat,
+    subject_alt_names,
+)
 from frrdmvpn.nhrp.events import AuthorizeBinding
+from tests.unit.certgen import issue, tlv
 
 pytestmark = pytest.mark.unit
 
@@ -122,7 +129,12 @@ GOOD_SA = ChildSa(
     remote_ts=(f"{SPOKE1_NBMA}/32[gre]",),
 )
 CERT_SA = dataclasses.replace(
-    GOOD_SA, remote_id="CN=spoke1", remote_auth="pubkey", remote_cert=CERT_SPOKE1
+    GOOD_SA,
+    remote_id="CN=spoke1",
+    remote_auth="pubkey",
+    remote_certs=(CERT_SPOKE1,),
+    ike_name="dmvpn",
+    conn_remote_id="CN=*",
 )
 
 
@@ -142,6 +154,7 @@ ALL_POLICIES = (
             SPOKE1_NBMA: frozenset({net("192.0.2.11/32")}),
             "CN=spoke1": frozenset({net("192.0.2.11/32")}),
         },
+        psk_own_key=frozenset({"CN=spoke1"}),
     ),
     policy(PolicyMode.ANY_AUTHENTICATED),
 )
@@ -273,7 +286,7 @@ SPOKE4_SA = dataclasses.replace(
     remote_host=ip("198.51.100.14"),
     remote_ts=("198.51.100.14/32[gre]",),
     remote_id="CN=spoke4",
-    remote_cert=CERT_SPOKE4_BLOCKS,
+    remote_certs=(CERT_SPOKE4_BLOCKS,),
 )
 
 
@@ -297,14 +310,30 @@ def test_certificate_address_blocks(claimed: str, accept: bool, why: str) -> Non
     assert why in decision.reason
 
 
-def test_certificate_any_of_several_held_for_the_identity_may_allow() -> None:
-    # charon may hold two certificates for one subject (renewal): both are CA-verified and
-    # either could have authenticated the peer, so either may allow the claim.
-    old = dataclasses.replace(SPOKE4_SA, remote_cert=CERT_SPOKE1)
-    claim = event(remote_addr="203.0.113.50", remote_nbma="198.51.100.14")
-    assert authorize(claim, [old, SPOKE4_SA], CERT_POLICY).accept
-    denied = authorize(claim, [old], CERT_POLICY)
-    assert not denied.accept
+def test_several_certificates_for_the_identity_allow_only_what_all_allow() -> None:
+    # charon may hold two certificates for one identity (a renewal, or a CA that issued
+    # the identity twice): either could have authenticated the peer, so each may veto.
+    old = issue("CN=spoke4", ips=["192.0.2.14"], blocks=["203.0.113.48/28"])
+    new = issue("CN=spoke4", ips=["192.0.2.14"], blocks=["203.0.113.48/29"], serial=3)
+    both = dataclasses.replace(SPOKE4_SA, remote_certs=(old, new))
+    inside = authorize(event(remote_addr="203.0.113.50", remote_nbma="198.51.100.14"), [both],
+                       CERT_POLICY)  # fmt: skip
+    assert inside == Decision(
+        True,
+        "accept 203.0.113.50 via 198.51.100.14: all 2 certificates charon holds for IKE peer "
+        "'CN=spoke4' (CHILD_SA #5 (IKE_SA #3)) allow it",
+        peer_identity="CN=spoke4",
+    )
+    claim = event(remote_addr="203.0.113.60", remote_nbma="198.51.100.14")
+    assert authorize(claim, [dataclasses.replace(both, remote_certs=(old,))], CERT_POLICY).accept
+    assert authorize(claim, [both], CERT_POLICY) == Decision(
+        False,
+        "deny 203.0.113.60 via 198.51.100.14: policy certificate: each certificate issued to "
+        "the identity must allow the claim: certificate 2 of 2 charon holds for IKE peer "
+        "'CN=spoke4' (CHILD_SA #5 (IKE_SA #3)) may claim only 192.0.2.14, 203.0.113.48/29, "
+        "not 203.0.113.60",
+        peer_identity="CN=spoke4",
+    )
 
 
 @pytest.mark.parametrize("pol", ALL_POLICIES, ids=lambda p: p.mode.value)
@@ -394,7 +423,7 @@ CERT_POLICY = policy(PolicyMode.CERTIFICATE)
 
 
 def test_certificate_from_event_with_matching_ip_san_accepts() -> None:
-    peer = dataclasses.replace(CERT_SA, remote_cert=b"")
+    peer = dataclasses.replace(CERT_SA, remote_certs=())
     decision = authorize(event(remote_cert=CERT_SPOKE1), [peer], CERT_POLICY)
     assert decision == Decision(
         True,
@@ -411,11 +440,23 @@ def test_certificate_from_charon_is_used_when_event_has_none() -> None:
 
 
 def test_event_certificate_takes_precedence() -> None:
-    decision = authorize(event(remote_cert=CERT_SPOKE2_DNS_ONLY), [CERT_SA], CERT_POLICY)
+    # charon holds spoke1's certificate; nhrpd names the one the peer presented.
+    peer = dataclasses.replace(CERT_SA, remote_id="CN=spoke2")
+    decision = authorize(event(remote_cert=CERT_SPOKE2_DNS_ONLY), [peer], CERT_POLICY)
     assert not decision.accept
     assert (
         "from nhrpd has no IP subjectAltName inside the tunnel subnet 192.0.2.0/24 and no "
         "address block (DNS spoke2)" in decision.reason
+    )
+
+
+def test_event_certificate_must_be_issued_to_the_identity_too() -> None:
+    decision = authorize(event(remote_cert=CERT_SPOKE1), [dataclasses.replace(
+        CERT_SA, remote_id="CN=spoke2")], CERT_POLICY)  # fmt: skip
+    assert decision.reason == (
+        "deny 192.0.2.11 via 198.51.100.11: policy certificate: IKE peer 'CN=spoke2' "
+        "(CHILD_SA #5 (IKE_SA #3)): the certificate from nhrpd has no subject DN or "
+        "subjectAltName equal to its identity, so none provably belongs to it"
     )
 
 
@@ -431,7 +472,7 @@ def test_certificate_san_for_another_address_denies() -> None:
 
 
 def test_certificate_with_only_dns_san_denies() -> None:
-    peer = dataclasses.replace(CERT_SA, remote_id="CN=spoke2", remote_cert=CERT_SPOKE2_DNS_ONLY)
+    peer = dataclasses.replace(CERT_SA, remote_id="CN=spoke2", remote_certs=(CERT_SPOKE2_DNS_ONLY,))
     decision = authorize(event(), [peer], CERT_POLICY)
     assert not decision.accept
     assert decision.peer_identity == "CN=spoke2"
@@ -440,7 +481,7 @@ def test_certificate_with_only_dns_san_denies() -> None:
 
 
 def test_certificate_without_san_extension_denies() -> None:
-    peer = dataclasses.replace(CERT_SA, remote_cert=CERT_NO_SAN)
+    peer = dataclasses.replace(CERT_SA, remote_id="CN=nosan", remote_certs=(CERT_NO_SAN,))
     decision = authorize(event(), [peer], CERT_POLICY)
     assert not decision.accept
     assert "no subjectAltName extension" in decision.reason
@@ -460,7 +501,7 @@ def test_malformed_certificate_denies_with_reason(garbage: bytes) -> None:
 
 
 def test_missing_certificate_denies() -> None:
-    peer = dataclasses.replace(CERT_SA, remote_cert=b"")
+    peer = dataclasses.replace(CERT_SA, remote_certs=())
     decision = authorize(event(), [peer], CERT_POLICY)
     assert not decision.accept
     assert "no certificate known for IKE peer 'CN=spoke1'" in decision.reason
@@ -475,12 +516,13 @@ def test_certificate_policy_needs_pubkey_authentication() -> None:
 
 def test_certificate_duplicate_sas_where_second_qualifies() -> None:
     other = dataclasses.replace(
-        CERT_SA, ike_uniqueid=2, remote_id="CN=spoke2", remote_cert=CERT_SPOKE2_DNS_ONLY
+        CERT_SA, ike_uniqueid=2, remote_id="CN=spoke2", remote_certs=(CERT_SPOKE2_DNS_ONLY,)
     )
     decision = authorize(event(), [other, CERT_SA], CERT_POLICY)
     assert decision.accept
     assert decision.peer_identity == "CN=spoke1"
-    denied = authorize(event(), [other, dataclasses.replace(CERT_SA, remote_cert=b"")], CERT_POLICY)
+    no_cert = dataclasses.replace(CERT_SA, remote_certs=())
+    denied = authorize(event(), [other, no_cert], CERT_POLICY)
     assert not denied.accept
     assert "'CN=spoke2'" in denied.reason
     assert "no certificate known for IKE peer 'CN=spoke1'" in denied.reason
@@ -494,7 +536,8 @@ def test_certificate_ipv6_san() -> None:
         remote_host=remote,
         local_ts=("2001:db8:ffff::1/128[gre]",),
         remote_ts=("2001:db8:ffff::13/128[gre]",),
-        remote_cert=CERT_SPOKE3_V4_V6,
+        remote_id="CN=spoke3",
+        remote_certs=(CERT_SPOKE3_V4_V6,),
     )
     v6 = Policy(PolicyMode.CERTIFICATE, net("2001:db8:0:2::/64"))
     claim = event(
@@ -513,7 +556,7 @@ def test_certificate_ipv6_san() -> None:
 
 def test_authorize_never_raises_on_mutated_certificates() -> None:
     # The SA carries no certificate, so only the (mutated) one from the event counts.
-    peer = dataclasses.replace(CERT_SA, remote_cert=b"")
+    peer = dataclasses.replace(CERT_SA, remote_certs=())
     san_ip = CERT_SPOKE1.index(bytes.fromhex("8704c000020b")) + 2
     for i in range(len(CERT_SPOKE1)):
         for cut in (CERT_SPOKE1[:i], CERT_SPOKE1[:i] + CERT_SPOKE1[i + 1 :]):
@@ -523,9 +566,12 @@ def test_authorize_never_raises_on_mutated_certificates() -> None:
             mutated[i] = flip
             decision = authorize(event(remote_cert=bytes(mutated)), [peer], CERT_POLICY)
             try:
-                expected = ip(SPOKE1_ADDR) in subject_alt_names(bytes(mutated)).ip_addresses
-            except ValueError:
+                names = certificate_names(bytes(mutated))
+            except DerError:
                 expected = False
+            else:
+                cn = [(a.oid, a.value) for a in flat(names.subject)] == [("2.5.4.3", b"spoke1")]
+                expected = cn and ip(SPOKE1_ADDR) in names.alt_names.ip_addresses
             assert decision.accept == expected
             assert decision.reason.startswith("accept " if expected else "deny ")
             if san_ip <= i < san_ip + 4 and mutated != CERT_SPOKE1:
@@ -535,7 +581,7 @@ def test_authorize_never_raises_on_mutated_certificates() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=600))
 def test_authorize_never_raises_on_garbage_certificate(garbage: bytes) -> None:
-    for sas in ([CERT_SA], [dataclasses.replace(CERT_SA, remote_cert=garbage)]):
+    for sas in ([CERT_SA], [dataclasses.replace(CERT_SA, remote_certs=(garbage,))]):
         decision = authorize(event(remote_cert=garbage), sas, CERT_POLICY)
         assert isinstance(decision, Decision)
         if garbage:
@@ -550,6 +596,7 @@ PSK_POLICY = policy(
         SPOKE1_NBMA: frozenset({net("192.0.2.11/32")}),
         "spoke-lan.example": frozenset({net("192.0.2.128/25"), net("192.0.2.64/30")}),
     },
+    psk_own_key=frozenset({"spoke-lan.example"}),
 )
 
 
@@ -707,14 +754,6 @@ def test_san_of_fixture_certificates() -> None:
     assert subject_alt_names(CERT_SPOKE1).describe() == "IP 192.0.2.11, DNS spoke1"
 
 
-def tlv(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes((tag, n)) + content
-    size = (n.bit_length() + 7) // 8
-    return bytes((tag, 0x80 | size)) + n.to_bytes(size, "big") + content
-
-
 def seq(*parts: bytes) -> bytes:
     return tlv(0x30, b"".join(parts))
 
@@ -727,7 +766,7 @@ def extension(oid: bytes, value: bytes, critical: bytes = b"") -> bytes:
 
 
 def certificate(*extensions: bytes, version: bytes = b"\x02") -> bytes:
-    names = seq(seq(tlv(0x31, seq(tlv(0x06, b"\x55\x04\x03"), tlv(0x0C, b"x")))))
+    names = seq(tlv(0x31, seq(tlv(0x06, b"\x55\x04\x03"), tlv(0x0C, b"x"))))
     tbs = [
         tlv(0xA0, tlv(0x02, version)),
         tlv(0x02, b"\x01"),

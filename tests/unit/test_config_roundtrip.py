@@ -127,7 +127,7 @@ tunnels = st.builds(
 
 remote_identities: st.SearchStrategy[IkeIdentity] = st.one_of(
     st.builds(AddressIdentity, addresses, opt(st.integers(0, 32).map(netmask))),
-    st.builds(FqdnIdentity, fqdns),
+    st.builds(FqdnIdentity, fqdns, st.booleans()),
 )
 local_identities: st.SearchStrategy[IkeIdentity] = st.one_of(
     st.builds(AddressIdentity, addresses), st.builds(FqdnIdentity, fqdns)

@@ -109,6 +109,7 @@ def test_identities() -> None:
     host = AddressIdentity(IPv4Address("198.51.100.7"), IPv4Address("255.255.255.255"))
     assert ike_id(host) == "198.51.100.7"
     assert ike_id(FqdnIdentity("hub.example.net")) == "fqdn:hub.example.net"
+    assert ike_id(FqdnIdentity("corp.example", domain=True)) == "fqdn:*.corp.example"
     assert ike_id(IPv4Network("0.0.0.0/0")) is None
     assert ike_id(IPv4Network("198.51.100.9/32")) == "198.51.100.9"
 

@@ -19,6 +19,7 @@ from frrdmvpn.config.edit import apply_line
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.parse import parse, parse_strict
 from frrdmvpn.config.render import render
+from frrdmvpn.config.secrets import mask_text
 from frrdmvpn.config.text import first_refused, lines, printable
 from frrdmvpn.config.validate import check
 from frrdmvpn.datastores import Datastores
@@ -162,3 +163,11 @@ def test_text_inserted_anywhere_in_a_file_never_parses_to_a_refused_character(
         assert not parsed.ok
     rendered = render(parsed.config)
     assert first_refused(rendered.replace("\n", "")) is None
+
+
+def test_masking_splits_lines_as_the_parser_does() -> None:
+    """A key followed by U+2028 in an older file: no part of it shows as a line of its own."""
+    text = "crypto ikev2 keyring k\n peer p\n  pre-shared-key abc\u2028def\r\n!\n"
+    assert mask_text(text) == (
+        "crypto ikev2 keyring k\n peer p\n  pre-shared-key <removed>\u2028<removed>\r\n!\n"
+    )

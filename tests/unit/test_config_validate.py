@@ -14,6 +14,7 @@ from frrdmvpn.adapters.trusted_files import UntrustedFileError
 from frrdmvpn.config.diagnostics import Diagnostic, Severity, errors
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse
+from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.render import render
 from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.config.validate import CODES, check, validate
@@ -32,15 +33,16 @@ def edit(text: str, old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
-def finding(text: str, code: str, line: str, token: str) -> Diagnostic:
-    """The one finding ``code`` for ``text``; asserts it points at ``token`` of ``line``."""
+def finding(text: str, code: str, line: str, token: str, shown: str | None = None) -> Diagnostic:
+    """The one finding ``code`` for ``text``; asserts it points at ``token`` of ``line``
+    (shown as ``shown``: a secret is masked)."""
     _, found = check(text)
     hits = [d for d in found if d.code == code]
     assert len(hits) == 1, found
     d = hits[0]
     lines = text.splitlines()
     number = next(i for i, t in enumerate(lines, 1) if t == line)
-    assert (d.line, d.token) == (number, token), d
+    assert (d.line, d.token) == (number, shown or token), d
     word = re.search(rf"(?<!\S){re.escape(token)}(?!\S)", lines[number - 1])
     assert word is not None
     assert d.column == word.start() + 1, d
@@ -226,7 +228,9 @@ def test_nhrp_authentication_is_not_supported_by_frr_84() -> None:
         text, "nhrp-authentication-unsupported", " ip nhrp authentication 114514", "authentication"
     )
     text = edit(text, "114514", "123456789")
-    finding(text, "nhrp-authentication-length", " ip nhrp authentication 123456789", "123456789")
+    # the finding points at the string without showing it (no diagnostic carries a secret)
+    finding(text, "nhrp-authentication-length", " ip nhrp authentication 123456789",
+            "123456789", shown="<removed>")  # fmt: skip
 
 
 def test_nhs_priority_and_multicast_to_a_name_are_ignored_with_a_warning() -> None:
@@ -362,6 +366,8 @@ def _with_certs(text: str) -> str:
     text = edit(text, " authentication local pre-share", " authentication local rsa-sig")
     text = edit(text, " authentication remote pre-share", " authentication remote rsa-sig")
     text = edit(text, " keyring local lab\n", " pki trustpoint tp\n")
+    text = edit(text, " match identity remote address 0.0.0.0\n",
+                " match identity remote fqdn domain corp.example\n")  # fmt: skip
     return edit(text, "frrdmvpn authorization psk-map\n", "frrdmvpn authorization certificate\n")
 
 
@@ -409,14 +415,14 @@ def test_certificate_and_key_files_apply_reads_are_checked() -> None:
     text = _with_certs(HUB)
     text = text[: text.index("frrdmvpn authorization")] + "frrdmvpn authorization certificate\n"
     asked: list[TrustpointFile] = []
-    assert check(text, asked.append)[1] == ()
+    assert check(text, files=asked.append)[1] == ()
     assert [(f.keyword, f.path, f.secret) for f in asked] == [
         ("certificate", "/etc/frrdmvpn/hub.pem", False),
         ("private-key", "/etc/frrdmvpn/hub.key", True),
         ("ca-certificate", "/etc/frrdmvpn/ca.pem", False),
     ]
     bad = edit(text, "/etc/frrdmvpn/hub.key", "/dev/zero")
-    (found,) = check(bad, _refusing("/dev/zero", "is not a regular file: it is a character "
+    (found,) = check(bad, files=_refusing("/dev/zero", "is not a regular file: it is a character "
                                     "device"))[1]  # fmt: skip
     assert found == Diagnostic(
         text.splitlines().index(" private-key /etc/frrdmvpn/hub.key") + 1, 14, "/dev/zero",
@@ -424,7 +430,7 @@ def test_certificate_and_key_files_apply_reads_are_checked() -> None:
         "a regular file of root's, mode 0600 or 0640, of 1-65535 bytes, in directories only "
         "root may write", code="trustpoint-file",
     )  # fmt: skip
-    (ca,) = check(text, _refusing("/etc/frrdmvpn/ca.pem", "does not exist"))[1]
+    (ca,) = check(text, files=_refusing("/etc/frrdmvpn/ca.pem", "does not exist"))[1]
     assert ca.message == "ca-certificate /etc/frrdmvpn/ca.pem does not exist"
     assert ca.expected is not None
     assert ca.expected.startswith("a regular file of root's, writable by root only,")
@@ -434,8 +440,147 @@ def test_certificate_and_key_files_apply_reads_are_checked() -> None:
 
 def _asked(text: str) -> list[TrustpointFile]:
     asked: list[TrustpointFile] = []
-    check(text, asked.append)
+    check(text, files=asked.append)
     return asked
+
+
+CERT_EXPECTED = "match identity remote fqdn domain DOMAIN|fqdn FQDN|address A.B.C.D [M.M.M.M]"
+
+
+def _cert_hub() -> str:
+    """The lab hub on certificates (no psk-map identities)."""
+    text = _with_certs(HUB)
+    return text[: text.index("frrdmvpn authorization")] + "frrdmvpn authorization certificate\n"
+
+
+def test_certificate_authorization_refuses_a_remote_identity_of_any_type() -> None:
+    # issue 14, hole 1: with remote.id unset charon lets a peer present any identity, of
+    # any type (a wildcard included), so no certificate can be tied to it.
+    text = edit(_cert_hub(), "remote fqdn domain corp.example", "remote address 0.0.0.0")
+    d = only_error(text, "certificate-remote-identity", " match identity remote address 0.0.0.0",
+                   "0.0.0.0")  # fmt: skip
+    assert d.format() == (
+        "frrdmvpn.conf:19:32: error: match identity remote address 0.0.0.0 accepts any "
+        "identity of any type: certificate authorization needs a typed remote identity "
+        f"['0.0.0.0']; valid: {CERT_EXPECTED}"
+    )
+    unset = edit(_cert_hub(), " match identity remote fqdn domain corp.example\n", "")
+    d = only_error(unset, "certificate-remote-identity", "crypto ikev2 profile lab", "lab")
+    assert d.format() == (
+        "frrdmvpn.conf:18:22: error: certificate authorization needs match identity remote in "
+        "IKEv2 profile lab: without it charon accepts any identity of any type from a peer, "
+        f"and no certificate can be tied to it ['lab']; valid: {CERT_EXPECTED}"
+    )
+
+
+@pytest.mark.parametrize(
+    "remote",
+    ["fqdn domain corp.example", "fqdn spoke2.corp.example", "address 198.51.100.0 255.255.255.0",
+     "address 198.51.100.12"],
+)  # fmt: skip
+def test_certificate_authorization_with_a_typed_remote_identity(remote: str) -> None:
+    text = edit(_cert_hub(), "remote fqdn domain corp.example", f"remote {remote}")
+    assert check(text)[1] == ()
+
+
+def _fqdn_member(text: str) -> str:
+    """The hub with spoke4 in its psk-map by FQDN instead of its address."""
+    return edit(text, " identity 198.51.100.14 allow", " identity spoke4.corp.example allow")
+
+
+def test_psk_map_refuses_an_fqdn_identity_next_to_a_group_key() -> None:
+    # issue 14, hole 2: charon accepts the group key (no identity, any address) for any
+    # identity, so every member could present spoke4.corp.example and claim its prefixes.
+    d = only_error(_fqdn_member(HUB), "psk-map-shared-key",
+                   " identity spoke4.corp.example allow 192.0.2.14/32 203.0.113.64/28",
+                   "spoke4.corp.example")  # fmt: skip
+    assert d.format() == (
+        "frrdmvpn.conf:57:11: error: IKE identity spoke4.corp.example is no address, and "
+        "charon accepts the pre-shared key of keyring lab peer any for any identity (it has "
+        "no identity and address 0.0.0.0 0.0.0.0): every holder of that key could present "
+        "spoke4.corp.example and claim its prefixes ['spoke4.corp.example']; valid: an "
+        "address identity, or a keyring peer with identity fqdn NAME and a key no other peer "
+        "has, and no key for any identity"
+    )
+
+
+OWN_KEYS = """crypto ikev2 keyring lab
+ peer spoke1
+  address 198.51.100.11
+  pre-shared-key key-of-spoke1
+ peer spoke4
+  identity fqdn spoke4.corp.example
+  pre-shared-key key-of-spoke4
+!
+"""
+
+
+def _keyring(text: str, keyring: str) -> str:
+    start = text.index("crypto ikev2 keyring lab")
+    return text[:start] + keyring + text[text.index("crypto ikev2 profile lab") :]
+
+
+def test_psk_map_accepts_an_fqdn_identity_with_a_key_of_its_own() -> None:
+    text = _fqdn_member(_keyring(HUB, OWN_KEYS))
+    assert errors(check(text)[1]) == ()
+    policy = authorization_policy(check(text)[0])
+    assert policy is not None
+    assert policy.psk_own_key == frozenset({"spoke4.corp.example"})
+
+
+@pytest.mark.parametrize(
+    ("change", "local", "problem"),
+    [
+        (("key-of-spoke1", "key-of-spoke4"), "",
+         "its pre-shared key (keyring lab peer spoke4) is also the key of keyring lab peer "
+         "spoke1: that peer could present spoke4.corp.example"),
+        (("address 198.51.100.11\n", "address 198.51.100.0 255.255.255.0\n"), "",
+         "charon accepts the pre-shared key of keyring lab peer spoke1 for any identity (its "
+         "address 198.51.100.0/24 may hold this node's own (tunnel source is an interface))"),
+        (("address 198.51.100.11\n", "address 198.51.100.0 255.255.255.0\n"),
+         " identity local address 198.51.100.1\n",
+         "keyring lab peer spoke1 for any identity (its owner is this node's own identity)"),
+        (("address 198.51.100.11\n", "address 0.0.0.0 0.0.0.0\n"), "",
+         "keyring lab peer spoke1 for any identity (it has no identity and address 0.0.0.0 "
+         "0.0.0.0)"),
+        (("address 198.51.100.11\n", "identity fqdn hub.corp.example\n"),
+         " identity local fqdn HUB.corp.example\n",
+         "keyring lab peer spoke1 for any identity (its owner is this node's own identity)"),
+    ],
+)  # fmt: skip
+def test_psk_map_refuses_every_key_another_peer_can_use(
+    change: tuple[str, str], local: str, problem: str
+) -> None:
+    # charon accepts a key for identity X if its owner matches X *or this node's identity*.
+    text = _fqdn_member(_keyring(HUB, OWN_KEYS.replace(*change)))
+    text = edit(text, " authentication local pre-share\n",
+                f"{local} authentication local pre-share\n")  # fmt: skip
+    d = only_error(text, "psk-map-shared-key",
+                   " identity spoke4.corp.example allow 192.0.2.14/32 203.0.113.64/28",
+                   "spoke4.corp.example")  # fmt: skip
+    assert problem in d.message
+    policy = authorization_policy(check(text)[0])
+    assert policy is not None
+    assert policy.psk_own_key == frozenset()
+
+
+def test_psk_map_refuses_pattern_identities() -> None:
+    text = edit(_keyring(HUB, OWN_KEYS), " identity 198.51.100.14 allow",
+                " identity *.corp.example allow")  # fmt: skip
+    d = only_error(text, "psk-map-shared-key",
+                   " identity *.corp.example allow 192.0.2.14/32 203.0.113.64/28",
+                   "*.corp.example")  # fmt: skip
+    assert d.message == (
+        "IKE identity *.corp.example is a pattern (FQDN): it matches many identities, so "
+        "every peer presenting one of them could claim its prefixes"
+    )
+
+
+def test_psk_map_with_address_identities_and_a_group_key_is_fine() -> None:
+    assert errors(check(HUB)[1]) == ()
+    policy = authorization_policy(check(HUB)[0])
+    assert policy is not None
+    assert policy.psk_own_key == frozenset()
 
 
 # --- routing and authorization ---------------------------------------------------------------
@@ -595,9 +740,11 @@ def test_every_rule_fires_on_some_mistake() -> None:
         edit(edit(HUB, " ip mtu 1400\n", f" description {'d' * 241}\n"),
              "frrdmvpn-lab-psk-not-for-production", "k" * 65536),
         edit(_with_certs(HUB), "/etc/frrdmvpn/hub.key", "/" + "k" * 4095),
+        edit(HUB, " identity 198.51.100.14 allow", " identity spoke4.corp.example allow"),
+        edit(_cert_hub(), "remote fqdn domain corp.example", "remote address 0.0.0.0"),
     ]  # fmt: skip
     seen = set().union(*(_codes(case) for case in cases))
     certs = _with_certs(HUB)
     certs = certs[: certs.index("frrdmvpn authorization")] + "frrdmvpn authorization certificate\n"
-    seen |= {d.code for d in check(certs, _refusing("/etc/frrdmvpn/ca.pem", "is empty"))[1]}
+    seen |= {d.code for d in check(certs, files=_refusing("/etc/frrdmvpn/ca.pem", "is empty"))[1]}
     assert seen == CODES

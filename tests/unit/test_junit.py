@@ -29,3 +29,25 @@ def test_exit_status_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main([str(ok)]) == 0
     assert capsys.readouterr().out == "total: 2 passed, 0 failed, 1 skipped\n"
     assert main([str(tmp_path / "none.xml")]) == 1
+
+
+def test_no_skips_fails_on_a_skip_and_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit = tmp_path / "j.xml"
+    junit.write_text(
+        '<testsuites><testsuite tests="2" failures="0" errors="0" skipped="1">'
+        '<testcase classname="tests.unit.test_manpage" name="test_mandoc_lint">'
+        '<skipped message="mandoc is not installed"/></testcase>'
+        '<testcase classname="tests.unit.test_x" name="test_y"/>'
+        "</testsuite></testsuites>"
+    )
+    assert main([str(junit)]) == 0
+    capsys.readouterr()
+    assert main(["--no-skips", str(junit)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "skipped (not allowed here): tests.unit.test_manpage::test_mandoc_lint: "
+        "mandoc is not installed" in out
+    )
+    assert out.endswith("total: 1 passed, 0 failed, 1 skipped\n")

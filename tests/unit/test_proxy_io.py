@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
-from frrdmvpn.adapters.vici_client import SharedListing, ViciError, with_certificates
+from frrdmvpn.adapters.vici_client import (
+    RemoteAuth,
+    SharedListing,
+    ViciError,
+    remote_auths,
+    with_certificates,
+)
 from frrdmvpn.adapters.vici_proxy import ViciProxy
 from frrdmvpn.core.authorize import ChildSa, Decision
 from frrdmvpn.nhrp.events import AuthorizeBinding
@@ -227,7 +233,10 @@ def test_with_certificates_asks_charon_for_auth_class_and_verified_peer_certs(
 ) -> None:
     sock = tmp_path / "charon.vici"
     conns: Message = {
-        "dmvpn": {"local-1": {"class": b"public key"}, "remote-1": {"class": b"public key"}},
+        "dmvpn": {
+            "local-1": {"class": b"public key"},
+            "remote-1": {"class": b"public key", "id": b"*.lab.example"},
+        },
         "legacy": {"remote-1": {"class": b"pre-shared key"}},
     }
     certs: list[Message] = [
@@ -261,9 +270,8 @@ def test_with_certificates_asks_charon_for_auth_class_and_verified_peer_certs(
             server.close()
         assert elsewhere in out  # another pair: untouched, nothing asked for it
         ours = [sa for sa in out if sa.ike_name == "dmvpn"]
-        assert [(sa.remote_auth, sa.remote_cert) for sa in ours] == [
-            ("pubkey", b"peer-old"),
-            ("pubkey", b"peer-new"),
+        assert [(sa.remote_auth, sa.remote_certs, sa.conn_remote_id) for sa in ours] == [
+            ("pubkey", (b"peer-old", b"peer-new"), "*.lab.example")
         ]
         assert [sa.remote_auth for sa in out if sa.ike_name == "legacy"] == ["pre-shared key"]
         asked = [p for p in seen if p.type is T.CMD_REQUEST and p.name == "list-certs"]
@@ -271,3 +279,18 @@ def test_with_certificates_asks_charon_for_auth_class_and_verified_peer_certs(
         assert asked[0].message == {"type": b"X509", "subject": b"CN=spoke1"}
 
     run(main)
+
+
+def test_list_conns_remote_identity_rule() -> None:
+    msg: Message = {
+        "typed": {"remote-1": {"class": b"public key", "id": b"*.lab.example"}},
+        "any": {"remote-1": {"class": b"public key", "id": b"%any"}},
+        "unset": {"remote-1": {"class": b"public key"}},
+        "eap": {"remote-1": {"class": b"public key", "id": b"x"}, "remote-2": {"class": b"EAP"}},
+    }
+    assert remote_auths(msg) == {
+        "typed": RemoteAuth("pubkey", "*.lab.example"),
+        "any": RemoteAuth("pubkey", None),
+        "unset": RemoteAuth("pubkey", None),
+        "eap": RemoteAuth("EAP", "x"),
+    }

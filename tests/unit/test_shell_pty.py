@@ -272,3 +272,23 @@ def test_a_control_character_in_a_configuration_line_is_refused_at_its_column(
     ]
     assert "192.0.2.99" not in out.stdout
     assert "description" not in out.stdout
+
+
+def test_an_operator_shows_and_clears_but_may_not_configure(target: str) -> None:
+    """The real daemon API on its operators' socket: IOS's refusal, masked secrets."""
+    operator = target.replace("admin.sock", "api.sock")
+    shown = run_shell(operator, "-c", "show running-config", "-c", "show dmvpn")
+    assert shown.returncode == 0, shown.stderr
+    assert "  pre-shared-key <removed>" in shown.stdout.splitlines()
+    assert "frrdmvpn-lab-psk" not in shown.stdout
+    refused = run_shell(operator, "-c", "configure terminal", "-c", "write memory",
+                        "-c", "show running-config unmasked")  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "hub#configure terminal", "Command authorization failed.",
+        "hub#write memory", "Command authorization failed.",
+        "hub#show running-config unmasked", "Command authorization failed.",
+    ]  # fmt: skip
+    admin = run_shell(target, "-c", "show running-config unmasked")
+    assert admin.returncode == 0, admin.stderr
+    assert "  pre-shared-key frrdmvpn-lab-psk-not-for-production" in admin.stdout.splitlines()

@@ -28,6 +28,7 @@ from frrdmvpn.config.edit import apply_line
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.render import render
+from frrdmvpn.config.secrets import mask_text
 from frrdmvpn.v1 import (
     config_pb2,
     config_service_pb2,
@@ -96,11 +97,22 @@ class FakeApi:
         self.clear_done = True
         self.reject_apply = False
         self.down = False
+        self.operator = False  # the connection's role: operator, else administrator
 
     def _called(self, name: str, value: Any = None) -> None:
         if self.down:
             raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connection refused")
         self.calls.append((name, value))
+
+    def _admin(self, call: str) -> None:
+        """What the daemon's interceptor does to an operator."""
+        if self.operator:
+            raise FakeRpcError(grpc.StatusCode.PERMISSION_DENIED,
+                               f"ConfigService.{call} needs the administrator role")  # fmt: skip
+
+    def role(self) -> str:
+        self._called("role")
+        return "operator" if self.operator else "administrator"
 
     def node(self) -> Any:
         self._called("node")
@@ -142,23 +154,28 @@ class FakeApi:
         self._called("decisions")
         return []
 
-    def get_config(self, datastore: str = "running") -> Any:
-        self._called("get_config", datastore)
+    def get_config(self, datastore: str = "running", reveal_secrets: bool = False) -> Any:
+        self._called("get_config", (datastore, reveal_secrets))
+        if reveal_secrets:
+            self._admin("GetConfig with reveal_secrets")
         if datastore == "saved":
             if self.saved is None:
                 raise FakeRpcError(grpc.StatusCode.NOT_FOUND, "no saved configuration")
             text = self.saved
         else:
             text = render(self.config)
+        text = text if reveal_secrets else mask_text(text)
         return config_service_pb2.GetConfigResponse(text=text, tree=config_tree(text))
 
     def save(self) -> Any:
         self._called("save")
+        self._admin("SaveConfig")
         self.saved = render(self.config)
         return config_service_pb2.SaveConfigResponse(path="/etc/frrdmvpn/frrdmvpn.conf")
 
     def edit_line(self, context: Context, line: str) -> Any:
         self._called("edit_line", (context, line))
+        self._admin("EditConfig")
         result = apply_line(self.config, context, line)
         out = config_service_pb2.EditConfigResponse()
         if result.diagnostics:
@@ -626,3 +643,43 @@ def test_a_debug_stream_the_daemon_ends_turns_debugging_off() -> None:
         "% debug stream ended: UNAVAILABLE: the daemon is shutting down",
         "All possible debugging has been turned off",
     ]
+
+
+# --- roles ------------------------------------------------------------------------------------
+
+
+def test_an_operator_is_refused_what_ios_command_authorization_refuses() -> None:
+    api = FakeApi()
+    api.operator = True
+    s, _, _ = session_of(api)
+    refused = ("configure terminal", "conf t", "write memory", "copy running-config startup-config",
+               "show running-config unmasked", "show startup-config unm")  # fmt: skip
+    for line in refused:
+        out = s.execute(line)
+        assert (out.lines, out.ok) == (["Command authorization failed."], False), line
+        assert s.prompt == "hub#"
+    shown = s.execute("show running-config")
+    assert shown.ok
+    assert "  pre-shared-key <removed>" in shown.lines
+    assert not any("frrdmvpn-lab-psk" in line for line in shown.lines)
+    assert ("edit_line", (ROOT, "hostname x")) not in api.calls
+
+
+def test_an_administrator_configures_and_sees_secrets_only_when_asked() -> None:
+    s, _, _ = session_of()
+    assert "  pre-shared-key <removed>" in s.execute("show running-config").lines
+    unmasked = s.execute("show running-config unmasked").lines
+    assert "  pre-shared-key frrdmvpn-lab-psk-not-for-production" in unmasked
+    assert s.execute("conf t").lines == [BANNER]
+    assert s.execute("hostname spoke").ok
+    assert s.prompt == "spoke(config)#"
+
+
+def test_a_refused_configuration_line_is_command_authorization_failed() -> None:
+    """The role changed under a session in configuration mode: the daemon refuses the line."""
+    s, api, _ = session_of()
+    assert s.execute("conf t").ok
+    api.operator = True
+    out = s.execute("hostname x")
+    assert (out.lines, out.ok) == (["Command authorization failed."], False)
+    assert s.prompt == "hub(config)#"

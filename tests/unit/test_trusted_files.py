@@ -171,6 +171,10 @@ def cert_config(directory: Path, key: Path | str) -> str:
         .replace(" authentication local pre-share", " authentication local rsa-sig")
         .replace(" authentication remote pre-share", " authentication remote rsa-sig")
         .replace(" keyring local lab\n", " pki trustpoint tp\n")
+        .replace(
+            " match identity remote address 0.0.0.0\n",
+            " match identity remote fqdn domain corp.example\n",
+        )
     )
 
 
