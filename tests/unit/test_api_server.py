@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from frrdmvpn.adapters import vtysh
+from frrdmvpn.adapters.trusted_files import UntrustedFileError
 from frrdmvpn.api import convert, server
 from frrdmvpn.api.backend import Backend, results
 from frrdmvpn.api.server import ApiServer, TlsFiles
@@ -30,6 +31,7 @@ from frrdmvpn.api.state import Observed
 from frrdmvpn.api.store import _order
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
+from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.core.supervisor import Role, State
 from frrdmvpn.datastores import ApplyReport, Datastores
@@ -556,6 +558,48 @@ def test_edit_config_refuses_control_characters_at_their_column(tmp_path: Path) 
         assert [(d.line, d.column) for d in applied.diagnostics] == [
             (HUB_TEXT.splitlines().index(" ip mtu 1400") + 1, 13)
         ]
+
+    run(tmp_path, body)
+
+
+def test_only_an_administrator_has_the_files_a_text_names_checked(tmp_path: Path) -> None:
+    """Issue 14 hole 5: ValidateConfig checks the trustpoint files as the apply would, but
+    only for an administrator: for an operator, root's answers about a path of its choice
+    (exists? whose? how big?) would be an oracle."""
+    text = HUB_TEXT[: HUB_TEXT.index("frrdmvpn authorization")] + (
+        "frrdmvpn authorization certificate\n")  # fmt: skip
+    text = (
+        text.replace("crypto ikev2 proposal", "crypto pki trustpoint tp\n certificate /c.pem\n"
+                     " private-key /root/secret\n ca-certificate /ca.pem\n!\ncrypto ikev2 "
+                     "proposal", 1)
+        .replace(" authentication local pre-share", " authentication local rsa-sig")
+        .replace(" authentication remote pre-share", " authentication remote rsa-sig")
+        .replace(" keyring local lab\n", " pki trustpoint tp\n")
+        .replace(" match identity remote address 0.0.0.0\n",
+                 " match identity remote fqdn domain corp.example\n")
+    )  # fmt: skip
+    checked: list[str] = []
+
+    def check_file(f: TrustpointFile) -> None:
+        checked.append(f.path)
+        if f.path == "/root/secret":
+            raise UntrustedFileError(f.keyword, f.path, "does not exist")
+
+    async def body(node: Node) -> None:
+        node.backend.datastores.check_file = check_file
+        request = config_service_pb2.ValidateConfigRequest(text=text)
+        admin = await node.config.ValidateConfig(request)
+        assert not admin.valid
+        assert [d.message for d in admin.diagnostics] == ["private-key /root/secret does not exist"]
+        checked.clear()
+        async with grpc.aio.insecure_channel(f"unix:{node.socket}") as channel:
+            operator = cast(
+                "config_service_pb2_grpc.ConfigServiceAsyncStub",
+                config_service_pb2_grpc.ConfigServiceStub(channel),
+            )
+            answer = await operator.ValidateConfig(request)
+        assert answer.valid
+        assert checked == []
 
     run(tmp_path, body)
 
