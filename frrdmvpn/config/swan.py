@@ -249,7 +249,7 @@ def desired_swan(
         conn = None if profile is None else _conn(config, profile, locals_, files)
         if conn is not None:
             conns[name] = conn
-    ikev2_used = _ikev2_used(config)
+    ikev2_used = config.ikev2_profiles_in_use()
     return SwanState(
         MappingProxyType(conns),
         MappingProxyType(_shared(config, ikev2_used)),
@@ -294,22 +294,11 @@ class TrustpointFile:
     secret: bool = False
 
 
-def _ikev2_used(config: Config) -> list[Ikev2Profile]:
-    """The IKEv2 profiles of the IPsec profiles protecting a tunnel, in tunnel order."""
-    out: list[Ikev2Profile] = []
-    for tunnel in config.interfaces:
-        profile = config.ipsec_profile(tunnel.protection_profile or "")
-        ikev2 = None if profile is None else config.ikev2_profile(profile.ikev2_profile or "")
-        if ikev2 is not None and ikev2 not in out:
-            out.append(ikev2)
-    return out
-
-
 def trustpoint_files(config: Config) -> tuple[TrustpointFile, ...]:
     """The certificate and key files :func:`desired_swan` and the private keys need (those of
     the trustpoints of the IKEv2 profiles in use, for their certificate methods)."""
     out: list[TrustpointFile] = []
-    for profile in _ikev2_used(config):
+    for profile in config.ikev2_profiles_in_use():
         tp = None if profile.trustpoint is None else config.trustpoint(profile.trustpoint)
         if tp is None:
             continue
