@@ -5,7 +5,9 @@ system sits behind one port (:class:`Ports`), so this module only sequences them
 
 1. kernel — mGRE links (pyroute2), sysctls, nhrpd's NFLOG hooks (iptables);
 2. charon — connections and shared secrets over VICI: what changed since the previous
-   configuration, plus whatever charon lacks (a restarted charon has nothing loaded);
+   configuration, plus whatever charon lacks (a restarted charon has nothing loaded); the
+   trustpoints' certificate and key files are read (:attr:`Ports.read_file`) while planning,
+   so a file that may not be read fails the apply before anything changed;
 3. FRR — for nhrpd and ospfd, the commands from their running configuration to the
    desired one (:func:`frrdmvpn.config.frrdiff.diff`), over each daemon's vty session.
 
@@ -21,14 +23,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Address
-from pathlib import Path
 from typing import Any, Protocol
 
 from frrdmvpn.config import frrdiff
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.kernel import GreTunnel, KernelState, NhrpHooks, desired_kernel
 from frrdmvpn.config.model import Config
-from frrdmvpn.config.swan import EMPTY, SwanState, desired_swan, diff_swan
+from frrdmvpn.config.swan import (
+    EMPTY,
+    SwanState,
+    TrustpointFile,
+    desired_swan,
+    diff_swan,
+    trustpoint_files,
+)
 
 log = logging.getLogger(__name__)
 DAEMONS = ("nhrpd", "ospfd")
@@ -48,7 +56,7 @@ class CharonPort(Protocol):
     def unload_conn(self, name: str) -> None: ...
     def load_shared(self, message: Mapping[str, Any]) -> None: ...
     def unload_shared(self, ident: str) -> None: ...
-    def load_key(self, path: Path) -> str: ...
+    def load_key(self, path: str, data: bytes) -> str: ...
 
 
 @dataclass
@@ -61,6 +69,8 @@ class Ports:
     frr_configure: Callable[[str, list[str]], None]  # (daemon, lines)
     sysctls: Callable[[Iterable[tuple[str, str]]], list[str]]
     hooks: Callable[[Iterable[NhrpHooks], Iterable[GreTunnel]], list[str]]
+    # A trustpoint's file, if root may read it (frrdmvpn.adapters.trusted_files); raises else.
+    read_file: Callable[[TrustpointFile], bytes]
 
 
 class ApplyError(RuntimeError):
@@ -109,7 +119,9 @@ def _observable(t: GreTunnel) -> GreTunnel:
                      tuple(sorted(t.addresses)), 0, t.kind)  # fmt: skip
 
 
-def _charon(ports: Ports, want: SwanState, old: SwanState, dry_run: bool) -> list[str]:
+def _charon(
+    ports: Ports, want: SwanState, old: SwanState, files: Mapping[str, bytes], dry_run: bool
+) -> list[str]:
     changes = diff_swan(old, want)
     loaded, shared = ports.charon.loaded_conns(), ports.charon.loaded_shared()
     conns = list(changes.load_conns)
@@ -121,7 +133,7 @@ def _charon(ports: Ports, want: SwanState, old: SwanState, dry_run: bool) -> lis
         keys += [k for k in want.private_keys if k not in keys]
     c = ports.charon
     steps: list[tuple[str, Callable[[], object]]] = []
-    steps += [(f"charon: load-key {k}", partial(c.load_key, Path(k))) for k in keys]
+    steps += [(f"charon: load-key {k}", partial(c.load_key, k, files[k])) for k in keys]
     steps += [(f"charon: load-shared {m.get('id')}", partial(c.load_shared, m)) for m in secrets]
     steps += [(f"charon: load-conn {', '.join(m)}", partial(c.load_conn, m)) for m in conns]
     steps += [
@@ -179,14 +191,17 @@ def apply(
         sources = ports.links.source_addresses()
         kernel = desired_kernel(new, sources)
         old_kernel = desired_kernel(old, sources) if old is not None else None
-        swan = desired_swan(new, sources)
-        old_swan = desired_swan(old, sources) if old is not None else EMPTY
+        files = {f.path: ports.read_file(f) for f in trustpoint_files(new)}
+        swan = desired_swan(new, sources, files)
+        # the previous state with today's files: a path both use compares equal (a file
+        # changed in place is reloaded with its connection only when that changes too)
+        old_swan = desired_swan(old, sources, files) if old is not None else EMPTY
     except Exception as exc:  # the adapters and renderers raise several kinds
         raise ApplyError(f"cannot compute the desired state: {exc}", [], False) from exc
     done: list[str] = []
     try:
         done += _kernel(ports, kernel, old_kernel, dry_run)
-        done += _charon(ports, swan, old_swan, dry_run)
+        done += _charon(ports, swan, old_swan, files, dry_run)
         done += _frr(ports, new, old, dry_run)
     except Exception as exc:  # every adapter error is undone the same way
         if dry_run or restoring or not done:

@@ -12,18 +12,20 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from frrdmvpn import __version__
-from frrdmvpn.adapters import config_store, journal
+from frrdmvpn.adapters import config_store, journal, trusted_files
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.apply import Ports
 from frrdmvpn.config.diagnostics import ConfigError, Diagnostic, errors
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import decode
+from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.config.validate import check
 from frrdmvpn.datastores import ApplyReport, Datastores
 from frrdmvpn.render.guard import GuardSpec
@@ -154,7 +156,10 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     vtysh.use(frr)
     sessions = vtysh.SyncFrr(frr, loop)
     stores = Datastores(saved=args.config or config_store.SAVED, running=args.running,
-                        ports=lambda: real_ports(sessions))  # fmt: skip
+                        ports=lambda: real_ports(sessions),
+                        check_file=check_trustpoint_file)  # fmt: skip
+    for kept in (stores.saved, stores.saved.with_name(stores.saved.name + ".prev")):
+        config_store.tighten(kept)  # a 0644 file from before: it holds the keys
     backend = Backend(stores)
 
     ready = {"guards": False, "config": False}
@@ -323,7 +328,9 @@ def _checked(path: Path, running: Path) -> tuple[Config, str] | None:
     text = _printed_read(path)
     if text is None:
         return None
-    config, findings = Datastores(saved=path, running=running).validate(text)
+    # the certificate and key files are root's: another user could not check them
+    files = check_trustpoint_file if os.geteuid() == 0 else None
+    config, findings = Datastores(saved=path, running=running, check_file=files).validate(text)
     for finding in findings:
         print(finding.format(text, filename=str(path)), file=sys.stderr)
     if any(f.is_error for f in findings):
@@ -349,7 +356,18 @@ def real_ports(frr: Any = None) -> Ports:
         frr_configure=sessions.configure,
         sysctls=set_sysctls,
         hooks=nhrp_hooks.ensure,
+        read_file=read_trustpoint_file,
     )
+
+
+def read_trustpoint_file(f: TrustpointFile) -> bytes:
+    """A trustpoint's file, if only root could have written it."""
+    return trusted_files.read(f.path, f.keyword, secret=f.secret)
+
+
+def check_trustpoint_file(f: TrustpointFile) -> None:
+    """Raise if :func:`read_trustpoint_file` would refuse the file (reads nothing)."""
+    trusted_files.check(f.path, f.keyword, secret=f.secret)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -365,7 +383,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     text = _printed_read(args.config)
     if text is None:
         return 1
-    stores = Datastores(saved=args.config, running=args.running, ports=real_ports)
+    stores = Datastores(saved=args.config, running=args.running, ports=real_ports,
+                        check_file=check_trustpoint_file)  # fmt: skip
     report = stores.apply_text(text, dry_run=args.dry_run, origin="cli")
     for finding in report.diagnostics:
         print(finding.format(text, filename=str(args.config)), file=sys.stderr)

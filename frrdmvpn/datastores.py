@@ -29,7 +29,7 @@ from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context
 from frrdmvpn.config.render import render
 from frrdmvpn.config.secrets import MASK
-from frrdmvpn.config.validate import check
+from frrdmvpn.config.validate import FileCheck, check
 
 REVISIONS_KEPT = 50
 
@@ -103,6 +103,9 @@ class Datastores:
     saved: Path = config_store.SAVED
     running: Path = config_store.RUNNING
     ports: Callable[[], Ports] | None = None
+    # Whether a trustpoint's file may be read (frrdmvpn.daemon.check_trustpoint_file);
+    # None: not checked before the apply (which reads them through Ports.read_file).
+    check_file: FileCheck | None = None
     on_change: Callable[[str, ApplyReport | None], None] | None = None
     revisions: list[Revision] = field(default_factory=list)
     candidate: str | None = None  # None: equal to running
@@ -133,11 +136,16 @@ class Datastores:
         return Revision(0, text, _mtime(self.running))
 
     # --- checking -----------------------------------------------------------------------
-    def validate(self, text: str) -> tuple[Config | None, tuple[Diagnostic, ...]]:
-        """The configuration if it has no error, and every finding. A masked secret
-        (``<removed>``, as the API shows secrets) keeps the running configuration's."""
+    def validate(
+        self, text: str, *, check_files: bool = True
+    ) -> tuple[Config | None, tuple[Diagnostic, ...]]:
+        """The configuration if it has no error, and every finding (the certificate and
+        key files apply would read included, with :attr:`check_file`, unless not
+        ``check_files``). A masked secret (``<removed>``, as the API shows secrets) keeps
+        the running configuration's."""
         reference = check(self.running_text())[0] if MASK in text else None
-        config, findings = check(text, secrets_from=reference)
+        files = self.check_file if check_files else None
+        config, findings = check(text, secrets_from=reference, files=files)
         return (None if any(f.is_error for f in findings) else config), tuple(findings)
 
     # --- changing -----------------------------------------------------------------------

@@ -26,12 +26,14 @@ from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.journal import setup as setup_logging
 from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
+from frrdmvpn.adapters.unix_server import principal_of_uid, uid_of
 from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas, with_certificates
 from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ViciProxy
 from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.parse import decode
 from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.validate import check
+from frrdmvpn.core.admission import Admission
 from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
 from frrdmvpn.nhrp.events import AuthorizeBinding
 from frrdmvpn.render.guard import GuardSpec
@@ -43,6 +45,30 @@ def flush_larval_states() -> int:
     """Clear larval XFRM states (they would swallow the trap's next ACQUIRE)."""
     # The guard's NBMA addresses do not matter for this: no rule is installed or read.
     return KernelGuard(GuardSpec((ipaddress.IPv4Address("192.0.2.1"),))).flush_larval_states()
+
+
+# Per-UID caps on both sockets (issue 14, hole 9). nhrpd's user and root have budgets of
+# their own, never taken by others: nhrpd keeps one connection to each socket (a few while it
+# reconnects); root's swanctl reaches charon through the proxy too. Every other member of
+# the group may hold PER_UID, all of them together TOTAL. In descriptors, at worst (a VICI
+# client costs two: its socket and charon's; an event client one):
+# (4 + 16 + 32) * 2 + (4 + 4 + 16) = 128, far below the 1024 a service gets by default, so
+# nhrpd's connections and the decisions' own VICI connections always find one.
+VICI_BUDGET = {"nhrpd": 4, "root": 16, "per_uid": 4, "total": 32}
+EVENTS_BUDGET = {"nhrpd": 4, "root": 4, "per_uid": 2, "total": 16}
+
+
+def admissions(nhrpd_uid: int | None) -> tuple[Admission, Admission]:
+    """The admission policies of the VICI proxy and of the event socket."""
+
+    def admission(what: str, budget: dict[str, int]) -> Admission:
+        reserved = {principal_of_uid(0): budget["root"]}
+        if nhrpd_uid is not None and nhrpd_uid != 0:
+            reserved[principal_of_uid(nhrpd_uid)] = budget["nhrpd"]
+        return Admission(what, budget["per_uid"], budget["total"], reserved)
+
+    return admission("VICI connections", VICI_BUDGET), admission(
+        "event socket connections", EVENTS_BUDGET)  # fmt: skip
 
 
 MODES = {
@@ -86,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--journal", type=Path, default=JOURNAL_PATH,
                    help="where decisions are recorded for frrdmvpnd")  # fmt: skip
     p.add_argument("--group", default="frr", help="group allowed to use both sockets")
+    p.add_argument("--nhrpd-user", default="frr", help="nhrpd's user: its connections have a "
+                   "budget of their own that other users cannot take")  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     return p
 
@@ -162,14 +190,21 @@ async def serve(args: argparse.Namespace) -> None:
         return await asyncio.to_thread(flush_larval_states)
 
     initiator = Initiator(args.upstream, flush_larval)
-    proxy = ViciProxy(args.listen, args.upstream, initiate=initiator.request, group=args.group)
+    nhrpd_uid = uid_of(args.nhrpd_user)
+    if nhrpd_uid is None:
+        log.warning("no user %r: nhrpd's connections get no budget of their own",
+                    args.nhrpd_user)  # fmt: skip
+    vici_admission, events_admission = admissions(nhrpd_uid)
+    proxy = ViciProxy(args.listen, args.upstream, initiate=initiator.request, group=args.group,
+                      admission=vici_admission)  # fmt: skip
     journal = DecisionJournal(args.journal)
 
     def record(event: AuthorizeBinding, decision: Decision, latency: float) -> None:
         journal.mode = "" if current[0] is None else current[0].mode.value
         journal.add(event, decision, latency)
 
-    events = NhrpEventServer(decide, args.events, group=args.group, journal=record)
+    events = NhrpEventServer(decide, args.events, group=args.group, journal=record,
+                             admission=events_admission)  # fmt: skip
     await proxy.start()
     await events.start()
     stop = asyncio.Event()

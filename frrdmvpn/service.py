@@ -22,7 +22,6 @@ import dataclasses
 import ipaddress
 import json
 import logging
-import os
 import random
 import signal
 import time
@@ -30,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from frrdmvpn.adapters import decision_journal, systemd
+from frrdmvpn.adapters import config_store, decision_journal, systemd
 from frrdmvpn.adapters.file_events import DirectoryWatch
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.adapters.initiator import Initiator
@@ -101,11 +100,8 @@ def _status_table(sup: Supervisor) -> list[dict[str, Any]]:
 
 
 def _write_json(path: Path, data: object) -> None:
-    """Replace ``path`` atomically (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    """Replace ``path`` atomically (readers never see half a file); root only: peer data."""
+    config_store.atomic_write(path, json.dumps(data, indent=1))
 
 
 async def ensure_guard(guard: KernelGuard, delay: float = 1.0, retry_max: float = 10.0) -> None:

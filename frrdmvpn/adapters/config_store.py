@@ -3,12 +3,20 @@
 Writes are atomic (temporary file in the same directory, fsync, rename, fsync of the
 directory): a reader sees the old file or the new one, never half of one, even across a
 crash. Saving keeps the file it replaces as ``<name>.prev``.
+
+Every file frrdmvpn writes holds keys or peer data (a configuration, the peer table, the
+authorization decisions): it is born :data:`SECRET` (0600, root only) before a byte is
+written, whatever the umask or the mode of the file it replaces; nobody but root needs to
+read one (operators read it all through the API). :func:`tighten` brings an older file
+(a package's 0644 ``frrdmvpn.conf``) down to that mode.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,12 +27,20 @@ SAVED = Path("/etc/frrdmvpn/frrdmvpn.conf")
 RUNNING = Path("/run/frrdmvpn/running.conf")
 
 
-def atomic_write(path: Path, text: str, mode: int = 0o640) -> None:
-    """Replace ``path`` with ``text`` (UTF-8, whatever the locale) atomically and durably."""
+SECRET = 0o600
+log = logging.getLogger(__name__)
+
+
+def atomic_write(path: Path, text: str, mode: int = SECRET) -> None:
+    """Replace ``path`` with ``text`` atomically and durably; the new file has exactly
+    ``mode`` from its creation on (a stale temporary file is removed, not reused)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, mode)
     try:
+        os.fchmod(fd, mode)  # exactly this mode, whatever the umask: still empty here
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)
             f.flush()
@@ -48,10 +64,29 @@ def save(path: Path, text: str) -> Path | None:
     if path.exists():
         # the bytes as they are, even those that are not UTF-8 (surrogateescape both ways)
         old = path.read_bytes().decode(errors="surrogateescape")
-        atomic_write(previous, old, mode=path.stat().st_mode & 0o777)
+        atomic_write(previous, old)  # SECRET, not the old file's mode
         kept = previous
     atomic_write(path, text)
     return kept
+
+
+def tighten(path: Path, mode: int = SECRET) -> int | None:
+    """Make a regular file at ``path`` no more open than ``mode`` (a symbolic link is not
+    followed); returns the mode it had when it was more open, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # absent, a symbolic link (ELOOP), unreadable: nothing to tighten here
+        return None
+    try:
+        st = os.fstat(fd)
+        old = stat.S_IMODE(st.st_mode)
+        if not stat.S_ISREG(st.st_mode) or not old & ~mode:
+            return None
+        os.fchmod(fd, old & mode)
+    finally:
+        os.close(fd)
+    log.warning("%s was mode %04o; now %04o (it holds keys or peer data)", path, old, old & mode)
+    return old
 
 
 @contextmanager

@@ -56,7 +56,7 @@ class DecisionJournal:
     def write(self) -> None:
         data = {"started": self.started, "mode": self.mode, "counters": dict(self.counters),
                 "decisions": list(self.decisions)}  # fmt: skip
-        atomic_write(self.path, json.dumps(data), mode=0o640)  # peer identities: not o+r
+        atomic_write(self.path, json.dumps(data))  # peer identities: root only
 
 
 MAX_BYTES = 4 * 1024 * 1024  # the proxy writes ~0.5 KiB a decision, KEPT of them

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from frrdmvpn.adapters.journal import fields as log_fields
-from frrdmvpn.adapters.unix_server import listen_restricted
+from frrdmvpn.adapters.unix_server import admitted, listen_restricted
+from frrdmvpn.core.admission import Admission
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.nhrp.events import (
     AuthorizeBinding,
@@ -37,8 +38,10 @@ class NhrpEventServer:
         path: Path = DEFAULT_PATH,
         group: str | None = "frr",
         journal: Callable[[AuthorizeBinding, Decision, float], None] | None = None,
+        admission: Admission | None = None,
     ):
         self.decide = decide
+        self.admission = admission  # per-UID caps (frrdmvpn.enforcer sets them)
         self.journal = journal
         self.path = path
         self.group = group
@@ -46,7 +49,8 @@ class NhrpEventServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self._server = await listen_restricted(self.path, self._client, self.group, own_dir=True)
+        serve = admitted(self.admission, self._serve, log)
+        self._server = await listen_restricted(self.path, serve, self.group, own_dir=True)
         log.info("nhrp event socket listening on %s", self.path)
 
     async def close(self) -> None:
@@ -108,7 +112,7 @@ class NhrpEventServer:
                 if event.eventid is not None:
                     writer.write(encode_reply(event.eventid, False))
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one nhrpd connection; a broken stream is answered up to the fault, then closed."""
         log.info("nhrpd connected to the event socket")
         decoder = EventDecoder()

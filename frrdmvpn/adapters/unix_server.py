@@ -1,14 +1,22 @@
 """A unix-socket listener only root and one group may use (VICI controls charon; the
-event socket decides NHRP bindings)."""
+event socket decides NHRP bindings), and who is on the other end of a connection."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import pwd
 import shutil
+import socket
+import struct
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from frrdmvpn.adapters.journal import fields
+from frrdmvpn.core.admission import Admission, Refusal, Ticket
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -33,3 +41,90 @@ async def listen_restricted(
                 # through to a socket whose own mode admits them
                 os.chmod(path.parent, 0o751)  # noqa: S103
     return server
+
+
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+@dataclass(frozen=True)
+class PeerCred:
+    """A unix socket's peer as the kernel recorded it at ``connect()`` (``SO_PEERCRED``:
+    nothing the peer says about itself)."""
+
+    pid: int
+    uid: int
+    gid: int
+
+    @property
+    def principal(self) -> str:
+        """The key of :mod:`frrdmvpn.core.admission`: ``uid 101``."""
+        return principal_of_uid(self.uid)
+
+    def __str__(self) -> str:
+        return f"{user_name(self.uid)} pid {self.pid}"
+
+
+def principal_of_uid(uid: int) -> str:
+    return f"uid {uid}"
+
+
+def user_name(uid: int) -> str:
+    """``uid 101 (frr)``, or ``uid 101`` for a user without a name."""
+    with contextlib.suppress(KeyError):
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    return f"uid {uid}"
+
+
+def uid_of(user: str) -> int | None:
+    """The uid of ``user``, None if there is no such user."""
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return None
+
+
+def peer_credentials(connection: socket.socket | asyncio.StreamWriter) -> PeerCred:
+    """The credentials of the peer of a connected unix socket (or of a stream's socket)."""
+    sock = connection if isinstance(connection, socket.socket) else connection.get_extra_info(
+        "socket")  # fmt: skip
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    pid, uid, gid = _UCRED.unpack(raw)
+    return PeerCred(pid, uid, gid)
+
+
+def admit(
+    admission: Admission | None, writer: asyncio.StreamWriter, log: logging.Logger
+) -> Ticket | Refusal | None:
+    """Admit a new connection's peer; a refused one is closed, counted by ``admission`` and
+    logged with its reason (the 1st, 2nd, 4th, 8th ... refusal of a user: a flood of them
+    cannot flood the journal). None: no admission policy, everyone is served."""
+    if admission is None:
+        return None
+    peer = peer_credentials(writer)
+    admitted = admission.admit(peer.principal)
+    if isinstance(admitted, Refusal):
+        writer.close()
+        count = admission.refused[peer.principal]
+        if count & (count - 1) == 0:
+            log.warning("refused a connection of %s: %s (refusal %d of %s)", peer,
+                        admitted.reason, count, peer.principal,
+                        extra=fields(event="connection-refused", uid=peer.uid, pid=peer.pid,
+                                     reason=admitted.reason, refused=count))  # fmt: skip
+    return admitted
+
+
+def admitted(admission: Admission | None, serve: Handler, log: logging.Logger) -> Handler:
+    """``serve``, for the connections ``admission`` admits (:func:`admit`); each gives its
+    slot back when ``serve`` ends."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ticket = admit(admission, writer, log)
+        if isinstance(ticket, Refusal):
+            return
+        try:
+            await serve(reader, writer)
+        finally:
+            if ticket is not None and admission is not None:
+                admission.release(ticket)
+
+    return handler

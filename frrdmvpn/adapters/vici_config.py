@@ -69,14 +69,14 @@ class CharonConfig:
         with self._session() as s:
             s.unload_shared({"id": ident})
 
-    def load_key(self, path: Path) -> str:
-        """Load a private key file; returns charon's key id."""
+    def load_key(self, path: str, data: bytes) -> str:
+        """Load a private key: ``data``, the contents of the file at ``path`` (read through
+        :mod:`frrdmvpn.adapters.trusted_files`); returns charon's key id."""
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ViciConfigError(f"private key {path}: {exc}") from exc
-        with self._session() as s:
-            return _text(s.load_key({"type": "any", "data": data}).get("id", b""))
+            with self._session() as s:
+                return _text(s.load_key({"type": "any", "data": data}).get("id", b""))
+        except ViciConfigError as exc:
+            raise ViciConfigError(f"private-key {path}: {exc}") from exc
 
 
 def _text(value: Any) -> str:

@@ -15,7 +15,8 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from frrdmvpn.adapters.unix_server import listen_restricted
+from frrdmvpn.adapters.unix_server import admitted, listen_restricted
+from frrdmvpn.core.admission import Admission
 from frrdmvpn.vici.translate import (
     ClientSession,
     Initiate,
@@ -55,16 +56,19 @@ class ViciProxy:
         upstream: Path = DEFAULT_UPSTREAM,
         initiate: Callable[[Initiate], None] = kick_gre,
         group: str | None = "frr",
+        admission: Admission | None = None,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
         self.initiate = initiate
         self.group = group
+        self.admission = admission  # per-UID caps (frrdmvpn.enforcer sets them)
         self.clients = 0
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self._server = await listen_restricted(self.listen, self._client, self.group)
+        serve = admitted(self.admission, self._serve, log)
+        self._server = await listen_restricted(self.listen, serve, self.group)
         log.info("vici proxy listening on %s, upstream %s", self.listen, self.upstream)
 
     async def close(self) -> None:
@@ -72,7 +76,7 @@ class ViciProxy:
             self._server.close()
             await self._server.wait_closed()
 
-    async def _client(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         self.clients += 1
         cid = self.clients
         try:

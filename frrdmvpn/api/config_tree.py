@@ -12,6 +12,7 @@ from typing import Any
 from frrdmvpn.config.edit import apply_line
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context, Mode
+from frrdmvpn.config.text import lines
 from frrdmvpn.v1 import config_pb2
 
 # Mode <-> the API's ConfigMode (CONFIG is CONFIG_MODE_GLOBAL; the others share names).
@@ -35,7 +36,7 @@ def config_tree(text: str) -> config_pb2.ConfigTree:
     config = Config()
     # (indentation, where statements go, the context they apply in)
     stack: list[tuple[int, Any, Context]] = [(-1, tree.statements, ROOT)]
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines(text), start=1):
         line = raw.strip()
         if not line or line.startswith("!"):
             continue

@@ -35,7 +35,9 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from frrdmvpn.adapters import vtysh
+from frrdmvpn.adapters import trusted_files, vtysh
+from frrdmvpn.adapters.api_front import UNKNOWN, Caller, UnixFront, tcp_caller
+from frrdmvpn.adapters.unix_server import principal_of_uid
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.backend import (
     Backend,
@@ -61,6 +63,8 @@ from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.secrets import mask_line, mask_text
+from frrdmvpn.config.text import first_refused, lines, message
+from frrdmvpn.core.admission import Admission
 from frrdmvpn.datastores import ConflictError, Datastores, Revision, digest
 from frrdmvpn.v1 import (
     config_pb2,
@@ -87,6 +91,8 @@ ADMIN_GROUP = "frrdmvpn-admin"  # administrators
 MAX_MESSAGE = 4 * 1024 * 1024  # requests larger than this are refused by gRPC itself
 MAX_TEXT = 1024 * 1024  # a configuration text, in bytes (UTF-8)
 MAX_LINE = 4096  # characters of one configuration line
+MAX_COMMENT = 256  # characters of a revision's comment
+MAX_TLS_FILE = 1024 * 1024  # bytes of one TLS file (a certificate chain)
 MIN_HEARTBEAT = 1.0  # seconds; shorter intervals are raised to it
 MAX_HEARTBEAT = 24 * 3600.0  # and longer ones lowered to a day
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
@@ -509,12 +515,22 @@ def _text(text: str, field: str) -> str:
     size = len(text.encode())
     if size > MAX_TEXT:
         raise BadRequestError(f"{field}: {size} bytes, at most {MAX_TEXT} (1 MiB)")
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines(text), 1):
         if len(line) > MAX_LINE:
             raise BadRequestError(
                 f"{field}: line {number} has {len(line)} characters, at most {MAX_LINE}"
             )
     return text
+
+
+def _comment(comment: str) -> str:
+    """A revision's comment: a line of printable text (listed and shown back to others)."""
+    if len(comment) > MAX_COMMENT:
+        raise BadRequestError(f"comment: {len(comment)} characters, at most {MAX_COMMENT}")
+    index = first_refused(comment)
+    if index is not None:
+        raise BadRequestError(f"comment: column {index + 1}: {message(comment[index])}")
+    return comment
 
 
 @dataclass
@@ -569,7 +585,10 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         text = (
             _text(request.text, "text") if which == "text" else self._datastore(request.datastore)
         )
-        config, findings = self.backend.datastores.validate(text)
+        # an operator's text names no file root then looks at (what exists, its owner, its
+        # size would be an oracle): the files are checked for administrators, as they apply
+        administrator = caller_role() >= Role.ADMINISTRATOR
+        config, findings = self.backend.datastores.validate(text, check_files=administrator)
         out = config_service_pb2.ValidateConfigResponse(valid=config is not None)
         out.diagnostics.extend(diagnostic_message(d) for d in findings)
         if config is not None:
@@ -599,7 +618,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             list(request.lines),
             commit=commit,
             dry_run=request.dry_run,
-            comment=request.comment,
+            comment=_comment(request.comment),
         )
         out = config_service_pb2.EditConfigResponse(
             lines_accepted=report.accepted, candidate_pending=ds.candidate is not None
@@ -627,7 +646,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             text,
             dry_run=request.dry_run,
             origin=origin,
-            comment=request.comment,
+            comment=_comment(request.comment),
             expected_running=request.expected_running_digest,
         )
         return apply_result(report)
@@ -777,8 +796,9 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
 @dataclass
 class WatchServicer(watch_service_pb2_grpc.WatchServiceServicer):
     backend: Backend
+    caller: Callable[[Any], Caller] = lambda context: UNKNOWN
 
-    def _subscribe(self, request: Any) -> tuple[Subscription, float | None]:
+    def _subscribe(self, request: Any, principal: str) -> tuple[Subscription, float | None]:
         """Check the request and register the stream (before its snapshot is read)."""
         f = _filter(request.peer_filter, "peer_filter")
         if request.peer_view not in peer_pb2.PeerView.values():
@@ -800,14 +820,15 @@ class WatchServicer(watch_service_pb2_grpc.WatchServiceServicer):
                 return api_state.event_matches(e, f, peers)
 
         try:
-            sub = self.backend.broker.subscribe(request.kinds, keep, not request.skip_snapshot)
+            sub = self.backend.broker.subscribe(request.kinds, keep, not request.skip_snapshot,
+                                                principal)  # fmt: skip
         except ValueError as exc:
             raise BadRequestError(str(exc)) from exc
         return sub, heartbeat
 
     async def Watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
         try:
-            sub, heartbeat = self._subscribe(request)
+            sub, heartbeat = self._subscribe(request, self.caller(context).principal)
         except (BadRequestError, TooManyWatchesError) as exc:
             await _abort(context, exc)
             return
@@ -878,9 +899,14 @@ class TlsFiles:
 
 
 def _credentials(tls: TlsFiles) -> grpc.ServerCredentials:
+    """The TLS files, each read only if nobody but root could have written it."""
+
+    def load(path: Path, option: str, secret: bool = False) -> bytes:
+        return trusted_files.read(path, option, secret=secret, max_bytes=MAX_TLS_FILE)
+
     return grpc.ssl_server_credentials(
-        [(tls.key.read_bytes(), tls.cert.read_bytes())],
-        root_certificates=tls.client_ca.read_bytes(),
+        [(load(tls.key, "--tls-key", secret=True), load(tls.cert, "--tls-cert"))],
+        root_certificates=load(tls.client_ca, "--tls-client-ca"),
         require_client_auth=True,
     )
 
@@ -926,7 +952,12 @@ class ApiServer:
             health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         )
         state, config = StateServicer(backend), ConfigServicer(backend)
-        operation, watch = OperationsServicer(backend, operations), WatchServicer(backend)
+        operation = OperationsServicer(backend, operations)
+        watch = WatchServicer(backend, self.caller)
+        # Local clients reach each unix listener's gRPC server through a front that knows
+        # their uid (SO_PEERCRED); the fronts share one cap of connections per user.
+        self.admission = api_admission()
+        self.fronts: dict[Path, UnixFront] = {}
         listeners = [_Listener(f"unix:{socket_path}", fixed(Role.OPERATOR), socket_path, group)]
         if admin_socket is not None:
             listeners.append(_Listener(f"unix:{admin_socket}", fixed(Role.ADMINISTRATOR),
@@ -955,6 +986,9 @@ class ApiServer:
             )
             reflection.enable_server_reflection(names, server)
             self.servers.append((listener, server))
+            if listener.socket is not None:
+                front = UnixFront(listener.socket, _internal(listener.socket), self.admission)
+                self.fronts[listener.socket] = front
         self.port: int | None = None
 
     async def set_serving(self, serving: bool) -> None:
@@ -968,6 +1002,15 @@ class ApiServer:
             if asyncio.iscoroutine(result):
                 await result
 
+    def caller(self, context: Any) -> Caller:
+        """Who made the call: a local user (through a front), or a TCP client's
+        certificate; :data:`~frrdmvpn.adapters.api_front.UNKNOWN` otherwise."""
+        peer = str(context.peer() or "")
+        if peer.startswith(("ipv4:", "ipv6:")):
+            return tcp_caller(context.auth_context() or {})
+        found = (front.caller(peer) for front in self.fronts.values())
+        return next((c for c in found if c is not None), UNKNOWN)
+
     async def start(self) -> None:
         await self.set_serving(False)
         for listener, server in self.servers:
@@ -977,6 +1020,8 @@ class ApiServer:
                 self.port = server.add_secure_port(listener.name, _credentials(self.tls))
         for _, server in self.servers:
             await server.start()
+        for front in self.fronts.values():
+            await front.start()  # the socket is born 0660: no window with wider access
         for listener, _ in self.servers:
             if listener.socket is not None and listener.group:
                 _give(listener.socket, listener.group)
@@ -986,27 +1031,40 @@ class ApiServer:
 
     @staticmethod
     def _bind(server: grpc.aio.Server, path: Path, group: str | None) -> None:
+        """gRPC listens where only root may go; the front serves ``path`` (``start``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = path.parent.stat().st_mode
         if group and not mode & 0o001:  # clients must be able to pass through
             os.chmod(path.parent, (mode & 0o777) | 0o001)
+        internal = _internal(path)
+        internal.parent.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(internal.parent, 0o700)
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        # the socket is born 0660 (gRPC binds it here): no window with wider access. The
-        # umask is the process's: hold it only across this call, which does not yield to
-        # other tasks (that would create their files and directories under it)
-        old = os.umask(0o117)
-        try:
-            server.add_insecure_port(f"unix:{path}")
-        finally:
-            os.umask(old)
+            internal.unlink()
+        server.add_insecure_port(f"unix:{internal}")
 
     async def stop(self, grace: float = 1.0) -> None:
         await asyncio.gather(*(server.stop(grace) for _, server in self.servers))
-        for listener, _ in self.servers:
-            if listener.socket is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    listener.socket.unlink()
+        for path, front in self.fronts.items():  # the servers' goodbyes went through them
+            await front.close()
+            with contextlib.suppress(FileNotFoundError):
+                _internal(path).unlink()
+
+
+def _internal(socket_path: Path) -> Path:
+    """Where a unix listener's gRPC server listens for its front:
+    ``/run/frrdmvpn/.frrdmvpn.sock.d/grpc.sock``, in a directory only root may enter."""
+    return socket_path.parent / f".{socket_path.name}.d" / "grpc.sock"
+
+
+# Connections to the API's unix sockets (issue 14, hole 9): 8 per user, 64 for all users
+# but root, 16 more for root. Each costs three descriptors (the client's, the relay's, gRPC's).
+API_CONNECTIONS = {"per_uid": 8, "total": 64, "root": 16}
+
+
+def api_admission() -> Admission:
+    return Admission("API connections", API_CONNECTIONS["per_uid"], API_CONNECTIONS["total"],
+                     {principal_of_uid(0): API_CONNECTIONS["root"]})  # fmt: skip
 
 
 _WHO = {False: "role of the socket", True: "role of the client certificate"}

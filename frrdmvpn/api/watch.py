@@ -14,16 +14,23 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable
 
 from frrdmvpn.api.store import WATCHABLE, Kind, Store
+from frrdmvpn.core.admission import Admission, Refusal, Ticket
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 
 DEFAULT_LIMIT = 4096  # events a subscriber may be behind before it is resynchronised
-MAX_SUBSCRIPTIONS = 64  # concurrent streams; one more is refused (RESOURCE_EXHAUSTED)
+# Concurrent streams (one more is refused: RESOURCE_EXHAUSTED): each client (a local user,
+# a TCP client's certificate) may hold PER_CLIENT, all but root together MAX_SUBSCRIPTIONS;
+# root has ROOT_SUBSCRIPTIONS of its own. One client can no longer take every slot.
+MAX_SUBSCRIPTIONS = 64
+PER_CLIENT = 8
+ROOT_SUBSCRIPTIONS = 16
+ROOT = "uid 0"
 
 EventFilter = Callable[[wpb.WatchResponse], bool]
 
 
 class TooManyWatchesError(RuntimeError):
-    """Every stream slot is taken (the message says the limit)."""
+    """The client, or all clients, hold every stream they may (the message says which)."""
 
 
 class Subscription:
@@ -44,6 +51,7 @@ class Subscription:
         self.lost = 0
         self.sent = 0  # the stream's last sequence number
         self.wake = asyncio.Event()
+        self.ticket: Ticket | None = None  # its slot in the broker's admission
 
     def offer(self, event: wpb.WatchResponse) -> None:
         if _kind(event) not in self.kinds or (self.keep is not None and not self.keep(event)):
@@ -87,11 +95,16 @@ class Broker:
     """Fans the store's events out to subscriptions."""
 
     def __init__(
-        self, store: Store, limit: int = DEFAULT_LIMIT, max_subscriptions: int = MAX_SUBSCRIPTIONS
+        self,
+        store: Store,
+        limit: int = DEFAULT_LIMIT,
+        max_subscriptions: int = MAX_SUBSCRIPTIONS,
+        per_client: int = PER_CLIENT,
     ) -> None:
         self.store = store
         self.limit = limit
-        self.max_subscriptions = max_subscriptions
+        self.admission = Admission("Watch streams", per_client, max_subscriptions,
+                                   {ROOT: ROOT_SUBSCRIPTIONS})  # fmt: skip
         self.subscriptions: set[Subscription] = set()
 
     def publish(self, events: Iterable[wpb.WatchResponse]) -> None:
@@ -101,10 +114,15 @@ class Broker:
                 sub.offer(event)
 
     def subscribe(
-        self, kinds: Iterable[Kind] = (), keep: EventFilter | None = None, snapshot: bool = True
+        self,
+        kinds: Iterable[Kind] = (),
+        keep: EventFilter | None = None,
+        snapshot: bool = True,
+        principal: str = "unknown",
     ) -> Subscription:
         """Register now; ``kinds`` empty means every watchable kind. ValueError for a kind
-        that cannot be watched, :class:`TooManyWatchesError` when every slot is taken."""
+        that cannot be watched, :class:`TooManyWatchesError` when ``principal`` (see
+        :mod:`frrdmvpn.core.admission`) may not open one more."""
         wanted = frozenset(kinds) or WATCHABLE
         unknown = wanted - WATCHABLE
         if unknown:
@@ -112,17 +130,18 @@ class Broker:
                 f"kinds: cannot watch {kind_names(unknown)}; watchable kinds are "
                 + kind_names(WATCHABLE)
             )
-        if len(self.subscriptions) >= self.max_subscriptions:
-            raise TooManyWatchesError(
-                f"{len(self.subscriptions)} Watch streams are open, the limit is "
-                f"{self.max_subscriptions}: close one and watch again"
-            )
+        ticket = self.admission.admit(principal)
+        if isinstance(ticket, Refusal):
+            raise TooManyWatchesError(f"{ticket.reason}: close one and watch again")
         sub = Subscription(wanted, self.limit, keep, snapshot)
+        sub.ticket = ticket
         self.subscriptions.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subscriptions.discard(sub)
+        if sub.ticket is not None:
+            self.admission.release(sub.ticket)
 
     async def stream(
         self, sub: Subscription, heartbeat: float | None = None

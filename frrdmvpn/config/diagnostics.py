@@ -7,6 +7,8 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from frrdmvpn.config.text import lines, printable
+
 
 class Severity(enum.Enum):
     """An error blocks apply; a warning is reported and applied anyway."""
@@ -46,26 +48,27 @@ class Diagnostic:
 
     def format(self, text: str | None = None, filename: str = "frrdmvpn.conf") -> str:
         """``file:line:col: severity: message``, then (with ``text``) the line and a caret.
-        The line is shown masked (:func:`frrdmvpn.config.secrets.mask_line`): this text goes
-        to terminals and logs."""
+        The line is shown masked (:func:`frrdmvpn.config.secrets.mask_line`), its refused
+        characters as ``?`` (:func:`frrdmvpn.config.text.printable`): this text goes to
+        terminals and logs."""
         head = f"{filename}:{self.line or 0}:{self.column or 0}: {self._body()}"
         if text is None or self.line is None:
             return head
-        lines = _lines(text)
-        if not 1 <= self.line <= len(lines):
+        numbered = _lines(text)
+        if not 1 <= self.line <= len(numbered):
             return head
         from frrdmvpn.config.secrets import display  # noqa: PLC0415 - secrets imports the grammar
 
-        shown, column = display(lines[self.line - 1], self.column)
+        shown, column = display(numbered[self.line - 1], self.column)
         caret = " " * max((column or 1) - 1, 0) + "^"
-        return f"{head}\n{shown}\n{caret}"
+        return f"{head}\n{printable(shown)}\n{caret}"
 
 
 @functools.lru_cache(maxsize=1)
 def _lines(text: str) -> tuple[str, ...]:
     """The lines of the text being reported on: split once, however many findings it has
     (formatting each of a file's N findings must not cost N times the file)."""
-    return tuple(text.splitlines())
+    return tuple(lines(text))
 
 
 def errors(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:

@@ -25,6 +25,7 @@ from frrdmvpn.config.diagnostics import Diagnostic
 from frrdmvpn.config.grammar import END, Failure, LineError, Outcome, Token, tokenize
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context, Mode
+from frrdmvpn.config.text import EXPECTED, first_refused, message
 
 NEGATIONS = ("no", "default")
 
@@ -86,6 +87,9 @@ def apply_line(
     diagnostic carries a secret: its token is masked like the line
     (:func:`frrdmvpn.config.secrets.mask_line`).
     """
+    refused = refused_character(line, line_number)
+    if refused is not None:
+        return LineResult(config, context, (refused,))
     tokens = tokenize(line)
     if not tokens or tokens[0].text.startswith("!"):
         return LineResult(config, context)
@@ -110,6 +114,17 @@ def apply_line(
                 found = dataclasses.replace(found, token=secrets.MASK)
             return LineResult(config, context, (found,))
         return LineResult(outcome.config, outcome.context or tried, (), key, hidden)
+
+
+def refused_character(line: str, line_number: int | None = None) -> Diagnostic | None:
+    """The first character :mod:`frrdmvpn.config.text` refuses in ``line``, anywhere in it
+    (between words and in comments too: the tokenizer takes some for spaces, and a line
+    break in a value would become statements of their own once rendered)."""
+    index = first_refused(line)
+    if index is None:
+        return None
+    char = line[index]
+    return Diagnostic(line_number, index + 1, char, message(char), EXPECTED)
 
 
 def _apply(

@@ -323,3 +323,13 @@ class Config:
 
     def trustpoint(self, name: str) -> Trustpoint | None:
         return next((t for t in self.trustpoints if t.name == name), None)
+
+    def ikev2_profiles_in_use(self) -> list[Ikev2Profile]:
+        """The IKEv2 profiles of the IPsec profiles protecting a tunnel, in tunnel order."""
+        out: list[Ikev2Profile] = []
+        for tunnel in self.interfaces:
+            ipsec = self.ipsec_profile(tunnel.protection_profile or "")
+            ikev2 = None if ipsec is None else self.ikev2_profile(ipsec.ikev2_profile or "")
+            if ikev2 is not None and ikev2 not in out:
+                out.append(ikev2)
+        return out

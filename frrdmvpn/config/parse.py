@@ -3,7 +3,9 @@
 Sub-modes follow indentation, like IOS ``show running-config``: a line indented deeper
 than a block header (``interface Tunnel0``, ``crypto ikev2 keyring K``, `` peer P`` ...)
 belongs to that block; the first line at the header's indentation or less closes it.
-Lines starting with ``!`` and blank lines are comments; ``exit`` and ``end`` are
+Lines end at ``"\n"`` only (:func:`frrdmvpn.config.text.lines`); no line may hold a
+character :mod:`frrdmvpn.config.text` refuses, not even a comment. Lines starting with
+``!`` and blank lines are comments; ``exit`` and ``end`` are
 accepted and ignored (indentation decides). Each line is applied with
 :func:`frrdmvpn.config.edit.apply_line`, so a file means exactly what typing its lines
 in a shell means; a block header given twice edits the same object.
@@ -19,12 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from frrdmvpn.config.diagnostics import ConfigError, Diagnostic, errors
-from frrdmvpn.config.edit import apply_line
+from frrdmvpn.config.edit import apply_line, refused_character
 from frrdmvpn.config.grammar import Token, tokenize
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context
 from frrdmvpn.config.secrets import MASK
 from frrdmvpn.config.source import SourceMap, SourceMapBuilder, Span
+from frrdmvpn.config.text import lines
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,11 @@ def parse(text: str, *, lenient: bool = False, secrets_from: Config | None = Non
     # Open blocks: (indentation of the header, context entered; None if the header failed).
     stack: list[tuple[int, Context | None]] = []
     last_block: Context | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines(text), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("!"):
+            refused = refused_character(line, number)  # a comment hides nothing either
+            diagnostics += [] if refused is None else [refused]
             continue
         indent = _indent(line)
         while stack and stack[-1][0] >= indent:
@@ -83,7 +88,7 @@ def parse(text: str, *, lenient: bool = False, secrets_from: Config | None = Non
             continue  # inside a block whose header was rejected (already reported)
         if indent and not stack:
             token = tokenize(line)[0]
-            diagnostics.append(Diagnostic(
+            diagnostics.append(refused_character(line, number) or Diagnostic(
                 number, token.column, token.text, "indented line outside any block",
                 "a block header above it (interface, crypto ..., router ospf, frrdmvpn ...)",
             ))  # fmt: skip

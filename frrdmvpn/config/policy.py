@@ -26,7 +26,6 @@ from frrdmvpn.config.model import (
     Config,
     FqdnIdentity,
     IkeIdentity,
-    Ikev2Profile,
     KeyringPeer,
 )
 from frrdmvpn.core.authorize import IPNetwork, Policy, PolicyMode
@@ -84,21 +83,11 @@ class LoadedKey:
         return self.peer.address
 
 
-def _used_profiles(config: Config) -> list[Ikev2Profile]:
-    out: list[Ikev2Profile] = []
-    for tunnel in config.interfaces:
-        ipsec = config.ipsec_profile(tunnel.protection_profile or "")
-        ikev2 = None if ipsec is None else config.ikev2_profile(ipsec.ikev2_profile or "")
-        if ikev2 is not None and ikev2 not in out:
-            out.append(ikev2)
-    return out
-
-
 def loaded_keys(config: Config) -> list[LoadedKey]:
     """The pre-shared keys frrdmvpn loads: those of the keyrings its PSK profiles use."""
     out: list[LoadedKey] = []
     seen: set[str] = set()
-    for profile in _used_profiles(config):
+    for profile in config.ikev2_profiles_in_use():
         methods = (profile.authentication_local, profile.authentication_remote)
         keyring = config.keyring(profile.keyring or "")
         if AuthMethod.PRE_SHARE not in methods or keyring is None or keyring.name in seen:
@@ -113,7 +102,7 @@ def _local_identities(config: Config) -> tuple[list[IkeIdentity | IPv4Address], 
     them is an address validation cannot know (``tunnel source IFNAME``)."""
     found: list[IkeIdentity | IPv4Address] = []
     unknown = False
-    for profile in _used_profiles(config):
+    for profile in config.ikev2_profiles_in_use():
         if profile.identity_local is not None:
             found.append(profile.identity_local)
             continue

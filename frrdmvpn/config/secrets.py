@@ -144,12 +144,14 @@ def mask_line(line: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Every line of ``text`` masked (line ends kept)."""
+    """Every line of ``text`` masked (line ends kept). Lines end at ``"\n"`` as for the
+    parser (:func:`frrdmvpn.config.text.lines`): a U+2028 inside a line of an older file
+    splits no secret into an unmasked "line" of its own."""
     out = []
-    for line in text.splitlines(keepends=True):
-        body = line.rstrip("\r\n")
+    for line in text.split("\n"):
+        body = line.removesuffix("\r")
         out.append(mask_line(body) + line[len(body) :])
-    return "".join(out)
+    return "\n".join(out)
 
 
 def display(line: str, column: int | None) -> tuple[str, int | None]:

@@ -8,8 +8,8 @@ the profile (nhrpd's ``tunnel protection vici profile NAME`` names its CHILD_SA 
 
     {NAME: {"version": "2", "local_addrs": [NBMA], "remote_addrs": ["%any"],
             "proposals": [IKE...], "dpd_delay": "10s", "rekey_time": "86400s",
-            "local": {"auth": "psk"|"pubkey", "id": ID, "cert1": {"file": PATH}},
-            "remote": {"auth": "psk"|"pubkey", "id": ID, "cacert1": {"file": PATH}},
+            "local": {"auth": "psk"|"pubkey", "id": ID, "certs": [CERTIFICATE]},
+            "remote": {"auth": "psk"|"pubkey", "id": ID, "cacerts": [CA CERTIFICATE]},
             "children": {NAME: {"mode": "transport", "local_ts": ["dynamic[gre]"],
                                 "remote_ts": ["dynamic[gre]"], "esp_proposals": [ESP...],
                                 "start_action": "trap", "dpd_action": "trap", "reqid": "1",
@@ -18,8 +18,9 @@ the profile (nhrpd's ``tunnel protection vici profile NAME`` names its CHILD_SA 
 A wildcard transport-mode trap (``remote_addrs`` ``%any``, ``start_action``/``dpd_action``
 ``trap``): outbound GRE to a peer without an SA triggers IKE instead of leaving in clear;
 ``reqid`` 1 for every GRE child (see the comment in ``frrdmvpn.lab.topology.swanctl_conf``).
-Optional keys appear only when configured. ``cert1``/``cacert1`` sections make charon read
-the certificate files itself (``file`` must be absolute and readable by charon).
+Optional keys appear only when configured. ``certs``/``cacerts`` carry the contents (PEM or
+DER) of the trustpoint's files, which the caller reads (:func:`trustpoint_files` lists them)
+and passes in ``files``: charon opens no path of the configuration.
 
 ``load-shared`` — one per keyring peer with a key, id ``frrdmvpn-KEYRING-PEER``::
 
@@ -54,7 +55,7 @@ from frrdmvpn.config.model import (
     TransformSet,
 )
 
-ViciValue: TypeAlias = "str | list[str] | dict[str, ViciValue]"
+ViciValue: TypeAlias = "str | list[str] | list[bytes] | dict[str, ViciValue]"
 ViciMessage: TypeAlias = dict[str, ViciValue]
 
 IKE_ENCRYPTION = {
@@ -80,6 +81,7 @@ ESP_INTEGRITY = {
     "esp-sha384-hmac": "sha384", "esp-sha512-hmac": "sha512",
 }  # fmt: skip
 GRE_SELECTOR = "dynamic[gre]"
+PUBKEY = (AuthMethod.RSA_SIG, AuthMethod.ECDSA_SIG)
 SHARED_PREFIX = "frrdmvpn"
 
 
@@ -130,10 +132,14 @@ def ike_id(identity: IkeIdentity | IPv4Network) -> str | None:
 
 
 def _auth(
-    config: Config, profile: Ikev2Profile, local: bool, address: IPv4Address
+    config: Config,
+    profile: Ikev2Profile,
+    local: bool,
+    address: IPv4Address,
+    files: Mapping[str, bytes],
 ) -> dict[str, ViciValue]:
     method = profile.authentication_local if local else profile.authentication_remote
-    pubkey = method in (AuthMethod.RSA_SIG, AuthMethod.ECDSA_SIG)
+    pubkey = method in PUBKEY
     section: dict[str, ViciValue] = {"auth": "pubkey" if pubkey else "psk"}
     if local:
         explicit = None if profile.identity_local is None else ike_id(profile.identity_local)
@@ -146,13 +152,17 @@ def _auth(
     trustpoint = None if profile.trustpoint is None else config.trustpoint(profile.trustpoint)
     if pubkey and trustpoint is not None:
         path = trustpoint.certificate if local else trustpoint.ca_certificate
-        if path is not None:
-            section["cert1" if local else "cacert1"] = {"file": path}
+        data = None if path is None else files.get(path)
+        if data is not None:
+            section["certs" if local else "cacerts"] = [data]
     return section
 
 
 def _conn(
-    config: Config, profile: IpsecProfile, addresses: list[IPv4Address]
+    config: Config,
+    profile: IpsecProfile,
+    addresses: list[IPv4Address],
+    files: Mapping[str, bytes],
 ) -> ViciMessage | None:
     ikev2 = None if profile.ikev2_profile is None else config.ikev2_profile(profile.ikev2_profile)
     if ikev2 is None:
@@ -168,8 +178,8 @@ def _conn(
         ike["dpd_delay"] = f"{ikev2.dpd.interval}s"
     if ikev2.lifetime is not None:
         ike["rekey_time"] = f"{ikev2.lifetime}s"
-    ike["local"] = _auth(config, ikev2, True, addresses[0])
-    ike["remote"] = _auth(config, ikev2, False, addresses[0])
+    ike["local"] = _auth(config, ikev2, True, addresses[0], files)
+    ike["remote"] = _auth(config, ikev2, False, addresses[0], files)
     sets = [t for name in profile.transform_sets if (t := config.transform_set(name))]
     child: dict[str, ViciValue] = {
         "mode": sets[0].mode.value if sets else "transport",
@@ -210,9 +220,12 @@ EMPTY = SwanState()
 
 
 def desired_swan(
-    config: Config, source_addresses: Mapping[str, IPv4Address] = NO_ADDRESSES
+    config: Config,
+    source_addresses: Mapping[str, IPv4Address] = NO_ADDRESSES,
+    files: Mapping[str, bytes] = MappingProxyType({}),
 ) -> SwanState:
-    """The charon state for ``config`` (assumed valid).
+    """The charon state for ``config`` (assumed valid); ``files`` holds the contents of
+    :func:`trustpoint_files` by path (a certificate missing there is left out).
 
     Raises :class:`SourceAddressError` for a protected ``tunnel source IFNAME`` whose
     address is not in ``source_addresses``.
@@ -231,16 +244,12 @@ def desired_swan(
         if local not in found:
             found.append(local)
     conns: dict[str, ViciMessage] = {}
-    ikev2_used: list[Ikev2Profile] = []
     for name, locals_ in addresses.items():
         profile = config.ipsec_profile(name)
-        conn = None if profile is None else _conn(config, profile, locals_)
-        if profile is None or conn is None:
-            continue
-        conns[name] = conn
-        ikev2 = config.ikev2_profile(profile.ikev2_profile or "")
-        if ikev2 is not None and ikev2 not in ikev2_used:
-            ikev2_used.append(ikev2)
+        conn = None if profile is None else _conn(config, profile, locals_, files)
+        if conn is not None:
+            conns[name] = conn
+    ikev2_used = config.ikev2_profiles_in_use()
     return SwanState(
         MappingProxyType(conns),
         MappingProxyType(_shared(config, ikev2_used)),
@@ -274,10 +283,42 @@ def _shared(config: Config, profiles: list[Ikev2Profile]) -> dict[str, ViciMessa
     return out
 
 
+@dataclass(frozen=True)
+class TrustpointFile:
+    """A file of a trustpoint that charon needs: where it is configured, its path, whether
+    it is secret (the private key)."""
+
+    trustpoint: str
+    keyword: str  # certificate, private-key, ca-certificate
+    path: str
+    secret: bool = False
+
+
+def trustpoint_files(config: Config) -> tuple[TrustpointFile, ...]:
+    """The certificate and key files :func:`desired_swan` and the private keys need (those of
+    the trustpoints of the IKEv2 profiles in use, for their certificate methods)."""
+    out: list[TrustpointFile] = []
+    for profile in config.ikev2_profiles_in_use():
+        tp = None if profile.trustpoint is None else config.trustpoint(profile.trustpoint)
+        if tp is None:
+            continue
+        wanted: list[tuple[str | None, str]] = []
+        if profile.authentication_local in PUBKEY:
+            wanted += [(tp.certificate, "certificate"), (tp.private_key, "private-key")]
+        if profile.authentication_remote in PUBKEY:
+            wanted.append((tp.ca_certificate, "ca-certificate"))
+        for path, keyword in wanted:
+            needed = None if path is None else TrustpointFile(tp.name, keyword, path,
+                                                              "key" in keyword)  # fmt: skip
+            if needed is not None and needed not in out:
+                out.append(needed)
+    return tuple(out)
+
+
 def _private_keys(config: Config, profiles: list[Ikev2Profile]) -> tuple[str, ...]:
     paths: list[str] = []
     for profile in profiles:
-        if profile.authentication_local not in (AuthMethod.RSA_SIG, AuthMethod.ECDSA_SIG):
+        if profile.authentication_local not in PUBKEY:
             continue
         tp = None if profile.trustpoint is None else config.trustpoint(profile.trustpoint)
         if tp is not None and tp.private_key is not None and tp.private_key not in paths:

@@ -11,6 +11,7 @@ positions refer to ``render(config)`` (what ``show running-config`` prints).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
@@ -44,10 +45,19 @@ from frrdmvpn.config.render import (
     render,
 )
 from frrdmvpn.config.source import SourceMap, Span
-from frrdmvpn.config.swan import AEAD
+from frrdmvpn.config.swan import AEAD, TrustpointFile, trustpoint_files
 from frrdmvpn.core.authorize import PolicyMode
 
 NHRP_AUTH_MAX = 8  # Cisco command reference: at most 8 characters
+# What the systems downstream take (issue 14, hole 9); docs/config.md lists where each is
+# enforced. Lengths in bytes are of the UTF-8 text.
+NAME_MAX = 255  # bytes: a VICI name has one length byte (the IPsec profile is charon's
+#                 connection and CHILD_SA name); the same limit for every name
+VALUE_MAX = 65535  # bytes: a VICI value has two length bytes (the pre-shared key)
+HOSTNAME_MAX = 255  # characters: FRR's HOSTNAME_LEN; FRR also wants a letter or digit first
+DESCRIPTION_MAX = 240  # characters, like IOS: far below the 4,095 bytes of an FRR vty line
+#                        and its 256 words (FRR takes the description as words of a line)
+PATH_MAX = 4095  # bytes: Linux's PATH_MAX (4096) less the terminating NUL
 #: Every rule code (documented in docs/config.md).
 CODES = frozenset({
     "multiple-tunnels", "tunnel-address-missing", "tunnel-mask", "tunnel-source-missing",
@@ -65,9 +75,12 @@ CODES = frozenset({
     "ospf-passive-tunnel", "ospf-passive-unknown", "spf-throttle", "ospf-network-area",
     "authorization-missing", "authorization-identities-unused", "psk-map-empty",
     "authorization-certificate-psk", "psk-map-overlap", "certificate-remote-identity",
-    "psk-map-shared-key",
+    "psk-map-shared-key", "name-too-long", "hostname-invalid", "description-too-long",
+    "psk-too-long", "path-too-long", "trustpoint-file",
 })  # fmt: skip
 PUBKEY = (AuthMethod.RSA_SIG, AuthMethod.ECDSA_SIG)
+# Raises ValueError or OSError when apply may not read the file (frrdmvpn.adapters.trusted_files).
+FileCheck = Callable[[TrustpointFile], None]
 
 _HEADERS = {
     Mode.INTERFACE: "interface",
@@ -79,6 +92,16 @@ _HEADERS = {
     Mode.IPSEC_PROFILE: "crypto ipsec profile",
     Mode.ROUTER_OSPF: "router ospf",
     Mode.AUTHORIZATION: "frrdmvpn authorization",
+}
+
+_KINDS = {
+    Mode.IKEV2_PROPOSAL: "IKEv2 proposal",
+    Mode.IKEV2_KEYRING: "keyring",
+    Mode.IKEV2_KEYRING_PEER: "keyring peer",
+    Mode.IKEV2_PROFILE: "IKEv2 profile",
+    Mode.PKI_TRUSTPOINT: "trustpoint",
+    Mode.TRANSFORM_SET: "transform-set",
+    Mode.IPSEC_PROFILE: "IPsec profile",
 }
 
 
@@ -167,7 +190,7 @@ class _Checker:
                 if path is not None and not path.startswith("/"):
                     self.error(
                         "trustpoint-path",
-                        f"{key} {path} is not an absolute path (charon reads the file)",
+                        f"{key} {path} is not an absolute path",
                         At(ctx, key, 1),
                         "/absolute/path",
                     )
@@ -183,7 +206,67 @@ class _Checker:
             self.ikev2_profile(ikev2, ikev2.name in used_ikev2)
         self.ospf()
         self.authorization(used_ikev2)
+        self.limits()
         return sorted(self.found, key=sort_key)
+
+    # --- what FRR, charon and Linux can take -----------------------------------------
+
+    def limits(self) -> None:
+        c = self.config
+        if c.hostname is not None:
+            self.hostname(c.hostname)
+        named: list[tuple[str, Context, int]] = [  # (name, its context, header token)
+            *((p.name, Context(Mode.IKEV2_PROPOSAL, (p.name,)), 3) for p in c.ikev2_proposals),
+            *((k.name, Context(Mode.IKEV2_KEYRING, (k.name,)), 3) for k in c.ikev2_keyrings),
+            *((p.name, Context(Mode.IKEV2_KEYRING_PEER, (k.name, p.name)), 1)
+              for k in c.ikev2_keyrings for p in k.peers),
+            *((p.name, Context(Mode.IKEV2_PROFILE, (p.name,)), 3) for p in c.ikev2_profiles),
+            *((t.name, Context(Mode.PKI_TRUSTPOINT, (t.name,)), 3) for t in c.trustpoints),
+            *((t.name, Context(Mode.TRANSFORM_SET, (t.name,)), 3) for t in c.transform_sets),
+            *((p.name, Context(Mode.IPSEC_PROFILE, (p.name,)), 3) for p in c.ipsec_profiles),
+        ]  # fmt: skip
+        for name, ctx, token in named:
+            size = len(name.encode("utf-8", "surrogatepass"))
+            if size > NAME_MAX:
+                self.error("name-too-long", f"{_KINDS[ctx.mode]} names have at most {NAME_MAX} "
+                           "bytes, like every name (a name in charon's VICI has one length "
+                           f"byte); this one has {size}", _header_at(ctx, token),
+                           f"a name of 1-{NAME_MAX} bytes")  # fmt: skip
+        for t in c.interfaces:
+            if t.description is not None and len(t.description) > DESCRIPTION_MAX:
+                self.error("description-too-long", f"a description has at most "
+                           f"{DESCRIPTION_MAX} characters; this one has {len(t.description)}",
+                           At(Context(Mode.INTERFACE, (t.name,)), "description", 1),
+                           f"1-{DESCRIPTION_MAX} characters")  # fmt: skip
+        for k in c.ikev2_keyrings:
+            for peer in k.peers:
+                key = peer.pre_shared_key
+                size = 0 if key is None else len(key.encode("utf-8", "surrogatepass"))
+                if size > VALUE_MAX:  # pointing at the keyword: the key is never shown
+                    self.error("psk-too-long", f"a pre-shared key has at most {VALUE_MAX} "
+                               f"bytes (a VICI value has two length bytes); this one has {size}",
+                               At(Context(Mode.IKEV2_KEYRING_PEER, (k.name, peer.name)),
+                                  "pre-shared-key", 0), f"1-{VALUE_MAX} bytes")  # fmt: skip
+        for tp in c.trustpoints:
+            paths = (("certificate", tp.certificate), ("private-key", tp.private_key),
+                     ("ca-certificate", tp.ca_certificate))  # fmt: skip
+            for key, path in paths:
+                size = 0 if path is None else len(path.encode("utf-8", "surrogatepass"))
+                if size > PATH_MAX:
+                    self.error("path-too-long", f"a path has at most {PATH_MAX} bytes "
+                               f"(Linux's PATH_MAX); this one has {size}",
+                               At(Context(Mode.PKI_TRUSTPOINT, (tp.name,)), key, 1),
+                               f"1-{PATH_MAX} bytes")  # fmt: skip
+
+    def hostname(self, name: str) -> None:
+        at = At(ROOT, "hostname", 1)
+        if len(name) > HOSTNAME_MAX:
+            self.error("hostname-invalid", f"a host name has at most {HOSTNAME_MAX} "
+                       f"characters (FRR's limit); this one has {len(name)}", at,
+                       f"1-{HOSTNAME_MAX} characters")  # fmt: skip
+        elif not (name[0].isascii() and name[0].isalnum()):
+            self.error("hostname-invalid", f"a host name starts with a letter or a digit "
+                       f"(FRR refuses {name[0]!r})", at, "hub1, spoke-2 ...")  # fmt: skip
 
     # --- the tunnel ------------------------------------------------------------------
 
@@ -737,10 +820,36 @@ def validate(config: Config, source: SourceMap | None = None) -> tuple[Diagnosti
     return tuple(_Checker(config, source).run())
 
 
-def check(text: str, secrets_from: Config | None = None) -> tuple[Config, tuple[Diagnostic, ...]]:
+def file_findings(config: Config, source: SourceMap, files: FileCheck) -> tuple[Diagnostic, ...]:
+    """An error at each certificate or key file apply would read that ``files`` refuses
+    (it raises ``ValueError`` or ``OSError`` saying why: never anything from the file)."""
+    checker = _Checker(config, source)
+    for f in trustpoint_files(config):
+        try:
+            files(f)
+        except (ValueError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else f"{f.keyword} {f.path}: {exc}"
+            at = At(Context(Mode.PKI_TRUSTPOINT, (f.trustpoint,)), f.keyword, 1)
+            expected = (
+                "a regular file of root's, "
+                + ("mode 0600 or 0640" if f.secret else "writable by root only")
+                + f", of 1-{VALUE_MAX} bytes, in directories only root may write"
+            )
+            checker.error("trustpoint-file", reason, at, expected)
+    return tuple(checker.found)
+
+
+def check(
+    text: str, secrets_from: Config | None = None, files: FileCheck | None = None
+) -> tuple[Config, tuple[Diagnostic, ...]]:
     """Parse and, if the text parses, validate: the model and every diagnostic.
-    ``secrets_from``: the configuration whose secrets masked ones (``<removed>``) keep."""
+    ``secrets_from``: the configuration whose secrets masked ones (``<removed>``) keep. With
+    ``files``, a configuration without other errors has its certificate and key files
+    checked too (:func:`file_findings`)."""
     parsed = parse(text, secrets_from=secrets_from)
     if not parsed.ok:
         return parsed.config, parsed.diagnostics
-    return parsed.config, validate(parsed.config, parsed.source)
+    found = validate(parsed.config, parsed.source)
+    if files is not None and not any(f.is_error for f in found):
+        found += file_findings(parsed.config, parsed.source, files)
+    return parsed.config, tuple(sorted(found, key=sort_key))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import subprocess
@@ -105,7 +106,9 @@ mount -t devtmpfs devtmpfs /dev
 for m in $(cat /modules.order); do insmod "/$m" || echo "initramfs: insmod $m failed"; done
 arg() { tr ' ' '\\n' < /proc/cmdline | sed -n "s/^frrdmvpn.$1=//p"; }
 mkdir -p /lower /upper /newroot
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro hostroot /lower || exec sh
+cache=$(arg rootcache)
+mount -t 9p -o "trans=virtio,version=9p2000.L,msize=262144,ro${cache:+,cache=$cache}" hostroot \
+    /lower || exec sh
 mount -t tmpfs -o mode=0755 tmpfs /upper
 mkdir -p /upper/data /upper/work
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work /newroot \\
@@ -161,6 +164,9 @@ def prepare_guest_kernel(cache: Path = CACHE_DIR) -> GuestKernel:
     kernel = GuestKernel(version=version, root=root)
     ready = root / ".ready"
     if ready.exists() and kernel.initramfs.exists():
+        if ready.read_text() != _stamp(version):  # an older init script: rebuild only that
+            build_initramfs(kernel)
+            ready.write_text(_stamp(version))
         return kernel
     if root.exists():
         shutil.rmtree(root)
@@ -173,5 +179,10 @@ def prepare_guest_kernel(cache: Path = CACHE_DIR) -> GuestKernel:
         _run(["dpkg-deb", "-x", str(debs[0]), str(root)])
     _run(["depmod", "-b", str(root), version])
     build_initramfs(kernel)
-    ready.write_text(version + "\n")
+    ready.write_text(_stamp(version))
     return kernel
+
+
+def _stamp(version: str) -> str:
+    """What ``.ready`` holds: the kernel version and a digest of the initramfs' init."""
+    return f"{version}\n{hashlib.sha256(_INIT.encode()).hexdigest()}\n"

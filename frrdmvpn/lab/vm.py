@@ -50,6 +50,9 @@ GUEST_MODULES = (
     "seqiv",
 )
 BOOT_TIMEOUT = float(os.environ.get("FRRDMVPN_LAB_BOOT_TIMEOUT", "180"))
+#: The guest's 9p cache mode for the host root (read-only to the guest, and not changed by
+#: the host while a lab runs): "loose" caches data and metadata in the guest; "" = none.
+ROOT_CACHE = os.environ.get("FRRDMVPN_LAB_ROOT_CACHE", "loose")
 
 
 class VmError(RuntimeError):
@@ -103,6 +106,7 @@ class LabVm:
                 f"frrdmvpn.run={self.run_dir}",
                 f"frrdmvpn.modules={kernel.modules}",
                 f"frrdmvpn.modprobe={','.join(GUEST_MODULES)}",
+                f"frrdmvpn.rootcache={ROOT_CACHE}",
             ]
         )
         accel = ["-accel", "kvm"] if _has_hw_virt() else ["-accel", "tcg,thread=multi"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +168,33 @@ def test_live_changes_take_effect_without_restarting_any_daemon(lab: Lab) -> Non
     wait_for("spoke2 registered again after its NHS came back", registered, 90)
 
 
+def test_a_key_path_that_is_no_regular_root_file_is_refused_before_anything_changes(
+    lab: Lab,
+) -> None:
+    """Issue 14 hole 5: ``private-key /dev/zero`` (or a FIFO) is a validation error; frrdmvpnd
+    neither reads it nor blocks, and nothing changes."""
+    fifo = lab.node_dir(S1) / "etc/swanctl/private/fifo.key"
+    os.mkfifo(fifo, 0o600)
+    text = _conf(lab, "spoke1").read_text()
+    before = (_running(lab, "spoke1"), lab.run("spoke1", ["ip", "-d", "link"]).stdout)
+    for key, kind in (("/dev/zero", "a character device"),
+                      ("/etc/swanctl/private/fifo.key", "a FIFO")):  # fmt: skip
+        bad = lab.node_dir(S1) / "etc/frrdmvpn/bad.conf"
+        broken = text.replace(" ip mtu 1400\n", " ip mtu 1380\n").replace(
+            "crypto ikev2 proposal lab\n", "crypto pki trustpoint tp\n"
+            " certificate /etc/swanctl/x509/spoke1.pem\n"
+            f" private-key {key}\n ca-certificate /etc/swanctl/x509ca/ca.pem\n!\n"
+            "crypto ikev2 proposal lab\n")  # fmt: skip
+        broken = broken.replace(" authentication local pre-share\n", " authentication local "
+                                "ecdsa-sig\n pki trustpoint tp\n")  # fmt: skip
+        bad.write_text(broken)
+        done = lab.run("spoke1", [lab.program("frrdmvpnd"), "apply", "-c", str(bad)], check=False)
+        assert done.returncode == 1
+        assert f"error: private-key {key} is not a regular file: it is {kind}" in done.stderr
+        assert "nothing applied" in done.stderr
+    assert (_running(lab, "spoke1"), lab.run("spoke1", ["ip", "-d", "link"]).stdout) == before
+
+
 def test_an_invalid_configuration_is_refused_and_nothing_changes(lab: Lab) -> None:
     bad = lab.node_dir(S1) / "etc/frrdmvpn/bad.conf"
     text = _conf(lab, "spoke1").read_text()
@@ -183,18 +211,26 @@ def test_an_invalid_configuration_is_refused_and_nothing_changes(lab: Lab) -> No
 
 @pytest.mark.usefixtures("restore_configs")
 def test_a_failure_part_way_restores_the_previous_state(lab: Lab) -> None:
-    """A valid file whose private key does not exist: the MTU change is made, charon's
-    load-key fails, and the MTU is put back; FRR and charon keep the running config."""
+    """A valid file whose private key charon cannot parse (a file frrdmvpn may read: root's,
+    0600): the MTU change is made, charon's load-key fails, and the MTU is put back; FRR and
+    charon keep the running config."""
+    garbage = lab.node_dir(S2) / "etc/swanctl/private/garbage.key"
+    garbage.write_text("not a private key\n")
+    garbage.chmod(0o600)
+    certificate = lab.node_dir(S2) / "etc/swanctl/x509/garbage.pem"
+    certificate.write_text("not a certificate either\n")
     text = _conf(lab, "spoke2").read_text()
     broken = text.replace(" ip mtu 1400\n", " ip mtu 1380\n")
     broken = broken.replace("crypto ikev2 proposal lab\n", "crypto pki trustpoint gone\n"
-                            " certificate /etc/swanctl/x509/none.pem\n"
-                            " private-key /etc/swanctl/private/none.key\n"
-                            " ca-certificate /etc/swanctl/x509ca/none.pem\n!\n"
+                            " certificate /etc/swanctl/x509/garbage.pem\n"
+                            " private-key /etc/swanctl/private/garbage.key\n"
+                            " ca-certificate /etc/swanctl/x509/garbage.pem\n!\n"
                             "crypto ikev2 proposal lab\n")  # fmt: skip
     broken = broken.replace(" authentication local pre-share\n authentication remote pre-share\n"
                             " keyring local lab\n", " authentication local ecdsa-sig\n"
                             " authentication remote ecdsa-sig\n pki trustpoint gone\n")  # fmt: skip
+    broken = broken.replace(" match identity remote address 0.0.0.0\n",
+                            " match identity remote fqdn domain corp.example\n")  # fmt: skip
     broken = re.sub(r"frrdmvpn authorization psk-map\n(?: .*\n)*", "frrdmvpn authorization "
                     "certificate\n", broken)  # fmt: skip
     _conf(lab, "spoke2").write_text(broken)
@@ -202,7 +238,7 @@ def test_a_failure_part_way_restores_the_previous_state(lab: Lab) -> None:
     done = lab.apply("spoke2", check=False)
     assert done.returncode == 1, done.stdout
     assert "previous state restored" in done.stderr, done.stderr
-    assert "none.key" in done.stderr
+    assert "private-key /etc/swanctl/private/garbage.key: charon refused" in done.stderr
     link = json.loads(lab.run("spoke2", ["ip", "-j", "link", "show", "dmvpn0"]).stdout)
     assert link[0]["mtu"] == 1400
     after = (_running(lab, "spoke2"), lab.run("spoke2", ["swanctl", "--list-conns"]).stdout)

@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from frrdmvpn.adapters import vtysh
+from frrdmvpn.adapters.trusted_files import UntrustedFileError
 from frrdmvpn.api import convert, server
 from frrdmvpn.api.backend import Backend, results
 from frrdmvpn.api.server import ApiServer, TlsFiles
@@ -30,6 +31,7 @@ from frrdmvpn.api.state import Observed
 from frrdmvpn.api.store import _order
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
+from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.core.supervisor import Role, State
 from frrdmvpn.datastores import ApplyReport, Datastores
@@ -393,16 +395,20 @@ def test_watch_filter_config_events_and_bad_requests(tmp_path: Path) -> None:
     run(tmp_path, body, peers=4)
 
 
-def test_too_many_watches(tmp_path: Path) -> None:
+def test_too_many_watches_of_one_user(tmp_path: Path) -> None:
+    """The caller is known by its uid (SO_PEERCRED through the API's front): here root."""
+
     async def body(node: Node) -> None:
-        node.backend.broker.max_subscriptions = 2
+        node.backend.broker.admission.reserved = {"uid 0": 2}
         calls = [node.watch.Watch(wpb.WatchRequest()) for _ in range(2)]
         for c in calls:
             await c.read()
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await read(node.watch.Watch(wpb.WatchRequest()))
         assert info.value.code() == SC.RESOURCE_EXHAUSTED
-        assert "limit is 2" in str(info.value.details())
+        assert info.value.details() == (
+            f"uid {os.geteuid()} holds 2 Watch streams, its limit is 2: close one and watch again"
+        )
         for c in calls:
             c.cancel()
 
@@ -511,6 +517,89 @@ def test_edit_config_and_candidate(tmp_path: Path) -> None:
         await cfg.DiscardCandidate(config_service_pb2.DiscardCandidateRequest())
         long_line = config_service_pb2.EditConfigRequest(lines=["hostname " + "h" * 5000])
         assert await code_of(cfg.EditConfig(long_line)) == SC.INVALID_ARGUMENT
+
+    run(tmp_path, body)
+
+
+def test_edit_config_refuses_control_characters_at_their_column(tmp_path: Path) -> None:
+    """Issue 14 hole 8: a line separator in a description no longer adds statements."""
+
+    async def body(node: Node) -> None:
+        cfg = node.config
+        await cfg.ApplyConfig(config_service_pb2.ApplyConfigRequest(text=HUB_TEXT))
+        tunnel = config_pb2.ConfigContext(mode=config_pb2.CONFIG_MODE_INTERFACE, keys=["Tunnel0"])
+        attack = "description uplink\u2028 ip nhrp map 192.0.2.99 198.51.100.99"
+        out = await cfg.EditConfig(config_service_pb2.EditConfigRequest(
+            context=tunnel, lines=[attack, "ip nhrp holdtime 60"],
+            commit=config_service_pb2.EDIT_COMMIT_IF_VALID))  # fmt: skip
+        assert out.lines_accepted == 0
+        (found,) = out.diagnostics
+        assert (found.column, found.token) == (19, "\u2028")
+        assert found.message == (
+            "character U+2028 LINE SEPARATOR is not allowed (no control, format or "
+            "line-separator characters in configuration text)"
+        )
+        assert not out.HasField("apply")
+        assert "192.0.2.99" not in node.backend.datastores.running_text()
+        assert node.backend.datastores.candidate is None
+        for bad in ("comment\nip nhrp map", "\u202eevil"):
+            request = config_service_pb2.ApplyConfigRequest(text=HUB_TEXT, comment=bad)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await cfg.ApplyConfig(request)
+            assert info.value.code() == SC.INVALID_ARGUMENT
+        assert info.value.details() == (
+            "comment: column 1: character U+202E RIGHT-TO-LEFT OVERRIDE is not allowed (no "
+            "control, format or line-separator characters in configuration text)"
+        )
+        applied = await cfg.ValidateConfig(config_service_pb2.ValidateConfigRequest(
+            text=HUB_TEXT.replace(" ip mtu 1400", " ip mtu 1400\x0b ip nhrp map 192.0.2.9 "
+                                  "198.51.100.9")))  # fmt: skip
+        assert not applied.valid
+        assert [(d.line, d.column) for d in applied.diagnostics] == [
+            (HUB_TEXT.splitlines().index(" ip mtu 1400") + 1, 13)
+        ]
+
+    run(tmp_path, body)
+
+
+def test_only_an_administrator_has_the_files_a_text_names_checked(tmp_path: Path) -> None:
+    """Issue 14 hole 5: ValidateConfig checks the trustpoint files as the apply would, but
+    only for an administrator: for an operator, root's answers about a path of its choice
+    (exists? whose? how big?) would be an oracle."""
+    text = HUB_TEXT[: HUB_TEXT.index("frrdmvpn authorization")] + (
+        "frrdmvpn authorization certificate\n")  # fmt: skip
+    text = (
+        text.replace("crypto ikev2 proposal", "crypto pki trustpoint tp\n certificate /c.pem\n"
+                     " private-key /root/secret\n ca-certificate /ca.pem\n!\ncrypto ikev2 "
+                     "proposal", 1)
+        .replace(" authentication local pre-share", " authentication local rsa-sig")
+        .replace(" authentication remote pre-share", " authentication remote rsa-sig")
+        .replace(" keyring local lab\n", " pki trustpoint tp\n")
+        .replace(" match identity remote address 0.0.0.0\n",
+                 " match identity remote fqdn domain corp.example\n")
+    )  # fmt: skip
+    checked: list[str] = []
+
+    def check_file(f: TrustpointFile) -> None:
+        checked.append(f.path)
+        if f.path == "/root/secret":
+            raise UntrustedFileError(f.keyword, f.path, "does not exist")
+
+    async def body(node: Node) -> None:
+        node.backend.datastores.check_file = check_file
+        request = config_service_pb2.ValidateConfigRequest(text=text)
+        admin = await node.config.ValidateConfig(request)
+        assert not admin.valid
+        assert [d.message for d in admin.diagnostics] == ["private-key /root/secret does not exist"]
+        checked.clear()
+        async with grpc.aio.insecure_channel(f"unix:{node.socket}") as channel:
+            operator = cast(
+                "config_service_pb2_grpc.ConfigServiceAsyncStub",
+                config_service_pb2_grpc.ConfigServiceStub(channel),
+            )
+            answer = await operator.ValidateConfig(request)
+        assert answer.valid
+        assert checked == []
 
     run(tmp_path, body)
 

@@ -172,7 +172,8 @@ def test_replaying_snapshot_and_deltas_reproduces_the_table(plan: list[Op], limi
                 assert isinstance(arg, dict)
                 change(store, broker, arg)
             elif op == "subscribe":
-                consumers.append(Consumer(broker, broker.subscribe([PEER])))
+                sub = broker.subscribe([PEER], principal=f"uid {len(consumers)}")
+                consumers.append(Consumer(broker, sub))
                 if arg:  # the stream starts reading before the next change
                     await settle()
             elif consumers:
@@ -302,11 +303,26 @@ def test_every_kind_when_none_asked() -> None:
     assert wpb.EVENT_KIND_CONFIG in sub.kinds
 
 
-def test_subscriptions_are_limited() -> None:
-    broker = Broker(Store(), max_subscriptions=2)
-    broker.subscribe()
-    held = broker.subscribe()
-    with pytest.raises(TooManyWatchesError, match="limit is 2"):
-        broker.subscribe()
+def test_subscriptions_are_limited_per_client_and_in_all() -> None:
+    """Issue 14 hole 9: one client (here uid 1000) could hold all 64 slots; now it holds at
+    most its share, the others theirs, and root has slots no one else can take."""
+    broker = Broker(Store(), max_subscriptions=3, per_client=2)
+    broker.subscribe(principal="uid 1000")
+    held = broker.subscribe(principal="uid 1000")
+    with pytest.raises(TooManyWatchesError) as info:
+        broker.subscribe(principal="uid 1000")
+    assert str(info.value) == (
+        "uid 1000 holds 2 Watch streams, the limit per client is 2: close one and watch again"
+    )
+    broker.subscribe(principal="certificate CN=shell,O=corp")
+    with pytest.raises(TooManyWatchesError) as info:
+        broker.subscribe(principal="uid 1001")
+    assert str(info.value) == (
+        "3 Watch streams are open, the limit for all clients is 3: close one and watch again"
+    )
+    assert all(broker.subscribe(principal="uid 0") for _ in range(16))  # root's own slots
     broker.unsubscribe(held)
-    broker.subscribe()
+    broker.unsubscribe(held)  # twice: the slot is given back once
+    broker.subscribe(principal="uid 1001")
+    assert broker.admission.held == {"uid 1000": 1, "certificate CN=shell,O=corp": 1,
+                                     "uid 1001": 1, "uid 0": 16}  # fmt: skip

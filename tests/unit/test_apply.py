@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from frrdmvpn.adapters.trusted_files import UntrustedFileError
 from frrdmvpn.apply import ApplyError, Ports, apply
 from frrdmvpn.config import frrdiff
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.kernel import GreTunnel, NhrpHooks
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
+from frrdmvpn.config.swan import TrustpointFile
 
 pytestmark = pytest.mark.unit
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -33,6 +35,7 @@ class World:
         self.known: list[Config] = [Config()]
         self.log: list[str] = []
         self.fail_on: str | None = None
+        self.files: dict[str, bytes | Exception] = {}  # what read_file finds at each path
 
     def _maybe_fail(self, what: str) -> None:
         self.log.append(what)
@@ -81,9 +84,16 @@ class World:
         self._maybe_fail(f"unload-shared {ident}")
         del self.shared[ident]
 
-    def load_key(self, path: Path) -> str:
-        self._maybe_fail(f"load-key {path}")
+    def load_key(self, path: str, data: bytes) -> str:
+        self._maybe_fail(f"load-key {path} {len(data)} bytes")
         return "keyid"
+
+    def read_file(self, f: TrustpointFile) -> bytes:
+        self.log.append(f"read {f.keyword} {f.path}")
+        found = self.files.get(f.path, FileNotFoundError(f.path))
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     # FRR: configuring makes the daemon run what the target configuration renders
     def frr_running(self, daemon: str) -> str:
@@ -101,7 +111,8 @@ class World:
 
     def ports(self, target: Config) -> Ports:
         self.known.append(target)
-        return Ports(self, self, self.frr_running, self.frr_configure, self.sysctls, self.hooks)
+        return Ports(self, self, self.frr_running, self.frr_configure, self.sysctls, self.hooks,
+                     self.read_file)  # fmt: skip
 
     def sysctls(self, pairs: Iterable[tuple[str, str]]) -> list[str]:
         return []
@@ -233,3 +244,57 @@ def test_a_node_without_ospf_never_asks_ospfd() -> None:
     ports.frr_running = running
     apply(no_ospf, None, ports)
     assert asked == ["nhrpd"]
+
+
+CERT_SPOKE = parse_strict(
+    (EXAMPLES / "lab-spoke1.conf")
+    .read_text()
+    .replace(
+        "crypto ikev2 proposal",
+        "crypto pki trustpoint tp\n certificate /etc/frrdmvpn/spoke.pem\n"
+        " private-key /etc/frrdmvpn/spoke.key\n ca-certificate /etc/frrdmvpn/ca.pem\n!\n"
+        "crypto ikev2 proposal",
+        1,
+    )
+    .replace(" authentication local pre-share", " authentication local rsa-sig")
+    .replace(" authentication remote pre-share", " authentication remote rsa-sig")
+    .replace(" keyring local lab\n", " pki trustpoint tp\n")
+)
+CERT_FILES: dict[str, bytes | Exception] = {
+    "/etc/frrdmvpn/spoke.pem": b"SPOKE PEM",
+    "/etc/frrdmvpn/spoke.key": b"KEY!",
+    "/etc/frrdmvpn/ca.pem": b"CA PEM",
+}
+
+
+def test_certificates_and_the_key_are_read_through_the_port_and_sent_as_data() -> None:
+    """Issue 14 hole 5: charon opens no configured path; frrdmvpn reads the files (through
+    frrdmvpn.adapters.trusted_files in the daemon) while planning, before any change."""
+    w = World()
+    w.files.update(CERT_FILES)
+    apply(CERT_SPOKE, None, w.ports(CERT_SPOKE))
+    reads = [e for e in w.log if e.startswith("read ")]
+    assert reads == ["read certificate /etc/frrdmvpn/spoke.pem",
+                     "read private-key /etc/frrdmvpn/spoke.key",
+                     "read ca-certificate /etc/frrdmvpn/ca.pem"]  # fmt: skip
+    assert w.log.index(reads[-1]) < w.log.index("ensure dmvpn0")
+    assert "load-key /etc/frrdmvpn/spoke.key 4 bytes" in w.log
+    ike = w.conns["dmvpn"]
+    assert ike["local"]["certs"] == [b"SPOKE PEM"]
+    assert ike["remote"]["cacerts"] == [b"CA PEM"]
+
+
+def test_a_file_the_reader_refuses_fails_the_apply_before_any_change() -> None:
+    w = World()
+    w.files.update(CERT_FILES)
+    w.files["/etc/frrdmvpn/spoke.key"] = UntrustedFileError(
+        "private-key", "/etc/frrdmvpn/spoke.key", "is not a regular file: it is a FIFO"
+    )
+    with pytest.raises(ApplyError) as err:
+        apply(CERT_SPOKE, None, w.ports(CERT_SPOKE))
+    assert str(err.value) == (
+        "cannot compute the desired state: private-key /etc/frrdmvpn/spoke.key is not a "
+        "regular file: it is a FIFO"
+    )
+    assert err.value.changes == []
+    assert [e for e in w.log if not e.startswith("read ")] == []

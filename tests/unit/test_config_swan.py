@@ -20,6 +20,7 @@ from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.swan import (
     EMPTY,
     SourceAddressError,
+    TrustpointFile,
     ViciMessage,
     ViciValue,
     desired_swan,
@@ -28,6 +29,7 @@ from frrdmvpn.config.swan import (
     ike_id,
     ike_proposals,
     load_key_message,
+    trustpoint_files,
 )
 from frrdmvpn.vici.wire import Message, decode_message, encode_message
 
@@ -149,10 +151,10 @@ def test_lab_hub_connection_is_the_wildcard_gre_trap() -> None:
 
 
 def _to_wire(value: ViciValue) -> bytes | list[bytes] | Message:
-    if isinstance(value, str):
-        return value.encode()
+    if isinstance(value, str | bytes):
+        return value.encode() if isinstance(value, str) else value
     if isinstance(value, list):
-        return [v.encode() for v in value]
+        return [v.encode() if isinstance(v, str) else v for v in value]
     return {k: _to_wire(v) for k, v in value.items()}
 
 
@@ -229,13 +231,24 @@ CERT_HUB = HUB.replace(
 )
 
 
-def test_certificates_are_files_charon_reads_and_keys_the_caller_loads() -> None:
-    state = desired_swan(hub(CERT_HUB), ETH0)
+def test_certificates_are_sent_as_data_and_keys_the_caller_loads() -> None:
+    """charon opens no configured path (issue 14, hole 5): the caller reads the files the
+    trustpoint names, through frrdmvpn.adapters.trusted_files, and passes their contents."""
+    config = hub(CERT_HUB)
+    assert trustpoint_files(config) == (
+        TrustpointFile("tp", "certificate", "/etc/frrdmvpn/hub.pem"),
+        TrustpointFile("tp", "private-key", "/etc/frrdmvpn/hub.key", secret=True),
+        TrustpointFile("tp", "ca-certificate", "/etc/frrdmvpn/ca.pem"),
+    )
+    files = {"/etc/frrdmvpn/hub.pem": b"HUB PEM", "/etc/frrdmvpn/ca.pem": b"CA DER"}
+    state = desired_swan(config, ETH0, files)
     ike = state.conns["dmvpn"]["dmvpn"]
     assert isinstance(ike, dict)
-    assert ike["local"] == {"auth": "pubkey", "cert1": {"file": "/etc/frrdmvpn/hub.pem"}}
-    assert ike["remote"] == {"auth": "pubkey", "cacert1": {"file": "/etc/frrdmvpn/ca.pem"}}
+    assert ike["local"] == {"auth": "pubkey", "certs": [b"HUB PEM"]}
+    assert ike["remote"] == {"auth": "pubkey", "cacerts": [b"CA DER"]}
+    assert "/etc/frrdmvpn/" not in repr(state.conns)
     assert dict(state.shared) == {}
+    assert trustpoint_files(hub()) == ()
     assert state.private_keys == ("/etc/frrdmvpn/hub.key",)
     assert load_key_message(b"PEM") == {"type": "any", "data": b"PEM"}
 

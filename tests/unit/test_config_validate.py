@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from frrdmvpn.adapters.trusted_files import UntrustedFileError
 from frrdmvpn.config.diagnostics import Diagnostic, Severity, errors
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse
 from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.render import render
+from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.config.validate import CODES, check, validate
 
 pytestmark = pytest.mark.unit
@@ -399,6 +402,48 @@ def test_certificates() -> None:
     )
 
 
+def _refusing(path: str, reason: str) -> Callable[[TrustpointFile], None]:
+    def files(f: TrustpointFile) -> None:
+        if f.path == path:
+            raise UntrustedFileError(f.keyword, f.path, reason)
+
+    return files
+
+
+def test_certificate_and_key_files_apply_reads_are_checked() -> None:
+    """Issue 14 hole 5: the files are checked before the apply, with the reader's reason."""
+    text = _with_certs(HUB)
+    text = text[: text.index("frrdmvpn authorization")] + "frrdmvpn authorization certificate\n"
+    asked: list[TrustpointFile] = []
+    assert check(text, files=asked.append)[1] == ()
+    assert [(f.keyword, f.path, f.secret) for f in asked] == [
+        ("certificate", "/etc/frrdmvpn/hub.pem", False),
+        ("private-key", "/etc/frrdmvpn/hub.key", True),
+        ("ca-certificate", "/etc/frrdmvpn/ca.pem", False),
+    ]
+    bad = edit(text, "/etc/frrdmvpn/hub.key", "/dev/zero")
+    (found,) = check(bad, files=_refusing("/dev/zero", "is not a regular file: it is a character "
+                                    "device"))[1]  # fmt: skip
+    assert found == Diagnostic(
+        text.splitlines().index(" private-key /etc/frrdmvpn/hub.key") + 1, 14, "/dev/zero",
+        "private-key /dev/zero is not a regular file: it is a character device",
+        "a regular file of root's, mode 0600 or 0640, of 1-65535 bytes, in directories only "
+        "root may write", code="trustpoint-file",
+    )  # fmt: skip
+    (ca,) = check(text, files=_refusing("/etc/frrdmvpn/ca.pem", "does not exist"))[1]
+    assert ca.message == "ca-certificate /etc/frrdmvpn/ca.pem does not exist"
+    assert ca.expected is not None
+    assert ca.expected.startswith("a regular file of root's, writable by root only,")
+    unused = edit(text, " authentication local rsa-sig", " authentication local pre-share")
+    assert "private-key" not in {f.keyword for f in _asked(unused)}
+
+
+def _asked(text: str) -> list[TrustpointFile]:
+    asked: list[TrustpointFile] = []
+    check(text, files=asked.append)
+    return asked
+
+
 CERT_EXPECTED = "match identity remote fqdn domain DOMAIN|fqdn FQDN|address A.B.C.D [M.M.M.M]"
 
 
@@ -690,8 +735,16 @@ def test_every_rule_fires_on_some_mistake() -> None:
         HUB[: HUB.index("frrdmvpn authorization")] + "frrdmvpn authorization psk-map\n",
         edit(HUB, "authorization psk-map", "authorization certificate"),
         edit(HUB, "198.51.100.13 allow 192.0.2.13/32", "198.51.100.13 allow 192.0.2.0/24"),
+        edit(edit(HUB, "ipsec profile dmvpn", "ipsec profile " + "p" * 256), "hostname hub",
+             "hostname -hub"),
+        edit(edit(HUB, " ip mtu 1400\n", f" description {'d' * 241}\n"),
+             "frrdmvpn-lab-psk-not-for-production", "k" * 65536),
+        edit(_with_certs(HUB), "/etc/frrdmvpn/hub.key", "/" + "k" * 4095),
         edit(HUB, " identity 198.51.100.14 allow", " identity spoke4.corp.example allow"),
         edit(_cert_hub(), "remote fqdn domain corp.example", "remote address 0.0.0.0"),
     ]  # fmt: skip
     seen = set().union(*(_codes(case) for case in cases))
+    certs = _with_certs(HUB)
+    certs = certs[: certs.index("frrdmvpn authorization")] + "frrdmvpn authorization certificate\n"
+    seen |= {d.code for d in check(certs, files=_refusing("/etc/frrdmvpn/ca.pem", "is empty"))[1]}
     assert seen == CODES

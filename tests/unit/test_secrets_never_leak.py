@@ -39,6 +39,7 @@ READERS = {
     ("frrdmvpn/config/render.py", "interface_lines"): "writes the configuration text",
     ("frrdmvpn/config/swan.py", "_shared"): "puts the key in charon's load-shared message",
     ("frrdmvpn/config/validate.py", "_Checker.keys"): "checks that a key exists",
+    ("frrdmvpn/config/validate.py", "_Checker.limits"): "measures a key against VICI's limit",
     ("frrdmvpn/config/validate.py", "_Checker.nhrp_extras"): "checks the string's length",
     ("frrdmvpn/config/policy.py", "loaded_keys"): "lists the keyrings' peers that have a key",
     ("frrdmvpn/config/policy.py", "psk_identity_problems"): "compares keys to find shared ones",

@@ -252,6 +252,28 @@ def test_commands_from_options_and_standard_input(target: str) -> None:
     assert '"remote_nbma": "198.51.100.3"' in piped.stdout
 
 
+def test_a_control_character_in_a_configuration_line_is_refused_at_its_column(
+    target: str,
+) -> None:
+    """Issue 14 hole 8 through the shell: its line goes to EditConfig, whose grammar refuses
+    the character; the description and the statement behind it are not configured."""
+    attack = " description uplink\u2028 ip nhrp map 192.0.2.99 198.51.100.99"
+    script = f"conf t\ninterface Tunnel0\n{attack}\nend\nshow running-config\n"
+    out = run_shell(target, stdin=script)
+    assert out.returncode == 1
+    prompt = "hub(config-if)#"
+    assert out.stderr.split("\n") == [  # not splitlines(): it breaks at U+2028 too
+        prompt + attack,
+        " " * (len(prompt) + len(" description uplink")) + "^",
+        "% character U+2028 LINE SEPARATOR is not allowed (no control, format or "
+        "line-separator characters in configuration text)",
+        "",
+        "",
+    ]
+    assert "192.0.2.99" not in out.stdout
+    assert "description" not in out.stdout
+
+
 def test_an_operator_shows_and_clears_but_may_not_configure(target: str) -> None:
     """The real daemon API on its operators' socket: IOS's refusal, masked secrets."""
     operator = target.replace("admin.sock", "api.sock")
