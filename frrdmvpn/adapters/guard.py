@@ -38,7 +38,9 @@ from frrdmvpn.render.guard import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 10.0
+#: For a command that hangs, not a slow one: the first nft of a boot may load kernel modules
+#: (a lab CI run timed out after 10 s under emulation); failing the guards fails closed.
+DEFAULT_TIMEOUT = 60.0
 # What nft and iproute2 print for ENOENT / ESRCH (nothing to list or delete). Commands run
 # with the daemon's environment; frrdmvpnd runs them in the C locale.
 _NOT_FOUND = ("No such file or directory", "No such process")

@@ -15,7 +15,7 @@ from frrdmvpn.core.supervisor import Neighbor, neighbor_changed
 from frrdmvpn.kernel import neigh
 from frrdmvpn.kernel.netlink import NetlinkError
 
-TIMEOUT = 10.0
+TIMEOUT = 60.0
 NETLINK_ROUTE = 0
 RCVBUF = 1 << 20  # a hub's burst of registrations must not overflow it
 log = logging.getLogger(__name__)

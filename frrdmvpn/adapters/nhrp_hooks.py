@@ -18,7 +18,7 @@ from frrdmvpn.config.kernel import GreTunnel, NhrpHooks
 OUT_CHAIN = "FRRDMVPN-NHRP-OUT"
 FWD_CHAIN = "FRRDMVPN-NHRP-FWD"
 MSS_CHAIN = "FRRDMVPN-MSS"
-TIMEOUT = 10.0
+TIMEOUT = 60.0
 
 
 class HookError(RuntimeError):
