@@ -1,7 +1,7 @@
 """``frrdmvpn-proxy``: the small, long-lived enforcement process.
 
 It holds what must survive a restart of the management daemon: nhrpd's VICI connection
-(the proxy on ``/var/run/charon.vici``) and nhrpd's event socket with its pending
+(the proxy on ``/run/charon.vici``) and nhrpd's event socket with its pending
 ``authorize-binding`` decisions. It keeps no state of its own that could go stale: every
 decision asks charon for the SAs as they are now.
 """

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from frrdmvpn.adapters.unix_server import listen_restricted
+from frrdmvpn.config.charon_socket import CHARON_SOCKET, PROXY_SOCKET
 from frrdmvpn.vici.translate import (
     ClientSession,
     Initiate,
@@ -27,8 +28,8 @@ from frrdmvpn.vici.wire import StreamDecoder, ViciWireError, frame
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LISTEN = Path("/var/run/charon.vici")
-DEFAULT_UPSTREAM = Path("/var/run/frrdmvpn-charon.vici")
+DEFAULT_LISTEN = PROXY_SOCKET  # nhrpd's compiled-in path, and swanctl's
+DEFAULT_UPSTREAM = CHARON_SOCKET  # charon, relocated on a configured node
 
 
 def kick_gre(request: Initiate) -> None:
