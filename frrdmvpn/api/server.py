@@ -29,8 +29,6 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from frrdmvpn.adapters import vtysh
 from frrdmvpn.api import state as api_state
@@ -43,10 +41,13 @@ from frrdmvpn.api.backend import (
 )
 from frrdmvpn.api.config_tree import MODE_OF, config_tree, context_message
 from frrdmvpn.api.convert import CACHE_TYPES
+from frrdmvpn.api.health import NOT_SERVING, SERVING, HealthService
+from frrdmvpn.api.reflection import ReflectionService
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.datastores import ConflictError, Datastores, Revision, digest
+from frrdmvpn.grpc_std import health_pb2, health_pb2_grpc, reflection_pb2_grpc
 from frrdmvpn.v1 import (
     config_pb2,
     config_service_pb2,
@@ -903,9 +904,7 @@ class ApiServer:
             tcp,
             tls,
         )
-        self.health = (
-            health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
-        )
+        self.health = HealthService()
         self.server = grpc.aio.server(
             interceptors=[MalformedRequests()],
             options=[
@@ -927,24 +926,15 @@ class ApiServer:
             WatchServicer(backend), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        names = (
-            *SERVICES,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
+        names = (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            ReflectionService(names), self.server
         )
-        reflection.enable_server_reflection(names, self.server)
         self.port: int | None = None
 
     async def set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
         for name in ("", *SERVICES):
-            result = self.health.set(name, status)
-            if asyncio.iscoroutine(result):
-                await result
+            self.health.set(name, SERVING if serving else NOT_SERVING)
 
     async def start(self) -> None:
         await self.set_serving(False)
@@ -978,6 +968,7 @@ class ApiServer:
         )
 
     async def stop(self, grace: float = 1.0) -> None:
+        self.health.shutdown()  # watchers learn it before their streams end
         await self.server.stop(grace)
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
