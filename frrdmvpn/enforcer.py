@@ -27,7 +27,12 @@ from frrdmvpn.adapters.journal import setup as setup_logging
 from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
 from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas, with_certificates
-from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ViciProxy
+from frrdmvpn.adapters.vici_proxy import (
+    DEFAULT_LISTEN,
+    DEFAULT_UPSTREAM,
+    ListenPathBusyError,
+    ViciProxy,
+)
 from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.validate import check
 from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
@@ -107,6 +112,11 @@ def load_policy(args: argparse.Namespace) -> Policy:
     if policy.mode is PolicyMode.ANY_AUTHENTICATED:
         log.warning("authorization mode 'any': every authenticated peer may claim any address")
     return policy
+
+
+#: Exit status when the listening path is served already (frrdmvpn-proxy.service does not
+#: restart on it: RestartPreventExitStatus=).
+LISTEN_PATH_BUSY = 3
 
 
 class PolicyError(ValueError):
@@ -192,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyError as exc:
         print(f"frrdmvpn-proxy: {exc}", file=sys.stderr)
         return 2
+    except ListenPathBusyError as exc:
+        print(f"frrdmvpn-proxy: {exc}", file=sys.stderr)
+        return LISTEN_PATH_BUSY
     return 0
 
 

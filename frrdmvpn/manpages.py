@@ -52,8 +52,14 @@ def frrdmvpn_proxy() -> Page:
     from frrdmvpn.enforcer import build_parser  # noqa: PLC0415
 
     parser = build_parser()
+    status = (line(markup(
+        "0 after SIGTERM or SIGINT; 2 when the authorization policy given without "
+        "`--config` cannot be used; 3 when a process already serves `--listen` (charon "
+        "itself, before it restarted onto its relocated socket): nothing is taken "
+        "over.")),)  # fmt: skip
     return Page(
         parser, 8, "VICI proxy and NHRP binding authorization for frrdmvpn",
+        extra=(Section("Exit status", status),),
         files=(
             (option_default(parser, "--listen"),
              "The VICI socket nhrpd connects to: this proxy listens there."),

@@ -47,6 +47,24 @@ def kick_gre(request: Initiate) -> None:
                       request.other_host)  # fmt: skip
 
 
+class ListenPathBusyError(RuntimeError):
+    """Something (charon itself, before it moved to its relocated socket) still serves the
+    path the proxy would listen on."""
+
+
+async def _served(path: Path) -> bool:
+    """Whether a process accepts connections on the unix socket ``path`` (a socket file
+    left behind by a process that is gone refuses them)."""
+    try:
+        _, writer = await asyncio.open_unix_connection(str(path))
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
 class ViciProxy:
     """Serve VICI clients on ``listen``, relaying to charon at ``upstream``."""
 
@@ -65,6 +83,15 @@ class ViciProxy:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
+        """Listen; ListenPathBusyError, taking nothing over, when something serves
+        ``listen`` (charon has not restarted onto its relocated socket yet: swanctl and the
+        operator's tools keep it). A socket file nobody serves is replaced."""
+        if await _served(self.listen):
+            raise ListenPathBusyError(
+                f"something still serves {self.listen} (charon, before it restarts onto "
+                f"{self.upstream}?): not taking it over; restart strongswan.service, which "
+                "starts this proxy first"
+            )
         self._server = await listen_restricted(self.listen, self._client, self.group)
         log.info("vici proxy listening on %s, upstream %s", self.listen, self.upstream)
 

@@ -206,11 +206,21 @@ def test_maintainer_scripts_are_valid_sh_and_leave_charon_alone_on_install(
     subprocess.run(["dpkg-deb", "-e", str(deb), str(tmp_path)], check=True)
     for script in ("postinst", "prerm", "postrm"):
         subprocess.run(["sh", "-n", str(tmp_path / script)], check=True)
+    prerm = (tmp_path / "prerm").read_text()
+    stop = "deb-systemd-invoke stop frrdmvpn.service frrdmvpn-proxy.service"
+    assert stop in prerm  # removal stops the units
     postinst = (tmp_path / "postinst").read_text()
     assert "addgroup --system" in postinst
-    # installing never moves charon's socket nor restarts it (nor FRR)
+    # installing never moves charon's socket nor restarts it (nor FRR), and starts none of
+    # frrdmvpn's units (the proxy would take /run/charon.vici from a charon not yet moved);
+    # an upgrade restarts those that run
     assert "strongswan.service" not in postinst
     assert "ln -s /usr/share" not in postinst
+    assert "_dh_action" not in postinst
+    assert "systemctl --system daemon-reload" in postinst  # the drop-ins are known at once
+    assert "deb-systemd-invoke try-restart frrdmvpn-guard.service frrdmvpn-proxy.service" in (
+        postinst
+    )
     assert 'install -m 0600 -o root -g root "$example" "$conf"' in postinst
     assert 'chmod g-wx,o-rwx "$conf"' in postinst
     postrm = (tmp_path / "postrm").read_text()
