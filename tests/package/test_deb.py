@@ -180,7 +180,7 @@ SANDBOXES = {
     "frrdmvpn.service": {
         "CapabilityBoundingSet": "CAP_NET_ADMIN CAP_NET_RAW CAP_CHOWN",
         "SupplementaryGroups": "frrvty frr",
-        "ReadWritePaths": "-/etc/frrdmvpn /run/frrdmvpn /proc/sys/net -/run/xtables.lock",
+        "ReadWritePaths": "-/etc/frrdmvpn /run/frrdmvpn /proc/sys/net /run/xtables.lock",
     },
 }  # fmt: skip
 
@@ -198,6 +198,7 @@ def test_every_unit_runs_in_a_sandbox_with_only_the_capabilities_it_needs(
     # creates it under the read-only /run of ProtectSystem=strict
     tmpfiles = (tmp_path / "usr/lib/tmpfiles.d/frrdmvpn.conf").read_text()
     assert "d /run/frrdmvpn 0751 root frr -" in tmpfiles.splitlines()
+    assert "f /run/xtables.lock 0600 root root -" in tmpfiles.splitlines()  # iptables-legacy
 
 
 def test_maintainer_scripts_are_valid_sh_and_leave_charon_alone_on_install(
