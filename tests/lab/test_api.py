@@ -16,10 +16,10 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from frrdmvpn.client import Client
 from frrdmvpn.config.model import tunnel_name
+from frrdmvpn.grpc_std import health_pb2, health_pb2_grpc
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
 from frrdmvpn.v1 import config_pb2, config_service_pb2, ipsec_pb2, peer_pb2, types_pb2
