@@ -134,9 +134,11 @@ def test_units_order_the_guards_before_charon_and_nhrpd_and_notify_readiness(
     assert guard["PartOf"] == guard["ReloadPropagatedFrom"] == ["nftables.service"]
     assert guard["ExecReload"] == guard["ExecStart"] == ["/usr/sbin/frrdmvpnd guard install"]
     daemon = _settings((units / "frrdmvpn.service").read_text())
-    assert (daemon["Type"], daemon["WatchdogSec"], daemon["Restart"]) == (
-        ["notify"], ["30"], ["on-failure"])  # fmt: skip
+    assert (daemon["Type"], daemon["WatchdogSec"]) == (["notify"], ["30"])
     assert daemon["ExecCondition"] == ["/usr/sbin/frrdmvpnd configured"]
+    # restarted when it dies or raises, not when its configuration cannot be used: a failed
+    # ExecCondition (255) is no abnormal end, and its status is no main process's
+    assert (daemon["Restart"], daemon["RestartForceExitStatus"]) == (["on-abnormal"], ["1"])
     proxy = _settings((units / "frrdmvpn-proxy.service").read_text())
     assert proxy["Type"] == ["notify"]
     # the proxy runs whenever charon is relocated, whatever the configuration's state
