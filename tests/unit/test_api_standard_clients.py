@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_api_server import Node, run
+from tests.unit.test_api_server import Node, remote, run
 
 pytestmark = pytest.mark.unit
 
@@ -48,13 +48,18 @@ watch.cancel()
 db = ProtoReflectionDescriptorDatabase(channel)
 out["services"] = sorted(db.get_services())
 pool = descriptor_pool.DescriptorPool(db)
-method = pool.FindServiceByName("frrdmvpn.v1.StateService").methods_by_name["GetNode"]
-reply_class = message_factory.GetMessageClass(method.output_type)
-call = channel.unary_unary("/frrdmvpn.v1.StateService/GetNode",
-                           request_serializer=lambda m: m.SerializeToString(),
-                           response_deserializer=reply_class.FromString)
-reply = call(message_factory.GetMessageClass(method.input_type)(), timeout=10)
-out["node"] = json_format.MessageToDict(reply)["node"]["hostname"]
+
+def state_call(name):  # an empty request, its types from reflection only
+    method = pool.FindServiceByName("frrdmvpn.v1.StateService").methods_by_name[name]
+    reply_class = message_factory.GetMessageClass(method.output_type)
+    call = channel.unary_unary(f"/frrdmvpn.v1.StateService/{name}",
+                               request_serializer=lambda m: m.SerializeToString(),
+                               response_deserializer=reply_class.FromString)
+    reply = call(message_factory.GetMessageClass(method.input_type)(), timeout=10)
+    return json_format.MessageToDict(reply)
+
+out["node"] = state_call("GetNode")["node"]["hostname"]
+out["peers"] = [p["key"]["remoteNbma"] for p in state_call("ListPeers").get("peers", [])]
 out["enum"] = [v.name for v in pool.FindEnumTypeByName("frrdmvpn.v1.PeerState").values][:2]
 print(json.dumps(out))
 """
@@ -78,6 +83,8 @@ def test_grpcs_own_clients_check_health_and_reflect_the_api(tmp_path: Path) -> N
             "grpc.reflection.v1alpha.ServerReflection",
         ])  # fmt: skip
         assert out["node"] == "hub"
+        # messages from other files (Peer, its key, Timestamp) decode as the server sent them
+        assert sorted(out["peers"]) == sorted([remote(0), remote(1)])
         assert out["enum"] == ["PEER_STATE_UNSPECIFIED", "PEER_STATE_DOWN"]
 
-    run(tmp_path, body)
+    run(tmp_path, body, peers=2)
