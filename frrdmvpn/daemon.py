@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from frrdmvpn import __version__
-from frrdmvpn.adapters import config_store, journal, trusted_files
+from frrdmvpn.adapters import config_store, journal, strongswan_dropin, trusted_files
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.apply import Ports
-from frrdmvpn.config.diagnostics import ConfigError, Diagnostic, errors
+from frrdmvpn.config.charon_socket import DROPIN, Kind, Standing, dropin_action, standing
+from frrdmvpn.config.diagnostics import ConfigError, Diagnostic
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import decode
 from frrdmvpn.config.swan import TrustpointFile
@@ -33,13 +34,9 @@ from frrdmvpn.render.guard import GuardSpec
 log = logging.getLogger("frrdmvpn.daemon")
 
 
-def _config_text(path: Path) -> str:
-    """The text of the configuration file; ValueError saying why there is none (unreadable,
-    not UTF-8: at the first bad byte)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+def _decoded(path: Path, data: bytes) -> str:
+    """``data``, read from ``path``, as text; ValueError at its first byte that is not
+    UTF-8."""
     try:
         return decode(data)
     except ConfigError as exc:
@@ -47,15 +44,38 @@ def _config_text(path: Path) -> str:
         raise ValueError(f"{path} is not valid:\n" + "\n".join(lines)) from None
 
 
+def _config_text(path: Path) -> str:
+    """The text of the configuration file; ValueError saying why there is none (unreadable,
+    not UTF-8: at the first bad byte)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+    return _decoded(path, data)
+
+
+def _standing(path: Path) -> Standing:
+    """The standing of the configuration file ``path`` (see :mod:`.config.charon_socket`)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return standing(None, str(path))
+    except OSError as exc:
+        return standing(None, str(path), exc.strerror or str(exc))
+    try:
+        text = _decoded(path, data)
+    except ValueError as exc:  # not UTF-8
+        return Standing(Kind.UNUSABLE, str(exc))
+    return standing(text, str(path))
+
+
 def _tunnel_config(path: Path) -> Config | None:
     """The configuration in ``path`` when it defines a tunnel; None when it defines none
     (the package's commented example). Raises ValueError when it cannot be used."""
-    text = _config_text(path)
-    config, diagnostics = check(text)
-    if found := errors(diagnostics):
-        lines = [d.format(text, filename=str(path)) for d in found]
-        raise ValueError(f"{path} is not valid:\n" + "\n".join(lines))
-    return config if config.interfaces else None
+    node = _standing(path)
+    if node.kind is Kind.UNUSABLE:
+        raise ValueError(node.reason)
+    return node.config if node.kind is Kind.TUNNEL else None
 
 
 def _guard(args: argparse.Namespace) -> KernelGuard | None:
@@ -71,28 +91,66 @@ def _guard(args: argparse.Namespace) -> KernelGuard | None:
     return KernelGuard(GuardSpec(nbma=addresses, nflog_group=args.nflog_group))
 
 
+#: ``configured``'s exit status: systemd's ExecCondition skips the unit on 1-254 and fails
+#: it on 255.
+CONFIGURED, NOT_CONFIGURED, UNUSABLE = 0, 1, 255
+
+
 def cmd_configured(args: argparse.Namespace) -> int:
-    """Exit 0 when the configuration defines a tunnel, 1 when it defines none (systemd's
-    ExecCondition: the units stay off until the operator configures the node)."""
-    if not args.config.exists() or _tunnel_config(args.config) is None:
-        print(f"frrdmvpnd: {args.config} configures no tunnel; nothing to do")
-        return 1
-    return 0
+    """Exit 0 when the configuration defines a tunnel, 1 only when it defines none (the
+    units stay off until the operator configures the node), 255 when it cannot be used or
+    anything unexpected happens (the units fail, and say why). With
+    ``--sync-charon-socket`` also write or remove /etc/strongswan.d/frrdmvpn.conf."""
+    try:
+        node = _standing(args.config)
+        if args.sync_charon_socket:
+            action = dropin_action(node, strongswan_dropin.read(args.dropin))
+            strongswan_dropin.carry_out(action, args.dropin)
+            print(f"frrdmvpnd: {action.message}")
+    except Exception as exc:  # anything unexpected: the unit must fail (255), not be skipped
+        print(f"frrdmvpnd: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return UNUSABLE
+    if node.kind is Kind.UNUSABLE:
+        print(f"frrdmvpnd: {node.reason}", file=sys.stderr)
+        return UNUSABLE
+    if node.kind is Kind.NO_TUNNEL:
+        print(f"frrdmvpnd: {node.reason}; nothing to do")
+        return NOT_CONFIGURED
+    return CONFIGURED
+
+
+def _guard_check(args: argparse.Namespace) -> int:
+    """``guard check``, run before charon and FRR start: exit 1 only when a valid
+    configuration defines a tunnel and its guards are missing. A missing or invalid file
+    is a warning: charon and FRR must run (DMVPN stays off: without an applied
+    configuration there is no tunnel and nhrpd has no DMVPN configuration)."""
+    if not args.nbma:
+        node = _standing(args.config)
+        if node.kind is Kind.UNUSABLE:
+            print(f"frrdmvpnd: warning: {node.reason}\nfrrdmvpnd: warning: guards not "
+                  "checked; DMVPN stays off until the configuration is fixed",
+                  file=sys.stderr)  # fmt: skip
+            return 0
+        if node.kind is Kind.NO_TUNNEL:
+            print(f"frrdmvpnd: {node.reason}; no guard")
+            return 0
+    guard = _guard(args)
+    if guard is None or guard.installed():
+        return 0
+    nbma = ", ".join(str(a) for a in guard.spec.nbma)
+    print(f"frrdmvpnd: the guards for {nbma} are missing: GRE could leave in clear text "
+          "(start frrdmvpn-guard.service)", file=sys.stderr)  # fmt: skip
+    return 1
 
 
 def cmd_guard(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        return _guard_check(args)
     guard = _guard(args)
     if guard is None:
-        # `check` is what frr and strongSwan run first: unconfigured is fine for them.
         print(f"frrdmvpnd: {args.config} configures no tunnel; no guard")
-        return 0 if args.action in ("check", "remove") else 1
+        return 0 if args.action == "remove" else 1
     nbma = ", ".join(str(a) for a in guard.spec.nbma)
-    if args.action == "check":
-        if guard.installed():
-            return 0
-        print(f"frrdmvpnd: the guards for {nbma} are missing: GRE could leave in clear text "
-              "(start frrdmvpn-guard.service)", file=sys.stderr)  # fmt: skip
-        return 1
     if args.action == "install":
         guard.install()
         print(f"frrdmvpnd: guard installed for {nbma}")
@@ -414,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     guard = sub.add_parser("guard", help="the fail-closed GRE guards (nftables + XFRM block)")
     guard.add_argument("action", choices=["install", "remove", "status", "check", "flush-larval"],
-                       help="check: exit 1 when a configured node lacks its guards")  # fmt: skip
+                       help="check: exit 1 only when a valid configuration defines a tunnel "
+                       "and its guards are missing")  # fmt: skip
     guard.add_argument("--nbma", action="append", metavar="ADDR",
                        help="a local NBMA (underlay) address; repeat for several (default: "
                        "the configured tunnel source's)")  # fmt: skip
@@ -422,9 +481,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"configuration file (default {config_store.SAVED})")  # fmt: skip
     guard.add_argument("--nflog-group", type=int, default=3, help="NFLOG group for drops")
     configured = sub.add_parser("configured", help="exit 0 when the configuration defines a "
-                                "tunnel, 1 when not (systemd's ExecCondition)")  # fmt: skip
+                                "tunnel, 1 when it defines none, 255 when it cannot be used "
+                                "(systemd's ExecCondition: skip, or fail)")  # fmt: skip
     configured.add_argument("-c", "--config", type=Path, default=config_store.SAVED,
                             help=f"configuration file (default {config_store.SAVED})")  # fmt: skip
+    configured.add_argument("--sync-charon-socket", action="store_true",
+                            help=f"also write {DROPIN} (charon's VICI socket moves aside) "
+                            "when the configuration defines a tunnel, remove it when it "
+                            "defines none, leave it when the file cannot be used")  # fmt: skip
+    configured.add_argument("--dropin", type=Path, default=DROPIN,
+                            help=f"that file (default {DROPIN})")  # fmt: skip
     run = sub.add_parser("run", help="apply the configuration, supervise every peer, serve "
                          "the API")  # fmt: skip
     run.add_argument("--nbma", help="this node's NBMA (underlay) address (default: the "

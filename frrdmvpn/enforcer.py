@@ -1,7 +1,7 @@
 """``frrdmvpn-proxy``: the small, long-lived enforcement process.
 
 It holds what must survive a restart of the management daemon: nhrpd's VICI connection
-(the proxy on ``/var/run/charon.vici``) and nhrpd's event socket with its pending
+(the proxy on ``/run/charon.vici``) and nhrpd's event socket with its pending
 ``authorize-binding`` decisions. It keeps no state of its own that could go stale: every
 decision asks charon for the SAs as they are now.
 """
@@ -28,7 +28,12 @@ from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
 from frrdmvpn.adapters.nhrp_events import NhrpEventServer
 from frrdmvpn.adapters.unix_server import principal_of_uid, uid_of
 from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas, with_certificates
-from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ViciProxy
+from frrdmvpn.adapters.vici_proxy import (
+    DEFAULT_LISTEN,
+    DEFAULT_UPSTREAM,
+    ListenPathBusyError,
+    ViciProxy,
+)
 from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.parse import decode
 from frrdmvpn.config.policy import authorization_policy
@@ -144,6 +149,11 @@ def load_policy(args: argparse.Namespace) -> Policy:
     return policy
 
 
+#: Exit status when the listening path is served already (frrdmvpn-proxy.service does not
+#: restart on it: RestartPreventExitStatus=).
+LISTEN_PATH_BUSY = 3
+
+
 class PolicyError(ValueError):
     """The authorization policy could not be read."""
 
@@ -234,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyError as exc:
         print(f"frrdmvpn-proxy: {exc}", file=sys.stderr)
         return 2
+    except ListenPathBusyError as exc:
+        print(f"frrdmvpn-proxy: {exc}", file=sys.stderr)
+        return LISTEN_PATH_BUSY
     return 0
 
 

@@ -17,11 +17,20 @@ def _others(name: str, *more: str) -> tuple[str, ...]:
 
 
 def frrdmvpnd() -> Page:
+    from frrdmvpn.config.charon_socket import CHARON_SOCKET, DROPIN  # noqa: PLC0415
     from frrdmvpn.daemon import build_parser  # noqa: PLC0415
 
     parser = build_parser()
+    status = (line(markup(
+        "0 on success; 1 on failure. `configured`: 0 when the configuration defines a "
+        "tunnel, 1 when it defines none (systemd skips the unit), 255 when it is missing, "
+        "unreadable or invalid (the unit fails; the reason is printed). `guard check`: 1 "
+        "only when a valid configuration defines a tunnel and its guards are missing; a "
+        "missing or invalid configuration is a warning (exit 0), so that charon and FRR "
+        "start.")),)  # fmt: skip
     return Page(
         parser, 8, "DMVPN management daemon for FRR nhrpd and strongSwan",
+        extra=(Section("Exit status", status),),
         files=(
             (option_default(parser, "--config"),
              "The saved configuration (Cisco IOS style), applied at start and written by "
@@ -30,6 +39,10 @@ def frrdmvpnd() -> Page:
              "The gRPC API socket, for frrdmvpn-shell and other clients."),
             (option_default(parser, "--running"),
              "The running configuration: what was applied last."),
+            (str(DROPIN),
+             f"Written by `configured --sync-charon-socket` when the configuration defines a "
+             f"tunnel (charon's VICI socket moves to {CHARON_SOCKET}), removed when it "
+             f"defines none."),
         ),
         see_also=_others("frrdmvpnd", "nhrpd(8)", "swanctl(8)"),
     )  # fmt: skip
@@ -39,8 +52,14 @@ def frrdmvpn_proxy() -> Page:
     from frrdmvpn.enforcer import build_parser  # noqa: PLC0415
 
     parser = build_parser()
+    status = (line(markup(
+        "0 after SIGTERM or SIGINT; 2 when the authorization policy given without "
+        "`--config` cannot be used; 3 when a process already serves `--listen` (charon "
+        "itself, before it restarted onto its relocated socket): nothing is taken "
+        "over.")),)  # fmt: skip
     return Page(
         parser, 8, "VICI proxy and NHRP binding authorization for frrdmvpn",
+        extra=(Section("Exit status", status),),
         files=(
             (option_default(parser, "--listen"),
              "The VICI socket nhrpd connects to: this proxy listens there."),

@@ -1,10 +1,13 @@
-"""A minimal asyncio VICI client for what the enforcer asks charon directly (list-sas)."""
+"""frrdmvpn's VICI client: asyncio for what the enforcer and the daemon ask charon directly
+(list-sas, events, terminate), and one blocking :func:`command` for the configuration
+commands the apply step sends from its worker thread (:mod:`.vici_config`)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import ipaddress
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +60,30 @@ async def _exchange(path: Path, requests: list[Packet], until: PacketType) -> li
                         return got
     finally:
         writer.close()
+
+
+def command(path: Path, name: str, message: Message, timeout: float = TIMEOUT) -> Message:
+    """Send one command request to charon at ``path`` and return its response message,
+    blocking for at most ``timeout`` seconds per read (no event is registered, so nothing
+    but the response may come back)."""
+    request = frame(encode_packet(Packet(PacketType.CMD_REQUEST, name, message)))
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(request)
+            decoder = StreamDecoder()
+            while data := sock.recv(65536):
+                for payload in decoder.feed(data):
+                    answer = decode_packet(payload)
+                    if answer.type is PacketType.CMD_RESPONSE:
+                        return answer.message or {}
+                    if answer.type is PacketType.CMD_UNKNOWN:
+                        raise ViciError(f"charon does not know {name!r}")
+                    raise ViciError(f"{name} via {path}: unexpected {answer.type.name} packet")
+    except (OSError, ViciWireError) as exc:
+        raise ViciError(f"{name} via {path}: {exc}") from exc
+    raise ViciError(f"{name} via {path}: charon closed the VICI connection")
 
 
 def child_sas_from_list_sa(msg: Message) -> list[ChildSa]:

@@ -1,22 +1,19 @@
 """charon's configuration through VICI: connections, shared secrets, private keys.
 
-Uses the ``vici`` client library (strongSwan's own Python binding): configuration commands
-are plain request/response exchanges it covers fully. Talks to charon's own socket, not
-to frrdmvpn's proxy.
+Plain request/response commands over frrdmvpn's own client
+(:func:`frrdmvpn.adapters.vici_client.command`), blocking: the apply step runs in a worker
+thread. Talks to charon's own socket, not to frrdmvpn's proxy.
 """
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import vici
-from vici.exception import CommandException, SessionException
-
+from frrdmvpn.adapters.vici_client import ViciError, command
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
+from frrdmvpn.vici.wire import Message, ViciWireError, message_from, text, texts
 
 TIMEOUT = 10.0
 
@@ -31,53 +28,56 @@ class CharonConfig:
     def __init__(self, path: Path = DEFAULT_UPSTREAM) -> None:
         self.path = path
 
-    @contextmanager
-    def _session(self) -> Iterator[Any]:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(TIMEOUT)
+    def _call(self, name: str, message: Mapping[str, Any] | None = None) -> Message:
         try:
-            sock.connect(str(self.path))
-            yield vici.Session(sock)
-        except (OSError, SessionException) as exc:
+            return command(self.path, name, message_from(message or {}), TIMEOUT)
+        except (ViciError, ViciWireError) as exc:
             raise ViciConfigError(f"charon at {self.path}: {exc}") from exc
-        except CommandException as exc:
-            raise ViciConfigError(f"charon refused: {exc}") from exc
-        finally:
-            sock.close()
+
+    def _confirmed(self, name: str, message: Mapping[str, Any]) -> Message:
+        """``name``'s answer, which must say ``success = yes``."""
+        answer = self._call(name, message)
+        try:
+            if text(answer.get("success"), "no") != "yes":
+                reason = text(answer.get("errmsg"), "no reason given")
+                raise ViciConfigError(f"charon refused {name}: {reason}")
+        except ViciWireError as exc:
+            raise ViciConfigError(f"charon's answer to {name}: {exc}") from exc
+        return answer
+
+    def _names(self, name: str, key: str) -> set[str]:
+        try:
+            return set(texts(self._call(name).get(key)))
+        except ViciWireError as exc:
+            raise ViciConfigError(f"charon's answer to {name}: {exc}") from exc
 
     def loaded_conns(self) -> set[str]:
-        with self._session() as s:
-            return {_text(n) for n in s.get_conns().get("conns", [])}
+        return self._names("get-conns", "conns")
 
     def loaded_shared(self) -> set[str]:
-        with self._session() as s:
-            return {_text(n) for n in s.get_shared().get("keys", [])}
+        return self._names("get-shared", "keys")
 
     def load_conn(self, message: Mapping[str, Any]) -> None:
-        with self._session() as s:
-            s.load_conn(dict(message))
+        self._confirmed("load-conn", message)
 
     def unload_conn(self, name: str) -> None:
-        with self._session() as s:
-            s.unload_conn({"name": name})
+        self._confirmed("unload-conn", {"name": name})
 
     def load_shared(self, message: Mapping[str, Any]) -> None:
-        with self._session() as s:
-            s.load_shared(dict(message))
+        self._confirmed("load-shared", message)
 
     def unload_shared(self, ident: str) -> None:
-        with self._session() as s:
-            s.unload_shared({"id": ident})
+        self._confirmed("unload-shared", {"id": ident})
 
     def load_key(self, path: str, data: bytes) -> str:
         """Load a private key: ``data``, the contents of the file at ``path`` (read through
         :mod:`frrdmvpn.adapters.trusted_files`); returns charon's key id."""
         try:
-            with self._session() as s:
-                return _text(s.load_key({"type": "any", "data": data}).get("id", b""))
+            answer = self._confirmed("load-key", {"type": "any", "data": data})
+            return text(answer.get("id"), "")
+        except ViciWireError as exc:
+            raise ViciConfigError(
+                f"private-key {path}: charon's answer to load-key: {exc}"
+            ) from exc
         except ViciConfigError as exc:
             raise ViciConfigError(f"private-key {path}: {exc}") from exc
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

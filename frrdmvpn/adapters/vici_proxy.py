@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from frrdmvpn.adapters.unix_server import admitted, listen_restricted
+from frrdmvpn.config.charon_socket import CHARON_SOCKET, PROXY_SOCKET
 from frrdmvpn.core.admission import Admission
 from frrdmvpn.vici.translate import (
     ClientSession,
@@ -28,8 +29,8 @@ from frrdmvpn.vici.wire import StreamDecoder, ViciStreamError, ViciWireError, fr
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LISTEN = Path("/var/run/charon.vici")
-DEFAULT_UPSTREAM = Path("/var/run/frrdmvpn-charon.vici")
+DEFAULT_LISTEN = PROXY_SOCKET  # nhrpd's compiled-in path, and swanctl's
+DEFAULT_UPSTREAM = CHARON_SOCKET  # charon, relocated on a configured node
 
 
 def kick_gre(request: Initiate) -> None:
@@ -45,6 +46,24 @@ def kick_gre(request: Initiate) -> None:
         except PermissionError:
             log.debug("GRE kick %s -> %s held by the kernel (EPERM)", request.my_host,
                       request.other_host)  # fmt: skip
+
+
+class ListenPathBusyError(RuntimeError):
+    """Something (charon itself, before it moved to its relocated socket) still serves the
+    path the proxy would listen on."""
+
+
+async def _served(path: Path) -> bool:
+    """Whether a process accepts connections on the unix socket ``path`` (a socket file
+    left behind by a process that is gone refuses them)."""
+    try:
+        _, writer = await asyncio.open_unix_connection(str(path))
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 class ViciProxy:
@@ -67,6 +86,15 @@ class ViciProxy:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
+        """Listen; ListenPathBusyError, taking nothing over, when something serves
+        ``listen`` (charon has not restarted onto its relocated socket yet: swanctl and the
+        operator's tools keep it). A socket file nobody serves is replaced."""
+        if await _served(self.listen):
+            raise ListenPathBusyError(
+                f"something still serves {self.listen} (charon, before it restarts onto "
+                f"{self.upstream}?): not taking it over; restart strongswan.service, which "
+                "starts this proxy first"
+            )
         serve = admitted(self.admission, self._serve, log)
         self._server = await listen_restricted(self.listen, serve, self.group)
         log.info("vici proxy listening on %s, upstream %s", self.listen, self.upstream)

@@ -52,7 +52,7 @@ _OPERATOR_CALLS = {
     "frrdmvpn.v1.ConfigService": ("GetConfig", "ValidateConfig", "ListConfigRevisions"),
     "frrdmvpn.v1.OperationsService": ("ClearPeer", "ReinitiatePeer", "ClearCounters"),
     "frrdmvpn.v1.WatchService": ("Watch",),
-    "grpc.health.v1.Health": ("Check", "Watch", "List"),  # List: grpcio-health 1.62 on
+    "grpc.health.v1.Health": ("Check", "Watch", "List"),
     "grpc.reflection.v1alpha.ServerReflection": ("ServerReflectionInfo",),
 }  # fmt: skip
 _ADMINISTRATOR_CALLS = {

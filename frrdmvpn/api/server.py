@@ -32,8 +32,6 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from frrdmvpn.adapters import trusted_files, vtysh
 from frrdmvpn.adapters.api_front import UNKNOWN, Caller, UnixFront, tcp_caller
@@ -48,6 +46,8 @@ from frrdmvpn.api.backend import (
 )
 from frrdmvpn.api.config_tree import MODE_OF, config_tree, context_message
 from frrdmvpn.api.convert import CACHE_TYPES
+from frrdmvpn.api.health import NOT_SERVING, SERVING, HealthService
+from frrdmvpn.api.reflection import ReflectionService
 from frrdmvpn.api.roles import (
     Authorize,
     Role,
@@ -66,6 +66,7 @@ from frrdmvpn.config.secrets import mask_line, mask_text
 from frrdmvpn.config.text import first_refused, lines, message
 from frrdmvpn.core.admission import Admission
 from frrdmvpn.datastores import ConflictError, Datastores, Revision, digest
+from frrdmvpn.grpc_std import health_pb2, health_pb2_grpc, reflection_pb2_grpc
 from frrdmvpn.v1 import (
     config_pb2,
     config_service_pb2,
@@ -948,12 +949,13 @@ class ApiServer:
             tls,
         )
         self.admin_socket = admin_socket
-        self.health = (
-            health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
-        )
+        self.health = HealthService()  # one status for every listener
         state, config = StateServicer(backend), ConfigServicer(backend)
         operation = OperationsServicer(backend, operations)
         watch = WatchServicer(backend, self.caller)
+        reflection = ReflectionService(
+            (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+        )
         # Local clients reach each unix listener's gRPC server through a front that knows
         # their uid (SO_PEERCRED); the fronts share one cap of connections per user.
         self.admission = api_admission()
@@ -979,12 +981,7 @@ class ApiServer:
             operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(operation, server)
             watch_service_pb2_grpc.add_WatchServiceServicer_to_server(watch, server)
             health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-            names = (
-                *SERVICES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            )
-            reflection.enable_server_reflection(names, server)
+            reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection, server)
             self.servers.append((listener, server))
             if listener.socket is not None:
                 front = UnixFront(listener.socket, _internal(listener.socket), self.admission)
@@ -992,15 +989,8 @@ class ApiServer:
         self.port: int | None = None
 
     async def set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
         for name in ("", *SERVICES):
-            result = self.health.set(name, status)
-            if asyncio.iscoroutine(result):
-                await result
+            self.health.set(name, SERVING if serving else NOT_SERVING)
 
     def caller(self, context: Any) -> Caller:
         """Who made the call: a local user (through a front), or a TCP client's
@@ -1044,6 +1034,7 @@ class ApiServer:
         server.add_insecure_port(f"unix:{internal}")
 
     async def stop(self, grace: float = 1.0) -> None:
+        self.health.shutdown()  # watchers learn it before their streams end
         await asyncio.gather(*(server.stop(grace) for _, server in self.servers))
         for path, front in self.fronts.items():  # the servers' goodbyes went through them
             await front.close()

@@ -149,8 +149,8 @@ class SystemdNode:
             raise LabError(f"{self.node.name}'s container is not running")
         return Path(f"/proc/{leader}/root") / inside.lstrip("/")
 
-    def systemctl(self, *args: str, check: bool = True) -> str:
-        return self.run(["systemctl", *args], check=check).stdout.strip()
+    def systemctl(self, *args: str, check: bool = True, timeout: float = 120) -> str:
+        return self.run(["systemctl", *args], check=check, timeout=timeout).stdout.strip()
 
     def show(self, unit: str, prop: str) -> str:
         """One property of ``unit`` (``systemctl show -P``)."""

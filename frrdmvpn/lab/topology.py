@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from frrdmvpn.config.charon_socket import CHARON_SOCKET
+
 UNDERLAY = ipaddress.ip_network("198.51.100.0/24")
 OVERLAY = ipaddress.ip_network("192.0.2.0/24")
 LANS = ipaddress.ip_network("203.0.113.0/24")
@@ -45,7 +47,7 @@ LAB_DOMAIN = "lab.example"
 #: issue): several certificates share it, so it must never bind an address by itself.
 SPOKES_DNS = f"spokes.{LAB_DOMAIN}"
 EVENT_SOCKET = "/run/frrdmvpn/nhrp-events.sock"
-CHARON_VICI = "/var/run/frrdmvpn-charon.vici"
+CHARON_VICI = str(CHARON_SOCKET)  # as on a configured node (DROPIN relocates it there)
 
 
 @dataclass(frozen=True)

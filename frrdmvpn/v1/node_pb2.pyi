@@ -150,7 +150,7 @@ class ComponentStatus(google.protobuf.message.Message):
     """Its health."""
     message: builtins.str
     """Details an operator can act on ("charon is not running: connect
-    /var/run/frrdmvpn-charon.vici: No such file"); empty when OK.
+    /run/charon.frrdmvpn.vici: No such file"); empty when OK.
     """
     @property
     def since(self) -> google.protobuf.timestamp_pb2.Timestamp:

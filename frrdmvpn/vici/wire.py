@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -354,3 +355,30 @@ def texts(value: Value | None) -> list[str]:
     if not isinstance(value, list):
         raise ViciWireError(f"expected a list, got {type(value).__name__}")
     return [text(item) for item in value]
+
+
+def message_from(values: Mapping[str, object]) -> Message:
+    """The message for a tree of Python values: ``str`` (UTF-8), ``bytes``, ``int`` and
+    ``bool`` (``yes``/``no``) become key/values, lists and tuples lists, mappings sections
+    (as charon parses its configuration commands' values from strings)."""
+    out: Message = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out[key] = message_from(value)
+        elif isinstance(value, list | tuple):
+            out[key] = [_item(item, key) for item in value]
+        else:
+            out[key] = _item(value, key)
+    return out
+
+
+def _item(value: object, key: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bool):
+        return b"yes" if value else b"no"
+    if isinstance(value, int):
+        return str(value).encode()
+    raise ViciWireError(f"{key!r}: a {type(value).__name__} is no VICI value")

@@ -235,3 +235,155 @@ def test_an_upgrade_restarts_frrdmvpn_and_keeps_the_sas_bindings_and_configurati
     installed, blocks = _guards(spoke4)
     assert installed
     assert str(S4.nbma.ip) in blocks
+
+
+#: Each unit's capability bounding set (the kernel's numbers: CHOWN 0, NET_ADMIN 12,
+#: NET_RAW 13) and the address families all of them may use.
+CAPABILITIES = {
+    "frrdmvpn-guard.service": {"cap_net_admin": 12},
+    "frrdmvpn-proxy.service": {"cap_chown": 0, "cap_net_admin": 12, "cap_net_raw": 13},
+    "frrdmvpn.service": {"cap_chown": 0, "cap_net_admin": 12, "cap_net_raw": 13},
+}
+FAMILIES = {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6"}
+#: What a boot starts, in its order (a reboot's equivalent).
+RESTART = ("frrdmvpn-guard.service", "frrdmvpn-proxy.service", "strongswan.service",
+           "frr.service", "frrdmvpn.service")  # fmt: skip
+#: How long ``systemctl restart`` of :data:`RESTART` may take in spoke4: on the lab's loaded
+#: VM it took over 120 s (each unit starts Python once or twice, 10-15 s each).
+RESTART_TIMEOUT = 420
+
+
+def _status(node: SystemdNode, pid: str) -> dict[str, str]:
+    """``/proc/PID/status`` of a process in the node."""
+    text = node.run(["cat", f"/proc/{pid}/status"]).stdout
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
+
+
+def test_the_units_run_sandboxed_with_only_their_capabilities_and_still_work(
+    lab: Lab, spoke4: SystemdNode
+) -> None:
+    spoke4.wait_active("frrdmvpn.service", 420)
+    for unit, caps in CAPABILITIES.items():
+        for prop, value in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                            ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
+                            ("PrivateDevices", "yes"), ("ProtectKernelModules", "yes"),
+                            ("ProtectKernelTunables", "yes"), ("LockPersonality", "yes"),
+                            ("RestrictRealtime", "yes"), ("RestrictSUIDSGID", "yes"),
+                            ("MemoryDenyWriteExecute", "yes"), ("UMask", "0077")):  # fmt: skip
+            assert spoke4.show(unit, prop) == value, (unit, prop)
+        assert set(spoke4.show(unit, "CapabilityBoundingSet").split()) == set(caps), unit
+        assert set(spoke4.show(unit, "RestrictAddressFamilies").split()) == FAMILIES, unit
+        assert spoke4.show(unit, "SystemCallArchitectures") == "native", unit
+    # the kernel's view of the running daemons: no new privileges, a seccomp filter, and a
+    # bounding set of exactly their capabilities
+    for unit in ("frrdmvpn-proxy.service", "frrdmvpn.service"):
+        status = _status(spoke4, spoke4.show(unit, "MainPID"))
+        assert (status["NoNewPrivs"], status["Seccomp"]) == ("1", "2"), unit
+        assert int(status["CapBnd"], 16) == sum(1 << n for n in CAPABILITIES[unit].values())
+    assert "frrvty" in spoke4.show("frrdmvpn.service", "SupplementaryGroups").split()
+    # the sockets that must be group-accessible are, whatever the units' umask: nhrpd's,
+    # the operators' and the administrators' (both groups made by the package)
+    for path, group in (("/run/charon.vici", "frr"), ("/run/frrdmvpn/nhrp-events.sock", "frr"),
+                        ("/run/frrdmvpn/frrdmvpn.sock", "frrdmvpn"),
+                        ("/run/frrdmvpn/frrdmvpn-admin.sock", "frrdmvpn-admin")):  # fmt: skip
+        mode = spoke4.run(["stat", "-c", "%a %G", path]).stdout.split()
+        assert mode == ["660", group], path
+    # and everything works in the sandbox: the tunnel is up at the hub and from spoke4,
+    # through vtysh, charon, the proxy and the API
+    wait_for("spoke4 UP at the hub", lambda: _up_at_hub(lab), 240)
+    with Client(f"unix:{spoke4.path('/run/frrdmvpn/frrdmvpn.sock')}") as api:
+
+        def hub_up() -> bool:
+            return any(p.state == types_pb2.PEER_STATE_UP for p in api.peers())
+
+        wait_for("the hub UP at spoke4", hub_up, 120)
+
+
+def _installs(node: SystemdNode) -> int:
+    """How often frrdmvpn-guard.service installed the guards in this boot."""
+    out = node.run(["journalctl", "-b", "-u", "frrdmvpn-guard.service", "-o", "cat",
+                    "--no-pager"]).stdout  # fmt: skip
+    return out.count("frrdmvpnd: guard installed for")
+
+
+def test_an_nftables_restart_or_reload_leaves_the_guards_in_place(
+    lab: Lab, spoke4: SystemdNode
+) -> None:
+    spoke4.wait_active("frrdmvpn.service", 420)
+    conf = spoke4.path("/etc/nftables.conf")
+    if not conf.exists() or "flush ruleset" not in conf.read_text():
+        # as Debian ships it: the file begins with "flush ruleset"
+        conf.write_text(
+            "#!/usr/sbin/nft -f\n\nflush ruleset\n\ntable inet filter {\n"
+            "\tchain input {\n\t\ttype filter hook input priority filter;\n\t}\n}\n"
+        )
+    assert "\nflush ruleset\n" in conf.read_text()
+    # frrdmvpnd puts back missing guards too; stopped, only the units' dependencies act
+    spoke4.systemctl("stop", "frrdmvpn.service")
+    try:
+        if spoke4.systemctl("is-active", "nftables.service", check=False) != "active":
+            spoke4.systemctl("start", "nftables.service")  # a start alone flushes, too
+            spoke4.systemctl("restart", "frrdmvpn-guard.service")
+        assert spoke4.run(["frrdmvpnd", "guard", "check"]).returncode == 0
+        invocation = spoke4.show("frrdmvpn-guard.service", "InvocationID")
+
+        spoke4.systemctl("restart", "nftables.service")
+        wait_for("frrdmvpn-guard restarted with nftables", lambda: spoke4.show(
+            "frrdmvpn-guard.service", "InvocationID") not in ("", invocation)
+            and spoke4.systemctl("is-active", "frrdmvpn-guard.service", check=False)
+            == "active", 120)  # fmt: skip
+        installed, blocks = _guards(spoke4)
+        assert installed
+        assert str(S4.nbma.ip) in blocks  # nft never touched the XFRM layer
+        assert spoke4.run(["frrdmvpnd", "guard", "check"]).returncode == 0
+
+        done = _installs(spoke4)
+        spoke4.systemctl("reload", "nftables.service")
+        wait_for("frrdmvpn-guard reloaded with nftables", lambda: _installs(spoke4) > done, 120)
+        installed, blocks = _guards(spoke4)
+        assert installed
+        assert str(S4.nbma.ip) in blocks
+        assert spoke4.run(["frrdmvpnd", "guard", "check"]).returncode == 0
+    finally:
+        spoke4.systemctl("start", "frrdmvpn.service")
+        spoke4.wait_active("frrdmvpn.service", 300)
+    wait_for("spoke4 UP at the hub", lambda: _up_at_hub(lab), 240)
+
+
+def test_a_broken_configuration_stops_only_dmvpn_and_keeps_charon_and_frr(
+    lab: Lab, spoke4: SystemdNode
+) -> None:
+    spoke4.wait_active("frrdmvpn.service", 420)
+    path = spoke4.path("/etc/frrdmvpn/frrdmvpn.conf")
+    good = path.read_text()
+    path.write_text(good + "no such command\n")  # an operator's typo
+    try:
+        # what a boot does; systemctl returns once every job has ended (minutes on the
+        # lab's loaded VM: each of the five units starts Python at least once)
+        spoke4.systemctl("restart", *RESTART, check=False, timeout=RESTART_TIMEOUT)
+        states = {u: spoke4.systemctl("is-active", u, check=False) for u in RESTART}
+        assert states == {"frrdmvpn-guard.service": "failed", "frrdmvpn-proxy.service": "active",
+                          "strongswan.service": "active", "frr.service": "active",
+                          "frrdmvpn.service": "failed"}  # fmt: skip
+        # failed, not restarting: with Restart=on-failure systemd restarted frrdmvpn.service
+        # (and frrdmvpn-guard.service with it) 2 s after each failed ExecCondition, for ever
+        assert spoke4.show("frrdmvpn.service", "NRestarts") == "0"
+        why = spoke4.run(["journalctl", "-b", "-u", "frrdmvpn.service", "-o", "cat",
+                          "--no-pager", "-n", "40"]).stdout  # fmt: skip
+        assert "/etc/frrdmvpn/frrdmvpn.conf is not valid:" in why
+        # charon stayed where it was, and swanctl reaches it through the proxy
+        assert spoke4.path("/etc/strongswan.d/frrdmvpn.conf").exists()
+        spoke4.run(["swanctl", "--list-sas"])
+        # DMVPN stays fail-closed: the guards are still there
+        installed, blocks = _guards(spoke4)
+        assert installed
+        assert str(S4.nbma.ip) in blocks
+        # and it stayed failed meanwhile (well past RestartSec=2)
+        assert spoke4.systemctl("is-active", "frrdmvpn.service", check=False) == "failed"
+        assert spoke4.show("frrdmvpn.service", "NRestarts") == "0"
+    finally:
+        path.write_text(good)
+        spoke4.systemctl("reset-failed")
+        spoke4.systemctl("restart", *RESTART, timeout=RESTART_TIMEOUT)
+        spoke4.wait_active("frrdmvpn.service", 300)
+    wait_for("spoke4 UP at the hub again", lambda: _up_at_hub(lab), 240)

@@ -8,7 +8,7 @@ import asyncio
 import os
 import random
 import stat
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -16,15 +16,11 @@ from typing import Any, cast
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pool
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
-    ProtoReflectionDescriptorDatabase,
-)
+from google.protobuf import descriptor_pb2, descriptor_pool
 
 from frrdmvpn.adapters import vtysh
 from frrdmvpn.adapters.trusted_files import UntrustedFileError
-from frrdmvpn.api import convert, server
+from frrdmvpn.api import convert, health, server
 from frrdmvpn.api.backend import Backend, results
 from frrdmvpn.api.server import ApiServer, TlsFiles
 from frrdmvpn.api.state import Observed
@@ -35,6 +31,7 @@ from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.core.supervisor import Role, State
 from frrdmvpn.datastores import ApplyReport, Datastores
+from frrdmvpn.grpc_std import health_pb2, health_pb2_grpc, reflection_pb2, reflection_pb2_grpc
 from frrdmvpn.lab import pki
 from frrdmvpn.v1 import (
     config_pb2,
@@ -641,41 +638,86 @@ def test_operations(tmp_path: Path) -> None:
 
 
 # --- health and reflection ----------------------------------------------------------------
-def test_health_follows_set_serving(tmp_path: Path) -> None:
+def test_health_follows_set_serving_and_watchers_see_each_change(tmp_path: Path) -> None:
     async def body(node: Node) -> None:
-        stub = health_pb2_grpc.HealthStub(node.channel)
+        stub = cast("health_pb2_grpc.HealthAsyncStub", health_pb2_grpc.HealthStub(node.channel))
 
         async def status(service: str) -> int:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=service))
             return int(reply.status)
 
+        watch = stub.Watch(health_pb2.HealthCheckRequest(service=""))
+        later = stub.Watch(health_pb2.HealthCheckRequest(service="frrdmvpn.v1.Later"))
+        assert (await _read(watch)).status == health.NOT_SERVING
+        assert (await _read(later)).status == health.SERVICE_UNKNOWN
         for name in ("", "frrdmvpn.v1.StateService", "frrdmvpn.v1.WatchService"):
-            assert await status(name) == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert await status(name) == health.NOT_SERVING
         await node.server.set_serving(True)
+        assert (await _read(watch)).status == health.SERVING
         for name in ("", *server.SERVICES):
-            assert await status(name) == health_pb2.HealthCheckResponse.SERVING
+            assert await status(name) == health.SERVING
+        listed = await stub.List(health_pb2.HealthListRequest())
+        assert {k: v.status for k, v in listed.statuses.items()} == dict.fromkeys(
+            ("", *server.SERVICES), health.SERVING
+        )
         unknown = stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
         assert await code_of(unknown) == SC.NOT_FOUND
+        node.server.health.set("frrdmvpn.v1.Later", health.SERVING)
+        assert (await _read(later)).status == health.SERVING
+        node.server.health.shutdown()  # the server is going away
+        assert (await _read(watch)).status == health.NOT_SERVING
+        await node.server.set_serving(True)  # too late: stays NOT_SERVING
+        assert await status("") == health.NOT_SERVING
+        watch.cancel()
+        later.cancel()
 
     run(tmp_path, body)
 
 
-def test_reflection_lists_the_services(tmp_path: Path) -> None:
-    sock = tmp_path / "api.sock"
+async def _read(call: Any) -> health_pb2.HealthCheckResponse:
+    return cast("health_pb2.HealthCheckResponse", await call.read())
 
-    def client() -> tuple[set[str], list[str]]:
-        with grpc.insecure_channel(f"unix:{sock}") as channel:
-            db = ProtoReflectionDescriptorDatabase(channel)
-            names = set(db.get_services())
-            pool = descriptor_pool.DescriptorPool(db)
-            watch = pool.FindServiceByName("frrdmvpn.v1.WatchService")
-            return names, [m.name for m in watch.methods]
+
+async def _reflect(
+    node: Node, *requests: reflection_pb2.ServerReflectionRequest
+) -> list[reflection_pb2.ServerReflectionResponse]:
+    stub = reflection_pb2_grpc.ServerReflectionStub(node.channel)
+    call = stub.ServerReflectionInfo(iter(requests))
+    return [answer async for answer in cast("AsyncIterator[Any]", call)]
+
+
+def test_reflection_lists_and_describes_the_services(tmp_path: Path) -> None:
+    Request = reflection_pb2.ServerReflectionRequest  # noqa: N806
 
     async def body(node: Node) -> None:
-        names, methods = await asyncio.to_thread(client)
-        assert set(server.SERVICES) <= names
-        assert "grpc.health.v1.Health" in names
-        assert methods == ["Watch"]
+        listed, watch, missing, empty = await _reflect(
+            node, Request(host="h", list_services=""),
+            Request(file_containing_symbol="frrdmvpn.v1.WatchService"),
+            Request(file_containing_symbol="frrdmvpn.v1.NoSuchService"), Request(),
+        )  # fmt: skip
+        names = [s.name for s in listed.list_services_response.service]
+        assert names == sorted([*server.SERVICES, "grpc.health.v1.Health",
+                                "grpc.reflection.v1alpha.ServerReflection"])  # fmt: skip
+        assert (listed.valid_host, listed.original_request.host) == ("h", "h")
+        # the file and everything it imports: a client builds the service from them alone
+        files = [descriptor_pb2.FileDescriptorProto.FromString(f)
+                 for f in watch.file_descriptor_response.file_descriptor_proto]  # fmt: skip
+        assert files[0].name == "frrdmvpn/v1/watch_service.proto"
+        pool = descriptor_pool.DescriptorPool()
+        added: set[str] = set()
+        while len(added) < len(files):  # each file once its imports are in
+            ready = [f for f in files if f.name not in added and set(f.dependency) <= added]
+            assert ready, [f.name for f in files]  # everything it imports came with it
+            for f in ready:
+                pool.Add(f)
+                added.add(f.name)
+        methods = pool.FindServiceByName("frrdmvpn.v1.WatchService").methods
+        assert [m.name for m in methods] == ["Watch"]
+        assert (missing.error_response.error_code, missing.error_response.error_message) == (
+            SC.NOT_FOUND.value[0],
+            "file containing symbol 'frrdmvpn.v1.NoSuchService': not found",
+        )
+        assert empty.error_response.error_code == SC.INVALID_ARGUMENT.value[0]
 
     run(tmp_path, body)
 

@@ -108,4 +108,6 @@ def test_charon_loads_the_certificates_and_key_frrdmvpn_read(tmp_path: Path, cha
 def test_a_key_charon_cannot_parse_is_refused_with_its_path(charon: Path) -> None:
     with pytest.raises(ViciConfigError) as info:
         CharonConfig(charon).load_key("/etc/frrdmvpn/hub.key", b"not a private key\n")
-    assert str(info.value).startswith("private-key /etc/frrdmvpn/hub.key: charon refused: ")
+    assert str(info.value).startswith(
+        "private-key /etc/frrdmvpn/hub.key: charon refused load-key: "
+    )

@@ -64,7 +64,8 @@ def test_frrdmvpnd_validate_apply_and_configured_say_where(
     ]
     assert daemon.main(["apply", "-c", str(latin1), "--running", str(running)]) == 1
     assert f"{latin1}:{WHERE}" in capsys.readouterr().err
-    assert daemon.main(["configured", "-c", str(latin1)]) == 1
+    # unusable, not "no tunnel": the units fail (255) and say why
+    assert daemon.main(["configured", "-c", str(latin1)]) == daemon.UNUSABLE
     assert capsys.readouterr().err == f"frrdmvpnd: {latin1} is not valid:\n{latin1}:{WHERE}\n"
 
 

@@ -1,13 +1,20 @@
 """frrdmvpnd's commands that systemd runs before anything else: ``configured`` (the units'
-ExecCondition) and ``guard`` taking its addresses from the configuration."""
+ExecCondition: 0 run, 1 skip, 255 fail; with ``--sync-charon-socket`` it places charon's
+socket), ``guard check`` (before charon and FRR) and ``guard`` taking its addresses from the
+configuration."""
 
 from __future__ import annotations
 
+import os
+import stat
 from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
+from frrdmvpn import daemon
+from frrdmvpn.adapters.guard import KernelGuard
+from frrdmvpn.config.charon_socket import DROPIN, render_dropin
 from frrdmvpn.daemon import _guard, build_parser, main
 
 pytestmark = pytest.mark.unit
@@ -27,11 +34,19 @@ def spoke(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def bad(tmp_path: Path, spoke: Path) -> Path:
+    """The spoke with a typo."""
+    path = tmp_path / "bad.conf"
+    path.write_text(spoke.read_text().replace(" tunnel key 42\n", " tunnel key forty-two\n"))
+    return path
+
+
 def test_the_packages_commented_example_configures_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["configured", "-c", str(EXAMPLE)]) == 1
-    assert "configures no tunnel" in capsys.readouterr().out
+    assert capsys.readouterr().out == f"frrdmvpnd: {EXAMPLE} configures no tunnel; nothing to do\n"
     # `guard check` (run before charon and FRR start) lets an unconfigured node be;
     # `guard install` refuses: there is nothing to guard.
     assert main(["guard", "check", "-c", str(EXAMPLE)]) == 0
@@ -40,18 +55,100 @@ def test_the_packages_commented_example_configures_nothing(
 
 def test_a_configured_tunnel_is_configured(spoke: Path) -> None:
     assert main(["configured", "-c", str(spoke)]) == 0
-    assert main(["configured", "-c", str(spoke.with_name("missing.conf"))]) == 1
 
 
-def test_an_invalid_configuration_is_an_error_with_its_findings(
+def test_a_missing_or_unreadable_file_fails_the_unit_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.conf"
+    assert main(["configured", "-c", str(missing)]) == 255
+    assert capsys.readouterr().err == f"frrdmvpnd: {missing}: no such file\n"
+    assert main(["configured", "-c", str(tmp_path)]) == 255  # a directory
+    assert capsys.readouterr().err == f"frrdmvpnd: cannot read {tmp_path}: Is a directory\n"
+
+
+def test_an_invalid_configuration_fails_the_unit_with_its_findings(
+    bad: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["configured", "-c", str(bad)]) == 255
+    err = capsys.readouterr().err
+    assert err.startswith(f"frrdmvpnd: {bad} is not valid:\n{bad}:")
+    assert "forty-two" in err
+
+
+def test_anything_unexpected_fails_the_unit_instead_of_skipping_it(
+    spoke: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(path: Path) -> None:
+        raise RuntimeError(f"cannot decide about {path}")
+
+    monkeypatch.setattr(daemon, "_standing", broken)
+    assert main(["configured", "-c", str(spoke)]) == 255
+    assert capsys.readouterr().err == f"frrdmvpnd: RuntimeError: cannot decide about {spoke}\n"
+
+
+def test_guard_check_lets_charon_and_frr_start_without_a_usable_configuration(
+    tmp_path: Path, bad: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for path in (tmp_path / "missing.conf", bad):
+        assert main(["guard", "check", "-c", str(path)]) == 0
+        err = capsys.readouterr().err
+        assert err.startswith(f"frrdmvpnd: warning: {path}")
+        assert err.endswith("frrdmvpnd: warning: guards not checked; DMVPN stays off until the "
+                            "configuration is fixed\n")  # fmt: skip
+
+
+def test_guard_check_fails_only_when_a_configured_nodes_guards_are_missing(
+    spoke: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    installed = [False]
+    monkeypatch.setattr(KernelGuard, "installed", lambda _self: installed[0])
+    assert main(["guard", "check", "-c", str(spoke)]) == 1
+    assert capsys.readouterr().err == (
+        "frrdmvpnd: the guards for 198.51.100.11 are missing: GRE could leave in clear text "
+        "(start frrdmvpn-guard.service)\n"
+    )
+    installed[0] = True
+    assert main(["guard", "check", "-c", str(spoke)]) == 0
+
+
+def test_sync_charon_socket_writes_removes_or_keeps_the_strongswan_file(
+    tmp_path: Path, spoke: Path, bad: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dropin = tmp_path / "strongswan.d/frrdmvpn.conf"
+    dropin.parent.mkdir()
+
+    def sync(config: Path) -> int:
+        return main(["configured", "--sync-charon-socket", "--dropin", str(dropin),
+                     "-c", str(config)])  # fmt: skip
+
+    assert sync(EXAMPLE) == 1  # no tunnel, no file: nothing moves
+    assert not dropin.exists()
+    old = os.umask(0o077)  # the units' umask
+    try:
+        assert sync(spoke) == 0
+    finally:
+        os.umask(old)
+    assert dropin.read_text() == render_dropin()
+    assert stat.S_IMODE(dropin.stat().st_mode) == 0o644  # charon and swanctl read it
+    assert f"wrote {DROPIN}" in capsys.readouterr().out
+    # a typo or a deleted file leaves charon where it is
+    for unusable in (bad, tmp_path / "missing.conf"):
+        assert sync(unusable) == 255
+        assert dropin.read_text() == render_dropin()
+    assert sync(EXAMPLE) == 1  # the tunnel is gone: charon returns to its own socket
+    assert not dropin.exists()
+    assert f"removed {DROPIN}" in capsys.readouterr().out
+
+
+def test_sync_charon_socket_failing_to_write_fails_the_unit(
     tmp_path: Path, spoke: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bad = tmp_path / "bad.conf"
-    bad.write_text(spoke.read_text().replace(" tunnel key 42\n", " tunnel key forty-two\n"))
-    assert main(["configured", "-c", str(bad)]) == 1
-    err = capsys.readouterr().err
-    assert "is not valid" in err
-    assert "forty-two" in err
+    dropin = tmp_path / "no-such-dir" / "frrdmvpn.conf"
+    (tmp_path / "no-such-dir").write_text("a file where the directory should be")
+    argv = ["configured", "--sync-charon-socket", "--dropin", str(dropin), "-c", str(spoke)]
+    assert main(argv) == 255
+    assert capsys.readouterr().err.startswith("frrdmvpnd: NotADirectoryError: ")
 
 
 def test_the_guard_takes_the_tunnel_source_from_the_configuration(spoke: Path) -> None:

@@ -109,8 +109,8 @@ def test_files_are_the_programs_defaults() -> None:
         files = text.split(".SH FILES\n", 1)[1].split(".SH", 1)[0]
         for path in paths:
             assert f".TP\n{roff.tag(roff.italic(str(path)))}\n" in files, path
-    assert str(vici_proxy.DEFAULT_LISTEN) == "/var/run/charon.vici"
-    assert str(vici_proxy.DEFAULT_UPSTREAM) == "/var/run/frrdmvpn-charon.vici"
+    assert str(vici_proxy.DEFAULT_LISTEN) == "/run/charon.vici"
+    assert str(vici_proxy.DEFAULT_UPSTREAM) == "/run/charon.frrdmvpn.vici"
 
 
 def test_the_shell_page_lists_the_command_tree() -> None:

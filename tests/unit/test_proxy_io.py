@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
+import socket
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from frrdmvpn.adapters.vici_client import (
     remote_auths,
     with_certificates,
 )
-from frrdmvpn.adapters.vici_proxy import ViciProxy
+from frrdmvpn.adapters.vici_proxy import ListenPathBusyError, ViciProxy
 from frrdmvpn.core.authorize import ChildSa, Decision
 from frrdmvpn.nhrp.events import AuthorizeBinding
 from frrdmvpn.vici.translate import Initiate
@@ -153,6 +156,53 @@ def test_proxy_handles_what_came_before_a_framing_fault_then_closes(tmp_path: Pa
 
     run(main)
     assert [str(i.other_host) for i in initiated] == ["198.51.100.1"]
+
+
+def test_proxy_takes_over_a_stale_socket_but_never_a_served_one(tmp_path: Path) -> None:
+    """charon on its default path (not relocated yet) keeps it; a socket file left behind
+    (charon never removes its own) is replaced."""
+    path = tmp_path / "charon.vici"
+
+    async def main() -> None:
+        charon = await fake_charon(path)  # charon itself, on the proxy's path
+        proxy = ViciProxy(path, tmp_path / "relocated.vici", group=None)
+        with pytest.raises(ListenPathBusyError) as busy:
+            await proxy.start()
+        assert str(busy.value) == (
+            f"something still serves {path} (charon, before it restarts onto "
+            f"{tmp_path / 'relocated.vici'}?): not taking it over; restart "
+            "strongswan.service, which starts this proxy first"
+        )
+        got = await roundtrip(path, [Packet(T.CMD_REQUEST, "version", {})], 1)
+        assert got[0].type is T.CMD_RESPONSE, "charon still answers on its socket"
+        charon.close()
+        await charon.wait_closed()
+        assert path.exists()  # the file stays, nobody serves it
+        await proxy.start()
+        await proxy.close()
+
+    run(main)
+    done = main_exit(["--listen", str(path), "--config", str(tmp_path / "none.conf")], path)
+    assert done.returncode == 3  # frrdmvpn-proxy.service: RestartPreventExitStatus=3
+    assert done.stderr.endswith(
+        "frrdmvpn-proxy: something still serves " + str(path) + " (charon, before it restarts "
+        "onto /run/charon.frrdmvpn.vici?): not taking it over; restart strongswan.service, "
+        "which starts this proxy first\n"
+    )
+
+
+def main_exit(argv: list[str], busy: Path) -> subprocess.CompletedProcess[str]:
+    """frrdmvpn-proxy run while a server holds ``busy``."""
+    with socket.socket(socket.AF_UNIX) as server:
+        busy.unlink(missing_ok=True)
+        server.bind(str(busy))
+        server.listen()
+        return subprocess.run(
+            [sys.executable, "-m", "frrdmvpn.enforcer", *argv,
+             "--pidfile", str(busy.with_name("pid")), "--events", str(busy.with_name("ev.sock")),
+             "--journal", str(busy.with_name("journal.json"))],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
 
 
 def test_event_socket_answers_denies_garbage_and_keeps_serving(tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def test_frrdmvpnd_validate_and_configured_print_no_secret(
     path.write_text(TEXT.replace(f"pre-shared-key {KEY}", f"pre-shared-key local {BAD_KEY}"))
     running = tmp_path / "running.conf"
     assert daemon.main(["validate", "-c", str(path), "--running", str(running)]) == 1
-    assert daemon.main(["configured", "-c", str(path)]) == 1
+    assert daemon.main(["configured", "-c", str(path)]) == daemon.UNUSABLE
     out, err = capsys.readouterr()
     assert "pre-shared-key <removed> <removed>" in err
     for secret in (BAD_KEY, KEY, AUTH, "local"):

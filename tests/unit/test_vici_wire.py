@@ -23,6 +23,7 @@ from frrdmvpn.vici.wire import (
     encode_message,
     encode_packet,
     frame,
+    message_from,
     text,
     texts,
 )
@@ -385,3 +386,18 @@ def test_packet_shape_is_enforced(
 ) -> None:
     with pytest.raises(ViciWireError, match=match):
         Packet(ptype, name, msg)
+
+
+def test_message_from_python_values() -> None:
+    values = {"version": "2", "reqid": 1, "mobike": False, "data": b"\x00\xff",
+              "proposals": ("aes128gcm16", "default"),
+              "local": {"id": "spöke1", "auth": "psk"}}  # fmt: skip
+    msg = message_from(values)
+    assert msg == {"version": b"2", "reqid": b"1", "mobike": b"no", "data": b"\x00\xff",
+                   "proposals": [b"aes128gcm16", b"default"],
+                   "local": {"id": "spöke1".encode(), "auth": b"psk"}}  # fmt: skip
+    assert decode_message(encode_message(msg)) == msg
+    with pytest.raises(ViciWireError, match=r"^'lifetime': a float is no VICI value$"):
+        message_from({"lifetime": 1.5})
+    with pytest.raises(ViciWireError, match=r"^'ts': a NoneType is no VICI value$"):
+        message_from({"ts": [None]})
