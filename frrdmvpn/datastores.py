@@ -2,7 +2,9 @@
 
 Every change of the running configuration goes through :meth:`Datastores.apply_text`:
 validate, then :func:`frrdmvpn.apply.apply` under the apply lock, then record the new running
-text (and a revision) and tell the proxy to re-read its policy. The candidate is what the
+text (and a revision) and tell the proxy to re-read its policy (an IPsec profile that is
+not running yet is announced to it before, :func:`frrdmvpn.adapters.config_store.announce`:
+nhrpd may use it as soon as the apply configures it). The candidate is what the
 shell's configuration mode edits (IOS applies each line; so does ``EditConfig`` with
 commit). Used by ``frrdmvpnd apply|save`` and by the gRPC ConfigService alike.
 """
@@ -29,9 +31,11 @@ from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context
 from frrdmvpn.config.render import render
 from frrdmvpn.config.secrets import MASK
+from frrdmvpn.config.swan import connection_names
 from frrdmvpn.config.validate import FileCheck, check
 
 REVISIONS_KEPT = 50
+EMPTY: frozenset[str] = frozenset()
 
 
 class Outcome(enum.Enum):
@@ -175,34 +179,60 @@ class Datastores:
                     f"{digest(running_text or '')}, not {expected_running}); read it again"
                 )
             old = None if running_text is None else check(running_text)[0]
+            # The proxy lets nhrpd use only the running configuration's IPsec profiles; a
+            # new one is announced before nhrpd learns it, withdrawn once it is running.
+            new = connection_names(config) - (EMPTY if old is None else connection_names(old))
+            if new and not dry_run:
+                config_store.announce(self.running, new)
+                _reload_proxy(self.running.parent / "proxy.pid")
             try:
-                plan = apply(config, old, self.ports(), dry_run=dry_run)
-            except ApplyError as exc:
-                restored = exc.rolled_back
-                outcome = Outcome.FAILED_RESTORED if restored else Outcome.FAILED_NOT_RESTORED
-                state = "restored" if restored else "NOT restored"
-                message = f"apply failed: {exc}; previous state {state}"
-                report = ApplyReport(outcome, message, tuple(exc.changes), findings)
-                return self._done(report, dry_run)
-            changes = tuple(plan.changes)
-            if dry_run:
-                report = ApplyReport(Outcome.DRY_RUN, f"{len(changes)} change(s) planned", changes,
-                                     findings)  # fmt: skip
-                return self._done(report, dry_run)
-            canonical = render(config)
-            unchanged = not changes and running_text == canonical
-            config_store.atomic_write(self.running, canonical)
-            revision = self.running_revision
-            if not unchanged or not self.revisions:
-                revision = Revision(self._next_number(), canonical, time.time(), origin, comment,
-                                    len(changes))  # fmt: skip
-                self.revisions.append(revision)
-                del self.revisions[:-REVISIONS_KEPT]
-            self.candidate = None
-            _reload_proxy(self.running.parent / "proxy.pid")
-            outcome = Outcome.UNCHANGED if unchanged else Outcome.APPLIED
-            report = ApplyReport(outcome, f"{len(changes)} change(s)", changes, findings, revision)
+                return self._apply(config, old, running_text, findings, dry_run=dry_run,
+                                   origin=origin, comment=comment)  # fmt: skip
+            finally:
+                if new and not dry_run:
+                    config_store.announce(self.running, EMPTY)
+                    _reload_proxy(self.running.parent / "proxy.pid")
+
+    def _apply(
+        self,
+        config: Config,
+        old: Config | None,
+        running_text: str | None,
+        findings: tuple[Diagnostic, ...],
+        *,
+        dry_run: bool,
+        origin: str,
+        comment: str,
+    ) -> ApplyReport:
+        assert self.ports is not None
+        try:
+            plan = apply(config, old, self.ports(), dry_run=dry_run)
+        except ApplyError as exc:
+            restored = exc.rolled_back
+            outcome = Outcome.FAILED_RESTORED if restored else Outcome.FAILED_NOT_RESTORED
+            state = "restored" if restored else "NOT restored"
+            message = f"apply failed: {exc}; previous state {state}"
+            report = ApplyReport(outcome, message, tuple(exc.changes), findings)
             return self._done(report, dry_run)
+        changes = tuple(plan.changes)
+        if dry_run:
+            report = ApplyReport(Outcome.DRY_RUN, f"{len(changes)} change(s) planned", changes,
+                                 findings)  # fmt: skip
+            return self._done(report, dry_run)
+        canonical = render(config)
+        unchanged = not changes and running_text == canonical
+        config_store.atomic_write(self.running, canonical)
+        revision = self.running_revision
+        if not unchanged or not self.revisions:
+            revision = Revision(self._next_number(), canonical, time.time(), origin, comment,
+                                len(changes))  # fmt: skip
+            self.revisions.append(revision)
+            del self.revisions[:-REVISIONS_KEPT]
+        self.candidate = None
+        _reload_proxy(self.running.parent / "proxy.pid")
+        outcome = Outcome.UNCHANGED if unchanged else Outcome.APPLIED
+        report = ApplyReport(outcome, f"{len(changes)} change(s)", changes, findings, revision)
+        return self._done(report, dry_run)
 
     def _next_number(self) -> int:
         return (self.revisions[-1].number if self.revisions else 0) + 1

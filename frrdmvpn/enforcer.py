@@ -3,22 +3,27 @@
 It holds what must survive a restart of the management daemon: nhrpd's VICI connection
 (the proxy on ``/run/charon.vici``) and nhrpd's event socket with its pending
 ``authorize-binding`` decisions. It keeps no state of its own that could go stale: every
-decision asks charon for the SAs as they are now.
+decision asks charon for the SAs as they are now. Through the proxy root may do anything,
+nhrpd's user only what nhrpd does, on DMVPN's IPsec profiles (those of the configuration,
+or ``--profile``), and no one else anything (:mod:`frrdmvpn.core.vici_access`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
 import signal
 import sys
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from frrdmvpn import __version__
-from frrdmvpn.adapters import systemd
+from frrdmvpn.adapters import config_store, systemd
 from frrdmvpn.adapters.decision_journal import PATH as JOURNAL_PATH
 from frrdmvpn.adapters.decision_journal import DecisionJournal
 from frrdmvpn.adapters.guard import KernelGuard
@@ -35,8 +40,10 @@ from frrdmvpn.adapters.vici_proxy import (
     ViciProxy,
 )
 from frrdmvpn.config.diagnostics import ConfigError
+from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import decode
 from frrdmvpn.config.policy import authorization_policy
+from frrdmvpn.config.swan import connection_names
 from frrdmvpn.config.validate import check
 from frrdmvpn.core.admission import Admission
 from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
@@ -116,27 +123,39 @@ def build_parser() -> argparse.ArgumentParser:
                    "nothing")  # fmt: skip
     p.add_argument("--journal", type=Path, default=JOURNAL_PATH,
                    help="where decisions are recorded for frrdmvpnd")  # fmt: skip
+    p.add_argument("--profile", action="append", default=[], metavar="NAME",
+                   help="an IPsec profile (charon connection) of DMVPN's, which nhrpd may "
+                   "initiate and terminate (without --config); repeat")  # fmt: skip
     p.add_argument("--group", default="frr", help="group allowed to use both sockets")
     p.add_argument("--nhrpd-user", default="frr", help="nhrpd's user: its connections have a "
-                   "budget of their own that other users cannot take")  # fmt: skip
+                   "budget of their own that other users cannot take, and it may send only "
+                   "what nhrpd sends; other users but root may send nothing")  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     return p
 
 
-def load_policy(args: argparse.Namespace) -> Policy:
-    """The policy from ``--config`` (validated) or from the command line."""
+def read_config(path: Path) -> Config:
+    """The configuration in ``path``, validated; :class:`PolicyError` with its errors."""
+    try:
+        text = decode(path.read_bytes())
+    except OSError as exc:
+        raise PolicyError(f"{path}: {exc}") from exc
+    except ConfigError as exc:  # not UTF-8: no policy, but the proxy still relays
+        found = [f.format(filename=str(path)) for f in exc.diagnostics]
+        raise PolicyError("\n".join(found)) from None
+    config, findings = check(text)
+    errors = [f.format(text, filename=str(path)) for f in findings if f.is_error]
+    if errors:
+        raise PolicyError("\n".join(errors))
+    return config
+
+
+def load_policy(args: argparse.Namespace, config: Config | None = None) -> Policy:
+    """The policy from ``--config`` (validated; ``config``: as already read) or from the
+    command line."""
     if args.config is not None:
-        try:
-            text = decode(args.config.read_bytes())
-        except OSError as exc:
-            raise PolicyError(f"{args.config}: {exc}") from exc
-        except ConfigError as exc:  # not UTF-8: no policy, but the proxy still relays
-            found = [f.format(filename=str(args.config)) for f in exc.diagnostics]
-            raise PolicyError("\n".join(found)) from None
-        config, findings = check(text)
-        errors = [f.format(text, filename=str(args.config)) for f in findings if f.is_error]
-        if errors:
-            raise PolicyError("\n".join(errors))
+        if config is None:
+            config = read_config(args.config)
         policy = authorization_policy(config)
         if policy is None:
             raise PolicyError(f"{args.config}: no tunnel with an address, so no policy")
@@ -149,6 +168,14 @@ def load_policy(args: argparse.Namespace) -> Policy:
     return policy
 
 
+def load_profiles(args: argparse.Namespace, running: frozenset[str]) -> frozenset[str]:
+    """DMVPN's IPsec profiles: ``--profile``; with ``--config`` the ``running``
+    configuration's and those of a configuration being applied (announced beside it)."""
+    if args.config is None:
+        return frozenset(args.profile)
+    return running | config_store.announced(args.config)
+
+
 #: Exit status when the listening path is served already (frrdmvpn-proxy.service does not
 #: restart on it: RestartPreventExitStatus=).
 LISTEN_PATH_BUSY = 3
@@ -158,11 +185,11 @@ class PolicyError(ValueError):
     """The authorization policy could not be read."""
 
 
-def _initial_policy(args: argparse.Namespace) -> Policy | None:
+def _initial_policy(args: argparse.Namespace, config: Config | None = None) -> Policy | None:
     """The policy to start with. With ``--config`` a missing or invalid file is not fatal:
     nothing has been applied yet, so every binding is denied until a SIGHUP brings one."""
     try:
-        return load_policy(args)
+        return load_policy(args, config)
     except PolicyError as exc:
         if args.config is None:
             raise
@@ -171,21 +198,53 @@ def _initial_policy(args: argparse.Namespace) -> Policy | None:
         return None
 
 
-async def serve(args: argparse.Namespace) -> None:
-    current = [_initial_policy(args)]
+@dataclass
+class Settings:
+    """What the proxy decides with, re-read on SIGHUP: the authorization policy (None: no
+    configuration applied yet) and the running configuration's IPsec profiles."""
 
-    def reload() -> None:
+    policy: Policy | None
+    running: frozenset[str] = frozenset()
+
+    @classmethod
+    def initial(cls, args: argparse.Namespace) -> Settings:
+        config = None
+        if args.config is not None:
+            with contextlib.suppress(PolicyError):  # _initial_policy says why
+                config = read_config(args.config)
+        running = frozenset() if config is None else connection_names(config)
+        return cls(_initial_policy(args, config), running)
+
+    def reload(self, args: argparse.Namespace) -> None:
+        """Both as the configuration now says; what it cannot give stays as it was."""
         try:
-            policy = load_policy(args)
-            current[0] = policy
-            log.info("authorization policy reloaded: %s", policy.mode.value)
+            config = None if args.config is None else read_config(args.config)
+            if config is not None:
+                self.running = connection_names(config)
+            self.policy = load_policy(args, config)
+            log.info("authorization policy reloaded: %s", self.policy.mode.value)
         except PolicyError as exc:  # keep deciding with the policy that was valid
             log.warning("authorization policy NOT reloaded, keeping the previous one: %s", exc)
+
+
+def _log_profiles(profiles: Collection[str]) -> None:
+    log.info("nhrpd may use the IPsec profiles %s", ", ".join(sorted(profiles)) or "(none)")
+
+
+async def serve(args: argparse.Namespace) -> None:
+    settings = Settings.initial(args)
+
+    def reload() -> None:
+        settings.reload(args)
+        profiles = load_profiles(args, settings.running)
+        if profiles != proxy.profiles:
+            proxy.profiles = profiles
+            _log_profiles(profiles)
 
     listing = SharedListing(lambda: list_child_sas(args.upstream))
 
     async def decide(event: AuthorizeBinding) -> Decision:
-        policy = current[0]
+        policy = settings.policy
         if policy is None:
             return Decision(False, f"deny {event.remote_addr} via {event.remote_nbma}: no "
                             "configuration applied yet, so no authorization policy")  # fmt: skip
@@ -202,15 +261,18 @@ async def serve(args: argparse.Namespace) -> None:
     initiator = Initiator(args.upstream, flush_larval)
     nhrpd_uid = uid_of(args.nhrpd_user)
     if nhrpd_uid is None:
-        log.warning("no user %r: nhrpd's connections get no budget of their own",
+        log.warning("no user %r: nhrpd's connections get no budget of their own, and only "
+                    "root may use charon through the proxy",
                     args.nhrpd_user)  # fmt: skip
     vici_admission, events_admission = admissions(nhrpd_uid)
     proxy = ViciProxy(args.listen, args.upstream, initiate=initiator.request, group=args.group,
-                      admission=vici_admission)  # fmt: skip
+                      admission=vici_admission, nhrpd_uid=nhrpd_uid,
+                      profiles=load_profiles(args, settings.running))  # fmt: skip
+    _log_profiles(proxy.profiles)
     journal = DecisionJournal(args.journal)
 
     def record(event: AuthorizeBinding, decision: Decision, latency: float) -> None:
-        journal.mode = "" if current[0] is None else current[0].mode.value
+        journal.mode = "" if settings.policy is None else settings.policy.mode.value
         journal.add(event, decision, latency)
 
     events = NhrpEventServer(decide, args.events, group=args.group, journal=record,

@@ -109,3 +109,29 @@ def read(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     return decode(data)
+
+
+def announced_path(running: Path) -> Path:
+    """Beside the running configuration: the IPsec profiles of a configuration being applied,
+    one name a line, which frrdmvpn-proxy allows nhrpd besides the running ones (nhrpd may
+    initiate with a new profile before the new configuration is the running one)."""
+    return running.with_name("applying-profiles")
+
+
+def announce(running: Path, names: frozenset[str]) -> None:
+    """Write the profiles of the configuration being applied (none: remove the file)."""
+    path = announced_path(running)
+    if names:
+        atomic_write(path, "".join(f"{n}\n" for n in sorted(names)), 0o644)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def announced(running: Path) -> frozenset[str]:
+    """The profiles :func:`announce` wrote (none if there is no such file or it is not
+    UTF-8 text)."""
+    try:
+        text = read(announced_path(running)) or ""
+    except (OSError, ValueError):
+        return frozenset()
+    return frozenset(line for line in text.splitlines() if line)

@@ -1,9 +1,12 @@
 """The VICI proxy: listens on nhrpd's compiled-in socket, one upstream connection per client.
 
 Each client gets its own connection to charon's relocated socket and a
-:class:`~frrdmvpn.vici.translate.ClientSession` deciding what crosses. If either side closes
-or breaks the protocol, both connections are closed (nhrpd then resets its VCs and
-reconnects, which is what it does when charon restarts).
+:class:`~frrdmvpn.vici.translate.ClientSession` deciding what crosses, in the role its uid
+(``SO_PEERCRED``) gives it (:mod:`frrdmvpn.core.vici_access`): root everything, nhrpd's
+user nhrpd's requests on DMVPN's SAs, anyone else nothing (such a client gets no connection
+to charon at all). A refused request is answered by the session, counted by user and
+logged. If either side closes or breaks the protocol, both connections are closed (nhrpd
+then resets its VCs and reconnects, which is what it does when charon restarts).
 """
 
 from __future__ import annotations
@@ -12,13 +15,22 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 from pathlib import Path
 
-from frrdmvpn.adapters.unix_server import admitted, listen_restricted
+from frrdmvpn.adapters.journal import fields
+from frrdmvpn.adapters.unix_server import (
+    PeerCred,
+    admitted,
+    listen_restricted,
+    peer_credentials,
+)
 from frrdmvpn.config.charon_socket import CHARON_SOCKET, PROXY_SOCKET
 from frrdmvpn.core.admission import Admission
+from frrdmvpn.core.vici_access import Forbidden, Role, client_of
 from frrdmvpn.vici.translate import (
+    Action,
     ClientSession,
     Initiate,
     ProtocolError,
@@ -67,21 +79,29 @@ async def _served(path: Path) -> bool:
 
 
 class ViciProxy:
-    """Serve VICI clients on ``listen``, relaying to charon at ``upstream``."""
+    """Serve VICI clients on ``listen``, relaying to charon at ``upstream``; ``nhrpd_uid``
+    (None: no such user) gets nhrpd's requests on the IPsec profiles in ``profiles``
+    (frrdmvpn.enforcer replaces it when the configuration changes)."""
 
     def __init__(
         self,
         listen: Path = DEFAULT_LISTEN,
         upstream: Path = DEFAULT_UPSTREAM,
+        *,
         initiate: Callable[[Initiate], None] = kick_gre,
         group: str | None = "frr",
         admission: Admission | None = None,
+        nhrpd_uid: int | None = None,
+        profiles: Collection[str] = frozenset(),
     ) -> None:
         self.listen = listen
         self.upstream = upstream
         self.initiate = initiate
         self.group = group
         self.admission = admission  # per-UID caps (frrdmvpn.enforcer sets them)
+        self.nhrpd_uid = nhrpd_uid
+        self.profiles = profiles
+        self.refused: Counter[str] = Counter()  # requests refused, by principal, since start
         self.clients = 0
         self._server: asyncio.AbstractServer | None = None
 
@@ -104,36 +124,62 @@ class ViciProxy:
             self._server.close()
             await self._server.wait_closed()
 
+    def _forbidden(self, cid: int, peer: PeerCred, forbidden: Forbidden) -> None:
+        """Count a refused request; log it at the 1st, 2nd, 4th ... refusal of its user (a
+        flood of them cannot flood the journal)."""
+        self.refused[peer.principal] += 1
+        count = self.refused[peer.principal]
+        if count & (count - 1) == 0:
+            log.warning("client %d: refused %s of %s: %s (refusal %d of %s)", cid,
+                        forbidden.request, peer, forbidden.reason, count, peer.principal,
+                        extra=fields(event="vici-request-refused", uid=peer.uid, pid=peer.pid,
+                                     request=forbidden.request, reason=forbidden.reason,
+                                     refused=count))  # fmt: skip
+
+    def _initiate(self, cid: int, request: Initiate) -> None:
+        log.info("client %d: initiate %s %s -> %s", cid, request.child, request.my_host,
+                 request.other_host)  # fmt: skip
+        try:
+            self.initiate(request)
+        except OSError as exc:
+            log.warning("client %d: initiate failed: %s", cid, exc)
+
+    async def _connect(self, cid: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        try:
+            return await asyncio.open_unix_connection(str(self.upstream))
+        except OSError as exc:
+            log.warning("client %d: charon unreachable at %s: %s", cid, self.upstream, exc)
+            return None
+
     async def _serve(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         self.clients += 1
         cid = self.clients
-        try:
-            u_reader, u_writer = await asyncio.open_unix_connection(str(self.upstream))
-        except OSError as exc:
-            log.warning("client %d: charon unreachable at %s: %s", cid, self.upstream, exc)
-            c_writer.close()
-            return
-        session = ClientSession()
+        peer = peer_credentials(c_writer)
+        client = client_of(peer.uid, self.nhrpd_uid)
+        upstream = None
+        if client.role is not Role.OTHER:  # such a client is refused everything, here
+            upstream = await self._connect(cid)
+            if upstream is None:
+                c_writer.close()
+                return
+        session = ClientSession(client, lambda: self.profiles)
+        writers = [c_writer] + ([upstream[1]] if upstream else [])
 
-        def act(actions: list[ToClient | ToUpstream | Initiate]) -> None:
+        def act(actions: list[Action]) -> None:
             for a in actions:
                 if isinstance(a, ToClient):
                     c_writer.write(frame(a.payload))
                 elif isinstance(a, ToUpstream):
-                    u_writer.write(frame(a.payload))
+                    if upstream is None:
+                        raise ProtocolError("nothing may reach charon for this client")
+                    upstream[1].write(frame(a.payload))
+                elif isinstance(a, Forbidden):
+                    self._forbidden(cid, peer, a)
                 else:
-                    log.info("client %d: initiate %s %s -> %s", cid, a.child, a.my_host,
-                             a.other_host)  # fmt: skip
-                    try:
-                        self.initiate(a)
-                    except OSError as exc:
-                        log.warning("client %d: initiate failed: %s", cid, exc)
+                    self._initiate(cid, a)
 
         async def pump(
-            reader: asyncio.StreamReader,
-            writer: asyncio.StreamWriter,
-            handle: Callable[[bytes], list[ToClient | ToUpstream | Initiate]],
-            side: str,
+            reader: asyncio.StreamReader, handle: Callable[[bytes], list[Action]], side: str
         ) -> None:
             decoder = StreamDecoder()
             while data := await reader.read(65536):
@@ -145,13 +191,13 @@ class ViciProxy:
                     raise
                 for payload in payloads:
                     act(handle(payload))
-                await writer.drain()
+                for writer in writers:  # a client that does not read is not read either
+                    await writer.drain()
             log.debug("client %d: %s closed", cid, side)
 
-        tasks = [
-            asyncio.create_task(pump(c_reader, u_writer, session.from_client, "client")),
-            asyncio.create_task(pump(u_reader, c_writer, session.from_upstream, "charon")),
-        ]
+        tasks = [asyncio.create_task(pump(c_reader, session.from_client, "client"))]
+        if upstream is not None:
+            tasks.append(asyncio.create_task(pump(upstream[0], session.from_upstream, "charon")))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for t in done:
@@ -163,7 +209,7 @@ class ViciProxy:
         finally:
             for t in tasks:
                 t.cancel()
-            for w in (c_writer, u_writer):
+            for w in writers:
                 w.close()
                 with contextlib.suppress(OSError, ConnectionError):
                     await w.wait_closed()

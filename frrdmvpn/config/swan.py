@@ -257,6 +257,17 @@ def desired_swan(
     )
 
 
+def connection_names(config: Config) -> frozenset[str]:
+    """The names of the connections :func:`desired_swan` loads for ``config``: each IPsec
+    profile a tunnel is protected with (its CHILD_SA and nhrpd's ``tunnel protection vici
+    profile`` have the same name)."""
+    return frozenset(
+        t.protection_profile
+        for t in config.interfaces
+        if t.protection_profile is not None and config.ipsec_profile(t.protection_profile)
+    )
+
+
 def _shared(config: Config, profiles: list[Ikev2Profile]) -> dict[str, ViciMessage]:
     out: dict[str, ViciMessage] = {}
     for profile in profiles:

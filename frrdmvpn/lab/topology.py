@@ -425,8 +425,9 @@ def proxy_argv_config(proxy: str, config: str) -> list[str]:
 def proxy_argv(proxy: str, auth: str = "psk") -> list[str]:
     """frrdmvpn's enforcement process on a node: VICI proxy + event socket. With a PSK each
     IKE identity (the NBMA address) may claim its tunnel address and its LAN (shortcut
-    resolutions); with certificates, what its certificate says (see :mod:`frrdmvpn.lab.pki`)."""
-    argv = [proxy, "--tunnel-subnet", str(OVERLAY)]
+    resolutions); with certificates, what its certificate says (see :mod:`frrdmvpn.lab.pki`).
+    nhrpd may use the lab's IPsec profile."""
+    argv = [proxy, "--tunnel-subnet", str(OVERLAY), "--profile", VICI_PROFILE]
     if auth == "cert":
         return [*argv, "--auth", "certificate"]
     argv += ["--auth", "psk-map"]

@@ -11,7 +11,10 @@ charon: everything passes through unchanged, except that
   between the IKE endpoints (INSTALLED, ESP, transport, ``host/32[gre]`` selectors);
 * ``initiate`` with ``my-host``/``other-host`` is answered at once (nhrpd uses ``async``) and
   surfaced as an :class:`Initiate` action, which the proxy carries out;
-* for such a client, ``list-sa`` events only list CHILD_SAs that protect GRE.
+* for such a client, ``list-sa`` events only list CHILD_SAs that protect GRE;
+* a client that is not root gets only what :mod:`frrdmvpn.core.vici_access` allows its
+  role: a refused request is answered by the proxy (and surfaced as a :class:`Forbidden`
+  action, which the proxy logs and counts), never sent to charon.
 
 Replies reach the client in the order of its requests. No I/O here.
 """
@@ -21,10 +24,21 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections import deque
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import Enum
 
 from frrdmvpn.core.authorize import is_gre_host_selector
+from frrdmvpn.core.vici_access import (
+    ROOT,
+    Client,
+    Forbidden,
+    IkeSaOwners,
+    Role,
+    needs_arguments,
+    screen,
+    screen_arguments,
+)
 from frrdmvpn.vici.wire import (
     Message,
     Packet,
@@ -81,7 +95,7 @@ class Initiate:
     other_host: IPAddress
 
 
-Action = ToClient | ToUpstream | Initiate
+Action = ToClient | ToUpstream | Initiate | Forbidden
 
 
 class _Kind(Enum):
@@ -193,10 +207,23 @@ def filter_list_sa(msg: Message) -> Message:
     return out
 
 
-class ClientSession:
-    """The proxy's view of one client connection and its upstream connection to charon."""
+def _no_profiles() -> Collection[str]:
+    return frozenset()
 
-    def __init__(self) -> None:
+
+class ClientSession:
+    """The proxy's view of one client connection and its upstream connection to charon.
+
+    ``client`` says what the client may ask (root: everything); ``profiles`` gives DMVPN's
+    IPsec profiles as they are at the moment of a request (the proxy re-reads them).
+    """
+
+    def __init__(
+        self, client: Client = ROOT, profiles: Callable[[], Collection[str]] = _no_profiles
+    ) -> None:
+        self.client = client
+        self.profiles = profiles
+        self.owners = IkeSaOwners()  # what charon reported on this connection (nhrpd's user)
         self.client_events: set[str] = set()  # stock events the client registered itself
         self.synth: set[str] = set()  # child-state-* events the client registered
         self.upstream_events: set[str] = set()  # what this session registered at charon
@@ -211,11 +238,30 @@ class ClientSession:
     def _local(self, payload: bytes) -> None:
         self._pending.append(_Pending(_Kind.LOCAL, payload))
 
+    def _screen(self, ptype: PacketType, name: str | None, payload: bytes) -> Forbidden | None:
+        if self.client.role is Role.ROOT or name is None:
+            return None
+        forbidden = screen(self.client, ptype, name)
+        if forbidden is None and needs_arguments(self.client, ptype, name):
+            try:
+                msg = decode_packet(payload).message or {}
+            except ViciWireError as exc:
+                raise ProtocolError(f"malformed {name}: {exc}") from exc
+            forbidden = screen_arguments(name, msg, self.profiles(), self.owners)
+        return forbidden
+
     def from_client(self, payload: bytes) -> list[Action]:
         """Actions for one packet the client sent."""
         ptype, name = peek(payload)
         out: list[Action] = []
-        if ptype is PacketType.EVENT_REGISTER and name in STOCK_FOR:
+        forbidden = self._screen(ptype, name, payload)
+        if forbidden is not None:  # answered here, in turn; charon never sees it
+            if ptype is PacketType.CMD_REQUEST:
+                self._local(_response(False, forbidden.errmsg))
+            else:
+                self._local(_encode(PacketType.EVENT_UNKNOWN))
+            out.append(forbidden)
+        elif ptype is PacketType.EVENT_REGISTER and name in STOCK_FOR:
             self.synth.add(name)
             for stock in STOCK_FOR[name]:
                 if stock not in self.upstream_events:
@@ -293,13 +339,16 @@ class ClientSession:
     def _event(self, payload: bytes, name: str) -> list[Action]:
         out: list[Action] = []
         wants_synth = bool(self.synth) and name in {s for e in self.synth for s in STOCK_FOR[e]}
-        if name not in self.client_events and not wants_synth:
+        learns = self.client.role is Role.NHRPD
+        if name not in self.client_events and not wants_synth and not learns:
             return out
         try:
             msg = decode_packet(payload).message or {}
         except ViciWireError as exc:
             log.warning("undecodable %s event from charon: %s", name, exc)
             return [ToClient(payload)] if name in self.client_events else []
+        if learns:  # before the client sees it: it may answer with terminate ike-id
+            self.owners.learn(name, msg)
         if name in self.client_events:
             if name == "list-sa" and self.synth:
                 out.append(ToClient(_encode(PacketType.EVENT, name, filter_list_sa(msg))))

@@ -11,12 +11,10 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
@@ -116,15 +114,6 @@ EVENT = (
     "interface=dmvpn0\nlocal_addr=192.0.2.1\nlocal_nbma=198.51.100.1\n"
     "remote_addr=192.0.2.11\nremote_nbma=198.51.100.11\n\n"
 )
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory other users can reach (pytest's tmp_path is root's only)."""
-    path = Path(tempfile.mkdtemp(prefix="fadm-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def as_user(uid: int, script: str, *args: str, env: dict[str, str] | None = None,

@@ -22,7 +22,7 @@ from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse
 from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.render import render
-from frrdmvpn.config.swan import desired_swan
+from frrdmvpn.config.swan import connection_names, desired_swan
 from frrdmvpn.config.validate import CODES, check, validate
 from frrdmvpn.core.authorize import Policy, PolicyMode
 from frrdmvpn.enforcer import parse_psk_map
@@ -86,6 +86,8 @@ def test_example_renders_to_its_golden_fixtures(name: str) -> None:
     _golden(FIXTURES / f"{name}.vici.json", json.dumps(swan, indent=2) + "\n")
     kernel = desired_kernel(config, FACTS[name]).to_dict()
     _golden(FIXTURES / f"{name}.kernel.json", json.dumps(kernel, indent=2) + "\n")
+    # the proxy lets nhrpd use exactly the connections loaded (issue 14, hole 3)
+    assert connection_names(config) == set(desired_swan(config, FACTS[name]).conns)
 
 
 # --- the lab examples against frrdmvpn.lab.topology --------------------------------------------

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -11,6 +14,8 @@ import pytest
 from frrdmvpn import daemon
 from frrdmvpn.adapters import config_store
 from frrdmvpn.config.parse import parse_strict
+from frrdmvpn.datastores import Datastores
+from tests.unit.test_apply import World
 
 pytestmark = pytest.mark.unit
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "lab-hub.conf"
@@ -159,3 +164,48 @@ def test_the_peer_table_the_decisions_and_the_running_file_are_root_only(tmp_pat
         "etc/frrdmvpn.conf": 0o600, "run/authorization.json": 0o600,
         "run/peers.json": 0o600, "run/running.conf": 0o600,
     }  # fmt: skip
+
+
+@pytest.fixture
+def sighups() -> Iterator[list[int]]:
+    """SIGHUPs this process receives (the proxy's pidfile will name it), by count."""
+    got: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        got.append(signum)
+
+    old = signal.signal(signal.SIGHUP, handler)
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGHUP, old)
+
+
+def test_a_new_profile_is_announced_while_it_is_applied(tmp_path: Path, sighups: list[int]) -> None:
+    running = tmp_path / "run" / "running.conf"
+    running.parent.mkdir()
+    (running.parent / "proxy.pid").write_text(f"{os.getpid()}\n")
+    seen: list[tuple[str, frozenset[str], int]] = []
+
+    class Watching(World):
+        def frr_configure(self, daemon: str, lines: list[str]) -> None:
+            seen.append((daemon, config_store.announced(running), len(sighups)))
+            super().frr_configure(daemon, lines)
+
+    world = Watching()
+    text = EXAMPLE.read_text()
+    stores = Datastores(saved=tmp_path / "saved.conf", running=running,
+                        ports=lambda: world.ports(parse_strict(text)))  # fmt: skip
+    assert stores.apply_text(text).ok
+    assert seen[0] == ("nhrpd", frozenset({"dmvpn"}), 1), "announced and signalled first"
+    assert config_store.announced(running) == frozenset(), "withdrawn once running"
+    assert not config_store.announced_path(running).exists()
+    assert len(sighups) == 3  # announced, running, withdrawn
+    seen.clear()
+    renamed = text.replace("profile dmvpn", "profile dmvpn2")
+    world.fail_on = "vtysh nhrpd"
+    stores.ports = lambda: world.ports(parse_strict(renamed))
+    assert not stores.apply_text(renamed).ok
+    assert seen[0] == ("nhrpd", frozenset({"dmvpn2"}), 4)
+    assert config_store.announced(running) == frozenset(), "withdrawn after a failure too"
+    assert len(sighups) == 5

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from frrdmvpn.adapters import config_store
 from frrdmvpn.core.authorize import PolicyMode
-from frrdmvpn.enforcer import PolicyError, _initial_policy, build_parser, load_policy
+from frrdmvpn.enforcer import (
+    PolicyError,
+    Settings,
+    _initial_policy,
+    build_parser,
+    load_policy,
+    load_profiles,
+)
 
 pytestmark = pytest.mark.unit
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -43,3 +51,25 @@ def test_command_line_policy_still_works() -> None:
     policy = load_policy(build_parser().parse_args(argv))
     assert policy.mode is PolicyMode.PSK_MAP
     assert list(policy.psk_map) == ["198.51.100.11"]
+
+
+def test_nhrpd_may_use_the_running_profiles_and_those_being_applied(tmp_path: Path) -> None:
+    """Issue 14, hole 3: the IPsec profiles the proxy lets nhrpd initiate and terminate."""
+    running = tmp_path / "running.conf"
+    running.write_text((EXAMPLES / "lab-hub.conf").read_text())
+    args = build_parser().parse_args(["--config", str(running)])
+    settings = Settings.initial(args)
+    assert settings.running == {"dmvpn"}
+    assert load_profiles(args, settings.running) == {"dmvpn"}
+    config_store.announce(running, frozenset({"dmvpn2"}))  # frrdmvpnd applies a new one
+    assert load_profiles(args, settings.running) == {"dmvpn", "dmvpn2"}
+    config_store.announce(running, frozenset())
+    running.write_text("interface Tunnel0\n tunnel key x\n")  # invalid: nothing changes
+    settings.reload(args)
+    assert load_profiles(args, settings.running) == {"dmvpn"}
+    running.write_text("hostname hub\n")  # valid, without a tunnel: no policy, no profile
+    settings.reload(args)
+    assert load_profiles(args, settings.running) == frozenset()
+    argv = ["--tunnel-subnet", "192.0.2.0/24", "--profile", "dmvpn", "--profile", "b"]
+    assert load_profiles(build_parser().parse_args(argv), frozenset()) == {"dmvpn", "b"}
+    assert load_profiles(build_parser().parse_args(argv[:2]), frozenset()) == set()

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from frrdmvpn.vici.translate import (
     INSTALLED,
+    Action,
     ClientSession,
     Initiate,
     ProtocolError,
@@ -296,7 +297,7 @@ def test_each_request_gets_its_own_answer_in_order(
     asked: list[PacketType] = []
     answered: list[PacketType] = []
 
-    def act(actions: list[ToClient | ToUpstream | Initiate]) -> None:
+    def act(actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, ToUpstream):
                 upstream.append(decode_packet(action.payload))
