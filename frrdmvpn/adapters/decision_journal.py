@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter, deque
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from frrdmvpn.adapters.config_store import atomic_write
 from frrdmvpn.core.authorize import Decision
@@ -60,6 +60,7 @@ class DecisionJournal:
 
 
 MAX_BYTES = 4 * 1024 * 1024  # the proxy writes ~0.5 KiB a decision, KEPT of them
+READ_CHUNK = 65536
 MAX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z, the last instant a Timestamp holds
 MAX_COUNT = 2**63 - 1
 
@@ -114,12 +115,29 @@ def parse(data: bytes) -> dict[str, Any] | None:
 
 def read(path: Path = PATH) -> dict[str, Any] | None:
     """The journal as the proxy last wrote it; None if absent, unreadable, larger than
-    :data:`MAX_BYTES` or not a journal (:func:`parse`)."""
+    :data:`MAX_BYTES` or not a journal (:func:`parse`). No more than one byte over the cap
+    is read, even where ``fstat`` knows no size (not a regular file) or the file grows."""
     try:
         with path.open("rb") as f:
-            if os.fstat(f.fileno()).st_size > MAX_BYTES:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_BYTES:
                 return None
-            data = f.read()
+            data = _read_capped(f, size)
     except OSError:
         return None
     return parse(data) if len(data) <= MAX_BYTES else None
+
+
+def _read_capped(f: BinaryIO, size: int) -> bytes:
+    """At most :data:`MAX_BYTES` + 1 bytes of ``f``, whose size ``fstat`` says is ``size``:
+    a regular file in one read, whatever else (a FIFO, a file that grows) in chunks."""
+    chunks: list[bytes] = []
+    held, want = 0, size + 1
+    while held <= MAX_BYTES:
+        asked = min(want, MAX_BYTES + 1 - held)
+        chunk = f.read(asked)
+        chunks.append(chunk)
+        held, want = held + len(chunk), READ_CHUNK
+        if len(chunk) < asked:  # a buffered read comes back short only at the end
+            break
+    return b"".join(chunks)
