@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import decode
 from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.config.validate import check
-from frrdmvpn.datastores import ApplyReport, Datastores
+from frrdmvpn.datastores import ApplyReport, ConflictError, Datastores, digest
 from frrdmvpn.render.guard import GuardSpec
 
 log = logging.getLogger("frrdmvpn.daemon")
@@ -341,8 +343,12 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
 async def _reconfigure(stores: Datastores, reason: str, audit: bool, saved: bool = False) -> None:
     """Apply the running configuration again (only what differs); with ``audit`` only when a
     dry run finds something missing or changed, which is logged. Nothing applied yet (the
-    start's apply failed: FRR or charon was not there): the saved file, if ``saved``."""
-    text: str | None = stores.running_text()
+    start's apply failed: FRR or charon was not there): the saved file, if ``saved``.
+
+    An apply made meanwhile (``frrdmvpnd apply``, the API) wins: the text read here is applied
+    only while it is still the running configuration (else that apply's result stands)."""
+    running = stores.running_text()
+    text: str | None = running
     if not text and saved:
         try:
             text = stores.saved_text()
@@ -350,8 +356,18 @@ async def _reconfigure(stores: Datastores, reason: str, audit: bool, saved: bool
             return  # not UTF-8: the start's apply said where
     if not text:
         return  # nothing to restore
+    apply = functools.partial(stores.apply_text, text, origin=reason,
+                              expected_running=digest(running))  # fmt: skip
+    try:
+        await _reapply(apply, reason, audit)
+    except ConflictError as exc:
+        log.info("not configuring again (%s): %s", reason, exc)
+
+
+async def _reapply(apply: Callable[..., ApplyReport], reason: str, audit: bool) -> None:
+    """:func:`_reconfigure`'s apply: after a dry run that finds drift, with ``audit``."""
     if audit:
-        plan = await asyncio.to_thread(stores.apply_text, text, dry_run=True, origin=reason)
+        plan = await asyncio.to_thread(apply, dry_run=True)
         if not plan.ok:
             log.warning("checking the configuration (%s): %s", reason, plan.message)
         if not plan.ok or not plan.changes:
@@ -359,7 +375,7 @@ async def _reconfigure(stores: Datastores, reason: str, audit: bool, saved: bool
         drift = "; ".join(plan.changes)
         log.warning("the configuration drifted (%s): missing or changed: %s; applying it again",
                     reason, drift, extra=journal.fields(event="drift", reason=drift))  # fmt: skip
-    report = await asyncio.to_thread(stores.apply_text, text, origin=reason)
+    report = await asyncio.to_thread(apply)
     if report.ok:
         log.info("configured again (%s): %s", reason, "; ".join(report.changes) or "no change")
     else:

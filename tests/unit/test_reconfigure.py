@@ -234,3 +234,35 @@ def test_no_audit_while_a_daemon_is_away(tmp_path: Path, caplog: pytest.LogCaptu
 
     with caplog.at_level(logging.INFO):
         asyncio.run(main())
+
+
+def test_an_apply_made_meanwhile_is_not_undone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The audit read the running file, then ``frrdmvpnd apply`` (another process) applied a
+    new configuration before the audit took the apply lock: the audit must not put the old
+    one back (the lab saw charon's certificate connection replaced by the PSK one)."""
+    world = World()
+    stores = spoke_stores(tmp_path, world)
+    old = stores.running_text()
+    newer = (EXAMPLES / "lab-spoke1.conf").read_text().replace(" ip mtu 1400\n", " ip mtu 1380\n")
+    assert newer != (EXAMPLES / "lab-spoke1.conf").read_text()
+
+    def read_then_apply_elsewhere() -> str:
+        del stores.running_text  # once: the apply reads the file itself
+        other = Datastores(saved=stores.saved, running=stores.running,
+                           ports=lambda: world.ports(SPOKE))  # fmt: skip
+        report = other.apply_text(newer, origin="cli")
+        assert report.ok, report.message
+        world.log.clear()
+        world.conns.clear()  # drift an audit would repair with the configuration it read
+        return old
+
+    stores.running_text = read_then_apply_elsewhere  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO):
+        asyncio.run(_reconfigure(stores, "audit", True))
+    assert world.log == []
+    assert " ip mtu 1380\n" in stores.running.read_text()
+    assert (
+        "not configuring again (audit): the running configuration changed meanwhile" in caplog.text
+    )
