@@ -144,7 +144,7 @@ class Service:
         self.raw_sas: list[Any] = []
         self.tables = NhrpTables([], {}, [], [])
         self.guard_installed = False
-        self._journal_mtime = 0.0
+        self._journal_seen: tuple[int, int, int] | None = None  # inode, mtime ns, size
         self.journal: dict[str, Any] | None = None  # read during the last observation
         self._wall_offset: float | None = None
         self.reconfigure = reconfigure
@@ -287,17 +287,22 @@ class Service:
         self.guard_installed = True
 
     def read_journal(self) -> dict[str, Any] | None:
-        """The proxy's decision journal if it changed since the last read, else None."""
+        """The proxy's decision journal if it changed since the last read, else None.
+
+        Changed: another file (the proxy replaces it whole, a new inode each time), another
+        modification time or size. The time alone misses a write within the same clock
+        tick as the one read last (coarse timestamps), and with it a decision."""
         if self.api is None:
             return None
         try:
-            mtime = decision_journal.PATH.stat().st_mtime
+            st = decision_journal.PATH.stat()
         except OSError:
             return None
-        if mtime == self._journal_mtime:
+        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if seen == self._journal_seen:
             return None
-        self._journal_mtime = mtime
-        return decision_journal.read()
+        self._journal_seen = seen
+        return decision_journal.read(decision_journal.PATH)
 
     def publish(self, loop_time: float, journal: dict[str, Any] | None) -> None:
         """Hand this step's view and the decisions recorded by then to the API."""
