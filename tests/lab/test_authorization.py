@@ -91,10 +91,11 @@ def rogue(lab: Lab) -> Iterator[None]:
                                 "--timeout", "5"], check=False)  # fmt: skip
 
 
-@pytest.fixture
+@pytest.fixture(scope="class")
 def certificates(lab: Lab) -> Iterator[int]:
-    """The whole lab on certificates from the lab CA (back to the PSK afterwards); yields
-    the offset of the hub's proxy log at the switch."""
+    """The whole lab on certificates from the lab CA for the tests of one class (back to
+    the PSK after its last; a switch costs about 90 s under emulation); yields the offset
+    of the hub's proxy log at the switch."""
     since = len(_hub_log(lab))
     lab.set_auth("cert")
     try:
@@ -117,35 +118,6 @@ def test_psk_map_denies_a_valid_peer_claiming_another_address(lab: Lab) -> None:
     assert lab.auth == "psk"
     decisions = _rogue_is_denied(lab, f"IKE identity '{ROGUE.nbma.ip}'")
     entitled = f"may claim only {ROGUE.entitled_overlay.ip}/32, {ROGUE.lan.network}, not "
-    assert any(entitled + str(ROGUE.overlay.ip) in d for d in decisions), decisions
-
-
-@pytest.mark.usefixtures("rogue")
-def test_certificate_mode_authorizes_by_san_and_denies_a_valid_peer_claiming_another(
-    lab: Lab, certificates: int
-) -> None:
-    def accepted_by_certificate() -> bool:
-        log = _hub_log(lab)[certificates:]
-        return all(
-            f"peer={s.overlay.ip} nbma={s.nbma.ip} -> accept: accept {s.overlay.ip} via "
-            f"{s.nbma.ip}: "
-            in log
-            and f"IKE peer '{s.fqdn}'" in log
-            for s in (S1, S2)
-        )
-
-    wait_for("both spokes re-registered, authorized by their certificates",
-             accepted_by_certificate, 120)  # fmt: skip
-    # Shortcuts bind the peer's LAN through the certificate's RFC 3779 address block.
-    wait_for(
-        "spoke1 -> spoke2 LAN over certificates",
-        lambda: ping(lab, "spoke1", str(S1.lan.ip), str(S2.lan.ip)),
-    )
-    try:
-        decisions = _rogue_is_denied(lab, f"IKE peer '{ROGUE.fqdn}'")
-    finally:
-        lab.remove_node(ROGUE)  # before the lab goes back to the PSK
-    entitled = f"may claim only {ROGUE.entitled_overlay.ip}, {ROGUE.lan.network}, not "
     assert any(entitled + str(ROGUE.overlay.ip) in d for d in decisions), decisions
 
 
@@ -213,52 +185,85 @@ def _last_id(lab: Lab) -> int:
     return max((int(d["id"]) for d in _journal(lab)["decisions"]), default=0)
 
 
-@pytest.mark.usefixtures("rogue")
-@pytest.mark.parametrize(
-    ("identity", "reason"),
-    [
-        # charon matches IDi *.lab.example against every certificate under the domain
-        ("fqdn:*.lab.example",
-         "cannot be tied to a certificate: its identity is a wildcard pattern ('*')"),
-        # spoke2's certificate carries spokes.lab.example too (topo.SPOKES_DNS)
-        (f"fqdn:{topo.SPOKES_DNS}",
-         "each certificate issued to the identity must allow the claim: "),
-    ],
-    ids=["wildcard", "shared-dns-name"],
-)  # fmt: skip
-def test_certificate_identity_that_is_not_the_peers_own_is_denied(
-    lab: Lab, certificates: int, identity: str, reason: str
-) -> None:
-    lab.add_node(ROGUE)
-    wait_for("spoke3 up with its own identity", lambda: _hub_sa_with(lab, ROGUE.fqdn), 90)
-    since = _last_id(lab)
-    _rogue_presents(lab, identity)
-    try:
-        _denied_as(lab, identity.removeprefix("fqdn:"), reason, since)
-    finally:
-        lab.remove_node(ROGUE)  # before the lab goes back to the PSK
+class TestOnCertificates:
+    """One switch of the whole lab to certificates for all of these (the PSK again after
+    the last): the first proves the lab works on certificates, the rest attack it."""
 
+    @pytest.mark.usefixtures("rogue")
+    def test_certificate_mode_authorizes_by_san_and_denies_a_valid_peer_claiming_another(
+        self, lab: Lab, certificates: int
+    ) -> None:
+        def accepted_by_certificate() -> bool:
+            log = _hub_log(lab)[certificates:]
+            return all(
+                f"peer={s.overlay.ip} nbma={s.nbma.ip} -> accept: accept {s.overlay.ip} via "
+                f"{s.nbma.ip}: "
+                in log
+                and f"IKE peer '{s.fqdn}'" in log
+                for s in (S1, S2)
+            )
 
-@pytest.mark.usefixtures("rogue")
-def test_certificate_dn_wildcard_is_refused_by_charon(lab: Lab, certificates: int) -> None:
-    # The hub admits FQDNs under lab.example only (match identity remote fqdn domain):
-    # charon itself refuses a DN, wildcard or not, before any binding is asked.
-    lab.add_node(ROGUE)
-    wait_for("spoke3 up with its own identity", lambda: _hub_sa_with(lab, ROGUE.fqdn), 90)
-    log = "/var/log/charon.log"
-    since = len(lab.run("hub", ["cat", log]).stdout)
-    _rogue_presents(lab, "O=frrdmvpn lab, CN=*")
-    try:
-        wait_for("the hub's charon to refuse spoke3's DN", lambda: "no matching peer config "
-                 "found" in lab.run("hub", ["cat", log]).stdout[since:], 60)  # fmt: skip
-        deadline = time.monotonic() + OBSERVE
-        while time.monotonic() < deadline:
-            assert not _hub_sa_with(lab, "O=frrdmvpn lab, CN=*")
-            _assert_spoke2_binding_intact(lab)
-            time.sleep(1)
-        assert ping(lab, "hub", str(HUB.lan.ip), str(S2.lan.ip), count=3)
-    finally:
-        lab.remove_node(ROGUE)
+        wait_for("both spokes re-registered, authorized by their certificates",
+                 accepted_by_certificate, 120)  # fmt: skip
+        # Shortcuts bind the peer's LAN through the certificate's RFC 3779 address block.
+        wait_for(
+            "spoke1 -> spoke2 LAN over certificates",
+            lambda: ping(lab, "spoke1", str(S1.lan.ip), str(S2.lan.ip)),
+        )
+        try:
+            decisions = _rogue_is_denied(lab, f"IKE peer '{ROGUE.fqdn}'")
+        finally:
+            lab.remove_node(ROGUE)  # before the lab goes back to the PSK
+        entitled = f"may claim only {ROGUE.entitled_overlay.ip}, {ROGUE.lan.network}, not "
+        assert any(entitled + str(ROGUE.overlay.ip) in d for d in decisions), decisions
+
+    @pytest.mark.usefixtures("rogue")
+    @pytest.mark.parametrize(
+        ("identity", "reason"),
+        [
+            # charon matches IDi *.lab.example against every certificate under the domain
+            ("fqdn:*.lab.example",
+             "cannot be tied to a certificate: its identity is a wildcard pattern ('*')"),
+            # spoke2's certificate carries spokes.lab.example too (topo.SPOKES_DNS)
+            (f"fqdn:{topo.SPOKES_DNS}",
+             "each certificate issued to the identity must allow the claim: "),
+        ],
+        ids=["wildcard", "shared-dns-name"],
+    )  # fmt: skip
+    def test_certificate_identity_that_is_not_the_peers_own_is_denied(
+        self, lab: Lab, certificates: int, identity: str, reason: str
+    ) -> None:
+        lab.add_node(ROGUE)
+        wait_for("spoke3 up with its own identity", lambda: _hub_sa_with(lab, ROGUE.fqdn), 90)
+        since = _last_id(lab)
+        _rogue_presents(lab, identity)
+        try:
+            _denied_as(lab, identity.removeprefix("fqdn:"), reason, since)
+        finally:
+            lab.remove_node(ROGUE)  # before the lab goes back to the PSK
+
+    @pytest.mark.usefixtures("rogue")
+    def test_certificate_dn_wildcard_is_refused_by_charon(
+        self, lab: Lab, certificates: int
+    ) -> None:
+        # The hub admits FQDNs under lab.example only (match identity remote fqdn domain):
+        # charon itself refuses a DN, wildcard or not, before any binding is asked.
+        lab.add_node(ROGUE)
+        wait_for("spoke3 up with its own identity", lambda: _hub_sa_with(lab, ROGUE.fqdn), 90)
+        log = "/var/log/charon.log"
+        since = len(lab.run("hub", ["cat", log]).stdout)
+        _rogue_presents(lab, "O=frrdmvpn lab, CN=*")
+        try:
+            wait_for("the hub's charon to refuse spoke3's DN", lambda: "no matching peer config "
+                     "found" in lab.run("hub", ["cat", log]).stdout[since:], 60)  # fmt: skip
+            deadline = time.monotonic() + OBSERVE
+            while time.monotonic() < deadline:
+                assert not _hub_sa_with(lab, "O=frrdmvpn lab, CN=*")
+                _assert_spoke2_binding_intact(lab)
+                time.sleep(1)
+            assert ping(lab, "hub", str(HUB.lan.ip), str(S2.lan.ip), count=3)
+        finally:
+            lab.remove_node(ROGUE)
 
 
 def test_psk_map_naming_spoke2_by_fqdn_beside_the_group_key_is_refused(lab: Lab) -> None:
