@@ -3,23 +3,29 @@
 The desired state comes from the pure renderers in :mod:`frrdmvpn.config`; each external
 system sits behind one port (:class:`Ports`), so this module only sequences them:
 
+0. guards — widened to the addresses of the previous configuration and the new one
+   (:func:`frrdmvpn.render.guard.guard_nbma`), so that no step makes GRE leave from an
+   address the guards do not cover;
 1. kernel — mGRE links (pyroute2), sysctls, nhrpd's NFLOG hooks (iptables);
 2. charon — connections and shared secrets over VICI: what changed since the previous
    configuration, plus whatever charon lacks (a restarted charon has nothing loaded); the
    trustpoints' certificate and key files are read (:attr:`Ports.read_file`) while planning,
    so a file that may not be read fails the apply before anything changed;
 3. FRR — for nhrpd and ospfd, the commands from their running configuration to the
-   desired one (:func:`frrdmvpn.config.frrdiff.diff`), over each daemon's vty session.
+   desired one (:func:`frrdmvpn.config.frrdiff.diff`), over each daemon's vty session;
+4. guards — narrowed to the new configuration's addresses (if that fails they stay wider,
+   which is safe, and the apply still succeeds).
 
 The kernel comes first and FRR last so that charon's trap exists before nhrpd can send GRE.
 Applying the configuration that is running changes nothing. If a step fails, the previous
-configuration is applied again (for a first apply, the empty one) and the error re-raised.
+configuration is applied again (for a first apply, the empty one), which narrows the guards
+back to it, and the error re-raised. A dry run leaves the guards alone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Address
@@ -40,10 +46,11 @@ from frrdmvpn.config.swan import (
 
 log = logging.getLogger(__name__)
 DAEMONS = ("nhrpd", "ospfd")
+Addresses = Mapping[str, Sequence[IPv4Address]]  # interface name -> its IPv4 addresses
 
 
 class LinksPort(Protocol):
-    def source_addresses(self) -> dict[str, IPv4Address]: ...
+    def addresses(self) -> dict[str, tuple[IPv4Address, ...]]: ...  # by interface, first first
     def tunnel(self, name: str) -> GreTunnel | None: ...
     def ensure(self, want: GreTunnel) -> list[str]: ...
     def delete(self, name: str) -> bool: ...
@@ -59,6 +66,14 @@ class CharonPort(Protocol):
     def load_key(self, path: str, data: bytes) -> str: ...
 
 
+class GuardPort(Protocol):
+    """The fail-closed guards (:class:`frrdmvpn.guards.GuardKeeper`); each returns what
+    changed. ``addresses``: what :meth:`LinksPort.addresses` read for this apply."""
+
+    def widen(self, configs: Sequence[Config], addresses: Addresses) -> list[str]: ...
+    def narrow(self, config: Config, addresses: Addresses) -> list[str]: ...
+
+
 @dataclass
 class Ports:
     """The external systems apply talks to (real adapters, or fakes in unit tests)."""
@@ -71,6 +86,7 @@ class Ports:
     hooks: Callable[[Iterable[NhrpHooks], Iterable[GreTunnel]], list[str]]
     # A trustpoint's file, if root may read it (frrdmvpn.adapters.trusted_files); raises else.
     read_file: Callable[[TrustpointFile], bytes]
+    guard: GuardPort
 
 
 class ApplyError(RuntimeError):
@@ -188,7 +204,8 @@ def apply(
     desired state cannot be computed; after undoing the changes made if a step fails.
     ``restoring`` marks the undo itself, which is never undone in turn."""
     try:  # plan first: an error here has changed nothing
-        sources = ports.links.source_addresses()
+        addresses = ports.links.addresses()
+        sources = {name: found[0] for name, found in addresses.items() if found}
         kernel = desired_kernel(new, sources)
         old_kernel = desired_kernel(old, sources) if old is not None else None
         files = {f.path: ports.read_file(f) for f in trustpoint_files(new)}
@@ -200,6 +217,8 @@ def apply(
         raise ApplyError(f"cannot compute the desired state: {exc}", [], False) from exc
     done: list[str] = []
     try:
+        if not dry_run:  # before anything may send GRE from a new address
+            done += ports.guard.widen((old, new) if old is not None else (new,), addresses)
         done += _kernel(ports, kernel, old_kernel, dry_run)
         done += _charon(ports, swan, old_swan, files, dry_run)
         done += _frr(ports, new, old, dry_run)
@@ -213,6 +232,11 @@ def apply(
         except ApplyError as again:
             raise ApplyError(f"{exc}; and restoring failed too: {again}", done, False) from exc
         raise ApplyError(str(exc), done, rolled_back=True) from exc
+    if not dry_run:
+        try:
+            done += ports.guard.narrow(new, addresses)
+        except Exception as exc:  # wider guards are safe: say so and go on
+            log.warning("narrowing the guards failed, they stay wider (fail-closed): %s", exc)
     for change in done:
         log.info("%s%s", "would: " if dry_run else "", change)
     return Plan(done)

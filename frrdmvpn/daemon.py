@@ -31,7 +31,8 @@ from frrdmvpn.config.parse import decode
 from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.config.validate import check
 from frrdmvpn.datastores import ApplyReport, ConflictError, Datastores, digest
-from frrdmvpn.render.guard import GuardSpec
+from frrdmvpn.guards import GuardKeeper
+from frrdmvpn.render.guard import GuardSpec, guard_nbma
 
 log = logging.getLogger("frrdmvpn.daemon")
 
@@ -81,16 +82,42 @@ def _tunnel_config(path: Path) -> Config | None:
 
 
 def _guard(args: argparse.Namespace) -> KernelGuard | None:
-    """The guard for ``--nbma``, else for the tunnel source of ``--config``; None when the
+    """The guard for ``--nbma``, else for the configuration that runs (``--running``, as
+    frrdmvpnd last applied it) or, when none does, the one in ``--config``: every address
+    its tunnel sources have (:func:`~frrdmvpn.render.guard.guard_nbma`). None when the
     configuration defines no tunnel (nothing to guard)."""
-    nbma = list(args.nbma or [])
+    if args.nbma:
+        addresses = tuple(ipaddress.IPv4Address(a) for a in args.nbma)
+        return KernelGuard(GuardSpec(nbma=addresses, nflog_group=args.nflog_group))
+    saved = _tunnel_config(args.config)
+    if saved is None:
+        return None
+    nbma = guard_nbma(_running_config(args.running) or saved, _read_addresses())
     if not nbma:
-        if _tunnel_config(args.config) is None:
-            return None
-        text = _config_text(args.config)
-        nbma = [_node_addresses(argparse.Namespace(nbma=None, nhs=[]), text)[0]]
-    addresses = tuple(ipaddress.IPv4Address(a) for a in nbma)
-    return KernelGuard(GuardSpec(nbma=addresses, nflog_group=args.nflog_group))
+        raise ValueError("no NBMA address: give --nbma, or a configuration whose tunnel has "
+                         "a source with an address")  # fmt: skip
+    return KernelGuard(GuardSpec(nbma=tuple(sorted(nbma)), nflog_group=args.nflog_group))
+
+
+def _running_config(path: Path) -> Config | None:
+    """The configuration frrdmvpnd applied last if it defines a tunnel (none: None)."""
+    try:
+        text = config_store.read(path)
+    except (ConfigError, OSError):
+        return None
+    config = check(text)[0] if text else None
+    return config if config is not None and config.interfaces else None
+
+
+def _read_addresses() -> dict[str, tuple[ipaddress.IPv4Address, ...]]:
+    """Every interface's IPv4 addresses, as the kernel has them now."""
+    from frrdmvpn.adapters.links import Links  # noqa: PLC0415 - keep `guard` light
+
+    links = Links()
+    try:
+        return links.addresses()
+    finally:
+        links.close()
 
 
 #: ``configured``'s exit status: systemd's ExecCondition skips the unit on 1-254 and fails
@@ -137,7 +164,7 @@ def _guard_check(args: argparse.Namespace) -> int:
             print(f"frrdmvpnd: {node.reason}; no guard")
             return 0
     guard = _guard(args)
-    if guard is None or guard.installed():
+    if guard is None or guard.installed(covering=True):  # wider: a change under way
         return 0
     nbma = ", ".join(str(a) for a in guard.spec.nbma)
     print(f"frrdmvpnd: the guards for {nbma} are missing: GRE could leave in clear text "
@@ -152,17 +179,20 @@ def cmd_guard(args: argparse.Namespace) -> int:
     if guard is None:
         print(f"frrdmvpnd: {args.config} configures no tunnel; no guard")
         return 0 if args.action == "remove" else 1
-    nbma = ", ".join(str(a) for a in guard.spec.nbma)
     if args.action == "install":
+        listed = guard.listed()  # what an apply under way guards too: kept
+        if listed is not None and not listed.nbma <= set(guard.spec.nbma):
+            guard.spec = GuardSpec(tuple(sorted(listed.nbma | set(guard.spec.nbma))),
+                                   guard.spec.nflog_group)  # fmt: skip
         guard.install()
-        print(f"frrdmvpnd: guard installed for {nbma}")
+        print(f"frrdmvpnd: guard installed for {', '.join(map(str, guard.spec.sorted_nbma))}")
     elif args.action == "remove":
         guard.remove()
         print("frrdmvpnd: guard removed")
     elif args.action == "flush-larval":
         print(f"frrdmvpnd: flushed {guard.flush_larval_states()} larval XFRM states")
     else:
-        installed = guard.installed()
+        installed = guard.installed(covering=True)
         try:
             counters = guard.counters()
         except GuardError:  # no table: `installed` already says so
@@ -215,8 +245,8 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
     frr = vtysh.Frr()  # one session per FRR daemon, for the API and apply too
     vtysh.use(frr)
     sessions = vtysh.SyncFrr(frr, loop)
+    # Its ports (real_ports) once the guards' keeper exists, below.
     stores = Datastores(saved=args.config or config_store.SAVED, running=args.running,
-                        ports=lambda: real_ports(sessions),
                         check_file=check_trustpoint_file)  # fmt: skip
     for kept in (stores.saved, stores.saved.with_name(stores.saved.name + ".prev")):
         config_store.tighten(kept)  # a 0644 file from before: it holds the keys
@@ -277,8 +307,20 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
         text = None  # not UTF-8: apply_saved says where
 
     nbma, nhs = await asyncio.to_thread(_node_addresses, args, text)  # pyroute2 blocks
+    # The guards follow the configurations (the one that runs, and the one about to be
+    # applied) and their tunnel sources' addresses; --nbma is always guarded.
+    start = check(text)[0] if text else None
+    guards = GuardKeeper(
+        KernelGuard(GuardSpec((ipaddress.IPv4Address(nbma),))),
+        [c for c in (backend.running_config(), start) if c is not None and c.interfaces],
+        pinned=[ipaddress.IPv4Address(args.nbma)] if args.nbma else [],
+        running=backend.running_config,
+        read_addresses=_read_addresses,
+        apply_lock=lambda: config_store.locked_if_free(stores.running),
+    )
+    stores.ports = lambda: real_ports(sessions, guards)
     # Before anything can send GRE.
-    await ensure_guard(KernelGuard(GuardSpec((ipaddress.IPv4Address(nbma),))))
+    await ensure_guard(guards)
     if args.config is None:
         await mark("config")  # nothing to apply: what runs is the configuration
     else:
@@ -295,8 +337,8 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
         return set() if config is None else {t.linux_name for t in config.interfaces}
 
     service = Service(ipaddress.IPv4Address(nbma), [ipaddress.IPv4Address(a) for a in nhs],
-                      reconfigure=reconfigure, api=backend, frr=frr,
-                      tunnels=tunnels)  # fmt: skip
+                      reconfigure=reconfigure, api=backend, frr=frr, tunnels=tunnels,
+                      guards=guards)  # fmt: skip
     if not args.no_api:
         tls = None
         if args.api_tcp:
@@ -415,9 +457,10 @@ def _checked(path: Path, running: Path) -> tuple[Config, str] | None:
     return config, text
 
 
-def real_ports(frr: Any = None) -> Ports:
+def real_ports(frr: Any = None, guards: GuardKeeper | None = None) -> Ports:
     """The adapters of the node frrdmvpnd runs on; FRR through ``frr`` (a
-    :class:`~frrdmvpn.adapters.vtysh.SyncFrr`; default: a connection per call)."""
+    :class:`~frrdmvpn.adapters.vtysh.SyncFrr`; default: a connection per call); the guards
+    through ``guards`` (default: widened and narrowed by this apply alone)."""
     from frrdmvpn.adapters import nhrp_hooks, vtysh  # noqa: PLC0415 - keep `guard` light
     from frrdmvpn.adapters.links import Links, set_sysctls  # noqa: PLC0415
     from frrdmvpn.adapters.vici_config import CharonConfig  # noqa: PLC0415
@@ -431,6 +474,7 @@ def real_ports(frr: Any = None) -> Ports:
         sysctls=set_sysctls,
         hooks=nhrp_hooks.ensure,
         read_file=read_trustpoint_file,
+        guard=guards if guards is not None else GuardKeeper(),
     )
 
 
@@ -495,6 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "the configured tunnel source's)")  # fmt: skip
     guard.add_argument("-c", "--config", type=Path, default=config_store.SAVED,
                        help=f"configuration file (default {config_store.SAVED})")  # fmt: skip
+    guard.add_argument("--running", type=Path, default=config_store.RUNNING,
+                       help="the configuration frrdmvpnd applied last, guarded when it "
+                       "defines a tunnel (default %(default)s)")  # fmt: skip
     guard.add_argument("--nflog-group", type=int, default=3, help="NFLOG group for drops")
     configured = sub.add_parser("configured", help="exit 0 when the configuration defines a "
                                 "tunnel, 1 when it defines none, 255 when it cannot be used "

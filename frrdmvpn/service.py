@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from frrdmvpn.adapters import config_store, decision_journal, systemd
+from frrdmvpn.adapters.addresses import AddressMonitor
 from frrdmvpn.adapters.file_events import DirectoryWatch
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.adapters.initiator import Initiator
@@ -62,6 +63,8 @@ from frrdmvpn.core.supervisor import (
     Supervisor,
     Transition,
 )
+from frrdmvpn.guards import GuardKeeper
+from frrdmvpn.kernel.addr import Received
 from frrdmvpn.kernel.nflog import Logged
 from frrdmvpn.render.guard import GuardSpec
 from frrdmvpn.vici.translate import Initiate as ProxyInitiate
@@ -104,16 +107,15 @@ def _write_json(path: Path, data: object) -> None:
     config_store.atomic_write(path, json.dumps(data, indent=1))
 
 
-async def ensure_guard(guard: KernelGuard, delay: float = 1.0, retry_max: float = 10.0) -> None:
-    """Install the guards unless they are in place; retry until that succeeds.
+async def ensure_guard(guards: GuardKeeper, delay: float = 1.0, retry_max: float = 10.0) -> None:
+    """Install the guards unless they are in place (:meth:`GuardKeeper.refresh`); retry until
+    that succeeds.
 
     nft and ip may fail or time out on a loaded machine: that is a reason to try again, not
     to exit (the daemon stays not-ready meanwhile, and nothing it manages has started)."""
     while True:
         try:
-            if not await asyncio.to_thread(guard.installed):
-                await asyncio.to_thread(guard.install)
-                log.info("guards installed for %s", ", ".join(str(a) for a in guard.spec.nbma))
+            await asyncio.to_thread(guards.refresh)
         except GuardError as exc:
             log.warning("checking the guards failed (%s); trying again in %.0f s", exc, delay)
         else:
@@ -137,6 +139,7 @@ class Service:
         frr: Frr | None = None,
         tunnels: Callable[[], set[str]] | None = None,
         cadence: Cadence | None = None,
+        guards: GuardKeeper | None = None,
     ) -> None:
         self.nbma = nbma
         self.api = api  # frrdmvpn.api.backend.Backend, fed after every step
@@ -154,7 +157,14 @@ class Service:
         self.audits = Audits(AUDIT_PERIOD)
         self.upstream = upstream
         self.status_dir = status_dir
-        self.guard = KernelGuard(GuardSpec((nbma,)))
+        # The guards follow the configuration and the source interfaces' addresses; without
+        # a keeper from the daemon, they guard ``nbma`` alone.
+        self.guards = guards or GuardKeeper(pinned=(nbma,))
+        if self.guards.guard is None:
+            self.guards.guard = KernelGuard(GuardSpec((nbma,)))
+        self.guard = self.guards.guard
+        self.addresses = AddressMonitor(self._addresses_changed, self.guards.dumping)
+        self._guards_due = asyncio.Event()  # an address of a tunnel source came or went
         self.sup = Supervisor(nbma, nhs, rand=random.random)
         self.report = GuardReport()
         self.initiator = Initiator(upstream, self._flush_count)
@@ -280,11 +290,30 @@ class Service:
                         len(stale_sas), len(stale_policies))  # fmt: skip
 
     async def _ensure_guards(self) -> None:
-        """Something (`nft flush ruleset`, an nftables reload, a hand) may remove the guards."""
-        if not await asyncio.to_thread(self.guard.installed):
-            log.warning("the guards were missing or altered: reinstalling")
-            await asyncio.to_thread(self.guard.install)
+        """Something (`nft flush ruleset`, an nftables reload, a hand) may remove the guards;
+        another process may have applied a configuration (:meth:`GuardKeeper.refresh`)."""
+        if await asyncio.to_thread(self.guards.refresh):
+            self._guard_dirty = True
         self.guard_installed = True
+
+    def _addresses_changed(self, received: Received) -> None:
+        """rtnetlink's address messages: follow a tunnel source's addresses at once."""
+        if self.guards.observe(received):
+            self._guards_due.set()
+
+    async def _follow_addresses(self) -> None:
+        """Change the guards when a tunnel source's addresses changed (retried until done)."""
+        while True:
+            await self._guards_due.wait()
+            self._guards_due.clear()
+            try:
+                if await asyncio.to_thread(self.guards.refresh):
+                    self._guard_dirty = True
+                    self.wake.set()
+            except GuardError as exc:
+                log.warning("the guards could not follow the addresses (%s); trying again", exc)
+                await asyncio.sleep(1.0)
+                self._guards_due.set()
 
     def read_journal(self) -> dict[str, Any] | None:
         """The proxy's decision journal if it changed since the last read, else None.
@@ -472,7 +501,7 @@ class Service:
     ) -> None:
         """Until SIGTERM/SIGINT; the guards stay installed on exit (fail-closed).
         ``interval``: seconds between steps while something changes."""
-        await ensure_guard(self.guard)
+        await ensure_guard(self.guards)
         self.guard_installed = True
         self.cadence.fast = interval
         loop = asyncio.get_running_loop()
@@ -491,7 +520,8 @@ class Service:
         self.audits.next_at = loop.time() + AUDIT_PERIOD
         tasks = [asyncio.create_task(self._charon_events()),
                  asyncio.create_task(self.frr.keep(WATCHED)),
-                 asyncio.create_task(self._configuration())]  # fmt: skip
+                 asyncio.create_task(self._configuration()),
+                 asyncio.create_task(self._follow_addresses())]  # fmt: skip
         watchdog = systemd.watchdog_interval()
         log.info("supervising %s", self.nbma)
         last_ping = 0.0
@@ -528,8 +558,11 @@ class Service:
         journal = DirectoryWatch(decision_journal.PATH.parent, {decision_journal.PATH.name},
                                  lambda _: self.stir())  # fmt: skip
         opened: list[Callable[[], None]] = []
-        sources: list[tuple[NflogListener | NeighborMonitor | DirectoryWatch, str]] = [
+        sources: list[
+            tuple[NflogListener | NeighborMonitor | DirectoryWatch | AddressMonitor, str]
+        ] = [
             (nflog, "the guards' NFLOG group (drops are still counted)"),
+            (self.addresses, "the kernel's addresses (the guards follow them at each check)"),
             (self.neighbors, "the kernel's neighbour entries"),
             (journal, "the proxy's decision journal (it is read at each step)"),
         ]

@@ -101,6 +101,27 @@ def locked(running: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@contextmanager
+def locked_if_free(running: Path) -> Iterator[bool]:
+    """Hold the apply lock if nobody does (an apply under way, in this process or
+    another); yields whether it is held, never waits."""
+    try:
+        lock = open(running.parent / "apply.lock", "a")  # noqa: SIM115 - held across the yield
+    except OSError:
+        yield False
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def read(path: Path) -> str | None:
     """The file's text, or None if there is none. A file that is not UTF-8 raises
     :class:`~frrdmvpn.config.diagnostics.ConfigError` at its first bad byte."""

@@ -18,7 +18,7 @@ import itertools
 import logging
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -28,9 +28,13 @@ from frrdmvpn.render.guard import (
     TABLE_FAMILY,
     TABLE_NAME,
     GuardSpec,
+    ListedGuard,
     XfrmPolicy,
+    guardable,
     nft_delete_script,
+    nft_elements_script,
     nft_guard_mismatch,
+    nft_listed_guard,
     nft_ruleset,
     parse_nft_counters,
     xfrm_block_policies,
@@ -258,9 +262,18 @@ class KernelGuard:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.spec = spec
-        self.policies = xfrm_block_policies(spec)
         self._run = run
         self._timeout = timeout
+
+    @property
+    def spec(self) -> GuardSpec:
+        """What :meth:`install`, :meth:`installed` and :meth:`remove` act on."""
+        return self._spec
+
+    @spec.setter
+    def spec(self, spec: GuardSpec) -> None:
+        self._spec = spec
+        self.policies = xfrm_block_policies(spec)
 
     def _exec(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run argv (stdin as its input); GuardError with its stderr unless it exits 0."""
@@ -325,17 +338,53 @@ class KernelGuard:
         for policy in self.policies:
             self._exec(policy.ip_args("update"))
 
+    def add(self, nbma: Iterable[ipaddress.IPv4Address]) -> None:
+        """Guard these addresses too: one nft transaction adds them to the set (the rest of
+        the table untouched), then their block policies are added or updated. GuardError
+        (``not_found``) when the table is absent."""
+        wanted = sorted(set(nbma))
+        if not wanted:
+            return
+        self._exec(["nft", "-f", "-"], nft_elements_script(wanted, ()))
+        for policy in xfrm_block_policies(GuardSpec(tuple(wanted), self.spec.nflog_group)):
+            self._exec(policy.ip_args("update"))
+
+    def discard(self, nbma: Iterable[ipaddress.IPv4Address]) -> None:
+        """Stop guarding these addresses: one nft transaction takes them out of the set (an
+        absent table or address is no error), then their block policies are deleted."""
+        gone = sorted(set(nbma))
+        if not gone:
+            return
+        try:
+            self._exec(["nft", "-f", "-"], nft_elements_script((), gone))
+        except GuardError as exc:
+            if not exc.not_found:
+                raise
+        for policy in xfrm_block_policies(GuardSpec(tuple(gone), self.spec.nflog_group)):
+            self._exec_unless_missing(policy.ip_args("delete"))
+
     def remove(self) -> None:
         """Delete the table and the policies; what is already gone is not an error.
 
-        Every step is tried; the failures, if any, are raised together at the end.
+        The policies are those of the spec and every other block policy of the guard's
+        shape (an address guarded since, by :meth:`add`). Every step is tried; the
+        failures, if any, are raised together at the end.
         """
         errors: list[str] = []
         try:
             self._exec(["nft", "-f", "-"], nft_delete_script())
         except GuardError as exc:
             errors.append(str(exc))
-        for policy in self.policies:
+        policies = list(self.policies)
+        try:
+            shown = parse_xfrm_policies(self._exec(["ip", "xfrm", "policy", "show"]).stdout)
+        except GuardError as exc:
+            errors.append(str(exc))
+            shown = []
+        others = {a for p in shown if (a := _guarded_address(p)) is not None} - set(self.spec.nbma)
+        if others:
+            policies += xfrm_block_policies(GuardSpec(tuple(sorted(others)), self.spec.nflog_group))
+        for policy in policies:
             try:
                 self._exec_unless_missing(policy.ip_args("delete"))
             except GuardError as exc:
@@ -343,8 +392,34 @@ class KernelGuard:
         if errors:
             raise GuardError("; ".join(errors))
 
-    def installed(self) -> bool:
-        """True if the nft table is exactly the rendered guard and every block policy is present.
+    def listed(self) -> ListedGuard | None:
+        """The guard table as nft lists it (its set's addresses, and how the rest differs
+        from the guard); None when there is no table. A listing that is not valid JSON is
+        a table that differs (see :meth:`installed`)."""
+        table = self._exec_unless_missing(["nft", "-j", "list", "table", TABLE_FAMILY, TABLE_NAME])
+        if table is None:
+            return None
+        try:
+            return nft_listed_guard(table.stdout, self.spec.nflog_group)
+        except ValueError as exc:
+            return ListedGuard(frozenset(), str(exc))
+
+    def unblocked(self, nbma: Iterable[ipaddress.IPv4Address]) -> frozenset[ipaddress.IPv4Address]:
+        """Those of ``nbma`` that lack one of their two block policies."""
+        wanted = sorted(set(nbma))
+        if not wanted:
+            return frozenset()
+        shown = parse_xfrm_policies(self._exec(["ip", "xfrm", "policy", "show"]).stdout)
+        return frozenset(
+            a
+            for a in wanted
+            for want in xfrm_block_policies(GuardSpec((a,), self.spec.nflog_group))
+            if not any(p.matches(want) for p in shown)
+        )
+
+    def installed(self, *, covering: bool = False) -> bool:
+        """True if the nft table is exactly the rendered guard (``covering``: with at least
+        the spec's addresses in its set) and every block policy of the spec is present.
 
         A table listing that is not valid JSON counts as altered, not as an error: nft 1.0.6
         prints garbage for a dormant table's flags, and reinstalling is what repairs it.
@@ -353,7 +428,7 @@ class KernelGuard:
         if table is None:
             return False
         try:
-            mismatch = nft_guard_mismatch(self.spec, table.stdout)
+            mismatch = nft_guard_mismatch(self.spec, table.stdout, covering=covering)
         except ValueError as exc:
             mismatch = str(exc)
         if mismatch is not None:
@@ -361,8 +436,7 @@ class KernelGuard:
                 "nft table %s %s is not the guard: %.600s", TABLE_FAMILY, TABLE_NAME, mismatch
             )
             return False
-        shown = parse_xfrm_policies(self._exec(["ip", "xfrm", "policy", "show"]).stdout)
-        return all(any(p.matches(want) for p in shown) for want in self.policies)
+        return not self.unblocked(self.spec.nbma)
 
     def counters(self) -> dict[str, tuple[int, int]]:
         """Counter name -> (packets, bytes) of the guard table; GuardError if it is absent."""
@@ -410,6 +484,17 @@ class KernelGuard:
             if self._exec_unless_missing(argv) is not None:
                 deleted += 1
         return deleted
+
+
+def _guarded_address(p: ShownPolicy) -> ipaddress.IPv4Address | None:
+    """The NBMA address a block policy of the guard's shape guards; None for any other."""
+    host = _network(p.selector.get("src" if p.direction == "out" else "dst", ""))
+    if not isinstance(host, ipaddress.IPv4Network) or host.prefixlen != 32:
+        return None
+    addr = host.network_address
+    if not guardable(addr):
+        return None
+    return addr if any(p.matches(w) for w in xfrm_block_policies(GuardSpec((addr,)))) else None
 
 
 def xfrm_stats(path: str = "/proc/net/xfrm_stat") -> dict[str, int]:

@@ -56,17 +56,21 @@ class Links:
         links = self._ipr.get_links(index)
         return str(_attr(links[0], "IFLA_IFNAME")) if links else None
 
-    def source_addresses(self) -> dict[str, ipaddress.IPv4Address]:
-        """Each device's first IPv4 address (for ``tunnel source IFNAME``)."""
-        out: dict[str, ipaddress.IPv4Address] = {}
+    def addresses(self) -> dict[str, tuple[ipaddress.IPv4Address, ...]]:
+        """Each device's IPv4 addresses, in the kernel's order (its primary one first)."""
+        out: dict[str, list[ipaddress.IPv4Address]] = {}
         for addr in self._ipr.get_addr(family=2):
             name = self._name(int(addr["index"]))
             # IFA_LOCAL is the device's own address (IFA_ADDRESS is the peer's on
             # point-to-point links such as PPPoE).
             local = _attr(addr, "IFA_LOCAL") or _attr(addr, "IFA_ADDRESS")
-            if name is not None and name not in out and local:
-                out[name] = ipaddress.IPv4Address(local)
-        return out
+            if name is not None and local:
+                out.setdefault(name, []).append(ipaddress.IPv4Address(local))
+        return {name: tuple(found) for name, found in out.items()}
+
+    def source_addresses(self) -> dict[str, ipaddress.IPv4Address]:
+        """Each device's first IPv4 address (for ``tunnel source IFNAME``)."""
+        return {name: found[0] for name, found in self.addresses().items()}
 
     def tunnel(self, name: str) -> GreTunnel | None:
         """The GRE link ``name`` as it is (``None``: no such link; LinkError: not GRE)."""

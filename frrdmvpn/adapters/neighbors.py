@@ -4,19 +4,17 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import logging
 import socket
 from collections.abc import Callable
 from typing import Any
 
+from frrdmvpn.adapters.rtnetlink import Subscription
 from frrdmvpn.core.supervisor import Neighbor, neighbor_changed
 from frrdmvpn.kernel import neigh
-from frrdmvpn.kernel.netlink import NetlinkError
 
 TIMEOUT = 60.0
-NETLINK_ROUTE = 0
 RCVBUF = 1 << 20  # a hub's burst of registrations must not overflow it
 log = logging.getLogger(__name__)
 
@@ -71,7 +69,8 @@ class NeighborMonitor:
 
     def __init__(self, on_change: Callable[[], None]) -> None:
         self.on_change = on_change
-        self.sock: socket.socket | None = None
+        self._sub = Subscription(neigh.RTMGRP_NEIGH, neigh.parse, self._apply, self._lost,
+                                 rcvbuf=RCVBUF, what="neighbour notifications")  # fmt: skip
         self.watched: dict[int, str] = {}  # ifindex -> name
         self.entries: dict[Key, Neighbor] = {}
         self._seq = 0
@@ -79,12 +78,7 @@ class NeighborMonitor:
 
     def open(self) -> None:
         """OSError when rtnetlink cannot be read (then :meth:`neighbors` returns nothing)."""
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
-                             NETLINK_ROUTE)  # fmt: skip
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        sock.bind((0, neigh.RTMGRP_NEIGH))
-        self.sock = sock
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
+        self._sub.open()
         self._dump()
 
     def watch(self, interfaces: set[str]) -> None:
@@ -104,36 +98,17 @@ class NeighborMonitor:
         return [n for (ifindex, _), n in self.entries.items() if ifindex in self.watched]
 
     def _dump(self) -> None:
-        if self.sock is None:
+        if self._sub.sock is None:
             return
         self._seq += 1
         self._dumping = set()
-        try:
-            self.sock.send(neigh.dump_request(self._seq))
-        except OSError as exc:  # the next change or watch() asks again
-            log.debug("neighbour dump: %s", exc)
+        if not self._sub.send(neigh.dump_request(self._seq)):  # the next change asks again
             self._dumping = None
 
-    def _readable(self) -> None:
-        assert self.sock is not None
-        while True:
-            try:
-                data = self.sock.recv(1 << 16)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:  # notifications were lost: read them all again
-                    self._dump()
-                    self.on_change()
-                    continue
-                log.warning("neighbour notifications: %s", exc)
-                return
-            try:
-                received = neigh.parse(data)
-            except NetlinkError as exc:
-                log.warning("neighbour notifications: %s", exc)
-                continue
-            self._apply(received)
+    def _lost(self) -> None:
+        """Notifications were lost: read them all again."""
+        self._dump()
+        self.on_change()
 
     def _apply(self, received: neigh.Received) -> None:
         changed = False
@@ -162,7 +137,4 @@ class NeighborMonitor:
             self.on_change()
 
     def close(self) -> None:
-        if self.sock is not None:
-            asyncio.get_running_loop().remove_reader(self.sock.fileno())
-            self.sock.close()
-            self.sock = None
+        self._sub.close()

@@ -11,18 +11,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from frrdmvpn.kernel.netlink import (
-    NLM_F_DUMP,
-    NLM_F_REQUEST,
-    NLMSG_DONE,
-    NLMSG_ERROR,
-    NLMSG_OVERRUN,
-    attrs,
-    message,
-    messages,
-)
+from frrdmvpn.kernel import netlink
+from frrdmvpn.kernel.netlink import NLM_F_DUMP, NLM_F_REQUEST, attrs, message, messages
 
 RTM_NEWNEIGH = 28
 RTM_DELNEIGH = 29
@@ -49,14 +41,7 @@ class NeighborChange:
     deleted: bool = False
 
 
-@dataclass
-class Received:
-    """What one datagram held."""
-
-    changes: list[NeighborChange] = field(default_factory=list)
-    done: bool = False  # the end of a dump
-    errors: list[int] = field(default_factory=list)  # NLMSG_ERROR codes
-    overrun: bool = False
+Received = netlink.Received[NeighborChange]  # what one datagram held
 
 
 def dump_request(seq: int, family: int = socket.AF_UNSPEC) -> bytes:
@@ -81,13 +66,9 @@ def parse(datagram: bytes) -> Received:
     """Every neighbour message of one datagram; NetlinkError if it does not frame."""
     out = Received()
     for msg in messages(datagram):
-        if msg.kind == NLMSG_DONE:
-            out.done = True
-        elif msg.kind == NLMSG_ERROR:
-            out.errors.append(msg.error)
-        elif msg.kind == NLMSG_OVERRUN:
-            out.overrun = True
-        elif msg.kind in (RTM_NEWNEIGH, RTM_DELNEIGH) and len(msg.body) >= _NDMSG.size:
+        if out.control(msg):
+            continue
+        if msg.kind in (RTM_NEWNEIGH, RTM_DELNEIGH) and len(msg.body) >= _NDMSG.size:
             family, _, _, ifindex, state, _, _ = _NDMSG.unpack_from(msg.body)
             found = attrs(msg.body[_NDMSG.size :])
             dst = found.get(NDA_DST)

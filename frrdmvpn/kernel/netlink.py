@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 NLM_F_REQUEST = 0x1
 NLM_F_MULTI = 0x2
@@ -16,6 +17,7 @@ NLMSG_DONE = 3
 NLMSG_OVERRUN = 4
 HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
 _NLA = struct.Struct("=HH")
+T = TypeVar("T")
 
 
 class NetlinkError(ValueError):
@@ -73,3 +75,26 @@ def messages(datagram: bytes) -> Iterator[NlMessage]:
             raise NetlinkError(f"netlink message at {pos} has bad length {length}")
         yield NlMessage(kind, flags, seq, datagram[pos + HEADER.size : pos + length])
         pos += align(length)
+
+
+@dataclass
+class Received(Generic[T]):
+    """What one datagram of a dump or of notifications held: the codec's changes, and its
+    control messages."""
+
+    changes: list[T] = field(default_factory=list)
+    done: bool = False  # the end of a dump
+    errors: list[int] = field(default_factory=list)  # NLMSG_ERROR codes
+    overrun: bool = False
+
+    def control(self, msg: NlMessage) -> bool:
+        """Take ``msg`` if it is a control message (end of dump, error, overrun)."""
+        if msg.kind == NLMSG_DONE:
+            self.done = True
+        elif msg.kind == NLMSG_ERROR:
+            self.errors.append(msg.error)
+        elif msg.kind == NLMSG_OVERRUN:
+            self.overrun = True
+        else:
+            return False
+        return True

@@ -10,16 +10,22 @@ Two layers, both independent of charon (reference: frr-strongswan-internals.md Â
   smaller priorities and so win while they exist; our selectors differ from charon's, so
   charon neither overwrites them nor removes them when it shuts down.
 
+What to guard (:func:`guard_nbma`) follows the applied configuration and the addresses of
+the tunnel source interface (:mod:`frrdmvpn.guards`): the set grows and shrinks in place
+(:func:`nft_elements_script`); a missing or altered table is replaced whole.
+
 The adapter (``frrdmvpn.adapters.guard``) runs what this module renders.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
+
+from frrdmvpn.config.model import Config
 
 TABLE_FAMILY = "inet"
 TABLE_NAME = "frrdmvpn_guard"
@@ -46,6 +52,30 @@ class NftJsonError(ValueError):
     """``nft -j`` output that does not have the expected shape."""
 
 
+def guardable(addr: IPv4Address) -> bool:
+    """Whether ``addr`` can be a local unicast (NBMA) address."""
+    return not (addr.is_unspecified or addr.is_multicast or addr == IPv4Address("255.255.255.255"))
+
+
+def guard_nbma(
+    config: Config, addresses: Mapping[str, Iterable[IPv4Address]]
+) -> frozenset[IPv4Address]:
+    """The local NBMA addresses the configuration's GRE may leave from or arrive at.
+
+    ``tunnel source A.B.C.D``: that address. ``tunnel source IFNAME``: every IPv4 address
+    ``addresses`` (the kernel's, by interface name) gives IFNAME, not only the first one
+    the tunnel takes when applied: the next apply takes another when the first goes away
+    (DHCP). An interface without addresses adds none.
+    """
+    found: set[IPv4Address] = set()
+    for tunnel in config.interfaces:
+        if isinstance(tunnel.source, IPv4Address):
+            found.add(tunnel.source)
+        elif isinstance(tunnel.source, str):
+            found.update(addresses.get(tunnel.source, ()))
+    return frozenset(a for a in found if guardable(a))
+
+
 @dataclass(frozen=True)
 class GuardSpec:
     """What to guard: the node's local NBMA (underlay) addresses and the NFLOG group."""
@@ -62,7 +92,7 @@ class GuardSpec:
         for addr in self.nbma:
             if not isinstance(addr, IPv4Address):
                 raise TypeError(f"NBMA address {addr!r} is not an IPv4Address")
-            if addr.is_unspecified or addr.is_multicast or addr == IPv4Address("255.255.255.255"):
+            if not guardable(addr):
                 raise ValueError(f"NBMA address {addr} cannot be a local unicast address")
             if addr in seen:
                 raise ValueError(f"NBMA address {addr} is listed twice")
@@ -197,7 +227,7 @@ def nft_ruleset(spec: GuardSpec) -> str:
     script replaces any previous version (other addresses, tampered rules) in the same
     transaction and re-applying it is idempotent.
     """
-    elements = ", ".join(str(a) for a in spec.sorted_nbma)
+    elements = _list(spec.sorted_nbma)
     prio = f"priority filter + {HOOK_PRIORITY_OFFSET}; policy accept;"
     chains = "\n".join(
         f"\tchain {c.hook} {{\n"
@@ -225,6 +255,20 @@ def nft_ruleset(spec: GuardSpec) -> str:
         f"{chains}"
         "}\n"
     )
+
+
+def nft_elements_script(add: Iterable[IPv4Address], remove: Iterable[IPv4Address]) -> str:
+    """Change only the NBMA set, in one ``nft -f -`` transaction: add ``add``, then remove
+    ``remove``. Each address to remove is added first, so one the set does not hold is no
+    error. Fails (no such file or directory) when the table is absent."""
+    added, removed = sorted(set(add) | set(remove)), sorted(set(remove))
+    verbs = [("add", added)] + ([("delete", removed)] if removed else [])
+    target = f"{TABLE_FAMILY} {TABLE_NAME} {SET_NAME}"
+    return "".join(f"{verb} element {target} {{ {_list(a)} }}\n" for verb, a in verbs if a)
+
+
+def _list(addresses: Iterable[IPv4Address]) -> str:
+    return ", ".join(str(a) for a in addresses)
 
 
 def nft_delete_script() -> str:
@@ -359,22 +403,28 @@ def _check_chain(body: Mapping[str, object]) -> None:
         raise _Differs(f"chain {name} is {got}, the guard has {want}")
 
 
-def _check_set(spec: GuardSpec, body: Mapping[str, object]) -> None:
+def _set_elements(body: Mapping[str, object]) -> list[str]:
+    """The NBMA set's elements, if it is a set of plain IPv4 addresses."""
     if body.get("type") != "ipv4_addr":
         raise _Differs(f"set {SET_NAME} has type {body.get('type')!r}, not ipv4_addr")
     elem = body.get("elem", [])
-    if not isinstance(elem, list) or not all(isinstance(e, str) for e in elem):
+    if not isinstance(elem, list) or not all(isinstance(e, str) and _ipv4(e) for e in elem):
         raise _Differs(f"set {SET_NAME} holds more than plain addresses: {elem!r}")
-    want = [str(a) for a in spec.sorted_nbma]
-    if sorted(elem) != sorted(want):
-        held = ", ".join(elem) or "nothing"
-        raise _Differs(f"set {SET_NAME} holds {held}, the guard has {', '.join(want)}")
+    return elem
 
 
-def _check_rules(spec: GuardSpec, chain: _GuardChain, listed: list[object]) -> None:
-    texts = chain.rules(spec.nflog_group)
+def _ipv4(text: str) -> bool:
+    try:
+        IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_rules(group: int, chain: _GuardChain, listed: list[object]) -> None:
+    texts = chain.rules(group)
     for index, (text, want, got) in enumerate(
-        zip(texts, chain.rules_json(spec.nflog_group), listed, strict=False), start=1
+        zip(texts, chain.rules_json(group), listed, strict=False), start=1
     ):
         normal = [_normal_expr(e) for e in got] if isinstance(got, list) else got
         if not _same(normal, want):
@@ -383,8 +433,9 @@ def _check_rules(spec: GuardSpec, chain: _GuardChain, listed: list[object]) -> N
         raise _Differs(f"chain {chain.hook} has {len(listed)} rules, the guard has {len(texts)}")
 
 
-def _compare(spec: GuardSpec, json_text: str) -> None:
-    """Raise _Differs at the first difference from the guard rendered for spec."""
+def _compare(group: int, json_text: str) -> list[str]:
+    """The NBMA set's elements; _Differs at the first other difference from the guard
+    rendered for NFLOG ``group``."""
     what = "nft table"
     seen: dict[tuple[str, str], Mapping[str, object]] = {}
     listed: dict[str, list[object]] = {c.hook: [] for c in _CHAINS}
@@ -411,19 +462,50 @@ def _compare(spec: GuardSpec, json_text: str) -> None:
     sets = sorted(name for kind, name in seen if kind == "set")
     if sets != [SET_NAME]:
         raise _Differs(f"sets {sets}: no set {SET_NAME} or unexpected ones")
-    _check_set(spec, seen["set", SET_NAME])
+    elements = _set_elements(seen["set", SET_NAME])
     for chain in _CHAINS:
         if ("chain", chain.hook) not in seen:
             raise _Differs(f"no chain {chain.hook}")
         _check_chain(seen["chain", chain.hook])
-        _check_rules(spec, chain, listed[chain.hook])
+        _check_rules(group, chain, listed[chain.hook])
     if extra := sorted(n for k, n in seen if k == "chain" and n not in listed):
         raise _Differs(f"unexpected chain {extra[0]!r}")
+    return elements
 
 
-def nft_guard_mismatch(spec: GuardSpec, json_text: str) -> str | None:
+@dataclass(frozen=True)
+class ListedGuard:
+    """The guard table as ``nft -j list table inet frrdmvpn_guard`` shows it."""
+
+    nbma: frozenset[IPv4Address]  # the addresses its NBMA set holds, if it holds addresses
+    mismatch: str | None  # how the rest differs from the rendered guard; None: it is the guard
+
+
+def nft_listed_guard(json_text: str, nflog_group: int) -> ListedGuard:
+    """What the listed table guards, and whether everything but the set's addresses is the
+    guard rendered for ``nflog_group`` (see :func:`nft_guard_mismatch`). Malformed JSON
+    raises NftJsonError, a ValueError."""
+    try:
+        return ListedGuard(frozenset(map(IPv4Address, _compare(nflog_group, json_text))), None)
+    except _Differs as differs:
+        return ListedGuard(_held(json_text), str(differs))
+
+
+def _held(json_text: str) -> frozenset[IPv4Address]:
+    """The plain addresses in the guard table's NBMA set, whatever else it holds."""
+    for item in _nft_objects(json_text, "nft table"):
+        body = item.get("set")
+        if isinstance(body, dict) and _ours(body, TABLE_NAME) and body.get("name") == SET_NAME:
+            elem = body.get("elem", [])
+            found = elem if isinstance(elem, list) else []
+            return frozenset(IPv4Address(e) for e in found if isinstance(e, str) and _ipv4(e))
+    return frozenset()
+
+
+def nft_guard_mismatch(spec: GuardSpec, json_text: str, *, covering: bool = False) -> str | None:
     """How ``nft -j list table inet frrdmvpn_guard`` differs from the guard rendered for
-    spec, or None if it is that guard.
+    spec, or None if it is that guard (``covering``: whose set holds at least spec's
+    addresses).
 
     Compared: the table (no flags), both named counters, the NBMA set (type, exactly the
     spec's addresses), the two chains (type, hook, priority, policy) and each chain's rules,
@@ -431,11 +513,14 @@ def nft_guard_mismatch(spec: GuardSpec, json_text: str) -> str | None:
     metainfo, and the spellings nft may choose (``ip protocol 47``, ``meta secpath``,
     default limit units). Malformed JSON raises NftJsonError, a ValueError.
     """
-    try:
-        _compare(spec, json_text)
-    except _Differs as differs:
-        return str(differs)
-    return None
+    listed = nft_listed_guard(json_text, spec.nflog_group)
+    if listed.mismatch is not None:
+        return listed.mismatch
+    want = frozenset(spec.nbma)
+    if listed.nbma == want or (covering and listed.nbma >= want):
+        return None
+    held = ", ".join(str(a) for a in sorted(listed.nbma)) or "nothing"
+    return f"set {SET_NAME} holds {held}, the guard has {', '.join(map(str, spec.sorted_nbma))}"
 
 
 def nft_guard_matches(spec: GuardSpec, json_text: str) -> bool:

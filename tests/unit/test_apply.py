@@ -1,9 +1,10 @@
-"""apply: order, only-what-differs, idempotence, charon's lost state, rollback (fake ports)."""
+"""apply: order, only-what-differs, idempotence, charon's lost state, rollback, and the
+guards widened before the kernel step and narrowed after it (fake ports)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -18,15 +19,22 @@ from frrdmvpn.config.kernel import GreTunnel, NhrpHooks
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.swan import TrustpointFile
+from frrdmvpn.render.guard import guard_nbma
 
 pytestmark = pytest.mark.unit
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
 class World:
-    """A node's kernel, charon and FRR as the fakes see them; ``log`` is every call."""
+    """A node's kernel, charon, FRR and guards as the fakes see them; ``log`` is every call.
+    ``leaks`` is every moment a GRE link's address was not guarded."""
 
     def __init__(self) -> None:
+        self.interfaces: dict[str, tuple[IPv4Address, ...]] = {
+            "eth0": (IPv4Address("198.51.100.11"),)
+        }
+        self.guarded: set[IPv4Address] = set()
+        self.leaks: list[str] = []
         self.tunnels: dict[str, GreTunnel] = {}
         self.conns: dict[str, Mapping[str, Any]] = {}
         self.shared: dict[str, Mapping[str, Any]] = {}
@@ -43,8 +51,8 @@ class World:
             raise RuntimeError(f"injected failure at {what}")
 
     # links
-    def source_addresses(self) -> dict[str, IPv4Address]:
-        return {"eth0": IPv4Address("198.51.100.11")}
+    def addresses(self) -> dict[str, tuple[IPv4Address, ...]]:
+        return dict(self.interfaces)
 
     def tunnel(self, name: str) -> GreTunnel | None:
         return self.tunnels.get(name)
@@ -54,6 +62,8 @@ class World:
         if self.tunnels.get(want.name) == seen:
             return []
         self._maybe_fail(f"ensure {want.name}")
+        if want.local is not None and want.local not in self.guarded:
+            self.leaks.append(f"{want.name} made with local {want.local}, guards {self.guarded}")
         self.tunnels[want.name] = seen
         return [f"ensured {want.name}"]
 
@@ -109,10 +119,32 @@ class World:
         assert reached, f"lines that lead to no known configuration: {lines}"
         self.frr[daemon] = reached[0]
 
+    # guards: exactly what they are told, each change logged
+    def widen(self, configs: Sequence[Config], addresses: Mapping[str, Sequence[IPv4Address]]
+              ) -> list[str]:  # fmt: skip
+        added = sorted(set().union(*(guard_nbma(c, addresses) for c in configs)) - self.guarded)
+        if not added:
+            return []
+        self._maybe_fail(f"guard widen {' '.join(map(str, added))}")
+        self.guarded |= set(added)
+        return [f"guard: protect {a}" for a in added]
+
+    def narrow(self, config: Config, addresses: Mapping[str, Sequence[IPv4Address]]
+               ) -> list[str]:  # fmt: skip
+        gone = sorted(self.guarded - guard_nbma(config, addresses))
+        if not gone:
+            return []
+        self._maybe_fail(f"guard narrow {' '.join(map(str, gone))}")
+        self.guarded -= set(gone)
+        for t in self.tunnels.values():
+            if t.local is not None and t.local not in self.guarded:
+                self.leaks.append(f"{t.name} (local {t.local}) left unguarded")
+        return [f"guard: release {a}" for a in gone]
+
     def ports(self, target: Config) -> Ports:
         self.known.append(target)
         return Ports(self, self, self.frr_running, self.frr_configure, self.sysctls, self.hooks,
-                     self.read_file)  # fmt: skip
+                     self.read_file, self)  # fmt: skip
 
     def sysctls(self, pairs: Iterable[tuple[str, str]]) -> list[str]:
         return []
@@ -132,7 +164,9 @@ def test_first_apply_goes_kernel_then_charon_then_frr_and_second_changes_nothing
     w = World()
     plan = apply(SPOKE, None, w.ports(SPOKE))
     order = [entry.split()[0] for entry in w.log]
-    assert order == ["ensure", "load-shared", "load-conn", "vtysh", "vtysh"]
+    assert order == ["guard", "ensure", "load-shared", "load-conn", "vtysh", "vtysh"]
+    assert w.log[0] == "guard widen 198.51.100.11"
+    assert plan.changes[0] == "guard: protect 198.51.100.11"
     assert "dmvpn0" in w.tunnels
     assert "dmvpn" in w.conns
     assert any(c.startswith("nhrpd: ") for c in plan.changes)
@@ -222,7 +256,7 @@ def test_a_failure_that_repeats_in_the_undo_is_reported_once() -> None:
 
 def test_a_state_that_cannot_be_computed_changes_nothing() -> None:
     w = World()
-    w.source_addresses = dict  # type: ignore[method-assign]  # eth0 has no address yet
+    w.interfaces = {}  # eth0 has no address yet
     with pytest.raises(ApplyError) as err:
         apply(SPOKE, None, w.ports(SPOKE))
     assert "tunnel source eth0" in str(err.value)
@@ -298,3 +332,102 @@ def test_a_file_the_reader_refuses_fails_the_apply_before_any_change() -> None:
     )
     assert err.value.changes == []
     assert [e for e in w.log if not e.startswith("read ")] == []
+
+
+# --- the guards (issue 14, hole 4) -----------------------------------------------------------
+
+NEW_NBMA = IPv4Address("198.51.100.111")
+
+
+def _source(config: Config, source: IPv4Address | str) -> Config:
+    tunnel = dataclasses.replace(config.interfaces[0], source=source)
+    return dataclasses.replace(config, interfaces=(tunnel,))
+
+
+def _at(w: World, prefix: str) -> int:
+    return next(i for i, e in enumerate(w.log) if e.startswith(prefix))
+
+
+def test_a_new_tunnel_source_is_guarded_before_the_kernel_step_and_the_old_released_after() -> None:
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    w.log.clear()
+    w.interfaces["eth0"] += (NEW_NBMA,)  # a second address, and the tunnel switched to it
+    moved = _source(SPOKE, NEW_NBMA)
+    plan = apply(moved, SPOKE, w.ports(moved))
+    # Widened to old + new before the link is made again, narrowed once FRR is configured.
+    assert w.log[0] == "guard widen 198.51.100.111"
+    assert _at(w, "guard widen") < _at(w, "ensure dmvpn0")
+    assert w.log[-1] == "guard narrow 198.51.100.11"
+    assert _at(w, "vtysh") < _at(w, "guard narrow")
+    assert w.tunnels["dmvpn0"].local == NEW_NBMA
+    assert w.guarded == {NEW_NBMA}
+    assert w.leaks == []
+    assert plan.changes[0] == "guard: protect 198.51.100.111"
+    assert plan.changes[-1] == "guard: release 198.51.100.11"
+
+
+def test_every_address_of_the_source_interface_is_guarded() -> None:
+    """The link takes eth0's first address; the next apply takes another when DHCP replaces
+    it, so all of them are guarded from the start."""
+    w = World()
+    w.interfaces["eth0"] += (NEW_NBMA,)
+    apply(SPOKE, None, w.ports(SPOKE))
+    assert w.tunnels["dmvpn0"].local == IPv4Address("198.51.100.11")
+    assert w.guarded == {IPv4Address("198.51.100.11"), NEW_NBMA}
+
+
+def test_a_failed_apply_narrows_the_guards_back_to_the_previous_configuration() -> None:
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    w.log.clear()
+    moved = _source(SPOKE, NEW_NBMA)
+    w.fail_on = "vtysh nhrpd"
+    with pytest.raises(ApplyError) as err:
+        apply(moved, SPOKE, w.ports(moved))
+    assert err.value.rolled_back
+    assert "guard: protect 198.51.100.111" in err.value.changes
+    # The undo made the link with the old address again, then released the new one.
+    assert w.log[-1] == "guard narrow 198.51.100.111"
+    assert w.tunnels["dmvpn0"].local == IPv4Address("198.51.100.11")
+    assert w.guarded == {IPv4Address("198.51.100.11")}
+    assert w.leaks == []
+
+
+def test_guards_that_cannot_be_widened_stop_the_apply_before_the_kernel() -> None:
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    before = dict(w.tunnels)
+    w.log.clear()
+    w.fail_on = "guard widen"
+    with pytest.raises(ApplyError) as err:
+        apply(_source(SPOKE, NEW_NBMA), SPOKE, w.ports(SPOKE))
+    assert err.value.rolled_back  # nothing was changed
+    assert err.value.changes == []
+    assert w.log == ["guard widen 198.51.100.111"]
+    assert w.tunnels == before
+
+
+def test_guards_that_cannot_be_narrowed_stay_wider_and_the_apply_succeeds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    moved = _source(SPOKE, NEW_NBMA)
+    w.fail_on = "guard narrow"
+    plan = apply(moved, SPOKE, w.ports(moved))
+    assert w.tunnels["dmvpn0"].local == NEW_NBMA
+    assert w.guarded == {IPv4Address("198.51.100.11"), NEW_NBMA}
+    assert "guard: release 198.51.100.11" not in plan.changes
+    assert "narrowing the guards failed, they stay wider (fail-closed)" in caplog.text
+
+
+def test_a_dry_run_leaves_the_guards_alone() -> None:
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    w.log.clear()
+    plan = apply(_source(SPOKE, NEW_NBMA), SPOKE, w.ports(SPOKE), dry_run=True)
+    assert plan.changes
+    assert not any(c.startswith("guard") for c in plan.changes)
+    assert w.log == []
+    assert w.guarded == {IPv4Address("198.51.100.11")}

@@ -99,17 +99,26 @@ def test_guard_check_lets_charon_and_frr_start_without_a_usable_configuration(
 
 
 def test_guard_check_fails_only_when_a_configured_nodes_guards_are_missing(
-    spoke: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+    spoke: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
     installed = [False]
-    monkeypatch.setattr(KernelGuard, "installed", lambda _self: installed[0])
-    assert main(["guard", "check", "-c", str(spoke)]) == 1
+    asked: list[bool] = []
+
+    def fake_installed(_self: KernelGuard, *, covering: bool = False) -> bool:
+        asked.append(covering)
+        return installed[0]
+
+    monkeypatch.setattr(KernelGuard, "installed", fake_installed)
+    check = ["guard", "check", "-c", str(spoke), "--running", str(tmp_path / "running.conf")]
+    assert main(check) == 1
     assert capsys.readouterr().err == (
         "frrdmvpnd: the guards for 198.51.100.11 are missing: GRE could leave in clear text "
         "(start frrdmvpn-guard.service)\n"
     )
     installed[0] = True
-    assert main(["guard", "check", "-c", str(spoke)]) == 0
+    assert main(check) == 0
+    assert asked == [True, True]  # guards wider than the file's (a change under way) will do
 
 
 def test_sync_charon_socket_writes_removes_or_keeps_the_strongswan_file(
@@ -151,9 +160,29 @@ def test_sync_charon_socket_failing_to_write_fails_the_unit(
     assert capsys.readouterr().err.startswith("frrdmvpnd: NotADirectoryError: ")
 
 
-def test_the_guard_takes_the_tunnel_source_from_the_configuration(spoke: Path) -> None:
-    guard = _guard(build_parser().parse_args(["guard", "status", "-c", str(spoke)]))
+def test_the_guard_takes_the_tunnel_source_from_the_configuration(
+    spoke: Path, tmp_path: Path
+) -> None:
+    none = str(tmp_path / "running.conf")  # nothing applied yet
+    guard = _guard(build_parser().parse_args(["guard", "status", "-c", str(spoke),
+                                              "--running", none]))  # fmt: skip
     assert guard is not None
     assert guard.spec.nbma == (IPv4Address("198.51.100.11"),)
     given = build_parser().parse_args(["guard", "status", "--nbma", "192.0.2.7", "-c", "/none"])
     assert _guard(given).spec.nbma == (IPv4Address("192.0.2.7"),)  # type: ignore[union-attr]
+
+
+def test_the_guard_takes_the_tunnel_source_that_runs(spoke: Path, tmp_path: Path) -> None:
+    """Issue 14 hole 4: a tunnel source changed live (applied, not saved) is what the guards
+    must cover when `guard install` runs again (an nftables reload) or `guard check` asks."""
+    running = tmp_path / "running.conf"
+    running.write_text(spoke.read_text().replace(" tunnel source 198.51.100.11\n",
+                                                 " tunnel source 198.51.100.111\n"))  # fmt: skip
+    args = ["guard", "check", "-c", str(spoke), "--running", str(running)]
+    guard = _guard(build_parser().parse_args(args))
+    assert guard is not None
+    assert guard.spec.nbma == (IPv4Address("198.51.100.111"),)
+    running.write_text("hostname spoke1\n")  # applied, and defines no tunnel: the saved file
+    guard = _guard(build_parser().parse_args(args))
+    assert guard is not None
+    assert guard.spec.nbma == (IPv4Address("198.51.100.11"),)

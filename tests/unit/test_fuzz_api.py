@@ -95,7 +95,8 @@ def sockets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
         stores = Datastores(saved=tmp / "etc" / "frrdmvpn.conf", running=tmp / "run" / "running",
                             ports=lambda: Ports(world, world, world.frr_running,
                                                 world.frr_configure, world.sysctls,
-                                                world.hooks, world.read_file))  # fmt: skip
+                                                world.hooks, world.read_file,
+                                                world))  # fmt: skip
         backend = Backend(stores, hostname="hub")
         loop = asyncio.get_running_loop()
 

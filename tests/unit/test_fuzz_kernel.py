@@ -1,7 +1,8 @@
 """Fuzzers over the kernel codecs: NFLOG (it carries the peers' packets the guards dropped,
-through :class:`~frrdmvpn.core.guard_report.GuardReport`), rtnetlink neighbour messages and
-inotify events (frrdmvpn/kernel/). Whatever the bytes: a result or the codec's ValueError,
-never another exception, and memory bounded by the input."""
+through :class:`~frrdmvpn.core.guard_report.GuardReport`), rtnetlink neighbour and address
+messages (the addresses through :class:`~frrdmvpn.core.guard_set.AddressTable`) and inotify
+events (frrdmvpn/kernel/). Whatever the bytes: a result or the codec's ValueError, never
+another exception, and memory bounded by the input."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from frrdmvpn.core.guard_report import GuardReport, decode_offender
-from frrdmvpn.kernel import inotify, neigh, nflog
+from frrdmvpn.core.guard_set import AddressTable
+from frrdmvpn.kernel import addr, inotify, neigh, nflog
 from frrdmvpn.kernel.netlink import NetlinkError, attr, message
 from frrdmvpn.nhrp.packet import build_gre, encode, registration_request
 from tests.fuzzing import MARKS, assert_bounded, budget, mutations, pieces
@@ -47,6 +49,19 @@ def _neighbour(kind: int, family: int, dst: bytes, lladdr: bytes) -> bytes:
 VALID_NFLOG = _logged(b"frrdmvpn-in", ROGUE) + message(2, 0, 0, struct.pack("=i", 0) + bytes(16))
 VALID_NEIGH = _neighbour(neigh.RTM_NEWNEIGH, socket.AF_INET, bytes([192, 0, 2, 2]),
                          bytes([198, 51, 100, 2])) + message(3, 2, 0, bytes(4))  # fmt: skip
+
+
+def _address(kind: int, ifindex: int, local: bytes, flags: int = 0) -> bytes:
+    body = struct.pack("=BBBBI", socket.AF_INET, 24, 0x80, 0, ifindex)
+    body += attr(addr.IFA_ADDRESS, local) + attr(addr.IFA_LOCAL, local)
+    return message(kind, flags, 0, body + attr(3, b"eth0\0"))
+
+
+VALID_ADDR = (
+    _address(addr.RTM_NEWADDR, 2, bytes([198, 51, 100, 11]), 2)
+    + _address(addr.RTM_DELADDR, 2, bytes([198, 51, 100, 12]))
+    + message(3, 2, 0, bytes(4))
+)
 VALID_INOTIFY = struct.pack("=iIII", 1, 0x80, 0, 16) + b"decisions.json\0\0"
 
 
@@ -88,6 +103,36 @@ def test_neighbour_messages_parse_or_fail_as_netlink_errors(data: bytes) -> None
 
 
 @budget(300)
+@given(st.lists(st.one_of(st.binary(max_size=256), mutations(VALID_ADDR)), max_size=4))
+def test_address_messages_parse_or_fail_and_the_table_holds_what_they_said(
+    datagrams: list[bytes],
+) -> None:
+    """Datagram by datagram into the table the guards follow: each parses or fails as a
+    netlink error, and the table holds exactly the addresses added and not deleted since."""
+    table = AddressTable()
+    table.dumping()
+    for data in datagrams:
+        result = assert_bounded(lambda d=data: addr.parse(d), len(data))  # type: ignore[misc]
+        if isinstance(result, BaseException):
+            assert isinstance(result, NetlinkError), repr(result)
+            continue
+        before = {i: set(a) for i, a in table.addresses.items()}
+        changed = table.update(result)
+        after = {i: set(a) for i, a in table.addresses.items()}
+        assert changed == {i for i in {*before, *after} if before.get(i) != after.get(i)}
+        if result.done:
+            continue  # the dump ended: what it did not list is gone
+        want = {i: set(a) for i, a in before.items()}
+        for c in result.changes:
+            held = want.setdefault(c.ifindex, set())
+            if c.deleted:
+                held.discard(c.address)
+            else:
+                held.add(c.address)
+        assert after == {i: a for i, a in want.items() if a}
+
+
+@budget(300)
 @given(st.one_of(st.binary(max_size=512), mutations(VALID_INOTIFY)), st.lists(st.integers()))
 def test_inotify_reads_parse_or_fail_as_inotify_errors(data: bytes, cuts: list[int]) -> None:
     for piece in [*pieces(data, cuts), data]:
@@ -105,3 +150,9 @@ def test_the_seeds_are_what_the_kernel_sends() -> None:
     assert received.done
     assert [str(c.dst) for c in received.changes] == ["192.0.2.2"]
     assert inotify.parse(VALID_INOTIFY) == [inotify.FileEvent(1, 0x80, "decisions.json")]
+    addresses = addr.parse(VALID_ADDR)
+    assert addresses.done
+    assert [(c.ifindex, str(c.address), c.deleted) for c in addresses.changes] == [
+        (2, "198.51.100.11", False),
+        (2, "198.51.100.12", True),
+    ]

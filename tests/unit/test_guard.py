@@ -446,29 +446,118 @@ def test_missing_binary_is_a_guard_error() -> None:
         KernelGuard(SPEC, FakeRun(answer)).install()
 
 
+def _shown_block(local: str, direction: str, priority: int = BLOCK_PRIORITY) -> str:
+    """A block policy as ``ip xfrm policy show`` prints it."""
+    ends = [f"{local}/32", "0.0.0.0/0"] if direction == "out" else ["0.0.0.0/0", f"{local}/32"]
+    return (f"src {ends[0]} dst {ends[1]} proto gre \n"
+            f"\tdir {direction} action block priority {priority} ptype main \n")  # fmt: skip
+
+
+# An address guarded since (add), and a policy that is not the guard's.
+EXTRA_BLOCKS = (
+    _shown_block("198.51.100.13", "out")
+    + _shown_block("198.51.100.13", "in")
+    + _shown_block("198.51.100.14", "out", priority=5)
+)
+
+
 def test_remove_argv_and_not_found_is_ignored() -> None:
     def answer(argv: tuple[str, ...]) -> Reply:
+        if argv == ("ip", "xfrm", "policy", "show"):
+            return (0, POLICIES_TEXT + EXTRA_BLOCKS, "")
         return (2, "", IP_ENOENT) if argv[:2] == ("ip", "xfrm") else (0, "", "")
 
     run = FakeRun(answer)
     KernelGuard(SPEC, run).remove()
     assert run.calls[0] == (("nft", "-f", "-"), nft_delete_script())
-    assert run.argvs[1:] == _all_blocks("delete")
+    assert run.argvs[1] == ["ip", "xfrm", "policy", "show"]
+    assert run.argvs[2:] == [*_all_blocks("delete"),
+                             _block("out", "198.51.100.13/32", "0.0.0.0/0", "delete"),
+                             _block("in", "0.0.0.0/0", "198.51.100.13/32", "delete")]  # fmt: skip
 
 
 def test_remove_tries_everything_then_reports() -> None:
     def answer(argv: tuple[str, ...]) -> Reply:
         if argv[0] == "nft":
             return (1, "", "netlink: Error: cache initialization failed: Operation not permitted")
-        if "198.51.100.12/32" in argv:
+        if "198.51.100.12/32" in argv or "show" in argv:
             return (255, "", "RTNETLINK answers: Operation not permitted")
         return (0, "", "")
 
     run = FakeRun(answer)
     with pytest.raises(GuardError) as info:
         KernelGuard(SPEC, run).remove()
-    assert len(run.calls) == 5
-    assert str(info.value).count("Operation not permitted") == 3
+    assert len(run.calls) == 6
+    assert str(info.value).count("Operation not permitted") == 4
+
+
+def test_add_and_discard_change_only_the_set_in_one_transaction() -> None:
+    run = FakeRun()
+    guard = KernelGuard(SPEC, run)
+    guard.add([IPv4Address("198.51.100.13"), HUB])
+    assert run.calls[0] == (
+        ("nft", "-f", "-"),
+        "add element inet frrdmvpn_guard nbma { 198.51.100.11, 198.51.100.13 }\n",
+    )
+    assert run.argvs[1:] == [
+        *_all_blocks("update")[:2],
+        _block("out", "198.51.100.13/32", "0.0.0.0/0", "update"),
+        _block("in", "0.0.0.0/0", "198.51.100.13/32", "update"),
+    ]
+    run.calls.clear()
+    guard.discard([IPv4Address("198.51.100.13")])
+    assert run.calls[0] == (
+        ("nft", "-f", "-"),
+        # added first: removing an address the set does not hold is no error
+        "add element inet frrdmvpn_guard nbma { 198.51.100.13 }\n"
+        "delete element inet frrdmvpn_guard nbma { 198.51.100.13 }\n",
+    )
+    assert run.argvs[1:] == [_block("out", "198.51.100.13/32", "0.0.0.0/0", "delete"),
+                             _block("in", "0.0.0.0/0", "198.51.100.13/32", "delete")]  # fmt: skip
+    run.calls.clear()
+    guard.add([])
+    guard.discard([])
+    assert run.calls == []
+
+
+def test_add_without_a_table_fails_and_discard_does_not() -> None:
+    def answer(argv: tuple[str, ...]) -> Reply:
+        if argv[0] == "nft":
+            return (1, "", "Error: No such file or directory; did you mean table 'filter'?")
+        return (2, "", IP_ENOENT)
+
+    with pytest.raises(GuardError) as info:
+        KernelGuard(SPEC, FakeRun(answer)).add([HUB])
+    assert info.value.not_found
+    run = FakeRun(answer)
+    KernelGuard(SPEC, run).discard([HUB])
+    assert len(run.calls) == 3
+
+
+def test_listed_and_unblocked() -> None:
+    run = FakeRun(_installed_answer((0, _table_json(["198.51.100.11", "198.51.100.99"]), "")))
+    guard = KernelGuard(SPEC, run)
+    listed = guard.listed()
+    assert listed is not None
+    assert listed.mismatch is None
+    assert listed.nbma == {HUB, IPv4Address("198.51.100.99")}
+    assert guard.unblocked([HUB, SPOKE, IPv4Address("198.51.100.99")]) == {
+        IPv4Address("198.51.100.99")
+    }
+    assert KernelGuard(SPEC, FakeRun(_installed_answer((1, "", NFT_ENOENT)))).listed() is None
+    junk = KernelGuard(SPEC, FakeRun(_installed_answer((0, "junk", "")))).listed()
+    assert junk is not None
+    assert junk.mismatch is not None
+    assert "not JSON" in junk.mismatch
+
+
+def test_installed_covering_accepts_more_addresses_than_the_spec() -> None:
+    both = FakeRun(_installed_answer((0, _table_json(), "")))
+    one = KernelGuard(GuardSpec((HUB,), nflog_group=5), both)
+    assert not one.installed()
+    assert one.installed(covering=True)
+    fewer = FakeRun(_installed_answer((0, _table_json(["198.51.100.11"]), "")))
+    assert not KernelGuard(SPEC, fewer).installed(covering=True)
 
 
 def _installed_answer(table: Reply, policies: str = POLICIES_TEXT) -> Callable[..., Reply]:

@@ -24,6 +24,7 @@ from frrdmvpn.render.guard import (
     NftJsonError,
     nft_guard_matches,
     nft_guard_mismatch,
+    nft_listed_guard,
     xfrm_block_policies,
 )
 
@@ -360,6 +361,30 @@ def test_tampering_is_rejected(change: Callable[[Doc], None], reason: str) -> No
     assert mismatch is not None
     assert reason in mismatch
     assert not nft_guard_matches(TWO, json.dumps(doc))
+
+
+def test_a_listing_says_what_the_set_holds_even_when_the_rest_was_tampered_with() -> None:
+    """A tampered table is installed again with the addresses it held (issue 14, hole 4:
+    they may be an apply's, under way in another process)."""
+    listed = nft_listed_guard(fixture("tampered-drop-replaced-by-accept"), 5)
+    assert listed.mismatch is not None
+    assert listed.nbma == set(TWO.nbma)
+    good = nft_listed_guard(fixture("rendered-two"), 5)
+    assert (good.nbma, good.mismatch) == (frozenset(TWO.nbma), None)
+    doc = golden()
+    for item in doc["nftables"]:
+        if "set" in item:
+            item["set"]["elem"] = ["198.51.100.11", {"prefix": {"addr": "10.0.0.0", "len": 8}}]
+    odd = nft_listed_guard(json.dumps(doc), 5)
+    assert odd.mismatch is not None
+    assert "more than plain addresses" in odd.mismatch
+    assert odd.nbma == {IPv4Address("198.51.100.11")}
+    assert nft_guard_mismatch(ONE, fixture("rendered-two"), covering=True) is not None
+    assert nft_guard_mismatch(GuardSpec(ONE.nbma, 5), fixture("rendered-two"), covering=True) == (
+        "set nbma holds 198.51.100.11, 198.51.100.12, the guard has 198.51.100.1"
+    )
+    one_of_two = GuardSpec((IPv4Address("198.51.100.12"),), nflog_group=5)
+    assert nft_guard_mismatch(one_of_two, fixture("rendered-two"), covering=True) is None
 
 
 def test_malformed_json_raises() -> None:

@@ -1,6 +1,6 @@
-"""The kernel's change notifications frrdmvpnd steps on: rtnetlink neighbour messages, inotify
-events, and the neighbour table kept from them. Messages are built here by hand from the
-kernel's layouts (struct ndmsg, struct inotify_event)."""
+"""The kernel's change notifications frrdmvpnd steps on: rtnetlink neighbour and address
+messages, inotify events, and the neighbour table kept from them. Messages are built here by
+hand from the kernel's layouts (struct ndmsg, struct ifaddrmsg, struct inotify_event)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from frrdmvpn.adapters.file_events import DirectoryWatch
 from frrdmvpn.adapters.neighbors import NeighborMonitor
 from frrdmvpn.core.supervisor import Neighbor
-from frrdmvpn.kernel import inotify, neigh
+from frrdmvpn.kernel import addr, inotify, neigh
 from frrdmvpn.kernel.netlink import NLM_F_DUMP, NLM_F_MULTI, NLMSG_DONE, NetlinkError, attr
 
 pytestmark = pytest.mark.unit
@@ -90,6 +90,57 @@ def test_any_bytes_give_entries_or_a_netlink_error(data: bytes) -> None:
             assert change.state in {name for _, name in neigh.STATES} | {"NONE"}
     except NetlinkError:
         pass
+
+
+def address(kind: int, ifindex: int, local: str | None, peer: str | None = None,
+            family: int = socket.AF_INET) -> bytes:  # fmt: skip
+    body = struct.pack("=BBBBI", family, 24, 0x80, 0, ifindex)  # IFA_F_PERMANENT, global
+    if peer is not None:
+        body += attr(addr.IFA_ADDRESS, ip(peer).packed)
+    if local is not None:
+        body += attr(addr.IFA_LOCAL, ip(local).packed)
+    return nl(kind, body + attr(3, b"eth0\0"))  # IFA_LABEL
+
+
+def test_address_dump_request_asks_for_every_ipv4_address() -> None:
+    req = addr.dump_request(9)
+    length, kind, flags, seq, _ = struct.unpack_from("=IHHII", req)
+    assert (length, kind, flags, seq) == (len(req), addr.RTM_GETADDR, 1 | NLM_F_DUMP, 9)
+    assert req[16:] == struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)
+
+
+def test_address_messages_name_the_interface_and_its_own_address() -> None:
+    data = (
+        address(addr.RTM_NEWADDR, 2, "198.51.100.11", "198.51.100.11")
+        + address(addr.RTM_NEWADDR, 3, "198.51.100.12", peer="203.0.113.1")  # point-to-point
+        + address(addr.RTM_NEWADDR, 4, None, peer="198.51.100.13")  # IFA_ADDRESS only
+        + address(addr.RTM_DELADDR, 2, "198.51.100.11")
+        + nl(NLMSG_DONE, struct.pack("=i", 0), NLM_F_MULTI)
+    )
+    got = addr.parse(data)
+    assert got.done
+    assert [(c.ifindex, str(c.address), c.prefixlen, c.deleted) for c in got.changes] == [
+        (2, "198.51.100.11", 24, False),
+        (3, "198.51.100.12", 24, False),
+        (4, "198.51.100.13", 24, False),
+        (2, "198.51.100.11", 24, True),
+    ]
+
+
+def test_what_is_not_an_ipv4_address_is_skipped_and_errors_are_reported() -> None:
+    ipv6 = nl(addr.RTM_NEWADDR, struct.pack("=BBBBI", socket.AF_INET6, 64, 0, 0, 2)
+              + attr(addr.IFA_ADDRESS, ip("2001:db8::1").packed))  # fmt: skip
+    no_address = address(addr.RTM_NEWADDR, 2, None)
+    short = nl(addr.RTM_NEWADDR, struct.pack("=BBBBI", socket.AF_INET, 24, 0, 0, 2)
+               + attr(addr.IFA_LOCAL, bytes(3)))  # fmt: skip
+    truncated_header = nl(addr.RTM_NEWADDR, bytes(4))  # shorter than struct ifaddrmsg
+    error = nl(2, struct.pack("=i", -16) + bytes(16))
+    got = addr.parse(ipv6 + no_address + short + truncated_header + error + nl(4, b""))
+    assert got.changes == []
+    assert got.errors == [16]
+    assert got.overrun
+    with pytest.raises(NetlinkError, match="bad length"):
+        addr.parse(struct.pack("=IHHII", 99, addr.RTM_NEWADDR, 0, 0, 0))
 
 
 def event(wd: int, mask: int, name: bytes) -> bytes:
