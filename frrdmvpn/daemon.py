@@ -308,12 +308,14 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
 
     nbma, nhs = await asyncio.to_thread(_node_addresses, args, text)  # pyroute2 blocks
     # The guards follow the configurations (the one that runs, and the one about to be
-    # applied) and their tunnel sources' addresses; --nbma is always guarded.
+    # applied) and their tunnel sources' addresses. The start-up NBMA address (--nbma, else
+    # the tunnel source's now) is always guarded while this process runs: the supervisor's
+    # initiations kick charon's trap with GRE from it (kick_gre), whatever runs since.
     start = check(text)[0] if text else None
     guards = GuardKeeper(
         KernelGuard(GuardSpec((ipaddress.IPv4Address(nbma),))),
         [c for c in (backend.running_config(), start) if c is not None and c.interfaces],
-        pinned=[ipaddress.IPv4Address(args.nbma)] if args.nbma else [],
+        pinned=[ipaddress.IPv4Address(nbma)],
         running=backend.running_config,
         read_addresses=_read_addresses,
         apply_lock=lambda: config_store.locked_if_free(stores.running),

@@ -310,7 +310,7 @@ class Service:
                 if await asyncio.to_thread(self.guards.refresh):
                     self._guard_dirty = True
                     self.wake.set()
-            except GuardError as exc:
+            except Exception as exc:  # nft, ip or reading the addresses: never end the task
                 log.warning("the guards could not follow the addresses (%s); trying again", exc)
                 await asyncio.sleep(1.0)
                 self._guards_due.set()
