@@ -404,21 +404,25 @@ def _check_chain(body: Mapping[str, object]) -> None:
 
 
 def _set_elements(body: Mapping[str, object]) -> list[str]:
-    """The NBMA set's elements, if it is a set of plain IPv4 addresses."""
+    """The NBMA set's elements, if it is a set of plain IPv4 unicast addresses (anything
+    else, e.g. a multicast address added by hand, is a table to install again: no guard
+    spec can hold it)."""
     if body.get("type") != "ipv4_addr":
         raise _Differs(f"set {SET_NAME} has type {body.get('type')!r}, not ipv4_addr")
     elem = body.get("elem", [])
-    if not isinstance(elem, list) or not all(isinstance(e, str) and _ipv4(e) for e in elem):
+    if not isinstance(elem, list) or not all(_guardable_text(e) for e in elem):
         raise _Differs(f"set {SET_NAME} holds more than plain addresses: {elem!r}")
     return elem
 
 
-def _ipv4(text: str) -> bool:
+def _guardable_text(text: object) -> bool:
+    """Whether ``text`` is an IPv4 address the guards can hold (:func:`guardable`)."""
+    if not isinstance(text, str):
+        return False
     try:
-        IPv4Address(text)
+        return guardable(IPv4Address(text))
     except ValueError:
         return False
-    return True
 
 
 def _check_rules(group: int, chain: _GuardChain, listed: list[object]) -> None:
@@ -498,7 +502,7 @@ def _held(json_text: str) -> frozenset[IPv4Address]:
         if isinstance(body, dict) and _ours(body, TABLE_NAME) and body.get("name") == SET_NAME:
             elem = body.get("elem", [])
             found = elem if isinstance(elem, list) else []
-            return frozenset(IPv4Address(e) for e in found if isinstance(e, str) and _ipv4(e))
+            return frozenset(IPv4Address(e) for e in found if _guardable_text(e))
     return frozenset()
 
 

@@ -387,6 +387,20 @@ def test_a_listing_says_what_the_set_holds_even_when_the_rest_was_tampered_with(
     assert nft_guard_mismatch(one_of_two, fixture("rendered-two"), covering=True) is None
 
 
+def test_an_address_no_guard_can_hold_is_a_table_to_install_again() -> None:
+    """A multicast or unspecified address put in the set by hand: the table differs and the
+    address is not one it held (a GuardSpec refuses it: every widen and the daemon's checks
+    failed with ValueError while it was there)."""
+    doc = golden()
+    for item in doc["nftables"]:
+        if "set" in item:
+            item["set"]["elem"] = ["198.51.100.11", "224.0.0.5", "0.0.0.0", "255.255.255.255"]
+    listed = nft_listed_guard(json.dumps(doc), 5)
+    assert listed.mismatch is not None
+    assert "more than plain addresses" in listed.mismatch
+    assert listed.nbma == {IPv4Address("198.51.100.11")}
+
+
 def test_malformed_json_raises() -> None:
     with pytest.raises(NftJsonError, match="not JSON"):
         nft_guard_mismatch(TWO, "nope")
