@@ -126,6 +126,11 @@ class GuardKeeper:
                     self.configs = (running,)
                 elif running is not None and running not in self.configs:
                     self.configs = (*self.configs, running)  # an apply that did not end
+                # What runs may have changed before the lock was ours (another process's
+                # apply): its sources' addresses, read again.
+                addresses = self._known_addresses(self.configs)
+                if addresses is None:
+                    return self._step(need)
                 exact = self._need(self.configs, addresses)
                 return self._step(exact, exact=exact)
 

@@ -187,6 +187,19 @@ def test_without_known_addresses_nothing_is_released() -> None:
     assert read.refresh() == ["guard: release 198.51.100.111"]  # read now: known
 
 
+def test_addresses_are_read_for_what_runs_once_the_apply_lock_is_held() -> None:
+    """`frrdmvpnd apply` moved the tunnel from eth1 to eth0 and released the lock while the
+    check read eth1's addresses (no dump read whole: read now). What runs is read again
+    under the lock, and so are its source's addresses: eth0's A stays, eth1's B goes."""
+    guard, lock = MemoryGuard({A, B}), Lock()
+    runs = iter([source("eth1")])
+    k = GuardKeeper(guard, (source("eth1"),), running=lambda: next(runs, SPOKE), apply_lock=lock,
+                    read_addresses=lambda: {"eth0": (A,), "eth1": (B,)},
+                    index_of=INDEXES.get)  # fmt: skip
+    assert k.refresh() == ["guard: release 198.51.100.111"]
+    assert guard.set == {A}
+
+
 def test_a_configuration_applied_by_another_process_is_followed() -> None:
     """`frrdmvpnd apply` switched the tunnel to B: the daemon's checks read the running
     configuration; A goes once no apply holds the lock."""
