@@ -80,7 +80,11 @@ def _rogue_is_denied(lab: Lab, reason: str) -> list[str]:
 
 @pytest.fixture
 def rogue(lab: Lab) -> Iterator[None]:
-    """spoke3 is taken out again after the test (and the hub's SA with it)."""
+    """The lab settled before spoke3 comes (the hub's LAN reaches spoke2's: a test run first
+    may find OSPF still forming); spoke3 taken out again after the test (and the hub's SA
+    with it)."""
+    wait_for("the hub's LAN to reach spoke2's before spoke3 comes",
+             lambda: ping(lab, "hub", str(HUB.lan.ip), str(S2.lan.ip)), 120)  # fmt: skip
     try:
         yield
     finally:
