@@ -462,7 +462,7 @@ def _checked(path: Path, running: Path) -> tuple[Config, str] | None:
 def real_ports(frr: Any = None, guards: GuardKeeper | None = None) -> Ports:
     """The adapters of the node frrdmvpnd runs on; FRR through ``frr`` (a
     :class:`~frrdmvpn.adapters.vtysh.SyncFrr`; default: a connection per call); the guards
-    through ``guards`` (default: widened and narrowed by this apply alone)."""
+    through ``guards`` (default: widened by this apply alone; the daemon narrows them)."""
     from frrdmvpn.adapters import nhrp_hooks, vtysh  # noqa: PLC0415 - keep `guard` light
     from frrdmvpn.adapters.links import Links, set_sysctls  # noqa: PLC0415
     from frrdmvpn.adapters.vici_config import CharonConfig  # noqa: PLC0415
@@ -476,7 +476,7 @@ def real_ports(frr: Any = None, guards: GuardKeeper | None = None) -> Ports:
         sysctls=set_sysctls,
         hooks=nhrp_hooks.ensure,
         read_file=read_trustpoint_file,
-        guard=guards if guards is not None else GuardKeeper(),
+        guard=guards if guards is not None else GuardKeeper(narrows=False),
     )
 
 

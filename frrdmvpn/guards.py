@@ -8,7 +8,9 @@ kernel's guards (:class:`~frrdmvpn.adapters.guard.KernelGuard`) there:
 * :meth:`GuardKeeper.widen` and :meth:`GuardKeeper.narrow` are the apply's guard port
   (:class:`frrdmvpn.apply.GuardPort`): before the kernel step the guards cover the old and
   the new configuration; after a successful apply the old one's addresses go (a rollback
-  narrows to the old configuration instead).
+  narrows to the old configuration instead). A ``frrdmvpnd apply`` process only widens
+  (``narrows=False``): what ``frrdmvpnd run`` pins is not known to it, so the daemon's next
+  check narrows.
 * :meth:`GuardKeeper.observe` takes rtnetlink's address messages
   (:mod:`frrdmvpn.adapters.addresses`) and :meth:`GuardKeeper.refresh` then adds a new
   address of a source interface at once. An address is removed only when no apply is under
@@ -61,8 +63,12 @@ class GuardKeeper:
         read_addresses: Callable[[], Addresses] | None = None,
         apply_lock: Callable[[], AbstractContextManager[bool]] | None = None,
         index_of: Callable[[str], int | None] = interface_index,
+        narrows: bool = True,
     ) -> None:
         self.guard = guard  # None: made for the first addresses to guard
+        # False in `frrdmvpnd apply`: it cannot see what `frrdmvpnd run` pins, so it only
+        # widens; the daemon narrows at its next check (wider guards are safe meanwhile).
+        self.narrows = narrows
         self.configs = tuple(configs)  # what may run (an apply under way: old and new)
         self.pinned = frozenset(pinned)
         self.table = AddressTable()  # under _table_lock: the event loop must never wait long
@@ -91,6 +97,8 @@ class GuardKeeper:
             covered = self._need(self.configs, addresses)
             self.configs = (config,)
             self._settled = True
+            if not self.narrows:
+                return self._step(self._need(self.configs, addresses))
             return self._step(self._need(self.configs, addresses), unused=covered)
 
     # --- the kernel's addresses -------------------------------------------------------------

@@ -278,3 +278,17 @@ async def until(check: object) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("never happened")
+
+
+def test_an_apply_in_its_own_process_only_widens() -> None:
+    # `frrdmvpnd apply` cannot see what `frrdmvpnd run` pins (its start-up address): it
+    # leaves the narrowing to the daemon's next check.
+    guard = MemoryGuard({A})
+    k = GuardKeeper(guard, (SPOKE,), narrows=False, index_of=INDEXES.get)
+    moved = source("eth1")
+    assert k.widen((SPOKE, moved), {"eth0": (A,), "eth1": (C,)}) == [f"guard: protect {C}"]
+    assert k.narrow(moved, {"eth0": (A,), "eth1": (C,)}) == []
+    assert guard.set == {A, C}
+    narrowing = GuardKeeper(MemoryGuard({A}), (SPOKE,), index_of=INDEXES.get)
+    narrowing.widen((SPOKE, moved), {"eth0": (A,), "eth1": (C,)})
+    assert narrowing.narrow(moved, {"eth0": (A,), "eth1": (C,)}) == [f"guard: release {A}"]
