@@ -6,7 +6,8 @@ system sits behind one port (:class:`Ports`), so this module only sequences them
 0. guards — widened to the addresses of the previous configuration and the new one
    (:func:`frrdmvpn.render.guard.guard_nbma`), so that no step makes GRE leave from an
    address the guards do not cover;
-1. kernel — mGRE links (pyroute2), sysctls, nhrpd's NFLOG hooks (iptables);
+1. kernel — mGRE links (pyroute2), sysctls, nhrpd's NFLOG hooks (iptables); first, nhrpd
+   lets go of a ``tunnel source`` device the tunnel leaves (it would rewrite the new link);
 2. charon — connections and shared secrets over VICI: what changed since the previous
    configuration, plus whatever charon lacks (a restarted charon has nothing loaded); the
    trustpoints' certificate and key files are read (:attr:`Ports.read_file`) while planning,
@@ -167,6 +168,35 @@ def _charon(
     return [text for text, _ in steps]
 
 
+def _sources_bound(running: str) -> dict[str, str]:
+    """nhrpd's ``tunnel source`` device per interface in its running configuration."""
+    return {
+        n.line.split()[1]: c.line.split()[2]
+        for n in frrdiff.parse_tree(running) if n.line.startswith("interface ")
+        for c in n.children if len(c.line.split()) == 3 and c.line.startswith("tunnel source ")
+    }  # fmt: skip
+
+
+def _unbind(ports: Ports, new: Config, old: Config | None, dry_run: bool) -> list[str]:
+    """Before the kernel step: nhrpd lets go of a ``tunnel source`` device the new
+    configuration does not bind the tunnel to. nhrpd binds a tunnel to that device itself,
+    through zebra, which writes the link's local address too, from what it last saw: a
+    link re-created with another device or a literal address would be rewritten while
+    nhrpd still held the old device (seen in the lab: local 0.0.0.0). The FRR step then
+    binds the new device, which the link already names."""
+    if old is None or not any(isinstance(i.source, str) for i in old.interfaces):
+        return []  # nothing bound by frrdmvpn (a first apply: nhrpd runs what FRR saved)
+    wanted = {i.linux_name: i.source for i in new.interfaces}
+    running = ports.frr_running("nhrpd")
+    stale = [name for name, device in _sources_bound(running).items()
+             if name in wanted and wanted[name] != device]  # fmt: skip
+    lines = [line for name in sorted(stale) for line in
+             (f"interface {name}", "no tunnel source", "exit")]  # fmt: skip
+    if lines and not dry_run:
+        ports.frr_configure("nhrpd", ["configure terminal", *lines, "end"])
+    return [f"nhrpd: {line}" for line in lines]
+
+
 def _frr_daemons(new: Config, old: Config | None) -> tuple[str, ...]:
     """nhrpd always; ospfd only if this configuration or the previous one routes with OSPF
     (a node may run without ospfd, which cannot be read when it is not running)."""
@@ -219,6 +249,7 @@ def apply(
     try:
         if not dry_run:  # before anything may send GRE from a new address
             done += ports.guard.widen((old, new) if old is not None else (new,), addresses)
+        done += _unbind(ports, new, old, dry_run)
         done += _kernel(ports, kernel, old_kernel, dry_run)
         done += _charon(ports, swan, old_swan, files, dry_run)
         done += _frr(ports, new, old, dry_run)

@@ -431,3 +431,23 @@ def test_a_dry_run_leaves_the_guards_alone() -> None:
     assert not any(c.startswith("guard") for c in plan.changes)
     assert w.log == []
     assert w.guarded == {IPv4Address("198.51.100.11")}
+
+
+def test_nhrpd_lets_go_of_the_source_device_before_the_link_is_made_again() -> None:
+    # nhrpd, still bound to eth0, would have zebra rewrite the re-created link (the lab saw
+    # local 0.0.0.0): it is told first, then the link changes.
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    w.log.clear()
+    w.interfaces["eth0"] += (NEW_NBMA,)
+    moved = _source(SPOKE, NEW_NBMA)
+    plan = apply(moved, SPOKE, w.ports(moved))
+    assert _at(w, "vtysh nhrpd") < _at(w, "ensure dmvpn0")
+    assert "nhrpd: no tunnel source" in plan.changes
+    assert "tunnel source" not in w.frr["nhrpd"]
+    assert w.tunnels["dmvpn0"].local == NEW_NBMA
+    # Back to the device: nhrpd holds none, so the link comes first and FRR binds it after.
+    w.log.clear()
+    apply(SPOKE, moved, w.ports(SPOKE))
+    assert _at(w, "ensure dmvpn0") < _at(w, "vtysh nhrpd")
+    assert " tunnel source eth0" in w.frr["nhrpd"]
