@@ -25,10 +25,12 @@ class AddressTable:
     addresses: dict[int, frozenset[IPv4Address]] = field(default_factory=dict)
     complete: bool = False
     _listed: set[tuple[int, IPv4Address]] | None = None  # what the dump under way listed
+    _interrupted: bool = False  # the kernel marked the dump under way inconsistent
 
     def dumping(self) -> None:
-        """A dump was asked for: at its end, what it did not list is gone."""
-        self._listed = set()
+        """A dump was asked for: at its end, what it did not list is gone (unless the
+        kernel marked it inconsistent)."""
+        self._listed, self._interrupted = set(), False
 
     def update(self, received: Received) -> set[int]:
         """Take one datagram's messages; the interfaces whose addresses changed."""
@@ -44,6 +46,13 @@ class AddressTable:
                 self.addresses.pop(c.ifindex, None)
             if self._listed is not None and not c.deleted:
                 self._listed.add((c.ifindex, c.address))
+        if received.interrupted and self._listed is not None:
+            self._interrupted = True
+        if received.done and self._listed is not None and self._interrupted:
+            # Not consistent: it may lack an address that exists. Nothing is pruned, and
+            # the table is not trusted to release anything until a dump reads whole.
+            self._listed, self._interrupted, self.complete = None, False, False
+            return changed
         if received.done and self._listed is not None:
             for index, held in list(self.addresses.items()):
                 kept = frozenset(a for a in held if (index, a) in self._listed)

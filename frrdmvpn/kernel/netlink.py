@@ -11,6 +11,7 @@ NLM_F_REQUEST = 0x1
 NLM_F_MULTI = 0x2
 NLM_F_ACK = 0x4
 NLM_F_DUMP = 0x300
+NLM_F_DUMP_INTR = 0x10  # on a dump's message: the set changed while it was listed
 NLMSG_NOOP = 1
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
@@ -86,9 +87,13 @@ class Received(Generic[T]):
     done: bool = False  # the end of a dump
     errors: list[int] = field(default_factory=list)  # NLMSG_ERROR codes
     overrun: bool = False
+    interrupted: bool = False  # NLM_F_DUMP_INTR: the dump is not consistent, list it again
 
     def control(self, msg: NlMessage) -> bool:
-        """Take ``msg`` if it is a control message (end of dump, error, overrun)."""
+        """Take ``msg`` if it is a control message (end of dump, error, overrun); note a
+        dump the kernel marks inconsistent."""
+        if msg.flags & NLM_F_DUMP_INTR:
+            self.interrupted = True
         if msg.kind == NLMSG_DONE:
             self.done = True
         elif msg.kind == NLMSG_ERROR:

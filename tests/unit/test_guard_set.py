@@ -77,6 +77,22 @@ def test_the_end_of_a_dump_removes_what_it_did_not_list() -> None:
     assert table.update(_received(done=True)) == set()  # no dump under way: nothing goes
 
 
+def test_a_dump_the_kernel_marks_inconsistent_removes_nothing_and_is_not_trusted() -> None:
+    table = AddressTable()
+    table.update(_received(AddressChange(2, A, 24), AddressChange(3, C, 24)))
+    table.dumping()
+    interrupted = _received(AddressChange(2, A, 24))
+    interrupted.interrupted = True  # NLM_F_DUMP_INTR: C may exist and be missing here
+    table.update(interrupted)
+    assert table.update(_received(done=True)) == set()
+    assert table.addresses == {2: {A}, 3: {C}}
+    assert not table.complete
+    table.dumping()  # the next one reads whole
+    table.update(_received(AddressChange(2, A, 24)))
+    assert table.update(_received(done=True)) == {3}
+    assert table.complete
+
+
 def test_a_step_adds_what_is_needed_and_removes_only_what_the_caller_lets_go() -> None:
     step = guard_step(held={A}, need={A, B})
     assert step == GuardStep(frozenset({B}), frozenset())

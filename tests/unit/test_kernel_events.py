@@ -127,6 +127,13 @@ def test_address_messages_name_the_interface_and_its_own_address() -> None:
     ]
 
 
+def test_a_dump_the_kernel_marks_inconsistent_is_reported() -> None:
+    marked = address(addr.RTM_NEWADDR, 2, "198.51.100.11", "198.51.100.11")
+    marked = marked[:6] + struct.pack("=H", NLM_F_MULTI | 0x10) + marked[8:]  # DUMP_INTR
+    assert addr.parse(marked).interrupted
+    assert not addr.parse(address(addr.RTM_NEWADDR, 2, "198.51.100.11")).interrupted
+
+
 def test_what_is_not_an_ipv4_address_is_skipped_and_errors_are_reported() -> None:
     ipv6 = nl(addr.RTM_NEWADDR, struct.pack("=BBBBI", socket.AF_INET6, 64, 0, 0, 2)
               + attr(addr.IFA_ADDRESS, ip("2001:db8::1").packed))  # fmt: skip
