@@ -109,6 +109,26 @@ def _running_config(path: Path) -> Config | None:
     return config if config is not None and config.interfaces else None
 
 
+def _tunnel_locals(names: set[str]) -> set[ipaddress.IPv4Address]:
+    """The local address of each GRE link of these names, as the kernel has it (a link that
+    is missing, not GRE or without a local address adds nothing)."""
+    from frrdmvpn.adapters.links import LinkError, Links  # noqa: PLC0415 - keep `guard` light
+
+    links = Links()
+    try:
+        found = set()
+        for name in sorted(names):
+            try:
+                tunnel = links.tunnel(name)
+            except LinkError:
+                continue
+            if tunnel is not None and tunnel.local is not None:
+                found.add(tunnel.local)
+        return found
+    finally:
+        links.close()
+
+
 def _read_addresses() -> dict[str, tuple[ipaddress.IPv4Address, ...]]:
     """Every interface's IPv4 addresses, as the kernel has them now."""
     from frrdmvpn.adapters.links import Links  # noqa: PLC0415 - keep `guard` light
@@ -319,6 +339,7 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
         running=backend.running_config,
         read_addresses=_read_addresses,
         apply_lock=lambda: config_store.locked_if_free(stores.running),
+        tunnel_locals=_tunnel_locals,
     )
     stores.ports = lambda: real_ports(sessions, guards)
     # Before anything can send GRE.

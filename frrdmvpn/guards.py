@@ -34,7 +34,7 @@ from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.config.model import Config
 from frrdmvpn.core.guard_set import AddressTable, GuardStep, guard_step
 from frrdmvpn.kernel.addr import Received
-from frrdmvpn.render.guard import GuardSpec, guard_nbma
+from frrdmvpn.render.guard import GuardSpec, guard_nbma, guardable
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +64,16 @@ class GuardKeeper:
         apply_lock: Callable[[], AbstractContextManager[bool]] | None = None,
         index_of: Callable[[str], int | None] = interface_index,
         narrows: bool = True,
+        tunnel_locals: Callable[[set[str]], set[IPv4Address]] | None = None,
     ) -> None:
         self.guard = guard  # None: made for the first addresses to guard
         # False in `frrdmvpnd apply`: it cannot see what `frrdmvpnd run` pins, so it only
         # widens; the daemon narrows at its next check (wider guards are safe meanwhile).
         self.narrows = narrows
+        # The local addresses the kernel's GRE links of these names have now: an apply that
+        # was cut short (SIGKILL between its kernel and FRR steps) may leave a link on an
+        # address no configuration names; it stays guarded while a link uses it.
+        self._tunnel_locals = tunnel_locals
         self.configs = tuple(configs)  # what may run (an apply under way: old and new)
         self.pinned = frozenset(pinned)
         self.table = AddressTable()  # under _table_lock: the event loop must never wait long
@@ -177,6 +182,9 @@ class GuardKeeper:
         known = self._from_table(self._sources(configs))
         merged = {n: {*addresses.get(n, ()), *known.get(n, ())} for n in {*addresses, *known}}
         found = frozenset().union(*(guard_nbma(c, merged) for c in configs))
+        if self._tunnel_locals is not None:
+            names = {t.linux_name for c in configs for t in c.interfaces}
+            found |= frozenset(a for a in self._tunnel_locals(names) if guardable(a))
         return found | self.pinned
 
     @contextlib.contextmanager

@@ -292,3 +292,18 @@ def test_an_apply_in_its_own_process_only_widens() -> None:
     narrowing = GuardKeeper(MemoryGuard({A}), (SPOKE,), index_of=INDEXES.get)
     narrowing.widen((SPOKE, moved), {"eth0": (A,), "eth1": (C,)})
     assert narrowing.narrow(moved, {"eth0": (A,), "eth1": (C,)}) == [f"guard: release {A}"]
+
+
+def test_an_address_a_tunnel_still_uses_in_the_kernel_is_never_released() -> None:
+    # An apply cut short after its kernel step: dmvpn0 sends from B, the running file
+    # still says eth0 (A). B stays guarded while the link uses it.
+    guard, lock = MemoryGuard({A, B}), Lock()
+    kernel = {"dmvpn0": B}
+    k = GuardKeeper(guard, (SPOKE,), running=lambda: SPOKE, apply_lock=lock, index_of=INDEXES.get,
+                    tunnel_locals=lambda names: {kernel[n] for n in names & kernel.keys()})  # fmt: skip
+    dumped(k, (ETH0, A))
+    assert k.refresh() == []
+    assert guard.set == {A, B}
+    kernel["dmvpn0"] = A  # applied again: the link is back on A
+    assert k.refresh() == ["guard: release 198.51.100.111"]
+    assert guard.set == {A}
