@@ -299,8 +299,12 @@ def test_an_address_a_tunnel_still_uses_in_the_kernel_is_never_released() -> Non
     # still says eth0 (A). B stays guarded while the link uses it.
     guard, lock = MemoryGuard({A, B}), Lock()
     kernel = {"dmvpn0": B}
-    k = GuardKeeper(guard, (SPOKE,), running=lambda: SPOKE, apply_lock=lock, index_of=INDEXES.get,
-                    tunnel_locals=lambda names: {kernel[n] for n in names & kernel.keys()})  # fmt: skip
+
+    def locals_(names: set[str]) -> set[IPv4Address]:
+        return {kernel[n] for n in names & kernel.keys()}
+
+    k = GuardKeeper(guard, (SPOKE,), running=lambda: SPOKE, apply_lock=lock,
+                    index_of=INDEXES.get, tunnel_locals=locals_)  # fmt: skip
     dumped(k, (ETH0, A))
     assert k.refresh() == []
     assert guard.set == {A, B}
