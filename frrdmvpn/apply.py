@@ -11,7 +11,9 @@ system sits behind one port (:class:`Ports`), so this module only sequences them
 2. charon — connections and shared secrets over VICI: what changed since the previous
    configuration, plus whatever charon lacks (a restarted charon has nothing loaded); the
    trustpoints' certificate and key files are read (:attr:`Ports.read_file`) while planning,
-   so a file that may not be read fails the apply before anything changed;
+   so a file that may not be read fails the apply before anything changed; when a
+   connection's local end moves (``tunnel source``), its IKE_SAs still on the old address
+   or identity are closed (nhrpd and the supervisor initiate new ones);
 3. FRR — for nhrpd and ospfd, the commands from their running configuration to the
    desired one (:func:`frrdmvpn.config.frrdiff.diff`), over each daemon's vty session;
 4. guards — narrowed to the new configuration's addresses (if that fails they stay wider,
@@ -57,8 +59,20 @@ class LinksPort(Protocol):
     def delete(self, name: str) -> bool: ...
 
 
+@dataclass(frozen=True)
+class LocalEnd:
+    """One IKE_SA as charon lists it: its connection, and this end's address and identity."""
+
+    uniqueid: int
+    conn: str
+    host: str
+    identity: str
+
+
 class CharonPort(Protocol):
     def loaded_conns(self) -> set[str]: ...
+    def ike_sas(self) -> list[LocalEnd]: ...
+    def terminate_ike(self, uniqueid: int) -> None: ...
     def loaded_shared(self) -> set[str]: ...
     def load_conn(self, message: Mapping[str, Any]) -> None: ...
     def unload_conn(self, name: str) -> None: ...
@@ -153,6 +167,11 @@ def _charon(
     steps += [(f"charon: load-key {k}", partial(c.load_key, k, files[k])) for k in keys]
     steps += [(f"charon: load-shared {m.get('id')}", partial(c.load_shared, m)) for m in secrets]
     steps += [(f"charon: load-conn {', '.join(m)}", partial(c.load_conn, m)) for m in conns]
+    moved = _moved_ends(old, conns)
+    stale = [sa for sa in c.ike_sas() if _left_behind(sa, moved)] if moved else []
+    steps += [(f"charon: terminate IKE_SA #{sa.uniqueid} of {sa.conn} (from {sa.host} as "
+               f"{sa.identity}: the connection's local end moved)",
+               partial(c.terminate_ike, sa.uniqueid)) for sa in stale]  # fmt: skip
     steps += [
         (f"charon: unload-conn {n}", partial(c.unload_conn, n))
         for n in changes.unload_conns
@@ -166,6 +185,44 @@ def _charon(
     for _, run in [] if dry_run else steps:
         run()
     return [text for text, _ in steps]
+
+
+def _local_end(message: Mapping[str, Any]) -> tuple[set[str], str | None]:
+    """A connection's local addresses and identity (None: charon picks, the address)."""
+    local = message.get("local")
+    identity = local.get("id") if isinstance(local, Mapping) else None
+    return {str(a) for a in message.get("local_addrs", [])}, (
+        None if identity is None else str(identity)
+    )
+
+
+Ends = dict[str, tuple[set[str], str | None]]  # connection -> local addresses, identity
+
+
+def _moved_ends(old: SwanState, loading: Sequence[Mapping[str, Any]]) -> Ends:
+    """The connections being loaded whose local end differs from the previous
+    configuration's: their new local addresses and identity (None: a certificate's)."""
+    moved: Ends = {}
+    for message in loading:
+        for name, conn in message.items():
+            before = old.conns.get(name, {}).get(name)
+            if not isinstance(conn, Mapping) or not isinstance(before, Mapping):
+                continue
+            addrs, identity = _local_end(conn)
+            if (addrs, identity) != _local_end(before):
+                moved[name] = (addrs, identity)
+    return moved
+
+
+def _left_behind(sa: LocalEnd, moved: Ends) -> bool:
+    """An IKE_SA of a moved connection that still runs from its old address or as its old
+    identity: the peer authorizes nhrpd's bindings against that identity, and refuses an
+    address identity that is not the address the packets come from."""
+    if sa.conn not in moved:
+        return False
+    addrs, identity = moved[sa.conn]
+    away = "%any" not in addrs and sa.host not in addrs
+    return away or (identity is not None and sa.identity != identity)
 
 
 def _sources_bound(running: str) -> dict[str, str]:

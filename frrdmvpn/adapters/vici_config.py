@@ -1,18 +1,22 @@
-"""charon's configuration through VICI: connections, shared secrets, private keys.
+"""charon's configuration through VICI: connections, shared secrets, private keys, and the
+IKE_SAs a moved connection leaves behind.
 
 Plain request/response commands over frrdmvpn's own client
 (:func:`frrdmvpn.adapters.vici_client.command`), blocking: the apply step runs in a worker
-thread. Talks to charon's own socket, not to frrdmvpn's proxy.
+thread (the streamed ``list-sas`` and ``terminate`` run the asyncio client to completion
+there). Talks to charon's own socket, not to frrdmvpn's proxy.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from frrdmvpn.adapters.vici_client import ViciError, command
+from frrdmvpn.adapters.vici_client import ViciError, command, list_sas_raw, terminate_ike
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
+from frrdmvpn.apply import LocalEnd
 from frrdmvpn.vici.wire import Message, ViciWireError, message_from, text, texts
 
 TIMEOUT = 10.0
@@ -81,3 +85,24 @@ class CharonConfig:
             ) from exc
         except ViciConfigError as exc:
             raise ViciConfigError(f"private-key {path}: {exc}") from exc
+
+    def ike_sas(self) -> list[LocalEnd]:
+        """Every IKE_SA: its connection, local address and local identity."""
+        try:
+            _, _, messages = asyncio.run(list_sas_raw(self.path))
+            return [local_end(name, ike) for msg in messages for name, ike in msg.items()
+                    if isinstance(ike, dict)]  # fmt: skip
+        except (ViciError, ViciWireError, ValueError) as exc:
+            raise ViciConfigError(f"charon at {self.path}: list-sas: {exc}") from exc
+
+    def terminate_ike(self, uniqueid: int) -> None:
+        try:
+            asyncio.run(terminate_ike(self.path, uniqueid))
+        except ViciError as exc:
+            raise ViciConfigError(str(exc)) from exc
+
+
+def local_end(conn: str, ike: Message) -> LocalEnd:
+    """One IKE_SA of a ``list-sa`` event (ValueError or ViciWireError if malformed)."""
+    return LocalEnd(int(text(ike.get("uniqueid"))), conn, text(ike.get("local-host")),
+                    text(ike.get("local-id"), ""))  # fmt: skip

@@ -1,7 +1,8 @@
 """Issue 14, hole 4: the guards follow the tunnel source. A new address on spoke1's underlay
 interface is guarded as soon as the kernel reports it, a live `tunnel source` change to it
 keeps every GRE packet off the wire in clear while charon is stopped, and once the address
-is gone again the guards narrow back to the node's own."""
+is gone again the guards narrow back to the node's own. Moving back closes the IKE_SAs
+left on the moved address: spoke1 reaches the hub again as its own identity."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from frrdmvpn.lab import topology as topo
 from frrdmvpn.lab.netns import Lab
-from tests.lab.helpers import capture_underlay, guard_status, ping, wait_for
+from tests.lab.helpers import capture_underlay, child_sas, guard_status, ping, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
@@ -42,6 +43,11 @@ def blocks(lab: Lab) -> str:
 def tunnel_local(lab: Lab) -> str:
     shown = json.loads(lab.run("spoke1", ["ip", "-j", "-d", "link", "show", "dmvpn0"]).stdout)
     return str(shown[0]["linkinfo"]["info_data"].get("local"))
+
+
+def ike_sas_from(lab: Lab, address: str) -> set[str]:
+    """Unique ids of spoke1's IKE_SAs whose local end is ``address``."""
+    return {str(c["ike-id"]) for c in child_sas(lab, "spoke1") if c["local-host"] == address}
 
 
 def frrdmvpnd_log(lab: Lab) -> str:
@@ -102,3 +108,22 @@ def test_a_live_tunnel_source_change_leaks_no_gre_while_charon_is_stopped(
     blocked = after["xfrm"].get("XfrmOutPolBlock", 0) - before
     dropped = after["counters"]["gre_out_cleartext"][0]
     assert blocked + dropped >= kicks, f"the guards should have stopped GRE: {after}"
+    # And back, charon first (as after a reboot with the moved configuration): it comes up
+    # from NEW as NEW, an identity the hub does not authorize. The apply back to eth0 closes
+    # those IKE_SAs (kept, MOBIKE moves them to .11 when NEW goes and the hub refuses every
+    # registration: an address identity that is not the peer's address); then NEW goes, the
+    # guards narrow and spoke1 reaches the hub as its own identity over a new IKE_SA.
+    lab.start_charon("spoke1")
+    wait_for("an IKE_SA from the moved address", lambda: bool(ike_sas_from(lab, NEW)), 120)
+    stale = ike_sas_from(lab, NEW)
+    conf.write_text(text)
+    said = lab.apply("spoke1").stdout
+    assert tunnel_local(lab) == OLD
+    for n in stale:
+        assert f"charon: terminate IKE_SA #{n} of dmvpn" in said, said
+    lab.run("spoke1", ["ip", "addr", "del", f"{NEW}/24", "dev", "eth0"])
+    wait_for("spoke1's guards back to its own address", lambda: guarded(lab) == [OLD], 60)
+    wait_for("spoke1 -> hub LAN again",
+             lambda: ping(lab, "spoke1", str(S1.lan.ip), str(HUB.lan.ip)), 120)  # fmt: skip
+    left = {c["ike-id"] for c in child_sas(lab, "spoke1")}
+    assert not stale & left, f"IKE_SAs of the moved address still up: {stale & left}"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from frrdmvpn.adapters.trusted_files import UntrustedFileError
-from frrdmvpn.apply import ApplyError, Ports, apply
+from frrdmvpn.apply import ApplyError, LocalEnd, Ports, apply
 from frrdmvpn.config import frrdiff
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.kernel import GreTunnel, NhrpHooks
@@ -44,6 +44,7 @@ class World:
         self.log: list[str] = []
         self.fail_on: str | None = None
         self.files: dict[str, bytes | Exception] = {}  # what read_file finds at each path
+        self.sas: list[LocalEnd] = []  # charon's IKE_SAs
 
     def _maybe_fail(self, what: str) -> None:
         self.log.append(what)
@@ -81,6 +82,14 @@ class World:
     def load_conn(self, message: Mapping[str, Any]) -> None:
         self._maybe_fail(f"load-conn {','.join(message)}")
         self.conns.update(message)
+
+    def ike_sas(self) -> list[LocalEnd]:
+        self.log.append("list-sas")
+        return list(self.sas)
+
+    def terminate_ike(self, uniqueid: int) -> None:
+        self._maybe_fail(f"terminate {uniqueid}")
+        self.sas = [sa for sa in self.sas if sa.uniqueid != uniqueid]
 
     def unload_conn(self, name: str) -> None:
         self._maybe_fail(f"unload-conn {name}")
@@ -429,7 +438,7 @@ def test_a_dry_run_leaves_the_guards_alone() -> None:
     plan = apply(_source(SPOKE, NEW_NBMA), SPOKE, w.ports(SPOKE), dry_run=True)
     assert plan.changes
     assert not any(c.startswith("guard") for c in plan.changes)
-    assert w.log == []
+    assert w.log == ["list-sas"]  # a read: what the moved connection would close
     assert w.guarded == {IPv4Address("198.51.100.11")}
 
 
@@ -451,3 +460,43 @@ def test_nhrpd_lets_go_of_the_source_device_before_the_link_is_made_again() -> N
     apply(SPOKE, moved, w.ports(SPOKE))
     assert _at(w, "ensure dmvpn0") < _at(w, "vtysh nhrpd")
     assert " tunnel source eth0" in w.frr["nhrpd"]
+
+
+def _sa(uniqueid: int, host: str, identity: str) -> LocalEnd:
+    return LocalEnd(uniqueid, "dmvpn", host, identity)
+
+
+def test_a_moved_source_closes_the_ike_sas_left_on_the_old_address_or_identity() -> None:
+    """The lab: back from 198.51.100.111 to eth0, an IKE_SA from .111 (identity .111) stayed
+    up and MOBIKE moved it to .11 when .111 went; the hub refused every registration over it
+    (an address identity that is not the peer's address)."""
+    w = World()
+    w.interfaces["eth0"] += (NEW_NBMA,)
+    moved = _source(SPOKE, NEW_NBMA)
+    apply(moved, None, w.ports(moved))
+    w.sas = [
+        _sa(4, "198.51.100.111", "198.51.100.111"),  # from the old source
+        _sa(5, "198.51.100.11", "198.51.100.111"),  # moved by MOBIKE, old identity
+        _sa(6, "198.51.100.11", "198.51.100.11"),  # already the new end's
+        LocalEnd(7, "other", "198.51.100.111", "198.51.100.111"),
+    ]  # not frrdmvpn's
+    w.log.clear()
+    plan = apply(SPOKE, moved, w.ports(SPOKE))
+    assert [sa.uniqueid for sa in w.sas] == [6, 7]
+    assert _at(w, "load-conn dmvpn") < _at(w, "terminate 4") < _at(w, "terminate 5")
+    assert (
+        "charon: terminate IKE_SA #4 of dmvpn (from 198.51.100.111 as 198.51.100.111: "
+        "the connection's local end moved)"
+    ) in plan.changes
+
+
+def test_a_connection_whose_local_end_stays_lists_no_sas() -> None:
+    w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    w.sas = [_sa(1, "198.51.100.11", "198.51.100.11")]
+    w.log.clear()
+    longer = dataclasses.replace(SPOKE, interfaces=(
+        dataclasses.replace(SPOKE.interfaces[0], nhrp_holdtime=120),))  # fmt: skip
+    apply(longer, SPOKE, w.ports(longer))
+    assert "list-sas" not in w.log  # the hub's hundreds of SAs are not listed for nothing
+    assert [sa.uniqueid for sa in w.sas] == [1]

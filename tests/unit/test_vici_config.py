@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters.vici_client import ViciError, command
-from frrdmvpn.adapters.vici_config import CharonConfig, ViciConfigError
+from frrdmvpn.adapters.vici_config import CharonConfig, ViciConfigError, local_end
+from frrdmvpn.apply import LocalEnd
 from frrdmvpn.config.swan import desired_swan
 from frrdmvpn.config.validate import check
+from frrdmvpn.vici.wire import Message, ViciWireError
 
 pytestmark = pytest.mark.unit
 
@@ -119,3 +121,19 @@ def test_an_unknown_command_and_an_absent_charon_are_errors(
         f"charon at {missing.path}: get-conns via {missing.path}: "
         "[Errno 2] No such file or directory"
     )
+
+
+def test_no_ike_sa_is_listed_and_closing_an_unknown_one_is_a_clear_error(
+    charon: CharonConfig,
+) -> None:
+    assert charon.ike_sas() == []
+    with pytest.raises(ViciConfigError, match="IKE_SA #42"):
+        charon.terminate_ike(42)
+
+
+def test_an_ike_sa_of_list_sa_gives_its_local_end() -> None:
+    ike: Message = {"uniqueid": b"5", "local-host": b"198.51.100.11", "local-id": b"198.51.100.111",
+           "remote-host": b"198.51.100.1", "state": b"ESTABLISHED"}  # fmt: skip
+    assert local_end("dmvpn", ike) == LocalEnd(5, "dmvpn", "198.51.100.11", "198.51.100.111")
+    with pytest.raises(ViciWireError, match="missing"):
+        local_end("dmvpn", {"local-host": b"198.51.100.11"})  # no uniqueid
