@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from frrdmvpn.adapters import config_store, decision_journal, systemd
+from frrdmvpn.adapters import config_store, decision_journal, processes, systemd
 from frrdmvpn.adapters.addresses import AddressMonitor
 from frrdmvpn.adapters.file_events import DirectoryWatch
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
@@ -87,6 +87,11 @@ AFTER_RESTART_AUDITS = (10.0,)
 #: watchfrr restarted: ``systemctl restart frr`` (the daemons follow, each seen by its own
 #: connection) or ``systemctl reload frr``, whose frr-reload then removes what frr.conf lacks.
 AFTER_WATCHFRR_AUDITS = (5.0, 15.0, 30.0, 60.0)
+#: nhrpd closed its vty and still runs this many seconds later, its vty socket closed: it
+#: hangs on its way out (FRR 8.4.4 under ``systemctl restart frr``, docs/enforcement.md), and
+#: FRR's stop would wait for systemd's SIGKILL (4 minutes): frrdmvpnd ends it.
+STUCK_EXIT = 10.0
+STUCK_EXIT_DAEMONS = ("nhrpd",)
 _GATHER = 0.2  # seconds to gather the requests that come together (FRR restarts them all)
 Reconfigure = Callable[[str, bool], Awaitable[None]]
 
@@ -173,6 +178,7 @@ class Service:
         self._guard_dirty = True  # publish the guards' state at the next step
         self._restarted: set[str] = set()  # FRR daemons restarted, not configured again yet
         self._reconfig = asyncio.Event()  # a restart to serve or an audit to (re)schedule
+        self._exits: set[asyncio.Task[bool]] = set()  # watching daemons on their way out
 
     def stir(self) -> None:
         """Something changed: step now, then every ``fast`` seconds while it settles."""
@@ -411,6 +417,10 @@ class Service:
             if event.daemon == "watchfrr":  # FRR restarts or reloads (frr-reload follows)
                 self.audits.soon(now, *AFTER_WATCHFRR_AUDITS)
                 self._reconfig.set()
+            if event.daemon in STUCK_EXIT_DAEMONS and event.pid is not None:
+                task = asyncio.create_task(self.end_stuck_exit(event.daemon, event.pid))
+                self._exits.add(task)
+                task.add_done_callback(self._exits.discard)
         elif event.restarted:
             log.warning("%s restarted (pid %s -> %s): configuring it again", event.daemon,
                         event.previous, event.pid,
@@ -422,6 +432,23 @@ class Service:
             self.audits.soon(now, _GATHER)
             self._reconfig.set()
         self.stir()
+
+    async def end_stuck_exit(self, daemon: str, pid: int, wait: float | None = None) -> bool:
+        """SIGKILL ``daemon`` (``pid``) if, ``wait`` seconds (:data:`STUCK_EXIT`) after it
+        closed its vty, it still runs and its vty socket accepts no connection (a live daemon
+        accepts; one on its way out has closed the socket). True if it was ended."""
+        wait = STUCK_EXIT if wait is None else wait
+        await asyncio.sleep(wait)
+        if not processes.running(pid, daemon) or await self.frr.session(daemon).accepting():
+            return False
+        log.warning("%s (pid %s) closed its vty %g s ago and has not exited: ending it",
+                    daemon, pid, wait, extra=fields(event="frr-stuck", reason=daemon))  # fmt: skip
+        try:
+            processes.kill(pid)
+        except OSError as exc:  # no CAP_KILL (nhrpd runs as user frr)
+            log.warning("could not end %s (pid %s): %s", daemon, pid, exc)
+            return False
+        return True
 
     async def _configuration(self) -> None:
         """Configure restarted daemons again; audit the configuration on schedule."""
@@ -545,7 +572,7 @@ class Service:
                 await asyncio.wait_for(self.wake.wait(), wait)
             if self.wake.is_set() and not stop.is_set():
                 await asyncio.sleep(0.05)  # let charon finish what it announced
-        for task in tasks:
+        for task in [*tasks, *self._exits]:
             task.cancel()
         self.frr.listeners.remove(self._frr_event)
         for close in sources:

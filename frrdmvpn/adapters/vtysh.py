@@ -139,6 +139,18 @@ class VtySession:
         async with self._lock:
             await self._connect()
 
+    async def accepting(self) -> bool:
+        """Whether the daemon's vty socket accepts a connection now (FRR closes it on its
+        way out); the probe is closed at once and changes nothing of this session."""
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(str(self.path)), self.connect_timeout
+            )
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        return True
+
     async def wait_lost(self) -> None:
         """Until the connection is lost (at once when not connected)."""
         await self._lost.wait()

@@ -242,7 +242,7 @@ def test_an_upgrade_restarts_frrdmvpn_and_keeps_the_sas_bindings_and_configurati
 CAPABILITIES = {
     "frrdmvpn-guard.service": {"cap_net_admin": 12},
     "frrdmvpn-proxy.service": {"cap_chown": 0, "cap_net_admin": 12, "cap_net_raw": 13},
-    "frrdmvpn.service": {"cap_chown": 0, "cap_net_admin": 12, "cap_net_raw": 13},
+    "frrdmvpn.service": {"cap_chown": 0, "cap_kill": 5, "cap_net_admin": 12, "cap_net_raw": 13},
 }
 FAMILIES = {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6"}
 #: What a boot starts, in its order (a reboot's equivalent).

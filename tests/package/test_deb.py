@@ -178,9 +178,9 @@ SANDBOXES = {
     "frrdmvpn-proxy.service": {"CapabilityBoundingSet": "CAP_NET_ADMIN CAP_NET_RAW CAP_CHOWN",
                                "ReadWritePaths": "/run"},
     # links, XFRM, nft, iptables, the API socket's group, vtysh (groups frrvty and frr),
-    # the tunnel's sysctls, the saved configuration
+    # ending an nhrpd hung on its way out, the tunnel's sysctls, the saved configuration
     "frrdmvpn.service": {
-        "CapabilityBoundingSet": "CAP_NET_ADMIN CAP_NET_RAW CAP_CHOWN",
+        "CapabilityBoundingSet": "CAP_NET_ADMIN CAP_NET_RAW CAP_CHOWN CAP_KILL",
         "SupplementaryGroups": "frrvty frr",
         "ReadWritePaths": "-/etc/frrdmvpn /run/frrdmvpn /proc/sys/net /run/xtables.lock",
     },

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -266,3 +269,68 @@ def test_an_apply_made_meanwhile_is_not_undone(
     assert (
         "not configuring again (audit): the running configuration changed meanwhile" in caplog.text
     )
+
+
+@pytest.fixture
+def fake_nhrpd(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real process whose program is named nhrpd (a copy of sleep)."""
+    program = tmp_path / "bin" / "nhrpd"
+    program.parent.mkdir()
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", program)
+    proc = subprocess.Popen([str(program), "60"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_an_nhrpd_hung_on_its_way_out_is_ended(
+    tmp_path: Path,
+    fake_nhrpd: subprocess.Popen[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Seen under `systemctl restart frr`: nhrpd closed its vty and never exited."""
+    monkeypatch.setattr(service_module, "STUCK_EXIT", 0.2)
+
+    async def main() -> None:
+        nhrpd = FakeDaemon(tmp_path, "nhrpd", fake_nhrpd.pid)
+        await nhrpd.start()
+        frr = Frr(tmp_path, timeout=1.0)
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          frr=frr)  # fmt: skip
+        frr.listeners.append(service._frr_event)
+        keeper = asyncio.create_task(frr.keep(["nhrpd"]))
+        try:
+            await until(lambda: frr.connected("nhrpd"), "nhrpd connected")
+            await nhrpd.stop()  # its vty socket closed, the process still runs
+            for _ in range(300):
+                if fake_nhrpd.poll() is not None:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            keeper.cancel()
+            await frr.close()
+
+    asyncio.run(main())
+    assert fake_nhrpd.returncode == -signal.SIGKILL
+    said = f"nhrpd (pid {fake_nhrpd.pid}) closed its vty 0.2 s ago and has not exited"
+    assert said in caplog.text
+
+
+def test_a_live_or_foreign_process_is_not_ended(
+    tmp_path: Path, fake_nhrpd: subprocess.Popen[bytes]
+) -> None:
+    async def main() -> list[bool]:
+        nhrpd = FakeDaemon(tmp_path, "nhrpd", fake_nhrpd.pid)
+        await nhrpd.start()  # accepts: the connection broke, the daemon lives
+        frr = Frr(tmp_path, timeout=1.0)
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          frr=frr)  # fmt: skip
+        ended = [await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0)]
+        await nhrpd.stop()
+        ended.append(await service.end_stuck_exit("zebra", fake_nhrpd.pid, 0.0))  # not zebra
+        ended.append(await service.end_stuck_exit("nhrpd", 2**22 + 1, 0.0))  # no such pid
+        return ended
+
+    assert asyncio.run(main()) == [False, False, False]
+    assert fake_nhrpd.poll() is None
