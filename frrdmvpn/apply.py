@@ -11,12 +11,13 @@ system sits behind one port (:class:`Ports`), so this module only sequences them
 2. charon — connections and shared secrets over VICI: what changed since the previous
    configuration, plus whatever charon lacks (a restarted charon has nothing loaded); the
    trustpoints' certificate and key files are read (:attr:`Ports.read_file`) while planning,
-   so a file that may not be read fails the apply before anything changed; when a
-   connection's local end moves (``tunnel source``), its IKE_SAs still on the old address
-   or identity are closed (nhrpd and the supervisor initiate new ones);
+   so a file that may not be read fails the apply before anything changed;
 3. FRR — for nhrpd and ospfd, the commands from their running configuration to the
    desired one (:func:`frrdmvpn.config.frrdiff.diff`), over each daemon's vty session;
-4. guards — narrowed to the new configuration's addresses (if that fails they stay wider,
+4. charon again — when a connection's local end moved (``tunnel source``), its IKE_SAs
+   still on an old address or identity are closed (nhrpd and the supervisor initiate new
+   ones; a failure here is a warning);
+5. guards — narrowed to the new configuration's addresses (if that fails they stay wider,
    which is safe, and the apply still succeeds).
 
 The kernel comes first and FRR last so that charon's trap exists before nhrpd can send GRE.
@@ -40,10 +41,12 @@ from frrdmvpn.config.kernel import GreTunnel, KernelState, NhrpHooks, desired_ke
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.swan import (
     EMPTY,
+    LocalEnd,
     SwanState,
     TrustpointFile,
     desired_swan,
     diff_swan,
+    printed_ike_id,
     trustpoint_files,
 )
 
@@ -57,16 +60,6 @@ class LinksPort(Protocol):
     def tunnel(self, name: str) -> GreTunnel | None: ...
     def ensure(self, want: GreTunnel) -> list[str]: ...
     def delete(self, name: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class LocalEnd:
-    """One IKE_SA as charon lists it: its connection, and this end's address and identity."""
-
-    uniqueid: int
-    conn: str
-    host: str
-    identity: str
 
 
 class CharonPort(Protocol):
@@ -167,11 +160,6 @@ def _charon(
     steps += [(f"charon: load-key {k}", partial(c.load_key, k, files[k])) for k in keys]
     steps += [(f"charon: load-shared {m.get('id')}", partial(c.load_shared, m)) for m in secrets]
     steps += [(f"charon: load-conn {', '.join(m)}", partial(c.load_conn, m)) for m in conns]
-    moved = _moved_ends(old, conns)
-    stale = [sa for sa in c.ike_sas() if _left_behind(sa, moved)] if moved else []
-    steps += [(f"charon: terminate IKE_SA #{sa.uniqueid} of {sa.conn} (from {sa.host} as "
-               f"{sa.identity}: the connection's local end moved)",
-               partial(c.terminate_ike, sa.uniqueid)) for sa in stale]  # fmt: skip
     steps += [
         (f"charon: unload-conn {n}", partial(c.unload_conn, n))
         for n in changes.unload_conns
@@ -188,7 +176,8 @@ def _charon(
 
 
 def _local_end(message: Mapping[str, Any]) -> tuple[set[str], str | None]:
-    """A connection's local addresses and identity (None: charon picks, the address)."""
+    """A connection's local addresses and identity (None: charon's default, a certificate's
+    subject)."""
     local = message.get("local")
     identity = local.get("id") if isinstance(local, Mapping) else None
     return {str(a) for a in message.get("local_addrs", [])}, (
@@ -199,30 +188,53 @@ def _local_end(message: Mapping[str, Any]) -> tuple[set[str], str | None]:
 Ends = dict[str, tuple[set[str], str | None]]  # connection -> local addresses, identity
 
 
-def _moved_ends(old: SwanState, loading: Sequence[Mapping[str, Any]]) -> Ends:
-    """The connections being loaded whose local end differs from the previous
-    configuration's: their new local addresses and identity (None: a certificate's)."""
+def _moved_ends(old: SwanState, new: SwanState) -> Ends:
+    """The connections whose local end differs from the previous configuration's: their
+    new local addresses and identity as charon prints it (None: a certificate's)."""
     moved: Ends = {}
-    for message in loading:
-        for name, conn in message.items():
-            before = old.conns.get(name, {}).get(name)
-            if not isinstance(conn, Mapping) or not isinstance(before, Mapping):
-                continue
-            addrs, identity = _local_end(conn)
-            if (addrs, identity) != _local_end(before):
-                moved[name] = (addrs, identity)
+    for name, message in new.conns.items():
+        conn, before = message.get(name), old.conns.get(name, {}).get(name)
+        if not isinstance(conn, Mapping) or not isinstance(before, Mapping):
+            continue
+        addrs, identity = _local_end(conn)
+        if (addrs, identity) != _local_end(before):
+            moved[name] = (addrs, None if identity is None else printed_ike_id(identity))
     return moved
 
 
 def _left_behind(sa: LocalEnd, moved: Ends) -> bool:
-    """An IKE_SA of a moved connection that still runs from its old address or as its old
+    """An IKE_SA of a moved connection that still runs from an old address or as its old
     identity: the peer authorizes nhrpd's bindings against that identity, and refuses an
     address identity that is not the address the packets come from."""
     if sa.conn not in moved:
         return False
     addrs, identity = moved[sa.conn]
-    away = "%any" not in addrs and sa.host not in addrs
-    return away or (identity is not None and sa.identity != identity)
+    return sa.host not in addrs or (identity is not None and sa.identity != identity)
+
+
+def _close_left_behind(charon: CharonPort, moved: Ends, dry_run: bool) -> list[str]:
+    """Once the new configuration runs, close the IKE_SAs its moved connections left behind
+    (listed now: one may have gone or been rekeyed meanwhile). A failure is a warning, not
+    an apply failure: the configuration is in place, and an SA that went needs no closing."""
+    if not moved:
+        return []
+    try:
+        stale = [sa for sa in charon.ike_sas() if _left_behind(sa, moved)]
+    except Exception as exc:  # the adapter raises several kinds
+        log.warning("could not list the IKE_SAs a moved connection left behind: %s", exc)
+        return []
+    done: list[str] = []
+    for sa in stale:
+        change = (f"charon: terminate IKE_SA #{sa.uniqueid} of {sa.conn} (from {sa.host} as "
+                  f"{sa.identity}: the connection's local end moved)")  # fmt: skip
+        if not dry_run:
+            try:
+                charon.terminate_ike(sa.uniqueid)
+            except Exception as exc:  # gone meanwhile, or charon busy: say so, go on
+                log.warning("%s failed: %s", change, exc)
+                continue
+        done.append(change)
+    return done
 
 
 def _sources_bound(running: str) -> dict[str, str]:
@@ -320,6 +332,7 @@ def apply(
         except ApplyError as again:
             raise ApplyError(f"{exc}; and restoring failed too: {again}", done, False) from exc
         raise ApplyError(str(exc), done, rolled_back=True) from exc
+    done += _close_left_behind(ports.charon, _moved_ends(old_swan, swan), dry_run)
     if not dry_run:
         try:
             done += ports.guard.narrow(new, addresses)

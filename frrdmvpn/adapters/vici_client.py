@@ -211,6 +211,11 @@ async def list_child_sas(path: Path) -> list[ChildSa]:
     return (await list_sas(path))[1]
 
 
+async def list_sa_messages(path: Path) -> list[Message]:
+    """charon's ``list-sa`` messages, one per IKE_SA, unparsed."""
+    return await _list_sa_events(path)
+
+
 async def _list_sa_events(path: Path) -> list[Message]:
     # Not `noblock`: it skips IKE_SAs another thread holds, i.e. exactly the ones being
     # installed or rekeyed, which would look like missing SAs.

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from frrdmvpn.adapters.vici_client import ViciError, command, list_sas_raw, terminate_ike
+from frrdmvpn.adapters.vici_client import ViciError, command, list_sa_messages
+from frrdmvpn.adapters.vici_client import terminate_ike as terminate_ike_sa
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
-from frrdmvpn.apply import LocalEnd
+from frrdmvpn.config.swan import LocalEnd
 from frrdmvpn.vici.wire import Message, ViciWireError, message_from, text, texts
 
 TIMEOUT = 10.0
@@ -89,15 +90,16 @@ class CharonConfig:
     def ike_sas(self) -> list[LocalEnd]:
         """Every IKE_SA: its connection, local address and local identity."""
         try:
-            _, _, messages = asyncio.run(list_sas_raw(self.path))
+            messages = asyncio.run(list_sa_messages(self.path))
             return [local_end(name, ike) for msg in messages for name, ike in msg.items()
                     if isinstance(ike, dict)]  # fmt: skip
         except (ViciError, ViciWireError, ValueError) as exc:
             raise ViciConfigError(f"charon at {self.path}: list-sas: {exc}") from exc
 
     def terminate_ike(self, uniqueid: int) -> None:
+        """Close one IKE_SA and its CHILD_SAs, without waiting for the peer's answer."""
         try:
-            asyncio.run(terminate_ike(self.path, uniqueid))
+            asyncio.run(terminate_ike_sa(self.path, uniqueid))
         except ViciError as exc:
             raise ViciConfigError(str(exc)) from exc
 

@@ -131,6 +131,21 @@ def ike_id(identity: IkeIdentity | IPv4Network) -> str | None:
     return f"fqdn:*.{identity.fqdn}" if identity.domain else f"fqdn:{identity.fqdn}"
 
 
+def printed_ike_id(rendered: str) -> str:
+    """An identity :func:`ike_id` rendered as charon prints it (never with ``fqdn:``)."""
+    return rendered.removeprefix("fqdn:")
+
+
+@dataclass(frozen=True)
+class LocalEnd:
+    """One IKE_SA as charon lists it: its connection, and this end's address and identity."""
+
+    uniqueid: int
+    conn: str
+    host: str
+    identity: str
+
+
 def _auth(
     config: Config,
     profile: Ikev2Profile,

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from frrdmvpn.adapters.trusted_files import UntrustedFileError
-from frrdmvpn.apply import ApplyError, LocalEnd, Ports, apply
+from frrdmvpn.apply import ApplyError, Ports, apply
 from frrdmvpn.config import frrdiff
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.kernel import GreTunnel, NhrpHooks
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
-from frrdmvpn.config.swan import TrustpointFile
+from frrdmvpn.config.swan import LocalEnd, TrustpointFile
 from frrdmvpn.render.guard import guard_nbma
 
 pytestmark = pytest.mark.unit
@@ -84,7 +84,7 @@ class World:
         self.conns.update(message)
 
     def ike_sas(self) -> list[LocalEnd]:
-        self.log.append("list-sas")
+        self._maybe_fail("list-sas")
         return list(self.sas)
 
     def terminate_ike(self, uniqueid: int) -> None:
@@ -500,3 +500,49 @@ def test_a_connection_whose_local_end_stays_lists_no_sas() -> None:
     apply(longer, SPOKE, w.ports(longer))
     assert "list-sas" not in w.log  # the hub's hundreds of SAs are not listed for nothing
     assert [sa.uniqueid for sa in w.sas] == [1]
+
+
+def test_closing_what_was_left_behind_never_fails_the_apply(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An SA that went meanwhile (DPD, a rekey's new id) cannot be closed: the configuration
+    is in place all the same, and the other SAs are still closed."""
+    w = World()
+    w.interfaces["eth0"] += (NEW_NBMA,)
+    apply(SPOKE, None, w.ports(SPOKE))
+    w.sas = [_sa(1, "198.51.100.11", "198.51.100.11"), _sa(2, "198.51.100.11", "198.51.100.11")]
+    w.fail_on = "terminate 1"
+    moved = _source(SPOKE, NEW_NBMA)
+    plan = apply(moved, SPOKE, w.ports(moved))
+    assert w.tunnels["dmvpn0"].local == NEW_NBMA
+    assert [sa.uniqueid for sa in w.sas] == [1]  # 2 closed; 1 "went meanwhile"
+    assert "charon: terminate IKE_SA #2 of dmvpn" in " ".join(plan.changes)
+    assert "charon: terminate IKE_SA #1 of dmvpn" not in " ".join(plan.changes)
+    assert "injected failure at terminate 1" in caplog.text
+    # and charon not answering the listing: a warning, the apply done
+    w.fail_on = "list-sas"
+    apply(SPOKE, moved, w.ports(SPOKE))
+    assert w.tunnels["dmvpn0"].local == IPv4Address("198.51.100.11")
+    assert "could not list the IKE_SAs a moved connection left behind" in caplog.text
+
+
+def test_an_fqdn_identity_is_compared_as_charon_prints_it() -> None:
+    """The configuration says fqdn:NAME, charon lists NAME: an SA on an address the moved
+    connection keeps, as that identity, stays; only the one on the old address goes."""
+    text = (
+        (EXAMPLES / "lab-spoke1.conf")
+        .read_text()
+        .replace(
+            " match identity remote address 0.0.0.0\n",
+            " match identity remote address 0.0.0.0\n identity local fqdn spoke1.example.net\n",
+        )
+    )
+    named = parse_strict(text)
+    w = World()
+    w.interfaces["eth0"] += (NEW_NBMA,)
+    apply(named, None, w.ports(named))
+    w.sas = [_sa(1, "198.51.100.11", "spoke1.example.net"),
+             _sa(2, "198.51.100.111", "spoke1.example.net")]  # fmt: skip
+    moved = _source(named, NEW_NBMA)
+    apply(moved, named, w.ports(moved))
+    assert [sa.uniqueid for sa in w.sas] == [2]

@@ -16,8 +16,7 @@ import pytest
 
 from frrdmvpn.adapters.vici_client import ViciError, command
 from frrdmvpn.adapters.vici_config import CharonConfig, ViciConfigError, local_end
-from frrdmvpn.apply import LocalEnd
-from frrdmvpn.config.swan import desired_swan
+from frrdmvpn.config.swan import LocalEnd, desired_swan
 from frrdmvpn.config.validate import check
 from frrdmvpn.vici.wire import Message, ViciWireError
 
