@@ -13,12 +13,21 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 
+def _module(classname: str) -> str:
+    """``tests/lab/test_x.py`` of junit's ``tests.lab.test_x`` or ``tests.lab.test_x.TestY``
+    (a test keeps its row when it moves into a class)."""
+    parts = classname.split(".")
+    if len(parts) > 1 and parts[-1][:1].isupper():
+        parts = parts[:-1]
+    return "/".join(parts) + ".py"
+
+
 def cases(path: Path) -> dict[str, tuple[float, str]]:
     """``file::test`` -> (seconds, outcome), in the file's order."""
     out: dict[str, tuple[float, str]] = {}
     root = ET.parse(path).getroot()  # noqa: S314 - our own pytest output
     for case in root.iter("testcase"):
-        module = (case.get("classname") or "").replace(".", "/") + ".py"
+        module = _module(case.get("classname") or "")
         outcome = "ok"
         for child in case:
             if child.tag in ("failure", "error", "skipped"):

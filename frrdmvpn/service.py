@@ -87,11 +87,13 @@ AFTER_RESTART_AUDITS = (10.0,)
 #: watchfrr restarted: ``systemctl restart frr`` (the daemons follow, each seen by its own
 #: connection) or ``systemctl reload frr``, whose frr-reload then removes what frr.conf lacks.
 AFTER_WATCHFRR_AUDITS = (5.0, 15.0, 30.0, 60.0)
-#: nhrpd closed its vty and still runs this many seconds later, its vty socket closed: it
-#: hangs on its way out (FRR 8.4.4 under ``systemctl restart frr``, docs/enforcement.md), and
-#: FRR's stop would wait for systemd's SIGKILL (4 minutes): frrdmvpnd ends it.
+#: nhrpd lost its vty connection and still runs this many seconds later, its vty socket
+#: closed: it hangs on its way out (FRR 8.4.4 under ``systemctl restart frr``,
+#: docs/enforcement.md), and FRR's stop would wait for systemd's SIGKILL (4 minutes):
+#: frrdmvpnd ends it.
 STUCK_EXIT = 10.0
 STUCK_EXIT_DAEMONS = ("nhrpd",)
+FRR_USER = "frr"  # the only user whose processes frrdmvpnd may end
 _GATHER = 0.2  # seconds to gather the requests that come together (FRR restarts them all)
 Reconfigure = Callable[[str, bool], Awaitable[None]]
 
@@ -434,20 +436,26 @@ class Service:
         self.stir()
 
     async def end_stuck_exit(self, daemon: str, pid: int, wait: float | None = None) -> bool:
-        """SIGKILL ``daemon`` (``pid``) if, ``wait`` seconds (:data:`STUCK_EXIT`) after it
-        closed its vty, it still runs and its vty socket accepts no connection (a live daemon
-        accepts; one on its way out has closed the socket). True if it was ended."""
+        """SIGKILL ``daemon`` (``pid``) if, ``wait`` seconds (:data:`STUCK_EXIT`) after its vty
+        connection was lost, it still runs as user frr and its vty socket accepts no
+        connection (a live daemon accepts; one on its way out has closed the socket). True
+        if it was ended."""
         wait = STUCK_EXIT if wait is None else wait
         await asyncio.sleep(wait)
-        if not processes.running(pid, daemon) or await self.frr.session(daemon).accepting():
-            return False
-        log.warning("%s (pid %s) closed its vty %g s ago and has not exited: ending it",
-                    daemon, pid, wait, extra=fields(event="frr-stuck", reason=daemon))  # fmt: skip
-        try:
-            processes.kill(pid)
-        except OSError as exc:  # no CAP_KILL (nhrpd runs as user frr)
-            log.warning("could not end %s (pid %s): %s", daemon, pid, exc)
-            return False
+        owner = processes.uid_of(FRR_USER)
+        with processes.held(pid) as pidfd:
+            if pidfd is None or owner is None or not processes.running(pid, daemon, owner):
+                return False
+            if await self.frr.session(daemon).accepting():
+                return False
+            log.warning("%s (pid %s) lost its vty connection %g s ago, still runs and its vty "
+                        "socket refuses connections: ending it", daemon, pid, wait,
+                        extra=fields(event="frr-stuck", reason=daemon))  # fmt: skip
+            try:
+                processes.kill(pidfd)
+            except OSError as exc:  # no CAP_KILL (nhrpd runs as user frr), or seccomp
+                log.warning("could not end %s (pid %s): %s", daemon, pid, exc)
+                return False
         return True
 
     async def _configuration(self) -> None:

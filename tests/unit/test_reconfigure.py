@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -273,7 +275,7 @@ def test_an_apply_made_meanwhile_is_not_undone(
 
 @pytest.fixture
 def fake_nhrpd(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real process whose program is named nhrpd (a copy of sleep)."""
+    """A real process whose program is named nhrpd (a copy of sleep), run as this user."""
     program = tmp_path / "bin" / "nhrpd"
     program.parent.mkdir()
     shutil.copy(shutil.which("sleep") or "/bin/sleep", program)
@@ -281,6 +283,10 @@ def fake_nhrpd(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     yield proc
     proc.kill()
     proc.wait()
+
+
+def _frr_is(monkeypatch: pytest.MonkeyPatch, uid: int) -> None:
+    monkeypatch.setattr(service_module, "FRR_USER", pwd.getpwuid(uid).pw_name)
 
 
 def test_an_nhrpd_hung_on_its_way_out_is_ended(
@@ -291,6 +297,7 @@ def test_an_nhrpd_hung_on_its_way_out_is_ended(
 ) -> None:
     """Seen under `systemctl restart frr`: nhrpd closed its vty and never exited."""
     monkeypatch.setattr(service_module, "STUCK_EXIT", 0.2)
+    _frr_is(monkeypatch, os.getuid())  # the fake runs as this user
 
     async def main() -> None:
         nhrpd = FakeDaemon(tmp_path, "nhrpd", fake_nhrpd.pid)
@@ -313,13 +320,17 @@ def test_an_nhrpd_hung_on_its_way_out_is_ended(
 
     asyncio.run(main())
     assert fake_nhrpd.returncode == -signal.SIGKILL
-    said = f"nhrpd (pid {fake_nhrpd.pid}) closed its vty 0.2 s ago and has not exited"
+    said = f"nhrpd (pid {fake_nhrpd.pid}) lost its vty connection 0.2 s ago, still runs"
     assert said in caplog.text
 
 
-def test_a_live_or_foreign_process_is_not_ended(
-    tmp_path: Path, fake_nhrpd: subprocess.Popen[bytes]
+def test_a_live_foreign_or_other_users_process_is_not_ended(
+    tmp_path: Path, fake_nhrpd: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """docs/security.md P5: what user frr writes (the pid file, the vty socket) ends nothing
+    but an nhrpd of its own on its way out."""
+    _frr_is(monkeypatch, os.getuid())
+
     async def main() -> list[bool]:
         nhrpd = FakeDaemon(tmp_path, "nhrpd", fake_nhrpd.pid)
         await nhrpd.start()  # accepts: the connection broke, the daemon lives
@@ -330,7 +341,11 @@ def test_a_live_or_foreign_process_is_not_ended(
         await nhrpd.stop()
         ended.append(await service.end_stuck_exit("zebra", fake_nhrpd.pid, 0.0))  # not zebra
         ended.append(await service.end_stuck_exit("nhrpd", 2**22 + 1, 0.0))  # no such pid
+        _frr_is(monkeypatch, os.getuid() + 1 if os.getuid() == 0 else 0)  # another user's
+        ended.append(await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0))
+        monkeypatch.setattr(service_module, "FRR_USER", "no-such-user-here")
+        ended.append(await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0))
         return ended
 
-    assert asyncio.run(main()) == [False, False, False]
+    assert asyncio.run(main()) == [False] * 5
     assert fake_nhrpd.poll() is None
