@@ -360,7 +360,7 @@ def test_a_live_foreign_or_other_users_process_is_not_ended(
 
     assert asyncio.run(main()) == [False] * 5
     assert fake_nhrpd.poll() is None
-    assert "left alone: its vty socket accepts connections: it lives" in caplog.text
+    assert "left alone: it answers on its vty socket: it lives" in caplog.text
     assert "left alone: it runs as uids" in caplog.text
     assert "left alone: no user no-such-user-here on this node" in caplog.text
 
@@ -396,3 +396,27 @@ def test_why_a_process_is_left_alone_is_said() -> None:
     assert stuck_exit_refusal(zombie, "nhrpd", 106) == "it is exiting (state Z)"
     setuid = dataclasses.replace(info, uids=(106, 0, 0, 0))
     assert stuck_exit_refusal(setuid, "nhrpd", 106) == "it runs as uids 106 0 0 0, not frr's (106)"
+
+
+def test_an_nhrpd_that_accepts_but_never_answers_is_ended(
+    tmp_path: Path, fake_nhrpd: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulation 9: nhrpd hung before closing its vty socket; frrdmvpnd's own command timed
+    out and dropped the connection. The kernel still queues connections on the socket, so
+    only an answer tells a live daemon from a hung one."""
+    _frr_is(monkeypatch, os.getuid())
+
+    async def main() -> bool:
+        nhrpd = FakeDaemon(tmp_path, "nhrpd", fake_nhrpd.pid)
+        nhrpd.silent.add("enable")  # hung: it accepts connections, answers nothing
+        await nhrpd.start()
+        frr = Frr(tmp_path, timeout=1.0)
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          frr=frr)  # fmt: skip
+        try:
+            return await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0)
+        finally:
+            await nhrpd.stop()
+
+    assert asyncio.run(main())
+    assert fake_nhrpd.wait(5) == -signal.SIGKILL
