@@ -87,8 +87,8 @@ AFTER_RESTART_AUDITS = (10.0,)
 #: watchfrr restarted: ``systemctl restart frr`` (the daemons follow, each seen by its own
 #: connection) or ``systemctl reload frr``, whose frr-reload then removes what frr.conf lacks.
 AFTER_WATCHFRR_AUDITS = (5.0, 15.0, 30.0, 60.0)
-#: nhrpd lost its vty connection and still runs this many seconds later, its vty socket
-#: closed: it hangs on its way out (FRR 8.4.4 under ``systemctl restart frr``,
+#: nhrpd lost its vty connection and still runs this many seconds later, not answering on
+#: its vty socket: it hangs (FRR 8.4.4 on its way out under ``systemctl restart frr``,
 #: docs/enforcement.md), and FRR's stop would wait for systemd's SIGKILL (4 minutes):
 #: frrdmvpnd ends it.
 STUCK_EXIT = 10.0
@@ -96,6 +96,21 @@ STUCK_EXIT_DAEMONS = ("nhrpd",)
 FRR_USER = "frr"  # the only user whose processes frrdmvpnd may end
 _GATHER = 0.2  # seconds to gather the requests that come together (FRR restarts them all)
 Reconfigure = Callable[[str, bool], Awaitable[None]]
+
+
+def stuck_exit_refusal(info: processes.ProcessInfo, daemon: str, owner: int | None) -> str | None:
+    """Why a process still there after ``daemon``'s vty connection was lost must not be
+    ended (None: it may): frrdmvpnd ends only ``daemon`` itself, run wholly as user frr
+    (``owner``), so what frr writes (the pid file) can make it end nothing frr could not."""
+    if owner is None:
+        return f"no user {FRR_USER} on this node"
+    if info.comm != daemon[:15]:
+        return f"the pid is {info.comm!r}'s now"
+    if info.state in ("Z", "X"):
+        return f"it is exiting (state {info.state})"
+    if len(info.uids) != 4 or any(u != owner for u in info.uids):
+        return f"it runs as uids {' '.join(map(str, info.uids))}, not {FRR_USER}'s ({owner})"
+    return None
 
 
 def _status_table(sup: Supervisor) -> list[dict[str, Any]]:
@@ -437,22 +452,27 @@ class Service:
 
     async def end_stuck_exit(self, daemon: str, pid: int, wait: float | None = None) -> bool:
         """SIGKILL ``daemon`` (``pid``) if, ``wait`` seconds (:data:`STUCK_EXIT`) after its vty
-        connection was lost, it still runs as user frr and its vty socket accepts no
-        connection (a live daemon accepts; one on its way out has closed the socket). True
-        if it was ended."""
+        connection was lost, it still runs as user frr and does not answer on its vty socket
+        (one on its way out has closed it; a hung one accepts but never answers). True if it
+        was ended; a process that is still there but left alone is logged, with why."""
         wait = STUCK_EXIT if wait is None else wait
         await asyncio.sleep(wait)
-        owner = processes.uid_of(FRR_USER)
-        with processes.held(pid) as pidfd:
-            if pidfd is None or owner is None or not processes.running(pid, daemon, owner):
+        with processes.held(pid) as handle:
+            info = processes.inspect(pid)
+            if handle is None or info is None:
+                return False  # it exited
+            why = stuck_exit_refusal(info, daemon, processes.uid_of(FRR_USER))
+            if why is None and await self.frr.session(daemon).answers():
+                why = "it answers on its vty socket: it lives"
+            if why is not None:
+                log.warning("%s (pid %s) still there %g s after its vty connection was lost, "
+                            "left alone: %s", daemon, pid, wait, why)  # fmt: skip
                 return False
-            if await self.frr.session(daemon).accepting():
-                return False
-            log.warning("%s (pid %s) lost its vty connection %g s ago, still runs and its vty "
-                        "socket refuses connections: ending it", daemon, pid, wait,
+            log.warning("%s (pid %s) lost its vty connection %g s ago, still runs and does not "
+                        "answer on its vty socket: ending it", daemon, pid, wait,
                         extra=fields(event="frr-stuck", reason=daemon))  # fmt: skip
             try:
-                processes.kill(pidfd)
+                handle.kill()
             except OSError as exc:  # no CAP_KILL (nhrpd runs as user frr), or seccomp
                 log.warning("could not end %s (pid %s): %s", daemon, pid, exc)
                 return False

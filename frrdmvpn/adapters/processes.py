@@ -1,17 +1,29 @@
-"""This node's processes by pid, read from ``/proc``: whether one still runs a program as a
-user, and ending one that hangs through a pidfd (a signal never reaches a process that
-reused the pid)."""
+"""This node's processes by pid, read from ``/proc``: what one runs and as whom, and ending
+one that hangs, through a pidfd where the kernel and the sandbox allow one (a signal then
+never reaches a process that reused the pid)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pwd
 import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """``/proc/PID/stat`` and ``status``: the program (``comm``, at most 15 characters), the
+    state letter (``Z``: a zombie) and the real, effective, saved and filesystem uids."""
+
+    comm: str
+    state: str
+    uids: tuple[int, ...]
 
 
 def uid_of(user: str) -> int | None:
@@ -22,38 +34,50 @@ def uid_of(user: str) -> int | None:
         return None
 
 
-@contextlib.contextmanager
-def held(pid: int) -> Iterator[int | None]:
-    """A pidfd of process ``pid`` (None if there is none), closed afterwards."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
-        yield None
-        return
-    try:
-        yield pidfd
-    finally:
-        os.close(pidfd)
-
-
-def running(pid: int, program: str, uid: int, proc: Path = PROC) -> bool:
-    """Whether process ``pid`` exists, is not a zombie, runs ``program`` (its ``comm``, which
-    the kernel truncates to 15 characters) and runs as ``uid`` only (real, effective, saved
-    and filesystem uid)."""
+def inspect(pid: int, proc: Path = PROC) -> ProcessInfo | None:
+    """Process ``pid`` as ``/proc`` shows it; None if there is none."""
     try:
         stat = (proc / str(pid) / "stat").read_text()
         status = (proc / str(pid) / "status").read_text()
     except OSError:
-        return False
+        return None
     head, _, tail = stat.rpartition(")")  # "pid (comm) state ...": comm may hold ")"
-    comm = head.partition("(")[2]
-    state = tail.split()[:1]
-    uids = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
-    return (comm == program[:15] and state not in (["Z"], ["X"], [])
-            and len(uids) == 4 and all(u == str(uid) for u in uids))  # fmt: skip
+    line = next((x.split()[1:] for x in status.splitlines() if x.startswith("Uid:")), [])
+    return ProcessInfo(head.partition("(")[2], (tail.split() or ["?"])[0],
+                       tuple(int(u) for u in line))  # fmt: skip
 
 
-def kill(pidfd: int) -> None:
-    """SIGKILL the process ``pidfd`` holds; nothing if it has exited already."""
-    with contextlib.suppress(ProcessLookupError):
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+class Handle:
+    """A process to signal: by pidfd, or by pid where no pidfd may be had (``pidfd_open``
+    refused by a seccomp filter or an old kernel)."""
+
+    def __init__(self, pid: int, pidfd: int | None) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+
+    def kill(self) -> None:
+        """SIGKILL it; nothing if it has exited already."""
+        with contextlib.suppress(ProcessLookupError):
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def held(pid: int) -> Iterator[Handle | None]:
+    """A handle on process ``pid`` (None if there is no such process), closed afterwards."""
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except ProcessLookupError:
+        yield None
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOSYS, errno.EACCES):
+            raise
+        pidfd = None
+    try:
+        yield Handle(pid, pidfd)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)

@@ -139,17 +139,31 @@ class VtySession:
         async with self._lock:
             await self._connect()
 
-    async def accepting(self) -> bool:
-        """Whether the daemon's vty socket accepts a connection now (FRR closes it on its
-        way out); the probe is closed at once and changes nothing of this session."""
+    async def answers(self) -> bool:
+        """Whether the daemon answers now, on a connection of its own: ``enable`` answered
+        within the connect timeout. A hung daemon's socket may still accept (the kernel
+        queues the connection); only a daemon that runs its event loop answers."""
         try:
-            _, writer = await asyncio.wait_for(
+            reader, writer = await asyncio.wait_for(
                 asyncio.open_unix_connection(str(self.path)), self.connect_timeout
             )
         except (OSError, TimeoutError):
             return False
-        writer.close()
-        return True
+        decoder = ReplyDecoder()
+
+        async def answered() -> bool:
+            while data := await reader.read(1 << 16):
+                if decoder.feed(data):
+                    return True
+            return False
+
+        try:
+            writer.write(encode_command("enable"))
+            return await asyncio.wait_for(answered(), self.connect_timeout)
+        except (OSError, TimeoutError, VtyWireError):
+            return False
+        finally:
+            writer.close()
 
     async def wait_lost(self) -> None:
         """Until the connection is lost (at once when not connected)."""

@@ -5,6 +5,8 @@ what drifted (tests.unit.test_apply's fake node) and applies only that."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import errno
 import logging
 import os
 import pwd
@@ -18,11 +20,17 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn import service as service_module
+from frrdmvpn.adapters.processes import ProcessInfo
 from frrdmvpn.adapters.vtysh import Frr
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.daemon import _reconfigure
 from frrdmvpn.datastores import Datastores
-from frrdmvpn.service import AFTER_RESTART_AUDITS, AFTER_WATCHFRR_AUDITS, Service
+from frrdmvpn.service import (
+    AFTER_RESTART_AUDITS,
+    AFTER_WATCHFRR_AUDITS,
+    Service,
+    stuck_exit_refusal,
+)
 from tests.fake_vty import FakeDaemon
 from tests.unit.test_apply import EXAMPLES, SPOKE, World
 
@@ -325,7 +333,10 @@ def test_an_nhrpd_hung_on_its_way_out_is_ended(
 
 
 def test_a_live_foreign_or_other_users_process_is_not_ended(
-    tmp_path: Path, fake_nhrpd: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    fake_nhrpd: subprocess.Popen[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """docs/security.md P5: what user frr writes (the pid file, the vty socket) ends nothing
     but an nhrpd of its own on its way out."""
@@ -349,3 +360,63 @@ def test_a_live_foreign_or_other_users_process_is_not_ended(
 
     assert asyncio.run(main()) == [False] * 5
     assert fake_nhrpd.poll() is None
+    assert "left alone: it answers on its vty socket: it lives" in caplog.text
+    assert "left alone: it runs as uids" in caplog.text
+    assert "left alone: no user no-such-user-here on this node" in caplog.text
+
+
+def test_without_a_pidfd_the_hung_nhrpd_is_ended_by_pid(
+    tmp_path: Path, fake_nhrpd: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A seccomp filter (a container's) may refuse pidfd_open: the checks still hold and the
+    signal goes by pid."""
+    _frr_is(monkeypatch, os.getuid())
+
+    def refused(pid: int, flags: int = 0) -> int:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "pidfd_open", refused)
+
+    async def main() -> bool:
+        frr = Frr(tmp_path, timeout=1.0)  # no vty socket: refused
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          frr=frr)  # fmt: skip
+        return await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0)
+
+    assert asyncio.run(main())
+    assert fake_nhrpd.wait(5) == -signal.SIGKILL
+
+
+def test_why_a_process_is_left_alone_is_said() -> None:
+    info = ProcessInfo("nhrpd", "S", (106, 106, 106, 106))
+    assert stuck_exit_refusal(info, "nhrpd", 106) is None
+    assert stuck_exit_refusal(info, "nhrpd", None) == "no user frr on this node"
+    assert "'nhrpd''s now" in (stuck_exit_refusal(info, "zebra", 106) or "")
+    zombie = dataclasses.replace(info, state="Z")
+    assert stuck_exit_refusal(zombie, "nhrpd", 106) == "it is exiting (state Z)"
+    setuid = dataclasses.replace(info, uids=(106, 0, 0, 0))
+    assert stuck_exit_refusal(setuid, "nhrpd", 106) == "it runs as uids 106 0 0 0, not frr's (106)"
+
+
+def test_an_nhrpd_that_accepts_but_never_answers_is_ended(
+    tmp_path: Path, fake_nhrpd: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulation 9: nhrpd hung before closing its vty socket; frrdmvpnd's own command timed
+    out and dropped the connection. The kernel still queues connections on the socket, so
+    only an answer tells a live daemon from a hung one."""
+    _frr_is(monkeypatch, os.getuid())
+
+    async def main() -> bool:
+        nhrpd = FakeDaemon(tmp_path, "nhrpd", fake_nhrpd.pid)
+        nhrpd.silent.add("enable")  # hung: it accepts connections, answers nothing
+        await nhrpd.start()
+        frr = Frr(tmp_path, timeout=1.0)
+        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
+                          frr=frr)  # fmt: skip
+        try:
+            return await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0)
+        finally:
+            await nhrpd.stop()
+
+    assert asyncio.run(main())
+    assert fake_nhrpd.wait(5) == -signal.SIGKILL
