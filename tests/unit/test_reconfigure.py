@@ -37,6 +37,11 @@ from tests.unit.test_apply import EXAMPLES, SPOKE, World
 pytestmark = pytest.mark.unit
 
 
+def _service(tmp_path: Path, frr: Frr) -> Service:
+    """A spoke's service over ``frr``, charon and its status files in ``tmp_path``."""
+    return Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path, frr=frr)
+
+
 async def until(check: Callable[[], object], what: str) -> None:
     for _ in range(500):
         if check():
@@ -90,8 +95,7 @@ def test_watchfrr_restarting_schedules_audits(tmp_path: Path) -> None:
         watchfrr = FakeDaemon(tmp_path, "watchfrr", 5)
         await watchfrr.start()
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
-                          frr=frr)  # fmt: skip
+        service = _service(tmp_path, frr)
         frr.listeners.append(service._frr_event)
         keeper = asyncio.create_task(frr.keep(["watchfrr"]))
         try:
@@ -191,8 +195,7 @@ def test_a_step_rewrites_status_files_and_reads_counters_only_when_needed(
         nhrpd = FakeDaemon(tmp_path)
         await nhrpd.start()
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
-                          frr=frr)  # fmt: skip
+        service = _service(tmp_path, frr)
         reads: list[int] = []
         service.api = type("Api", (), {"observed": lambda *a: None,
                                        "guard_observed": lambda *a: reads.append(1)})()  # fmt: skip
@@ -311,8 +314,7 @@ def test_an_nhrpd_hung_on_its_way_out_is_ended(
         nhrpd = FakeDaemon(tmp_path, "nhrpd", fake_nhrpd.pid)
         await nhrpd.start()
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
-                          frr=frr)  # fmt: skip
+        service = _service(tmp_path, frr)
         frr.listeners.append(service._frr_event)
         keeper = asyncio.create_task(frr.keep(["nhrpd"]))
         try:
@@ -346,8 +348,7 @@ def test_a_live_foreign_or_other_users_process_is_not_ended(
         nhrpd = FakeDaemon(tmp_path, "nhrpd", fake_nhrpd.pid)
         await nhrpd.start()  # accepts: the connection broke, the daemon lives
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
-                          frr=frr)  # fmt: skip
+        service = _service(tmp_path, frr)
         ended = [await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0)]
         await nhrpd.stop()
         ended.append(await service.end_stuck_exit("zebra", fake_nhrpd.pid, 0.0))  # not zebra
@@ -379,8 +380,7 @@ def test_without_a_pidfd_the_hung_nhrpd_is_ended_by_pid(
 
     async def main() -> bool:
         frr = Frr(tmp_path, timeout=1.0)  # no vty socket: refused
-        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
-                          frr=frr)  # fmt: skip
+        service = _service(tmp_path, frr)
         return await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0)
 
     assert asyncio.run(main())
@@ -411,8 +411,7 @@ def test_an_nhrpd_that_accepts_but_never_answers_is_ended(
         nhrpd.silent.add("enable")  # hung: it accepts connections, answers nothing
         await nhrpd.start()
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
-                          frr=frr)  # fmt: skip
+        service = _service(tmp_path, frr)
         try:
             return await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0)
         finally:
