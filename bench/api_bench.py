@@ -29,6 +29,7 @@ from frrdmvpn.api.backend import Backend
 from frrdmvpn.api.server import ApiServer
 from frrdmvpn.api.state import Observed, StateBuilder
 from frrdmvpn.api.store import Store
+from frrdmvpn.codec.vici import Message
 from frrdmvpn.core.supervisor import Peer, Role, State
 from frrdmvpn.datastores import Datastores
 from frrdmvpn.v1 import (
@@ -38,7 +39,6 @@ from frrdmvpn.v1 import (
     watch_service_pb2_grpc,
 )
 from frrdmvpn.v1 import watch_service_pb2 as wpb
-from frrdmvpn.vici.wire import Message
 
 HUB = "198.51.100.1"
 NOW = 1_790_000_000.0
@@ -54,7 +54,7 @@ def tunnel(i: int) -> str:
 
 
 def list_sa(i: int, elapsed: int) -> Message:
-    """One IKE_SA and its CHILD_SA as frrdmvpn.vici.wire decodes charon's list-sa."""
+    """One IKE_SA and its CHILD_SA as frrdmvpn.codec.vici decodes charon's list-sa."""
     nbma = remote(i).encode()
     child: dict[str, Any] = {
         "name": b"dmvpn", "uniqueid": str(100_000 + i).encode(), "reqid": b"1",

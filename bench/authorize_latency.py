@@ -9,8 +9,8 @@ import ipaddress
 import statistics
 import time
 
+from frrdmvpn.codec.nhrp_events import AuthorizeBinding
 from frrdmvpn.core.authorize import ChildSa, Policy, PolicyMode, authorize
-from frrdmvpn.nhrp.events import AuthorizeBinding
 
 HUB = ipaddress.IPv4Address("198.51.100.1")
 

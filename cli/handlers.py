@@ -2,7 +2,7 @@
 
 Show handlers fetch the API's messages and hand them to the renderers (``cli.render``,
 imported when first used) or, after ``| json``, to ``as_json``. A handler that cannot do
-its work raises :class:`cli.session.ShellError` with the lines to print; API errors
+its work raises :class:`cli.errors.ShellError` with the lines to print; API errors
 (:class:`grpc.RpcError`) are turned into one line by the session.
 """
 
@@ -18,14 +18,16 @@ import grpc
 from cli import pipes
 from cli.api import AUTHORIZATION_FAILED, error_text
 from cli.debug import ALL_OFF, OFF, ON
+from cli.errors import ShellError
 from cli.parse import Parsed
-from cli.session import BANNER, ShellError
 from cli.tree import Level
 from frrdmvpn.config.modes import ROOT
 from frrdmvpn.v1 import config_pb2
 
 if TYPE_CHECKING:
     from cli.session import Session
+
+BANNER = "Enter configuration commands, one per line.  End with CNTL/Z."
 
 Handler = Callable[["Session", Parsed], list[str]]
 HANDLERS: dict[str, Handler] = {}

@@ -9,8 +9,8 @@ import sys
 from dataclasses import dataclass
 
 from cli.api import AUTHORIZATION_FAILED
+from cli.handlers import BANNER
 from cli.parse import INCOMPLETE, INVALID
-from cli.session import BANNER
 from cli.tree import PIPE, Level, children, commands
 from frrdmvpn.config.modes import Mode
 

@@ -24,6 +24,8 @@ import grpc
 from cli import pipes
 from cli.api import ShellApi, context_from_pb, error_text
 from cli.debug import Debugger
+from cli.errors import ShellError
+from cli.handlers import HANDLERS
 from cli.pager import DEFAULT_WIDTH
 from cli.parse import (
     INCOMPLETE,
@@ -47,8 +49,6 @@ from cli.tree import Level
 from frrdmvpn.config.modes import ROOT, Context
 from frrdmvpn.v1 import config_pb2
 
-BANNER = "Enter configuration commands, one per line.  End with CNTL/Z."
-
 
 @dataclass
 class Output:
@@ -58,14 +58,6 @@ class Output:
     lines: list[str] = field(default_factory=list)
     ok: bool = True
     page: bool = True
-
-
-class ShellError(Exception):
-    """A command that cannot be done: its lines are printed, the line counts as failed."""
-
-    def __init__(self, *lines: str) -> None:
-        super().__init__(lines[0] if lines else "")
-        self.lines = list(lines)
 
 
 def _load_render() -> Any:
@@ -178,8 +170,6 @@ class Session:
 
     def run(self, command: Parsed) -> Output:
         """Run a parsed command (its handler, then its ``|`` modifier)."""
-        from cli.handlers import HANDLERS  # noqa: PLC0415 - handlers import this module
-
         handler = HANDLERS[command.handler]
         try:
             lines = handler(self, command)

@@ -29,8 +29,8 @@ from frrdmvpn.adapters.decision_journal import DecisionJournal
 from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.journal import setup as setup_logging
-from frrdmvpn.adapters.nhrp_events import DEFAULT_PATH as EVENTS_PATH
-from frrdmvpn.adapters.nhrp_events import NhrpEventServer
+from frrdmvpn.adapters.nhrp_event_server import DEFAULT_PATH as EVENTS_PATH
+from frrdmvpn.adapters.nhrp_event_server import NhrpEventServer
 from frrdmvpn.adapters.unix_server import principal_of_uid, uid_of
 from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas, with_certificates
 from frrdmvpn.adapters.vici_proxy import (
@@ -39,6 +39,7 @@ from frrdmvpn.adapters.vici_proxy import (
     ListenPathBusyError,
     ViciProxy,
 )
+from frrdmvpn.codec.nhrp_events import AuthorizeBinding
 from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import decode
@@ -47,8 +48,7 @@ from frrdmvpn.config.swan import connection_names
 from frrdmvpn.config.validate import check
 from frrdmvpn.core.admission import Admission
 from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
-from frrdmvpn.nhrp.events import AuthorizeBinding
-from frrdmvpn.render.guard import GuardSpec
+from frrdmvpn.core.guard_rules import GuardSpec
 
 log = logging.getLogger("frrdmvpn.proxy")
 

@@ -36,7 +36,7 @@ from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.journal import fields
 from frrdmvpn.adapters.neighbors import NeighborMonitor, replace_neighbor
-from frrdmvpn.adapters.nflog import NflogListener
+from frrdmvpn.adapters.nflog_listener import NflogListener
 from frrdmvpn.adapters.vici_client import ViciError, list_sas, list_sas_raw, listen
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
 from frrdmvpn.adapters.vtysh import (
@@ -51,8 +51,12 @@ from frrdmvpn.adapters.vtysh import (
 from frrdmvpn.api.backend import OperationError, results
 from frrdmvpn.api.convert import sa_records
 from frrdmvpn.api.state import Observed
+from frrdmvpn.codec.nflog import Logged
+from frrdmvpn.codec.rtnl_addr import Received
+from frrdmvpn.codec.vici import Message
 from frrdmvpn.core.cadence import Audits, Cadence
 from frrdmvpn.core.guard_report import GuardReport
+from frrdmvpn.core.guard_rules import GuardSpec
 from frrdmvpn.core.orphans import KernelPolicy, KernelSa, orphan_policies, orphan_sas
 from frrdmvpn.core.supervisor import (
     CleanOrphans,
@@ -63,12 +67,8 @@ from frrdmvpn.core.supervisor import (
     Supervisor,
     Transition,
 )
+from frrdmvpn.core.vici_translate import Initiate as ProxyInitiate
 from frrdmvpn.guards import GuardKeeper
-from frrdmvpn.kernel.addr import Received
-from frrdmvpn.kernel.nflog import Logged
-from frrdmvpn.render.guard import GuardSpec
-from frrdmvpn.vici.translate import Initiate as ProxyInitiate
-from frrdmvpn.vici.wire import Message
 
 log = logging.getLogger("frrdmvpn.supervisor")
 ORPHAN_CONFIRM = 3.0  # seconds between the two sweeps of an orphan clean-up

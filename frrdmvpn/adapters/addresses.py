@@ -1,6 +1,6 @@
 """The kernel's IPv4 interface addresses from rtnetlink: a dump, then every change.
 
-Only moves bytes: what they say is decoded by :mod:`frrdmvpn.kernel.addr` and kept by
+Only moves bytes: what they say is decoded by :mod:`frrdmvpn.codec.rtnl_addr` and kept by
 :class:`frrdmvpn.core.guard_set.AddressTable` (through :class:`frrdmvpn.guards.GuardKeeper`).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from frrdmvpn.adapters.rtnetlink import Subscription
-from frrdmvpn.kernel import addr
+from frrdmvpn.codec import rtnl_addr
 
 RCVBUF = 1 << 18
 
@@ -21,12 +21,14 @@ class AddressMonitor:
     second dump on the same socket meanwhile)."""
 
     def __init__(
-        self, on_received: Callable[[addr.Received], None], on_dump: Callable[[], None]
+        self, on_received: Callable[[rtnl_addr.Received], None], on_dump: Callable[[], None]
     ) -> None:
         self.on_received = on_received
         self.on_dump = on_dump
-        self._sub = Subscription(addr.RTMGRP_IPV4_IFADDR, addr.parse, self._received, self._dump,
-                                 rcvbuf=RCVBUF, what="address notifications")  # fmt: skip
+        self._sub = Subscription(
+            rtnl_addr.RTMGRP_IPV4_IFADDR, rtnl_addr.parse, self._received, self._dump,
+            rcvbuf=RCVBUF, what="address notifications",
+        )  # fmt: skip
         self._seq = 0
         self._dumping = False  # a dump was asked for and has not ended
         self._again = False  # ask for another when it ends
@@ -42,9 +44,9 @@ class AddressMonitor:
             return
         self._seq += 1
         self.on_dump()
-        self._dumping = self._sub.send(addr.dump_request(self._seq))
+        self._dumping = self._sub.send(rtnl_addr.dump_request(self._seq))
 
-    def _received(self, received: addr.Received) -> None:
+    def _received(self, received: rtnl_addr.Received) -> None:
         self.on_received(received)
         if received.done or received.errors:  # only dumps are asked for: it ended
             self._dumping = False

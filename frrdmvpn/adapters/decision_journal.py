@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from frrdmvpn.adapters.config_store import atomic_write
+from frrdmvpn.codec.nhrp_events import AuthorizeBinding
 from frrdmvpn.core.authorize import Decision
-from frrdmvpn.nhrp.events import AuthorizeBinding
 
 PATH = Path("/run/frrdmvpn/authorization.json")
 KEPT = 256

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from frrdmvpn.kernel.inotify import (
+from frrdmvpn.codec.inotify import (
     IN_CLOEXEC,
     IN_CLOSE_WRITE,
     IN_MOVED_TO,

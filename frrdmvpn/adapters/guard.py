@@ -1,6 +1,6 @@
 """Kernel guards: the only code that runs ``nft`` and ``ip xfrm``.
 
-What to install is rendered by :mod:`frrdmvpn.render.guard`; this adapter applies it,
+What to install is rendered by :mod:`frrdmvpn.core.guard_rules`; this adapter applies it,
 checks it, reads the counters and flushes stale larval XFRM states.
 
 Verified with iproute2 6.1.0 (Debian 12): ``ip -j xfrm policy show`` and
@@ -22,8 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from frrdmvpn.core.orphans import KernelPolicy, KernelSa
-from frrdmvpn.render.guard import (
+from frrdmvpn.core.guard_rules import (
     IPPROTO_GRE,
     TABLE_FAMILY,
     TABLE_NAME,
@@ -39,6 +38,7 @@ from frrdmvpn.render.guard import (
     parse_nft_counters,
     xfrm_block_policies,
 )
+from frrdmvpn.core.orphans import KernelPolicy, KernelSa
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from frrdmvpn.adapters.vici_client import ViciError, list_child_sas
 from frrdmvpn.adapters.vici_proxy import kick_gre
 from frrdmvpn.core.authorize import ChildSa, protects_gre
-from frrdmvpn.vici.translate import Initiate
+from frrdmvpn.core.vici_translate import Initiate
 
 log = logging.getLogger(__name__)
 

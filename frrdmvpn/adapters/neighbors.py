@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from frrdmvpn.adapters.rtnetlink import Subscription
+from frrdmvpn.codec import rtnl_neigh
 from frrdmvpn.core.supervisor import Neighbor, neighbor_changed
-from frrdmvpn.kernel import neigh
 
 TIMEOUT = 60.0
 RCVBUF = 1 << 20  # a hub's burst of registrations must not overflow it
@@ -58,7 +58,7 @@ async def replace_neighbor(
     return err.strip() if rc else ""
 
 
-Key = tuple[int, neigh.IPAddress]
+Key = tuple[int, rtnl_neigh.IPAddress]
 
 
 class NeighborMonitor:
@@ -69,7 +69,7 @@ class NeighborMonitor:
 
     def __init__(self, on_change: Callable[[], None]) -> None:
         self.on_change = on_change
-        self._sub = Subscription(neigh.RTMGRP_NEIGH, neigh.parse, self._apply, self._lost,
+        self._sub = Subscription(rtnl_neigh.RTMGRP_NEIGH, rtnl_neigh.parse, self._apply, self._lost,
                                  rcvbuf=RCVBUF, what="neighbour notifications")  # fmt: skip
         self.watched: dict[int, str] = {}  # ifindex -> name
         self.entries: dict[Key, Neighbor] = {}
@@ -102,7 +102,7 @@ class NeighborMonitor:
             return
         self._seq += 1
         self._dumping = set()
-        if not self._sub.send(neigh.dump_request(self._seq)):  # the next change asks again
+        if not self._sub.send(rtnl_neigh.dump_request(self._seq)):  # the next change asks again
             self._dumping = None
 
     def _lost(self) -> None:
@@ -110,7 +110,7 @@ class NeighborMonitor:
         self._dump()
         self.on_change()
 
-    def _apply(self, received: neigh.Received) -> None:
+    def _apply(self, received: rtnl_neigh.Received) -> None:
         changed = False
         for c in received.changes:
             name = self.watched.get(c.ifindex)

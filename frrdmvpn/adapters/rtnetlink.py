@@ -1,5 +1,5 @@
 """A rtnetlink socket bound to some of the kernel's notification groups, read from the event
-loop: what arrives goes through a codec of :mod:`frrdmvpn.kernel` to a callback. Shared by
+loop: what arrives goes through a codec of :mod:`frrdmvpn.codec` to a callback. Shared by
 the neighbour (:mod:`frrdmvpn.adapters.neighbors`) and address
 (:mod:`frrdmvpn.adapters.addresses`) monitors."""
 
@@ -12,7 +12,7 @@ import socket
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from frrdmvpn.kernel.netlink import NetlinkError
+from frrdmvpn.codec.netlink import NetlinkError
 
 NETLINK_ROUTE = 0
 log = logging.getLogger(__name__)

@@ -12,10 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from frrdmvpn.core.authorize import ChildSa
-from frrdmvpn.core.supervisor import IkeSa
-from frrdmvpn.nhrp.events import IPAddress
-from frrdmvpn.vici.wire import (
+from frrdmvpn.codec.nhrp_events import IPAddress
+from frrdmvpn.codec.vici import (
     Message,
     Packet,
     PacketType,
@@ -27,6 +25,8 @@ from frrdmvpn.vici.wire import (
     text,
     texts,
 )
+from frrdmvpn.core.authorize import ChildSa
+from frrdmvpn.core.supervisor import IkeSa
 
 TIMEOUT = 5.0
 

@@ -17,8 +17,8 @@ from typing import Any
 from frrdmvpn.adapters.vici_client import ViciError, command, list_sa_messages
 from frrdmvpn.adapters.vici_client import terminate_ike as terminate_ike_sa
 from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
+from frrdmvpn.codec.vici import Message, ViciWireError, message_from, text, texts
 from frrdmvpn.config.swan import LocalEnd
-from frrdmvpn.vici.wire import Message, ViciWireError, message_from, text, texts
 
 TIMEOUT = 10.0
 

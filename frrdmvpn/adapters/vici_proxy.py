@@ -1,7 +1,7 @@
 """The VICI proxy: listens on nhrpd's compiled-in socket, one upstream connection per client.
 
 Each client gets its own connection to charon's relocated socket and a
-:class:`~frrdmvpn.vici.translate.ClientSession` deciding what crosses, in the role its uid
+:class:`~frrdmvpn.core.vici_translate.ClientSession` deciding what crosses, in the role its uid
 (``SO_PEERCRED``) gives it (:mod:`frrdmvpn.core.vici_access`): root everything, nhrpd's
 user nhrpd's requests on DMVPN's SAs, anyone else nothing (such a client gets no connection
 to charon at all). A refused request is answered by the session, counted by user and
@@ -26,10 +26,11 @@ from frrdmvpn.adapters.unix_server import (
     listen_restricted,
     peer_credentials,
 )
+from frrdmvpn.codec.vici import StreamDecoder, ViciStreamError, ViciWireError, frame
 from frrdmvpn.config.charon_socket import CHARON_SOCKET, PROXY_SOCKET
 from frrdmvpn.core.admission import Admission
 from frrdmvpn.core.vici_access import Forbidden, Role, client_of
-from frrdmvpn.vici.translate import (
+from frrdmvpn.core.vici_translate import (
     Action,
     ClientSession,
     Initiate,
@@ -37,7 +38,6 @@ from frrdmvpn.vici.translate import (
     ToClient,
     ToUpstream,
 )
-from frrdmvpn.vici.wire import StreamDecoder, ViciStreamError, ViciWireError, frame
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """FRR's daemons over their vty sockets: the protocol vtysh speaks, without a vtysh process.
 
 One persistent connection per daemon (``/run/frr/<daemon>.vty``, framing in
-:mod:`frrdmvpn.vty.wire`): ``enable`` once, then one command at a time, each answered
+:mod:`frrdmvpn.codec.vty`): ``enable`` once, then one command at a time, each answered
 before the next is sent; configuration goes through the same session (``configure
 terminal``, the lines, ``end``). A ``% ...`` line or a failing status is a
 :class:`VtyshError` carrying the daemon's words.
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from frrdmvpn.codec.vty import Reply, ReplyDecoder, VtyWireError, encode_command
 from frrdmvpn.core.supervisor import Backoff, NhrpBinding, PeerKey
-from frrdmvpn.vty.wire import Reply, ReplyDecoder, VtyWireError, encode_command
 
 RUN_DIR = Path("/run/frr")
 TIMEOUT = 10.0

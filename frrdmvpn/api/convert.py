@@ -13,12 +13,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from frrdmvpn.codec.vici import Message, ViciWireError, text, texts
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.core.supervisor import Role, State
 from frrdmvpn.v1 import ipsec_pb2, nhrp_pb2, peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
-from frrdmvpn.vici.wire import Message, ViciWireError, text, texts
 
 # Keys of charon's list-sa that change by themselves (clocks, counters).
 _VOLATILE = frozenset(

@@ -29,9 +29,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from frrdmvpn.codec.nhrp_events import AuthorizeBinding, IPAddress
+from frrdmvpn.codec.x509 import CertificateNames, DerError, SubjectAltNames, certificate_names
 from frrdmvpn.core.identity import Identity, carries, certificate_identity
-from frrdmvpn.core.x509san import CertificateNames, DerError, SubjectAltNames, certificate_names
-from frrdmvpn.nhrp.events import AuthorizeBinding, IPAddress
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

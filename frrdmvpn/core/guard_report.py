@@ -6,7 +6,7 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from frrdmvpn.nhrp.packet import (
+from frrdmvpn.codec.nhrp import (
     NhrpDecodeError,
     NhrpPacket,
     decode_from_ip,

@@ -1,7 +1,7 @@
 """What the guards' set of NBMA addresses must hold, and how it gets there. Pure.
 
 * :class:`AddressTable`: each interface's IPv4 addresses, kept from rtnetlink's address
-  messages (:mod:`frrdmvpn.kernel.addr`): a notification adds or removes one address, and
+  messages (:mod:`frrdmvpn.codec.rtnl_addr`): a notification adds or removes one address, and
   the end of a dump removes what the dump did not list.
 * :func:`guard_step`: from the addresses guarded now to the ones needed. What is needed is
   added at once; an address goes only when the caller says nothing may still send GRE from
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
-from frrdmvpn.kernel.addr import Received
+from frrdmvpn.codec.rtnl_addr import Received
 
 
 @dataclass

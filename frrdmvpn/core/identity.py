@@ -28,7 +28,7 @@ import enum
 import ipaddress
 from dataclasses import dataclass
 
-from frrdmvpn.core.x509san import (
+from frrdmvpn.codec.x509 import (
     IA5_STRING,
     PRINTABLE_CHARACTERS,
     PRINTABLE_STRING,

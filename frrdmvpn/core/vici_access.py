@@ -33,7 +33,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from frrdmvpn.vici.wire import Message, PacketType, Value
+from frrdmvpn.codec.vici import Message, PacketType, Value
 
 #: The events nhrpd registers for.
 NHRPD_EVENTS = frozenset(

@@ -111,7 +111,7 @@ def test_no_cleartext_gre_while_charon_is_stopped(lab: Lab, tmp_path: Path) -> N
 
 ROGUE_REGISTRATION = """
 import socket, struct
-from frrdmvpn.nhrp.packet import build_gre, encode, registration_request
+from frrdmvpn.codec.nhrp import build_gre, encode, registration_request
 nhrp = encode(registration_request("198.51.100.66", "192.0.2.66", "192.0.2.1"))
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE)
 for _ in range(3):

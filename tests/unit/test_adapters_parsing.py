@@ -8,7 +8,7 @@ import pytest
 
 from frrdmvpn.adapters.vici_client import child_sas_from_list_sa, ike_sas_from_list_sa
 from frrdmvpn.adapters.vtysh import bindings_from_cache, extract_json, sas_from_dmvpn
-from frrdmvpn.vici.wire import Message
+from frrdmvpn.codec.vici import Message
 
 pytestmark = pytest.mark.unit
 ip = ipaddress.ip_address

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.adapters.nhrp_events import NhrpEventServer
+from frrdmvpn.adapters.nhrp_event_server import NhrpEventServer
 from frrdmvpn.adapters.vici_proxy import ViciProxy
+from frrdmvpn.codec.nhrp_events import AuthorizeBinding
+from frrdmvpn.codec.vici import Packet, PacketType, decode_packet, encode_packet, frame
 from frrdmvpn.core.admission import Admission, Refusal, Ticket
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.enforcer import admissions
-from frrdmvpn.nhrp.events import AuthorizeBinding
 from frrdmvpn.v1 import watch_service_pb2 as wpb
-from frrdmvpn.vici.wire import Packet, PacketType, decode_packet, encode_packet, frame
 from tests.unit.test_api_server import Node, read
 from tests.unit.test_api_server import run as run_api
 from tests.unit.test_proxy_io import fake_charon

@@ -15,11 +15,11 @@ from frrdmvpn.api import convert
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.state import Observed, StateBuilder
 from frrdmvpn.api.store import Store
+from frrdmvpn.codec.vici import Message
 from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.core.supervisor import Role, State
 from frrdmvpn.v1 import ipsec_pb2, nhrp_pb2, peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
-from frrdmvpn.vici.wire import Message
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +35,7 @@ NHRP_CACHE_JSON = (
 
 
 def list_sa(elapsed: int = 0, *, state: bytes = b"ESTABLISHED", traffic: int = 0) -> Message:
-    """One ``list-sa`` event of charon as frrdmvpn.vici.wire decodes it (values are bytes,
+    """One ``list-sa`` event of charon as frrdmvpn.codec.vici decodes it (values are bytes,
     lists lists of bytes, sections dicts), ``elapsed`` seconds after the first look."""
     n = str
     child: dict[str, Any] = {

@@ -25,6 +25,7 @@ from frrdmvpn.api.backend import Backend, results
 from frrdmvpn.api.server import ApiServer, TlsFiles
 from frrdmvpn.api.state import Observed
 from frrdmvpn.api.store import _order
+from frrdmvpn.codec.vici import Message
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.swan import TrustpointFile
@@ -46,7 +47,6 @@ from frrdmvpn.v1 import (
     watch_service_pb2_grpc,
 )
 from frrdmvpn.v1 import watch_service_pb2 as wpb
-from frrdmvpn.vici.wire import Message
 from tests.unit.test_apply import World
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]

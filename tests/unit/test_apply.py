@@ -19,7 +19,7 @@ from frrdmvpn.config.kernel import GreTunnel, NhrpHooks
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.swan import LocalEnd, TrustpointFile
-from frrdmvpn.render.guard import guard_nbma
+from frrdmvpn.core.guard_rules import guard_nbma
 
 pytestmark = pytest.mark.unit
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"

@@ -12,6 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from frrdmvpn.codec.nhrp_events import AuthorizeBinding
+from frrdmvpn.codec.x509 import (
+    DerError,
+    SubjectAltNames,
+    certificate_names,
+    flat,
+    subject_alt_names,
+)
 from frrdmvpn.core.authorize import (
     ChildSa,
     Decision,
@@ -21,14 +29,6 @@ from frrdmvpn.core.authorize import (
     gre_protection_problem,
     protects_gre,
 )
-from frrdmvpn.core.x509san import (
-    DerError,
-    SubjectAltNames,
-    certificate_names,
-    flat,
-    subject_alt_names,
-)
-from frrdmvpn.nhrp.events import AuthorizeBinding
 from tests.fuzzing import budget
 from tests.unit.certgen import issue, tlv
 

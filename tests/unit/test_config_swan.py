@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from frrdmvpn.codec.vici import Message, decode_message, encode_message
 from frrdmvpn.config.model import (
     AddressIdentity,
     Config,
@@ -31,7 +32,6 @@ from frrdmvpn.config.swan import (
     load_key_message,
     trustpoint_files,
 )
-from frrdmvpn.vici.wire import Message, decode_message, encode_message
 
 pytestmark = pytest.mark.unit
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters import decision_journal
+from frrdmvpn.codec.vici import Message, Packet, PacketType
 from frrdmvpn.enforcer import build_parser, serve
-from frrdmvpn.vici.wire import Message, Packet, PacketType
 from tests.unit.test_proxy_io import scripted_charon
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from frrdmvpn.nhrp.events import (
+from frrdmvpn.codec.nhrp_events import (
     MAX_MESSAGE,
     EventDecoder,
     EventStreamError,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.adapters.nhrp_events import NhrpEventServer
+from frrdmvpn.adapters.nhrp_event_server import NhrpEventServer
+from frrdmvpn.codec.nhrp_events import MAX_MESSAGE, AuthorizeBinding
 from frrdmvpn.core.authorize import Decision
-from frrdmvpn.nhrp.events import MAX_MESSAGE, AuthorizeBinding
 
 pytestmark = pytest.mark.unit
 

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from frrdmvpn.adapters.decision_journal import DecisionJournal, read
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.backend import Backend
+from frrdmvpn.codec.nhrp_events import AuthorizeBinding
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.datastores import Datastores
-from frrdmvpn.nhrp.events import AuthorizeBinding
 from tests.fuzzing import MARKS, assert_bounded, budget, mutations
 
 pytestmark = MARKS

@@ -1,7 +1,7 @@
 """Fuzzers over the kernel codecs: NFLOG (it carries the peers' packets the guards dropped,
 through :class:`~frrdmvpn.core.guard_report.GuardReport`), rtnetlink neighbour and address
 messages (the addresses through :class:`~frrdmvpn.core.guard_set.AddressTable`) and inotify
-events (frrdmvpn/kernel/). Whatever the bytes: a result or the codec's ValueError, never
+events (frrdmvpn/codec/). Whatever the bytes: a result or the codec's ValueError, never
 another exception, and memory bounded by the input."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
+from frrdmvpn.codec import inotify, nflog, rtnl_addr, rtnl_neigh
+from frrdmvpn.codec.netlink import NetlinkError, attr, message
+from frrdmvpn.codec.nhrp import build_gre, encode, registration_request
 from frrdmvpn.core.guard_report import GuardReport, decode_offender
 from frrdmvpn.core.guard_set import AddressTable
-from frrdmvpn.kernel import addr, inotify, neigh, nflog
-from frrdmvpn.kernel.netlink import NetlinkError, attr, message
-from frrdmvpn.nhrp.packet import build_gre, encode, registration_request
 from tests.fuzzing import MARKS, assert_bounded, budget, mutations, pieces
 
 pytestmark = MARKS
@@ -43,23 +43,25 @@ def _logged(prefix: bytes, payload: bytes) -> bytes:
 
 def _neighbour(kind: int, family: int, dst: bytes, lladdr: bytes) -> bytes:
     body = struct.pack("=BBHiHBB", family, 0, 0, 7, 0x02, 0, 1)
-    return message(kind, 0, 0, body + attr(neigh.NDA_DST, dst) + attr(neigh.NDA_LLADDR, lladdr))
+    return message(
+        kind, 0, 0, body + attr(rtnl_neigh.NDA_DST, dst) + attr(rtnl_neigh.NDA_LLADDR, lladdr)
+    )
 
 
 VALID_NFLOG = _logged(b"frrdmvpn-in", ROGUE) + message(2, 0, 0, struct.pack("=i", 0) + bytes(16))
-VALID_NEIGH = _neighbour(neigh.RTM_NEWNEIGH, socket.AF_INET, bytes([192, 0, 2, 2]),
+VALID_NEIGH = _neighbour(rtnl_neigh.RTM_NEWNEIGH, socket.AF_INET, bytes([192, 0, 2, 2]),
                          bytes([198, 51, 100, 2])) + message(3, 2, 0, bytes(4))  # fmt: skip
 
 
 def _address(kind: int, ifindex: int, local: bytes, flags: int = 0) -> bytes:
     body = struct.pack("=BBBBI", socket.AF_INET, 24, 0x80, 0, ifindex)
-    body += attr(addr.IFA_ADDRESS, local) + attr(addr.IFA_LOCAL, local)
+    body += attr(rtnl_addr.IFA_ADDRESS, local) + attr(rtnl_addr.IFA_LOCAL, local)
     return message(kind, flags, 0, body + attr(3, b"eth0\0"))
 
 
 VALID_ADDR = (
-    _address(addr.RTM_NEWADDR, 2, bytes([198, 51, 100, 11]), 2)
-    + _address(addr.RTM_DELADDR, 2, bytes([198, 51, 100, 12]))
+    _address(rtnl_addr.RTM_NEWADDR, 2, bytes([198, 51, 100, 11]), 2)
+    + _address(rtnl_addr.RTM_DELADDR, 2, bytes([198, 51, 100, 12]))
     + message(3, 2, 0, bytes(4))
 )
 VALID_INOTIFY = struct.pack("=iIII", 1, 0x80, 0, 16) + b"decisions.json\0\0"
@@ -94,7 +96,7 @@ def test_a_dropped_packet_is_described_never_raised(payload: bytes, prefix: byte
 @budget(300)
 @given(st.one_of(st.binary(max_size=512), mutations(VALID_NEIGH)))
 def test_neighbour_messages_parse_or_fail_as_netlink_errors(data: bytes) -> None:
-    result = assert_bounded(lambda: neigh.parse(data), len(data))
+    result = assert_bounded(lambda: rtnl_neigh.parse(data), len(data))
     if isinstance(result, BaseException):
         assert isinstance(result, NetlinkError), repr(result)
     else:
@@ -112,7 +114,7 @@ def test_address_messages_parse_or_fail_and_the_table_holds_what_they_said(
     table = AddressTable()
     table.dumping()
     for data in datagrams:
-        result = assert_bounded(lambda d=data: addr.parse(d), len(data))  # type: ignore[misc]
+        result = assert_bounded(lambda d=data: rtnl_addr.parse(d), len(data))  # type: ignore[misc]
         if isinstance(result, BaseException):
             assert isinstance(result, NetlinkError), repr(result)
             continue
@@ -146,11 +148,11 @@ def test_the_seeds_are_what_the_kernel_sends() -> None:
     (logged,), errors = nflog.parse(VALID_NFLOG)
     assert (logged.prefix, logged.payload, logged.indev, errors) == ("frrdmvpn-in", ROGUE, 2, [0])
     assert "198.51.100.66" in decode_offender("in", ROGUE, 0.0).summary
-    received = neigh.parse(VALID_NEIGH)
+    received = rtnl_neigh.parse(VALID_NEIGH)
     assert received.done
     assert [str(c.dst) for c in received.changes] == ["192.0.2.2"]
     assert inotify.parse(VALID_INOTIFY) == [inotify.FileEvent(1, 0x80, "decisions.json")]
-    addresses = addr.parse(VALID_ADDR)
+    addresses = rtnl_addr.parse(VALID_ADDR)
     assert addresses.done
     assert [(c.ifindex, str(c.address), c.deleted) for c in addresses.changes] == [
         (2, "198.51.100.11", False),

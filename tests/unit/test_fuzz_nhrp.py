@@ -1,5 +1,5 @@
-"""Fuzz: what the guards log (frrdmvpn/kernel/nflog.py, frrdmvpn/core/guard_report.py) and
-the NHRP, GRE and IPv4 codec under it (frrdmvpn/nhrp/packet.py), fed what a remote peer can
+"""Fuzz: what the guards log (frrdmvpn/codec/nflog.py, frrdmvpn/core/guard_report.py) and
+the NHRP, GRE and IPv4 codec under it (frrdmvpn/codec/nhrp.py), fed what a remote peer can
 put on the wire (and the kernel wraps in NFLOG).
 
 Properties: every decoder returns or raises its own error (NflogError, NhrpDecodeError), in
@@ -18,8 +18,7 @@ from functools import partial
 from hypothesis import given
 from hypothesis import strategies as st
 
-from frrdmvpn.core.guard_report import IN_PREFIX, OUT_PREFIX, GuardReport, decode_offender
-from frrdmvpn.kernel.nflog import (
+from frrdmvpn.codec.nflog import (
     NFULA_IFINDEX_INDEV,
     NFULA_IFINDEX_OUTDEV,
     NFULA_PAYLOAD,
@@ -28,7 +27,7 @@ from frrdmvpn.kernel.nflog import (
     NflogError,
     parse,
 )
-from frrdmvpn.nhrp.packet import (
+from frrdmvpn.codec.nhrp import (
     GRE_PROTO_NHRP,
     GreHeader,
     NhrpDecodeError,
@@ -39,6 +38,7 @@ from frrdmvpn.nhrp.packet import (
     parse_ipv4,
     unpack_cies,
 )
+from frrdmvpn.core.guard_report import IN_PREFIX, OUT_PREFIX, GuardReport, decode_offender
 from tests.fuzzing import MARKS, assert_bounded, budget, mutations
 from tests.unit.test_nhrp_packet import packets, reseal
 

@@ -1,4 +1,4 @@
-"""Fuzz: nhrpd's event socket (frrdmvpn/nhrp/events.py), fed what a process in group frr
+"""Fuzz: nhrpd's event socket (frrdmvpn/codec/nhrp_events.py), fed what a process in group frr
 that reaches the socket could write.
 
 Properties: the decoder returns messages or raises :class:`EventStreamError`, holding at
@@ -16,7 +16,7 @@ from hypothesis import event as note
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from frrdmvpn.nhrp.events import (
+from frrdmvpn.codec.nhrp_events import (
     MAX_MESSAGE,
     AuthorizeBinding,
     EventDecoder,

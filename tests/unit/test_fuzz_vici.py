@@ -1,5 +1,5 @@
-"""Fuzz: the VICI codec (frrdmvpn/vici/wire.py) and the proxy's per-connection machine
-(frrdmvpn/vici/translate.py), fed what a client in group frr or charon could send.
+"""Fuzz: the VICI codec (frrdmvpn/codec/vici.py) and the proxy's per-connection machine
+(frrdmvpn/core/vici_translate.py), fed what a client in group frr or charon could send.
 
 Properties: decoding returns or raises :class:`ViciWireError` (the session also
 :class:`ProtocolError`), in memory proportional to its input; whatever decodes re-encodes to
@@ -19,17 +19,7 @@ from hypothesis import event as note
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from frrdmvpn.vici.translate import (
-    INSTALLED,
-    Action,
-    ClientSession,
-    Initiate,
-    ProtocolError,
-    ToClient,
-    ToUpstream,
-    protects_gre,
-)
-from frrdmvpn.vici.wire import (
+from frrdmvpn.codec.vici import (
     MAX_DEPTH,
     MAX_SEGMENT,
     Message,
@@ -44,6 +34,16 @@ from frrdmvpn.vici.wire import (
     encode_message,
     encode_packet,
     frame,
+)
+from frrdmvpn.core.vici_translate import (
+    INSTALLED,
+    Action,
+    ClientSession,
+    Initiate,
+    ProtocolError,
+    ToClient,
+    ToUpstream,
+    protects_gre,
 )
 from tests.fuzzing import MARKS, assert_bounded, budget, mutations, pieces
 

@@ -20,7 +20,7 @@ from frrdmvpn.adapters.guard import (
     parse_xfrm_policies,
     parse_xfrm_states,
 )
-from frrdmvpn.render.guard import (
+from frrdmvpn.core.guard_rules import (
     BLOCK_PRIORITY,
     GuardSpec,
     NftJsonError,

@@ -21,7 +21,7 @@ import pytest
 
 from frrdmvpn import daemon
 from frrdmvpn.adapters.guard import KernelGuard
-from frrdmvpn.render.guard import GuardSpec
+from frrdmvpn.core.guard_rules import GuardSpec
 from tests.unit.test_guard import (
     NFT_ENOENT,
     POLICIES_TEXT,

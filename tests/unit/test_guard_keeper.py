@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters.guard import GuardError, KernelGuard
+from frrdmvpn.codec.rtnl_addr import AddressChange, Received
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
+from frrdmvpn.core.guard_rules import GuardSpec, ListedGuard
 from frrdmvpn.guards import GuardKeeper
-from frrdmvpn.kernel.addr import AddressChange, Received
-from frrdmvpn.render.guard import GuardSpec, ListedGuard
 from frrdmvpn.service import Service
 
 pytestmark = pytest.mark.unit

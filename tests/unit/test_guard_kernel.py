@@ -34,7 +34,7 @@ from frrdmvpn.adapters import config_store
 from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.guards import GuardKeeper
-from frrdmvpn.render.guard import GuardSpec
+from frrdmvpn.core.guard_rules import GuardSpec
 from frrdmvpn.service import Service, ensure_guard
 
 OLD, NEW = "198.51.100.11", "198.51.100.111"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from frrdmvpn.adapters.guard import KernelGuard
-from frrdmvpn.render.guard import (
+from frrdmvpn.core.guard_rules import (
     GuardSpec,
     NftJsonError,
     nft_guard_matches,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from frrdmvpn.codec.rtnl_addr import AddressChange, Received
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
+from frrdmvpn.core.guard_rules import guard_nbma
 from frrdmvpn.core.guard_set import AddressTable, GuardStep, guard_step
-from frrdmvpn.kernel.addr import AddressChange, Received
-from frrdmvpn.render.guard import guard_nbma
 
 pytestmark = pytest.mark.unit
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from frrdmvpn.codec.x509 import IA5_STRING, PRINTABLE_STRING, UTF8_STRING, certificate_names
 from frrdmvpn.core.identity import (
     PRINT_LIMIT,
     Identity,
@@ -17,7 +18,6 @@ from frrdmvpn.core.identity import (
     print_dn,
     printed,
 )
-from frrdmvpn.core.x509san import IA5_STRING, PRINTABLE_STRING, UTF8_STRING, certificate_names
 from tests.fuzzing import budget
 from tests.unit.certgen import issue
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters.vici_client import with_certificates
+from frrdmvpn.codec.nhrp_events import AuthorizeBinding
+from frrdmvpn.codec.vici import Message, Packet, PacketType
 from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.validate import check
 from frrdmvpn.core.authorize import ChildSa, Decision, Policy, PolicyMode, authorize
-from frrdmvpn.nhrp.events import AuthorizeBinding
-from frrdmvpn.vici.wire import Message, Packet, PacketType
 from tests.unit.certgen import issue
 from tests.unit.test_proxy_io import scripted_charon
 

@@ -11,7 +11,7 @@ import pytest
 from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.vici_client import ViciError
 from frrdmvpn.core.authorize import ChildSa
-from frrdmvpn.vici.translate import Initiate
+from frrdmvpn.core.vici_translate import Initiate
 
 pytestmark = pytest.mark.unit
 

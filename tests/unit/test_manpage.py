@@ -16,7 +16,7 @@ import pytest
 from cli import tree
 from cli.manual import syntax
 from frrdmvpn import manpage, roff
-from frrdmvpn.adapters import config_store, nhrp_events, vici_proxy
+from frrdmvpn.adapters import config_store, nhrp_event_server, vici_proxy
 from frrdmvpn.manpage import Page, render, subcommands
 from frrdmvpn.manpages import PAGES
 
@@ -104,7 +104,7 @@ def test_files_are_the_programs_defaults() -> None:
     for text, paths in (
         (daemon, [config_store.SAVED, config_store.RUNNING, "/run/frrdmvpn/frrdmvpn.sock"]),
         (proxy, [vici_proxy.DEFAULT_LISTEN, vici_proxy.DEFAULT_UPSTREAM,
-                 nhrp_events.DEFAULT_PATH]),
+                 nhrp_event_server.DEFAULT_PATH]),
     ):  # fmt: skip
         files = text.split(".SH FILES\n", 1)[1].split(".SH", 1)[0]
         for path in paths:

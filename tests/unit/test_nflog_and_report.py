@@ -7,8 +7,7 @@ import struct
 
 import pytest
 
-from frrdmvpn.core.guard_report import GuardReport, decode_offender
-from frrdmvpn.kernel.nflog import (
+from frrdmvpn.codec.nflog import (
     NFULA_IFINDEX_INDEV,
     NFULA_PAYLOAD,
     NFULA_PREFIX,
@@ -16,7 +15,8 @@ from frrdmvpn.kernel.nflog import (
     bind_messages,
     parse,
 )
-from frrdmvpn.nhrp.packet import build_gre, encode, registration_request
+from frrdmvpn.codec.nhrp import build_gre, encode, registration_request
+from frrdmvpn.core.guard_report import GuardReport, decode_offender
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from frrdmvpn.nhrp.events import (
+from frrdmvpn.codec.nhrp_events import (
     MAX_MESSAGE,
     AuthorizeBinding,
     EventDecoder,

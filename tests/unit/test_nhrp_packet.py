@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from frrdmvpn.nhrp.packet import (
+from frrdmvpn.codec.nhrp import (
     AFN_IPV4,
     AFN_IPV6,
     ETHERTYPE_IPV4,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.adapters.nhrp_events import NhrpEventServer
+from frrdmvpn.adapters.nhrp_event_server import NhrpEventServer
 from frrdmvpn.adapters.vici_client import (
     RemoteAuth,
     SharedListing,
@@ -23,10 +23,8 @@ from frrdmvpn.adapters.vici_client import (
     with_certificates,
 )
 from frrdmvpn.adapters.vici_proxy import ListenPathBusyError, ViciProxy
-from frrdmvpn.core.authorize import ChildSa, Decision
-from frrdmvpn.nhrp.events import AuthorizeBinding
-from frrdmvpn.vici.translate import Initiate
-from frrdmvpn.vici.wire import (
+from frrdmvpn.codec.nhrp_events import AuthorizeBinding
+from frrdmvpn.codec.vici import (
     Message,
     Packet,
     PacketType,
@@ -35,6 +33,8 @@ from frrdmvpn.vici.wire import (
     encode_packet,
     frame,
 )
+from frrdmvpn.core.authorize import ChildSa, Decision
+from frrdmvpn.core.vici_translate import Initiate
 
 pytestmark = pytest.mark.unit
 T = PacketType

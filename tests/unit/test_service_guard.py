@@ -8,8 +8,8 @@ import ipaddress
 import pytest
 
 from frrdmvpn.adapters.guard import GuardError, KernelGuard
+from frrdmvpn.core.guard_rules import GuardSpec, ListedGuard
 from frrdmvpn.guards import GuardKeeper
-from frrdmvpn.render.guard import GuardSpec, ListedGuard
 from frrdmvpn.service import ensure_guard
 
 pytestmark = pytest.mark.unit

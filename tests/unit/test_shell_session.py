@@ -18,9 +18,10 @@ from google.protobuf.message import Message
 
 from cli import debug
 from cli.api import context_from_pb, context_to_pb
+from cli.handlers import BANNER
 from cli.main import run_batch
 from cli.parse import INCOMPLETE, INVALID
-from cli.session import BANNER, Session
+from cli.session import Session
 from cli.tree import Level
 from frrdmvpn.api.backend import diagnostic_message
 from frrdmvpn.api.config_tree import config_tree, context_message

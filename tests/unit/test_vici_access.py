@@ -22,6 +22,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from frrdmvpn.adapters.vici_proxy import ViciProxy
+from frrdmvpn.codec.vici import Message, Packet, PacketType, decode_packet, encode_packet, frame
 from frrdmvpn.core import vici_access
 from frrdmvpn.core.vici_access import (
     ROOT,
@@ -31,8 +32,7 @@ from frrdmvpn.core.vici_access import (
     Role,
     client_of,
 )
-from frrdmvpn.vici.translate import ClientSession, Initiate, ToClient, ToUpstream, peek
-from frrdmvpn.vici.wire import Message, Packet, PacketType, decode_packet, encode_packet, frame
+from frrdmvpn.core.vici_translate import ClientSession, Initiate, ToClient, ToUpstream, peek
 from tests.fuzzing import budget
 from tests.unit.test_admission import ask, run
 from tests.unit.test_proxy_io import scripted_charon

@@ -16,9 +16,9 @@ import pytest
 
 from frrdmvpn.adapters.vici_client import ViciError, command
 from frrdmvpn.adapters.vici_config import CharonConfig, ViciConfigError, local_end
+from frrdmvpn.codec.vici import Message, ViciWireError
 from frrdmvpn.config.swan import LocalEnd, desired_swan
 from frrdmvpn.config.validate import check
-from frrdmvpn.vici.wire import Message, ViciWireError
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from frrdmvpn.vici.translate import (
+from frrdmvpn.codec.vici import Message, Packet, PacketType, decode_packet, encode_packet
+from frrdmvpn.core.vici_translate import (
     ClientSession,
     Initiate,
     ProtocolError,
@@ -15,7 +16,6 @@ from frrdmvpn.vici.translate import (
     ToUpstream,
     peek,
 )
-from frrdmvpn.vici.wire import Message, Packet, PacketType, decode_packet, encode_packet
 
 pytestmark = pytest.mark.unit
 

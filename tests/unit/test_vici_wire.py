@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from frrdmvpn.vici.wire import (
+from frrdmvpn.codec.vici import (
     MAX_NAME,
     MAX_SEGMENT,
     MAX_VALUE,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from frrdmvpn.vty.wire import (
+from frrdmvpn.codec.vty import (
     MAX_COMMAND,
     MAX_WORDS,
     Reply,

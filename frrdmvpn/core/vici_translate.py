@@ -28,6 +28,16 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import Enum
 
+from frrdmvpn.codec.vici import (
+    Message,
+    Packet,
+    PacketType,
+    ViciWireError,
+    decode_packet,
+    encode_packet,
+    text,
+    texts,
+)
 from frrdmvpn.core.authorize import is_gre_host_selector
 from frrdmvpn.core.vici_access import (
     ROOT,
@@ -38,16 +48,6 @@ from frrdmvpn.core.vici_access import (
     needs_arguments,
     screen,
     screen_arguments,
-)
-from frrdmvpn.vici.wire import (
-    Message,
-    Packet,
-    PacketType,
-    ViciWireError,
-    decode_packet,
-    encode_packet,
-    text,
-    texts,
 )
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from frrdmvpn.kernel import netlink
-from frrdmvpn.kernel.netlink import NLM_F_DUMP, NLM_F_REQUEST, attrs, message, messages
+from frrdmvpn.codec import netlink
+from frrdmvpn.codec.netlink import NLM_F_DUMP, NLM_F_REQUEST, attrs, message, messages
 
 RTM_NEWNEIGH = 28
 RTM_DELNEIGH = 29

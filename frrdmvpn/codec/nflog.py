@@ -1,5 +1,5 @@
 """NFLOG over netlink (nfnetlink_log): the messages to bind a group and to decode what the
-kernel logs. Pure: the socket lives in :mod:`frrdmvpn.adapters.nflog`."""
+kernel logs. Pure: the socket lives in :mod:`frrdmvpn.adapters.nflog_listener`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from frrdmvpn.kernel.netlink import (
+from frrdmvpn.codec.netlink import (
     NLM_F_ACK,
     NLM_F_REQUEST,
     NLMSG_ERROR,

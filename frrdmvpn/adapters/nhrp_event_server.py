@@ -11,9 +11,7 @@ from pathlib import Path
 
 from frrdmvpn.adapters.journal import fields as log_fields
 from frrdmvpn.adapters.unix_server import admitted, listen_restricted
-from frrdmvpn.core.admission import Admission
-from frrdmvpn.core.authorize import Decision
-from frrdmvpn.nhrp.events import (
+from frrdmvpn.codec.nhrp_events import (
     AuthorizeBinding,
     EventDecoder,
     EventStreamError,
@@ -21,6 +19,8 @@ from frrdmvpn.nhrp.events import (
     encode_reply,
     parse_event,
 )
+from frrdmvpn.core.admission import Admission
+from frrdmvpn.core.authorize import Decision
 
 log = logging.getLogger(__name__)
 

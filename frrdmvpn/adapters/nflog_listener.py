@@ -7,7 +7,7 @@ import logging
 import socket
 from collections.abc import Callable
 
-from frrdmvpn.kernel.nflog import NETLINK_NETFILTER, Logged, NflogError, bind_messages, parse
+from frrdmvpn.codec.nflog import NETLINK_NETFILTER, Logged, NflogError, bind_messages, parse
 
 log = logging.getLogger(__name__)
 

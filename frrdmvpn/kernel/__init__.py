@@ -1,1 +1,0 @@
-"""Kernel-facing wire formats (pure codecs)."""

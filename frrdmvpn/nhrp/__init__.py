@@ -1,1 +1,0 @@
-"""FRR nhrpd event socket support."""

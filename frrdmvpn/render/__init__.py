@@ -1,1 +1,0 @@
-"""Pure renderers: config model and guard specs to kernel, FRR and strongSwan intents."""

@@ -1,1 +1,0 @@
-"""strongSwan VICI protocol support."""
