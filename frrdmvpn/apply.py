@@ -4,7 +4,7 @@ The desired state comes from the pure renderers in :mod:`frrdmvpn.config`; each 
 system sits behind one port (:class:`Ports`), so this module only sequences them:
 
 0. guards — widened to the addresses of the previous configuration and the new one
-   (:func:`frrdmvpn.core.guard_rules.guard_nbma`), so that no step makes GRE leave from an
+   (:func:`frrdmvpn.config.kernel.guard_nbma`), so that no step makes GRE leave from an
    address the guards do not cover;
 1. kernel — mGRE links (pyroute2), sysctls, nhrpd's NFLOG hooks (iptables); first, nhrpd
    lets go of a ``tunnel source`` device the tunnel leaves (it would rewrite the new link);

@@ -26,11 +26,12 @@ from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.apply import Ports
 from frrdmvpn.config.charon_socket import DROPIN, Kind, Standing, dropin_action, standing
 from frrdmvpn.config.diagnostics import ConfigError, Diagnostic
+from frrdmvpn.config.kernel import guard_nbma
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import decode
 from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.config.validate import check
-from frrdmvpn.core.guard_rules import GuardSpec, guard_nbma
+from frrdmvpn.core.guard_rules import GuardSpec
 from frrdmvpn.datastores import ApplyReport, ConflictError, Datastores, digest
 from frrdmvpn.guards import GuardKeeper
 
@@ -84,7 +85,7 @@ def _tunnel_config(path: Path) -> Config | None:
 def _guard(args: argparse.Namespace) -> KernelGuard | None:
     """The guard for ``--nbma``, else for the configuration that runs (``--running``, as
     frrdmvpnd last applied it) or, when none does, the one in ``--config``: every address
-    its tunnel sources have (:func:`~frrdmvpn.core.guard_rules.guard_nbma`). None when the
+    its tunnel sources have (:func:`~frrdmvpn.config.kernel.guard_nbma`). None when the
     configuration defines no tunnel (nothing to guard)."""
     if args.nbma:
         addresses = tuple(ipaddress.IPv4Address(a) for a in args.nbma)

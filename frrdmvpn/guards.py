@@ -1,6 +1,6 @@
 """The node's guards follow what may send GRE: the configurations and their source addresses.
 
-The addresses to guard are :func:`~frrdmvpn.core.guard_rules.guard_nbma` of every configuration
+The addresses to guard are :func:`~frrdmvpn.config.kernel.guard_nbma` of every configuration
 that may be running, with the kernel's addresses of their tunnel source interfaces, plus
 the addresses given on the command line (``pinned``). :class:`GuardKeeper` brings the
 kernel's guards (:class:`~frrdmvpn.adapters.guard.KernelGuard`) there:
@@ -32,8 +32,9 @@ from ipaddress import IPv4Address
 
 from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.codec.rtnl_addr import Received
+from frrdmvpn.config.kernel import guard_nbma
 from frrdmvpn.config.model import Config
-from frrdmvpn.core.guard_rules import GuardSpec, guard_nbma, guardable
+from frrdmvpn.core.guard_rules import GuardSpec, guardable
 from frrdmvpn.core.guard_set import AddressTable, GuardStep, guard_step
 
 log = logging.getLogger(__name__)

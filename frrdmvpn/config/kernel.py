@@ -1,4 +1,5 @@
-"""The desired kernel state: mGRE links, addresses, sysctls and nhrpd's NFLOG hooks. Pure.
+"""The desired kernel state: mGRE links, addresses, sysctls, nhrpd's NFLOG hooks, the
+NBMA addresses the guards hold (:func:`guard_nbma`). Pure.
 
 Plain data for the apply step (pyroute2, nftables). Per ``interface TunnelN``:
 
@@ -20,13 +21,14 @@ Plain data for the apply step (pyroute2, nftables). Per ``interface TunnelN``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
 from types import MappingProxyType
 
 from frrdmvpn.config import defaults
 from frrdmvpn.config.model import Config, TunnelInterface
+from frrdmvpn.core.guard_rules import guardable
 
 NO_ADDRESSES: Mapping[str, IPv4Address] = MappingProxyType({})
 
@@ -158,3 +160,22 @@ def desired_kernel(
         for i in config.interfaces
     )
     return KernelState(tunnels, tuple(sysctls), hooks)
+
+
+def guard_nbma(
+    config: Config, addresses: Mapping[str, Iterable[IPv4Address]]
+) -> frozenset[IPv4Address]:
+    """The local NBMA addresses the configuration's GRE may leave from or arrive at.
+
+    ``tunnel source A.B.C.D``: that address. ``tunnel source IFNAME``: every IPv4 address
+    ``addresses`` (the kernel's, by interface name) gives IFNAME, not only the first one
+    the tunnel takes when applied: the next apply takes another when the first goes away
+    (DHCP). An interface without addresses adds none.
+    """
+    found: set[IPv4Address] = set()
+    for tunnel in config.interfaces:
+        if isinstance(tunnel.source, IPv4Address):
+            found.add(tunnel.source)
+        elif isinstance(tunnel.source, str):
+            found.update(addresses.get(tunnel.source, ()))
+    return frozenset(a for a in found if guardable(a))

@@ -1,6 +1,6 @@
 """Fail-closed kernel guards for GRE: nftables ruleset and XFRM block policies. No I/O.
 
-Two layers, both independent of charon (reference: frr-strongswan-internals.md ยง7):
+Two layers, both independent of charon (docs/enforcement.md):
 
 * nftables table ``inet frrdmvpn_guard``: IPv4 GRE leaving a local NBMA address without an
   XFRM bundle (``rt ipsec missing``) or arriving at one without having been decrypted
@@ -10,9 +10,9 @@ Two layers, both independent of charon (reference: frr-strongswan-internals.md ย
   smaller priorities and so win while they exist; our selectors differ from charon's, so
   charon neither overwrites them nor removes them when it shuts down.
 
-What to guard (:func:`guard_nbma`) follows the applied configuration and the addresses of
-the tunnel source interface (:mod:`frrdmvpn.guards`): the set grows and shrinks in place
-(:func:`nft_elements_script`); a missing or altered table is replaced whole.
+What to guard (:func:`frrdmvpn.config.kernel.guard_nbma`) follows the applied configuration
+and the addresses of the tunnel source interface (:mod:`frrdmvpn.guards`): the set grows and
+shrinks in place (:func:`nft_elements_script`); a missing or altered table is replaced whole.
 
 The adapter (``frrdmvpn.adapters.guard``) runs what this module renders.
 """
@@ -24,8 +24,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
-
-from frrdmvpn.config.model import Config
 
 TABLE_FAMILY = "inet"
 TABLE_NAME = "frrdmvpn_guard"
@@ -55,25 +53,6 @@ class NftJsonError(ValueError):
 def guardable(addr: IPv4Address) -> bool:
     """Whether ``addr`` can be a local unicast (NBMA) address."""
     return not (addr.is_unspecified or addr.is_multicast or addr == IPv4Address("255.255.255.255"))
-
-
-def guard_nbma(
-    config: Config, addresses: Mapping[str, Iterable[IPv4Address]]
-) -> frozenset[IPv4Address]:
-    """The local NBMA addresses the configuration's GRE may leave from or arrive at.
-
-    ``tunnel source A.B.C.D``: that address. ``tunnel source IFNAME``: every IPv4 address
-    ``addresses`` (the kernel's, by interface name) gives IFNAME, not only the first one
-    the tunnel takes when applied: the next apply takes another when the first goes away
-    (DHCP). An interface without addresses adds none.
-    """
-    found: set[IPv4Address] = set()
-    for tunnel in config.interfaces:
-        if isinstance(tunnel.source, IPv4Address):
-            found.add(tunnel.source)
-        elif isinstance(tunnel.source, str):
-            found.update(addresses.get(tunnel.source, ()))
-    return frozenset(a for a in found if guardable(a))
 
 
 @dataclass(frozen=True)

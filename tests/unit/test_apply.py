@@ -15,11 +15,10 @@ from frrdmvpn.adapters.trusted_files import UntrustedFileError
 from frrdmvpn.apply import ApplyError, Ports, apply
 from frrdmvpn.config import frrdiff
 from frrdmvpn.config.frr import render_frr
-from frrdmvpn.config.kernel import GreTunnel, NhrpHooks
+from frrdmvpn.config.kernel import GreTunnel, NhrpHooks, guard_nbma
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.swan import LocalEnd, TrustpointFile
-from frrdmvpn.core.guard_rules import guard_nbma
 
 pytestmark = pytest.mark.unit
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.codec.rtnl_addr import AddressChange, Received
+from frrdmvpn.config.kernel import guard_nbma
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
-from frrdmvpn.core.guard_rules import guard_nbma
 from frrdmvpn.core.guard_set import AddressTable, GuardStep, guard_step
 
 pytestmark = pytest.mark.unit

@@ -1,0 +1,1 @@
+"""The gRPC API: the services, their backend over the daemon, roles, paging and Watch."""
