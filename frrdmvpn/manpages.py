@@ -113,7 +113,7 @@ def frrdmvpn_shell() -> Page:
 
 
 def frrdmvpn_lab() -> Page:
-    from frrdmvpn.lab.cli import build_parser  # noqa: PLC0415
+    from lab.cli import build_parser  # noqa: PLC0415
 
     return Page(build_parser(), 1, "three-node DMVPN test lab for frrdmvpn",
                 see_also=_others("frrdmvpn-lab"))  # fmt: skip

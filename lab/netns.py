@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from frrdmvpn.adapters.vtysh import extract_json
-from frrdmvpn.lab import pki
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.topology import NODES, Node
+from lab import pki
+from lab import topology as topo
+from lab.topology import NODES, Node
 
 STATE_DIR = Path(os.environ.get("FRRDMVPN_LAB_DIR", "/var/tmp/frrdmvpn-lab/native"))
 TIMEOUT = float(os.environ.get("LAB_TIMEOUT", "120"))
