@@ -125,7 +125,7 @@ class Lab:
         """Path of frrdmvpn's program ``name`` as the nodes run it: the installed package's,
         else this tree's (the console scripts beside this Python)."""
         beside = Path(sys.executable).parent / name
-        if self.package or not beside.exists():  # frrdmvpn-lab itself runs from the package
+        if self.package or not beside.exists():  # not run from a virtualenv's console script
             return PACKAGE_BIN[name]
         return str(beside)
 

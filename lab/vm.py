@@ -101,7 +101,8 @@ class LabVm:
                 "loglevel=4",
                 f"frrdmvpn.stage2={package_dir() / 'guest-init.sh'}",
                 f"frrdmvpn.python={sys.executable}",
-                # Where the installed package keeps its Python (its launchers set it).
+                # The host's, if any (``PYTHONPATH=. python3 -m lab.cli``): the guest imports
+                # what this process does.
                 f"frrdmvpn.pythonpath={os.environ.get('PYTHONPATH', '')}",
                 f"frrdmvpn.run={self.run_dir}",
                 f"frrdmvpn.modules={kernel.modules}",
