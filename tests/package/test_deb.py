@@ -68,11 +68,14 @@ def test_the_programs_their_man_pages_and_the_shells_completion_are_installed(
     assert not [f for f in files if f.startswith("usr/lib/python3")]
 
 
-def test_the_lab_is_not_shipped(deb: Path) -> None:
-    # a development tool run from the source tree (docs/lab.md): routers need no QEMU tooling
+def test_the_lab_and_the_doc_generator_are_not_shipped(deb: Path) -> None:
+    # development and build tools run from the source tree (docs/lab.md, docs/package.md):
+    # routers need no QEMU tooling, and the manual pages are generated at build time
     files = _contents(deb)
     assert not [f for f in files if "frrdmvpn-lab" in f or f.startswith("usr/share/frrdmvpn/lab")]
-    assert not [f for f in files if f.startswith("usr/share/frrdmvpn/frrdmvpn/lab")]
+    assert not [f for f in files if f.startswith("usr/share/frrdmvpn/docgen")]
+    for gone in ("frrdmvpn/lab", "frrdmvpn/manpage", "frrdmvpn/roff", "cli/manual"):
+        assert not [f for f in files if f.startswith(f"usr/share/frrdmvpn/{gone}")], gone
 
 
 def test_each_program_runs_its_module_from_the_private_directory(deb: Path, tmp_path: Path) -> None:

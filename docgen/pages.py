@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from frrdmvpn.manpage import Page, Section, option_default
-from frrdmvpn.roff import bold, line, macro, markup, tag
+from docgen.manpage import Page, Section, option_default
+from docgen.roff import bold, line, macro, markup, tag
 
 _ALL = ("frrdmvpnd(8)", "frrdmvpn-proxy(8)", "frrdmvpn-shell(1)", "frrdmvpn-lab(1)")
 
@@ -87,7 +87,7 @@ command and its error to standard error.
 
 def frrdmvpn_shell() -> Page:
     from cli.main import build_parser  # noqa: PLC0415
-    from cli.manual import commands_section  # noqa: PLC0415
+    from docgen.shell_commands import commands_section  # noqa: PLC0415
     from frrdmvpn.client import ADMIN_TARGET, DEFAULT_TARGET  # noqa: PLC0415
 
     environment = (
