@@ -9,11 +9,13 @@ from collections.abc import Callable
 from docgen.manpage import Page, Section, option_default
 from docgen.roff import bold, line, macro, markup, tag
 
-_ALL = ("frrdmvpnd(8)", "frrdmvpn-proxy(8)", "frrdmvpn-shell(1)", "frrdmvpn-lab(1)")
+#: The pages the package installs (debian/rules), which each page refers to; the lab's is
+#: not among them: a router has no frrdmvpn-lab.
+_PACKAGED = ("frrdmvpnd(8)", "frrdmvpn-proxy(8)", "frrdmvpn-shell(1)")
 
 
 def _others(name: str, *more: str) -> tuple[str, ...]:
-    return (*(r for r in _ALL if not r.startswith(f"{name}(")), *more)
+    return (*(r for r in _PACKAGED if not r.startswith(f"{name}(")), *more)
 
 
 def frrdmvpnd() -> Page:

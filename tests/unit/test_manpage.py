@@ -69,6 +69,21 @@ def test_the_four_pages_in_their_sections() -> None:
         assert f"{roff.escape(prog)} \\- " in text  # NAME: what lexgrog/whatis read
 
 
+def test_the_packaged_pages_refer_only_to_pages_a_router_has() -> None:
+    # debian/rules installs every page but the lab's (the lab is not in the package)
+    rules = (Path(__file__).resolve().parents[2] / "debian/rules").read_text()
+    found = re.search(r"^MANPAGES := (.*)$", rules, re.M)
+    assert found is not None
+    packaged = set(found.group(1).split())
+    assert packaged == NAMES - {"frrdmvpn-lab.1"}
+    for name, (_, text) in pages().items():
+        see_also = text.split('.SH "SEE ALSO"\n', 1)[1]
+        refs = re.findall(r"^\.BR \\%(\S+) \((\d)\)", see_also, re.M)
+        ours = {f"{ref}.{section}".replace("\\-", "-") for ref, section in refs
+                if ref.startswith("frrdmvpn")}  # fmt: skip
+        assert ours == packaged - {name}, name
+
+
 def documented(parser: argparse.ArgumentParser, text: str) -> int:
     """How many of ``parser``'s options ``text`` documents; fails on a missing or a hidden
     one (-h/--help of a subcommand is the program's)."""
