@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.kernel import native_capable
-from frrdmvpn.lab.netns import Lab, wait_for
-from frrdmvpn.lab.vm import LabVm
+from lab import topology as topo
+from lab.kernel import native_capable
+from lab.netns import Lab, wait_for
+from lab.vm import LabVm
 
 TICK = os.sysconf("SC_CLK_TCK")
 WATCHED = ("frrdmvpnd", "frrdmvpn-proxy", "nhrpd", "zebra", "ospfd", "charon", "vtysh")

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.kernel import native_capable
-from frrdmvpn.lab.netns import Lab, wait_for
-from frrdmvpn.lab.vm import LabVm
+from lab import topology as topo
+from lab.kernel import native_capable
+from lab.netns import Lab, wait_for
+from lab.vm import LabVm
 
 
 def measure_inside() -> None:

@@ -2,7 +2,7 @@
 against the persistent vty session (after), on this machine's real nhrpd.
 
 Run as root: ``.venv/bin/python bench/vty_cost.py [--looks 200]``. nhrpd runs in a private
-namespace (:mod:`frrdmvpn.lab.host_frr`), configured as the lab hub; its tables are empty
+namespace (:mod:`lab.host_frr`), configured as the lab hub; its tables are empty
 (no peers here), so this is the fixed cost of asking. Prints CPU milliseconds per look, for
 frrdmvpnd (with the vtysh processes it reaped) and for nhrpd.
 """
@@ -21,7 +21,7 @@ from frrdmvpn.adapters.vtysh import Frr, nhrp_tables
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.frrdiff import diff
 from frrdmvpn.config.parse import parse_strict
-from frrdmvpn.lab.host_frr import HostFrr
+from lab.host_frr import HostFrr
 
 COMMANDS = ("show ip nhrp cache json", "show dmvpn json", "show ip nhrp nhs json")
 HUB = Path(__file__).resolve().parents[1] / "docs" / "examples" / "lab-hub.conf"

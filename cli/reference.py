@@ -132,7 +132,7 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-# --- the walk: one list of rows for the markdown here and the manual page (cli.manual) ----
+# --- the walk: one list of rows for the markdown here and the manual page (docgen) --------
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import os
 import pytest
 from hypothesis import settings
 
-from frrdmvpn.lab.kernel import native_capable
+from lab.kernel import native_capable
 from tests.fuzzing import EXPLORE
 
 # Every property-based test (the fuzzers, ``tests/fuzzing.py``, and the others): in CI the

@@ -37,7 +37,7 @@ EVENT_SOCKET = "/run/frrdmvpn/nhrp-events.sock"
 NFLOG_REDIRECT_GROUP = 1
 NFLOG_MULTICAST_GROUP = 2
 GRE_TTL = 64
-#: One reqid for every GRE CHILD_SA (see frrdmvpn.lab.topology.swanctl_conf).
+#: One reqid for every GRE CHILD_SA (see lab.topology.swanctl_conf).
 CHILD_REQID = 1
 DEFAULT_MTU = 1400
 MSS_MARGIN = 40  # IPv4 + TCP headers

@@ -17,7 +17,7 @@ the profile (nhrpd's ``tunnel protection vici profile NAME`` names its CHILD_SA 
 
 A wildcard transport-mode trap (``remote_addrs`` ``%any``, ``start_action``/``dpd_action``
 ``trap``): outbound GRE to a peer without an SA triggers IKE instead of leaving in clear;
-``reqid`` 1 for every GRE child (see the comment in ``frrdmvpn.lab.topology.swanctl_conf``).
+``reqid`` 1 for every GRE child (see the comment in ``lab.topology.swanctl_conf``).
 Optional keys appear only when configured. ``certs``/``cacerts`` carry the contents (PEM or
 DER) of the trustpoint's files, which the caller reads (:func:`trustpoint_files` lists them)
 and passes in ``files``: charon opens no path of the configuration.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.lab.netns import Lab
+from lab.netns import Lab
 
 
 @pytest.fixture(scope="session")

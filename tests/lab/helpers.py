@@ -18,8 +18,8 @@ from typing import Any
 
 import vici
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import TIMEOUT, Lab, wait_for
+from lab import topology as topo
+from lab.netns import TIMEOUT, Lab, wait_for
 
 __all__ = [
     "TIMEOUT",

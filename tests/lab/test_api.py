@@ -20,10 +20,10 @@ import pytest
 from frrdmvpn.client import Client
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.grpc_std import health_pb2, health_pb2_grpc
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
 from frrdmvpn.v1 import config_pb2, config_service_pb2, ipsec_pb2, peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
+from lab import topology as topo
+from lab.netns import Lab
 from tests.lab.helpers import child_sas, guard_status, ike_ids_to, nhrp_cache, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]

@@ -22,8 +22,8 @@ import pytest
 from frrdmvpn.adapters.vici_config import CharonConfig
 from frrdmvpn.config.swan import desired_swan
 from frrdmvpn.config.validate import check
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
+from lab import topology as topo
+from lab.netns import Lab
 from tests.lab.helpers import child_sas, nhrp_cache, ping, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]

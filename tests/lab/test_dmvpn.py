@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
+from lab import topology as topo
+from lab.netns import Lab
 from tests.lab.helpers import capture_underlay, child_sas, nhrp_cache, ping, wait_for
 
 pytestmark = pytest.mark.lab

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
+from lab import topology as topo
+from lab.netns import Lab
 from tests.lab.helpers import (
     Pinger,
     capture_underlay,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
+from lab import topology as topo
+from lab.netns import Lab
 from tests.lab.helpers import (
     Pinger,
     capture_underlay,

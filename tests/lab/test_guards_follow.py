@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
+from lab import topology as topo
+from lab.netns import Lab
 from tests.lab.helpers import capture_underlay, child_sas, guard_status, ping, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]

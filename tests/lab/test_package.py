@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
+from lab import topology as topo
+from lab.netns import Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
+from lab import topology as topo
+from lab.netns import Lab
 from tests.lab.helpers import (
     ike_ids_to,
     nhrp_cache,

@@ -16,9 +16,9 @@ import pytest
 
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.secrets import values
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import ADMIN_GROUP, API_GROUP, Lab
 from frrdmvpn.v1 import config_pb2
+from lab import topology as topo
+from lab.netns import ADMIN_GROUP, API_GROUP, Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 

@@ -9,9 +9,9 @@ import pexpect  # type: ignore[import-untyped]
 import pytest
 
 from frrdmvpn.client import Client
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
 from frrdmvpn.v1 import types_pb2
+from lab import topology as topo
+from lab.netns import Lab
 from tests.lab.helpers import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]

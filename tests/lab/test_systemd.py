@@ -15,10 +15,10 @@ import pytest
 
 from frrdmvpn.adapters.vtysh import extract_json
 from frrdmvpn.client import Client
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.container import SystemdNode
-from frrdmvpn.lab.netns import Lab
 from frrdmvpn.v1 import types_pb2
+from lab import topology as topo
+from lab.container import SystemdNode
+from lab.netns import Lab
 from tests.lab.helpers import capture_underlay, record, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]

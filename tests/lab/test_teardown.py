@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab, wait_for
+from lab import topology as topo
+from lab.netns import Lab, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_last]
 
@@ -31,7 +31,7 @@ def test_down_leaves_nothing_behind(lab: Lab) -> None:
     pids = [p for ps in lab.pids().values() for p in ps]
     assert pids, "the lab should be running before it is taken down"
     down = subprocess.run(
-        [sys.executable, "-m", "frrdmvpn.lab.cli", "down"],
+        [sys.executable, "-m", "lab.cli", "down"],
         capture_output=True,
         text=True,
         check=False,

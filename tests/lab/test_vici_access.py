@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from frrdmvpn.config.charon_socket import PROXY_SOCKET
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
+from lab import topology as topo
+from lab.netns import Lab
 from tests.lab.helpers import ping, protected_peer, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]

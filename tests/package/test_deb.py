@@ -14,7 +14,7 @@ pytestmark = pytest.mark.package
 ROOT = Path(__file__).resolve().parents[2]
 
 PROGRAMS = {"usr/sbin/frrdmvpnd": "8", "usr/sbin/frrdmvpn-proxy": "8",
-            "usr/bin/frrdmvpn-shell": "1", "usr/bin/frrdmvpn-lab": "1"}  # fmt: skip
+            "usr/bin/frrdmvpn-shell": "1"}  # fmt: skip
 UNITS = ("frrdmvpn.service", "frrdmvpn-guard.service", "frrdmvpn-proxy.service")
 
 
@@ -66,6 +66,16 @@ def test_the_programs_their_man_pages_and_the_shells_completion_are_installed(
     assert "usr/share/frrdmvpn/frrdmvpn/grpc_std/health_pb2.py" in files
     assert not [f for f in files if f.startswith("usr/share/frrdmvpn/vendor")]
     assert not [f for f in files if f.startswith("usr/lib/python3")]
+
+
+def test_the_lab_and_the_doc_generator_are_not_shipped(deb: Path) -> None:
+    # development and build tools run from the source tree (docs/lab.md, docs/package.md):
+    # routers need no QEMU tooling, and the manual pages are generated at build time
+    files = _contents(deb)
+    assert not [f for f in files if "frrdmvpn-lab" in f or f.startswith("usr/share/frrdmvpn/lab")]
+    assert not [f for f in files if f.startswith("usr/share/frrdmvpn/docgen")]
+    for gone in ("frrdmvpn/lab", "frrdmvpn/manpage", "frrdmvpn/roff", "cli/manual"):
+        assert not [f for f in files if f.startswith(f"usr/share/frrdmvpn/{gone}")], gone
 
 
 def test_each_program_runs_its_module_from_the_private_directory(deb: Path, tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def test_install_upgrade_remove_purge_leave_nothing_behind(deb: Path, deb_next: 
         assert f"_{installed}_" in deb.name
         assert _groups(root) == set(GROUPS)
         for argv in (["frrdmvpnd", "--version"], ["frrdmvpn-shell", "--version"],
-                     ["frrdmvpn-proxy", "--version"], ["frrdmvpn-lab", "--version"]):  # fmt: skip
+                     ["frrdmvpn-proxy", "--version"]):  # fmt: skip
             assert installed in root.run(argv).stdout
         hub = "/usr/share/doc/frrdmvpn/examples/lab-hub.conf"
         assert "valid" in root.run(["frrdmvpnd", "validate", "-c", hub]).stdout

@@ -286,7 +286,7 @@ def _issue(directory: Path, name: str, san: str) -> tuple[bytes, bytes]:
 
 
 def test_over_tls_the_client_certificate_gives_the_role(tmp_path: Path) -> None:
-    from frrdmvpn.lab import pki  # noqa: PLC0415
+    from lab import pki  # noqa: PLC0415
 
     server_ca, client_ca = tmp_path / "sca", tmp_path / "cca"
     cert, key = pki.issue(server_ca, pki.Identity("api", (IPv4Address("127.0.0.1"),)), 1)

@@ -33,7 +33,6 @@ from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.core.supervisor import Role, State
 from frrdmvpn.datastores import ApplyReport, Datastores
 from frrdmvpn.grpc_std import health_pb2, health_pb2_grpc, reflection_pb2, reflection_pb2_grpc
-from frrdmvpn.lab import pki
 from frrdmvpn.v1 import (
     config_pb2,
     config_service_pb2,
@@ -47,6 +46,7 @@ from frrdmvpn.v1 import (
     watch_service_pb2_grpc,
 )
 from frrdmvpn.v1 import watch_service_pb2 as wpb
+from lab import pki
 from tests.unit.test_apply import World
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]

@@ -23,9 +23,9 @@ from frrdmvpn.adapters.trusted_files import UntrustedFileError
 from frrdmvpn.api.backend import Backend
 from frrdmvpn.api.server import MAX_TLS_FILE, ApiServer, TlsFiles
 from frrdmvpn.datastores import Datastores
-from frrdmvpn.lab import pki
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 from frrdmvpn.v1 import watch_service_pb2_grpc
+from lab import pki
 from tests.unit.test_api_server import FakeOperations, Node, read, run
 
 pytestmark = [

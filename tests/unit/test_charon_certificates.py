@@ -24,7 +24,7 @@ from frrdmvpn.adapters import trusted_files
 from frrdmvpn.adapters.vici_config import CharonConfig, ViciConfigError
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.swan import desired_swan, trustpoint_files
-from frrdmvpn.lab import pki
+from lab import pki
 
 CHARON = Path("/usr/lib/ipsec/charon")
 pytestmark = [

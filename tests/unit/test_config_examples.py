@@ -1,5 +1,5 @@
 """docs/examples: each parses, validates clean, is canonical, and renders to its golden
-fixtures; the lab examples render what frrdmvpn.lab.topology configures today.
+fixtures; the lab examples render what lab.topology configures today.
 
 Regenerate the fixtures after an intended change with ``FRRDMVPN_REGEN_GOLDEN=1``.
 """
@@ -26,7 +26,7 @@ from frrdmvpn.config.swan import connection_names, desired_swan
 from frrdmvpn.config.validate import CODES, check, validate
 from frrdmvpn.core.authorize import Policy, PolicyMode
 from frrdmvpn.enforcer import parse_psk_map
-from frrdmvpn.lab import topology as topo
+from lab import topology as topo
 
 pytestmark = pytest.mark.unit
 
@@ -90,7 +90,7 @@ def test_example_renders_to_its_golden_fixtures(name: str) -> None:
     assert connection_names(config) == set(desired_swan(config, FACTS[name]).conns)
 
 
-# --- the lab examples against frrdmvpn.lab.topology --------------------------------------------
+# --- the lab examples against lab.topology --------------------------------------------
 
 
 def _as_dmvpn0(text: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.lab.junit import main, totals
+from lab.junit import main, totals
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from frrdmvpn.lab.kernel import module_closure
+from lab.kernel import module_closure
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from frrdmvpn.lab import kernel
-from frrdmvpn.lab.cli import lab_pytest_args
+from lab import kernel
+from lab.cli import lab_pytest_args
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""Manual pages generated from the parsers (frrdmvpn.manpage): complete, valid roff, exact
+"""Manual pages generated from the parsers (docgen): complete, valid roff, exact
 escaping, reproducible."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from cli import tree
-from cli.manual import syntax
-from frrdmvpn import manpage, roff
+from docgen import manpage, roff
+from docgen.__main__ import build_date, main
+from docgen.manpage import Page, render, subcommands
+from docgen.pages import PAGES
+from docgen.shell_commands import syntax
 from frrdmvpn.adapters import config_store, nhrp_event_server, vici_proxy
-from frrdmvpn.manpage import Page, render, subcommands
-from frrdmvpn.manpages import PAGES
 
 pytestmark = pytest.mark.unit
 
@@ -66,6 +67,21 @@ def test_the_four_pages_in_their_sections() -> None:
         for title in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "SEE ALSO"):
             assert f".SH {title}\n" in text or f'.SH "{title}"\n' in text, (name, title)
         assert f"{roff.escape(prog)} \\- " in text  # NAME: what lexgrog/whatis read
+
+
+def test_the_packaged_pages_refer_only_to_pages_a_router_has() -> None:
+    # debian/rules installs every page but the lab's (the lab is not in the package)
+    rules = (Path(__file__).resolve().parents[2] / "debian/rules").read_text()
+    found = re.search(r"^MANPAGES := (.*)$", rules, re.M)
+    assert found is not None
+    packaged = set(found.group(1).split())
+    assert packaged == NAMES - {"frrdmvpn-lab.1"}
+    for name, (_, text) in pages().items():
+        see_also = text.split('.SH "SEE ALSO"\n', 1)[1]
+        refs = re.findall(r"^\.BR \\%(\S+) \((\d)\)", see_also, re.M)
+        ours = {f"{ref}.{section}".replace("\\-", "-") for ref, section in refs
+                if ref.startswith("frrdmvpn")}  # fmt: skip
+        assert ours == packaged - {name}, name
 
 
 def documented(parser: argparse.ArgumentParser, text: str) -> int:
@@ -271,32 +287,32 @@ def test_defaults_choices_and_nargs() -> None:
 
 
 def test_build_date_from_source_date_epoch() -> None:
-    assert manpage.build_date("0") == "1970-01-01"
-    assert manpage.build_date("1700000000") == "2023-11-14"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d", manpage.build_date(None))
+    assert build_date("0") == "1970-01-01"
+    assert build_date("1700000000") == "2023-11-14"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", build_date(None))
 
 
 def test_the_command_writes_reproducible_pages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    assert manpage.main([str(tmp_path / "a")]) == 0
+    assert main([str(tmp_path / "a")]) == 0
     assert {p.name for p in (tmp_path / "a").iterdir()} == NAMES
     assert " 2023-11-14 " in (tmp_path / "a" / "frrdmvpnd.8").read_text()
     # nothing of the build's environment gets in (parsers read some defaults from it)
     for variable in ("FRRDMVPN_API", "FRRDMVPN_LAB_PROTECT", "FRRDMVPN_LAB_DEB"):
         monkeypatch.setenv(variable, "/env/leak")
-    assert manpage.main([str(tmp_path / "b")]) == 0
+    assert main([str(tmp_path / "b")]) == 0
     for name in NAMES:
         first = (tmp_path / "a" / name).read_bytes()
         assert first == (tmp_path / "b" / name).read_bytes(), name
         assert b"leak" not in first
 
 
-def test_python_m_frrdmvpn_manpage(tmp_path: Path) -> None:
+def test_python_m_docgen(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "PYTHONPATH": str(root)}
-    result = subprocess.run([sys.executable, "-m", "frrdmvpn.manpage", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "docgen", str(tmp_path)],
                             capture_output=True, text=True, env=env, cwd=tmp_path,
                             check=False)  # fmt: skip
     assert result.returncode == 0, result.stderr

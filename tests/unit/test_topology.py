@@ -11,8 +11,8 @@ from frrdmvpn.adapters.vtysh import extract_json
 from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.render import render
 from frrdmvpn.config.validate import check
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab
+from lab import topology as topo
+from lab.netns import Lab
 
 pytestmark = pytest.mark.unit
 

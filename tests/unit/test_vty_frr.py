@@ -21,7 +21,7 @@ from frrdmvpn.adapters.vtysh import Frr, VtyEvent, VtyshError, nhrp_tables, read
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.frrdiff import diff, nhrp_enabled_unauthorized
 from frrdmvpn.config.parse import parse_strict
-from frrdmvpn.lab.host_frr import FRR, HostFrr
+from lab.host_frr import FRR, HostFrr
 from tests.unit.test_apply import EXAMPLES
 
 pytestmark = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from frrdmvpn.lab.wire import HEADER, MAX_PAYLOAD, Decoder, FrameError, Kind, encode, encode_json
+from lab.wire import HEADER, MAX_PAYLOAD, Decoder, FrameError, Kind, encode, encode_json
 
 pytestmark = pytest.mark.unit
 

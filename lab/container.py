@@ -14,9 +14,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.netns import Lab, LabError, wait_for
-from frrdmvpn.lab.topology import Node
+from lab import topology as topo
+from lab.netns import Lab, LabError, wait_for
+from lab.topology import Node
 
 #: What the container boots to: the units an operator enables, and nothing else of this
 #: machine's (its root is this machine's, with whatever services it has enabled).

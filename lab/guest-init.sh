@@ -23,7 +23,7 @@ ip link set lo up
 echo "guest-init: starting agent" > /dev/console
 pythonpath=$(arg pythonpath)
 [ -n "$pythonpath" ] && export PYTHONPATH="$pythonpath"
-"$(arg python)" -m frrdmvpn.lab.agent --run "$rundir" > "$rundir/agent.log" 2>&1
+"$(arg python)" -m lab.agent --run "$rundir" > "$rundir/agent.log" 2>&1
 echo "guest-init: agent exited ($?), powering off" > /dev/console
 sync
 poweroff -f

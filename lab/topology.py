@@ -121,7 +121,7 @@ ROGUE = Node(
     entitled=ipaddress.IPv4Interface("192.0.2.13/32"),
     ospf=False,
 )
-#: spoke4 boots under systemd from the installed package (:mod:`frrdmvpn.lab.container`).
+#: spoke4 boots under systemd from the installed package (:mod:`lab.container`).
 SYSTEMD_NODE = Node(
     "spoke4",
     "spoke",
@@ -275,7 +275,7 @@ def ospfd_conf(n: Node) -> str:
 
 def _auth_blocks(n: Node, auth: str) -> tuple[str, str]:
     """swanctl ``local``/``remote`` bodies: a group PSK with address identities, or the lab
-    CA's certificates (identity ``NAME.lab.example``, see :mod:`frrdmvpn.lab.pki`)."""
+    CA's certificates (identity ``NAME.lab.example``, see :mod:`lab.pki`)."""
     if auth == "psk":
         return f"auth = psk\n            id = {n.nbma.ip}", "auth = psk"
     if auth == "cert":
@@ -425,7 +425,7 @@ def proxy_argv_config(proxy: str, config: str) -> list[str]:
 def proxy_argv(proxy: str, auth: str = "psk") -> list[str]:
     """frrdmvpn's enforcement process on a node: VICI proxy + event socket. With a PSK each
     IKE identity (the NBMA address) may claim its tunnel address and its LAN (shortcut
-    resolutions); with certificates, what its certificate says (see :mod:`frrdmvpn.lab.pki`).
+    resolutions); with certificates, what its certificate says (see :mod:`lab.pki`).
     nhrpd may use the lab's IPsec profile."""
     argv = [proxy, "--tunnel-subnet", str(OVERLAY), "--profile", VICI_PROFILE]
     if auth == "cert":

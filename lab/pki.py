@@ -4,7 +4,7 @@ Each node certificate binds what the node may claim in certificate mode: its tun
 as an iPAddress subjectAltName (with its NBMA address), and its LAN as an RFC 3779 address
 block (``sbgp-ipAddrBlock``), the prefixes a shortcut resolution may bind to it. Its
 dNSNames are its IKE identity (``NAME.lab.example``) and, for spokes, a name they all share
-(see :data:`frrdmvpn.lab.topology.SPOKES_DNS`). Keys are ECDSA P-256: cheap to make and to
+(see :data:`lab.topology.SPOKES_DNS`). Keys are ECDSA P-256: cheap to make and to
 verify under emulation.
 """
 

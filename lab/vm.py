@@ -2,7 +2,7 @@
 
 The guest's root is the host's root, read-only over virtio-9p under a tmpfs overlay, so the
 checkout, its virtualenv and the installed FRR/strongSwan are at the same paths inside.
-Commands travel over virtio-serial ports (see :mod:`frrdmvpn.lab.agent`).
+Commands travel over virtio-serial ports (see :mod:`lab.agent`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from frrdmvpn.lab.kernel import REQUIRED_MODULES, GuestKernel, prepare_guest_kernel
-from frrdmvpn.lab.wire import Decoder, Kind, encode, encode_json
+from lab.kernel import REQUIRED_MODULES, GuestKernel, prepare_guest_kernel
+from lab.wire import Decoder, Kind, encode, encode_json
 
 AGENT_PORTS = 4
 GUEST_MODULES = (
@@ -101,7 +101,8 @@ class LabVm:
                 "loglevel=4",
                 f"frrdmvpn.stage2={package_dir() / 'guest-init.sh'}",
                 f"frrdmvpn.python={sys.executable}",
-                # Where the installed package keeps its Python (its launchers set it).
+                # The host's, if any (``PYTHONPATH=. python3 -m lab.cli``): the guest imports
+                # what this process does.
                 f"frrdmvpn.pythonpath={os.environ.get('PYTHONPATH', '')}",
                 f"frrdmvpn.run={self.run_dir}",
                 f"frrdmvpn.modules={kernel.modules}",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from cli.reference import Row, config_rows, exec_rows, language_rows, modifier_rows
-from frrdmvpn.roff import bold, escape, italic, line, macro, markup, tag
+from docgen.roff import bold, escape, italic, line, macro, markup, tag
 
 # keywords and numbers are typed as they are; A.B.C.D, WORD, TunnelN, <1-65535> stand for one
 _PIECES = re.compile(r"(?P<word>[a-z0-9][a-z0-9-]*)|(?P<value>[A-Z][A-Za-z.]*|<[^>]*>)|.")

@@ -47,7 +47,7 @@ def skipped_tests(paths: list[Path]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m frrdmvpn.lab.junit", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lab.junit", description=__doc__)
     parser.add_argument("--no-skips", action="store_true", help="a skipped test fails the run")
     parser.add_argument("files", nargs="*", type=Path)
     args = parser.parse_args(argv)

@@ -17,17 +17,17 @@ import time
 from pathlib import Path
 
 from frrdmvpn import __version__
-from frrdmvpn.lab.kernel import native_capable, prepare_guest_kernel
-from frrdmvpn.lab.netns import Lab, LabError
-from frrdmvpn.lab.topology import MODES, NODES
-from frrdmvpn.lab.vm import LabVm, VmError
+from lab.kernel import native_capable, prepare_guest_kernel
+from lab.netns import Lab, LabError
+from lab.topology import MODES, NODES
+from lab.vm import LabVm, VmError
 
 VM_DIR = Path(os.environ.get("FRRDMVPN_LAB_VM_DIR", "/var/tmp/frrdmvpn-lab/vm"))
 TEST_VM_DIR = VM_DIR.with_name("vm-test")
 
 
 def _self_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "frrdmvpn.lab.cli", *args]
+    return [sys.executable, "-m", "lab.cli", *args]
 
 
 def _vm(run_dir: Path = VM_DIR) -> LabVm:

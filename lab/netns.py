@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from frrdmvpn.adapters.vtysh import extract_json
-from frrdmvpn.lab import pki
-from frrdmvpn.lab import topology as topo
-from frrdmvpn.lab.topology import NODES, Node
+from lab import pki
+from lab import topology as topo
+from lab.topology import NODES, Node
 
 STATE_DIR = Path(os.environ.get("FRRDMVPN_LAB_DIR", "/var/tmp/frrdmvpn-lab/native"))
 TIMEOUT = float(os.environ.get("LAB_TIMEOUT", "120"))
@@ -125,7 +125,7 @@ class Lab:
         """Path of frrdmvpn's program ``name`` as the nodes run it: the installed package's,
         else this tree's (the console scripts beside this Python)."""
         beside = Path(sys.executable).parent / name
-        if self.package or not beside.exists():  # frrdmvpn-lab itself runs from the package
+        if self.package or not beside.exists():  # not run from a virtualenv's console script
             return PACKAGE_BIN[name]
         return str(beside)
 

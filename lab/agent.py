@@ -1,6 +1,6 @@
 """Guest side of the lab VM: run commands the host sends over virtio-serial ports.
 
-Each port carries one session at a time (see :mod:`frrdmvpn.lab.wire`). The agent is the
+Each port carries one session at a time (see :mod:`lab.wire`). The agent is the
 VM's only long-lived process besides PID 1, adopts orphans (child subreaper) and reaps them.
 """
 
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from frrdmvpn.lab.wire import Decoder, Frame, FrameError, Kind, encode, encode_json
+from lab.wire import Decoder, Frame, FrameError, Kind, encode, encode_json
 
 PORT_CLASS = Path("/sys/class/virtio-ports")
 PORT_PREFIX = "frrdmvpn.agent."
@@ -239,7 +239,7 @@ def _reap_orphans() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the agent on every frrdmvpn.agent.N port; signal readiness in the run directory."""
-    parser = argparse.ArgumentParser(prog="frrdmvpn.lab.agent")
+    parser = argparse.ArgumentParser(prog="lab.agent")
     parser.add_argument("--run", type=Path, required=True, help="host-shared run directory")
     args = parser.parse_args(argv)
     libc = ctypes.CDLL(None, use_errno=True)

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from frrdmvpn.manpage import Page, Section, option_default
-from frrdmvpn.roff import bold, line, macro, markup, tag
+from docgen.manpage import Page, Section, option_default
+from docgen.roff import bold, line, macro, markup, tag
 
-_ALL = ("frrdmvpnd(8)", "frrdmvpn-proxy(8)", "frrdmvpn-shell(1)", "frrdmvpn-lab(1)")
+#: The pages the package installs (debian/rules), which each page refers to; the lab's is
+#: not among them: a router has no frrdmvpn-lab.
+_PACKAGED = ("frrdmvpnd(8)", "frrdmvpn-proxy(8)", "frrdmvpn-shell(1)")
 
 
 def _others(name: str, *more: str) -> tuple[str, ...]:
-    return (*(r for r in _ALL if not r.startswith(f"{name}(")), *more)
+    return (*(r for r in _PACKAGED if not r.startswith(f"{name}(")), *more)
 
 
 def frrdmvpnd() -> Page:
@@ -87,7 +89,7 @@ command and its error to standard error.
 
 def frrdmvpn_shell() -> Page:
     from cli.main import build_parser  # noqa: PLC0415
-    from cli.manual import commands_section  # noqa: PLC0415
+    from docgen.shell_commands import commands_section  # noqa: PLC0415
     from frrdmvpn.client import ADMIN_TARGET, DEFAULT_TARGET  # noqa: PLC0415
 
     environment = (
@@ -113,7 +115,7 @@ def frrdmvpn_shell() -> Page:
 
 
 def frrdmvpn_lab() -> Page:
-    from frrdmvpn.lab.cli import build_parser  # noqa: PLC0415
+    from lab.cli import build_parser  # noqa: PLC0415
 
     return Page(build_parser(), 1, "three-node DMVPN test lab for frrdmvpn",
                 see_also=_others("frrdmvpn-lab"))  # fmt: skip
