@@ -258,8 +258,9 @@ def _node_addresses(args: argparse.Namespace, text: str | None) -> tuple[str, li
 async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composition root
     from frrdmvpn.adapters import systemd, vtysh  # noqa: PLC0415
     from frrdmvpn.api.backend import Backend  # noqa: PLC0415
+    from frrdmvpn.api.operations import Operations  # noqa: PLC0415
     from frrdmvpn.api.server import ApiServer, TlsFiles  # noqa: PLC0415
-    from frrdmvpn.service import Operations, Service, ensure_guard  # noqa: PLC0415
+    from frrdmvpn.supervision import Service, ensure_guard  # noqa: PLC0415
 
     loop = asyncio.get_running_loop()
     frr = vtysh.Frr()  # one session per FRR daemon, for the API and apply too
@@ -360,7 +361,7 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
         return set() if config is None else {t.linux_name for t in config.interfaces}
 
     service = Service(ipaddress.IPv4Address(nbma), [ipaddress.IPv4Address(a) for a in nhs],
-                      reconfigure=reconfigure, api=backend, frr=frr, tunnels=tunnels,
+                      reconfigure=reconfigure, observer=backend, frr=frr, tunnels=tunnels,
                       guards=guards)  # fmt: skip
     if not args.no_api:
         tls = None
@@ -368,8 +369,9 @@ async def _run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the composit
             if not (args.tls_cert and args.tls_key and args.tls_client_ca):
                 raise ValueError("--api-tcp needs --tls-cert, --tls-key and --tls-client-ca")
             tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca)
-        server = ApiServer(backend, Operations(service), args.api_socket, args.api_group or None,
-                           args.api_tcp, tls, admin_socket=args.api_admin_socket,
+        server = ApiServer(backend, Operations(service, backend), args.api_socket,
+                           args.api_group or None, args.api_tcp, tls,
+                           admin_socket=args.api_admin_socket,
                            admin_group=args.api_admin_group or None)  # fmt: skip
         await server.start()
     metrics = None

@@ -139,7 +139,7 @@ def test_the_peer_table_the_decisions_and_the_running_file_are_root_only(tmp_pat
     """peers.json and guard.json were written 0644 (the umask's), the decision journal 0640."""
     from frrdmvpn.adapters.decision_journal import DecisionJournal  # noqa: PLC0415
     from frrdmvpn.datastores import Datastores  # noqa: PLC0415
-    from frrdmvpn.service import _write_json  # noqa: PLC0415
+    from frrdmvpn.supervision import _write_json  # noqa: PLC0415
     from tests.unit.test_apply import World  # noqa: PLC0415
 
     old_umask = os.umask(0o022)

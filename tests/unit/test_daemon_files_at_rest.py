@@ -18,7 +18,7 @@ import pytest
 
 from frrdmvpn import daemon
 from frrdmvpn.adapters import vtysh
-from frrdmvpn.service import Service
+from frrdmvpn.supervision import Service
 
 pytestmark = pytest.mark.unit
 

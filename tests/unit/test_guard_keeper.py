@@ -21,7 +21,7 @@ from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.guards import GuardKeeper
 from frrdmvpn.kernel.addr import AddressChange, Received
 from frrdmvpn.render.guard import GuardSpec, ListedGuard
-from frrdmvpn.service import Service
+from frrdmvpn.supervision import Service
 
 pytestmark = pytest.mark.unit
 

@@ -35,7 +35,7 @@ from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.guards import GuardKeeper
 from frrdmvpn.render.guard import GuardSpec
-from frrdmvpn.service import Service, ensure_guard
+from frrdmvpn.supervision import Service, ensure_guard
 
 OLD, NEW = "198.51.100.11", "198.51.100.111"
 SPOKE = parse_strict(Path(sys.argv[1]).read_text())  # tunnel source eth0
