@@ -49,7 +49,7 @@ def frrdmvpnd() -> Page:
 
 
 def frrdmvpn_proxy() -> Page:
-    from frrdmvpn.enforcer import build_parser  # noqa: PLC0415
+    from frrdmvpn.application.proxy import build_parser  # noqa: PLC0415
 
     parser = build_parser()
     status = (line(markup(

@@ -24,7 +24,7 @@ from frrdmvpn.adapters.nhrp_events import NhrpEventServer
 from frrdmvpn.adapters.vici_proxy import ViciProxy
 from frrdmvpn.core.admission import Admission, Refusal, Ticket
 from frrdmvpn.core.authorize import Decision
-from frrdmvpn.enforcer import admissions
+from frrdmvpn.enforcement import admissions
 from frrdmvpn.nhrp.events import AuthorizeBinding
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 from frrdmvpn.vici.wire import Packet, PacketType, decode_packet, encode_packet, frame

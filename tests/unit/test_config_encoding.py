@@ -16,8 +16,9 @@ import pytest
 
 from frrdmvpn import daemon
 from frrdmvpn.adapters import config_store
+from frrdmvpn.application.proxy import build_parser
 from frrdmvpn.config.diagnostics import ConfigError
-from frrdmvpn.enforcer import PolicyError, _initial_policy, build_parser, load_policy
+from frrdmvpn.enforcement import PolicyError, _initial_policy, load_policy
 from frrdmvpn.v1 import config_pb2, config_service_pb2, state_service_pb2
 from tests.unit.test_api_server import Node, run
 
