@@ -17,8 +17,8 @@ def _others(name: str, *more: str) -> tuple[str, ...]:
 
 
 def frrdmvpnd() -> Page:
+    from frrdmvpn.application.frrdmvpnd import build_parser  # noqa: PLC0415
     from frrdmvpn.config.charon_socket import CHARON_SOCKET, DROPIN  # noqa: PLC0415
-    from frrdmvpn.daemon import build_parser  # noqa: PLC0415
 
     parser = build_parser()
     status = (line(markup(

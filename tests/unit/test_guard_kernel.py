@@ -133,7 +133,7 @@ def test_the_guards_follow_the_source_interfaces_addresses_in_the_kernel() -> No
 
 CLI = r"""
 import json, subprocess, sys
-from frrdmvpn.daemon import main
+from frrdmvpn.application.frrdmvpnd import main
 
 def sh(cmd):
     subprocess.run(cmd, shell=True, check=True)

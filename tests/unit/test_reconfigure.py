@@ -23,8 +23,8 @@ from frrdmvpn import supervision
 from frrdmvpn.adapters.processes import ProcessInfo
 from frrdmvpn.adapters.vtysh import Frr
 from frrdmvpn.config.frr import render_frr
-from frrdmvpn.daemon import _reconfigure
 from frrdmvpn.datastores import Datastores
+from frrdmvpn.management import _reconfigure
 from frrdmvpn.supervision import (
     AFTER_RESTART_AUDITS,
     AFTER_WATCHFRR_AUDITS,
