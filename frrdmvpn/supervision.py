@@ -56,6 +56,7 @@ from frrdmvpn.core.supervisor import (
     CleanOrphans,
     FlushLarval,
     Initiate,
+    IPAddress,
     Observation,
     Peer,
     RepairNeighbor,
@@ -95,7 +96,6 @@ STUCK_EXIT_DAEMONS = ("nhrpd",)
 FRR_USER = "frr"  # the only user whose processes frrdmvpnd may end
 _GATHER = 0.2  # seconds to gather the requests that come together (FRR restarts them all)
 Reconfigure = Callable[[str, bool], Awaitable[None]]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Observer(Protocol):

@@ -17,10 +17,9 @@ from typing import Any, Protocol
 
 from frrdmvpn.adapters.journal import fields
 from frrdmvpn.api.backend import Backend, OperationError, results
+from frrdmvpn.core.supervisor import IPAddress
 
 log = logging.getLogger("frrdmvpn.supervisor")
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Supervision(Protocol):
