@@ -6,9 +6,10 @@ the current state, and takes the kernel's neighbour entries from rtnetlink's not
 the pure :class:`~frrdmvpn.core.supervisor.Supervisor` says what changed and what to
 initiate. Steps follow events (:mod:`frrdmvpn.core.cadence`): charon's SA events, neighbour
 changes on the tunnels, the proxy's decisions, an FRR daemon's connection closing or
-opening; with nothing happening one step every ``rest`` seconds audits the rest. Only what
-changed reaches the status files and the :class:`Observer` (the API's backend, which
-depends on this loop, never the other way round).
+opening; with nothing happening one step every ``rest`` seconds audits the rest. Each
+step's view goes to the :class:`Observer` (the API's backend: it publishes what changed, and
+depends on this loop, never the other way round); the status files are rewritten when they
+changed.
 
 A restarted FRR daemon (another pid behind its vty socket) or charon is configured again at
 once; the configuration is also audited on a schedule (something may have removed part of
