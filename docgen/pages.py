@@ -19,8 +19,8 @@ def _others(name: str, *more: str) -> tuple[str, ...]:
 
 
 def frrdmvpnd() -> Page:
+    from frrdmvpn.application.frrdmvpnd import build_parser  # noqa: PLC0415
     from frrdmvpn.config.charon_socket import CHARON_SOCKET, DROPIN  # noqa: PLC0415
-    from frrdmvpn.daemon import build_parser  # noqa: PLC0415
 
     parser = build_parser()
     status = (line(markup(
@@ -51,7 +51,7 @@ def frrdmvpnd() -> Page:
 
 
 def frrdmvpn_proxy() -> Page:
-    from frrdmvpn.enforcer import build_parser  # noqa: PLC0415
+    from frrdmvpn.application.proxy import build_parser  # noqa: PLC0415
 
     parser = build_parser()
     status = (line(markup(

@@ -107,7 +107,7 @@ class Datastores:
     saved: Path = config_store.SAVED
     running: Path = config_store.RUNNING
     ports: Callable[[], Ports] | None = None
-    # Whether a trustpoint's file may be read (frrdmvpn.daemon.check_trustpoint_file);
+    # Whether a trustpoint's file may be read (frrdmvpn.node_ports.check_trustpoint_file);
     # None: not checked before the apply (which reads them through Ports.read_file).
     check_file: FileCheck | None = None
     on_change: Callable[[str, ApplyReport | None], None] | None = None

@@ -21,7 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from frrdmvpn.config.charon_socket import Kind, Standing, standing
+from frrdmvpn.config.diagnostics import ConfigError
+from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import decode
+from frrdmvpn.config.validate import check
 
 SAVED = Path("/etc/frrdmvpn/frrdmvpn.conf")
 RUNNING = Path("/run/frrdmvpn/running.conf")
@@ -156,3 +160,40 @@ def announced(running: Path) -> frozenset[str]:
     except (OSError, ValueError):
         return frozenset()
     return frozenset(line for line in text.splitlines() if line)
+
+
+def read_standing(path: Path) -> Standing:
+    """The standing of the configuration file ``path`` (see :mod:`frrdmvpn.config.charon_socket`);
+    one that cannot be read or is not UTF-8 (at its first bad byte) is unusable."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return standing(None, str(path))
+    except OSError as exc:
+        return standing(None, str(path), exc.strerror or str(exc))
+    try:
+        text = decode(data)
+    except ConfigError as exc:
+        lines = [d.format(filename=str(path)) for d in exc.diagnostics]
+        return Standing(Kind.UNUSABLE, f"{path} is not valid:\n" + "\n".join(lines))
+    return standing(text, str(path))
+
+
+def read_tunnel_config(path: Path) -> Config | None:
+    """The configuration in ``path`` when it defines a tunnel; None when it defines none
+    (the package's commented example). Raises ValueError when it cannot be used."""
+    node = read_standing(path)
+    if node.kind is Kind.UNUSABLE:
+        raise ValueError(node.reason)
+    return node.config if node.kind is Kind.TUNNEL else None
+
+
+def read_running_tunnel(path: Path) -> Config | None:
+    """The configuration frrdmvpnd applied last (``path``) if it defines a tunnel (none, or
+    none readable: None)."""
+    try:
+        text = read(path)
+    except (ConfigError, OSError):
+        return None
+    config = check(text)[0] if text else None
+    return config if config is not None and config.interfaces else None

@@ -184,3 +184,30 @@ def set_sysctls(pairs: Iterable[tuple[str, str]], root: Path = SYSCTL_ROOT) -> l
                 raise LinkError(f"sysctl {key}={value}: {exc}") from exc
             changed.append(f"sysctl {key} = {value} (was {current})")
     return changed
+
+
+def tunnel_locals(names: set[str]) -> set[ipaddress.IPv4Address]:
+    """The local address of each GRE link of these names, as the kernel has it (a link that
+    is missing, not GRE or without a local address adds nothing)."""
+    links = Links()
+    try:
+        found = set()
+        for name in sorted(names):
+            try:
+                tunnel = links.tunnel(name)
+            except LinkError:
+                continue
+            if tunnel is not None and tunnel.local is not None:
+                found.add(tunnel.local)
+        return found
+    finally:
+        links.close()
+
+
+def read_addresses() -> dict[str, tuple[ipaddress.IPv4Address, ...]]:
+    """Every interface's IPv4 addresses, as the kernel has them now."""
+    links = Links()
+    try:
+        return links.addresses()
+    finally:
+        links.close()

@@ -41,7 +41,7 @@ class NhrpEventServer:
         admission: Admission | None = None,
     ):
         self.decide = decide
-        self.admission = admission  # per-UID caps (frrdmvpn.enforcer sets them)
+        self.admission = admission  # per-UID caps (frrdmvpn.enforcement sets them)
         self.journal = journal
         self.path = path
         self.group = group

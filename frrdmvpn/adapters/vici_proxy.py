@@ -81,7 +81,7 @@ async def _served(path: Path) -> bool:
 class ViciProxy:
     """Serve VICI clients on ``listen``, relaying to charon at ``upstream``; ``nhrpd_uid``
     (None: no such user) gets nhrpd's requests on the IPsec profiles in ``profiles``
-    (frrdmvpn.enforcer replaces it when the configuration changes)."""
+    (frrdmvpn.enforcement replaces it when the configuration changes)."""
 
     def __init__(
         self,
@@ -98,7 +98,7 @@ class ViciProxy:
         self.upstream = upstream
         self.initiate = initiate
         self.group = group
-        self.admission = admission  # per-UID caps (frrdmvpn.enforcer sets them)
+        self.admission = admission  # per-UID caps (frrdmvpn.enforcement sets them)
         self.nhrpd_uid = nhrpd_uid
         self.profiles = profiles
         self.refused: Counter[str] = Counter()  # requests refused, by principal, since start

@@ -1,9 +1,9 @@
 """What the gRPC services call: the node's state, its configuration and its operations.
 
-The supervision loop (:class:`frrdmvpn.service.Service`) feeds every observation in through
-:meth:`Backend.observed`; the handlers in :mod:`frrdmvpn.api.server` only translate
-requests and answers. Everything here runs in the daemon's event loop; blocking adapters
-(apply, vtysh, nft) run in threads.
+The supervision loop (:class:`frrdmvpn.supervision.Service`) feeds every step in through
+:meth:`Backend.supervised` (its :class:`~frrdmvpn.supervision.Observer`); the handlers in
+:mod:`frrdmvpn.api.server` only translate requests and answers. Everything here runs in
+the daemon's event loop; blocking adapters (apply, vtysh, nft) run in threads.
 """
 
 from __future__ import annotations
@@ -13,17 +13,20 @@ import logging
 import socket
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from frrdmvpn import __version__
 from frrdmvpn.api import state as api_state
+from frrdmvpn.api.convert import sa_records
 from frrdmvpn.api.store import Store, _order
 from frrdmvpn.api.watch import Broker
+from frrdmvpn.codec.vici import Message
 from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.validate import check
+from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.datastores import ApplyReport, Datastores, Outcome, Revision
 from frrdmvpn.v1 import authorization_pb2 as apb
 from frrdmvpn.v1 import config_pb2 as cpb
@@ -81,6 +84,16 @@ class Backend:
         events = self.builder.update(obs, lambda: self._decisions(journal))
         events += self.store.set_singleton(wpb.EVENT_KIND_NODE, self.node_summary())
         self.broker.publish(events)
+
+    def supervised(
+        self, peers: tuple[SupPeer, ...], sas: Sequence[Message], *,
+        cache: Sequence[Mapping[str, Any]], nhs: Sequence[Mapping[str, Any]], now: float,
+        wall_offset: float, journal: dict[str, Any] | None,
+    ) -> None:  # fmt: skip
+        """A supervision step's view (charon's ``list-sa`` messages as records):
+        :meth:`observed`."""
+        self.observed(api_state.Observed(peers, tuple(sa_records(sas)), tuple(cache),
+                                         tuple(nhs), now, wall_offset), journal)  # fmt: skip
 
     def sa_down(self, local: str, remote: str, what: str, uid: int, at: float) -> None:
         """charon reported the IKE_SA (``what`` = "IKE_SA") or a CHILD_SA of a peer deleted:

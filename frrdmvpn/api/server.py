@@ -731,7 +731,7 @@ def _mask_tree(statements: Any) -> None:
 @dataclass
 class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
     backend: Backend
-    operations: Any  # frrdmvpn.service.Operations (clear, reinitiate, counters)
+    operations: Any  # frrdmvpn.api.operations.Operations (clear, reinitiate, counters)
 
     def _targets(self, sel: types_pb2.PeerSelector) -> list[peer_pb2.Peer]:
         which = sel.WhichOneof("target")

@@ -1,8 +1,9 @@
 """One observation of the node, folded into the store as events. Pure: no I/O.
 
-The service gathers an :class:`Observed` after each supervision step; :class:`StateBuilder`
-turns it into the PEER, IPSEC_SA, NHRP_CACHE and NHS tables (in that order of events: the
-SA and NHRP facts first, then the peer state they explain), and the singletons.
+Each supervision step's view is an :class:`Observed` (:meth:`.backend.Backend.supervised`);
+:class:`StateBuilder` turns it into the PEER, IPSEC_SA, NHRP_CACHE and NHS tables (in that
+order of events: the SA and NHRP facts first, then the peer state they explain), and the
+singletons.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
 HUB, S1, S2 = topo.node("hub"), topo.node("spoke1"), topo.node("spoke2")
 DAEMONS = ("/usr/lib/frr/zebra", "/usr/lib/frr/nhrpd", "/usr/lib/frr/ospfd",
-           "/usr/lib/ipsec/charon", "frrdmvpn.enforcer", "frrdmvpn.daemon run")  # fmt: skip
+           "/usr/lib/ipsec/charon", "frrdmvpn-proxy", "frrdmvpnd run")  # fmt: skip
 EXTRA_LAN = "203.0.113.65/28"  # a second LAN on spoke1, announced by a config change
 EXTRA_HOST = "203.0.113.65"
 

@@ -60,7 +60,7 @@ def test_the_programs_their_man_pages_and_the_shells_completion_are_installed(
         assert f"usr/share/man/man{section}/{name}.{section}.gz" in files
     assert "usr/share/bash-completion/completions/frrdmvpn-shell" in files
     # frrdmvpn's Python and the bundled libraries stay off the system's sys.path.
-    assert "usr/share/frrdmvpn/frrdmvpn/daemon.py" in files
+    assert "usr/share/frrdmvpn/frrdmvpn/application/frrdmvpnd.py" in files
     assert "usr/share/frrdmvpn/cli/main.py" in files
     # nothing bundled: the standard gRPC services are frrdmvpn's own
     assert "usr/share/frrdmvpn/frrdmvpn/grpc_std/health_pb2.py" in files

@@ -26,7 +26,7 @@ from frrdmvpn.codec.nhrp_events import AuthorizeBinding
 from frrdmvpn.codec.vici import Packet, PacketType, decode_packet, encode_packet, frame
 from frrdmvpn.core.admission import Admission, Refusal, Ticket
 from frrdmvpn.core.authorize import Decision
-from frrdmvpn.enforcer import admissions
+from frrdmvpn.enforcement import admissions
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 from tests.unit.test_api_server import Node, read
 from tests.unit.test_api_server import run as run_api

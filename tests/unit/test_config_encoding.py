@@ -14,10 +14,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from frrdmvpn import daemon
 from frrdmvpn.adapters import config_store
+from frrdmvpn.application import frrdmvpnd
+from frrdmvpn.application.proxy import build_parser
 from frrdmvpn.config.diagnostics import ConfigError
-from frrdmvpn.enforcer import PolicyError, _initial_policy, build_parser, load_policy
+from frrdmvpn.enforcement import PolicyError, _initial_policy, load_policy
 from frrdmvpn.v1 import config_pb2, config_service_pb2, state_service_pb2
 from tests.unit.test_api_server import Node, run
 
@@ -57,15 +58,15 @@ def test_frrdmvpnd_validate_apply_and_configured_say_where(
     latin1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     running = tmp_path / "running.conf"
-    assert daemon.main(["validate", "-c", str(latin1), "--running", str(running)]) == 1
+    assert frrdmvpnd.main(["validate", "-c", str(latin1), "--running", str(running)]) == 1
     assert capsys.readouterr().err.splitlines() == [
         f"{latin1}:{WHERE}",
         f"frrdmvpnd: {latin1}: not UTF-8, nothing applied",
     ]
-    assert daemon.main(["apply", "-c", str(latin1), "--running", str(running)]) == 1
+    assert frrdmvpnd.main(["apply", "-c", str(latin1), "--running", str(running)]) == 1
     assert f"{latin1}:{WHERE}" in capsys.readouterr().err
     # unusable, not "no tunnel": the units fail (255) and say why
-    assert daemon.main(["configured", "-c", str(latin1)]) == daemon.UNUSABLE
+    assert frrdmvpnd.main(["configured", "-c", str(latin1)]) == frrdmvpnd.UNUSABLE
     assert capsys.readouterr().err == f"frrdmvpnd: {latin1} is not valid:\n{latin1}:{WHERE}\n"
 
 

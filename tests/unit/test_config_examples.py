@@ -25,7 +25,7 @@ from frrdmvpn.config.render import render
 from frrdmvpn.config.swan import connection_names, desired_swan
 from frrdmvpn.config.validate import CODES, check, validate
 from frrdmvpn.core.authorize import Policy, PolicyMode
-from frrdmvpn.enforcer import parse_psk_map
+from frrdmvpn.enforcement import parse_psk_map
 from lab import topology as topo
 
 pytestmark = pytest.mark.unit

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from frrdmvpn import daemon
 from frrdmvpn.adapters import config_store
+from frrdmvpn.application import frrdmvpnd
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.datastores import Datastores
 from tests.unit.test_apply import World
@@ -116,22 +116,22 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
 def test_validate_command_reports_lines_and_exit_status(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert daemon.main(["validate", "-c", str(EXAMPLE)]) == 0
+    assert frrdmvpnd.main(["validate", "-c", str(EXAMPLE)]) == 0
     bad = tmp_path / "bad.conf"
     bad.write_text(EXAMPLE.read_text().replace("tunnel key 42", "tunnel key forty-two"))
-    assert daemon.main(["validate", "-c", str(bad)]) == 1
+    assert frrdmvpnd.main(["validate", "-c", str(bad)]) == 1
     err = capsys.readouterr().err
     line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "forty-two" in t)
     assert f"bad.conf:{line}:13: error:" in err
     assert "nothing applied" in err
-    assert daemon.main(["validate", "-c", str(tmp_path / "missing.conf")]) == 1
+    assert frrdmvpnd.main(["validate", "-c", str(tmp_path / "missing.conf")]) == 1
 
 
 def test_save_command_copies_running_to_saved(tmp_path: Path) -> None:
     running, saved = tmp_path / "running.conf", tmp_path / "frrdmvpn.conf"
-    assert daemon.main(["save", "-c", str(saved), "--running", str(running)]) == 1
+    assert frrdmvpnd.main(["save", "-c", str(saved), "--running", str(running)]) == 1
     running.write_text(EXAMPLE.read_text())
-    assert daemon.main(["save", "-c", str(saved), "--running", str(running)]) == 0
+    assert frrdmvpnd.main(["save", "-c", str(saved), "--running", str(running)]) == 0
     assert saved.read_text() == EXAMPLE.read_text()
 
 
@@ -139,7 +139,7 @@ def test_the_peer_table_the_decisions_and_the_running_file_are_root_only(tmp_pat
     """peers.json and guard.json were written 0644 (the umask's), the decision journal 0640."""
     from frrdmvpn.adapters.decision_journal import DecisionJournal  # noqa: PLC0415
     from frrdmvpn.datastores import Datastores  # noqa: PLC0415
-    from frrdmvpn.service import _write_json  # noqa: PLC0415
+    from frrdmvpn.supervision import _write_json  # noqa: PLC0415
     from tests.unit.test_apply import World  # noqa: PLC0415
 
     old_umask = os.umask(0o022)

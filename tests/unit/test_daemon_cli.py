@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn import daemon
+from frrdmvpn.adapters import config_store
 from frrdmvpn.adapters.guard import KernelGuard
+from frrdmvpn.application.frrdmvpnd import _guard, build_parser, main
 from frrdmvpn.config.charon_socket import DROPIN, render_dropin
-from frrdmvpn.daemon import _guard, build_parser, main
 
 pytestmark = pytest.mark.unit
 
@@ -82,7 +82,7 @@ def test_anything_unexpected_fails_the_unit_instead_of_skipping_it(
     def broken(path: Path) -> None:
         raise RuntimeError(f"cannot decide about {path}")
 
-    monkeypatch.setattr(daemon, "_standing", broken)
+    monkeypatch.setattr(config_store, "read_standing", broken)
     assert main(["configured", "-c", str(spoke)]) == 255
     assert capsys.readouterr().err == f"frrdmvpnd: RuntimeError: cannot decide about {spoke}\n"
 

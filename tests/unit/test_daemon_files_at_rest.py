@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn import daemon
+from frrdmvpn import management
 from frrdmvpn.adapters import vtysh
-from frrdmvpn.service import Service
+from frrdmvpn.application import frrdmvpnd
+from frrdmvpn.supervision import Service
 
 pytestmark = pytest.mark.unit
 
@@ -52,11 +53,11 @@ def test_run_tightens_the_saved_file_and_prev_before_it_does_anything(
     outside.write_text("hostname other\n")
     outside.chmod(0o644)
     running = tmp_path / "run" / "running.conf"
-    args = daemon.build_parser().parse_args(
+    args = frrdmvpnd.build_parser().parse_args(
         ["run", "-c", str(saved), "--running", str(running), "--no-api"]
     )
     with pytest.raises(ValueError, match="no NBMA address"):
-        asyncio.run(daemon._run(args))
+        asyncio.run(management.run(args))
     assert (mode(saved), mode(prev)) == (0o600, 0o600)
     assert saved.read_text() == "hostname spoke1\n"  # tightened, not rewritten
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -66,7 +67,7 @@ def test_run_tightens_the_saved_file_and_prev_before_it_does_anything(
     prev.unlink()
     prev.symlink_to(outside)
     with pytest.raises(ValueError, match="no NBMA address"):
-        asyncio.run(daemon._run(args))
+        asyncio.run(management.run(args))
     assert mode(outside) == 0o644
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters import config_store
+from frrdmvpn.application.proxy import build_parser
 from frrdmvpn.core.authorize import PolicyMode
-from frrdmvpn.enforcer import (
+from frrdmvpn.enforcement import (
     PolicyError,
     Settings,
     _initial_policy,
-    build_parser,
     load_policy,
     load_profiles,
 )

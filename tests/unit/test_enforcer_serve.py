@@ -1,4 +1,4 @@
-"""frrdmvpn-proxy's ``serve`` itself (frrdmvpn/enforcer.py), not only ``load_policy``: its
+"""frrdmvpn-proxy's ``serve`` itself (frrdmvpn/enforcement.py), not only ``load_policy``: its
 event socket answers a fake nhrpd, its decisions ask a fake charon that holds the peer's SA,
 and a reload is what SIGHUP does to this very process (docs/security.md A9).
 
@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters import decision_journal
+from frrdmvpn.application.proxy import build_parser
 from frrdmvpn.codec.vici import Message, Packet, PacketType
-from frrdmvpn.enforcer import build_parser, serve
+from frrdmvpn.enforcement import serve
 from tests.unit.test_proxy_io import scripted_charon
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn import daemon
 from frrdmvpn.adapters.guard import KernelGuard
+from frrdmvpn.application import frrdmvpnd
 from frrdmvpn.core.guard_rules import GuardSpec
 from tests.unit.test_guard import (
     NFT_ENOENT,
@@ -45,7 +45,7 @@ def spoke(tmp_path: Path) -> Path:
     text = SPOKE.read_text()
     assert " tunnel source eth0\n" in text
     path.write_text(text.replace(" tunnel source eth0\n", " tunnel source 198.51.100.11\n"))
-    assert daemon.main(["validate", "-c", str(path)]) == 0
+    assert frrdmvpnd.main(["validate", "-c", str(path)]) == 0
     return path
 
 
@@ -60,8 +60,8 @@ def check_with(
         assert spec == GuardSpec((IPv4Address("198.51.100.11"),), nflog_group=5)
         return KernelGuard(spec, run)
 
-    monkeypatch.setattr(daemon, "KernelGuard", guard)
-    code = daemon.main(["guard", "check", "-c", str(spoke), "--nflog-group", "5"])
+    monkeypatch.setattr(frrdmvpnd, "KernelGuard", guard)
+    code = frrdmvpnd.main(["guard", "check", "-c", str(spoke), "--nflog-group", "5"])
     assert run.calls, "the kernel was asked"
     return code
 
@@ -94,7 +94,7 @@ def test_a_configured_node_whose_guards_are_missing_fails_the_check(
 # Run in a network namespace of its own: each step, then `guard check`'s exit status.
 IN_NETNS = """
 import json, subprocess, sys
-from frrdmvpn.daemon import main
+from frrdmvpn.application.frrdmvpnd import main
 config = sys.argv[1]
 def check():
     return main(["guard", "check", "-c", config])

@@ -21,7 +21,7 @@ from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.core.guard_rules import GuardSpec, ListedGuard
 from frrdmvpn.guards import GuardKeeper
-from frrdmvpn.service import Service
+from frrdmvpn.supervision import Service
 
 pytestmark = pytest.mark.unit
 

@@ -35,7 +35,7 @@ from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.guards import GuardKeeper
 from frrdmvpn.core.guard_rules import GuardSpec
-from frrdmvpn.service import Service, ensure_guard
+from frrdmvpn.supervision import Service, ensure_guard
 
 OLD, NEW = "198.51.100.11", "198.51.100.111"
 SPOKE = parse_strict(Path(sys.argv[1]).read_text())  # tunnel source eth0
@@ -133,7 +133,7 @@ def test_the_guards_follow_the_source_interfaces_addresses_in_the_kernel() -> No
 
 CLI = r"""
 import json, subprocess, sys
-from frrdmvpn.daemon import main
+from frrdmvpn.application.frrdmvpnd import main
 
 def sh(cmd):
     subprocess.run(cmd, shell=True, check=True)

@@ -1,9 +1,11 @@
-"""The API's operations (frrdmvpn.service.Operations) and the metrics view, with charon and
-nhrpd replaced where they would be called."""
+"""The API's operations (frrdmvpn.api.operations.Operations) and the metrics view, with
+charon and nhrpd replaced where they would be called."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -11,20 +13,22 @@ from typing import Any
 import pytest
 
 from frrdmvpn.adapters import vici_client, vtysh
+from frrdmvpn.adapters.vtysh import NhrpTables
 from frrdmvpn.api.backend import Backend, OperationError
+from frrdmvpn.api.operations import Operations
 from frrdmvpn.datastores import Datastores
-from frrdmvpn.service import Operations, Service
+from frrdmvpn.supervision import Service
 from frrdmvpn.v1 import operations_service_pb2 as opb
 from frrdmvpn.v1 import peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
-from tests.unit.test_api_server import LOCAL, observation, remote
+from tests.unit.test_api_server import LOCAL, list_sa, observation, remote
 
 pytestmark = pytest.mark.unit
 
 
 def node(tmp_path: Path, peers: int = 3) -> tuple[Service, Backend]:
     backend = Backend(Datastores(saved=tmp_path / "saved.conf", running=tmp_path / "run.conf"))
-    service = Service(IPv4Address(LOCAL), [], upstream=tmp_path / "charon.vici", api=backend)
+    service = Service(IPv4Address(LOCAL), [], upstream=tmp_path / "charon.vici", observer=backend)
     obs = observation(peers, down=[peers - 1])
     for p in obs.peers:
         service.sup.peers[p.remote] = p
@@ -49,7 +53,7 @@ def test_clear_ipsec_terminates_each_ike_sa_of_the_peer(
         terminated.append(uid)
 
     monkeypatch.setattr(vici_client, "terminate_ike", terminate)
-    ops = Operations(service)
+    ops = Operations(service, backend)
     all_peers = peers(backend)
     out = asyncio.run(ops.clear(all_peers, nhrp=False, ipsec=True, everyone=True,
                                 include_static=False, dry_run=False))  # fmt: skip
@@ -74,7 +78,7 @@ def test_clear_dry_run_touches_nothing(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(vici_client, "terminate_ike", terminate)
     monkeypatch.setattr(vtysh, "run_command", command)
-    out = asyncio.run(Operations(service).clear(peers(backend)[:1], nhrp=True, ipsec=True,
+    out = asyncio.run(Operations(service, backend).clear(peers(backend)[:1], nhrp=True, ipsec=True,
                                                 everyone=True, include_static=False,
                                                 dry_run=True))  # fmt: skip
     assert out[0].message == "would terminate IKE_SA #1; would run 'clear ip nhrp cache'"
@@ -91,7 +95,7 @@ def test_clear_nhrp_needs_every_peer_and_then_clears_nhrpds_cache(
         return ""
 
     monkeypatch.setattr(vtysh, "run_command", command)
-    ops = Operations(service)
+    ops = Operations(service, backend)
     one = asyncio.run(ops.clear(peers(backend)[:1], nhrp=True, ipsec=False, everyone=False,
                                 include_static=False, dry_run=False))  # fmt: skip
     assert not one[0].done
@@ -108,7 +112,7 @@ def test_reinitiate_kicks_each_selected_peer(tmp_path: Path) -> None:
     service, backend = node(tmp_path)
     asked: list[Any] = []
     service.initiator.request = asked.append  # type: ignore[method-assign,assignment]
-    out = asyncio.run(Operations(service).reinitiate(peers(backend)[1:]))
+    out = asyncio.run(Operations(service, backend).reinitiate(peers(backend)[1:]))
     pairs = [(a.child, str(a.my_host), str(a.other_host)) for a in asked]
     assert pairs == [("dmvpn", LOCAL, remote(1)), ("dmvpn", LOCAL, remote(2))]
     assert all(r.done for r in out)
@@ -122,7 +126,7 @@ def test_clear_counters_resets_peers_and_baselines_guard_and_authorization(tmp_p
                            {"counts": {"in": 5, "out": 1}, "last": []}, {})  # fmt: skip
     backend.journal_read({"started": 1.0, "counters": {"accepted": 7, "denied": 2},
                           "decisions": []})  # fmt: skip
-    ops = Operations(service)
+    ops = Operations(service, backend)
     selected = [p for p in peers(backend) if p.key.remote_nbma == remote(0)]
     cleared, _ = ops.clear_counters(opb.COUNTER_SCOPE_PEERS, selected)
     assert cleared == 1
@@ -182,3 +186,33 @@ def test_an_sa_deleted_takes_the_peer_down_at_once_and_the_next_observation_deci
     backend.sa_down(LOCAL, remote(1), "CHILD_SA", 1001, 1_790_000_200.0)
     (child,) = list(sub.queue)
     assert child.peer.peer.state == types_pb2.PEER_STATE_IKE
+
+
+def test_a_supervision_step_reaches_the_backend_through_its_observer_port(
+    tmp_path: Path,
+) -> None:
+    """The loop hands charon's ``list-sa`` messages over as they came; the backend makes the
+    records: the peers, their SAs and nhrpd's cache are what a direct observation gives
+    (but its times: the loop's step takes the clock's)."""
+    service, backend = node(tmp_path)
+    direct = observation(3, down=[2])
+    service.raw_sas = [list_sa(i) for i in range(2)]
+    service.tables = NhrpTables([], {}, [dict(e) for e in direct.cache], [])
+    fed = Backend(Datastores(saved=tmp_path / "s.conf", running=tmp_path / "r.conf"))
+    service.observer = fed
+    service.publish(0.0, None)
+
+    def seen(b: Backend) -> list[tuple[str, int, str, list[int]]]:  # times differ: the clock
+        return [(p.key.remote_nbma, p.state, p.identity,
+                 [i.unique_id for i in p.crypto.ike_sas]) for p in b.peers()]  # fmt: skip
+
+    assert seen(fed) == seen(backend)
+    assert [s[3] for s in seen(fed)] == [[1], [2], []]
+
+
+def test_the_supervision_loop_imports_nothing_of_the_api() -> None:
+    code = ("import sys, frrdmvpn.supervision; "
+            "print(sorted(m for m in sys.modules if m.startswith('frrdmvpn.api')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    assert out.stdout == "[]\n"

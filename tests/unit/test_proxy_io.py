@@ -198,7 +198,7 @@ def main_exit(argv: list[str], busy: Path) -> subprocess.CompletedProcess[str]:
         server.bind(str(busy))
         server.listen()
         return subprocess.run(
-            [sys.executable, "-m", "frrdmvpn.enforcer", *argv,
+            [sys.executable, "-m", "frrdmvpn.application.proxy", *argv,
              "--pidfile", str(busy.with_name("pid")), "--events", str(busy.with_name("ev.sock")),
              "--journal", str(busy.with_name("journal.json"))],
             capture_output=True, text=True, timeout=60, check=False,

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn import service as service_module
+from frrdmvpn import supervision
 from frrdmvpn.adapters.processes import ProcessInfo
 from frrdmvpn.adapters.vtysh import Frr
 from frrdmvpn.config.frr import render_frr
-from frrdmvpn.daemon import _reconfigure
 from frrdmvpn.datastores import Datastores
-from frrdmvpn.service import (
+from frrdmvpn.management import _reconfigure
+from frrdmvpn.supervision import (
     AFTER_RESTART_AUDITS,
     AFTER_WATCHFRR_AUDITS,
     Service,
@@ -189,7 +189,7 @@ def test_a_step_rewrites_status_files_and_reads_counters_only_when_needed(
     async def no_sas(path: Path) -> tuple[list[object], list[object], list[object]]:
         return [], [], []
 
-    monkeypatch.setattr(service_module, "list_sas_raw", no_sas)
+    monkeypatch.setattr(supervision, "list_sas_raw", no_sas)
 
     async def main() -> None:
         nhrpd = FakeDaemon(tmp_path)
@@ -197,8 +197,9 @@ def test_a_step_rewrites_status_files_and_reads_counters_only_when_needed(
         frr = Frr(tmp_path, timeout=1.0)
         service = _service(tmp_path, frr)
         reads: list[int] = []
-        service.api = type("Api", (), {"observed": lambda *a: None,
-                                       "guard_observed": lambda *a: reads.append(1)})()  # fmt: skip
+        service.observer = type("Observer", (), {
+            "supervised": lambda *a, **kw: None,
+            "guard_observed": lambda *a: reads.append(1)})()  # fmt: skip
         monkeypatch.setattr(service.guard, "counters", dict)
         checks = {"guards": 1e9, "counters": 0.0}
         try:
@@ -297,7 +298,7 @@ def fake_nhrpd(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def _frr_is(monkeypatch: pytest.MonkeyPatch, uid: int) -> None:
-    monkeypatch.setattr(service_module, "FRR_USER", pwd.getpwuid(uid).pw_name)
+    monkeypatch.setattr(supervision, "FRR_USER", pwd.getpwuid(uid).pw_name)
 
 
 def test_an_nhrpd_hung_on_its_way_out_is_ended(
@@ -307,7 +308,7 @@ def test_an_nhrpd_hung_on_its_way_out_is_ended(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Seen under `systemctl restart frr`: nhrpd closed its vty and never exited."""
-    monkeypatch.setattr(service_module, "STUCK_EXIT", 0.2)
+    monkeypatch.setattr(supervision, "STUCK_EXIT", 0.2)
     _frr_is(monkeypatch, os.getuid())  # the fake runs as this user
 
     async def main() -> None:
@@ -355,7 +356,7 @@ def test_a_live_foreign_or_other_users_process_is_not_ended(
         ended.append(await service.end_stuck_exit("nhrpd", 2**22 + 1, 0.0))  # no such pid
         _frr_is(monkeypatch, os.getuid() + 1 if os.getuid() == 0 else 0)  # another user's
         ended.append(await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0))
-        monkeypatch.setattr(service_module, "FRR_USER", "no-such-user-here")
+        monkeypatch.setattr(supervision, "FRR_USER", "no-such-user-here")
         ended.append(await service.end_stuck_exit("nhrpd", fake_nhrpd.pid, 0.0))
         return ended
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn import daemon
+from frrdmvpn.application import frrdmvpnd
 from frrdmvpn.config.modes import Context, Mode
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.secrets import STATEMENTS, values
@@ -122,15 +122,15 @@ def test_frrdmvpnd_validate_and_configured_print_no_secret(
     path = tmp_path / "frrdmvpn.conf"
     path.write_text(TEXT.replace(f"pre-shared-key {KEY}", f"pre-shared-key local {BAD_KEY}"))
     running = tmp_path / "running.conf"
-    assert daemon.main(["validate", "-c", str(path), "--running", str(running)]) == 1
-    assert daemon.main(["configured", "-c", str(path)]) == daemon.UNUSABLE
+    assert frrdmvpnd.main(["validate", "-c", str(path), "--running", str(running)]) == 1
+    assert frrdmvpnd.main(["configured", "-c", str(path)]) == frrdmvpnd.UNUSABLE
     out, err = capsys.readouterr()
     assert "pre-shared-key <removed> <removed>" in err
     for secret in (BAD_KEY, KEY, AUTH, "local"):
         assert secret not in out + err
     path.write_text(TEXT.replace(f" ip nhrp authentication {AUTH}", " ip nhrp authentication "
                                  "123456789-too-long"))  # fmt: skip
-    assert daemon.main(["validate", "-c", str(path), "--running", str(running)]) == 1
+    assert frrdmvpnd.main(["validate", "-c", str(path), "--running", str(running)]) == 1
     out, err = capsys.readouterr()
     assert "ip nhrp authentication <removed>" in err
     assert "123456789" not in out + err

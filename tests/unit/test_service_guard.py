@@ -10,7 +10,7 @@ import pytest
 from frrdmvpn.adapters.guard import GuardError, KernelGuard
 from frrdmvpn.core.guard_rules import GuardSpec, ListedGuard
 from frrdmvpn.guards import GuardKeeper
-from frrdmvpn.service import ensure_guard
+from frrdmvpn.supervision import ensure_guard
 
 pytestmark = pytest.mark.unit
 

@@ -7,12 +7,13 @@ import json
 import os
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from frrdmvpn.adapters import decision_journal
 from frrdmvpn.adapters.config_store import atomic_write
-from frrdmvpn.service import Service
+from frrdmvpn.supervision import Observer, Service
 
 pytestmark = pytest.mark.unit
 
@@ -28,7 +29,7 @@ def test_a_journal_written_again_in_the_same_tick_is_read(
     path = tmp_path / "authorization.json"
     monkeypatch.setattr(decision_journal, "PATH", path)
     service = Service(IPv4Address("198.51.100.1"), [], tmp_path / "charon.vici", tmp_path)
-    service.api = object()  # only "is there an API" is asked
+    service.observer = cast("Observer", object())  # only "is there an observer" is asked
     atomic_write(path, _journal(1))
     tick = path.stat().st_mtime_ns
     first = service.read_journal()

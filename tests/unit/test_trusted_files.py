@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn import daemon
+from frrdmvpn import node_ports
 from frrdmvpn.adapters.trusted_files import MAX_BYTES, UntrustedFileError, check, read
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse
@@ -181,10 +181,10 @@ def cert_config(directory: Path, key: Path | str) -> str:
 def stores(tmp_path: Path) -> tuple[Datastores, World]:
     world = World()
     ports = world.ports(Config())
-    ports = dataclasses.replace(ports, read_file=daemon.read_trustpoint_file)
+    ports = dataclasses.replace(ports, read_file=node_ports.read_trustpoint_file)
     world.known.append(parse(cert_config(tmp_path / "etc", "/k")).config)
     ds = Datastores(saved=tmp_path / "saved.conf", running=tmp_path / "run" / "running.conf",
-                    ports=lambda: ports, check_file=daemon.check_trustpoint_file)  # fmt: skip
+                    ports=lambda: ports, check_file=node_ports.check_trustpoint_file)  # fmt: skip
     return ds, world
 
 

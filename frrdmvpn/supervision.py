@@ -1,13 +1,15 @@
-"""``frrdmvpnd run``: install the guards, then supervise every peer of one NBMA address and
-keep the node configured.
+"""The supervision loop of ``frrdmvpnd run``: install the guards, then supervise every peer
+of one NBMA address and keep the node configured.
 
 Each step asks nhrpd (its vty session), the proxy's decision journal and charon (VICI) for
 the current state, and takes the kernel's neighbour entries from rtnetlink's notifications;
 the pure :class:`~frrdmvpn.core.supervisor.Supervisor` says what changed and what to
 initiate. Steps follow events (:mod:`frrdmvpn.core.cadence`): charon's SA events, neighbour
 changes on the tunnels, the proxy's decisions, an FRR daemon's connection closing or
-opening; with nothing happening one step every ``rest`` seconds audits the rest. Only what
-changed reaches the API (:class:`~frrdmvpn.api.store.Store`) and the status files.
+opening; with nothing happening one step every ``rest`` seconds audits the rest. Each
+step's view goes to the :class:`Observer` (the API's backend: it publishes what changed, and
+depends on this loop, never the other way round); the status files are rewritten when they
+changed.
 
 A restarted FRR daemon (another pid behind its vty socket) or charon is configured again at
 once; the configuration is also audited on a schedule (something may have removed part of
@@ -25,9 +27,9 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from frrdmvpn.adapters import config_store, decision_journal, processes, systemd
 from frrdmvpn.adapters.addresses import AddressMonitor
@@ -48,9 +50,6 @@ from frrdmvpn.adapters.vtysh import (
     default,
     nhrp_tables,
 )
-from frrdmvpn.api.backend import OperationError, results
-from frrdmvpn.api.convert import sa_records
-from frrdmvpn.api.state import Observed
 from frrdmvpn.codec.nflog import Logged
 from frrdmvpn.codec.rtnl_addr import Received
 from frrdmvpn.codec.vici import Message
@@ -62,7 +61,9 @@ from frrdmvpn.core.supervisor import (
     CleanOrphans,
     FlushLarval,
     Initiate,
+    IPAddress,
     Observation,
+    Peer,
     RepairNeighbor,
     Supervisor,
     Transition,
@@ -96,6 +97,27 @@ STUCK_EXIT_DAEMONS = ("nhrpd",)
 FRR_USER = "frr"  # the only user whose processes frrdmvpnd may end
 _GATHER = 0.2  # seconds to gather the requests that come together (FRR restarts them all)
 Reconfigure = Callable[[str, bool], Awaitable[None]]
+
+
+class Observer(Protocol):
+    """Who hears what the loop sees (:class:`frrdmvpn.api.backend.Backend`)."""
+
+    def supervised(
+        self, peers: tuple[Peer, ...], sas: Sequence[Message], *,
+        cache: Sequence[Mapping[str, Any]], nhs: Sequence[Mapping[str, Any]], now: float,
+        wall_offset: float, journal: dict[str, Any] | None,
+    ) -> None:  # fmt: skip
+        """One step's view: the supervisor's peers, charon's ``list-sa`` messages, nhrpd's
+        cache and NHSs; the proxy's decision journal if it changed (else None)."""
+
+    def guard_observed(
+        self, installed: bool, counters: dict[str, tuple[int, int]], report: dict[str, Any],
+        xfrm: dict[str, int],
+    ) -> None:  # fmt: skip
+        """The guards: installed, their counters, the drops they logged, XFRM's errors."""
+
+    def sa_down(self, local: str, remote: str, what: str, uid: int, at: float) -> None:
+        """charon deleted an IKE_SA or CHILD_SA (``what``) between the NBMA addresses."""
 
 
 def stuck_exit_refusal(info: processes.ProcessInfo, daemon: str, owner: int | None) -> str | None:
@@ -157,14 +179,14 @@ class Service:
         status_dir: Path = STATUS.parent,
         *,
         reconfigure: Reconfigure | None = None,
-        api: Any = None,
+        observer: Observer | None = None,
         frr: Frr | None = None,
         tunnels: Callable[[], set[str]] | None = None,
         cadence: Cadence | None = None,
         guards: GuardKeeper | None = None,
     ) -> None:
         self.nbma = nbma
-        self.api = api  # frrdmvpn.api.backend.Backend, fed after every step
+        self.observer = observer  # told after every step
         self.wake = asyncio.Event()
         self.raw_sas: list[Any] = []
         self.tables = NhrpTables([], {}, [], [])
@@ -202,6 +224,21 @@ class Service:
         with contextlib.suppress(RuntimeError):  # no loop (unit tests of the pure parts)
             self.cadence.stirred(asyncio.get_running_loop().time())
         self.wake.set()
+
+    def initiate(self, local: IPAddress, remote: IPAddress) -> None:
+        """Have charon initiate DMVPN's SA between the NBMA addresses (the trap's kick, and
+        its follow-up)."""
+        self.initiator.request(ProxyInitiate("dmvpn", local, remote))
+
+    def reset_counters(self, remotes: Collection[str] | None) -> int:
+        """Zero the transition and initiation counts of the peers at ``remotes`` (NBMA
+        addresses as text; None: every peer); how many there were."""
+        cleared = 0
+        for p in self.sup.peers.values():
+            if remotes is None or str(p.remote) in remotes:
+                p.transitions = p.initiations = 0
+                cleared += 1
+        return cleared
 
     def dropped(self, p: Logged) -> None:
         """A packet the guards logged to their NFLOG group."""
@@ -344,7 +381,7 @@ class Service:
         Changed: another file (the proxy replaces it whole, a new inode each time), another
         modification time or size. The time alone misses a write within the same clock
         tick as the one read last (coarse timestamps), and with it a decision."""
-        if self.api is None:
+        if self.observer is None:
             return None
         try:
             st = decision_journal.PATH.stat()
@@ -357,32 +394,31 @@ class Service:
         return decision_journal.read(decision_journal.PATH)
 
     def publish(self, loop_time: float, journal: dict[str, Any] | None) -> None:
-        """Hand this step's view and the decisions recorded by then to the API."""
-        if self.api is None:
+        """Hand this step's view and the decisions recorded by then to the observer."""
+        if self.observer is None:
             return
         now = time.time()
         if self._wall_offset is None:  # fixed once: times shown must not jitter step to step
             self._wall_offset = now - loop_time
-        self.api.observed(Observed(
-            tuple(dataclasses.replace(p) for p in self.sup.peers.values()),
-            tuple(sa_records(self.raw_sas)),
-            tuple(self.tables.cache), tuple(self.tables.nhs), now, self._wall_offset),
-            journal)  # fmt: skip
+        self.observer.supervised(
+            tuple(dataclasses.replace(p) for p in self.sup.peers.values()), self.raw_sas,
+            cache=self.tables.cache, nhs=self.tables.nhs, now=now,
+            wall_offset=self._wall_offset, journal=journal)  # fmt: skip
 
     async def publish_guard(self) -> None:
-        if self.api is None:
+        if self.observer is None:
             return
         try:
             counters = await asyncio.to_thread(self.guard.counters)
         except GuardError:
             counters = {}
-        self.api.guard_observed(self.guard_installed, counters, self.report.as_dict(),
+        self.observer.guard_observed(self.guard_installed, counters, self.report.as_dict(),
                                 {k: v for k, v in xfrm_stats().items() if v})  # fmt: skip
 
     def _charon_event(self, name: str, message: Message) -> None:
-        """Step now; a deletion also reaches the API at once (see Backend.sa_down)."""
+        """Step now; a deletion also reaches the observer at once (:meth:`Observer.sa_down`)."""
         self.stir()
-        if self.api is None or name not in ("ike-updown", "child-updown") or "up" in message:
+        if self.observer is None or name not in ("ike-updown", "child-updown") or "up" in message:
             return
         now = time.time()
         for section in message.values():
@@ -400,7 +436,7 @@ class Service:
                 uid = kids[0].get("uniqueid") if kids else uid
             try:
                 number = int(uid.decode()) if isinstance(uid, bytes) else 0
-                self.api.sa_down(local.decode(), remote.decode(), what, number, now)
+                self.observer.sa_down(local.decode(), remote.decode(), what, number, now)
             except (UnicodeDecodeError, ValueError):
                 continue
 
@@ -628,94 +664,3 @@ class Service:
             except OSError as exc:
                 log.warning("cannot follow %s: %s", what, exc)
         return opened
-
-
-class Operations:
-    """The API's operations on peers: clear (IPsec through charon, NHRP through nhrpd),
-    re-initiate, clear counters."""
-
-    def __init__(self, service: Service) -> None:
-        self.service = service
-
-    async def clear(self, peers: list[Any], *, nhrp: bool, ipsec: bool, everyone: bool,
-                    include_static: bool, dry_run: bool) -> list[Any]:  # fmt: skip
-        from frrdmvpn.adapters.vici_client import terminate_ike  # noqa: PLC0415
-        from frrdmvpn.adapters.vtysh import run_command  # noqa: PLC0415
-
-        out: list[Any] = []
-        if nhrp and not everyone:
-            return results(peers, False, "nhrpd (FRR 8.4) clears only its whole cache: clear "
-                           "all peers, or clear IPsec, which also drops the peer's NHRP "
-                           "entries")  # fmt: skip
-        for peer in peers:
-            done, notes = True, []
-            if ipsec:
-                ike_ids = [i.unique_id for i in peer.crypto.ike_sas]
-                if not ike_ids:
-                    notes.append("no IKE_SA")
-                for uid in ike_ids:
-                    if dry_run:
-                        notes.append(f"would terminate IKE_SA #{uid}")
-                        continue
-                    try:
-                        await terminate_ike(self.service.upstream, uid)
-                        notes.append(f"terminated IKE_SA #{uid}")
-                        log.info("peer %s: IKE_SA #%d cleared (API)", peer.key.remote_nbma, uid,
-                                 extra=fields(peer=peer.key.remote_nbma, event="clear",
-                                              reason=f"IKE_SA #{uid} terminated"))  # fmt: skip
-                    except ViciError as exc:
-                        done = False
-                        notes.append(str(exc))
-            out += results([peer], done, "; ".join(notes))
-        if nhrp and everyone:
-            command = "clear ip nhrp cache"
-            if dry_run:
-                note = f"would run {command!r}"
-            else:
-                try:
-                    await run_command(command)
-                    note = "nhrpd cache cleared (dynamic and cached entries)"
-                except VtyshError as exc:
-                    return results(peers, False, str(exc))
-            if not out:
-                out = results(peers, True, note)
-            else:
-                for r in out:
-                    r.message = "; ".join(m for m in (r.message, note) if m)
-        self.service.wake.set()
-        return out
-
-    async def reinitiate(self, peers: list[Any]) -> list[Any]:
-
-        for peer in peers:
-            local = ipaddress.ip_address(peer.key.local_nbma)
-            remote = ipaddress.ip_address(peer.key.remote_nbma)
-            self.service.initiator.request(ProxyInitiate("dmvpn", local, remote))
-        self.service.wake.set()
-        return results(peers, True, "initiation requested")
-
-    def clear_counters(self, scope: int, peers: list[Any] | None) -> tuple[int, float]:
-        """Reset peer counters; baseline the guard's and the authorizer's."""
-        from frrdmvpn.v1 import operations_service_pb2 as opb  # noqa: PLC0415
-
-        now = time.time()
-        api = self.service.api
-        cleared = 0
-        if scope == opb.COUNTER_SCOPE_NHRP_TRAFFIC:
-            raise OperationError("nhrpd (FRR 8.4) keeps no NHRP traffic counters")
-        if scope in (opb.COUNTER_SCOPE_PEERS, opb.COUNTER_SCOPE_ALL):
-            wanted = None if peers is None else {p.key.remote_nbma for p in peers}
-            for p in self.service.sup.peers.values():
-                if wanted is None or str(p.remote) in wanted:
-                    p.transitions = p.initiations = 0
-                    cleared += 1
-        if api is not None and scope in (opb.COUNTER_SCOPE_GUARD, opb.COUNTER_SCOPE_ALL):
-            _, counters, report, _ = api.guard_raw
-            api.baselines.guard = dict(counters)
-            api.baselines.guard_logged = {k: int(v) for k, v in report.get("counts", {}).items()}
-            api.baselines.guard_since = now
-        if api is not None and scope in (opb.COUNTER_SCOPE_AUTHORIZATION, opb.COUNTER_SCOPE_ALL):
-            api.baselines.authorization = dict((api.journal or {}).get("counters", {}))
-            api.baselines.authorization_since = now
-        self.service.wake.set()
-        return cleared, now

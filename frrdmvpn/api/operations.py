@@ -1,0 +1,127 @@
+"""The OperationsService's work: clear a peer (IPsec through charon, NHRP through nhrpd),
+re-initiate it, clear counters.
+
+The supervision loop is reached through :class:`Supervision` (implemented by
+:class:`frrdmvpn.supervision.Service`), so the loop imports nothing of the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, Protocol
+
+from frrdmvpn.adapters.journal import fields
+from frrdmvpn.api.backend import Backend, OperationError, results
+from frrdmvpn.core.supervisor import IPAddress
+
+log = logging.getLogger("frrdmvpn.supervisor")
+
+
+class Supervision(Protocol):
+    """What the operations need of the supervision loop."""
+
+    @property
+    def upstream(self) -> Path:
+        """charon's VICI socket."""
+
+    @property
+    def wake(self) -> asyncio.Event:
+        """Set: the loop steps now."""
+
+    def initiate(self, local: IPAddress, remote: IPAddress) -> None:
+        """Have charon initiate the peer's SA."""
+
+    def reset_counters(self, remotes: Collection[str] | None) -> int:
+        """Zero the counts of the peers at ``remotes`` (None: all); how many."""
+
+
+class Operations:
+    """The API's operations on peers, over the supervision loop and the backend."""
+
+    def __init__(self, supervision: Supervision, backend: Backend) -> None:
+        self.supervision = supervision
+        self.backend = backend
+
+    async def clear(self, peers: list[Any], *, nhrp: bool, ipsec: bool, everyone: bool,
+                    include_static: bool, dry_run: bool) -> list[Any]:  # fmt: skip
+        from frrdmvpn.adapters.vici_client import ViciError, terminate_ike  # noqa: PLC0415
+        from frrdmvpn.adapters.vtysh import VtyshError, run_command  # noqa: PLC0415
+
+        out: list[Any] = []
+        if nhrp and not everyone:
+            return results(peers, False, "nhrpd (FRR 8.4) clears only its whole cache: clear "
+                           "all peers, or clear IPsec, which also drops the peer's NHRP "
+                           "entries")  # fmt: skip
+        for peer in peers:
+            done, notes = True, []
+            if ipsec:
+                ike_ids = [i.unique_id for i in peer.crypto.ike_sas]
+                if not ike_ids:
+                    notes.append("no IKE_SA")
+                for uid in ike_ids:
+                    if dry_run:
+                        notes.append(f"would terminate IKE_SA #{uid}")
+                        continue
+                    try:
+                        await terminate_ike(self.supervision.upstream, uid)
+                        notes.append(f"terminated IKE_SA #{uid}")
+                        log.info("peer %s: IKE_SA #%d cleared (API)", peer.key.remote_nbma, uid,
+                                 extra=fields(peer=peer.key.remote_nbma, event="clear",
+                                              reason=f"IKE_SA #{uid} terminated"))  # fmt: skip
+                    except ViciError as exc:
+                        done = False
+                        notes.append(str(exc))
+            out += results([peer], done, "; ".join(notes))
+        if nhrp and everyone:
+            command = "clear ip nhrp cache"
+            if dry_run:
+                note = f"would run {command!r}"
+            else:
+                try:
+                    await run_command(command)
+                    note = "nhrpd cache cleared (dynamic and cached entries)"
+                except VtyshError as exc:
+                    return results(peers, False, str(exc))
+            if not out:
+                out = results(peers, True, note)
+            else:
+                for r in out:
+                    r.message = "; ".join(m for m in (r.message, note) if m)
+        self.supervision.wake.set()
+        return out
+
+    async def reinitiate(self, peers: list[Any]) -> list[Any]:
+        for peer in peers:
+            local = ipaddress.ip_address(peer.key.local_nbma)
+            remote = ipaddress.ip_address(peer.key.remote_nbma)
+            self.supervision.initiate(local, remote)
+        self.supervision.wake.set()
+        return results(peers, True, "initiation requested")
+
+    def clear_counters(self, scope: int, peers: list[Any] | None) -> tuple[int, float]:
+        """Reset peer counters; baseline the guard's and the authorizer's."""
+        from frrdmvpn.v1 import operations_service_pb2 as opb  # noqa: PLC0415
+
+        now = time.time()
+        api = self.backend
+        cleared = 0
+        if scope == opb.COUNTER_SCOPE_NHRP_TRAFFIC:
+            raise OperationError("nhrpd (FRR 8.4) keeps no NHRP traffic counters")
+        if scope in (opb.COUNTER_SCOPE_PEERS, opb.COUNTER_SCOPE_ALL):
+            wanted = None if peers is None else {p.key.remote_nbma for p in peers}
+            cleared = self.supervision.reset_counters(wanted)
+        if scope in (opb.COUNTER_SCOPE_GUARD, opb.COUNTER_SCOPE_ALL):
+            _, counters, report, _ = api.guard_raw
+            api.baselines.guard = dict(counters)
+            api.baselines.guard_logged = {k: int(v) for k, v in report.get("counts", {}).items()}
+            api.baselines.guard_since = now
+        if scope in (opb.COUNTER_SCOPE_AUTHORIZATION, opb.COUNTER_SCOPE_ALL):
+            api.baselines.authorization = dict((api.journal or {}).get("counters", {}))
+            api.baselines.authorization_since = now
+        self.supervision.wake.set()
+        return cleared, now
