@@ -28,7 +28,7 @@ from frrdmvpn.api import convert
 from frrdmvpn.api.backend import Backend
 from frrdmvpn.api.server import ApiServer
 from frrdmvpn.api.state import Observed, StateBuilder
-from frrdmvpn.api.store import Store
+from frrdmvpn.api.tables import Store
 from frrdmvpn.codec.vici import Message
 from frrdmvpn.core.supervisor import Peer, Role, State
 from frrdmvpn.datastores import Datastores

@@ -1,12 +1,12 @@
-"""The COMMANDS section of frrdmvpn-shell's manual page: the rows of :mod:`cli.reference`
+"""The COMMANDS section of frrdmvpn-shell's manual page: the rows of :mod:`docgen.shell_reference`
 (the walk docs/shell.md comes from) as roff."""
 
 from __future__ import annotations
 
 import re
 
-from cli.reference import Row, config_rows, exec_rows, language_rows, modifier_rows
 from docgen.roff import bold, escape, italic, line, macro, markup, tag
+from docgen.shell_reference import Row, config_rows, exec_rows, language_rows, modifier_rows
 
 # keywords and numbers are typed as they are; A.B.C.D, WORD, TunnelN, <1-65535> stand for one
 _PIECES = re.compile(r"(?P<word>[a-z0-9][a-z0-9-]*)|(?P<value>[A-Z][A-Za-z.]*|<[^>]*>)|.")

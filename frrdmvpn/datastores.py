@@ -38,7 +38,7 @@ REVISIONS_KEPT = 50
 EMPTY: frozenset[str] = frozenset()
 
 
-class Outcome(enum.Enum):
+class ApplyOutcome(enum.Enum):
     APPLIED = "applied"
     UNCHANGED = "unchanged"
     DRY_RUN = "dry-run"
@@ -80,7 +80,7 @@ class Revision:
 
 @dataclass(frozen=True)
 class ApplyReport:
-    outcome: Outcome
+    outcome: ApplyOutcome
     message: str
     changes: tuple[str, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
@@ -88,7 +88,7 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        return self.outcome in (Outcome.APPLIED, Outcome.UNCHANGED, Outcome.DRY_RUN)
+        return self.outcome in (ApplyOutcome.APPLIED, ApplyOutcome.UNCHANGED, ApplyOutcome.DRY_RUN)
 
 
 @dataclass(frozen=True)
@@ -167,8 +167,9 @@ class Datastores:
         config, findings = self.validate(text)
         if config is None:
             errors = sum(f.is_error for f in findings)
-            return self._done(ApplyReport(Outcome.REJECTED, f"{errors} error(s), nothing applied",
-                                          diagnostics=findings), dry_run)  # fmt: skip
+            rejected = ApplyReport(ApplyOutcome.REJECTED, f"{errors} error(s), nothing applied",
+                                   diagnostics=findings)  # fmt: skip
+            return self._done(rejected, dry_run)
         if self.ports is None:
             raise RuntimeError("no system to apply to (Datastores without ports)")
         with self._lock, config_store.locked(self.running):
@@ -209,14 +210,14 @@ class Datastores:
             plan = apply(config, old, self.ports(), dry_run=dry_run)
         except ApplyError as exc:
             restored = exc.rolled_back
-            outcome = Outcome.FAILED_RESTORED if restored else Outcome.FAILED_NOT_RESTORED
+            outcome = ApplyOutcome.FAILED_RESTORED if restored else ApplyOutcome.FAILED_NOT_RESTORED
             state = "restored" if restored else "NOT restored"
             message = f"apply failed: {exc}; previous state {state}"
             report = ApplyReport(outcome, message, tuple(exc.changes), findings)
             return self._done(report, dry_run)
         changes = tuple(plan.changes)
         if dry_run:
-            report = ApplyReport(Outcome.DRY_RUN, f"{len(changes)} change(s) planned", changes,
+            report = ApplyReport(ApplyOutcome.DRY_RUN, f"{len(changes)} change(s) planned", changes,
                                  findings)  # fmt: skip
             return self._done(report, dry_run)
         canonical = render(config)
@@ -230,7 +231,7 @@ class Datastores:
             del self.revisions[:-REVISIONS_KEPT]
         self.candidate = None
         _reload_proxy(self.running.parent / "proxy.pid")
-        outcome = Outcome.UNCHANGED if unchanged else Outcome.APPLIED
+        outcome = ApplyOutcome.UNCHANGED if unchanged else ApplyOutcome.APPLIED
         report = ApplyReport(outcome, f"{len(changes)} change(s)", changes, findings, revision)
         return self._done(report, dry_run)
 

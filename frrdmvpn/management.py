@@ -15,7 +15,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from frrdmvpn.adapters import config_store, journal, systemd, vtysh
+from frrdmvpn.adapters import config_store, journald, systemd, vtysh
 from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.adapters.links import Links, read_addresses, tunnel_locals
 from frrdmvpn.api.backend import Backend
@@ -233,7 +233,7 @@ async def _reapply(apply: Callable[..., ApplyReport], reason: str, audit: bool) 
             return
         drift = "; ".join(plan.changes)
         log.warning("the configuration drifted (%s): missing or changed: %s; applying it again",
-                    reason, drift, extra=journal.fields(event="drift", reason=drift))  # fmt: skip
+                    reason, drift, extra=journald.fields(event="drift", reason=drift))  # fmt: skip
     report = await asyncio.to_thread(apply)
     if report.ok:
         log.info("configured again (%s): %s", reason, "; ".join(report.changes) or "no change")

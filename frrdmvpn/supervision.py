@@ -36,7 +36,7 @@ from frrdmvpn.adapters.addresses import AddressMonitor
 from frrdmvpn.adapters.file_events import DirectoryWatch
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.adapters.initiator import Initiator
-from frrdmvpn.adapters.journal import fields
+from frrdmvpn.adapters.journald import fields
 from frrdmvpn.adapters.neighbors import NeighborMonitor, replace_neighbor
 from frrdmvpn.adapters.nflog_listener import NflogListener
 from frrdmvpn.adapters.vici_client import ViciError, list_sas, list_sas_raw, listen
@@ -53,6 +53,7 @@ from frrdmvpn.adapters.vtysh import (
 from frrdmvpn.codec.nflog import Logged
 from frrdmvpn.codec.rtnl_addr import Received
 from frrdmvpn.codec.vici import Message
+from frrdmvpn.core import stuck_exit
 from frrdmvpn.core.cadence import Audits, Cadence
 from frrdmvpn.core.guard_report import GuardReport
 from frrdmvpn.core.guard_rules import GuardSpec
@@ -118,21 +119,6 @@ class Observer(Protocol):
 
     def sa_down(self, local: str, remote: str, what: str, uid: int, at: float) -> None:
         """charon deleted an IKE_SA or CHILD_SA (``what``) between the NBMA addresses."""
-
-
-def stuck_exit_refusal(info: processes.ProcessInfo, daemon: str, owner: int | None) -> str | None:
-    """Why a process still there after ``daemon``'s vty connection was lost must not be
-    ended (None: it may): frrdmvpnd ends only ``daemon`` itself, run wholly as user frr
-    (``owner``), so what frr writes (the pid file) can make it end nothing frr could not."""
-    if owner is None:
-        return f"no user {FRR_USER} on this node"
-    if info.comm != daemon[:15]:
-        return f"the pid is {info.comm!r}'s now"
-    if info.state in ("Z", "X"):
-        return f"it is exiting (state {info.state})"
-    if len(info.uids) != 4 or any(u != owner for u in info.uids):
-        return f"it runs as uids {' '.join(map(str, info.uids))}, not {FRR_USER}'s ({owner})"
-    return None
 
 
 def _status_table(sup: Supervisor) -> list[dict[str, Any]]:
@@ -497,7 +483,7 @@ class Service:
             info = processes.inspect(pid)
             if handle is None or info is None:
                 return False  # it exited
-            why = stuck_exit_refusal(info, daemon, processes.uid_of(FRR_USER))
+            why = stuck_exit.refusal(info, daemon, processes.uid_of(FRR_USER), FRR_USER)
             if why is None and await self.frr.session(daemon).answers():
                 why = "it answers on its vty socket: it lives"
             if why is not None:

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from frrdmvpn.adapters.journal import fields as log_fields
+from frrdmvpn.adapters.journald import fields as log_fields
 from frrdmvpn.adapters.unix_server import admitted, listen_restricted
 from frrdmvpn.codec.nhrp_events import (
     AuthorizeBinding,

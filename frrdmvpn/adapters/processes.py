@@ -10,20 +10,11 @@ import os
 import pwd
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from frrdmvpn.core.stuck_exit import ProcessInfo
+
 PROC = Path("/proc")
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    """``/proc/PID/stat`` and ``status``: the program (``comm``, at most 15 characters), the
-    state letter (``Z``: a zombie) and the real, effective, saved and filesystem uids."""
-
-    comm: str
-    state: str
-    uids: tuple[int, ...]
 
 
 def uid_of(user: str) -> int | None:

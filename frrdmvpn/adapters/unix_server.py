@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from frrdmvpn.adapters.journal import fields
+from frrdmvpn.adapters.journald import fields
 from frrdmvpn.core.admission import Admission, Refusal, Ticket
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

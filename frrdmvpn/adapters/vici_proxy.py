@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from frrdmvpn.adapters.journal import fields
+from frrdmvpn.adapters.journald import fields
 from frrdmvpn.adapters.unix_server import (
     PeerCred,
     admitted,

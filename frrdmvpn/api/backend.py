@@ -20,14 +20,14 @@ from typing import Any
 from frrdmvpn import __version__
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.convert import sa_records
-from frrdmvpn.api.store import Store, _order
+from frrdmvpn.api.tables import Store, _order
 from frrdmvpn.api.watch import Broker
 from frrdmvpn.codec.vici import Message
 from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.validate import check
 from frrdmvpn.core.supervisor import Peer as SupPeer
-from frrdmvpn.datastores import ApplyReport, Datastores, Outcome, Revision
+from frrdmvpn.datastores import ApplyOutcome, ApplyReport, Datastores, Revision
 from frrdmvpn.v1 import authorization_pb2 as apb
 from frrdmvpn.v1 import config_pb2 as cpb
 from frrdmvpn.v1 import guard_pb2, node_pb2, operations_service_pb2, peer_pb2, types_pb2
@@ -333,12 +333,12 @@ def _counts(peers: list[peer_pb2.Peer]) -> node_pb2.PeerStateCounts:
 
 
 OUTCOMES = {
-    Outcome.APPLIED: cpb.APPLY_OUTCOME_APPLIED,
-    Outcome.UNCHANGED: cpb.APPLY_OUTCOME_UNCHANGED,
-    Outcome.DRY_RUN: cpb.APPLY_OUTCOME_DRY_RUN,
-    Outcome.REJECTED: cpb.APPLY_OUTCOME_REJECTED,
-    Outcome.FAILED_RESTORED: cpb.APPLY_OUTCOME_FAILED_RESTORED,
-    Outcome.FAILED_NOT_RESTORED: cpb.APPLY_OUTCOME_FAILED_NOT_RESTORED,
+    ApplyOutcome.APPLIED: cpb.APPLY_OUTCOME_APPLIED,
+    ApplyOutcome.UNCHANGED: cpb.APPLY_OUTCOME_UNCHANGED,
+    ApplyOutcome.DRY_RUN: cpb.APPLY_OUTCOME_DRY_RUN,
+    ApplyOutcome.REJECTED: cpb.APPLY_OUTCOME_REJECTED,
+    ApplyOutcome.FAILED_RESTORED: cpb.APPLY_OUTCOME_FAILED_RESTORED,
+    ApplyOutcome.FAILED_NOT_RESTORED: cpb.APPLY_OUTCOME_FAILED_NOT_RESTORED,
 }
 _TARGETS = {
     "link": cpb.CONFIG_CHANGE_TARGET_KERNEL, "sysctl": cpb.CONFIG_CHANGE_TARGET_KERNEL,

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Protocol
 
-from frrdmvpn.adapters.journal import fields
+from frrdmvpn.adapters.journald import fields
 from frrdmvpn.api.backend import Backend, OperationError, results
 from frrdmvpn.core.supervisor import IPAddress
 

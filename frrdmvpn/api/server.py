@@ -194,7 +194,7 @@ def _scope(kind: str, request: Message) -> str:
 
 
 def _peer_key(p: peer_pb2.Peer) -> str:
-    """The order of the store's PEER table (frrdmvpn.api.store._order of its keys)."""
+    """The order of the store's PEER table (frrdmvpn.api.tables._order of its keys)."""
     return _sortable(p.key.local_nbma, p.key.remote_nbma)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from frrdmvpn.api import convert
 from frrdmvpn.api.convert import PeerStateValue
-from frrdmvpn.api.store import Store
+from frrdmvpn.api.tables import Store
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.core.supervisor import State

@@ -1,7 +1,7 @@
 """Watch subscriptions: snapshot first, then deltas, each subscriber's backlog bounded.
 
 A subscription is registered before its snapshot is taken, and both happen in the event
-loop that also applies every change to the :class:`~frrdmvpn.api.store.Store`, so nothing
+loop that also applies every change to the :class:`~frrdmvpn.api.tables.Store`, so nothing
 falls between the snapshot and the first delta. A subscriber that falls ``limit`` events
 behind loses its backlog (memory stays bounded): it receives an ``Overflow`` telling how
 many events it lost, then a fresh snapshot, then deltas again.
@@ -13,7 +13,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable
 
-from frrdmvpn.api.store import WATCHABLE, Kind, Store
+from frrdmvpn.api.tables import WATCHABLE, Kind, Store
 from frrdmvpn.core.admission import Admission, Refusal, Ticket
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from frrdmvpn import __version__
-from frrdmvpn.adapters import config_store, journal, strongswan_dropin
+from frrdmvpn.adapters import config_store, journald, strongswan_dropin
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.config.charon_socket import DROPIN, Kind, dropin_action
 from frrdmvpn.config.diagnostics import ConfigError
@@ -140,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The daemon: apply the saved configuration, supervise, serve the API."""
     from frrdmvpn.management import run  # noqa: PLC0415 - keep the other commands light
 
-    journal.setup("frrdmvpnd", args.verbose)
+    journald.setup("frrdmvpnd", args.verbose)
     return asyncio.run(run(args))
 
 

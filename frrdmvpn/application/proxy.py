@@ -18,7 +18,7 @@ from pathlib import Path
 
 from frrdmvpn import __version__
 from frrdmvpn.adapters.decision_journal import PATH as JOURNAL_PATH
-from frrdmvpn.adapters.journal import setup as setup_logging
+from frrdmvpn.adapters.journald import setup as setup_logging
 from frrdmvpn.adapters.nhrp_event_server import DEFAULT_PATH as EVENTS_PATH
 from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ListenPathBusyError
 from frrdmvpn.enforcement import MODES, PolicyError, serve

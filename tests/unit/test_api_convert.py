@@ -14,7 +14,7 @@ from frrdmvpn.adapters.vtysh import _table
 from frrdmvpn.api import convert
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.state import Observed, StateBuilder
-from frrdmvpn.api.store import Store
+from frrdmvpn.api.tables import Store
 from frrdmvpn.codec.vici import Message
 from frrdmvpn.core.supervisor import Peer as SupPeer
 from frrdmvpn.core.supervisor import Role, State

@@ -24,7 +24,7 @@ from frrdmvpn.api import convert, health, server
 from frrdmvpn.api.backend import Backend, results
 from frrdmvpn.api.server import ApiServer, TlsFiles
 from frrdmvpn.api.state import Observed
-from frrdmvpn.api.store import _order
+from frrdmvpn.api.tables import _order
 from frrdmvpn.codec.vici import Message
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict

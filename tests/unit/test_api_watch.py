@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frrdmvpn.api.store import Item, Store
+from frrdmvpn.api.tables import Item, Store
 from frrdmvpn.api.watch import Broker, Subscription, TooManyWatchesError
 from frrdmvpn.v1 import peer_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb

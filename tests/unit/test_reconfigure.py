@@ -20,16 +20,15 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn import supervision
-from frrdmvpn.adapters.processes import ProcessInfo
 from frrdmvpn.adapters.vtysh import Frr
 from frrdmvpn.config.frr import render_frr
+from frrdmvpn.core.stuck_exit import ProcessInfo, refusal
 from frrdmvpn.datastores import Datastores
 from frrdmvpn.management import _reconfigure
 from frrdmvpn.supervision import (
     AFTER_RESTART_AUDITS,
     AFTER_WATCHFRR_AUDITS,
     Service,
-    stuck_exit_refusal,
 )
 from tests.fake_vty import FakeDaemon
 from tests.unit.test_apply import EXAMPLES, SPOKE, World
@@ -390,13 +389,13 @@ def test_without_a_pidfd_the_hung_nhrpd_is_ended_by_pid(
 
 def test_why_a_process_is_left_alone_is_said() -> None:
     info = ProcessInfo("nhrpd", "S", (106, 106, 106, 106))
-    assert stuck_exit_refusal(info, "nhrpd", 106) is None
-    assert stuck_exit_refusal(info, "nhrpd", None) == "no user frr on this node"
-    assert "'nhrpd''s now" in (stuck_exit_refusal(info, "zebra", 106) or "")
+    assert refusal(info, "nhrpd", 106, "frr") is None
+    assert refusal(info, "nhrpd", None, "frr") == "no user frr on this node"
+    assert "'nhrpd''s now" in (refusal(info, "zebra", 106, "frr") or "")
     zombie = dataclasses.replace(info, state="Z")
-    assert stuck_exit_refusal(zombie, "nhrpd", 106) == "it is exiting (state Z)"
+    assert refusal(zombie, "nhrpd", 106, "frr") == "it is exiting (state Z)"
     setuid = dataclasses.replace(info, uids=(106, 0, 0, 0))
-    assert stuck_exit_refusal(setuid, "nhrpd", 106) == "it runs as uids 106 0 0 0, not frr's (106)"
+    assert refusal(setuid, "nhrpd", 106, "frr") == "it runs as uids 106 0 0 0, not frr's (106)"
 
 
 def test_an_nhrpd_that_accepts_but_never_answers_is_ended(

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from cli import handlers, reference, tree
+from cli import handlers, tree
 from cli.parse import Parsed, parse
 from cli.pipes import FILTERS
 from cli.tree import PIPE, Ipv4Arg, Level, RangeArg, TunnelArg, commands, handler_names
+from docgen import shell_reference
 
 pytestmark = pytest.mark.unit
 
@@ -62,9 +63,9 @@ def test_argument_types() -> None:
 
 
 def test_the_reference_lists_every_command_and_docs_are_current() -> None:
-    text = reference.reference()
+    text = shell_reference.reference()
     for path in commands():
         assert f"`{path.syntax.replace('|', chr(92) + '|')}`" in text, path.syntax
     for word in ("ip nhrp holdtime <1-65000>", "(config-if)#", "Number of lines which match"):
         assert word in text
-    assert DOCS.read_text() == text, "regenerate: python -m cli.reference > docs/shell.md"
+    assert DOCS.read_text() == text, "regenerate: python -m docgen.shell_reference > docs/shell.md"

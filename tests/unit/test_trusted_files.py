@@ -14,7 +14,7 @@ from frrdmvpn import node_ports
 from frrdmvpn.adapters.trusted_files import MAX_BYTES, UntrustedFileError, check, read
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse
-from frrdmvpn.datastores import Datastores, Outcome
+from frrdmvpn.datastores import ApplyOutcome, Datastores
 from tests.unit.test_apply import EXAMPLES, World
 
 pytestmark = [
@@ -203,7 +203,7 @@ def test_private_key_dev_zero_or_a_fifo_is_a_validation_error_and_nothing_is_app
     text = cert_config(etc, key)
     ds, world = stores(tmp_path)
     report = ds.apply_text(text)
-    assert report.outcome is Outcome.REJECTED
+    assert report.outcome is ApplyOutcome.REJECTED
     (found,) = report.diagnostics
     line = text.splitlines().index(f" private-key {key}") + 1
     what = "a character device" if kind == "/dev/zero" else "a FIFO"
@@ -219,6 +219,6 @@ def test_good_files_are_applied_as_data(tmp_path: Path, etc: Path) -> None:
     key = a_file(etc, "spoke.key", b"KEY", 0o600)
     ds, world = stores(tmp_path)
     report = ds.apply_text(cert_config(etc, key))
-    assert report.outcome is Outcome.APPLIED, report.message
+    assert report.outcome is ApplyOutcome.APPLIED, report.message
     assert world.conns["dmvpn"]["local"]["certs"] == [b"SPOKE"]
     assert f"load-key {key} 3 bytes" in world.log

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.adapters import journal
-from frrdmvpn.adapters.journal import FieldsFormatter, JournalHandler, fields
+from frrdmvpn.adapters import journald
+from frrdmvpn.adapters.journald import FieldsFormatter, JournalHandler, fields
 
 pytestmark = pytest.mark.unit
 
@@ -204,7 +204,7 @@ def test_non_ascii_values_are_utf8(
     ],
 )
 def test_field_name(key: str, name: str | None) -> None:
-    assert journal.field_name(key) == name
+    assert journald.field_name(key) == name
     if name is not None:
         assert len(name) <= 64
         assert not name.startswith("_")
@@ -294,7 +294,7 @@ def test_large_entry_is_truncated_without_memfd(
     logger[0].info("é" * (size // 2), extra=fields(peer=PEER))
     got = as_dict(receiver[0].recv(1 << 20))
     note = f" [truncated: {size} bytes in all]"
-    assert got["MESSAGE"] == "é" * (journal.TRUNCATED_MESSAGE // 2) + note
+    assert got["MESSAGE"] == "é" * (journald.TRUNCATED_MESSAGE // 2) + note
     assert got["FRRDMVPN_PEER"] == PEER
     assert logger[1].dropped == 0
 
@@ -304,7 +304,7 @@ def test_stalled_journal_costs_one_timeout(
     logger: tuple[logging.Logger, JournalHandler],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(journal, "SEND_TIMEOUT", 0.05)
+    monkeypatch.setattr(journald, "SEND_TIMEOUT", 0.05)
     sock, _ = receiver
     log, handler = logger
     sent = 0
@@ -416,7 +416,7 @@ def test_setup_uses_the_journal_under_systemd(
     root: logging.Logger, receiver: tuple[socket.socket, Path]
 ) -> None:
     sock, path = receiver
-    journal.setup("frrdmvpn-proxy", False, {"JOURNAL_STREAM": _stderr_stream()}, path)
+    journald.setup("frrdmvpn-proxy", False, {"JOURNAL_STREAM": _stderr_stream()}, path)
     (handler,) = _ours(root)
     assert isinstance(handler, JournalHandler)
     assert root.level == logging.INFO
@@ -442,7 +442,7 @@ def test_setup_uses_the_journal_under_systemd(
 def test_setup_uses_stderr_without_the_journal_stream(
     root: logging.Logger, receiver: tuple[socket.socket, Path], env: dict[str, str]
 ) -> None:
-    journal.setup("frrdmvpnd", True, env, receiver[1])
+    journald.setup("frrdmvpnd", True, env, receiver[1])
     (handler,) = _ours(root)
     assert type(handler) is logging.StreamHandler
     assert isinstance(handler.formatter, FieldsFormatter)
@@ -451,11 +451,11 @@ def test_setup_uses_stderr_without_the_journal_stream(
 
 def test_setup_uses_stderr_without_the_socket(root: logging.Logger, tmp_path: Path) -> None:
     env = {"JOURNAL_STREAM": _stderr_stream()}
-    journal.setup("frrdmvpnd", False, env, tmp_path / "missing.sock")
+    journald.setup("frrdmvpnd", False, env, tmp_path / "missing.sock")
     (handler,) = _ours(root)
     assert type(handler) is logging.StreamHandler
     (tmp_path / "file").write_text("")  # a file where the socket should be is not one
-    journal.setup("frrdmvpnd", False, env, tmp_path / "file")
+    journald.setup("frrdmvpnd", False, env, tmp_path / "file")
     (handler,) = _ours(root)
     assert type(handler) is logging.StreamHandler
 
@@ -463,7 +463,7 @@ def test_setup_uses_stderr_without_the_socket(root: logging.Logger, tmp_path: Pa
 def test_setup_stderr_output(root: logging.Logger, monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     monkeypatch.setattr(sys, "stderr", out)
-    journal.setup("frrdmvpnd", False, {})
+    journald.setup("frrdmvpnd", False, {})
     logging.getLogger("frrdmvpn.supervisor").info(
         "peer %s: initiate (attempt %d)", PEER, 2, extra=fields(peer=PEER, event="initiate")
     )
@@ -475,12 +475,12 @@ def test_setup_stderr_output(root: logging.Logger, monkeypatch: pytest.MonkeyPat
 
 def test_setup_is_idempotent(root: logging.Logger, receiver: tuple[socket.socket, Path]) -> None:
     others = [h for h in root.handlers if h not in _ours(root)]
-    journal.setup("frrdmvpnd", False, {})
-    journal.setup("frrdmvpnd", False, {})
+    journald.setup("frrdmvpnd", False, {})
+    journald.setup("frrdmvpnd", False, {})
     assert len(_ours(root)) == 1
     env = {"JOURNAL_STREAM": _stderr_stream()}
-    journal.setup("frrdmvpnd", False, env, receiver[1])
-    journal.setup("frrdmvpnd", True, env, receiver[1])
+    journald.setup("frrdmvpnd", False, env, receiver[1])
+    journald.setup("frrdmvpnd", True, env, receiver[1])
     (handler,) = _ours(root)
     assert isinstance(handler, JournalHandler)
     assert root.level == logging.DEBUG

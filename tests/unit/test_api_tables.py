@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 
-from frrdmvpn.api.store import Item, Store
+from frrdmvpn.api.tables import Item, Store
 from frrdmvpn.v1 import ipsec_pb2, peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 
