@@ -30,7 +30,7 @@ from frrdmvpn.api.server import ApiServer
 from frrdmvpn.api.state import Observed, StateBuilder
 from frrdmvpn.api.tables import Store
 from frrdmvpn.codec.vici import Message
-from frrdmvpn.core.supervisor import Peer, Role, State
+from frrdmvpn.core.supervisor import Role, State, SupervisedPeer
 from frrdmvpn.datastores import Datastores
 from frrdmvpn.v1 import (
     peer_pb2,
@@ -83,7 +83,7 @@ def list_sa(i: int, elapsed: int) -> Message:
 def observation(n: int, elapsed: int = 0) -> Observed:
     """What one supervision step of a hub with ``n`` spokes sees, ``elapsed`` s later."""
     peers = tuple(
-        Peer(IPv4Address(HUB), IPv4Address(remote(i)), Role.DYNAMIC, State.UP,
+        SupervisedPeer(IPv4Address(HUB), IPv4Address(remote(i)), Role.DYNAMIC, State.UP,
              since=MONO - 300, reason="NHRP binding and SA up", transitions=4)
         for i in range(n)
     )  # fmt: skip

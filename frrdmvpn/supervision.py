@@ -64,12 +64,12 @@ from frrdmvpn.core.supervisor import (
     Initiate,
     IPAddress,
     Observation,
-    Peer,
     RepairNeighbor,
+    SupervisedPeer,
     Supervisor,
     Transition,
 )
-from frrdmvpn.core.vici_translate import Initiate as ProxyInitiate
+from frrdmvpn.core.vici_translate import InitiateChild
 from frrdmvpn.guards import GuardKeeper
 
 log = logging.getLogger("frrdmvpn.supervisor")
@@ -104,7 +104,7 @@ class Observer(Protocol):
     """Who hears what the loop sees (:class:`frrdmvpn.api.backend.Backend`)."""
 
     def supervised(
-        self, peers: tuple[Peer, ...], sas: Sequence[Message], *,
+        self, peers: tuple[SupervisedPeer, ...], sas: Sequence[Message], *,
         cache: Sequence[Mapping[str, Any]], nhs: Sequence[Mapping[str, Any]], now: float,
         wall_offset: float, journal: dict[str, Any] | None,
     ) -> None:  # fmt: skip
@@ -214,7 +214,7 @@ class Service:
     def initiate(self, local: IPAddress, remote: IPAddress) -> None:
         """Have charon initiate DMVPN's SA between the NBMA addresses (the trap's kick, and
         its follow-up)."""
-        self.initiator.request(ProxyInitiate("dmvpn", local, remote))
+        self.initiator.request(InitiateChild("dmvpn", local, remote))
 
     def reset_counters(self, remotes: Collection[str] | None) -> int:
         """Zero the transition and initiation counts of the peers at ``remotes`` (NBMA
@@ -287,7 +287,7 @@ class Service:
                                       reason=f"attempt {action.attempt}"))  # fmt: skip
                 # Kicks the trap and follows up within seconds (a kick sent before charon has
                 # its trap, or swallowed by a larval state, is repeated after clearing them).
-                self.initiator.request(ProxyInitiate("dmvpn", action.local, action.remote))
+                self.initiator.request(InitiateChild("dmvpn", action.local, action.remote))
             elif isinstance(action, RepairNeighbor):
                 stale = f"{action.protocol} on {action.interface} pointed at {action.found}"
                 log.warning("neighbour %s on %s pointed at %s, not %s (nhrpd left it stale): "

@@ -19,7 +19,7 @@ from pathlib import Path
 from frrdmvpn.adapters.vici_client import ViciError, list_child_sas
 from frrdmvpn.adapters.vici_proxy import kick_gre
 from frrdmvpn.core.authorize import ChildSa, protects_gre
-from frrdmvpn.core.vici_translate import Initiate
+from frrdmvpn.core.vici_translate import InitiateChild
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class Initiator:
         upstream: Path,
         flush_larval: Callable[[], Awaitable[int]],
         *,
-        kick: Callable[[Initiate], None] = kick_gre,
+        kick: Callable[[InitiateChild], None] = kick_gre,
         listing: Callable[[Path], Awaitable[list[ChildSa]]] = list_child_sas,
         delays: Sequence[float] = DELAYS,
     ) -> None:
@@ -48,7 +48,7 @@ class Initiator:
         self.kicks = 0
         self.flushes = 0
 
-    def request(self, req: Initiate) -> None:
+    def request(self, req: InitiateChild) -> None:
         """Start a follow-up for ``req``'s NBMA pair unless one is already running."""
         key = (str(req.my_host), str(req.other_host))
         if key in self._running:
@@ -62,7 +62,7 @@ class Initiator:
         while self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
-    async def _installed(self, req: Initiate) -> bool:
+    async def _installed(self, req: InitiateChild) -> bool:
         try:
             sas = await self._listing(self.upstream)
         except ViciError as exc:
@@ -70,7 +70,7 @@ class Initiator:
             return False
         return any(protects_gre(sa, req.my_host, req.other_host) for sa in sas)
 
-    async def _follow_up(self, req: Initiate) -> bool:
+    async def _follow_up(self, req: InitiateChild) -> bool:
         for attempt, delay in enumerate(self._delays, start=1):
             if attempt > 1:
                 try:

@@ -33,7 +33,7 @@ from frrdmvpn.core.vici_access import Forbidden, Role, client_of
 from frrdmvpn.core.vici_translate import (
     Action,
     ClientSession,
-    Initiate,
+    InitiateChild,
     ProtocolError,
     ToClient,
     ToUpstream,
@@ -45,7 +45,7 @@ DEFAULT_LISTEN = PROXY_SOCKET  # nhrpd's compiled-in path, and swanctl's
 DEFAULT_UPSTREAM = CHARON_SOCKET  # charon, relocated on a configured node
 
 
-def kick_gre(request: Initiate) -> None:
+def kick_gre(request: InitiateChild) -> None:
     """Send one GRE packet ``my_host -> other_host``: it hits the wildcard transport trap and
     the kernel's ACQUIRE makes charon negotiate with exactly that peer. The kernel answers
     EPERM while the SA is being negotiated (larval drop) or blocked: the ACQUIRE went out
@@ -88,7 +88,7 @@ class ViciProxy:
         listen: Path = DEFAULT_LISTEN,
         upstream: Path = DEFAULT_UPSTREAM,
         *,
-        initiate: Callable[[Initiate], None] = kick_gre,
+        initiate: Callable[[InitiateChild], None] = kick_gre,
         group: str | None = "frr",
         admission: Admission | None = None,
         nhrpd_uid: int | None = None,
@@ -136,7 +136,7 @@ class ViciProxy:
                                      request=forbidden.request, reason=forbidden.reason,
                                      refused=count))  # fmt: skip
 
-    def _initiate(self, cid: int, request: Initiate) -> None:
+    def _initiate(self, cid: int, request: InitiateChild) -> None:
         log.info("client %d: initiate %s %s -> %s", cid, request.child, request.my_host,
                  request.other_host)  # fmt: skip
         try:

@@ -26,7 +26,7 @@ from frrdmvpn.codec.vici import Message
 from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.validate import check
-from frrdmvpn.core.supervisor import Peer as SupPeer
+from frrdmvpn.core.supervisor import SupervisedPeer
 from frrdmvpn.datastores import ApplyOutcome, ApplyReport, Datastores, Revision
 from frrdmvpn.v1 import authorization_pb2 as apb
 from frrdmvpn.v1 import config_pb2 as cpb
@@ -86,7 +86,7 @@ class Backend:
         self.broker.publish(events)
 
     def supervised(
-        self, peers: tuple[SupPeer, ...], sas: Sequence[Message], *,
+        self, peers: tuple[SupervisedPeer, ...], sas: Sequence[Message], *,
         cache: Sequence[Mapping[str, Any]], nhs: Sequence[Mapping[str, Any]], now: float,
         wall_offset: float, journal: dict[str, Any] | None,
     ) -> None:  # fmt: skip

@@ -15,8 +15,7 @@ from typing import Any, TypeAlias
 
 from frrdmvpn.codec.vici import Message, ViciWireError, text, texts
 from frrdmvpn.config.model import tunnel_name
-from frrdmvpn.core.supervisor import Peer as SupPeer
-from frrdmvpn.core.supervisor import Role, State
+from frrdmvpn.core.supervisor import Role, State, SupervisedPeer
 from frrdmvpn.v1 import ipsec_pb2, nhrp_pb2, peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 
@@ -381,7 +380,7 @@ def nhs_entry(e: Mapping[str, Any], peer_state: PeerStateValue) -> nhrp_pb2.Nhs:
 
 
 def peer_message(
-    p: SupPeer,
+    p: SupervisedPeer,
     wall_offset: float,
     ikes: list[ipsec_pb2.IkeSa],
     entries: list[nhrp_pb2.NhrpCacheEntry],

@@ -17,8 +17,7 @@ from frrdmvpn.api import convert
 from frrdmvpn.api.convert import PeerStateValue
 from frrdmvpn.api.tables import Store
 from frrdmvpn.config.model import tunnel_name
-from frrdmvpn.core.supervisor import Peer as SupPeer
-from frrdmvpn.core.supervisor import State
+from frrdmvpn.core.supervisor import State, SupervisedPeer
 from frrdmvpn.v1 import authorization_pb2 as apb
 from frrdmvpn.v1 import guard_pb2, ipsec_pb2, nhrp_pb2, peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
@@ -28,7 +27,7 @@ from frrdmvpn.v1 import watch_service_pb2 as wpb
 class Observed:
     """What one step saw: supervisor peers, charon's SAs, nhrpd's tables; wall-clock now."""
 
-    peers: tuple[SupPeer, ...]
+    peers: tuple[SupervisedPeer, ...]
     sas: tuple[convert.SaRecord, ...]
     cache: tuple[Mapping[str, Any], ...]
     nhs: tuple[Mapping[str, Any], ...]
@@ -36,7 +35,7 @@ class Observed:
     wall_offset: float  # wall clock minus the supervisor's monotonic clock
 
 
-def _frozen_peer(p: SupPeer) -> Hashable:
+def _frozen_peer(p: SupervisedPeer) -> Hashable:
     """The supervisor's peer as a value (it mutates its Peer objects in place)."""
     return (
         p.role,
@@ -146,7 +145,7 @@ class StateBuilder:
                 entry = store.get(wpb.EVENT_KIND_NHRP_CACHE, cache_key)
                 assert isinstance(entry, nhrp_pb2.NhrpCacheEntry)
                 bound.setdefault(str(e.get("nbma", "")), []).append(entry)
-        peers: dict[Hashable, SupPeer] = {}
+        peers: dict[Hashable, SupervisedPeer] = {}
         peer_sources: dict[Hashable, object] = {}
         for p in obs.peers:
             pair = (str(p.local), str(p.remote))
@@ -172,7 +171,7 @@ class StateBuilder:
 
     def peer(
         self,
-        p: SupPeer,
+        p: SupervisedPeer,
         obs: Observed,
         entries: list[Mapping[str, Any]],
         nhs_interfaces: Mapping[str, str],
@@ -228,7 +227,7 @@ class StateBuilder:
 @dataclass(frozen=True)
 class _Index:
     obs: Observed
-    peers: dict[Pair, SupPeer]
+    peers: dict[Pair, SupervisedPeer]
     bound: dict[str, list[Mapping[str, Any]]]
     records: dict[Pair, list[convert.SaRecord]]
     nhs_interfaces: dict[str, str]

@@ -93,7 +93,7 @@ class Backoff:
 
 
 @dataclass
-class Peer:
+class SupervisedPeer:
     """A peer's history; its state is recomputed on every step."""
 
     local: IPAddress
@@ -193,7 +193,9 @@ class Supervisor:
         self.local = local
         self.backoff = backoff or Backoff()
         self._rand = rand or (lambda: 0.5)
-        self.peers: dict[IPAddress, Peer] = {r: Peer(local, r, Role.NHS) for r in nhs}
+        self.peers: dict[IPAddress, SupervisedPeer] = {
+            r: SupervisedPeer(local, r, Role.NHS) for r in nhs
+        }
         self._charon_was_up = False
         self._bad_neighbors: dict[tuple[str, IPAddress], int] = {}
 
@@ -214,7 +216,7 @@ class Supervisor:
                 p.attempt, p.next_try = 0, now
         self._charon_was_up = obs.charon_up
         for remote in self._seen(obs) - set(self.peers):
-            self.peers[remote] = Peer(self.local, remote, Role.DYNAMIC, since=now)
+            self.peers[remote] = SupervisedPeer(self.local, remote, Role.DYNAMIC, since=now)
         for p in self.peers.values():
             state, reason = assess(obs, self.local, p.remote)
             if state != p.state:

@@ -10,7 +10,7 @@ charon: everything passes through unchanged, except that
   into ``child-state-*`` events — "installed" only for a CHILD_SA that really protects GRE
   between the IKE endpoints (INSTALLED, ESP, transport, ``host/32[gre]`` selectors);
 * ``initiate`` with ``my-host``/``other-host`` is answered at once (nhrpd uses ``async``) and
-  surfaced as an :class:`Initiate` action, which the proxy carries out;
+  surfaced as an :class:`InitiateChild` action, which the proxy carries out;
 * for such a client, ``list-sa`` events only list CHILD_SAs that protect GRE;
 * a client that is not root gets only what :mod:`frrdmvpn.core.vici_access` allows its
   role: a refused request is answered by the proxy (and surfaced as a :class:`Forbidden`
@@ -87,7 +87,7 @@ class ToUpstream:
 
 
 @dataclass(frozen=True)
-class Initiate:
+class InitiateChild:
     """Bring up CHILD_SA profile ``child`` between exactly these two hosts."""
 
     child: str
@@ -95,7 +95,7 @@ class Initiate:
     other_host: IPAddress
 
 
-Action = ToClient | ToUpstream | Initiate | Forbidden
+Action = ToClient | ToUpstream | InitiateChild | Forbidden
 
 
 class _Kind(Enum):
@@ -315,7 +315,7 @@ class ClientSession:
             self._local(_response(False, f"initiate with my-host/other-host: {exc}"))
             return []
         self._local(_response(True))
-        return [Initiate(child, mine, other)]
+        return [InitiateChild(child, mine, other)]
 
     def from_upstream(self, payload: bytes) -> list[Action]:
         """Actions for one packet charon sent on this session's upstream connection."""

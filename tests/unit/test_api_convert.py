@@ -16,8 +16,7 @@ from frrdmvpn.api import state as api_state
 from frrdmvpn.api.state import Observed, StateBuilder
 from frrdmvpn.api.tables import Store
 from frrdmvpn.codec.vici import Message
-from frrdmvpn.core.supervisor import Peer as SupPeer
-from frrdmvpn.core.supervisor import Role, State
+from frrdmvpn.core.supervisor import Role, State, SupervisedPeer
 from frrdmvpn.v1 import ipsec_pb2, nhrp_pb2, peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 
@@ -67,14 +66,14 @@ def list_sa(elapsed: int = 0, *, state: bytes = b"ESTABLISHED", traffic: int = 0
     return {"dmvpn": ike}
 
 
-def sup_peer(state: State = State.UP, **kw: Any) -> SupPeer:
+def sup_peer(state: State = State.UP, **kw: Any) -> SupervisedPeer:
     values: dict[str, Any] = {"since": MONO - 60, "reason": "NHRP binding and SA up",
                               "transitions": 4, "initiations": 0}  # fmt: skip
     values.update(kw)
-    return SupPeer(IPv4Address(HUB), IPv4Address(SPOKE), Role.DYNAMIC, state, **values)
+    return SupervisedPeer(IPv4Address(HUB), IPv4Address(SPOKE), Role.DYNAMIC, state, **values)
 
 
-def observed(elapsed: int = 0, *, peer: SupPeer | None = None, **sa: Any) -> Observed:
+def observed(elapsed: int = 0, *, peer: SupervisedPeer | None = None, **sa: Any) -> Observed:
     return Observed(
         peers=(peer or sup_peer(),),
         sas=tuple(convert.sa_records([list_sa(elapsed, **sa)])),

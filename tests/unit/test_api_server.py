@@ -29,8 +29,7 @@ from frrdmvpn.codec.vici import Message
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.swan import TrustpointFile
-from frrdmvpn.core.supervisor import Peer as SupPeer
-from frrdmvpn.core.supervisor import Role, State
+from frrdmvpn.core.supervisor import Role, State, SupervisedPeer
 from frrdmvpn.datastores import ApplyReport, Datastores
 from frrdmvpn.grpc_std import health_pb2, health_pb2_grpc, reflection_pb2, reflection_pb2_grpc
 from frrdmvpn.v1 import (
@@ -92,7 +91,7 @@ def observation(n: int, *, down: Iterable[int] = (), traffic: int = 0) -> Observ
     peers, cache = [], []
     for i in range(n):
         state = State.DOWN if i in down else State.UP
-        peers.append(SupPeer(IPv4Address(LOCAL), IPv4Address(remote(i)), Role.DYNAMIC, state,
+        peers.append(SupervisedPeer(IPv4Address(LOCAL), IPv4Address(remote(i)), Role.DYNAMIC, state,
                              since=MONO - 10, reason="up" if state else "down"))  # fmt: skip
         cache.append({"interface": "dmvpn0", "type": "dynamic", "protocol": tunnel(i),
                       "nbma": remote(i), "claimed_nbma": remote(i), "used": False,

@@ -39,7 +39,7 @@ from frrdmvpn.core.vici_translate import (
     INSTALLED,
     Action,
     ClientSession,
-    Initiate,
+    InitiateChild,
     ProtocolError,
     ToClient,
     ToUpstream,
@@ -210,7 +210,7 @@ def test_a_session_answers_any_conversation_or_closes_it(steps: list[tuple[str, 
             return  # the proxy closes both connections
         assert not isinstance(actions, BaseException), repr(actions)
         for action in actions:
-            if isinstance(action, Initiate):
+            if isinstance(action, InitiateChild):
                 assert action.child
                 continue
             assert isinstance(action, ToClient | ToUpstream)

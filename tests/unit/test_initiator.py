@@ -11,13 +11,13 @@ import pytest
 from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.vici_client import ViciError
 from frrdmvpn.core.authorize import ChildSa
-from frrdmvpn.core.vici_translate import Initiate
+from frrdmvpn.core.vici_translate import InitiateChild
 
 pytestmark = pytest.mark.unit
 
 ip = ipaddress.ip_address
-REQ = Initiate("dmvpn", ip("198.51.100.11"), ip("198.51.100.1"))
-OTHER = Initiate("dmvpn", ip("198.51.100.11"), ip("198.51.100.12"))
+REQ = InitiateChild("dmvpn", ip("198.51.100.11"), ip("198.51.100.1"))
+OTHER = InitiateChild("dmvpn", ip("198.51.100.11"), ip("198.51.100.12"))
 GRE_SA = ChildSa(
     ike_uniqueid=1, child_uniqueid=2, local_host=ip("198.51.100.11"),
     remote_host=ip("198.51.100.1"), local_id="a", remote_id="b", state="INSTALLED",
@@ -32,11 +32,11 @@ class Charon:
     def __init__(self, appear_after: int, fail_listings: int = 0) -> None:
         self.appear_after = appear_after
         self.fail_listings = fail_listings
-        self.kicked: list[Initiate] = []
+        self.kicked: list[InitiateChild] = []
         self.flushes = 0
         self.events: list[str] = []
 
-    def kick(self, req: Initiate) -> None:
+    def kick(self, req: InitiateChild) -> None:
         self.kicked.append(req)
         self.events.append("kick")
 
@@ -122,7 +122,7 @@ def test_failing_listing_flush_and_kick_do_not_stop_the_follow_up() -> None:
     charon = Charon(appear_after=3, fail_listings=1)
     calls = {"kick": 0}
 
-    def flaky_kick(req: Initiate) -> None:
+    def flaky_kick(req: InitiateChild) -> None:
         calls["kick"] += 1
         if calls["kick"] == 1:
             raise OSError("network is unreachable")

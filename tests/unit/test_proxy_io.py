@@ -34,7 +34,7 @@ from frrdmvpn.codec.vici import (
     frame,
 )
 from frrdmvpn.core.authorize import ChildSa, Decision
-from frrdmvpn.core.vici_translate import Initiate
+from frrdmvpn.core.vici_translate import InitiateChild
 
 pytestmark = pytest.mark.unit
 T = PacketType
@@ -82,7 +82,7 @@ def run(coro: Callable[[], Awaitable[None]]) -> None:
 
 
 async def proxy_to_fake_charon(
-    tmp_path: Path, initiated: list[Initiate]
+    tmp_path: Path, initiated: list[InitiateChild]
 ) -> tuple[ViciProxy, asyncio.AbstractServer]:
     """A started proxy on tmp_path/proxy.vici in front of fake_charon."""
     charon = await fake_charon(tmp_path / "charon.vici")
@@ -93,7 +93,7 @@ async def proxy_to_fake_charon(
 
 
 def test_proxy_passes_through_and_translates(tmp_path: Path) -> None:
-    initiated: list[Initiate] = []
+    initiated: list[InitiateChild] = []
 
     async def main() -> None:
         proxy, charon = await proxy_to_fake_charon(tmp_path, initiated)
@@ -141,7 +141,7 @@ def test_proxy_survives_garbage_and_a_missing_charon(tmp_path: Path) -> None:
 def test_proxy_handles_what_came_before_a_framing_fault_then_closes(tmp_path: Path) -> None:
     """One write: an initiate, then a length over the limit. The initiate is carried out as
     if the bytes had arrived in two reads (found by tests/unit/test_fuzz_vici.py)."""
-    initiated: list[Initiate] = []
+    initiated: list[InitiateChild] = []
 
     async def main() -> None:
         proxy, charon = await proxy_to_fake_charon(tmp_path, initiated)

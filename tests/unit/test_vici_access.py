@@ -32,7 +32,7 @@ from frrdmvpn.core.vici_access import (
     Role,
     client_of,
 )
-from frrdmvpn.core.vici_translate import ClientSession, Initiate, ToClient, ToUpstream, peek
+from frrdmvpn.core.vici_translate import ClientSession, InitiateChild, ToClient, ToUpstream, peek
 from tests.fuzzing import budget
 from tests.unit.test_admission import ask, run
 from tests.unit.test_proxy_io import scripted_charon
@@ -207,7 +207,7 @@ def test_nhrpds_own_requests_pass() -> None:
     }
     out = s.from_client(pkt(T.CMD_REQUEST, "initiate", initiate))
     assert upstream(out) == [], "carried out by the proxy, never by charon"
-    assert [type(a) for a in out] == [Initiate]
+    assert [type(a) for a in out] == [InitiateChild]
     terminates: list[Message] = [{"ike-id": b"3"}, {"ike": b"dmvpn"}]
     for msg in terminates:
         request = pkt(T.CMD_REQUEST, "terminate", msg)
@@ -221,7 +221,7 @@ def test_profiles_are_read_at_each_request() -> None:
     errmsg, _ = refused(s, request)
     assert errmsg == DENIED + "'dmvpn' is not one of DMVPN's IPsec profiles"
     profiles.add("dmvpn")  # the configuration was applied meanwhile
-    assert [type(a) for a in s.from_client(request)] == [Initiate, ToClient]
+    assert [type(a) for a in s.from_client(request)] == [InitiateChild, ToClient]
 
 
 def test_terminate_by_id_only_of_an_ike_sa_charon_named_on_this_connection() -> None:

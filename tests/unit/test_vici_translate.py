@@ -10,7 +10,7 @@ import pytest
 from frrdmvpn.codec.vici import Message, Packet, PacketType, decode_packet, encode_packet
 from frrdmvpn.core.vici_translate import (
     ClientSession,
-    Initiate,
+    InitiateChild,
     ProtocolError,
     ToClient,
     ToUpstream,
@@ -144,7 +144,7 @@ def test_initiate_with_hosts_is_answered_and_surfaced() -> None:
               "init-limits": b"0", "my-host": b"198.51.100.11",
               "other-host": b"198.51.100.1"})  # fmt: skip
     out = s.from_client(req)
-    assert Initiate("dmvpn", ipaddress.ip_address("198.51.100.11"),
+    assert InitiateChild("dmvpn", ipaddress.ip_address("198.51.100.11"),
                     ipaddress.ip_address("198.51.100.1")) in out  # fmt: skip
     assert not any(isinstance(a, ToUpstream) for a in out)
     assert to_client(out) == [decode_packet(OK)]
