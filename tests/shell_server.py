@@ -2,7 +2,7 @@
 
 It serves the real :class:`frrdmvpn.api.server.ApiServer` on ``DIR/api.sock`` over a
 :class:`frrdmvpn.api.backend.Backend` fed synthetic state: the lab hub's configuration
-applied to fake ports, three spokes UP (tests.unit.test_api_server's observation), guard
+applied to fake ports, three spokes UP (tests.unit.api.test_api_server's observation), guard
 counters, an authorization journal and ospfd's neighbours. Clearing a peer's crypto
 session makes it go DOWN, then UP again half a second later (what ``debug dmvpn`` shows).
 It prints ``READY`` when it serves and stops on SIGTERM or SIGINT.
@@ -28,7 +28,7 @@ from frrdmvpn.api.server import ApiServer
 from frrdmvpn.config.model import Config
 from frrdmvpn.datastores import ApplyReport, Datastores
 from frrdmvpn.v1 import peer_pb2
-from tests.unit.test_api_server import HUB_TEXT, FakeOperations, fake_show_json, observation
+from tests.unit.api.test_api_server import HUB_TEXT, FakeOperations, fake_show_json, observation
 from tests.unit.test_apply import World
 
 SPOKES = 3

@@ -1,7 +1,7 @@
 """A configuration file that is not UTF-8 (an editor writing Latin-1): every reader says
 where the first bad byte is, and nothing crashes or stops relaying.
 
-Found by tests/unit/test_fuzz_config.py: each reader decoded with ``read_text()``, so such a
+Found by tests/unit/config/test_fuzz_config.py: each reader decoded with ``read_text()``, so such a
 file ended ``frrdmvpnd run`` at start (and a SIGHUP's apply with a traceback), stopped
 frrdmvpn-proxy (swanctl and nhrpd lost their socket), made ``SaveConfig`` fail while keeping
 ``.prev`` and the API answer INTERNAL.
@@ -20,7 +20,7 @@ from frrdmvpn.application.proxy import build_parser
 from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.enforcement import PolicyError, _initial_policy, load_policy
 from frrdmvpn.v1 import config_pb2, config_service_pb2, state_service_pb2
-from tests.unit.test_api_server import Node, run
+from tests.unit.api.test_api_server import Node, run
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,5 @@
 """S8 where it is called, not only the functions: ``frrdmvpnd run`` tightens an older saved
-file and its ``.prev`` before anything else (tests/unit/test_config_store.py tests
+file and its ``.prev`` before anything else (tests/unit/adapters/test_config_store.py tests
 ``tighten`` itself), and the service writes ``guard.json`` as root's, like ``peers.json``.
 """
 

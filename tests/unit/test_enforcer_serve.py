@@ -22,7 +22,7 @@ from frrdmvpn.adapters import decision_journal
 from frrdmvpn.application.proxy import build_parser
 from frrdmvpn.codec.vici import Message, Packet, PacketType
 from frrdmvpn.enforcement import serve
-from tests.unit.test_proxy_io import scripted_charon
+from tests.unit.adapters.test_proxy_io import scripted_charon
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 

@@ -2,7 +2,7 @@
 node whose configuration defines a tunnel it must fail while the guards for the tunnel
 source are missing, incomplete or tampered with, so neither starts and sends GRE.
 
-First against nft and ip as tests/unit/test_guard.py records them, then against the real
+First against nft and ip as tests/unit/adapters/test_guard.py records them, then against the real
 kernel in a network namespace of its own.
 """
 
@@ -22,7 +22,7 @@ import pytest
 from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.application import frrdmvpnd
 from frrdmvpn.core.guard_rules import GuardSpec
-from tests.unit.test_guard import (
+from tests.unit.adapters.test_guard import (
     NFT_ENOENT,
     POLICIES_TEXT,
     FakeRun,

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_api_server import Node
-from tests.unit.test_api_server import run as run_api
+from tests.unit.api.test_api_server import Node
+from tests.unit.api.test_api_server import run as run_api
 from tests.unit.test_enforcer_serve import ask, run_proxy
 
 PROXY_GROUP = "frr"  # frrdmvpn-proxy's --group default: nhrpd's group
