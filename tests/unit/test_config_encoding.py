@@ -20,7 +20,7 @@ from frrdmvpn.application.proxy import build_parser
 from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.enforcement import PolicyError, _initial_policy, load_policy
 from frrdmvpn.v1 import config_pb2, config_service_pb2, state_service_pb2
-from tests.unit.api.test_api_server import Node, run
+from tests.fakes.api_node import Node, run
 
 pytestmark = pytest.mark.unit
 

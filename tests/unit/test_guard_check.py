@@ -22,7 +22,7 @@ import pytest
 from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.application import frrdmvpnd
 from frrdmvpn.core.guard_rules import GuardSpec
-from tests.unit.adapters.test_guard import (
+from tests.fakes.guard_commands import (
     NFT_ENOENT,
     POLICIES_TEXT,
     FakeRun,

@@ -19,8 +19,8 @@ from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.frrdiff import diff, nhrp_enabled_unauthorized
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
-from tests.unit.config.test_config_roundtrip import configs
-from tests.unit.test_apply import EXAMPLES, World
+from tests.fakes.configs import configs
+from tests.fakes.world import EXAMPLES, World
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,5 @@
 """A daemon that restarts or loses part of its configuration is configured again: the
-restart seen on its vty connection (tests/fake_vty.py) leads to a re-apply, an audit finds
+restart seen on its vty connection (tests/fakes/vty.py) leads to a re-apply, an audit finds
 what drifted (tests.unit.test_apply's fake node) and applies only that."""
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from frrdmvpn.supervision import (
     AFTER_WATCHFRR_AUDITS,
     Service,
 )
-from tests.fake_vty import FakeDaemon
-from tests.unit.test_apply import EXAMPLES, SPOKE, World
+from tests.fakes.vty import FakeDaemon
+from tests.fakes.world import EXAMPLES, SPOKE, World
 
 pytestmark = pytest.mark.unit
 

@@ -19,7 +19,7 @@ from frrdmvpn.config.modes import Context, Mode
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.secrets import STATEMENTS, values
 from frrdmvpn.datastores import Datastores, digest
-from tests.unit.test_apply import World
+from tests.fakes.world import World
 
 pytestmark = pytest.mark.unit
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.api.test_api_server import Node
-from tests.unit.api.test_api_server import run as run_api
-from tests.unit.test_enforcer_serve import ask, run_proxy
+from tests.fakes.api_node import Node
+from tests.fakes.api_node import run as run_api
+from tests.fakes.proxy import ask, run_proxy
 
 PROXY_GROUP = "frr"  # frrdmvpn-proxy's --group default: nhrpd's group
 

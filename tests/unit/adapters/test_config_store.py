@@ -15,7 +15,7 @@ from frrdmvpn.adapters import config_store
 from frrdmvpn.application import frrdmvpnd
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.datastores import Datastores
-from tests.unit.test_apply import World
+from tests.fakes.world import World
 
 pytestmark = pytest.mark.unit
 EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "lab-hub.conf"
@@ -140,7 +140,7 @@ def test_the_peer_table_the_decisions_and_the_running_file_are_root_only(tmp_pat
     from frrdmvpn.adapters.decision_journal import DecisionJournal  # noqa: PLC0415
     from frrdmvpn.datastores import Datastores  # noqa: PLC0415
     from frrdmvpn.supervision import _write_json  # noqa: PLC0415
-    from tests.unit.test_apply import World  # noqa: PLC0415
+    from tests.fakes.world import World  # noqa: PLC0415
 
     old_umask = os.umask(0o022)
     try:

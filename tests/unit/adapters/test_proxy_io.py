@@ -35,32 +35,10 @@ from frrdmvpn.codec.vici import (
 )
 from frrdmvpn.core.authorize import ChildSa, Decision
 from frrdmvpn.core.vici_translate import InitiateChild
+from tests.fakes.charon import fake_charon, scripted_charon
 
-pytestmark = pytest.mark.unit
 T = PacketType
-
-
-async def fake_charon(path: Path) -> asyncio.AbstractServer:
-    """Answers every command with success and every registration with a confirm; after
-    `list-sas` it sends one list-sa event first, as charon does."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        dec = StreamDecoder()
-        while data := await reader.read(65536):
-            for payload in dec.feed(data):
-                p = decode_packet(payload)
-                if p.type is T.EVENT_REGISTER:
-                    writer.write(frame(encode_packet(Packet(T.EVENT_CONFIRM))))
-                elif p.type is T.CMD_REQUEST:
-                    if p.name == "list-sas":
-                        ev = Packet(T.EVENT, "list-sa", {"c": {"local-host": b"198.51.100.11"}})
-                        writer.write(frame(encode_packet(ev)))
-                    ok = Packet(T.CMD_RESPONSE, None, {"success": b"yes"})
-                    writer.write(frame(encode_packet(ok)))
-            await writer.drain()
-        writer.close()
-
-    return await asyncio.start_unix_server(serve, path=str(path))
+pytestmark = pytest.mark.unit
 
 
 async def roundtrip(path: Path, packets: list[Packet], answers: int) -> list[Packet]:
@@ -281,29 +259,6 @@ def test_shared_listing_serves_many_with_listings_that_start_after_them() -> Non
 
     run(main)
     assert started == [0, 1]
-
-
-async def scripted_charon(
-    path: Path, events: dict[str, list[Packet]], seen: list[Packet]
-) -> asyncio.AbstractServer:
-    """Answers each command with the events scripted for it, then success; records requests."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        dec = StreamDecoder()
-        while data := await reader.read(65536):
-            for payload in dec.feed(data):
-                p = decode_packet(payload)
-                seen.append(p)
-                if p.type is T.EVENT_REGISTER:
-                    writer.write(frame(encode_packet(Packet(T.EVENT_CONFIRM))))
-                elif p.type is T.CMD_REQUEST:
-                    for ev in events.get(p.name or "", []):
-                        writer.write(frame(encode_packet(ev)))
-                    writer.write(frame(encode_packet(Packet(T.CMD_RESPONSE, None, {}))))
-            await writer.drain()
-        writer.close()
-
-    return await asyncio.start_unix_server(serve, path=str(path))
 
 
 def test_with_certificates_asks_charon_for_auth_class_and_verified_peer_certs(

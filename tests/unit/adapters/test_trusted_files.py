@@ -15,7 +15,7 @@ from frrdmvpn.adapters.trusted_files import MAX_BYTES, UntrustedFileError, check
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse
 from frrdmvpn.datastores import ApplyOutcome, Datastores
-from tests.unit.test_apply import EXAMPLES, World
+from tests.fakes.world import EXAMPLES, World
 
 pytestmark = [
     pytest.mark.unit,

@@ -22,7 +22,7 @@ from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.frrdiff import diff, nhrp_enabled_unauthorized
 from frrdmvpn.config.parse import parse_strict
 from lab.host_frr import FRR, HostFrr
-from tests.unit.test_apply import EXAMPLES
+from tests.fakes.world import EXAMPLES
 
 pytestmark = [
     pytest.mark.unit,

@@ -1,4 +1,4 @@
-"""The vty adapter against a daemon speaking FRR's framing (tests/fake_vty.py): one
+"""The vty adapter against a daemon speaking FRR's framing (tests/fakes/vty.py): one
 persistent session, ``enable`` once, one command at a time, configuration batches, every
 failure an error with the daemon's words, and the loss and return of the daemon reported."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters.vtysh import Frr, SyncFrr, VtyEvent, VtyshError, nhrp_tables, read_pid
-from tests.fake_vty import FakeDaemon
+from tests.fakes.vty import FakeDaemon
 
 pytestmark = pytest.mark.unit
 

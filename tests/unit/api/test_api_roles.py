@@ -28,7 +28,7 @@ from frrdmvpn.v1 import (
     types_pb2,
 )
 from frrdmvpn.v1 import watch_service_pb2 as wpb
-from tests.unit.api.test_api_server import HUB_TEXT, SC, Node, code_of, run
+from tests.fakes.api_node import HUB_TEXT, SC, Node, code_of, run
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.api.test_api_server import Node, remote, run
+from tests.fakes.api_node import Node, remote, run
 
 pytestmark = pytest.mark.unit
 

@@ -26,7 +26,7 @@ from frrdmvpn.datastores import Datastores
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 from frrdmvpn.v1 import watch_service_pb2_grpc
 from lab import pki
-from tests.unit.api.test_api_server import FakeOperations, Node, read, run
+from tests.fakes.api_node import FakeOperations, Node, read, run
 
 pytestmark = [
     pytest.mark.unit,

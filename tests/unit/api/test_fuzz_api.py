@@ -39,8 +39,7 @@ from frrdmvpn.v1 import (
     state_service_pb2,
     watch_service_pb2,
 )
-from tests.fuzzing import MARKS, budget, mutations
-from tests.unit.api.test_api_server import (
+from tests.fakes.api_node import (
     HUB_TEXT,
     REFUSALS,
     FakeOperations,
@@ -49,7 +48,8 @@ from tests.unit.api.test_api_server import (
     remote,
     tunnel,
 )
-from tests.unit.test_apply import World
+from tests.fakes.world import World
+from tests.fuzzing import MARKS, budget, mutations
 
 pytestmark = [*MARKS, pytest.mark.timeout(300)]
 

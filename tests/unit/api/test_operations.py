@@ -21,7 +21,7 @@ from frrdmvpn.supervision import Service
 from frrdmvpn.v1 import operations_service_pb2 as opb
 from frrdmvpn.v1 import peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
-from tests.unit.api.test_api_server import LOCAL, list_sa, observation, remote
+from tests.fakes.api_node import LOCAL, list_sa, observation, remote
 
 pytestmark = pytest.mark.unit
 

@@ -32,8 +32,8 @@ from cli.session import Output
 from cli.tree import Level, commands
 from frrdmvpn.config import commands as cmd
 from frrdmvpn.config.modes import Mode
+from tests.fakes.shell import session_of
 from tests.fuzzing import MARKS, budget
-from tests.unit.cli.test_shell_session import session_of
 
 pytestmark = [*MARKS, pytest.mark.timeout(120)]
 

@@ -1,7 +1,7 @@
 """Netmiko's ``cisco_ios`` driver against the real ``frrdmvpn-shell``, an SSH login shell.
 
-A private sshd (tests/sshd.py) on 127.0.0.1 serves the shell as every login's command
-(``ForceCommand``) against the API server of tests/shell_server.py (three spokes UP).
+A private sshd (tests/fakes/sshd.py) on 127.0.0.1 serves the shell as every login's command
+(``ForceCommand``) against the API server of tests/fakes/shell_server.py (three spokes UP).
 Netmiko logs in as root with a key and does what automation does to an IOS router: find
 the prompt, disable paging, run show commands, enter configuration mode, send configuration
 lines, leave it and save. Needs root (sshd switches users), /usr/sbin/sshd and netmiko.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.shell_server import running
-from tests.sshd import SSHD, LoopbackSshd
+from tests.fakes.shell_server import running
+from tests.fakes.sshd import SSHD, LoopbackSshd
 
 pytestmark = [
     pytest.mark.unit,

@@ -1,6 +1,6 @@
 """The real ``frrdmvpn-shell`` in a pseudo-terminal (pexpect) against a real API server.
 
-The server is tests/shell_server.py (frrdmvpn.api.server.ApiServer over a Backend with the
+The server is tests/fakes/shell_server.py (frrdmvpn.api.server.ApiServer over a Backend with the
 lab hub's configuration and three spokes), started once for the module in a subprocess.
 Two terminals are driven: an xterm (prompt-toolkit: ``?``, TAB, Ctrl-Z keys) and a vt100 as
 Paramiko/Netmiko open it (the terminal's own echo: the transcript must read like IOS).
@@ -21,7 +21,7 @@ import pexpect  # type: ignore[import-untyped]
 import pytest
 
 from cli.parse import INCOMPLETE, INVALID
-from tests.shell_server import running
+from tests.fakes.shell_server import running
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 

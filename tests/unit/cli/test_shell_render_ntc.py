@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.cli.test_shell_render import HUB2_NBMA, HUB_NBMA, SPOKE1_NBMA, SPOKE2_NBMA, render
+from tests.fakes.shell_states import HUB2_NBMA, HUB_NBMA, SPOKE1_NBMA, SPOKE2_NBMA, render
 
 pytestmark = pytest.mark.unit
 

@@ -39,8 +39,8 @@ from frrdmvpn.codec.nhrp import (
     unpack_cies,
 )
 from frrdmvpn.core.guard_report import IN_PREFIX, OUT_PREFIX, GuardReport, decode_offender
+from tests.fakes.nhrp_packets import packets, reseal
 from tests.fuzzing import MARKS, assert_bounded, budget, mutations
-from tests.unit.codec.test_nhrp_packet import packets, reseal
 
 pytestmark = MARKS
 

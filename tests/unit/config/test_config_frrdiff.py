@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.frrdiff import commands, diff, no_form, parse_tree
 from frrdmvpn.config.model import Config
-from tests.unit.config.test_config_roundtrip import configs
+from tests.fakes.configs import configs
 
 pytestmark = pytest.mark.unit
 

@@ -12,9 +12,8 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -28,9 +27,10 @@ from frrdmvpn.core.admission import Admission, Refusal, Ticket
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.enforcement import admissions
 from frrdmvpn.v1 import watch_service_pb2 as wpb
-from tests.unit.adapters.test_proxy_io import fake_charon
-from tests.unit.api.test_api_server import Node, read
-from tests.unit.api.test_api_server import run as run_api
+from tests.fakes.api_node import Node, read
+from tests.fakes.api_node import run as run_api
+from tests.fakes.charon import fake_charon
+from tests.fakes.other_uid import as_user, ask, line, run
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
@@ -90,45 +90,12 @@ print(closed, still_open, flush=True)
 sys.stdin.readline()
 """
 
-ASK = """
-import socket, sys
-path, request, end = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3]
-s = socket.socket(socket.AF_UNIX)
-s.connect(path)
-s.sendall(request)
-got = b""
-while True:
-    if end == "vici" and len(got) >= 4 and len(got) >= 4 + int.from_bytes(got[:4], "big"):
-        break
-    if end == "events" and b"\\n\\n" in got:
-        break
-    data = s.recv(65536)
-    if not data:
-        break
-    got += data
-print(got.hex(), flush=True)
-"""
 
 EVENT = (
     "eventid=7\nevent=authorize-binding\ntype=dynamic\nold_type=invalid\nnum_nhs=0\n"
     "interface=dmvpn0\nlocal_addr=192.0.2.1\nlocal_nbma=198.51.100.1\n"
     "remote_addr=192.0.2.11\nremote_nbma=198.51.100.11\n\n"
 )
-
-
-def as_user(uid: int, script: str, *args: str, env: dict[str, str] | None = None,
-            isolated: bool = True) -> subprocess.Popen[str]:  # fmt: skip
-    """``script`` run by ``uid`` (setpriv). Started with posix_spawn, not fork: this process
-    runs gRPC's threads, and a forked child of it may crash before it executes anything."""
-    python = [sys.executable, *(["-I"] if isolated else []), "-c", script, *args]
-    setpriv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
-    return subprocess.Popen([*setpriv, *python], env=env, close_fds=False,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-
-
-async def line(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    return (await asyncio.to_thread(proc.stdout.readline)).strip()
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -139,17 +106,6 @@ async def until(condition: Callable[[], bool]) -> None:
 
 def seen_all(admission: Admission, count: int) -> bool:
     return admission.held["uid 65534"] + admission.refused["uid 65534"] >= count
-
-
-async def ask(uid: int, path: Path, request: bytes, end: str) -> bytes:
-    proc = as_user(uid, ASK, str(path), request.hex(), end)
-    answer = bytes.fromhex(await line(proc))
-    proc.wait(10)
-    return answer
-
-
-def run(main: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(main(), 50))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run clients as other users")

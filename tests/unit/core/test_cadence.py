@@ -17,7 +17,7 @@ from frrdmvpn.core.supervisor import (
     Supervisor,
     neighbor_changed,
 )
-from tests.unit.core.test_supervisor import HUB, ME, UP_HUB, child, obs
+from tests.fakes.observations import HUB, ME, UP_HUB, child, obs
 
 pytestmark = pytest.mark.unit
 

@@ -21,7 +21,7 @@ from frrdmvpn.codec.vici import Message, Packet, PacketType
 from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.validate import check
 from frrdmvpn.core.authorize import ChildSa, Decision, Policy, PolicyMode, authorize
-from tests.unit.adapters.test_proxy_io import scripted_charon
+from tests.fakes.charon import scripted_charon
 from tests.unit.certgen import issue
 
 pytestmark = pytest.mark.unit

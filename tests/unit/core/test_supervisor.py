@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 
 import pytest
 
 from frrdmvpn.adapters.neighbors import parse_neighbors
-from frrdmvpn.core.authorize import ChildSa
 from frrdmvpn.core.supervisor import (
     NEIGHBOR_PATIENCE,
     Backoff,
@@ -25,35 +23,9 @@ from frrdmvpn.core.supervisor import (
     Transition,
     assess,
 )
+from tests.fakes.observations import HUB, ME, S2, UP_HUB, child, ip, obs
 
 pytestmark = pytest.mark.unit
-
-ip = ipaddress.ip_address
-ME, HUB, S2 = ip("198.51.100.11"), ip("198.51.100.1"), ip("198.51.100.12")
-
-
-def child(remote: ipaddress.IPv4Address | ipaddress.IPv6Address, **kw: object) -> ChildSa:
-    fields: dict[str, object] = {
-        "ike_uniqueid": 1, "child_uniqueid": 2, "local_host": ME, "remote_host": remote,
-        "local_id": str(ME), "remote_id": str(remote), "state": "INSTALLED",
-        "mode": "TRANSPORT", "protocol": "ESP", "local_ts": (f"{ME}/32[gre]",),
-        "remote_ts": (f"{remote}/32[gre]",),
-    }  # fmt: skip
-    fields.update(kw)
-    return ChildSa(**fields)  # type: ignore[arg-type]
-
-
-def obs(*, charon: bool = True, children: tuple[ChildSa, ...] = (), ike: tuple[IkeSa, ...] = (),
-        nhrp: tuple[NhrpBinding, ...] = (), sas: dict[tuple[object, object], int] | None = None,
-        ) -> Observation:  # fmt: skip
-    return Observation(charon, ike, children, nhrp, sas or {})  # type: ignore[arg-type]
-
-
-UP_HUB = obs(
-    children=(child(HUB),),
-    nhrp=(NhrpBinding(ip("192.0.2.1"), HUB, "nhs"),),
-    sas={(ME, HUB): 1},
-)
 
 
 @pytest.mark.parametrize(

@@ -33,9 +33,9 @@ from frrdmvpn.core.vici_access import (
     client_of,
 )
 from frrdmvpn.core.vici_translate import ClientSession, InitiateChild, ToClient, ToUpstream, peek
+from tests.fakes.charon import scripted_charon
+from tests.fakes.other_uid import ask, run
 from tests.fuzzing import budget
-from tests.unit.adapters.test_proxy_io import scripted_charon
-from tests.unit.core.test_admission import ask, run
 
 pytestmark = pytest.mark.unit
 

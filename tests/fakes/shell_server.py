@@ -1,4 +1,4 @@
-"""A frrdmvpnd API for the shell's terminal tests, run as ``python -m tests.shell_server DIR``.
+"""A frrdmvpnd API for the shell's terminal tests (``python -m tests.fakes.shell_server DIR``).
 
 It serves the real :class:`frrdmvpn.api.server.ApiServer` on ``DIR/api.sock`` over a
 :class:`frrdmvpn.api.backend.Backend` fed synthetic state: the lab hub's configuration
@@ -28,8 +28,8 @@ from frrdmvpn.api.server import ApiServer
 from frrdmvpn.config.model import Config
 from frrdmvpn.datastores import ApplyReport, Datastores
 from frrdmvpn.v1 import peer_pb2
-from tests.unit.api.test_api_server import HUB_TEXT, FakeOperations, fake_show_json, observation
-from tests.unit.test_apply import World
+from tests.fakes.api_node import HUB_TEXT, FakeOperations, fake_show_json, observation
+from tests.fakes.world import World
 
 SPOKES = 3
 
@@ -105,10 +105,10 @@ async def serve(directory: Path) -> None:
 def running(prefix: str) -> Iterator[Path]:
     """This server in a subprocess, for a test module: yields its administrators' socket
     (the operators' is ``api.sock`` beside it)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     directory = Path(tempfile.mkdtemp(prefix=prefix))  # short: unix socket paths are bounded
     env = dict(os.environ, PYTHONPATH=str(root))
-    server = subprocess.Popen([sys.executable, "-m", "tests.shell_server", str(directory)],
+    server = subprocess.Popen([sys.executable, "-m", "tests.fakes.shell_server", str(directory)],
                               cwd=root, env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert server.stdout is not None
@@ -126,5 +126,5 @@ def running(prefix: str) -> Iterator[Path]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
-        sys.exit("usage: python -m tests.shell_server DIR")
+        sys.exit("usage: python -m tests.fakes.shell_server DIR")
     asyncio.run(serve(Path(sys.argv[1])))

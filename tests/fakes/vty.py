@@ -1,7 +1,7 @@
-"""A stand-in FRR daemon behind ``<run_dir>/<name>.vty`` that speaks the real framing (a
-command ends at NUL; a reply is the output then ``00 00 00 <status>``), with the parts of
-lib/vty.c frrdmvpn relies on: VIEW node until ``enable``, ``configure terminal`` ... ``end``,
-``%`` refusals, a pid file. Tests make it slow, silent, chatty or restart it."""
+"""A stand-in FRR daemon behind ``<run_dir>/<name>.vty`` that speaks the real framing
+(:mod:`frrdmvpn.codec.vty`), with the parts of a daemon's vty frrdmvpn relies on: VIEW node
+until ``enable``, ``configure terminal`` ... ``end``, ``%`` refusals, a pid file. Tests make
+it slow, silent, chatty or restart it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,63 @@
+"""A fake charon on a unix socket, answering VICI as a script says (the proxy's tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from frrdmvpn.codec.vici import (
+    Packet,
+    PacketType,
+    StreamDecoder,
+    decode_packet,
+    encode_packet,
+    frame,
+)
+
+T = PacketType
+
+
+async def fake_charon(path: Path) -> asyncio.AbstractServer:
+    """Answers every command with success and every registration with a confirm; after
+    `list-sas` it sends one list-sa event first, as charon does."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        dec = StreamDecoder()
+        while data := await reader.read(65536):
+            for payload in dec.feed(data):
+                p = decode_packet(payload)
+                if p.type is T.EVENT_REGISTER:
+                    writer.write(frame(encode_packet(Packet(T.EVENT_CONFIRM))))
+                elif p.type is T.CMD_REQUEST:
+                    if p.name == "list-sas":
+                        ev = Packet(T.EVENT, "list-sa", {"c": {"local-host": b"198.51.100.11"}})
+                        writer.write(frame(encode_packet(ev)))
+                    ok = Packet(T.CMD_RESPONSE, None, {"success": b"yes"})
+                    writer.write(frame(encode_packet(ok)))
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_unix_server(serve, path=str(path))
+
+
+async def scripted_charon(
+    path: Path, events: dict[str, list[Packet]], seen: list[Packet]
+) -> asyncio.AbstractServer:
+    """Answers each command with the events scripted for it, then success; records requests."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        dec = StreamDecoder()
+        while data := await reader.read(65536):
+            for payload in dec.feed(data):
+                p = decode_packet(payload)
+                seen.append(p)
+                if p.type is T.EVENT_REGISTER:
+                    writer.write(frame(encode_packet(Packet(T.EVENT_CONFIRM))))
+                elif p.type is T.CMD_REQUEST:
+                    for ev in events.get(p.name or "", []):
+                        writer.write(frame(encode_packet(ev)))
+                    writer.write(frame(encode_packet(Packet(T.CMD_RESPONSE, None, {}))))
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_unix_server(serve, path=str(path))
