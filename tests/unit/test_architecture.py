@@ -4,6 +4,7 @@ the tree, breaks its contract, while the copy as it is keeps every contract."""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -71,3 +72,18 @@ def test_a_deliberate_violation_breaks_its_contract(
     assert done.returncode == 1, done.stdout + done.stderr
     broken = [ln for ln in done.stdout.splitlines() if ln.endswith("BROKEN")]
     assert any(contract in ln for ln in broken), done.stdout
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared fakes and builders live in tests/fakes (and a tier's own helpers module), so
+    moving or deleting a test never breaks another."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            tests = [n for n in names if n.startswith("tests.")]
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in tests
+                      if n.rsplit(".", 1)[-1].startswith("test_")]  # fmt: skip
+    assert not found, found
