@@ -10,6 +10,7 @@ import dataclasses
 import ipaddress
 import re
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -49,6 +50,7 @@ from frrdmvpn.codec.nhrp import (
 from tests.fakes.nhrp_packets import ones_complement, packets, reseal
 
 pytestmark = pytest.mark.unit
+FIXTURES = Path(__file__).parent / "fixtures" / "nhrp"
 
 ip4 = ipaddress.IPv4Address
 ip6 = ipaddress.IPv6Address
@@ -59,65 +61,23 @@ def wire(text: str) -> bytes:
     return bytes.fromhex("".join(line.split("#", 1)[0] for line in text.splitlines()))
 
 
+def golden(name: str) -> bytes:
+    """A commented wire fixture of ``fixtures/nhrp/`` (hex, ``#`` comments)."""
+    return wire((FIXTURES / f"{name}.hex").read_text())
+
+
 def patch(data: bytes, offset: int, raw: bytes) -> bytes:
     """``data`` with ``raw`` written at ``offset``, resealed."""
     return reseal(data[:offset] + raw + data[offset + len(raw) :])
 
 
-# --- golden fixtures --------------------------------------------------------------------
+# --- golden fixtures: fixtures/nhrp/*.hex ----------------------------------------------
 
-GOLDEN_REG = wire(
-    """
-    0001        # ar$afn: IPv4 NBMA
-    0800        # ar$pro.type: IPv4
-    0000000000  # ar$pro.snap
-    40          # ar$hopcnt 64
-    003c        # ar$pktsz 60
-    4317        # ar$chksum
-    0000        # ar$extoff: no extensions
-    01          # ar$op.version
-    03          # ar$op.type: Registration Request
-    04          # ar$shtl: 4-byte source NBMA address
-    00          # ar$sstl: no subaddress
-    04 04       # source / destination protocol address lengths
-    0000        # flags
-    00000001    # request id 1
-    c6336442    # source NBMA 198.51.100.66
-    c0000242    # source protocol 192.0.2.66
-    c0000201    # destination protocol 192.0.2.1
-    00          # CIE code: success
-    20          # prefix length 32
-    0000        # unused
-    0578        # MTU 1400
-    0258        # holding time 600
-    04 00 04 00 # client NBMA len, subaddress len, protocol len, preference
-    c6336442    # client NBMA 198.51.100.66
-    c0000242    # client protocol 192.0.2.66
-    """
-)
+GOLDEN_REG = golden("registration")
 
 NAT_CIE = Cie(prefix_length=32, mtu=1400, nbma=ip4("203.0.113.1"), proto=ip4("192.0.2.1"))
 
-GOLDEN_REG_EXT = wire(
-    """
-    0001 0800 0000000000 40
-    0064        # ar$pktsz 100
-    36ec        # ar$chksum
-    003c        # ar$extoff 60
-    01 03 04 00
-    04 04 0000 00000001
-    c6336442 c0000242 c0000201
-    00 20 0000 0578 0258 04 00 04 00 c6336442 c0000242
-    8004 0000   # Forward Transit NHS Record, compulsory, empty
-    8005 0000   # Reverse Transit NHS Record, compulsory, empty
-    8003 0000   # Responder Address, compulsory, empty
-    0009 0014   # Cisco NAT Address, not compulsory, 20 bytes: one CIE
-    00 20 0000 0578 0000 04 00 04 00
-    cb007101    # NHS NBMA 203.0.113.1
-    c0000201    # NHS protocol 192.0.2.1
-    8000 0000   # End, compulsory
-    """
-)
+GOLDEN_REG_EXT = golden("registration-extensions")
 
 REG = NhrpPacket(
     op=Op.REGISTRATION_REQUEST,
@@ -150,15 +110,7 @@ REG_EXTENSIONS = (
 )
 REG_EXT = dataclasses.replace(REG, extensions=REG_EXTENSIONS)
 
-# nhrpd's own shape: U flag, hop count 1, one CIE with no addresses and prefix 0xff.
-GOLDEN_FRR_REG = wire(
-    """
-    0001 0800 0000000000 01 0034 9d69 0000 01 03 04 00
-    04 04 8000 00000007 c6336442 c0000242 c0000201
-    00 ff 0000 0578 1c20  # code 0, prefix 0xff, unused, MTU 1400, holding 7200
-    00 00 00 00           # no client NBMA, subaddress or protocol address
-    """
-)
+GOLDEN_FRR_REG = golden("frr-registration")
 FRR_REG = NhrpPacket(
     op=Op.REGISTRATION_REQUEST,
     hop_count=1,
@@ -171,20 +123,7 @@ FRR_REG = NhrpPacket(
 )
 
 INNER_IP = wire("4500 0054 0000 4000 3f 01 0000 0a010001 0a020001")  # ICMP 10.1.0.1 -> 10.2.0.1
-GOLDEN_TRAFFIC = (
-    wire(
-        """
-    0001 0800 0000000000 01 003c 0e54 0000 01
-    08                 # Traffic Indication
-    04 00
-    04 04 0000         # proto lengths, unused
-    0000 0000          # traffic code 0, unused
-    cb007101 c0000201  # hub NBMA 203.0.113.1, hub 192.0.2.1
-    0a020001           # destination 10.2.0.1
-    """
-    )
-    + INNER_IP
-)
+GOLDEN_TRAFFIC = golden("traffic-indication")
 TRAFFIC = TrafficIndication(
     hop_count=1,
     src_nbma=ip4("203.0.113.1"),
@@ -193,19 +132,7 @@ TRAFFIC = TrafficIndication(
     body=INNER_IP,
 )
 
-GOLDEN_ERROR = (
-    wire(
-        """
-        0001 0800 0000000000 40 0064 2e03 0000 01
-        07                 # Error Indication
-        04 00
-        04 04 0000         # proto lengths, unused
-        0006 0000          # error code 6 (protocol address unreachable), offset 0
-        cb007101 c0000201 c0000242
-        """
-    )
-    + GOLDEN_REG  # the packet in error
-)
+GOLDEN_ERROR = golden("error-indication")
 ERROR = ErrorIndication(
     hop_count=64,
     src_nbma=ip4("203.0.113.1"),
@@ -216,20 +143,8 @@ ERROR = ErrorIndication(
     body=GOLDEN_REG,
 )
 
-GOLDEN_GRE = wire("2000 2001 0000002a")  # K bit; protocol NHRP; key 42
-GOLDEN_IP = (
-    wire(
-        """
-        45 00 0080   # IPv4, IHL 5, total length 128
-        0000 4000    # id 0, DF
-        40 2f d3d7   # TTL 64, GRE, header checksum
-        c6336442     # 198.51.100.66
-        cb007101     # 203.0.113.1
-        """
-    )
-    + GOLDEN_GRE
-    + GOLDEN_REG_EXT
-)
+GOLDEN_GRE = golden("gre-header")
+GOLDEN_IP = golden("ipv4-gre-registration")
 
 GOLDENS = [
     pytest.param(GOLDEN_REG, REG, id="registration"),
