@@ -1,6 +1,6 @@
 """strongSwan VICI wire codec: transport framing, packets and messages. No I/O.
 
-Layers (see strongSwan ``src/libcharon/plugins/vici/README.md``):
+Layers of strongSwan's VICI protocol:
 
 * transport: each segment is a 32-bit big-endian length and that many bytes
   (at most ``MAX_SEGMENT``); :class:`StreamDecoder` and :func:`frame`.

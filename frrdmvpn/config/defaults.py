@@ -1,30 +1,30 @@
 """frrdmvpn's defaults and the effective value of every setting left unconfigured.
 
-The defaults encode the cross-vendor caveats of the seed article and the reference
-(``cisco-huawei-anchors.md``):
+The defaults encode the cross-vendor caveats of a Huawei/Cisco/VyOS DMVPN (docs/config.md,
+section 3, says which and why):
 
 * **Role.** A tunnel with an ``ip nhrp nhs`` is a spoke, otherwise a hub.
 * **OSPF network type.** Hub ``point-to-multipoint`` (what Cisco hubs use over DMVPN,
-  anchors §1.1 / FRR issue #15171; Huawei ``ospf network-type p2mp``); spoke
-  ``point-to-point`` rendered as FRR's ``point-to-point dmvpn`` (FRR >= 8.0, verified in
-  the lab against a p2mp hub). A cloud whose hub can only do ``broadcast`` (Huawei USG,
-  seed caveat) must configure ``ip ospf network broadcast`` on every node.
-* **DR priority.** A spoke on a broadcast/non-broadcast network gets priority 0 (seed:
-  Cisco ``ip ospf priority 0``, Huawei AR ``ospf dr-priority 0``), so it never becomes DR.
+  Huawei ``ospf network-type p2mp``); spoke ``point-to-point`` rendered as FRR's
+  ``point-to-point dmvpn`` (FRR >= 8.0, verified in the lab against a p2mp hub). A cloud
+  whose hub can only do ``broadcast`` (a Huawei USG) must configure
+  ``ip ospf network broadcast`` on every node.
+* **DR priority.** A spoke on a broadcast/non-broadcast network gets priority 0 (Cisco
+  ``ip ospf priority 0``, Huawei AR ``ospf dr-priority 0``), so it never becomes DR.
 * **Hello/dead.** Cisco's defaults for the type: 30/120 s for point-to-multipoint and for
   the spoke side of it (``point-to-point dmvpn`` pairs with a p2mp hub, so it must use the
   hub's timers), 10/40 s for broadcast and non-broadcast; dead = 4 x hello when only hello
   is configured. FRR's own default (10/40 for every type) would not form adjacencies
   with a Cisco p2mp hub.
 * **MTU ignore** on: Huawei sends its L3 MTU in OSPF DBDs, others their L2 MTU, and the
-  Cisco tunnel L2 MTU is fixed (seed).
+  Cisco tunnel L2 MTU is fixed.
 * **IP MTU 1400, TCP MSS MTU - 40** (1360): room for GRE with key (28 bytes) and any ESP
-  transport transform here (<= 57 bytes) on a 1500-byte underlay (anchors §1.1).
+  transport transform here (<= 57 bytes) on a 1500-byte underlay.
 * **NHRP holdtime 600 s**: registrations refresh every 200 s (holdtime/3), so a peer that
   missed a binding (for example while the event socket restarted) recovers within that;
   600 is inside every vendor's range (Huawei 300-31845, FRR 1-65000).
 * **Registration no-unique** on: spokes whose NBMA address changes (DHCP, NAT) can
-  re-register at once (seed: Cisco and Huawei AR spokes both configure it).
+  re-register at once (Cisco and Huawei AR spokes both configure it).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Binding authorization: may nhrpd install the binding it asks about? Pure, no I/O.
 
-nhrpd asks ``authorize-binding`` (reference: frr-strongswan-internals.md §1) before it
+nhrpd asks ``authorize-binding`` (docs/enforcement.md) before it
 installs a dynamic, NHS or cached binding ``remote_addr -> remote_nbma``. The answer is
 yes only if
 
