@@ -57,42 +57,79 @@ def list_sa(i: int, elapsed: int) -> Message:
     """One IKE_SA and its CHILD_SA as frrdmvpn.codec.vici decodes charon's list-sa."""
     nbma = remote(i).encode()
     child: dict[str, Any] = {
-        "name": b"dmvpn", "uniqueid": str(100_000 + i).encode(), "reqid": b"1",
-        "state": b"INSTALLED", "mode": b"TRANSPORT", "protocol": b"ESP",
-        "spi-in": f"{0xC0000000 + i:08x}".encode(), "spi-out": f"{0xD0000000 + i:08x}".encode(),
-        "encr-alg": b"AES_GCM_16", "encr-keysize": b"128",
-        "bytes-in": str(1000 * i + elapsed).encode(), "packets-in": str(i + elapsed).encode(),
-        "use-in": b"1", "bytes-out": str(2000 * i).encode(), "packets-out": str(2 * i).encode(),
-        "use-out": b"2", "rekey-time": str(3000 - elapsed).encode(),
-        "life-time": str(3300 - elapsed).encode(), "install-time": str(200 + elapsed).encode(),
-        "local-ts": [HUB.encode() + b"/32[gre]"], "remote-ts": [nbma + b"/32[gre]"],
-    }  # fmt: skip
+        "name": b"dmvpn",
+        "uniqueid": str(100_000 + i).encode(),
+        "reqid": b"1",
+        "state": b"INSTALLED",
+        "mode": b"TRANSPORT",
+        "protocol": b"ESP",
+        "spi-in": f"{0xC0000000 + i:08x}".encode(),
+        "spi-out": f"{0xD0000000 + i:08x}".encode(),
+        "encr-alg": b"AES_GCM_16",
+        "encr-keysize": b"128",
+        "bytes-in": str(1000 * i + elapsed).encode(),
+        "packets-in": str(i + elapsed).encode(),
+        "use-in": b"1",
+        "bytes-out": str(2000 * i).encode(),
+        "packets-out": str(2 * i).encode(),
+        "use-out": b"2",
+        "rekey-time": str(3000 - elapsed).encode(),
+        "life-time": str(3300 - elapsed).encode(),
+        "install-time": str(200 + elapsed).encode(),
+        "local-ts": [HUB.encode() + b"/32[gre]"],
+        "remote-ts": [nbma + b"/32[gre]"],
+    }
     ike: dict[str, Any] = {
-        "uniqueid": str(i + 1).encode(), "version": b"2", "state": b"ESTABLISHED",
-        "local-host": HUB.encode(), "local-port": b"500", "local-id": HUB.encode(),
-        "remote-host": nbma, "remote-port": b"500", "remote-id": nbma,
-        "initiator-spi": f"{i + 1:016x}".encode(), "responder-spi": f"{i + 7:016x}".encode(),
-        "encr-alg": b"AES_GCM_16", "encr-keysize": b"128", "prf-alg": b"PRF_HMAC_SHA2_256",
-        "dh-group": b"CURVE_25519", "established": str(200 + elapsed).encode(),
+        "uniqueid": str(i + 1).encode(),
+        "version": b"2",
+        "state": b"ESTABLISHED",
+        "local-host": HUB.encode(),
+        "local-port": b"500",
+        "local-id": HUB.encode(),
+        "remote-host": nbma,
+        "remote-port": b"500",
+        "remote-id": nbma,
+        "initiator-spi": f"{i + 1:016x}".encode(),
+        "responder-spi": f"{i + 7:016x}".encode(),
+        "encr-alg": b"AES_GCM_16",
+        "encr-keysize": b"128",
+        "prf-alg": b"PRF_HMAC_SHA2_256",
+        "dh-group": b"CURVE_25519",
+        "established": str(200 + elapsed).encode(),
         "rekey-time": str(13_000 - elapsed).encode(),
         "child-sas": {f"dmvpn-{100_000 + i}": child},
-    }  # fmt: skip
+    }
     return {"dmvpn": ike}
 
 
 def observation(n: int, elapsed: int = 0) -> Observed:
     """What one supervision step of a hub with ``n`` spokes sees, ``elapsed`` s later."""
     peers = tuple(
-        SupervisedPeer(IPv4Address(HUB), IPv4Address(remote(i)), Role.DYNAMIC, State.UP,
-             since=MONO - 300, reason="NHRP binding and SA up", transitions=4)
+        SupervisedPeer(
+            IPv4Address(HUB),
+            IPv4Address(remote(i)),
+            Role.DYNAMIC,
+            State.UP,
+            since=MONO - 300,
+            reason="NHRP binding and SA up",
+            transitions=4,
+        )
         for i in range(n)
-    )  # fmt: skip
+    )
     cache = tuple(
-        {"interface": "dmvpn0", "type": "dynamic", "protocol": tunnel(i), "nbma": remote(i),
-         "claimed_nbma": remote(i), "used": False, "timeout": True, "auth": False,
-         "identity": remote(i)}
+        {
+            "interface": "dmvpn0",
+            "type": "dynamic",
+            "protocol": tunnel(i),
+            "nbma": remote(i),
+            "claimed_nbma": remote(i),
+            "used": False,
+            "timeout": True,
+            "auth": False,
+            "identity": remote(i),
+        }
         for i in range(n)
-    )  # fmt: skip
+    )
     sas = tuple(convert.sa_records(list_sa(i, elapsed) for i in range(n)))
     return Observed(peers, sas, cache, (), NOW + elapsed, NOW - MONO)
 
@@ -139,12 +176,24 @@ def build(n: int, rows: list[tuple[str, str]]) -> None:
         gc.collect()
         unchanged.append(timed(lambda: builder.update(later)))
     assert builder.update(later) == []
-    rows.append((f"StateBuilder.update, first observation ({n} peers, SAs, cache entries)",
-                 f"{first:.0f} ms"))  # fmt: skip
-    rows.append(("StateBuilder.update, unchanged (1 s later: clocks and counters moved)",
-                 summary(unchanged)))  # fmt: skip
-    rows.append(("every peer with counters (StateBuilder.full_peers)",
-                 f"{timed(builder.full_peers):.0f} ms"))  # fmt: skip
+    rows.append(
+        (
+            f"StateBuilder.update, first observation ({n} peers, SAs, cache entries)",
+            f"{first:.0f} ms",
+        )
+    )
+    rows.append(
+        (
+            "StateBuilder.update, unchanged (1 s later: clocks and counters moved)",
+            summary(unchanged),
+        )
+    )
+    rows.append(
+        (
+            "every peer with counters (StateBuilder.full_peers)",
+            f"{timed(builder.full_peers):.0f} ms",
+        )
+    )
 
 
 def feed(backend: Backend, n: int, rows: list[tuple[str, str]]) -> None:
@@ -154,8 +203,7 @@ def feed(backend: Backend, n: int, rows: list[tuple[str, str]]) -> None:
     first = timed(lambda: backend.observed(obs))
     gc.collect()
     second = timed(lambda: backend.observed(later))
-    rows.append((f"Backend.observed (builder + node summary), first, {n} peers",
-                 f"{first:.0f} ms"))  # fmt: skip
+    rows.append((f"Backend.observed (builder + node summary), first, {n} peers", f"{first:.0f} ms"))
     rows.append(("Backend.observed, unchanged second observation", f"{second:.0f} ms"))
 
 
@@ -248,8 +296,12 @@ def main() -> None:
     gc.collect()
     asyncio.run(serve(args.peers, args.rounds, rows))
     current, peak = rss_mib()
-    rows.append(("process RSS: before / after (peak)",
-                 f"{base:.0f} MiB / {current:.0f} MiB ({peak:.0f} MiB)"))  # fmt: skip
+    rows.append(
+        (
+            "process RSS: before / after (peak)",
+            f"{base:.0f} MiB / {current:.0f} MiB ({peak:.0f} MiB)",
+        )
+    )
     width = max(len(r[0]) for r in rows)
     for what, value in rows:
         print(f"{what:<{width}}  {value}")

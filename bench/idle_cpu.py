@@ -90,22 +90,31 @@ def measure_inside(window: float, settle: float) -> None:
         time.sleep(window)
         after, busy1, t1 = _sample(lab), _busy(), time.monotonic()
         wall = t1 - t0
-        print(f"\nIdle window {wall:.0f} s, machine busy "
-              f"{100 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]):.0f} % "
-              f"of {os.cpu_count()} CPUs\n")  # fmt: skip
+        print(
+            f"\nIdle window {wall:.0f} s, machine busy "
+            f"{100 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]):.0f} % "
+            f"of {os.cpu_count()} CPUs\n"
+        )
         print("| node | " + " | ".join(WATCHED[:-1]) + " |")
         print("|---" * len(WATCHED) + "|")
         for n in lab.nodes:
             cells = []
             for prog in WATCHED[:-1]:
-                used = sum(after[k][1] - before[k][1] for k in after
-                           if k in before and k[0] == n.name and after[k][0] == prog)  # fmt: skip
+                used = sum(
+                    after[k][1] - before[k][1]
+                    for k in after
+                    if k in before and k[0] == n.name and after[k][0] == prog
+                )
                 cells.append(f"{100 * used / TICK / wall:.1f} %")
             print(f"| {n.name} | " + " | ".join(cells) + " |")
         print("\n| command (wall) | time |\n|---|---|")
         _timed("run spoke2 true", lambda: lab.run("spoke2", ["true"]))
-        _timed("hub swanctl --list-sas", lambda: lab.run(
-            "hub", ["swanctl", "--list-sas", "--uri", f"unix://{lab.charon_socket}"]))  # fmt: skip
+        _timed(
+            "hub swanctl --list-sas",
+            lambda: lab.run(
+                "hub", ["swanctl", "--list-sas", "--uri", f"unix://{lab.charon_socket}"]
+            ),
+        )
         _timed("hub vtysh show dmvpn", lambda: lab.vtysh("hub", "show dmvpn"))
         _timed("status", lab.status)
         print(f"\n(nodes: {', '.join(n.name for n in lab.nodes)}; {topo.NS_PREFIX}*)")
@@ -127,9 +136,19 @@ def main() -> int:
         print(f"vm: booted in {vm.start():.1f} s", flush=True)
         deb = os.environ.get("FRRDMVPN_LAB_DEB", "")
         env = {"FRRDMVPN_LAB_DEB": os.path.abspath(deb) if deb else ""}
-        return vm.run([sys.executable, os.path.abspath(__file__), "--inside",
-                       "--window", str(args.window), "--settle", str(args.settle)],
-                      cwd=os.getcwd(), env=env)  # fmt: skip
+        return vm.run(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--inside",
+                "--window",
+                str(args.window),
+                "--settle",
+                str(args.settle),
+            ],
+            cwd=os.getcwd(),
+            env=env,
+        )
     finally:
         vm.stop()
 

@@ -50,8 +50,9 @@ def table(before: dict[str, tuple[float, str]], after: dict[str, tuple[float, st
         rows.append(f"| `{name}` | {cell(before.get(name))} | {cell(after.get(name))} |")
     total_before = sum(s for s, _ in before.values())
     total_after = sum(s for s, _ in after.values())
-    rows.append(f"| **sum** ({len(before)} / {len(after)} tests) | {total_before:.0f} "
-                f"| {total_after:.0f} |")  # fmt: skip
+    rows.append(
+        f"| **sum** ({len(before)} / {len(after)} tests) | {total_before:.0f} | {total_after:.0f} |"
+    )
     return "\n".join(rows)
 
 

@@ -78,8 +78,10 @@ def main() -> int:
         asyncio.run(_configure(host.run))
         nhrpd = host.pid("nhrpd")
         assert nhrpd is not None
-        print(f"| way ({looks} looks at 3 tables) | frrdmvpnd CPU ms/look | nhrpd CPU ms/look "
-              "| wall ms/look |\n|---|---|---|---|")  # fmt: skip
+        print(
+            f"| way ({looks} looks at 3 tables) | frrdmvpnd CPU ms/look | nhrpd CPU ms/look "
+            "| wall ms/look |\n|---|---|---|---|"
+        )
         for name in ("vtysh process per look", "persistent vty session"):
             own, daemon, wall = _own_cpu(), _cpu_of(nhrpd), time.monotonic()
             if name.startswith("vtysh"):
@@ -88,8 +90,10 @@ def main() -> int:
                 asyncio.run(_session(host.run, looks))
             own, daemon = _own_cpu() - own, _cpu_of(nhrpd) - daemon
             wall = time.monotonic() - wall
-            print(f"| {name} | {1000 * own / looks:.2f} | {1000 * daemon / looks:.2f} "
-                  f"| {1000 * wall / looks:.2f} |")  # fmt: skip
+            print(
+                f"| {name} | {1000 * own / looks:.2f} | {1000 * daemon / looks:.2f} "
+                f"| {1000 * wall / looks:.2f} |"
+            )
     finally:
         host.stop()
     return 0

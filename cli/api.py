@@ -56,14 +56,19 @@ class ShellApi(Protocol):
     def edit_line(self, context: Context, line: str) -> Any: ...
 
     def clear(
-        self, *, remote_nbma: str = "", tunnel_address: str = "", scope: str = "ipsec",
+        self,
+        *,
+        remote_nbma: str = "",
+        tunnel_address: str = "",
+        scope: str = "ipsec",
         include_static: bool = False,
-    ) -> list[Any]: ...  # fmt: skip
+    ) -> list[Any]: ...
 
     def clear_counters(self, scope: str = "all") -> Any: ...
 
-    def watch(self, kinds: Iterable[str] = (), snapshot: bool = True,
-              timeout: float | None = None) -> Any: ...  # fmt: skip
+    def watch(
+        self, kinds: Iterable[str] = (), snapshot: bool = True, timeout: float | None = None
+    ) -> Any: ...
 
 
 # --- configuration contexts <-> the API's ---------------------------------------------------
@@ -128,9 +133,13 @@ class ShellClient(Client):
         return self.config.EditConfig(request, timeout=self.timeout)
 
     def clear(
-        self, *, remote_nbma: str = "", tunnel_address: str = "", scope: str = "ipsec",
+        self,
+        *,
+        remote_nbma: str = "",
+        tunnel_address: str = "",
+        scope: str = "ipsec",
         include_static: bool = False,
-    ) -> list[Any]:  # fmt: skip
+    ) -> list[Any]:
         name = "CLEAR_SCOPE_" + scope.upper().replace("+", "_AND_")
         request = operations_service_pb2.ClearPeerRequest(
             peer=self._selector(remote_nbma, tunnel_address),

@@ -164,8 +164,12 @@ class Debugger:
             kinds = sorted({k for c in categories for k in CATEGORIES[c]})
             call = self._watch(kinds)
             self._call = call
-            thread = threading.Thread(target=self._run, args=(call, frozenset(categories)),
-                                      name="debug-watch", daemon=True)  # fmt: skip
+            thread = threading.Thread(
+                target=self._run,
+                args=(call, frozenset(categories)),
+                name="debug-watch",
+                daemon=True,
+            )
             self._thread = thread
             thread.start()
 

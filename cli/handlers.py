@@ -411,8 +411,7 @@ def clear_dmvpn_session(session: Session, command: Parsed) -> list[str]:
     except grpc.RpcError as exc:
         if not peer or exc.code() != grpc.StatusCode.NOT_FOUND:
             raise
-        results = session.api.clear(tunnel_address=peer, scope="nhrp+ipsec",
-                                    include_static=static)  # fmt: skip
+        results = session.api.clear(tunnel_address=peer, scope="nhrp+ipsec", include_static=static)
     return _check(results)
 
 
@@ -446,14 +445,16 @@ def _undebug_all(session: Session, command: Parsed) -> list[str]:
     return [ALL_OFF]
 
 
-HANDLERS.update({
-    "debug_dmvpn": _debug("dmvpn"),
-    "debug_nhrp": _debug("nhrp"),
-    "debug_all": _debug("dmvpn", "nhrp"),
-    "undebug_dmvpn": _undebug("dmvpn"),
-    "undebug_nhrp": _undebug("nhrp"),
-    "undebug_all": _undebug_all,
-})  # fmt: skip
+HANDLERS.update(
+    {
+        "debug_dmvpn": _debug("dmvpn"),
+        "debug_nhrp": _debug("nhrp"),
+        "debug_all": _debug("dmvpn", "nhrp"),
+        "undebug_dmvpn": _undebug("dmvpn"),
+        "undebug_nhrp": _undebug("nhrp"),
+        "undebug_all": _undebug_all,
+    }
+)
 
 
 @handler("show_debugging")

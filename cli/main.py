@@ -47,24 +47,44 @@ def build_parser() -> argparse.ArgumentParser:
         description="The frrdmvpn operator shell (Cisco IOS-like), a client of frrdmvpnd's API.",
     )
     parser.add_argument("--version", action="version", version=f"frrdmvpn-shell {__version__}")
-    parser.add_argument("-c", "--command", action="append", default=[], metavar="CMD",
-                        help="run CMD (repeatable), then exit: 1 if a command failed")  # fmt: skip
-    parser.add_argument("--target", default=None,
-                        help=f"the API: unix:PATH or HOST:PORT (mutual TLS); default "
-                             f"$FRRDMVPN_API, else {ADMIN_TARGET} when this user may open it "
-                             f"(administrators), else {DEFAULT_TARGET} (operators)")  # fmt: skip
+    parser.add_argument(
+        "-c",
+        "--command",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="run CMD (repeatable), then exit: 1 if a command failed",
+    )
+    parser.add_argument(
+        "--target",
+        default=None,
+        help=f"the API: unix:PATH or HOST:PORT (mutual TLS); default "
+        f"$FRRDMVPN_API, else {ADMIN_TARGET} when this user may open it "
+        f"(administrators), else {DEFAULT_TARGET} (operators)",
+    )
     parser.add_argument("--tls-ca", type=Path, help="CA certificate of the daemon (TCP)")
     parser.add_argument("--tls-cert", type=Path, help="client certificate (TCP)")
     parser.add_argument("--tls-key", type=Path, help="client key (TCP)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help="seconds to wait for each API call")  # fmt: skip
-    parser.add_argument("--user-mode", action="store_true",
-                        help="start in user EXEC mode (host>), not privileged (host#)")  # fmt: skip
-    parser.add_argument("--json", action="store_true",
-                        help="-c or standard input: show commands print JSON (| json)")  # fmt: skip
-    parser.add_argument("--editor", choices=("auto", "full", "plain"), default="auto",
-                        help="line editing on a terminal: prompt-toolkit (full) or the "
-                             "terminal's own (plain); auto picks plain for vt100/dumb")  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each API call"
+    )
+    parser.add_argument(
+        "--user-mode",
+        action="store_true",
+        help="start in user EXEC mode (host>), not privileged (host#)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="-c or standard input: show commands print JSON (| json)",
+    )
+    parser.add_argument(
+        "--editor",
+        choices=("auto", "full", "plain"),
+        default="auto",
+        help="line editing on a terminal: prompt-toolkit (full) or the "
+        "terminal's own (plain); auto picks plain for vt100/dumb",
+    )
     parser.add_argument("--complete", metavar="LINE", help=argparse.SUPPRESS)  # bash completion
     return parser
 
@@ -76,8 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         return complete_words(args.complete, level)
     try:
         target = args.target or os.environ.get("FRRDMVPN_API") or default_target()
-        api = ShellClient(target, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
-                          tls_key=args.tls_key, timeout=args.timeout)  # fmt: skip
+        api = ShellClient(
+            target,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            timeout=args.timeout,
+        )
     except (ValueError, OSError) as exc:
         print(f"% {exc}", file=sys.stderr)
         return 2
@@ -168,9 +193,15 @@ def _with_json(session: Session, line: str) -> str:
 
 
 def run_batch(
-    api: Any, lines: Iterable[str], *, level: Level = Level.PRIV, json_output: bool = False,
-    out: TextIO | None = None, err: TextIO | None = None, render: Any = None,
-) -> int:  # fmt: skip
+    api: Any,
+    lines: Iterable[str],
+    *,
+    level: Level = Level.PRIV,
+    json_output: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    render: Any = None,
+) -> int:
     """Run ``lines`` one after another; 1 if any failed."""
     stdout, stderr = Printer(out or sys.stdout), Printer(err or sys.stderr)
     session = Session(api, level=level, length=0, width=0, emit=stdout.line, render=render)
@@ -212,17 +243,22 @@ def _terminal_size() -> tuple[int, int]:
 def show(session: Session, result: Output, printer: Printer, read_key: Callable[[], str]) -> None:
     """Print a line's output, paged at ``terminal length``."""
     if result.page and session.length > 0:
-        pager.page(result.lines, printer.write, read_key, length=session.length,
-                   width=session.width)  # fmt: skip
+        pager.page(
+            result.lines, printer.write, read_key, length=session.length, width=session.width
+        )
     else:
         for text in result.lines:
             printer.line(text)
 
 
 def run_line(
-    session: Session, line: str, printer: Printer, read_key: Callable[[], str], *,
+    session: Session,
+    line: str,
+    printer: Printer,
+    read_key: Callable[[], str],
+    *,
     end: bool = False,
-) -> None:  # fmt: skip
+) -> None:
     """Run a typed line (then ``end`` after Ctrl-Z) and show its output; Ctrl-C while it
     runs abandons it."""
     try:
@@ -305,8 +341,9 @@ def run_full(api: Any, *, level: Level = Level.PRIV) -> int:
     session = Session(api, level=level, length=length, width=width, emit=emit)
     session.trailing_help = False  # ? is a key here; Ctrl-V ? types a question mark
     _no_suspend()
-    prompts: PromptSession[str] = PromptSession(history=InMemoryHistory(),
-                                                key_bindings=key_bindings(session))  # fmt: skip
+    prompts: PromptSession[str] = PromptSession(
+        history=InMemoryHistory(), key_bindings=key_bindings(session)
+    )
     read_key = pager.tty_key_reader(sys.stdin.fileno())
     try:
         while not session.finished:

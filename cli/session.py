@@ -93,8 +93,9 @@ class Session:
         self.monitor = False
         #: a line ending in ``?`` shows help (front ends without a ``?`` key: -c, plain)
         self.trailing_help = True
-        self.debugger = Debugger(lambda kinds: api.watch(kinds, snapshot=False),
-                                 emit or (lambda line: None))  # fmt: skip
+        self.debugger = Debugger(
+            lambda kinds: api.watch(kinds, snapshot=False), emit or (lambda line: None)
+        )
         self.hostname = hostname if hostname is not None else self._hostname()
 
     # --- state --------------------------------------------------------------------------
@@ -189,9 +190,13 @@ class Session:
             return Output(page=False)
         self.level, self.context = Level.PRIV, ROOT
         if self.pending:
-            return Output(["% Warning: the configuration has changes that are not applied "
-                           "yet (it is not valid); see 'show running-config'"],
-                          page=False)  # fmt: skip
+            return Output(
+                [
+                    "% Warning: the configuration has changes that are not applied "
+                    "yet (it is not valid); see 'show running-config'"
+                ],
+                page=False,
+            )
         return Output(page=False)
 
     # --- configuration mode -------------------------------------------------------------
@@ -257,9 +262,11 @@ _APPLY_OUTCOME = config_pb2.ApplyOutcome
 def _apply_lines(result: Any) -> tuple[list[str], bool]:
     """What to say after an edit's apply: nothing when it was applied."""
     outcome = result.outcome
-    if outcome in (_APPLY_OUTCOME.Value("APPLY_OUTCOME_APPLIED"),
-                   _APPLY_OUTCOME.Value("APPLY_OUTCOME_UNCHANGED"),
-                   _APPLY_OUTCOME.Value("APPLY_OUTCOME_DRY_RUN")):  # fmt: skip
+    if outcome in (
+        _APPLY_OUTCOME.Value("APPLY_OUTCOME_APPLIED"),
+        _APPLY_OUTCOME.Value("APPLY_OUTCOME_UNCHANGED"),
+        _APPLY_OUTCOME.Value("APPLY_OUTCOME_DRY_RUN"),
+    ):
         warnings = [
             f"% Warning: {d.message}"
             for d in result.diagnostics

@@ -194,8 +194,9 @@ def kw(
     incomplete: str | None = None,
 ) -> Node:
     """A keyword node."""
-    return Node(word, help, None, word, children, handler, no, levels, pipes, negate, redirect,
-                incomplete)  # fmt: skip
+    return Node(
+        word, help, None, word, children, handler, no, levels, pipes, negate, redirect, incomplete
+    )
 
 
 def arg(
@@ -215,19 +216,35 @@ def arg(
 REGEX = LineArg()
 
 PIPE = kw(
-    "|", "Output modifiers",
-    kw("begin", "Begin with the line that matches",
-       arg(REGEX, "regex", "Regular Expression", handler="begin")),
-    kw("count", "Count number of lines which match regexp",
-       arg(REGEX, "regex", "Regular Expression", handler="count")),
-    kw("exclude", "Exclude lines that match",
-       arg(REGEX, "regex", "Regular Expression", handler="exclude")),
-    kw("include", "Include lines that match",
-       arg(REGEX, "regex", "Regular Expression", handler="include")),
+    "|",
+    "Output modifiers",
+    kw(
+        "begin",
+        "Begin with the line that matches",
+        arg(REGEX, "regex", "Regular Expression", handler="begin"),
+    ),
+    kw(
+        "count",
+        "Count number of lines which match regexp",
+        arg(REGEX, "regex", "Regular Expression", handler="count"),
+    ),
+    kw(
+        "exclude",
+        "Exclude lines that match",
+        arg(REGEX, "regex", "Regular Expression", handler="exclude"),
+    ),
+    kw(
+        "include",
+        "Include lines that match",
+        arg(REGEX, "regex", "Regular Expression", handler="include"),
+    ),
     kw("json", "Structured output (JSON of the API's messages)", handler="json"),
-    kw("section", "Filter a section of output",
-       arg(REGEX, "regex", "Regular Expression", handler="section")),
-)  # fmt: skip
+    kw(
+        "section",
+        "Filter a section of output",
+        arg(REGEX, "regex", "Regular Expression", handler="section"),
+    ),
+)
 """The output modifiers: their handler names are the modifier (``cli.pipes``)."""
 
 
@@ -238,102 +255,234 @@ _PAGE = RangeArg(0, 512)
 _SHOW_INCOMPLETE = '% Type "show ?" for a list of subcommands'
 
 _SHOW = kw(
-    "show", "Show running system information",
-    kw("crypto", "Encryption module",
-       kw("ikev2", "Shows ikev2 information",
-          kw("sa", "Shows ikev2 SAs", handler="show_crypto_ikev2_sa")),
-       kw("ipsec", "Show IPSEC info",
-          kw("sa", "IPSEC SA table",
-             kw("peer", "Show IPSEC SA for a given peer",
-                arg(_ADDR, "peer", "IPv4 address of the peer (NBMA)",
-                    handler="show_crypto_ipsec_sa")),
-             handler="show_crypto_ipsec_sa")),
-       kw("session", "Show crypto sessions currently established",
-          kw("detail", "Show detail information", handler="show_crypto_session"),
-          kw("remote", "Show crypto session with a remote peer",
-             arg(_ADDR, "remote", "IPv4 address of the remote peer (NBMA)",
-                 kw("detail", "Show detail information", handler="show_crypto_session"),
-                 handler="show_crypto_session")),
-          handler="show_crypto_session")),
+    "show",
+    "Show running system information",
+    kw(
+        "crypto",
+        "Encryption module",
+        kw(
+            "ikev2",
+            "Shows ikev2 information",
+            kw("sa", "Shows ikev2 SAs", handler="show_crypto_ikev2_sa"),
+        ),
+        kw(
+            "ipsec",
+            "Show IPSEC info",
+            kw(
+                "sa",
+                "IPSEC SA table",
+                kw(
+                    "peer",
+                    "Show IPSEC SA for a given peer",
+                    arg(
+                        _ADDR,
+                        "peer",
+                        "IPv4 address of the peer (NBMA)",
+                        handler="show_crypto_ipsec_sa",
+                    ),
+                ),
+                handler="show_crypto_ipsec_sa",
+            ),
+        ),
+        kw(
+            "session",
+            "Show crypto sessions currently established",
+            kw("detail", "Show detail information", handler="show_crypto_session"),
+            kw(
+                "remote",
+                "Show crypto session with a remote peer",
+                arg(
+                    _ADDR,
+                    "remote",
+                    "IPv4 address of the remote peer (NBMA)",
+                    kw("detail", "Show detail information", handler="show_crypto_session"),
+                    handler="show_crypto_session",
+                ),
+            ),
+            handler="show_crypto_session",
+        ),
+    ),
     kw("debugging", "State of each debugging option", handler="show_debugging"),
-    kw("dmvpn", "DMVPN information",
-       kw("detail", "Show detail information", handler="show_dmvpn"),
-       handler="show_dmvpn"),
-    kw("frrdmvpn", "frrdmvpn sidecar information",
-       kw("authorization", "Binding authorization: policy, counters and recent decisions",
-          handler="show_frrdmvpn_authorization"),
-       kw("guard", "Cleartext GRE guards: drops and last offenders",
-          handler="show_frrdmvpn_guard")),
+    kw(
+        "dmvpn",
+        "DMVPN information",
+        kw("detail", "Show detail information", handler="show_dmvpn"),
+        handler="show_dmvpn",
+    ),
+    kw(
+        "frrdmvpn",
+        "frrdmvpn sidecar information",
+        kw(
+            "authorization",
+            "Binding authorization: policy, counters and recent decisions",
+            handler="show_frrdmvpn_authorization",
+        ),
+        kw(
+            "guard", "Cleartext GRE guards: drops and last offenders", handler="show_frrdmvpn_guard"
+        ),
+    ),
     kw("history", "Display the session command history", handler="show_history"),
-    kw("ip", "IP information",
-       kw("nhrp", "NHRP information",
-          kw("brief", "Brief display of NHRP cache entries", handler="show_ip_nhrp_brief"),
-          kw("detail", "Detailed display of NHRP cache entries", handler="show_ip_nhrp"),
-          kw("nhs", "Next Hop Server information",
-             kw("detail", "Detailed NHS information", handler="show_ip_nhrp_nhs"),
-             handler="show_ip_nhrp_nhs"),
-          kw("traffic", "NHRP traffic statistics", handler="show_ip_nhrp_traffic"),
-          handler="show_ip_nhrp"),
-       kw("ospf", "OSPF information",
-          kw("neighbor", "Neighbor list", handler="show_ip_ospf_neighbor"))),
-    kw("running-config", "Current operating configuration",
-       kw("interface", "Show interface configuration",
-          arg(TunnelArg(), "interface", "Tunnel interface", handler="show_running_config")),
-       kw("section", "Show the configuration sections that match",
-          arg(REGEX, "section", "Regular Expression", handler="show_running_config")),
-       kw("unmasked", "Show the secrets in clear (administrators)",
-          handler="show_running_config"),
-       handler="show_running_config", levels=PRIV_ONLY),
-    kw("startup-config", "Contents of startup configuration",
-       kw("unmasked", "Show the secrets in clear (administrators)",
-          handler="show_startup_config"),
-       handler="show_startup_config", levels=PRIV_ONLY),
+    kw(
+        "ip",
+        "IP information",
+        kw(
+            "nhrp",
+            "NHRP information",
+            kw("brief", "Brief display of NHRP cache entries", handler="show_ip_nhrp_brief"),
+            kw("detail", "Detailed display of NHRP cache entries", handler="show_ip_nhrp"),
+            kw(
+                "nhs",
+                "Next Hop Server information",
+                kw("detail", "Detailed NHS information", handler="show_ip_nhrp_nhs"),
+                handler="show_ip_nhrp_nhs",
+            ),
+            kw("traffic", "NHRP traffic statistics", handler="show_ip_nhrp_traffic"),
+            handler="show_ip_nhrp",
+        ),
+        kw(
+            "ospf",
+            "OSPF information",
+            kw("neighbor", "Neighbor list", handler="show_ip_ospf_neighbor"),
+        ),
+    ),
+    kw(
+        "running-config",
+        "Current operating configuration",
+        kw(
+            "interface",
+            "Show interface configuration",
+            arg(TunnelArg(), "interface", "Tunnel interface", handler="show_running_config"),
+        ),
+        kw(
+            "section",
+            "Show the configuration sections that match",
+            arg(REGEX, "section", "Regular Expression", handler="show_running_config"),
+        ),
+        kw("unmasked", "Show the secrets in clear (administrators)", handler="show_running_config"),
+        handler="show_running_config",
+        levels=PRIV_ONLY,
+    ),
+    kw(
+        "startup-config",
+        "Contents of startup configuration",
+        kw("unmasked", "Show the secrets in clear (administrators)", handler="show_startup_config"),
+        handler="show_startup_config",
+        levels=PRIV_ONLY,
+    ),
     kw("terminal", "Display terminal configuration parameters", handler="show_terminal"),
     kw("version", "System hardware and software status", handler="show_version"),
-    levels=USER_AND_PRIV, pipes=True, incomplete=_SHOW_INCOMPLETE,
-)  # fmt: skip
+    levels=USER_AND_PRIV,
+    pipes=True,
+    incomplete=_SHOW_INCOMPLETE,
+)
 
 _DEBUG_TARGETS = (
     kw("all", "All debugging categories", handler="debug_all", no="undebug_all"),
-    kw("dmvpn", "DMVPN: peer and crypto session state changes, live",
-       handler="debug_dmvpn", no="undebug_dmvpn"),
-    kw("nhrp", "NHRP: cache entries and NHS registrations, live",
-       handler="debug_nhrp", no="undebug_nhrp"),
-)  # fmt: skip
+    kw(
+        "dmvpn",
+        "DMVPN: peer and crypto session state changes, live",
+        handler="debug_dmvpn",
+        no="undebug_dmvpn",
+    ),
+    kw(
+        "nhrp",
+        "NHRP: cache entries and NHS registrations, live",
+        handler="debug_nhrp",
+        no="undebug_nhrp",
+    ),
+)
 
 EXEC_COMMANDS: tuple[Node, ...] = (
-    kw("clear", "Reset functions",
-       kw("crypto", "Clear crypto",
-          kw("session", "Clear crypto sessions (tunnels)",
-             kw("remote", "Remote peer",
-                arg(_ADDR, "remote", "IPv4 address of the remote peer (NBMA)",
-                    handler="clear_crypto_session")),
-             handler="clear_crypto_session")),
-       kw("dmvpn", "Clear DMVPN",
-          kw("session", "Clear DMVPN sessions (NHRP and crypto)",
-             kw("peer", "Clear the sessions of one peer",
-                arg(_ADDR, "peer", "NBMA or tunnel address of the peer",
-                    kw("static", "Also clear static NHRP entries",
-                       handler="clear_dmvpn_session"),
-                    handler="clear_dmvpn_session")),
-             kw("static", "Also clear static NHRP entries", handler="clear_dmvpn_session"),
-             handler="clear_dmvpn_session")),
-       kw("frrdmvpn", "Clear frrdmvpn",
-          kw("counters", "Reset peer, guard and authorization counters",
-             handler="clear_frrdmvpn_counters")),
-       kw("ip", "IP",
-          kw("nhrp", "Clear dynamic NHRP cache entries",
-             arg(_ADDR, "address", "Tunnel (protocol) address of the entries to clear",
-                 handler="clear_ip_nhrp"),
-             handler="clear_ip_nhrp")),
-       levels=PRIV_ONLY),
-    kw("configure", "Enter configuration mode",
-       kw("terminal", "Configure from the terminal", handler="configure"),
-       handler="configure", levels=PRIV_ONLY),
-    kw("copy", "Copy from one file to another",
-       kw("running-config", "Copy from current system configuration",
-          kw("startup-config", "Copy to startup configuration", handler="write_memory")),
-       levels=PRIV_ONLY),
+    kw(
+        "clear",
+        "Reset functions",
+        kw(
+            "crypto",
+            "Clear crypto",
+            kw(
+                "session",
+                "Clear crypto sessions (tunnels)",
+                kw(
+                    "remote",
+                    "Remote peer",
+                    arg(
+                        _ADDR,
+                        "remote",
+                        "IPv4 address of the remote peer (NBMA)",
+                        handler="clear_crypto_session",
+                    ),
+                ),
+                handler="clear_crypto_session",
+            ),
+        ),
+        kw(
+            "dmvpn",
+            "Clear DMVPN",
+            kw(
+                "session",
+                "Clear DMVPN sessions (NHRP and crypto)",
+                kw(
+                    "peer",
+                    "Clear the sessions of one peer",
+                    arg(
+                        _ADDR,
+                        "peer",
+                        "NBMA or tunnel address of the peer",
+                        kw(
+                            "static",
+                            "Also clear static NHRP entries",
+                            handler="clear_dmvpn_session",
+                        ),
+                        handler="clear_dmvpn_session",
+                    ),
+                ),
+                kw("static", "Also clear static NHRP entries", handler="clear_dmvpn_session"),
+                handler="clear_dmvpn_session",
+            ),
+        ),
+        kw(
+            "frrdmvpn",
+            "Clear frrdmvpn",
+            kw(
+                "counters",
+                "Reset peer, guard and authorization counters",
+                handler="clear_frrdmvpn_counters",
+            ),
+        ),
+        kw(
+            "ip",
+            "IP",
+            kw(
+                "nhrp",
+                "Clear dynamic NHRP cache entries",
+                arg(
+                    _ADDR,
+                    "address",
+                    "Tunnel (protocol) address of the entries to clear",
+                    handler="clear_ip_nhrp",
+                ),
+                handler="clear_ip_nhrp",
+            ),
+        ),
+        levels=PRIV_ONLY,
+    ),
+    kw(
+        "configure",
+        "Enter configuration mode",
+        kw("terminal", "Configure from the terminal", handler="configure"),
+        handler="configure",
+        levels=PRIV_ONLY,
+    ),
+    kw(
+        "copy",
+        "Copy from one file to another",
+        kw(
+            "running-config",
+            "Copy from current system configuration",
+            kw("startup-config", "Copy to startup configuration", handler="write_memory"),
+        ),
+        levels=PRIV_ONLY,
+    ),
     kw("debug", "Debugging functions (see also 'undebug')", *_DEBUG_TARGETS, levels=PRIV_ONLY),
     kw("disable", "Turn off privileged commands", handler="disable", levels=PRIV_ONLY),
     kw("enable", "Turn on privileged commands", handler="enable", levels=USER_AND_PRIV),
@@ -341,24 +490,44 @@ EXEC_COMMANDS: tuple[Node, ...] = (
     kw("logout", "Exit from the EXEC", handler="exit", levels=USER_AND_PRIV),
     kw("no", "Disable debugging functions", negate=True, levels=PRIV_ONLY),
     _SHOW,
-    kw("terminal", "Set terminal line parameters",
-       kw("length", "Set number of lines on a screen",
-          arg(_PAGE, "lines", "Number of lines on screen (0 for no pausing)",
-              handler="terminal_length")),
-       kw("monitor", "Copy debug output to the current terminal line",
-          handler="terminal_monitor"),
-       kw("width", "Set width of the display terminal",
-          arg(_PAGE, "columns", "Number of characters on a screen line",
-              handler="terminal_width")),
-       levels=USER_AND_PRIV),
-    kw("undebug", "Disable debugging functions (see also 'debug')",
-       *[kw(n.label, n.help.replace("Enable", "Disable"), handler=n.no) for n in _DEBUG_TARGETS],
-       levels=PRIV_ONLY),
-    kw("write", "Write running configuration to memory or terminal",
-       kw("memory", "Write to NV memory", handler="write_memory"),
-       kw("terminal", "Write to terminal", handler="show_running_config", pipes=True),
-       handler="write_memory", levels=PRIV_ONLY),
-)  # fmt: skip
+    kw(
+        "terminal",
+        "Set terminal line parameters",
+        kw(
+            "length",
+            "Set number of lines on a screen",
+            arg(
+                _PAGE,
+                "lines",
+                "Number of lines on screen (0 for no pausing)",
+                handler="terminal_length",
+            ),
+        ),
+        kw("monitor", "Copy debug output to the current terminal line", handler="terminal_monitor"),
+        kw(
+            "width",
+            "Set width of the display terminal",
+            arg(
+                _PAGE, "columns", "Number of characters on a screen line", handler="terminal_width"
+            ),
+        ),
+        levels=USER_AND_PRIV,
+    ),
+    kw(
+        "undebug",
+        "Disable debugging functions (see also 'debug')",
+        *[kw(n.label, n.help.replace("Enable", "Disable"), handler=n.no) for n in _DEBUG_TARGETS],
+        levels=PRIV_ONLY,
+    ),
+    kw(
+        "write",
+        "Write running configuration to memory or terminal",
+        kw("memory", "Write to NV memory", handler="write_memory"),
+        kw("terminal", "Write to terminal", handler="show_running_config", pipes=True),
+        handler="write_memory",
+        levels=PRIV_ONLY,
+    ),
+)
 
 CONFIG_COMMANDS: tuple[Node, ...] = (
     kw("do", "To run exec commands in config mode", redirect=True, levels=CONFIG_ONLY),

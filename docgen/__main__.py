@@ -24,8 +24,9 @@ def build_date(epoch: str | None) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python3 -m docgen", description=__doc__)
     parser.add_argument("outdir", type=Path, help="where to write the pages")
-    parser.add_argument("--date", help="the pages' date, YYYY-MM-DD (default: from "
-                        "$SOURCE_DATE_EPOCH, else today)")  # fmt: skip
+    parser.add_argument(
+        "--date", help="the pages' date, YYYY-MM-DD (default: from $SOURCE_DATE_EPOCH, else today)"
+    )
     return parser
 
 

@@ -23,56 +23,82 @@ def frrdmvpnd() -> Page:
     from frrdmvpn.config.charon_socket import CHARON_SOCKET, DROPIN  # noqa: PLC0415
 
     parser = build_parser()
-    status = (line(markup(
-        "0 on success; 1 on failure. `configured`: 0 when the configuration defines a "
-        "tunnel, 1 when it defines none (systemd skips the unit), 255 when it is missing, "
-        "unreadable or invalid (the unit fails; the reason is printed). `guard check`: 1 "
-        "only when a valid configuration defines a tunnel and its guards are missing; a "
-        "missing or invalid configuration is a warning (exit 0), so that charon and FRR "
-        "start.")),)  # fmt: skip
+    status = (
+        line(
+            markup(
+                "0 on success; 1 on failure. `configured`: 0 when the configuration defines a "
+                "tunnel, 1 when it defines none (systemd skips the unit), 255 when it is missing, "
+                "unreadable or invalid (the unit fails; the reason is printed). `guard check`: 1 "
+                "only when a valid configuration defines a tunnel and its guards are missing; a "
+                "missing or invalid configuration is a warning (exit 0), so that charon and FRR "
+                "start."
+            )
+        ),
+    )
     return Page(
-        parser, 8, "DMVPN management daemon for FRR nhrpd and strongSwan",
+        parser,
+        8,
+        "DMVPN management daemon for FRR nhrpd and strongSwan",
         extra=(Section("Exit status", status),),
         files=(
-            (option_default(parser, "--config"),
-             "The saved configuration (Cisco IOS style), applied at start and written by "
-             "`save` (`write memory` in frrdmvpn-shell)."),
-            (option_default(parser, "--api-socket"),
-             "The gRPC API socket, for frrdmvpn-shell and other clients."),
-            (option_default(parser, "--running"),
-             "The running configuration: what was applied last."),
-            (str(DROPIN),
-             f"Written by `configured --sync-charon-socket` when the configuration defines a "
-             f"tunnel (charon's VICI socket moves to {CHARON_SOCKET}), removed when it "
-             f"defines none."),
+            (
+                option_default(parser, "--config"),
+                "The saved configuration (Cisco IOS style), applied at start and written by "
+                "`save` (`write memory` in frrdmvpn-shell).",
+            ),
+            (
+                option_default(parser, "--api-socket"),
+                "The gRPC API socket, for frrdmvpn-shell and other clients.",
+            ),
+            (
+                option_default(parser, "--running"),
+                "The running configuration: what was applied last.",
+            ),
+            (
+                str(DROPIN),
+                f"Written by `configured --sync-charon-socket` when the configuration defines a "
+                f"tunnel (charon's VICI socket moves to {CHARON_SOCKET}), removed when it "
+                f"defines none.",
+            ),
         ),
         see_also=_others("frrdmvpnd", "nhrpd(8)", "swanctl(8)"),
-    )  # fmt: skip
+    )
 
 
 def frrdmvpn_proxy() -> Page:
     from frrdmvpn.application.proxy import build_parser  # noqa: PLC0415
 
     parser = build_parser()
-    status = (line(markup(
-        "0 after SIGTERM or SIGINT; 2 when the authorization policy given without "
-        "`--config` cannot be used; 3 when a process already serves `--listen` (charon "
-        "itself, before it restarted onto its relocated socket): nothing is taken "
-        "over.")),)  # fmt: skip
+    status = (
+        line(
+            markup(
+                "0 after SIGTERM or SIGINT; 2 when the authorization policy given without "
+                "`--config` cannot be used; 3 when a process already serves `--listen` (charon "
+                "itself, before it restarted onto its relocated socket): nothing is taken "
+                "over."
+            )
+        ),
+    )
     return Page(
-        parser, 8, "VICI proxy and NHRP binding authorization for frrdmvpn",
+        parser,
+        8,
+        "VICI proxy and NHRP binding authorization for frrdmvpn",
         extra=(Section("Exit status", status),),
         files=(
-            (option_default(parser, "--listen"),
-             "The VICI socket nhrpd connects to: this proxy listens there."),
-            (option_default(parser, "--upstream"),
-             "charon's own VICI socket, moved aside for the proxy."),
+            (
+                option_default(parser, "--listen"),
+                "The VICI socket nhrpd connects to: this proxy listens there.",
+            ),
+            (
+                option_default(parser, "--upstream"),
+                "charon's own VICI socket, moved aside for the proxy.",
+            ),
             (option_default(parser, "--events"), "nhrpd's event socket."),
             (option_default(parser, "--pidfile"), "This process's ID, for `frrdmvpnd apply`."),
             (option_default(parser, "--journal"), "The recent authorization decisions."),
         ),
         see_also=_others("frrdmvpn-proxy", "nhrpd(8)", "swanctl(8)"),
-    )  # fmt: skip
+    )
 
 
 _SHELL = """\
@@ -93,32 +119,57 @@ def frrdmvpn_shell() -> Page:
     from frrdmvpn.client import ADMIN_TARGET, DEFAULT_TARGET  # noqa: PLC0415
 
     environment = (
-        macro("TP"), tag(bold("FRRDMVPN_API")),
+        macro("TP"),
+        tag(bold("FRRDMVPN_API")),
         line(markup("The API to use when `--target` is not given.")),
-        macro("TP"), tag(bold("TERM")),
-        line(markup("With `vt100`, `vt102`, `dumb` or unset, `--editor auto` uses the "
-                    "terminal's own line editing, as automation (Netmiko) expects.")),
-    )  # fmt: skip
-    status = (line(markup("0; 1 if a command failed (`-c`, standard input); 2 for wrong "
-                          "options.")),)  # fmt: skip
+        macro("TP"),
+        tag(bold("TERM")),
+        line(
+            markup(
+                "With `vt100`, `vt102`, `dumb` or unset, `--editor auto` uses the "
+                "terminal's own line editing, as automation (Netmiko) expects."
+            )
+        ),
+    )
+    status = (
+        line(markup("0; 1 if a command failed (`-c`, standard input); 2 for wrong options.")),
+    )
     return Page(
-        build_parser(), 1, "Cisco IOS-like operator shell for frrdmvpn", description=_SHELL,
-        extra=(Section("Commands", commands_section()), Section("Exit status", status),
-               Section("Environment", environment)),
-        files=((ADMIN_TARGET.removeprefix("unix:"), "frrdmvpnd's API socket for administrators "
-                "(group frrdmvpn-admin, and root): configuration, secrets."),
-               (DEFAULT_TARGET.removeprefix("unix:"), "frrdmvpnd's API socket for operators "
+        build_parser(),
+        1,
+        "Cisco IOS-like operator shell for frrdmvpn",
+        description=_SHELL,
+        extra=(
+            Section("Commands", commands_section()),
+            Section("Exit status", status),
+            Section("Environment", environment),
+        ),
+        files=(
+            (
+                ADMIN_TARGET.removeprefix("unix:"),
+                "frrdmvpnd's API socket for administrators "
+                "(group frrdmvpn-admin, and root): configuration, secrets.",
+            ),
+            (
+                DEFAULT_TARGET.removeprefix("unix:"),
+                "frrdmvpnd's API socket for operators "
                 "(group frrdmvpn): show, clear, debug; configuration commands answer "
-                "\"Command authorization failed.\"")),
+                '"Command authorization failed."',
+            ),
+        ),
         see_also=_others("frrdmvpn-shell"),
-    )  # fmt: skip
+    )
 
 
 def frrdmvpn_lab() -> Page:
     from lab.cli import build_parser  # noqa: PLC0415
 
-    return Page(build_parser(), 1, "three-node DMVPN test lab for frrdmvpn",
-                see_also=_others("frrdmvpn-lab"))  # fmt: skip
+    return Page(
+        build_parser(),
+        1,
+        "three-node DMVPN test lab for frrdmvpn",
+        see_also=_others("frrdmvpn-lab"),
+    )
 
 
 PAGES: tuple[Callable[[], Page], ...] = (frrdmvpnd, frrdmvpn_proxy, frrdmvpn_shell, frrdmvpn_lab)

@@ -38,29 +38,44 @@ def _where(row: Row) -> str:
 def commands_section() -> tuple[str, ...]:
     """Every command of the shell's tree, its output modifiers and the configuration
     language, mode by mode."""
-    out = [line(markup(
-        "Every keyword can be abbreviated to a unique prefix (`sh dm`, `conf t`); `?` after "
-        "a word lists what can follow, TAB completes a keyword."
-    ))]  # fmt: skip
+    out = [
+        line(
+            markup(
+                "Every keyword can be abbreviated to a unique prefix (`sh dm`, `conf t`); "
+                "`?` after a word lists what can follow, TAB completes a keyword."
+            )
+        )
+    ]
     out += [macro("SS", "EXEC commands")]
     for row in exec_rows():
         out += _item(row, _where(row))
-    out += [macro("SS", "Output modifiers"), line(markup(
-        "Commands that print output take one modifier after `|`; the rest of the line is the "
-        "regular expression (Python's, case-sensitive)."
-    ))]  # fmt: skip
+    out += [
+        macro("SS", "Output modifiers"),
+        line(
+            markup(
+                "Commands that print output take one modifier after `|`; the rest of the line "
+                "is the regular expression (Python's, case-sensitive)."
+            )
+        ),
+    ]
     for row in modifier_rows():
         out += _item(row)
-    out += [macro("SS", "Configuration mode"), line(markup(
-        "`configure terminal` enters it. The shell's own commands, in every mode:"
-    ))]  # fmt: skip
+    out += [
+        macro("SS", "Configuration mode"),
+        line(markup("`configure terminal` enters it. The shell's own commands, in every mode:")),
+    ]
     for row in config_rows():
         out += _item(row)
-    out += [macro("PP"), line(markup(
-        "Every other line is the configuration language, sent to the daemon as typed and "
-        "applied at once when the configuration it leads to is valid. Each command has a "
-        "`no` form (remove it, or switch a default-on setting off) and a `default` form."
-    ))]  # fmt: skip
+    out += [
+        macro("PP"),
+        line(
+            markup(
+                "Every other line is the configuration language, sent to the daemon as typed and "
+                "applied at once when the configuration it leads to is valid. Each command has a "
+                "`no` form (remove it, or switch a default-on setting off) and a `default` form."
+            )
+        ),
+    ]
     for mode, rows in language_rows():
         out += [macro("SS", escape(f"({mode.prompt})# {mode.title}"))]
         for row in rows:

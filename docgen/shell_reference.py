@@ -183,8 +183,10 @@ def language_rows() -> list[tuple[Mode, list[Row]]]:
 
     out = []
     for mode in Mode:
-        rows = [Row(c.syntax, c.help, no_form=c.no_handler is not None)
-                for c in GRAMMAR.modes_commands(mode)]  # fmt: skip
+        rows = [
+            Row(c.syntax, c.help, no_form=c.no_handler is not None)
+            for c in GRAMMAR.modes_commands(mode)
+        ]
         if rows:
             out.append((mode, rows))
     return out
@@ -214,8 +216,10 @@ def _exec_table() -> list[str]:
     out = ["| command | `>` | `#` | what it does |", "|---|---|---|---|"]
     for row in exec_rows():
         pipes = " (takes `|` modifiers)" if row.pipes else ""
-        out.append(f"| `{cell(row.syntax)}` | {_yes(row.user)} | {_yes(row.priv)} | "
-                   f"{cell(row.help + pipes)} |")  # fmt: skip
+        out.append(
+            f"| `{cell(row.syntax)}` | {_yes(row.user)} | {_yes(row.priv)} | "
+            f"{cell(row.help + pipes)} |"
+        )
     return out
 
 

@@ -139,8 +139,9 @@ def _kernel(ports: Ports, want: KernelState, old: KernelState | None, dry_run: b
 
 def _observable(t: GreTunnel) -> GreTunnel:
     """What :meth:`LinksPort.tunnel` reports for a link made from ``t`` (no MSS in links)."""
-    return GreTunnel(t.name, t.key, t.local, t.link, t.ttl, t.mtu,
-                     tuple(sorted(t.addresses)), 0, t.kind)  # fmt: skip
+    return GreTunnel(
+        t.name, t.key, t.local, t.link, t.ttl, t.mtu, tuple(sorted(t.addresses)), 0, t.kind
+    )
 
 
 def _charon(
@@ -225,8 +226,10 @@ def _close_left_behind(charon: CharonPort, moved: Ends, dry_run: bool) -> list[s
         return []
     done: list[str] = []
     for sa in stale:
-        change = (f"charon: terminate IKE_SA #{sa.uniqueid} of {sa.conn} (from {sa.host} as "
-                  f"{sa.identity}: the connection's local end moved)")  # fmt: skip
+        change = (
+            f"charon: terminate IKE_SA #{sa.uniqueid} of {sa.conn} (from {sa.host} as "
+            f"{sa.identity}: the connection's local end moved)"
+        )
         if not dry_run:
             try:
                 charon.terminate_ike(sa.uniqueid)
@@ -241,9 +244,11 @@ def _sources_bound(running: str) -> dict[str, str]:
     """nhrpd's ``tunnel source`` device per interface in its running configuration."""
     return {
         n.line.split()[1]: c.line.split()[2]
-        for n in frrdiff.parse_tree(running) if n.line.startswith("interface ")
-        for c in n.children if len(c.line.split()) == 3 and c.line.startswith("tunnel source ")
-    }  # fmt: skip
+        for n in frrdiff.parse_tree(running)
+        if n.line.startswith("interface ")
+        for c in n.children
+        if len(c.line.split()) == 3 and c.line.startswith("tunnel source ")
+    }
 
 
 def _unbind(ports: Ports, new: Config, old: Config | None, dry_run: bool) -> list[str]:
@@ -257,10 +262,14 @@ def _unbind(ports: Ports, new: Config, old: Config | None, dry_run: bool) -> lis
         return []  # nothing bound by frrdmvpn (a first apply: nhrpd runs what FRR saved)
     wanted = {i.linux_name: i.source for i in new.interfaces}
     running = ports.frr_running("nhrpd")
-    stale = [name for name, device in _sources_bound(running).items()
-             if name in wanted and wanted[name] != device]  # fmt: skip
-    lines = [line for name in sorted(stale) for line in
-             (f"interface {name}", "no tunnel source", "exit")]  # fmt: skip
+    stale = [
+        name
+        for name, device in _sources_bound(running).items()
+        if name in wanted and wanted[name] != device
+    ]
+    lines = [
+        line for name in sorted(stale) for line in (f"interface {name}", "no tunnel source", "exit")
+    ]
     if lines and not dry_run:
         ports.frr_configure("nhrpd", ["configure terminal", *lines, "end"])
     return [f"nhrpd: {line}" for line in lines]
@@ -280,8 +289,10 @@ def _frr(ports: Ports, new: Config, old: Config | None, dry_run: bool) -> list[s
         running = ports.frr_running(daemon)
         lines = frrdiff.diff(running, desired[daemon])
         if unsafe := frrdiff.nhrp_enabled_unauthorized(running, lines, desired[daemon]):
-            raise RuntimeError(f"{daemon}: refusing to enable NHRP before its authorization "
-                               f"is configured: {'; '.join(unsafe)}")  # fmt: skip
+            raise RuntimeError(
+                f"{daemon}: refusing to enable NHRP before its authorization "
+                f"is configured: {'; '.join(unsafe)}"
+            )
         if lines and not dry_run:
             ports.frr_configure(daemon, lines)
         changes += [
@@ -325,8 +336,9 @@ def apply(
     except Exception as exc:  # every adapter error is undone the same way
         if dry_run or restoring or not done:
             raise ApplyError(str(exc), done, rolled_back=not done) from exc
-        log.warning("apply failed after %d change(s): %s; restoring the previous state",
-                    len(done), exc)  # fmt: skip
+        log.warning(
+            "apply failed after %d change(s): %s; restoring the previous state", len(done), exc
+        )
         try:
             apply(old if old is not None else Config(), new, ports, restoring=True)
         except ApplyError as again:

@@ -192,9 +192,10 @@ class Client:
         """Configuration-mode lines from global configuration mode (like ``conf t``)."""
         request = config_service_pb2.EditConfigRequest(
             lines=list(lines),
-            commit=config_service_pb2.EDIT_COMMIT_IF_VALID if commit
+            commit=config_service_pb2.EDIT_COMMIT_IF_VALID
+            if commit
             else config_service_pb2.EDIT_COMMIT_NONE,
-        )  # fmt: skip
+        )
         request.context.mode = config_pb2.CONFIG_MODE_GLOBAL
         return self.config.EditConfig(request, timeout=self.timeout)
 
@@ -210,8 +211,9 @@ class Client:
             sel.all.SetInParent()
         return sel
 
-    def clear_peer(self, remote_nbma: str = "", tunnel_address: str = "",
-                   scope: str = "ipsec") -> list[Any]:  # fmt: skip
+    def clear_peer(
+        self, remote_nbma: str = "", tunnel_address: str = "", scope: str = "ipsec"
+    ) -> list[Any]:
         """``clear crypto session remote X`` (scope ipsec), ``clear ip nhrp`` (nhrp, all)."""
         name = "CLEAR_SCOPE_" + scope.upper().replace("-", "_").replace("+", "_AND_")
         request = operations_service_pb2.ClearPeerRequest(

@@ -167,8 +167,9 @@ class Datastores:
         config, findings = self.validate(text)
         if config is None:
             errors = sum(f.is_error for f in findings)
-            rejected = ApplyReport(ApplyOutcome.REJECTED, f"{errors} error(s), nothing applied",
-                                   diagnostics=findings)  # fmt: skip
+            rejected = ApplyReport(
+                ApplyOutcome.REJECTED, f"{errors} error(s), nothing applied", diagnostics=findings
+            )
             return self._done(rejected, dry_run)
         if self.ports is None:
             raise RuntimeError("no system to apply to (Datastores without ports)")
@@ -187,8 +188,15 @@ class Datastores:
                 config_store.announce(self.running, new)
                 _reload_proxy(self.running.parent / "proxy.pid")
             try:
-                return self._apply(config, old, running_text, findings, dry_run=dry_run,
-                                   origin=origin, comment=comment)  # fmt: skip
+                return self._apply(
+                    config,
+                    old,
+                    running_text,
+                    findings,
+                    dry_run=dry_run,
+                    origin=origin,
+                    comment=comment,
+                )
             finally:
                 if new and not dry_run:
                     config_store.announce(self.running, EMPTY)
@@ -217,16 +225,18 @@ class Datastores:
             return self._done(report, dry_run)
         changes = tuple(plan.changes)
         if dry_run:
-            report = ApplyReport(ApplyOutcome.DRY_RUN, f"{len(changes)} change(s) planned", changes,
-                                 findings)  # fmt: skip
+            report = ApplyReport(
+                ApplyOutcome.DRY_RUN, f"{len(changes)} change(s) planned", changes, findings
+            )
             return self._done(report, dry_run)
         canonical = render(config)
         unchanged = not changes and running_text == canonical
         config_store.atomic_write(self.running, canonical)
         revision = self.running_revision
         if not unchanged or not self.revisions:
-            revision = Revision(self._next_number(), canonical, time.time(), origin, comment,
-                                len(changes))  # fmt: skip
+            revision = Revision(
+                self._next_number(), canonical, time.time(), origin, comment, len(changes)
+            )
             self.revisions.append(revision)
             del self.revisions[:-REVISIONS_KEPT]
         self.candidate = None
@@ -252,8 +262,9 @@ class Datastores:
             if text is None:
                 raise FileNotFoundError("nothing has been applied yet, so there is nothing to save")
             if expected_running and digest(text) != expected_running:
-                raise ConflictError(f"the running configuration is {digest(text)}, not "
-                               f"{expected_running}")  # fmt: skip
+                raise ConflictError(
+                    f"the running configuration is {digest(text)}, not {expected_running}"
+                )
             kept = config_store.save(self.saved, text)
         if self.on_change is not None:
             self.on_change("saved", None)
@@ -275,8 +286,16 @@ class Datastores:
             raise LookupError(f"no configuration to roll back to ({target})")
         return text
 
-    def edit(self, context: Context, lines: list[str], *, commit: bool, dry_run: bool = False,
-             origin: str = "api", comment: str = "") -> EditReport:  # fmt: skip
+    def edit(
+        self,
+        context: Context,
+        lines: list[str],
+        *,
+        commit: bool,
+        dry_run: bool = False,
+        origin: str = "api",
+        comment: str = "",
+    ) -> EditReport:
         """Apply lines to the candidate in ``context``; stop at the first bad line (the
         candidate keeps the lines before it). With ``commit`` the candidate is then applied;
         if that fails, the candidate goes back to what it was before these lines."""

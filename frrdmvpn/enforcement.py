@@ -66,7 +66,8 @@ def admissions(nhrpd_uid: int | None) -> tuple[Admission, Admission]:
         return Admission(what, budget["per_uid"], budget["total"], reserved)
 
     return admission("VICI connections", VICI_BUDGET), admission(
-        "event socket connections", EVENTS_BUDGET)  # fmt: skip
+        "event socket connections", EVENTS_BUDGET
+    )
 
 
 MODES = {
@@ -143,8 +144,11 @@ def _initial_policy(args: argparse.Namespace, config: Config | None = None) -> P
     except PolicyError as exc:
         if args.config is None:
             raise
-        log.warning("no authorization policy yet (%s): denying every binding until the "
-                    "configuration is applied", exc)  # fmt: skip
+        log.warning(
+            "no authorization policy yet (%s): denying every binding until the "
+            "configuration is applied",
+            exc,
+        )
         return None
 
 
@@ -196,8 +200,11 @@ async def serve(args: argparse.Namespace) -> None:
     async def decide(event: AuthorizeBinding) -> Decision:
         policy = settings.policy
         if policy is None:
-            return Decision(False, f"deny {event.remote_addr} via {event.remote_nbma}: no "
-                            "configuration applied yet, so no authorization policy")  # fmt: skip
+            return Decision(
+                False,
+                f"deny {event.remote_addr} via {event.remote_nbma}: no "
+                "configuration applied yet, so no authorization policy",
+            )
         sas = await listing.get()
         if policy.mode is PolicyMode.CERTIFICATE and event.local_nbma and event.remote_nbma:
             # Stock VICI lists no certificates: ask charon for the ones it verified.
@@ -211,13 +218,21 @@ async def serve(args: argparse.Namespace) -> None:
     initiator = Initiator(args.upstream, flush_larval)
     nhrpd_uid = uid_of(args.nhrpd_user)
     if nhrpd_uid is None:
-        log.warning("no user %r: nhrpd's connections get no budget of their own, and only "
-                    "root may use charon through the proxy",
-                    args.nhrpd_user)  # fmt: skip
+        log.warning(
+            "no user %r: nhrpd's connections get no budget of their own, and only "
+            "root may use charon through the proxy",
+            args.nhrpd_user,
+        )
     vici_admission, events_admission = admissions(nhrpd_uid)
-    proxy = ViciProxy(args.listen, args.upstream, initiate=initiator.request, group=args.group,
-                      admission=vici_admission, nhrpd_uid=nhrpd_uid,
-                      profiles=load_profiles(args, settings.running))  # fmt: skip
+    proxy = ViciProxy(
+        args.listen,
+        args.upstream,
+        initiate=initiator.request,
+        group=args.group,
+        admission=vici_admission,
+        nhrpd_uid=nhrpd_uid,
+        profiles=load_profiles(args, settings.running),
+    )
     _log_profiles(proxy.profiles)
     journal = DecisionJournal(args.journal)
 
@@ -225,8 +240,9 @@ async def serve(args: argparse.Namespace) -> None:
         journal.mode = "" if settings.policy is None else settings.policy.mode.value
         journal.add(event, decision, latency)
 
-    events = NhrpEventServer(decide, args.events, group=args.group, journal=record,
-                             admission=events_admission)  # fmt: skip
+    events = NhrpEventServer(
+        decide, args.events, group=args.group, journal=record, admission=events_admission
+    )
     await proxy.start()
     await events.start()
     stop = asyncio.Event()

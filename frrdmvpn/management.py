@@ -44,11 +44,13 @@ def _node_addresses(args: argparse.Namespace, text: str | None) -> tuple[str, li
                 src = sources.get(str(t.source)) if isinstance(t.source, str) else t.source
                 nbma = None if src is None else str(src)
             if not args.nhs:
-                nhs += [str(n.nbma) for n in t.nhrp_nhs
-                        if isinstance(n.nbma, ipaddress.IPv4Address)]  # fmt: skip
+                nhs += [
+                    str(n.nbma) for n in t.nhrp_nhs if isinstance(n.nbma, ipaddress.IPv4Address)
+                ]
     if nbma is None:
-        raise ValueError("no NBMA address: give --nbma, or a configuration whose tunnel has "
-                         "a source")  # fmt: skip
+        raise ValueError(
+            "no NBMA address: give --nbma, or a configuration whose tunnel has a source"
+        )
     return nbma, nhs
 
 
@@ -59,8 +61,11 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the compositi
     vtysh.use(frr)
     sessions = vtysh.SyncFrr(frr, loop)
     # Its ports (real_ports) once the guards' keeper exists, below.
-    stores = Datastores(saved=args.config or config_store.SAVED, running=args.running,
-                        check_file=check_trustpoint_file)  # fmt: skip
+    stores = Datastores(
+        saved=args.config or config_store.SAVED,
+        running=args.running,
+        check_file=check_trustpoint_file,
+    )
     for kept in (stores.saved, stores.saved.with_name(stores.saved.name + ".prev")):
         config_store.tighten(kept)  # a 0644 file from before: it holds the keys
     backend = Backend(stores)
@@ -110,8 +115,9 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the compositi
         for finding in report.diagnostics:
             log.warning("%s", finding.format(text, filename=str(stores.saved)))
         if not report.ok:
-            log.error("%s was not applied: %s (the guards stay fail-closed)", stores.saved,
-                      report.message)  # fmt: skip
+            log.error(
+                "%s was not applied: %s (the guards stay fail-closed)", stores.saved, report.message
+            )
         return report.ok
 
     try:
@@ -152,19 +158,31 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the compositi
         config = backend.running_config()
         return set() if config is None else {t.linux_name for t in config.interfaces}
 
-    service = Service(ipaddress.IPv4Address(nbma), [ipaddress.IPv4Address(a) for a in nhs],
-                      reconfigure=reconfigure, observer=backend, frr=frr, tunnels=tunnels,
-                      guards=guards)  # fmt: skip
+    service = Service(
+        ipaddress.IPv4Address(nbma),
+        [ipaddress.IPv4Address(a) for a in nhs],
+        reconfigure=reconfigure,
+        observer=backend,
+        frr=frr,
+        tunnels=tunnels,
+        guards=guards,
+    )
     if not args.no_api:
         tls = None
         if args.api_tcp:
             if not (args.tls_cert and args.tls_key and args.tls_client_ca):
                 raise ValueError("--api-tcp needs --tls-cert, --tls-key and --tls-client-ca")
             tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca)
-        server = ApiServer(backend, Operations(service, backend), args.api_socket,
-                           args.api_group or None, args.api_tcp, tls,
-                           admin_socket=args.api_admin_socket,
-                           admin_group=args.api_admin_group or None)  # fmt: skip
+        server = ApiServer(
+            backend,
+            Operations(service, backend),
+            args.api_socket,
+            args.api_group or None,
+            args.api_tcp,
+            tls,
+            admin_socket=args.api_admin_socket,
+            admin_group=args.api_admin_group or None,
+        )
         await server.start()
     metrics = None
     if args.metrics:
@@ -215,8 +233,9 @@ async def _reconfigure(stores: Datastores, reason: str, audit: bool, saved: bool
             return  # not UTF-8: the start's apply said where
     if not text:
         return  # nothing to restore
-    apply = functools.partial(stores.apply_text, text, origin=reason,
-                              expected_running=digest(running))  # fmt: skip
+    apply = functools.partial(
+        stores.apply_text, text, origin=reason, expected_running=digest(running)
+    )
     try:
         await _reapply(apply, reason, audit)
     except ConflictError as exc:
@@ -232,8 +251,12 @@ async def _reapply(apply: Callable[..., ApplyReport], reason: str, audit: bool) 
         if not plan.ok or not plan.changes:
             return
         drift = "; ".join(plan.changes)
-        log.warning("the configuration drifted (%s): missing or changed: %s; applying it again",
-                    reason, drift, extra=journald.fields(event="drift", reason=drift))  # fmt: skip
+        log.warning(
+            "the configuration drifted (%s): missing or changed: %s; applying it again",
+            reason,
+            drift,
+            extra=journald.fields(event="drift", reason=drift),
+        )
     report = await asyncio.to_thread(apply)
     if report.ok:
         log.info("configured again (%s): %s", reason, "; ".join(report.changes) or "no change")

@@ -104,17 +104,26 @@ class Observer(Protocol):
     """Who hears what the loop sees (:class:`frrdmvpn.api.backend.Backend`)."""
 
     def supervised(
-        self, peers: tuple[SupervisedPeer, ...], sas: Sequence[Message], *,
-        cache: Sequence[Mapping[str, Any]], nhs: Sequence[Mapping[str, Any]], now: float,
-        wall_offset: float, journal: dict[str, Any] | None,
-    ) -> None:  # fmt: skip
+        self,
+        peers: tuple[SupervisedPeer, ...],
+        sas: Sequence[Message],
+        *,
+        cache: Sequence[Mapping[str, Any]],
+        nhs: Sequence[Mapping[str, Any]],
+        now: float,
+        wall_offset: float,
+        journal: dict[str, Any] | None,
+    ) -> None:
         """One step's view: the supervisor's peers, charon's ``list-sa`` messages, nhrpd's
         cache and NHSs; the proxy's decision journal if it changed (else None)."""
 
     def guard_observed(
-        self, installed: bool, counters: dict[str, tuple[int, int]], report: dict[str, Any],
+        self,
+        installed: bool,
+        counters: dict[str, tuple[int, int]],
+        report: dict[str, Any],
         xfrm: dict[str, int],
-    ) -> None:  # fmt: skip
+    ) -> None:
         """The guards: installed, their counters, the drops they logged, XFRM's errors."""
 
     def sa_down(self, local: str, remote: str, what: str, uid: int, at: float) -> None:
@@ -124,12 +133,17 @@ class Observer(Protocol):
 def _status_table(sup: Supervisor) -> list[dict[str, Any]]:
     return [
         {
-            "local": str(p.local), "remote": str(p.remote), "role": p.role.value,
-            "state": p.state.name, "since": round(p.since, 3), "reason": p.reason,
-            "transitions": p.transitions, "initiations": p.initiations,
+            "local": str(p.local),
+            "remote": str(p.remote),
+            "role": p.role.value,
+            "state": p.state.name,
+            "since": round(p.since, 3),
+            "reason": p.reason,
+            "transitions": p.transitions,
+            "initiations": p.initiations,
         }
         for p in sorted(sup.peers.values(), key=lambda p: p.remote)
-    ]  # fmt: skip
+    ]
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -233,11 +247,20 @@ class Service:
         self.wake.set()
         if offender is not None:
             peer = offender.src if offender.direction == "in" else offender.dst
-            log.warning("guard dropped cleartext GRE %s %s -> %s (key %s): %s",
-                        offender.direction, offender.src, offender.dst, offender.gre_key,
-                        offender.summary,
-                        extra=fields(peer=peer, event="guard-drop", reason=offender.summary,
-                                     direction=offender.direction))  # fmt: skip
+            log.warning(
+                "guard dropped cleartext GRE %s %s -> %s (key %s): %s",
+                offender.direction,
+                offender.src,
+                offender.dst,
+                offender.gre_key,
+                offender.summary,
+                extra=fields(
+                    peer=peer,
+                    event="guard-drop",
+                    reason=offender.summary,
+                    direction=offender.direction,
+                ),
+            )
 
     async def observe(self) -> Observation:
         """nhrpd's and charon's current view, and the proxy's decisions read in between.
@@ -261,9 +284,13 @@ class Service:
         bindings, sas = self.tables.bindings, self.tables.sas
         self.neighbors.watch({b.interface for b in bindings if b.interface} | self.tunnels())
         return Observation(
-            charon_up, tuple(ikes), tuple(children), tuple(bindings), sas,
+            charon_up,
+            tuple(ikes),
+            tuple(children),
+            tuple(bindings),
+            sas,
             tuple(self.neighbors.neighbors()),
-        )  # fmt: skip
+        )
 
     async def act(
         self, actions: list[Transition | Initiate | FlushLarval | CleanOrphans | RepairNeighbor]
@@ -277,29 +304,49 @@ class Service:
         order = {FlushLarval: 0, Transition: 1, Initiate: 1, RepairNeighbor: 2, CleanOrphans: 3}
         for action in sorted(actions, key=lambda a: order[type(a)]):
             if isinstance(action, Transition):
-                log.info("peer %s: %s -> %s: %s", action.remote, action.old.name,
-                         action.new.name, action.reason,
-                         extra=fields(peer=action.remote, event="transition",
-                                      reason=action.reason, state=action.new.name))  # fmt: skip
+                log.info(
+                    "peer %s: %s -> %s: %s",
+                    action.remote,
+                    action.old.name,
+                    action.new.name,
+                    action.reason,
+                    extra=fields(
+                        peer=action.remote,
+                        event="transition",
+                        reason=action.reason,
+                        state=action.new.name,
+                    ),
+                )
             elif isinstance(action, Initiate):
-                log.info("peer %s: initiate (attempt %d)", action.remote, action.attempt,
-                         extra=fields(peer=action.remote, event="initiate",
-                                      reason=f"attempt {action.attempt}"))  # fmt: skip
+                log.info(
+                    "peer %s: initiate (attempt %d)",
+                    action.remote,
+                    action.attempt,
+                    extra=fields(
+                        peer=action.remote, event="initiate", reason=f"attempt {action.attempt}"
+                    ),
+                )
                 # Kicks the trap and follows up within seconds (a kick sent before charon has
                 # its trap, or swallowed by a larval state, is repeated after clearing them).
                 self.initiator.request(InitiateChild("dmvpn", action.local, action.remote))
             elif isinstance(action, RepairNeighbor):
                 stale = f"{action.protocol} on {action.interface} pointed at {action.found}"
-                log.warning("neighbour %s on %s pointed at %s, not %s (nhrpd left it stale): "
-                            "repairing", action.protocol, action.interface, action.found,
-                            action.nbma,
-                            extra=fields(peer=action.nbma, event="repair-neighbor",
-                                         reason=stale))  # fmt: skip
+                log.warning(
+                    "neighbour %s on %s pointed at %s, not %s (nhrpd left it stale): repairing",
+                    action.protocol,
+                    action.interface,
+                    action.found,
+                    action.nbma,
+                    extra=fields(peer=action.nbma, event="repair-neighbor", reason=stale),
+                )
                 error = await replace_neighbor(action.interface, action.protocol, str(action.nbma))
                 if error:
-                    log.warning("repairing neighbour %s: %s", action.protocol, error,
-                                extra=fields(peer=action.nbma, event="repair-neighbor",
-                                             reason=error))  # fmt: skip
+                    log.warning(
+                        "repairing neighbour %s: %s",
+                        action.protocol,
+                        error,
+                        extra=fields(peer=action.nbma, event="repair-neighbor", reason=error),
+                    )
             elif isinstance(action, CleanOrphans):
                 await self._clean_orphans()
             else:
@@ -332,8 +379,11 @@ class Service:
             log.warning("cleaning orphaned kernel IPsec state: %s", exc)
             return
         if stale_sas or stale_policies:
-            log.warning("removed %d SAs and %d policies charon does not know (left by a crash)",
-                        len(stale_sas), len(stale_policies))  # fmt: skip
+            log.warning(
+                "removed %d SAs and %d policies charon does not know (left by a crash)",
+                len(stale_sas),
+                len(stale_policies),
+            )
 
     async def _ensure_guards(self) -> None:
         """Something (`nft flush ruleset`, an nftables reload, a hand) may remove the guards;
@@ -387,9 +437,14 @@ class Service:
         if self._wall_offset is None:  # fixed once: times shown must not jitter step to step
             self._wall_offset = now - loop_time
         self.observer.supervised(
-            tuple(dataclasses.replace(p) for p in self.sup.peers.values()), self.raw_sas,
-            cache=self.tables.cache, nhs=self.tables.nhs, now=now,
-            wall_offset=self._wall_offset, journal=journal)  # fmt: skip
+            tuple(dataclasses.replace(p) for p in self.sup.peers.values()),
+            self.raw_sas,
+            cache=self.tables.cache,
+            nhs=self.tables.nhs,
+            now=now,
+            wall_offset=self._wall_offset,
+            journal=journal,
+        )
 
     async def publish_guard(self) -> None:
         if self.observer is None:
@@ -398,8 +453,12 @@ class Service:
             counters = await asyncio.to_thread(self.guard.counters)
         except GuardError:
             counters = {}
-        self.observer.guard_observed(self.guard_installed, counters, self.report.as_dict(),
-                                {k: v for k, v in xfrm_stats().items() if v})  # fmt: skip
+        self.observer.guard_observed(
+            self.guard_installed,
+            counters,
+            self.report.as_dict(),
+            {k: v for k, v in xfrm_stats().items() if v},
+        )
 
     def _charon_event(self, name: str, message: Message) -> None:
         """Step now; a deletion also reaches the observer at once (:meth:`Observer.sa_down`)."""
@@ -417,8 +476,11 @@ class Service:
             what = "IKE_SA" if name == "ike-updown" else "CHILD_SA"
             if what == "CHILD_SA":  # the deleted child's own id
                 children = section.get("child-sas")
-                kids = [c for c in children.values() if isinstance(c, dict)] if isinstance(
-                    children, dict) else []  # fmt: skip
+                kids = (
+                    [c for c in children.values() if isinstance(c, dict)]
+                    if isinstance(children, dict)
+                    else []
+                )
                 uid = kids[0].get("uniqueid") if kids else uid
             try:
                 number = int(uid.decode()) if isinstance(uid, bytes) else 0
@@ -437,9 +499,12 @@ class Service:
                 self.stir()
 
             try:
-                await listen(self.upstream, ["ike-updown", "child-updown", "ike-rekey",
-                                             "child-rekey"], self._charon_event,
-                             on_connected=connected)  # fmt: skip
+                await listen(
+                    self.upstream,
+                    ["ike-updown", "child-updown", "ike-rekey", "child-rekey"],
+                    self._charon_event,
+                    on_connected=connected,
+                )
             except ViciError as exc:
                 log.debug("charon events: %s", exc)
             if opened:  # charon went away (not: it is still away)
@@ -450,9 +515,12 @@ class Service:
         """An FRR daemon's vty connection closed (it stopped or crashed) or opened again."""
         now = asyncio.get_running_loop().time()
         if not event.connected:
-            log.warning("%s (pid %s) closed its vty connection: it stopped or crashed",
-                        event.daemon, event.pid, extra=fields(event="frr-lost",
-                                                              reason=event.reason))  # fmt: skip
+            log.warning(
+                "%s (pid %s) closed its vty connection: it stopped or crashed",
+                event.daemon,
+                event.pid,
+                extra=fields(event="frr-lost", reason=event.reason),
+            )
             if event.daemon == "watchfrr":  # FRR restarts or reloads (frr-reload follows)
                 self.audits.soon(now, *AFTER_WATCHFRR_AUDITS)
                 self._reconfig.set()
@@ -461,9 +529,13 @@ class Service:
                 self._exits.add(task)
                 task.add_done_callback(self._exits.discard)
         elif event.restarted:
-            log.warning("%s restarted (pid %s -> %s): configuring it again", event.daemon,
-                        event.previous, event.pid,
-                        extra=fields(event="frr-restart", reason=event.daemon))  # fmt: skip
+            log.warning(
+                "%s restarted (pid %s -> %s): configuring it again",
+                event.daemon,
+                event.previous,
+                event.pid,
+                extra=fields(event="frr-restart", reason=event.daemon),
+            )
             self._restarted.add(event.daemon)
             self._reconfig.set()
         else:  # first seen, or the same process again: check it has what it should
@@ -487,12 +559,23 @@ class Service:
             if why is None and await self.frr.session(daemon).answers():
                 why = "it answers on its vty socket: it lives"
             if why is not None:
-                log.warning("%s (pid %s) still there %g s after its vty connection was lost, "
-                            "left alone: %s", daemon, pid, wait, why)  # fmt: skip
+                log.warning(
+                    "%s (pid %s) still there %g s after its vty connection was lost, "
+                    "left alone: %s",
+                    daemon,
+                    pid,
+                    wait,
+                    why,
+                )
                 return False
-            log.warning("%s (pid %s) lost its vty connection %g s ago, still runs and does not "
-                        "answer on its vty socket: ending it", daemon, pid, wait,
-                        extra=fields(event="frr-stuck", reason=daemon))  # fmt: skip
+            log.warning(
+                "%s (pid %s) lost its vty connection %g s ago, still runs and does not "
+                "answer on its vty socket: ending it",
+                daemon,
+                pid,
+                wait,
+                extra=fields(event="frr-stuck", reason=daemon),
+            )
             try:
                 handle.kill()
             except OSError as exc:  # no CAP_KILL (nhrpd runs as user frr), or seccomp
@@ -530,8 +613,9 @@ class Service:
         the audit that follows finds whatever a replay changed after."""
         assert self.reconfigure is not None
         if not await self.frr.settled(RESTART_SETTLE):
-            log.warning("not every FRR daemon is back after %g s: configuring what runs",
-                        RESTART_SETTLE)  # fmt: skip
+            log.warning(
+                "not every FRR daemon is back after %g s: configuring what runs", RESTART_SETTLE
+            )
         restarted, self._restarted = self._restarted, set()
         await self.reconfigure("restart of " + ", ".join(sorted(restarted)), False)
         self.audits.soon(asyncio.get_running_loop().time(), *AFTER_RESTART_AUDITS)
@@ -550,8 +634,10 @@ class Service:
 
     def _write_status(self) -> None:
         """The peer table and the guards' report as files, when they changed."""
-        for name, data in (("peers.json", _status_table(self.sup)),
-                           ("guard.json", self.report.as_dict())):  # fmt: skip
+        for name, data in (
+            ("peers.json", _status_table(self.sup)),
+            ("guard.json", self.report.as_dict()),
+        ):
             text = json.dumps(data, indent=1)
             if self._written.get(name) != text:
                 _write_json(self.status_dir / name, data)
@@ -595,10 +681,12 @@ class Service:
             await on_started()
         self.frr.listeners.append(self._frr_event)
         self.audits.next_at = loop.time() + AUDIT_PERIOD
-        tasks = [asyncio.create_task(self._charon_events()),
-                 asyncio.create_task(self.frr.keep(WATCHED)),
-                 asyncio.create_task(self._configuration()),
-                 asyncio.create_task(self._follow_addresses())]  # fmt: skip
+        tasks = [
+            asyncio.create_task(self._charon_events()),
+            asyncio.create_task(self.frr.keep(WATCHED)),
+            asyncio.create_task(self._configuration()),
+            asyncio.create_task(self._follow_addresses()),
+        ]
         watchdog = systemd.watchdog_interval()
         log.info("supervising %s", self.nbma)
         last_ping = 0.0
@@ -632,8 +720,9 @@ class Service:
     def _open_sources(self) -> list[Callable[[], None]]:
         """Start listening to what reports changes; returns how to stop each."""
         nflog = NflogListener(self.guard.spec.nflog_group, self.dropped)
-        journal = DirectoryWatch(decision_journal.PATH.parent, {decision_journal.PATH.name},
-                                 lambda _: self.stir())  # fmt: skip
+        journal = DirectoryWatch(
+            decision_journal.PATH.parent, {decision_journal.PATH.name}, lambda _: self.stir()
+        )
         opened: list[Callable[[], None]] = []
         sources: list[
             tuple[NflogListener | NeighborMonitor | DirectoryWatch | AddressMonitor, str]

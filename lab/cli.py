@@ -62,8 +62,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             vm.stop()
             return rc
         # The lab's own line (inside the VM) said how long the nodes took; this is the total.
-        print(f"frrdmvpn-lab: VM and lab up in {time.monotonic() - t0:.1f} s "
-              f"(VM boot {boot:.1f} s)")  # fmt: skip
+        print(
+            f"frrdmvpn-lab: VM and lab up in {time.monotonic() - t0:.1f} s (VM boot {boot:.1f} s)"
+        )
     if not args.no_shell and sys.stdin.isatty():
         return cmd_shell(argparse.Namespace(node="hub", bash=False))
     return 0
@@ -112,9 +113,11 @@ def cmd_shell(args: argparse.Namespace) -> int:
         if not lab.is_up():
             raise LabError("the lab is not up: run `frrdmvpn-lab up`")
         if lab.mode == "frrdmvpn" and not args.bash:
-            print(f"frrdmvpn lab, node {args.node}: frrdmvpn-shell (show dmvpn, show ip nhrp, "
-                  "show crypto session, configure terminal, ?); exit leaves; "
-                  f"`frrdmvpn-lab shell --bash {args.node}` for Linux")  # fmt: skip
+            print(
+                f"frrdmvpn lab, node {args.node}: frrdmvpn-shell (show dmvpn, show ip nhrp, "
+                "show crypto session, configure terminal, ?); exit leaves; "
+                f"`frrdmvpn-lab shell --bash {args.node}` for Linux"
+            )
             shell = lab.program("frrdmvpn-shell")
             return subprocess.run(lab.argv(args.node, [shell]), check=False).returncode
         print(f"frrdmvpn lab, node {args.node}: vtysh, swanctl --list-sas, ping; exit leaves")
@@ -201,9 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn"),
         help="IPsec: frrdmvpn's enforcement (default), or stock charon's trap alone",
     )
-    up.add_argument("--deb", default=os.environ.get("FRRDMVPN_LAB_DEB", ""), metavar="FILE",
-                    help="install this frrdmvpn .deb and run it on the nodes (default: "
-                    "$FRRDMVPN_LAB_DEB; none: run this source tree)")  # fmt: skip
+    up.add_argument(
+        "--deb",
+        default=os.environ.get("FRRDMVPN_LAB_DEB", ""),
+        metavar="FILE",
+        help="install this frrdmvpn .deb and run it on the nodes (default: "
+        "$FRRDMVPN_LAB_DEB; none: run this source tree)",
+    )
     sub.add_parser("down", help="remove everything the lab created")
     sub.add_parser("status", help="show what runs on each node")
     names = [n.name for n in NODES]
@@ -215,8 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("node", choices=names, help="the node")
     te = sub.add_parser("test", help="run the lab test tier (pytest -m lab) in the lab")
     te.add_argument("--junit", help="write the junit XML here")
-    te.add_argument("--artifacts", default="build/lab-artifacts", metavar="DIR",
-                    help="node logs, measured results and VM logs land here")  # fmt: skip
+    te.add_argument(
+        "--artifacts",
+        default="build/lab-artifacts",
+        metavar="DIR",
+        help="node logs, measured results and VM logs land here",
+    )
     te.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
     return parser
 

@@ -55,21 +55,35 @@ class SystemdNode:
         (rw / "work").mkdir()
         self.root.mkdir()
         opts = f"lowerdir=/,upperdir={rw}/upper,workdir={rw}/work"
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(self.root)],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", opts, str(self.root)], check=True
+        )
         self._write_files()
         log = (self.dir / "console.log").open("wb")
         self._nspawn = subprocess.Popen(
-            ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--capability=all",
-             f"--directory={self.root}", f"--machine={self.node.name}",
-             f"--network-namespace-path=/run/netns/{self.node.netns}",
-             "--boot", "systemd.unit=frrdmvpn-lab-node.target"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            [
+                "systemd-nspawn",
+                "--quiet",
+                "--register=no",
+                "--keep-unit",
+                "--capability=all",
+                f"--directory={self.root}",
+                f"--machine={self.node.name}",
+                f"--network-namespace-path=/run/netns/{self.node.netns}",
+                "--boot",
+                "systemd.unit=frrdmvpn-lab-node.target",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
             # /proc/sys/net writable, as on a machine: frrdmvpnd sets the tunnel's sysctls.
-            env={**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network",
-                 "SYSTEMD_LOG_COLOR": "0"},
-        )  # fmt: skip
+            env={
+                **os.environ,
+                "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network",
+                "SYSTEMD_LOG_COLOR": "0",
+            },
+        )
         wait_for(f"systemd in {self.node.name}", self._systemd_answers, 180)
 
     def _write_files(self) -> None:
@@ -105,8 +119,9 @@ class SystemdNode:
 
     def _systemd_answers(self) -> bool:
         if self._nspawn is not None and self._nspawn.poll() is not None:
-            raise LabError(f"systemd-nspawn for {self.node.name} exited: see "
-                           f"{self.dir / 'console.log'}")  # fmt: skip
+            raise LabError(
+                f"systemd-nspawn for {self.node.name} exited: see {self.dir / 'console.log'}"
+            )
         if self._leader() is None:
             return False
         state = self.run(["systemctl", "is-system-running"], check=False).stdout.strip()
@@ -134,12 +149,18 @@ class SystemdNode:
         leader = self._leader()
         if leader is None:
             raise LabError(f"{self.node.name}'s container is not running")
-        done = subprocess.run(["nsenter", "-t", str(leader), "-a", "--", *argv],
-                              capture_output=True, text=True, timeout=timeout,
-                              check=False)  # fmt: skip
+        done = subprocess.run(
+            ["nsenter", "-t", str(leader), "-a", "--", *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and done.returncode != 0:
-            raise LabError(f"[{self.node.name}] {' '.join(argv)} failed ({done.returncode}): "
-                           f"{(done.stderr or done.stdout).strip()}")  # fmt: skip
+            raise LabError(
+                f"[{self.node.name}] {' '.join(argv)} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()}"
+            )
         return done
 
     def path(self, inside: str) -> Path:
@@ -160,8 +181,9 @@ class SystemdNode:
         def active() -> bool:
             state = self.systemctl("is-active", unit, check=False)
             if state == "failed":
-                journal = self.run(["journalctl", "-b", "--no-pager", "-n", "60", "-u", unit],
-                                   check=False).stdout  # fmt: skip
+                journal = self.run(
+                    ["journalctl", "-b", "--no-pager", "-n", "60", "-u", unit], check=False
+                ).stdout
                 raise LabError(f"{unit} failed on {self.node.name}:\n{journal}")
             return state == "active"
 

@@ -30,15 +30,42 @@ class HostFrr:
         shutil.chown(self.run, "frr", "frr")
 
     def argv(self, daemon: str) -> list[str]:
-        return [str(FRR / daemon), "-d", "-P", "0", "--vty_socket", str(self.run),
-                "-i", str(self.run / f"{daemon}.pid"), "-z", str(self.run / "zserv.api"),
-                "--log", f"file:{self.run / daemon}.log", "-f", "/dev/null"]  # fmt: skip
+        return [
+            str(FRR / daemon),
+            "-d",
+            "-P",
+            "0",
+            "--vty_socket",
+            str(self.run),
+            "-i",
+            str(self.run / f"{daemon}.pid"),
+            "-z",
+            str(self.run / "zserv.api"),
+            "--log",
+            f"file:{self.run / daemon}.log",
+            "-f",
+            "/dev/null",
+        ]
 
     def start(self) -> None:
         script = 'mount -t tmpfs tmpfs /run && ip link set lo up && exec "$@"'
-        zebra = subprocess.run(["unshare", "--mount", "--net", "--fork", "--", "sh", "-c",
-                                script, "sh", *self.argv("zebra")],
-                               capture_output=True, text=True, check=False)  # fmt: skip
+        zebra = subprocess.run(
+            [
+                "unshare",
+                "--mount",
+                "--net",
+                "--fork",
+                "--",
+                "sh",
+                "-c",
+                script,
+                "sh",
+                *self.argv("zebra"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if zebra.returncode != 0:
             raise RuntimeError(f"zebra did not start: {zebra.stderr.strip()}")
         for daemon in self.daemons:
@@ -47,8 +74,11 @@ class HostFrr:
     def start_daemon(self, daemon: str) -> None:
         """Start ``daemon`` in zebra's namespaces (returns once its vty socket listens)."""
         zebra = read_pid(self.run / "zebra.pid")
-        subprocess.run(["nsenter", "-t", str(zebra), "-m", "-n", *self.argv(daemon)],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["nsenter", "-t", str(zebra), "-m", "-n", *self.argv(daemon)],
+            check=True,
+            capture_output=True,
+        )
 
     def pid(self, daemon: str) -> int | None:
         return read_pid(self.run / f"{daemon}.pid")

@@ -31,15 +31,30 @@ TIMEOUT = float(os.environ.get("LAB_TIMEOUT", "120"))
 MODE = os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn")
 #: The frrdmvpn Debian package the lab installs and runs on its nodes; unset: this tree.
 DEB = os.environ.get("FRRDMVPN_LAB_DEB", "")
-PACKAGE_BIN = {"frrdmvpnd": "/usr/sbin/frrdmvpnd", "frrdmvpn-proxy": "/usr/sbin/frrdmvpn-proxy",
-               "frrdmvpn-shell": "/usr/bin/frrdmvpn-shell"}  # fmt: skip
+PACKAGE_BIN = {
+    "frrdmvpnd": "/usr/sbin/frrdmvpnd",
+    "frrdmvpn-proxy": "/usr/sbin/frrdmvpn-proxy",
+    "frrdmvpn-shell": "/usr/bin/frrdmvpn-shell",
+}
 FRR_DAEMONS = ("zebra", "nhrpd", "ospfd")
 API_GROUP = "frrdmvpn"  # operators: may use frrdmvpnd's API socket
 ADMIN_GROUP = "frrdmvpn-admin"  # administrators: may use its administrators' socket
 SWANCTL_DIRS = (
-    "conf.d", "x509", "x509ca", "x509aa", "x509ocsp", "x509crl", "x509ac",
-    "pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12",
-)  # fmt: skip
+    "conf.d",
+    "x509",
+    "x509ca",
+    "x509aa",
+    "x509ocsp",
+    "x509crl",
+    "x509ac",
+    "pubkey",
+    "private",
+    "rsa",
+    "ecdsa",
+    "bliss",
+    "pkcs8",
+    "pkcs12",
+)
 # Bind /run last: it hides everything else under /run.
 _BIND = (
     "set -e; d=$LAB_NODE_DIR; "
@@ -133,8 +148,10 @@ class Lab:
         """Install the frrdmvpn .deb on this machine (inside the lab VM: its throw-away root),
         as an operator would; package scripts start no service here (policy-rc.d)."""
         deb = Path(self._deb).resolve()
-        fields = [_sh(["dpkg-deb", "-f", str(deb), field]).stdout.strip()
-                  for field in ("Package", "Version")]  # fmt: skip
+        fields = [
+            _sh(["dpkg-deb", "-f", str(deb), field]).stdout.strip()
+            for field in ("Package", "Version")
+        ]
         if fields[0] != "frrdmvpn":
             raise LabError(f"{deb} is not the frrdmvpn package")
         if "frrdmvpn.run=" in Path("/proc/cmdline").read_text():
@@ -148,8 +165,9 @@ class Lab:
             policy.chmod(0o755)
         try:
             env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-            done = subprocess.run(["dpkg", "-i", str(deb)], capture_output=True, text=True,
-                                  check=False, env=env)  # fmt: skip
+            done = subprocess.run(
+                ["dpkg", "-i", str(deb)], capture_output=True, text=True, check=False, env=env
+            )
         finally:
             if created:
                 policy.unlink()
@@ -165,9 +183,18 @@ class Lab:
         """argv that runs ``cmd`` inside node ``name`` (netns + private mounts)."""
         n = topo.node(name)
         return [
-            "ip", "netns", "exec", n.netns,
-            "env", f"LAB_NODE_DIR={self.node_dir(n)}", "sh", "-c", _BIND, "sh", *cmd,
-        ]  # fmt: skip
+            "ip",
+            "netns",
+            "exec",
+            n.netns,
+            "env",
+            f"LAB_NODE_DIR={self.node_dir(n)}",
+            "sh",
+            "-c",
+            _BIND,
+            "sh",
+            *cmd,
+        ]
 
     def run(
         self, name: str, cmd: Sequence[str], check: bool = True, timeout: float = TIMEOUT
@@ -235,8 +262,9 @@ class Lab:
         except BaseException:
             self.down()
             raise
-        self._save_state({"mode": self.mode, "auth": self.auth, "package": self.package,
-                          "timings": timings})  # fmt: skip
+        self._save_state(
+            {"mode": self.mode, "auth": self.auth, "package": self.package, "timings": timings}
+        )
         return timings
 
     def _save_state(self, state: dict[str, Any]) -> None:
@@ -284,8 +312,9 @@ class Lab:
             conf.write_text(topo.frrdmvpn_conf(n, self.auth))
         if self.auth == "cert":
             ca_dir = self.state_dir / "pki"
-            ident = pki.Identity(n.name, (n.entitled_overlay.ip, n.nbma.ip), (n.lan.network,),
-                                 topo.cert_dns_names(n))  # fmt: skip
+            ident = pki.Identity(
+                n.name, (n.entitled_overlay.ip, n.nbma.ip), (n.lan.network,), topo.cert_dns_names(n)
+            )
             serial = 2 + [x.name for x in NODES + topo.EXTRA_NODES].index(n.name)
             cert, key = pki.issue(ca_dir, ident, serial)
             shutil.copy(cert, swanctl / "x509" / cert.name)
@@ -314,8 +343,21 @@ class Lab:
                 self.run(n.name, ["swanctl", "--load-all", "--noprompt", "--uri", uri])
         for n in self.nodes:
             if not n.is_hub:
-                self.run(n.name, ["swanctl", "--terminate", "--ike", "dmvpn", "--force",
-                                  "--timeout", "10", "--uri", uri], check=False)  # fmt: skip
+                self.run(
+                    n.name,
+                    [
+                        "swanctl",
+                        "--terminate",
+                        "--ike",
+                        "dmvpn",
+                        "--force",
+                        "--timeout",
+                        "10",
+                        "--uri",
+                        uri,
+                    ],
+                    check=False,
+                )
 
     def add_node(self, n: Node) -> None:
         """Bring one of ``topo.EXTRA_NODES`` up in the running lab, like ``up`` does."""
@@ -340,8 +382,7 @@ class Lab:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
             with contextlib.suppress(LabError):
-                wait_for(f"{n.name}'s processes to exit",
-                         lambda: not self.pids().get(n.netns), 10)  # fmt: skip
+                wait_for(f"{n.name}'s processes to exit", lambda: not self.pids().get(n.netns), 10)
                 break
         if n.netns in self.namespaces():
             _sh(["ip", "netns", "delete", n.netns])
@@ -381,10 +422,13 @@ class Lab:
         """Node ``n``'s namespace, its veth on the underlay bridge, addresses and LAN."""
         ul = topo.UNDERLAY_NS
         _sh(["ip", "netns", "add", n.netns])
-        _batch(ul, [
-            f"link add {n.name} type veth peer name eth0 netns {n.netns}",
-            f"link set {n.name} master {topo.BRIDGE} up",
-        ])  # fmt: skip
+        _batch(
+            ul,
+            [
+                f"link add {n.name} type veth peer name eth0 netns {n.netns}",
+                f"link set {n.name} master {topo.BRIDGE} up",
+            ],
+        )
         _batch(n.netns, topo.node_commands(n, self.mode))
         if self.mode == "frrdmvpn":
             return  # the tunnel, its sysctls and nhrpd's hooks come from `frrdmvpnd apply`
@@ -392,8 +436,10 @@ class Lab:
         _sh(["ip", "netns", "exec", n.netns, "sysctl", "-q", "-w", *sysctls])
         _sh(["ip", "-n", n.netns, "link", "set", "gre1", "up"])
         rules = "*filter\n" + "".join(" ".join(r) + "\n" for r in topo.iptables_rules(n))
-        _sh(["ip", "netns", "exec", n.netns, "iptables-restore", "--noflush"],
-            input=rules + "COMMIT\n")  # fmt: skip
+        _sh(
+            ["ip", "netns", "exec", n.netns, "iptables-restore", "--noflush"],
+            input=rules + "COMMIT\n",
+        )
 
     def _start_charon(self, nodes: tuple[Node, ...] = NODES) -> None:
         """charon first, config loaded, before any GRE can be sent (lab notes gotcha 6)."""
@@ -405,8 +451,10 @@ class Lab:
         if self.mode == "frrdmvpn":
             return  # connections and credentials come from `frrdmvpnd apply`
         for n in nodes:
-            self.run(n.name, ["swanctl", "--load-all", "--noprompt", "--uri",
-                              f"unix://{self.charon_socket}"])  # fmt: skip
+            self.run(
+                n.name,
+                ["swanctl", "--load-all", "--noprompt", "--uri", f"unix://{self.charon_socket}"],
+            )
 
     @property
     def charon_socket(self) -> str:
@@ -450,18 +498,22 @@ class Lab:
         wait_for(f"charon's VICI socket on {name}", sock.exists)
         if self.mode == "frrdmvpn":
             return  # swanctl --load-all would even unload what frrdmvpnd loads meanwhile
-        self.run(name, ["swanctl", "--load-all", "--noprompt", "--uri",
-                        f"unix://{self.charon_socket}"])  # fmt: skip
+        self.run(
+            name, ["swanctl", "--load-all", "--noprompt", "--uri", f"unix://{self.charon_socket}"]
+        )
 
     def add_host(self, name: str, address: str) -> str:
         """A bare host on the underlay (no IPsec, no FRR), e.g. an attacker; returns its netns.
         `down` removes it with the rest."""
         ns = topo.NS_PREFIX + name
         _sh(["ip", "netns", "add", ns])
-        _batch(topo.UNDERLAY_NS, [
-            f"link add {name} type veth peer name eth0 netns {ns}",
-            f"link set {name} master {topo.BRIDGE} up",
-        ])  # fmt: skip
+        _batch(
+            topo.UNDERLAY_NS,
+            [
+                f"link add {name} type veth peer name eth0 netns {ns}",
+                f"link set {name} master {topo.BRIDGE} up",
+            ],
+        )
         _batch(ns, ["link set lo up", f"addr add {address} dev eth0", "link set eth0 up"])
         return ns
 
@@ -478,8 +530,17 @@ class Lab:
         text = conf.read_text()
         start = text.index('secret = "') + len('secret = "')
         conf.write_text(text[:start] + psk + text[text.index('"', start) :])
-        self.run(name, ["swanctl", "--load-creds", "--clear", "--noprompt", "--uri",
-                        f"unix://{self.charon_socket}"])  # fmt: skip
+        self.run(
+            name,
+            [
+                "swanctl",
+                "--load-creds",
+                "--clear",
+                "--noprompt",
+                "--uri",
+                f"unix://{self.charon_socket}",
+            ],
+        )
 
     def find(self, name: str, needle: str) -> list[int]:
         """Pids in node ``name`` whose command line contains ``needle``."""
@@ -502,8 +563,9 @@ class Lab:
 
     def _proxy_argv(self, n: Node) -> list[str]:
         if self.mode == "frrdmvpn":  # the policy of what frrdmvpnd applied (SIGHUP on apply)
-            return topo.proxy_argv_config(self.program("frrdmvpn-proxy"),
-                                          "/run/frrdmvpn/running.conf")  # fmt: skip
+            return topo.proxy_argv_config(
+                self.program("frrdmvpn-proxy"), "/run/frrdmvpn/running.conf"
+            )
         return topo.proxy_argv(self.program("frrdmvpn-proxy"), self.auth)
 
     def start_proxy(self, name: str, argv: list[str] | None = None) -> None:
@@ -512,8 +574,10 @@ class Lab:
         n = topo.node(name)
         self._spawn(n, argv or self._proxy_argv(n), "frrdmvpn-proxy.log")
         sock = self.node_dir(n) / "run" / "charon.vici"
-        wait_for(f"frrdmvpn-proxy on {name}", lambda: bool(self.find(name, "frrdmvpn-proxy"))
-                 and sock.exists())  # fmt: skip
+        wait_for(
+            f"frrdmvpn-proxy on {name}",
+            lambda: bool(self.find(name, "frrdmvpn-proxy")) and sock.exists(),
+        )
 
     def start_supervisor(self, name: str) -> None:
         """Start node ``name``'s frrdmvpnd (in frrdmvpn mode it applies the node's config)."""
@@ -565,21 +629,23 @@ class Lab:
         """Start node ``name``'s zebra, nhrpd and ospfd (or only ``daemons`` of them)."""
         self._start_frr((topo.node(name),), daemons)
 
-    def _start_frr(self, nodes: tuple[Node, ...] = NODES,
-                   only: Sequence[str] = FRR_DAEMONS) -> None:  # fmt: skip
+    def _start_frr(
+        self, nodes: tuple[Node, ...] = NODES, only: Sequence[str] = FRR_DAEMONS
+    ) -> None:
         for stage in (("zebra",), ("nhrpd", "ospfd")):
             daemons = [d for d in stage if d in only]
             procs = [
                 subprocess.Popen(
-                    self.argv(n.name, [f"/usr/lib/frr/{d}", "-d", "-P", "0",
-                                       "-f", f"/etc/frr/{d}.conf"]),
+                    self.argv(
+                        n.name, [f"/usr/lib/frr/{d}", "-d", "-P", "0", "-f", f"/etc/frr/{d}.conf"]
+                    ),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
                 )
                 for d in daemons
                 for n in nodes
                 if d != "ospfd" or n.ospf
-            ]  # fmt: skip
+            ]
             for p in procs:
                 _, err = p.communicate(timeout=TIMEOUT)
                 if p.returncode != 0:

@@ -36,8 +36,7 @@ class Identity:
 
 
 def _openssl(args: list[str], cwd: Path) -> None:
-    done = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True,
-                          check=False)  # fmt: skip
+    done = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"openssl {' '.join(args[:2])}: {done.stderr.strip()}")
 
@@ -47,11 +46,31 @@ def make_ca(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     ca = directory / "ca.pem"
     if not ca.exists():
-        _openssl(["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
-                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-                  "-days", "3650", "-subj", f"/O={SUBJECT_O}/CN={CA_CN}",
-                  "-addext", "basicConstraints=critical,CA:TRUE",
-                  "-addext", "keyUsage=critical,keyCertSign,cRLSign"], directory)  # fmt: skip
+        _openssl(
+            [
+                "req",
+                "-x509",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "3650",
+                "-subj",
+                f"/O={SUBJECT_O}/CN={CA_CN}",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            directory,
+        )
     return ca
 
 
@@ -65,10 +84,43 @@ def issue(directory: Path, ident: Identity, serial: int) -> tuple[Path, Path]:
     if ident.blocks:
         lines.append("sbgp-ipAddrBlock=" + ",".join(f"IPv4:{b}" for b in ident.blocks))
     ext.write_text("\n".join(lines) + "\n")
-    _openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-              "-keyout", key.name, "-out", f"{ident.name}.csr",
-              "-subj", f"/O={SUBJECT_O}/CN={ident.name}"], directory)  # fmt: skip
-    _openssl(["x509", "-req", "-in", f"{ident.name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-              "-set_serial", str(serial), "-days", "3650", "-out", cert.name,
-              "-extfile", ext.name], directory)  # fmt: skip
+    _openssl(
+        [
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            key.name,
+            "-out",
+            f"{ident.name}.csr",
+            "-subj",
+            f"/O={SUBJECT_O}/CN={ident.name}",
+        ],
+        directory,
+    )
+    _openssl(
+        [
+            "x509",
+            "-req",
+            "-in",
+            f"{ident.name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            str(serial),
+            "-days",
+            "3650",
+            "-out",
+            cert.name,
+            "-extfile",
+            ext.name,
+        ],
+        directory,
+    )
     return cert, key

@@ -28,10 +28,32 @@ IKE_PROPOSALS = "aes128gcm16-prfsha256-x25519"
 ESP_PROPOSALS = "aes128gcm16"
 BRIDGE = "nbma0"
 CHARON_PLUGINS = (
-    "random", "nonce", "aes", "sha1", "sha2", "md5", "hmac", "gcm", "x509", "revocation",
-    "constraints", "pubkey", "pkcs1", "pkcs7", "pkcs8", "pkcs12", "pem", "openssl",
-    "curve25519", "kdf", "kernel-netlink", "socket-default", "vici", "updown", "counters",
-)  # fmt: skip
+    "random",
+    "nonce",
+    "aes",
+    "sha1",
+    "sha2",
+    "md5",
+    "hmac",
+    "gcm",
+    "x509",
+    "revocation",
+    "constraints",
+    "pubkey",
+    "pkcs1",
+    "pkcs7",
+    "pkcs8",
+    "pkcs12",
+    "pem",
+    "openssl",
+    "curve25519",
+    "kdf",
+    "kernel-netlink",
+    "socket-default",
+    "vici",
+    "updown",
+    "counters",
+)
 NS_PREFIX = "frrdmvpn-"
 UNDERLAY_NS = NS_PREFIX + "underlay"
 #: IPsec modes: "frrdmvpn" = nhrpd's tunnel protection through frrdmvpn's proxy, event socket
@@ -156,54 +178,109 @@ def frrdmvpn_conf(n: Node, auth: str = "psk") -> str:
         raise ValueError(f"unknown lab IKE authentication {auth!r} (one of {', '.join(AUTHS)})")
     lines = [f"hostname {n.name}", "!"]
     if auth == "cert":
-        lines += ["crypto pki trustpoint lab",
-                  f" certificate /etc/swanctl/x509/{n.name}.pem",
-                  f" private-key /etc/swanctl/private/{n.name}.key",
-                  " ca-certificate /etc/swanctl/x509ca/ca.pem", "!"]  # fmt: skip
-    lines += ["crypto ikev2 proposal lab", " encryption aes-gcm-128", " prf sha256",
-              " group 31", "!"]  # fmt: skip
+        lines += [
+            "crypto pki trustpoint lab",
+            f" certificate /etc/swanctl/x509/{n.name}.pem",
+            f" private-key /etc/swanctl/private/{n.name}.key",
+            " ca-certificate /etc/swanctl/x509ca/ca.pem",
+            "!",
+        ]
+    lines += [
+        "crypto ikev2 proposal lab",
+        " encryption aes-gcm-128",
+        " prf sha256",
+        " group 31",
+        "!",
+    ]
     if auth == "psk":
-        lines += ["crypto ikev2 keyring lab", " peer any", "  address 0.0.0.0 0.0.0.0",
-                  f"  pre-shared-key {PSK}", "!"]  # fmt: skip
+        lines += [
+            "crypto ikev2 keyring lab",
+            " peer any",
+            "  address 0.0.0.0 0.0.0.0",
+            f"  pre-shared-key {PSK}",
+            "!",
+        ]
     lines.append("crypto ikev2 profile lab")
     if auth == "psk":
-        lines += [" match identity remote address 0.0.0.0", " authentication local pre-share",
-                  " authentication remote pre-share", " keyring local lab"]  # fmt: skip
+        lines += [
+            " match identity remote address 0.0.0.0",
+            " authentication local pre-share",
+            " authentication remote pre-share",
+            " keyring local lab",
+        ]
     else:  # certificate authorization needs a typed remote identity (issue 14, hole 1)
-        lines += [f" match identity remote fqdn domain {LAB_DOMAIN}",
-                  f" identity local fqdn {n.fqdn}", " authentication local ecdsa-sig",
-                  " authentication remote ecdsa-sig", " pki trustpoint lab"]  # fmt: skip
-    lines += [" dpd 10 2 periodic", "!",
-              "crypto ipsec transform-set lab esp-gcm 128", " mode transport", "!",
-              f"crypto ipsec profile {VICI_PROFILE}", " set transform-set lab",
-              " set ikev2-profile lab", "!"]  # fmt: skip
-    lines += ["interface Tunnel0", f" ip address {n.overlay.ip} {OVERLAY.netmask}",
-              f" ip mtu {GRE_MTU}", f" ip nhrp network-id {NHRP_NETWORK_ID}",
-              f" ip nhrp holdtime {NHRP_HOLDTIME}"]  # fmt: skip
+        lines += [
+            f" match identity remote fqdn domain {LAB_DOMAIN}",
+            f" identity local fqdn {n.fqdn}",
+            " authentication local ecdsa-sig",
+            " authentication remote ecdsa-sig",
+            " pki trustpoint lab",
+        ]
+    lines += [
+        " dpd 10 2 periodic",
+        "!",
+        "crypto ipsec transform-set lab esp-gcm 128",
+        " mode transport",
+        "!",
+        f"crypto ipsec profile {VICI_PROFILE}",
+        " set transform-set lab",
+        " set ikev2-profile lab",
+        "!",
+    ]
+    lines += [
+        "interface Tunnel0",
+        f" ip address {n.overlay.ip} {OVERLAY.netmask}",
+        f" ip mtu {GRE_MTU}",
+        f" ip nhrp network-id {NHRP_NETWORK_ID}",
+        f" ip nhrp holdtime {NHRP_HOLDTIME}",
+    ]
     if n.is_hub:
-        lines += [" ip nhrp map multicast dynamic", " ip nhrp registration no-unique",
-                  " ip nhrp redirect"]  # fmt: skip
+        lines += [
+            " ip nhrp map multicast dynamic",
+            " ip nhrp registration no-unique",
+            " ip nhrp redirect",
+        ]
     else:
-        lines += [f" ip nhrp nhs dynamic nbma {hub().nbma.ip} multicast",
-                  " ip nhrp registration no-unique", " ip nhrp shortcut"]  # fmt: skip
+        lines += [
+            f" ip nhrp nhs dynamic nbma {hub().nbma.ip} multicast",
+            " ip nhrp registration no-unique",
+            " ip nhrp shortcut",
+        ]
     if n.ospf:
         net_type = "point-to-multipoint" if n.is_hub else "point-to-point"
-        lines += [f" ip ospf network {net_type}", " ip ospf hello-interval 2",
-                  " ip ospf dead-interval 8", " ip ospf mtu-ignore"]  # fmt: skip
-    lines += [" tunnel source eth0", " tunnel mode gre multipoint", f" tunnel key {GRE_KEY}",
-              f" tunnel protection ipsec profile {VICI_PROFILE}", "!"]  # fmt: skip
+        lines += [
+            f" ip ospf network {net_type}",
+            " ip ospf hello-interval 2",
+            " ip ospf dead-interval 8",
+            " ip ospf mtu-ignore",
+        ]
+    lines += [
+        " tunnel source eth0",
+        " tunnel mode gre multipoint",
+        f" tunnel key {GRE_KEY}",
+        f" tunnel protection ipsec profile {VICI_PROFILE}",
+        "!",
+    ]
     if n.ospf:
-        lines += ["router ospf 1", f" router-id {n.overlay.ip}",
-                  " timers throttle spf 50 100 1000", " timers throttle lsa all 100",
-                  " timers lsa arrival 50", f" network {_wildcard(OVERLAY)} area 0",
-                  f" network {_wildcard(n.lan.network)} area 0", "!"]  # fmt: skip
+        lines += [
+            "router ospf 1",
+            f" router-id {n.overlay.ip}",
+            " timers throttle spf 50 100 1000",
+            " timers throttle lsa all 100",
+            " timers lsa arrival 50",
+            f" network {_wildcard(OVERLAY)} area 0",
+            f" network {_wildcard(n.lan.network)} area 0",
+            "!",
+        ]
     if auth == "cert":
         lines += ["frrdmvpn authorization certificate", "!"]
     else:
         lines.append("frrdmvpn authorization psk-map")
         for other in NODES + EXTRA_NODES:
-            lines.append(f" identity {other.nbma.ip} allow {other.entitled_overlay.ip}/32 "
-                         f"{other.lan.network}")  # fmt: skip
+            lines.append(
+                f" identity {other.nbma.ip} allow {other.entitled_overlay.ip}/32 "
+                f"{other.lan.network}"
+            )
         lines.append("!")
     return "\n".join(lines) + "\n"
 
@@ -213,9 +290,16 @@ def zebra_conf(n: Node) -> str:
 
 
 def nhrpd_conf(n: Node, mode: str = "frrdmvpn") -> str:
-    lines = [f"hostname {n.name}", "log file /var/log/frr/nhrpd.log",
-             "log timestamp precision 3", "debug nhrp common",
-             "debug nhrp kernel", "debug nhrp vici", "debug nhrp event", "!"]  # fmt: skip
+    lines = [
+        f"hostname {n.name}",
+        "log file /var/log/frr/nhrpd.log",
+        "log timestamp precision 3",
+        "debug nhrp common",
+        "debug nhrp kernel",
+        "debug nhrp vici",
+        "debug nhrp event",
+        "!",
+    ]
     if mode == "frrdmvpn":
         lines.append(f"nhrp event socket {EVENT_SOCKET}")
     if n.is_hub:
@@ -401,18 +485,51 @@ SYSCTLS = (
 def iptables_rules(n: Node) -> list[list[str]]:
     """nhrpd's NFLOG hooks: multicast (OSPF) interception; on the hub, redirect triggers."""
     rules = [
-        ["-A", "OUTPUT", "-d", "224.0.0.0/24", "-o", "gre1", "-j", "NFLOG",
-         "--nflog-group", str(NFLOG_MULTICAST)],
+        [
+            "-A",
+            "OUTPUT",
+            "-d",
+            "224.0.0.0/24",
+            "-o",
+            "gre1",
+            "-j",
+            "NFLOG",
+            "--nflog-group",
+            str(NFLOG_MULTICAST),
+        ],
         ["-A", "OUTPUT", "-d", "224.0.0.0/24", "-o", "gre1", "-j", "DROP"],
-    ]  # fmt: skip
+    ]
     if n.is_hub:
         rules.append(
-            ["-A", "FORWARD", "-i", "gre1", "-o", "gre1", "-m", "hashlimit",
-             "--hashlimit-upto", "4/minute", "--hashlimit-burst", "1",
-             "--hashlimit-mode", "srcip,dstip", "--hashlimit-srcmask", "32",
-             "--hashlimit-dstmask", "32", "--hashlimit-name", "nhrp-redirect",
-             "-j", "NFLOG", "--nflog-group", str(NFLOG_REDIRECT), "--nflog-size", "128"]
-        )  # fmt: skip
+            [
+                "-A",
+                "FORWARD",
+                "-i",
+                "gre1",
+                "-o",
+                "gre1",
+                "-m",
+                "hashlimit",
+                "--hashlimit-upto",
+                "4/minute",
+                "--hashlimit-burst",
+                "1",
+                "--hashlimit-mode",
+                "srcip,dstip",
+                "--hashlimit-srcmask",
+                "32",
+                "--hashlimit-dstmask",
+                "32",
+                "--hashlimit-name",
+                "nhrp-redirect",
+                "-j",
+                "NFLOG",
+                "--nflog-group",
+                str(NFLOG_REDIRECT),
+                "--nflog-size",
+                "128",
+            ]
+        )
     return rules
 
 
@@ -458,8 +575,14 @@ def frr_files(n: Node, mode: str = "frrdmvpn") -> dict[str, str]:
     configuration comes from ``frrdmvpn.conf`` through ``frrdmvpnd apply`` (vtysh)."""
     if mode == "frrdmvpn":
         logging = [f"hostname {n.name}", "log timestamp precision 3"]
-        nhrpd = [*logging, "log file /var/log/frr/nhrpd.log", "debug nhrp common",
-                 "debug nhrp kernel", "debug nhrp vici", "debug nhrp event"]  # fmt: skip
+        nhrpd = [
+            *logging,
+            "log file /var/log/frr/nhrpd.log",
+            "debug nhrp common",
+            "debug nhrp kernel",
+            "debug nhrp vici",
+            "debug nhrp event",
+        ]
         return {
             "zebra.conf": "\n".join([*logging, "log file /var/log/frr/zebra.log"]) + "\n",
             "nhrpd.conf": "\n".join(nhrpd) + "\n",

@@ -23,8 +23,10 @@ def table(api: Client) -> None:
     print(f"{'Peer NBMA':<16} {'Tunnel address':<16} {'State':<6} {'Since':<20} Reason")
     for p in api.peers():
         since = p.state_since.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{p.key.remote_nbma:<16} {p.tunnel_address or '-':<16} "
-              f"{api.state_name(p.state):<6} {since:<20} {p.state_reason}")  # fmt: skip
+        print(
+            f"{p.key.remote_nbma:<16} {p.tunnel_address or '-':<16} "
+            f"{api.state_name(p.state):<6} {since:<20} {p.state_reason}"
+        )
 
 
 def follow(api: Client) -> None:
@@ -36,8 +38,10 @@ def follow(api: Client) -> None:
             elif event.HasField("peer") and not event.snapshot:
                 p = event.peer.peer
                 change = wpb.ChangeType.Name(event.peer.change).removeprefix("CHANGE_TYPE_")
-                print(f"{change:<8} {p.key.remote_nbma:<16} {api.state_name(p.state):<6} "
-                      f"{p.state_reason}")  # fmt: skip
+                print(
+                    f"{change:<8} {p.key.remote_nbma:<16} {api.state_name(p.state):<6} "
+                    f"{p.state_reason}"
+                )
     except KeyboardInterrupt:
         stream.cancel()
 

@@ -26,9 +26,13 @@ class AddressMonitor:
         self.on_received = on_received
         self.on_dump = on_dump
         self._sub = Subscription(
-            rtnl_addr.RTMGRP_IPV4_IFADDR, rtnl_addr.parse, self._received, self._dump,
-            rcvbuf=RCVBUF, what="address notifications",
-        )  # fmt: skip
+            rtnl_addr.RTMGRP_IPV4_IFADDR,
+            rtnl_addr.parse,
+            self._received,
+            self._dump,
+            rcvbuf=RCVBUF,
+            what="address notifications",
+        )
         self._seq = 0
         self._dumping = False  # a dump was asked for and has not ended
         self._again = False  # ask for another when it ends

@@ -119,8 +119,10 @@ class UnixFront:
             self._done(name, writer, ticket)
             return
         self._writers.add(u_writer)
-        pumps = [asyncio.create_task(_pump(reader, u_writer)),
-                 asyncio.create_task(_pump(u_reader, writer))]  # fmt: skip
+        pumps = [
+            asyncio.create_task(_pump(reader, u_writer)),
+            asyncio.create_task(_pump(u_reader, writer)),
+        ]
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -40,22 +40,34 @@ class DecisionJournal:
         self.counters["accepted" if decision.accept else "denied"] += 1
         if decision.weak and decision.accept:
             self.counters["weak_accepted"] += 1
-        self.decisions.append({
-            "id": self.next_id, "at": time.time(), "accept": decision.accept,
-            "weak": decision.weak, "reason": decision.reason,
-            "identity": decision.peer_identity or "", "mode": self.mode,
-            "eventid": event.eventid, "interface": event.interface, "type": event.type,
-            "claimed": "" if event.remote_addr is None else str(event.remote_addr),
-            "local_nbma": "" if event.local_nbma is None else str(event.local_nbma),
-            "remote_nbma": "" if event.remote_nbma is None else str(event.remote_nbma),
-            "latency": round(latency, 6),
-        })  # fmt: skip
+        self.decisions.append(
+            {
+                "id": self.next_id,
+                "at": time.time(),
+                "accept": decision.accept,
+                "weak": decision.weak,
+                "reason": decision.reason,
+                "identity": decision.peer_identity or "",
+                "mode": self.mode,
+                "eventid": event.eventid,
+                "interface": event.interface,
+                "type": event.type,
+                "claimed": "" if event.remote_addr is None else str(event.remote_addr),
+                "local_nbma": "" if event.local_nbma is None else str(event.local_nbma),
+                "remote_nbma": "" if event.remote_nbma is None else str(event.remote_nbma),
+                "latency": round(latency, 6),
+            }
+        )
         self.next_id += 1
         self.write()
 
     def write(self) -> None:
-        data = {"started": self.started, "mode": self.mode, "counters": dict(self.counters),
-                "decisions": list(self.decisions)}  # fmt: skip
+        data = {
+            "started": self.started,
+            "mode": self.mode,
+            "counters": dict(self.counters),
+            "decisions": list(self.decisions),
+        }
         atomic_write(self.path, json.dumps(data))  # peer identities: root only
 
 
@@ -65,14 +77,27 @@ MAX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z, the last instant a Timestamp 
 MAX_COUNT = 2**63 - 1
 
 _DECISION_TYPES: dict[str, tuple[type, ...]] = {
-    "id": (int,), "at": (int, float), "accept": (bool,), "weak": (bool,), "reason": (str,),
-    "identity": (str,), "mode": (str,), "eventid": (int,), "interface": (str,), "type": (str,),
-    "claimed": (str,), "local_nbma": (str,), "remote_nbma": (str,), "latency": (int, float),
-}  # fmt: skip
+    "id": (int,),
+    "at": (int, float),
+    "accept": (bool,),
+    "weak": (bool,),
+    "reason": (str,),
+    "identity": (str,),
+    "mode": (str,),
+    "eventid": (int,),
+    "interface": (str,),
+    "type": (str,),
+    "claimed": (str,),
+    "local_nbma": (str,),
+    "remote_nbma": (str,),
+    "latency": (int, float),
+}
 _RANGES: dict[str, tuple[float, float]] = {
-    "id": (0, MAX_COUNT), "at": (0, MAX_TIME), "eventid": (0, 0xFFFFFFFF),
+    "id": (0, MAX_COUNT),
+    "at": (0, MAX_TIME),
+    "eventid": (0, 0xFFFFFFFF),
     "latency": (0, MAX_TIME),
-}  # fmt: skip
+}
 
 
 def _fits(key: str, value: object, types: tuple[type, ...]) -> bool:
@@ -98,19 +123,24 @@ def parse(data: bytes) -> dict[str, Any] | None:
         return None
     started, mode = journal.get("started", 0.0), journal.get("mode", "")
     counters, decisions = journal.get("counters", {}), journal.get("decisions", [])
-    if not (_fits("at", started, (int, float)) and isinstance(mode, str)
-            and isinstance(counters, dict) and isinstance(decisions, list)):  # fmt: skip
+    if not (
+        _fits("at", started, (int, float))
+        and isinstance(mode, str)
+        and isinstance(counters, dict)
+        and isinstance(decisions, list)
+    ):
         return None
     return {
         "started": float(started),
         "mode": mode,
         "counters": {k: v for k, v in counters.items() if _fits("id", v, (int,))},
         "decisions": [
-            d for d in decisions
+            d
+            for d in decisions
             if isinstance(d, dict)
             and all(_fits(k, d[k], types) for k, types in _DECISION_TYPES.items() if k in d)
         ],
-    }  # fmt: skip
+    }
 
 
 def read(path: Path = PATH) -> dict[str, Any] | None:

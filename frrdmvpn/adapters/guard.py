@@ -325,12 +325,40 @@ class KernelGuard:
 
     def delete_sa(self, sa: KernelSa) -> None:
         spi = f"0x{sa.spi:08x}"
-        self._exec_unless_missing(["ip", "xfrm", "state", "delete", "src", str(sa.src),
-                                   "dst", str(sa.dst), "proto", sa.proto, "spi", spi])  # fmt: skip
+        self._exec_unless_missing(
+            [
+                "ip",
+                "xfrm",
+                "state",
+                "delete",
+                "src",
+                str(sa.src),
+                "dst",
+                str(sa.dst),
+                "proto",
+                sa.proto,
+                "spi",
+                spi,
+            ]
+        )
 
     def delete_policy(self, p: KernelPolicy) -> None:
-        self._exec_unless_missing(["ip", "xfrm", "policy", "delete", "src", str(p.src), "dst",
-                                   str(p.dst), "proto", p.proto, "dir", p.direction])  # fmt: skip
+        self._exec_unless_missing(
+            [
+                "ip",
+                "xfrm",
+                "policy",
+                "delete",
+                "src",
+                str(p.src),
+                "dst",
+                str(p.dst),
+                "proto",
+                p.proto,
+                "dir",
+                p.direction,
+            ]
+        )
 
     def install(self) -> None:
         """Replace the nft table atomically, then add or update every block policy."""

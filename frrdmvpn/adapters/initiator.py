@@ -76,11 +76,16 @@ class Initiator:
                 try:
                     self.flushes += 1
                     flushed = await self._flush()
-                    log.info("initiate %s: no SA yet, %d larval state(s) cleared, kick %d",
-                             req.other_host, flushed, attempt)  # fmt: skip
+                    log.info(
+                        "initiate %s: no SA yet, %d larval state(s) cleared, kick %d",
+                        req.other_host,
+                        flushed,
+                        attempt,
+                    )
                 except Exception as exc:  # a failing flush must not stop the retries
-                    log.warning("initiate %s: clearing larval states failed: %s",
-                                req.other_host, exc)  # fmt: skip
+                    log.warning(
+                        "initiate %s: clearing larval states failed: %s", req.other_host, exc
+                    )
             try:
                 self.kicks += 1
                 self._kick(req)
@@ -89,7 +94,12 @@ class Initiator:
             await asyncio.sleep(delay)
             if await self._installed(req):
                 return True
-        log.warning("initiate %s -> %s: no GRE CHILD_SA after %d kicks over %.1f s; the "
-                    "supervisor keeps trying", req.my_host, req.other_host, len(self._delays),
-                    sum(self._delays))  # fmt: skip
+        log.warning(
+            "initiate %s -> %s: no GRE CHILD_SA after %d kicks over %.1f s; the "
+            "supervisor keeps trying",
+            req.my_host,
+            req.other_host,
+            len(self._delays),
+            sum(self._delays),
+        )
         return False

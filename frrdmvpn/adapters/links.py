@@ -147,8 +147,9 @@ class Links:
     def _create(self, want: GreTunnel) -> None:
         args: dict[str, Any] = {"ifname": want.name, "kind": "gre", "gre_ttl": want.ttl}
         if want.key is not None:
-            args.update(gre_ikey=want.key, gre_okey=want.key, gre_iflags=GRE_KEY,
-                        gre_oflags=GRE_KEY)  # fmt: skip
+            args.update(
+                gre_ikey=want.key, gre_okey=want.key, gre_iflags=GRE_KEY, gre_oflags=GRE_KEY
+            )
         if want.local is not None:
             args["gre_local"] = str(want.local)
         if want.link is not None:

@@ -53,8 +53,9 @@ async def replace_neighbor(
     interface: str, protocol: ipaddress.IPv4Address | ipaddress.IPv6Address, nbma: str
 ) -> str:
     """Point ``protocol`` at ``nbma`` on ``interface``; returns iproute2's error, if any."""
-    rc, _, err = await _ip("neigh", "replace", str(protocol), "lladdr", nbma, "dev", interface,
-                           "nud", "reachable")  # fmt: skip
+    rc, _, err = await _ip(
+        "neigh", "replace", str(protocol), "lladdr", nbma, "dev", interface, "nud", "reachable"
+    )
     return err.strip() if rc else ""
 
 
@@ -69,8 +70,14 @@ class NeighborMonitor:
 
     def __init__(self, on_change: Callable[[], None]) -> None:
         self.on_change = on_change
-        self._sub = Subscription(rtnl_neigh.RTMGRP_NEIGH, rtnl_neigh.parse, self._apply, self._lost,
-                                 rcvbuf=RCVBUF, what="neighbour notifications")  # fmt: skip
+        self._sub = Subscription(
+            rtnl_neigh.RTMGRP_NEIGH,
+            rtnl_neigh.parse,
+            self._apply,
+            self._lost,
+            rcvbuf=RCVBUF,
+            what="neighbour notifications",
+        )
         self.watched: dict[int, str] = {}  # ifindex -> name
         self.entries: dict[Key, Neighbor] = {}
         self._seq = 0

@@ -71,13 +71,21 @@ class NhrpEventServer:
         log.log(
             logging.WARNING if not decision.accept or decision.weak else logging.INFO,
             "authorize-binding event=%d type=%s peer=%s nbma=%s -> %s: %s",
-            event.eventid, event.type, event.remote_addr, event.remote_nbma,
-            "accept" if decision.accept else "deny", decision.reason,
-            extra=log_fields(peer=event.remote_nbma, claimed=event.remote_addr,
-                             event="authorize-binding", eventid=event.eventid,
-                             verdict="accept" if decision.accept else "deny",
-                             reason=decision.reason),
-        )  # fmt: skip
+            event.eventid,
+            event.type,
+            event.remote_addr,
+            event.remote_nbma,
+            "accept" if decision.accept else "deny",
+            decision.reason,
+            extra=log_fields(
+                peer=event.remote_nbma,
+                claimed=event.remote_addr,
+                event="authorize-binding",
+                eventid=event.eventid,
+                verdict="accept" if decision.accept else "deny",
+                reason=decision.reason,
+            ),
+        )
         if self.journal is not None:  # recorded before nhrpd can act on it (causal order)
             try:
                 self.journal(event, decision, time.monotonic() - started)

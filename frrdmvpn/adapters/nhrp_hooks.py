@@ -48,8 +48,9 @@ def chain_rules(hooks: Iterable[NhrpHooks]) -> dict[str, list[str]]:
 
 def _run(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(args, input=stdin, capture_output=True, text=True, check=False,
-                              timeout=TIMEOUT)  # fmt: skip
+        return subprocess.run(
+            args, input=stdin, capture_output=True, text=True, check=False, timeout=TIMEOUT
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise HookError(f"{args[0]}: {exc}") from exc
 
@@ -80,8 +81,10 @@ def mss_rules(tunnels: Iterable[GreTunnel]) -> list[str]:
     out = []
     for t in tunnels:
         for direction in ("-o", "-i"):
-            out.append(f"-A {MSS_CHAIN} {direction} {t.name} -p tcp -m tcp --tcp-flags SYN,RST "
-                       f"SYN -j TCPMSS --set-mss {t.tcp_mss}")  # fmt: skip
+            out.append(
+                f"-A {MSS_CHAIN} {direction} {t.name} -p tcp -m tcp --tcp-flags SYN,RST "
+                f"SYN -j TCPMSS --set-mss {t.tcp_mss}"
+            )
     return out
 
 
@@ -112,7 +115,6 @@ def _sync(
 def ensure(hooks: Iterable[NhrpHooks], tunnels: Iterable[GreTunnel] = ()) -> list[str]:
     """Bring the chains and their jumps to what ``hooks`` and ``tunnels`` need (nhrpd's
     NFLOG hooks in ``filter``, the MSS clamp in ``mangle``); returns what changed."""
-    changes = _sync("filter", chain_rules(hooks),
-                    (("OUTPUT", OUT_CHAIN), ("FORWARD", FWD_CHAIN)))  # fmt: skip
+    changes = _sync("filter", chain_rules(hooks), (("OUTPUT", OUT_CHAIN), ("FORWARD", FWD_CHAIN)))
     changes += _sync("mangle", {MSS_CHAIN: mss_rules(tunnels)}, (("FORWARD", MSS_CHAIN),))
     return changes

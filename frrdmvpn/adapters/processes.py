@@ -34,8 +34,9 @@ def inspect(pid: int, proc: Path = PROC) -> ProcessInfo | None:
         return None
     head, _, tail = stat.rpartition(")")  # "pid (comm) state ...": comm may hold ")"
     line = next((x.split()[1:] for x in status.splitlines() if x.startswith("Uid:")), [])
-    return ProcessInfo(head.partition("(")[2], (tail.split() or ["?"])[0],
-                       tuple(int(u) for u in line))  # fmt: skip
+    return ProcessInfo(
+        head.partition("(")[2], (tail.split() or ["?"])[0], tuple(int(u) for u in line)
+    )
 
 
 class Handle:

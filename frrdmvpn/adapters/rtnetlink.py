@@ -40,8 +40,9 @@ class Subscription(Generic[R]):
 
     def open(self) -> None:
         """OSError when rtnetlink cannot be read."""
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
-                             NETLINK_ROUTE)  # fmt: skip
+        sock = socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, NETLINK_ROUTE
+        )
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
         sock.bind((0, self.groups))
         self.sock = sock

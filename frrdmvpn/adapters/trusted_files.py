@@ -39,10 +39,13 @@ ROOT_ONLY = frozenset({0})
 _WRITABLE = stat.S_IWGRP | stat.S_IWOTH
 
 _TYPES = {
-    stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
     stat.S_IFLNK: "a symbolic link",
-}  # fmt: skip
+}
 
 
 class UntrustedFileError(ValueError):
@@ -89,8 +92,10 @@ class _Walk:
         if st.st_uid not in self.owners:
             raise self.fail(f"lies in {shown}, which is owned by {_user(st.st_uid)}, not root")
         if st.st_mode & _WRITABLE and not st.st_mode & stat.S_ISVTX:
-            raise self.fail(f"lies in {shown}, which is writable by group or others "
-                            f"({_mode(st)}): only root may write there")  # fmt: skip
+            raise self.fail(
+                f"lies in {shown}, which is writable by group or others "
+                f"({_mode(st)}): only root may write there"
+            )
         return fd
 
     def enter(self, name: str, dir_fd: int, shown: str) -> int:
@@ -123,15 +128,19 @@ class _Walk:
             here_st = os.fstat(here)
             entry = os.path.normpath(os.path.join(shown, name))
             if here_st.st_mode & _WRITABLE and st.st_uid not in self.owners:
-                raise self.fail(f"lies in {shown}, which others may write, and {entry} is "
-                                f"owned by {_user(st.st_uid)}, not root")  # fmt: skip
+                raise self.fail(
+                    f"lies in {shown}, which others may write, and {entry} is "
+                    f"owned by {_user(st.st_uid)}, not root"
+                )
             if stat.S_ISLNK(st.st_mode):
                 links += 1
                 if links > MAX_LINKS:
                     raise self.fail(f"goes through more than {MAX_LINKS} symbolic links")
                 if st.st_uid not in self.owners:
-                    raise self.fail(f"goes through the symbolic link {entry}, owned by "
-                                    f"{_user(st.st_uid)}, not root")  # fmt: skip
+                    raise self.fail(
+                        f"goes through the symbolic link {entry}, owned by "
+                        f"{_user(st.st_uid)}, not root"
+                    )
                 target = os.readlink(name, dir_fd=here)
                 if target.startswith("/"):
                     here, shown = root, "/"
@@ -155,11 +164,9 @@ class _Walk:
         if st.st_uid not in self.owners:
             raise self.fail(f"is owned by {_user(st.st_uid)}, not root")
         if st.st_mode & _WRITABLE:
-            raise self.fail(f"is writable by group or others ({_mode(st)}): only root may "
-                            "write it")  # fmt: skip
+            raise self.fail(f"is writable by group or others ({_mode(st)}): only root may write it")
         if secret and st.st_mode & stat.S_IRWXO:
-            raise self.fail(f"is readable by others ({_mode(st)}): a private key is 0600 or "
-                            "0640")  # fmt: skip
+            raise self.fail(f"is readable by others ({_mode(st)}): a private key is 0600 or 0640")
         if st.st_size > max_bytes:
             raise self.fail(f"has {st.st_size} bytes: at most {max_bytes}")
         if st.st_size == 0:
@@ -181,9 +188,13 @@ def _walked(what: str, path: str, owners: Collection[int]) -> Iterator[tuple[_Wa
 
 
 def check(
-    path: str | Path, what: str, *, secret: bool = False, max_bytes: int = MAX_BYTES,
+    path: str | Path,
+    what: str,
+    *,
+    secret: bool = False,
+    max_bytes: int = MAX_BYTES,
     owners: Collection[int] = ROOT_ONLY,
-) -> None:  # fmt: skip
+) -> None:
     """Raise :class:`UntrustedFileError` unless :func:`read` would read ``path`` (nothing
     is opened for reading: for validation)."""
     with _walked(what, str(path), owners) as (walk, dir_fd, name):
@@ -191,9 +202,13 @@ def check(
 
 
 def read(
-    path: str | Path, what: str, *, secret: bool = False, max_bytes: int = MAX_BYTES,
+    path: str | Path,
+    what: str,
+    *,
+    secret: bool = False,
+    max_bytes: int = MAX_BYTES,
     owners: Collection[int] = ROOT_ONLY,
-) -> bytes:  # fmt: skip
+) -> bytes:
     """The contents of ``path`` (labelled ``what`` in errors, e.g. ``private-key``) if only
     root could have written it; :class:`UntrustedFileError` says why not."""
     with _walked(what, str(path), owners) as (walk, dir_fd, name):

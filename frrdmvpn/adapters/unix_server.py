@@ -85,8 +85,9 @@ def uid_of(user: str) -> int | None:
 
 def peer_credentials(connection: socket.socket | asyncio.StreamWriter) -> PeerCred:
     """The credentials of the peer of a connected unix socket (or of a stream's socket)."""
-    sock = connection if isinstance(connection, socket.socket) else connection.get_extra_info(
-        "socket")  # fmt: skip
+    sock = (
+        connection if isinstance(connection, socket.socket) else connection.get_extra_info("socket")
+    )
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
     pid, uid, gid = _UCRED.unpack(raw)
     return PeerCred(pid, uid, gid)
@@ -106,10 +107,20 @@ def admit(
         writer.close()
         count = admission.refused[peer.principal]
         if count & (count - 1) == 0:
-            log.warning("refused a connection of %s: %s (refusal %d of %s)", peer,
-                        admitted.reason, count, peer.principal,
-                        extra=fields(event="connection-refused", uid=peer.uid, pid=peer.pid,
-                                     reason=admitted.reason, refused=count))  # fmt: skip
+            log.warning(
+                "refused a connection of %s: %s (refusal %d of %s)",
+                peer,
+                admitted.reason,
+                count,
+                peer.principal,
+                extra=fields(
+                    event="connection-refused",
+                    uid=peer.uid,
+                    pid=peer.pid,
+                    reason=admitted.reason,
+                    refused=count,
+                ),
+            )
     return admitted
 
 

@@ -160,14 +160,19 @@ async def terminate_ike(path: Path, uniqueid: int) -> None:
     args: Message = {"ike-id": str(uniqueid).encode(), "timeout": b"-1"}
     try:
         packets = await asyncio.wait_for(
-            _exchange(path, [Packet(PacketType.CMD_REQUEST, "terminate", args)],
-                      PacketType.CMD_RESPONSE), TIMEOUT)  # fmt: skip
+            _exchange(
+                path, [Packet(PacketType.CMD_REQUEST, "terminate", args)], PacketType.CMD_RESPONSE
+            ),
+            TIMEOUT,
+        )
     except (OSError, TimeoutError, ViciWireError) as exc:
         raise ViciError(f"terminate IKE_SA #{uniqueid} via {path}: {exc}") from exc
     answer = packets[-1].message or {}
     if text(answer.get("success"), "no") != "yes":
-        raise ViciError(f"charon refused to terminate IKE_SA #{uniqueid}: "
-                        f"{text(answer.get('errmsg'), 'no reason given')}")  # fmt: skip
+        raise ViciError(
+            f"charon refused to terminate IKE_SA #{uniqueid}: "
+            f"{text(answer.get('errmsg'), 'no reason given')}"
+        )
 
 
 async def listen(
@@ -256,10 +261,13 @@ def remote_auths(msg: Message) -> dict[str, RemoteAuth]:
         if not isinstance(conn, dict):
             continue
         rounds = sorted(
-            ((key, cfg) for key, cfg in conn.items()
-             if key.startswith("remote") and isinstance(cfg, dict)),
+            (
+                (key, cfg)
+                for key, cfg in conn.items()
+                if key.startswith("remote") and isinstance(cfg, dict)
+            ),
             key=lambda kv: kv[0],
-        )  # fmt: skip
+        )
         classes = [text(cfg.get("class"), "") for _, cfg in rounds]
         odd = [c for c in classes if c != "public key"]
         auth = "pubkey" if classes and not odd else (odd[0] if odd else "none")
@@ -315,8 +323,14 @@ async def with_certificates(path: Path, sas: list[ChildSa], pair: set[IPAddress]
             continue
         if sa.remote_id not in certs:
             certs[sa.remote_id] = await peer_certificates(path, sa.remote_id)
-        out.append(dataclasses.replace(sa, remote_auth="pubkey", conn_remote_id=conn.identity,
-                                       remote_certs=tuple(certs[sa.remote_id])))  # fmt: skip
+        out.append(
+            dataclasses.replace(
+                sa,
+                remote_auth="pubkey",
+                conn_remote_id=conn.identity,
+                remote_certs=tuple(certs[sa.remote_id]),
+            )
+        )
     return out
 
 

@@ -91,8 +91,12 @@ class CharonConfig:
         """Every IKE_SA: its connection, local address and local identity."""
         try:
             messages = asyncio.run(list_sa_messages(self.path))
-            return [local_end(name, ike) for msg in messages for name, ike in msg.items()
-                    if isinstance(ike, dict)]  # fmt: skip
+            return [
+                local_end(name, ike)
+                for msg in messages
+                for name, ike in msg.items()
+                if isinstance(ike, dict)
+            ]
         except (ViciError, ViciWireError, ValueError) as exc:
             raise ViciConfigError(f"charon at {self.path}: list-sas: {exc}") from exc
 
@@ -106,5 +110,9 @@ class CharonConfig:
 
 def local_end(conn: str, ike: Message) -> LocalEnd:
     """One IKE_SA of a ``list-sa`` event (ValueError or ViciWireError if malformed)."""
-    return LocalEnd(int(text(ike.get("uniqueid"))), conn, text(ike.get("local-host")),
-                    text(ike.get("local-id"), ""))  # fmt: skip
+    return LocalEnd(
+        int(text(ike.get("uniqueid"))),
+        conn,
+        text(ike.get("local-host")),
+        text(ike.get("local-id"), ""),
+    )

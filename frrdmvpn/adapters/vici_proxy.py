@@ -56,8 +56,9 @@ def kick_gre(request: InitiateChild) -> None:
         try:
             sock.sendto(b"\x00\x00\x00\x00", (str(request.other_host), 0))
         except PermissionError:
-            log.debug("GRE kick %s -> %s held by the kernel (EPERM)", request.my_host,
-                      request.other_host)  # fmt: skip
+            log.debug(
+                "GRE kick %s -> %s held by the kernel (EPERM)", request.my_host, request.other_host
+            )
 
 
 class ListenPathBusyError(RuntimeError):
@@ -130,15 +131,32 @@ class ViciProxy:
         self.refused[peer.principal] += 1
         count = self.refused[peer.principal]
         if count & (count - 1) == 0:
-            log.warning("client %d: refused %s of %s: %s (refusal %d of %s)", cid,
-                        forbidden.request, peer, forbidden.reason, count, peer.principal,
-                        extra=fields(event="vici-request-refused", uid=peer.uid, pid=peer.pid,
-                                     request=forbidden.request, reason=forbidden.reason,
-                                     refused=count))  # fmt: skip
+            log.warning(
+                "client %d: refused %s of %s: %s (refusal %d of %s)",
+                cid,
+                forbidden.request,
+                peer,
+                forbidden.reason,
+                count,
+                peer.principal,
+                extra=fields(
+                    event="vici-request-refused",
+                    uid=peer.uid,
+                    pid=peer.pid,
+                    request=forbidden.request,
+                    reason=forbidden.reason,
+                    refused=count,
+                ),
+            )
 
     def _initiate(self, cid: int, request: InitiateChild) -> None:
-        log.info("client %d: initiate %s %s -> %s", cid, request.child, request.my_host,
-                 request.other_host)  # fmt: skip
+        log.info(
+            "client %d: initiate %s %s -> %s",
+            cid,
+            request.child,
+            request.my_host,
+            request.other_host,
+        )
         try:
             self.initiate(request)
         except OSError as exc:

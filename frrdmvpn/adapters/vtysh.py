@@ -289,8 +289,9 @@ class Frr:
 
     def session(self, daemon: str) -> VtySession:
         if daemon not in self.sessions:
-            self.sessions[daemon] = VtySession(daemon, self.run_dir, timeout=self.timeout,
-                                               on_event=self._event)  # fmt: skip
+            self.sessions[daemon] = VtySession(
+                daemon, self.run_dir, timeout=self.timeout, on_event=self._event
+            )
         return self.sessions[daemon]
 
     def _event(self, event: VtyEvent) -> None:
@@ -449,9 +450,14 @@ def bindings_from_cache(data: Any) -> list[NhrpBinding]:
         if e.get("type") in ("local", "incomplete", "negative"):
             continue
         try:
-            out.append(NhrpBinding(ipaddress.ip_address(e["protocol"]),
-                                   ipaddress.ip_address(e["nbma"]), str(e["type"]),
-                                   str(e.get("interface", ""))))  # fmt: skip
+            out.append(
+                NhrpBinding(
+                    ipaddress.ip_address(e["protocol"]),
+                    ipaddress.ip_address(e["nbma"]),
+                    str(e["type"]),
+                    str(e.get("interface", "")),
+                )
+            )
         except (KeyError, ValueError):
             continue
     return out
@@ -491,5 +497,4 @@ async def nhrp_tables(frr: Frr | None = None, *, connect: bool = True) -> NhrpTa
     cache = await frr.show_json("show ip nhrp cache json", connect=connect)
     dmvpn = await frr.show_json("show dmvpn json", connect=connect)
     nhs = await frr.show_json("show ip nhrp nhs json", connect=connect)
-    return NhrpTables(bindings_from_cache(cache), sas_from_dmvpn(dmvpn), _table(cache),
-                      _table(nhs))  # fmt: skip
+    return NhrpTables(bindings_from_cache(cache), sas_from_dmvpn(dmvpn), _table(cache), _table(nhs))

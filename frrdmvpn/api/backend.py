@@ -63,7 +63,11 @@ class Backend:
     baselines: Counters = field(default_factory=Counters)
     journal: dict[str, Any] | None = None
     guard_raw: tuple[bool, dict[str, tuple[int, int]], dict[str, Any], dict[str, int]] = (
-        False, {}, {}, {})  # fmt: skip
+        False,
+        {},
+        {},
+        {},
+    )
     wall_offset: float = 0.0
     on_ready: Callable[[], None] | None = None
     broker: Broker = field(init=False)
@@ -86,14 +90,24 @@ class Backend:
         self.broker.publish(events)
 
     def supervised(
-        self, peers: tuple[SupervisedPeer, ...], sas: Sequence[Message], *,
-        cache: Sequence[Mapping[str, Any]], nhs: Sequence[Mapping[str, Any]], now: float,
-        wall_offset: float, journal: dict[str, Any] | None,
-    ) -> None:  # fmt: skip
+        self,
+        peers: tuple[SupervisedPeer, ...],
+        sas: Sequence[Message],
+        *,
+        cache: Sequence[Mapping[str, Any]],
+        nhs: Sequence[Mapping[str, Any]],
+        now: float,
+        wall_offset: float,
+        journal: dict[str, Any] | None,
+    ) -> None:
         """A supervision step's view (charon's ``list-sa`` messages as records):
         :meth:`observed`."""
-        self.observed(api_state.Observed(peers, tuple(sa_records(sas)), tuple(cache),
-                                         tuple(nhs), now, wall_offset), journal)  # fmt: skip
+        self.observed(
+            api_state.Observed(
+                peers, tuple(sa_records(sas)), tuple(cache), tuple(nhs), now, wall_offset
+            ),
+            journal,
+        )
 
     def sa_down(self, local: str, remote: str, what: str, uid: int, at: float) -> None:
         """charon reported the IKE_SA (``what`` = "IKE_SA") or a CHILD_SA of a peer deleted:
@@ -110,8 +124,9 @@ class Backend:
         def deleted(ike: Any, child: Any) -> bool:
             return bool((child.unique_id if what == "CHILD_SA" else ike.unique_id) == uid)
 
-        if any(c.protects_gre and not deleted(i, c) for i in peer.crypto.ike_sas
-               for c in i.child_sas):  # fmt: skip
+        if any(
+            c.protects_gre and not deleted(i, c) for i in peer.crypto.ike_sas for c in i.child_sas
+        ):
             return  # a duplicate went; another SA still protects the peer
         down = peer_pb2.Peer()
         down.CopyFrom(peer)
@@ -122,9 +137,12 @@ class Backend:
         self.broker.publish(self.store.override(wpb.EVENT_KIND_PEER, (local, remote), down))
 
     def guard_observed(
-        self, installed: bool, counters: dict[str, tuple[int, int]], report: dict[str, Any],
+        self,
+        installed: bool,
+        counters: dict[str, tuple[int, int]],
+        report: dict[str, Any],
         xfrm: dict[str, int],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.guard_raw = (installed, counters, report, xfrm)
         self.broker.publish(self.store.set_singleton(wpb.EVENT_KIND_GUARD, self.guard_status()))
 
@@ -152,10 +170,12 @@ class Backend:
         """Called (in the loop) when the datastores changed."""
         if what == "apply-failed":
             self.applies_failed += 1
-        kinds = {"applied": wpb.CONFIG_EVENT_TYPE_APPLIED,
-                 "apply-failed": wpb.CONFIG_EVENT_TYPE_APPLY_FAILED,
-                 "saved": wpb.CONFIG_EVENT_TYPE_SAVED,
-                 "candidate": wpb.CONFIG_EVENT_TYPE_CANDIDATE_CHANGED}  # fmt: skip
+        kinds = {
+            "applied": wpb.CONFIG_EVENT_TYPE_APPLIED,
+            "apply-failed": wpb.CONFIG_EVENT_TYPE_APPLY_FAILED,
+            "saved": wpb.CONFIG_EVENT_TYPE_SAVED,
+            "candidate": wpb.CONFIG_EVENT_TYPE_CANDIDATE_CHANGED,
+        }
         event = wpb.ConfigEvent(type=kinds[what], status=self.config_status())
         if report is not None:
             event.apply.CopyFrom(apply_result(report))
@@ -183,15 +203,21 @@ class Backend:
         auth = self.authorization_counters()
         report = self.datastores.last_report
         return MetricsView(
-            ready=self.ready, peers_by_state=by_state,
+            ready=self.ready,
+            peers_by_state=by_state,
             sas=len(self.store.items(wpb.EVENT_KIND_IPSEC_SA)),
-            guard_dropped={"in": (guard.dropped_in.packets, guard.dropped_in.bytes),
-                           "out": (guard.dropped_out.packets, guard.dropped_out.bytes)},
-            authorization={"accepted": auth.accepted, "denied": auth.denied,
-                           "weak_accepted": auth.weak_accepted},
+            guard_dropped={
+                "in": (guard.dropped_in.packets, guard.dropped_in.bytes),
+                "out": (guard.dropped_out.packets, guard.dropped_out.bytes),
+            },
+            authorization={
+                "accepted": auth.accepted,
+                "denied": auth.denied,
+                "weak_accepted": auth.weak_accepted,
+            },
             config_revision=self.datastores.running_revision.number,
             applies_failed=self.applies_failed if report is not None else 0,
-        )  # fmt: skip
+        )
 
     def running_config(self) -> Config | None:
         """The running configuration, parsed once per text (not at every step)."""
@@ -214,12 +240,17 @@ class Backend:
     def guard_status(self) -> guard_pb2.GuardStatus:
         installed, counters, report, xfrm = self.guard_raw
         base = self.baselines
-        counters = {k: (p - base.guard.get(k, (0, 0))[0], b - base.guard.get(k, (0, 0))[1])
-                    for k, (p, b) in counters.items()}  # fmt: skip
-        counts = {k: int(v) - base.guard_logged.get(k, 0)
-                  for k, v in dict(report.get("counts", {})).items()}  # fmt: skip
-        msg = api_state.guard_status(installed, counters, {**report, "counts": counts}, xfrm,
-                                     self.wall_offset)  # fmt: skip
+        counters = {
+            k: (p - base.guard.get(k, (0, 0))[0], b - base.guard.get(k, (0, 0))[1])
+            for k, (p, b) in counters.items()
+        }
+        counts = {
+            k: int(v) - base.guard_logged.get(k, 0)
+            for k, v in dict(report.get("counts", {})).items()
+        }
+        msg = api_state.guard_status(
+            installed, counters, {**report, "counts": counts}, xfrm, self.wall_offset
+        )
         if base.guard_since:
             msg.counters.counters_since.FromNanoseconds(int(base.guard_since * 1e9))
         return msg
@@ -231,7 +262,7 @@ class Backend:
             accepted=max(0, int(raw.get("accepted", 0)) - base.get("accepted", 0)),
             denied=max(0, int(raw.get("denied", 0)) - base.get("denied", 0)),
             weak_accepted=max(0, int(raw.get("weak_accepted", 0)) - base.get("weak_accepted", 0)),
-        )  # fmt: skip
+        )
         since = self.baselines.authorization_since or float((self.journal or {}).get("started", 0))
         if since:
             out.counters_since.FromNanoseconds(int(since * 1e9))
@@ -265,7 +296,7 @@ class Backend:
             mode=api_state.MODES.get(policy.mode.value, 0),  # type: ignore[arg-type]
             weak=policy.mode.value == "any-authenticated",
             tunnel_subnet="" if policy.tunnel_subnet is None else str(policy.tunnel_subnet),
-        )  # fmt: skip
+        )
         for identity, prefixes in sorted(policy.psk_map.items()):
             msg.psk_map.add(identity=identity, prefixes=[str(p) for p in prefixes])
         return msg
@@ -289,9 +320,13 @@ class Backend:
 
     def node_summary(self) -> node_pb2.NodeSummary:
         """Everything `show frrdmvpn` would print first (no clocks, so it changes rarely)."""
-        node = node_pb2.NodeSummary(hostname=self.hostname, version=__version__,
-                                    api_versions=["v1"], epoch=self.store.epoch,
-                                    ready=self.ready)  # fmt: skip
+        node = node_pb2.NodeSummary(
+            hostname=self.hostname,
+            version=__version__,
+            api_versions=["v1"],
+            epoch=self.store.epoch,
+            ready=self.ready,
+        )
         node.started_at.FromNanoseconds(int(self.started * 1e9))
         peers = self.store.items(wpb.EVENT_KIND_PEER)
         node.peers.CopyFrom(_counts(peers))  # type: ignore[arg-type]
@@ -300,15 +335,20 @@ class Backend:
         config = self.running_config()
         if config is not None:
             for t in config.interfaces:
-                ts = node.tunnels.add(name=t.name, linux_name=t.linux_name,
-                                      description=t.description or "",
-                                      address="" if t.address is None else str(t.address),
-                                      mtu=t.mtu or 0, tcp_mss=t.tcp_adjust_mss or 0,
-                                      protection_profile=t.protection_profile or "",
-                                      nhrp_network_id=t.nhrp_network_id or 0,
-                                      nhrp_redirect=t.nhrp_redirect,
-                                      nhrp_shortcut=t.nhrp_shortcut,
-                                      nhs_count=len(t.nhrp_nhs), admin_up=True)  # fmt: skip
+                ts = node.tunnels.add(
+                    name=t.name,
+                    linux_name=t.linux_name,
+                    description=t.description or "",
+                    address="" if t.address is None else str(t.address),
+                    mtu=t.mtu or 0,
+                    tcp_mss=t.tcp_adjust_mss or 0,
+                    protection_profile=t.protection_profile or "",
+                    nhrp_network_id=t.nhrp_network_id or 0,
+                    nhrp_redirect=t.nhrp_redirect,
+                    nhrp_shortcut=t.nhrp_shortcut,
+                    nhs_count=len(t.nhrp_nhs),
+                    admin_up=True,
+                )
                 if isinstance(t.source, ipaddress.IPv4Address):
                     ts.source_address = str(t.source)
                 elif t.source:
@@ -341,10 +381,13 @@ OUTCOMES = {
     ApplyOutcome.FAILED_NOT_RESTORED: cpb.APPLY_OUTCOME_FAILED_NOT_RESTORED,
 }
 _TARGETS = {
-    "link": cpb.CONFIG_CHANGE_TARGET_KERNEL, "sysctl": cpb.CONFIG_CHANGE_TARGET_KERNEL,
-    "iptables": cpb.CONFIG_CHANGE_TARGET_KERNEL, "charon": cpb.CONFIG_CHANGE_TARGET_CHARON,
-    "nhrpd": cpb.CONFIG_CHANGE_TARGET_NHRPD, "ospfd": cpb.CONFIG_CHANGE_TARGET_OSPFD,
-}  # fmt: skip
+    "link": cpb.CONFIG_CHANGE_TARGET_KERNEL,
+    "sysctl": cpb.CONFIG_CHANGE_TARGET_KERNEL,
+    "iptables": cpb.CONFIG_CHANGE_TARGET_KERNEL,
+    "charon": cpb.CONFIG_CHANGE_TARGET_CHARON,
+    "nhrpd": cpb.CONFIG_CHANGE_TARGET_NHRPD,
+    "ospfd": cpb.CONFIG_CHANGE_TARGET_OSPFD,
+}
 
 
 def revision_message(rev: Revision) -> cpb.ConfigRevision:

@@ -25,8 +25,9 @@ MODE_OF: dict[int, Mode] = {v: k for k, v in MODES.items()}
 
 def context_message(ctx: Context) -> config_pb2.ConfigContext:
     """``Context(INTERFACE, ("Tunnel0",))`` as the API's ConfigContext."""
-    return config_pb2.ConfigContext(mode=MODES[ctx.mode], keys=list(ctx.keys),
-                                    prompt=str(ctx.mode.prompt))  # fmt: skip
+    return config_pb2.ConfigContext(
+        mode=MODES[ctx.mode], keys=list(ctx.keys), prompt=str(ctx.mode.prompt)
+    )
 
 
 def config_tree(text: str) -> config_pb2.ConfigTree:

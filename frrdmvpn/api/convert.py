@@ -67,14 +67,41 @@ PeerStateValue: TypeAlias = types_pb2.PeerState.ValueType
 # gave them: one tuple per SA, compared, not hashed (test_api_convert checks that a change
 # of any other key leaves the messages as they are).
 _IKE_KEYS = (
-    "version", "state", "local-port", "local-id", "remote-port", "remote-id", "initiator",
-    "initiator-spi", "responder-spi", "nat-local", "nat-remote", "encr-alg", "encr-keysize",
-    "integ-alg", "prf-alg", "dh-group",
-)  # fmt: skip
+    "version",
+    "state",
+    "local-port",
+    "local-id",
+    "remote-port",
+    "remote-id",
+    "initiator",
+    "initiator-spi",
+    "responder-spi",
+    "nat-local",
+    "nat-remote",
+    "encr-alg",
+    "encr-keysize",
+    "integ-alg",
+    "prf-alg",
+    "dh-group",
+)
 _CHILD_KEYS = (
-    "uniqueid", "name", "reqid", "state", "mode", "protocol", "encap", "spi-in", "spi-out",
-    "local-ts", "remote-ts", "encr-alg", "encr-keysize", "integ-alg", "dh-group", "esn",
-)  # fmt: skip
+    "uniqueid",
+    "name",
+    "reqid",
+    "state",
+    "mode",
+    "protocol",
+    "encap",
+    "spi-in",
+    "spi-out",
+    "local-ts",
+    "remote-ts",
+    "encr-alg",
+    "encr-keysize",
+    "integ-alg",
+    "dh-group",
+    "esn",
+)
 
 
 def _int(value: Any, base: int = 10) -> int:

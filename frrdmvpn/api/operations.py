@@ -47,16 +47,28 @@ class Operations:
         self.supervision = supervision
         self.backend = backend
 
-    async def clear(self, peers: list[Any], *, nhrp: bool, ipsec: bool, everyone: bool,
-                    include_static: bool, dry_run: bool) -> list[Any]:  # fmt: skip
+    async def clear(
+        self,
+        peers: list[Any],
+        *,
+        nhrp: bool,
+        ipsec: bool,
+        everyone: bool,
+        include_static: bool,
+        dry_run: bool,
+    ) -> list[Any]:
         from frrdmvpn.adapters.vici_client import ViciError, terminate_ike  # noqa: PLC0415
         from frrdmvpn.adapters.vtysh import VtyshError, run_command  # noqa: PLC0415
 
         out: list[Any] = []
         if nhrp and not everyone:
-            return results(peers, False, "nhrpd (FRR 8.4) clears only its whole cache: clear "
-                           "all peers, or clear IPsec, which also drops the peer's NHRP "
-                           "entries")  # fmt: skip
+            return results(
+                peers,
+                False,
+                "nhrpd (FRR 8.4) clears only its whole cache: clear "
+                "all peers, or clear IPsec, which also drops the peer's NHRP "
+                "entries",
+            )
         for peer in peers:
             done, notes = True, []
             if ipsec:
@@ -70,9 +82,16 @@ class Operations:
                     try:
                         await terminate_ike(self.supervision.upstream, uid)
                         notes.append(f"terminated IKE_SA #{uid}")
-                        log.info("peer %s: IKE_SA #%d cleared (API)", peer.key.remote_nbma, uid,
-                                 extra=fields(peer=peer.key.remote_nbma, event="clear",
-                                              reason=f"IKE_SA #{uid} terminated"))  # fmt: skip
+                        log.info(
+                            "peer %s: IKE_SA #%d cleared (API)",
+                            peer.key.remote_nbma,
+                            uid,
+                            extra=fields(
+                                peer=peer.key.remote_nbma,
+                                event="clear",
+                                reason=f"IKE_SA #{uid} terminated",
+                            ),
+                        )
                     except ViciError as exc:
                         done = False
                         notes.append(str(exc))

@@ -86,8 +86,9 @@ def _lookup(
     if which == "all_extension_numbers_of_type":
         message = pool.FindMessageTypeByName(request.all_extension_numbers_of_type)
         numbers = sorted(e.number for e in pool.FindAllExtensions(message))
-        found = reflection_pb2.ExtensionNumberResponse(base_type_name=message.full_name,
-                                                       extension_number=numbers)  # fmt: skip
+        found = reflection_pb2.ExtensionNumberResponse(
+            base_type_name=message.full_name, extension_number=numbers
+        )
         return reflection_pb2.ServerReflectionResponse(all_extension_numbers_response=found)
     return _error(grpc.StatusCode.INVALID_ARGUMENT, "the request asks nothing")
 
@@ -103,8 +104,11 @@ def answer(
     except KeyError:
         which = request.WhichOneof("message_request") or ""
         asked = request.file_containing_extension if which == "file_containing_extension" else None
-        what = (f"extension {asked.extension_number} of {asked.containing_type!r}"
-                if asked is not None else repr(getattr(request, which)))  # fmt: skip
+        what = (
+            f"extension {asked.extension_number} of {asked.containing_type!r}"
+            if asked is not None
+            else repr(getattr(request, which))
+        )
         response = _error(grpc.StatusCode.NOT_FOUND, f"{which.replace('_', ' ')} {what}: not found")
     response.valid_host = request.host
     response.original_request.CopyFrom(request)

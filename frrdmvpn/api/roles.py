@@ -45,28 +45,44 @@ class Role(enum.IntEnum):
 
 
 _OPERATOR_CALLS = {
-    "frrdmvpn.v1.StateService": ("GetNode", "ListPeers", "GetPeer", "ListNhrpCache", "ListNhs",
-                                 "ListShortcuts", "GetNhrpTraffic", "ListOspfNeighbors",
-                                 "GetGuardStatus", "GetAuthorizationStatus",
-                                 "ListAuthorizationDecisions"),
+    "frrdmvpn.v1.StateService": (
+        "GetNode",
+        "ListPeers",
+        "GetPeer",
+        "ListNhrpCache",
+        "ListNhs",
+        "ListShortcuts",
+        "GetNhrpTraffic",
+        "ListOspfNeighbors",
+        "GetGuardStatus",
+        "GetAuthorizationStatus",
+        "ListAuthorizationDecisions",
+    ),
     "frrdmvpn.v1.ConfigService": ("GetConfig", "ValidateConfig", "ListConfigRevisions"),
     "frrdmvpn.v1.OperationsService": ("ClearPeer", "ReinitiatePeer", "ClearCounters"),
     "frrdmvpn.v1.WatchService": ("Watch",),
     "grpc.health.v1.Health": ("Check", "Watch", "List"),
     "grpc.reflection.v1alpha.ServerReflection": ("ServerReflectionInfo",),
-}  # fmt: skip
+}
 _ADMINISTRATOR_CALLS = {
-    "frrdmvpn.v1.ConfigService": ("EditConfig", "DiscardCandidate", "ApplyConfig", "SaveConfig",
-                                  "RollbackConfig"),
-}  # fmt: skip
+    "frrdmvpn.v1.ConfigService": (
+        "EditConfig",
+        "DiscardCandidate",
+        "ApplyConfig",
+        "SaveConfig",
+        "RollbackConfig",
+    ),
+}
 
 REQUIRED: Mapping[str, Role] = {
     f"/{service}/{method}": role
-    for calls, role in ((_OPERATOR_CALLS, Role.OPERATOR),
-                        (_ADMINISTRATOR_CALLS, Role.ADMINISTRATOR))
+    for calls, role in (
+        (_OPERATOR_CALLS, Role.OPERATOR),
+        (_ADMINISTRATOR_CALLS, Role.ADMINISTRATOR),
+    )
     for service, methods in calls.items()
     for method in methods
-}  # fmt: skip
+}
 """Every call the daemon serves, with the role it needs."""
 
 FIELDS: Mapping[str, tuple[tuple[str, Role], ...]] = {
@@ -89,8 +105,10 @@ def refusal(method: str, request: Any, role: Role) -> str | None:
         return f"{name} needs the {need.title} role (this connection has the {role.title} role)"
     for field, need in FIELDS.get(method, ()):
         if role < need and getattr(request, field, False) is True:
-            return (f"{name} with {field} needs the {need.title} role (this connection has "
-                    f"the {role.title} role)")  # fmt: skip
+            return (
+                f"{name} with {field} needs the {need.title} role (this connection has "
+                f"the {role.title} role)"
+            )
     return None
 
 

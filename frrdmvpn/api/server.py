@@ -252,8 +252,11 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
     async def GetNode(self, request: Any, context: Any) -> Any:
         node = self.backend.node_summary()
         _stamp(node, self._now())
-        role = types_pb2.ROLE_ADMINISTRATOR if caller_role() is Role.ADMINISTRATOR else (
-            types_pb2.ROLE_OPERATOR)  # fmt: skip
+        role = (
+            types_pb2.ROLE_ADMINISTRATOR
+            if caller_role() is Role.ADMINISTRATOR
+            else (types_pb2.ROLE_OPERATOR)
+        )
         return state_service_pb2.GetNodeResponse(node=node, caller_role=role)
 
     def _select(self, f: peer_pb2.PeerFilter, view: int) -> list[peer_pb2.Peer]:
@@ -821,8 +824,9 @@ class WatchServicer(watch_service_pb2_grpc.WatchServiceServicer):
                 return api_state.event_matches(e, f, peers)
 
         try:
-            sub = self.backend.broker.subscribe(request.kinds, keep, not request.skip_snapshot,
-                                                principal)  # fmt: skip
+            sub = self.backend.broker.subscribe(
+                request.kinds, keep, not request.skip_snapshot, principal
+            )
         except ValueError as exc:
             raise BadRequestError(str(exc)) from exc
         return sub, heartbeat
@@ -962,8 +966,11 @@ class ApiServer:
         self.fronts: dict[Path, UnixFront] = {}
         listeners = [_Listener(f"unix:{socket_path}", fixed(Role.OPERATOR), socket_path, group)]
         if admin_socket is not None:
-            listeners.append(_Listener(f"unix:{admin_socket}", fixed(Role.ADMINISTRATOR),
-                                       admin_socket, admin_group))  # fmt: skip
+            listeners.append(
+                _Listener(
+                    f"unix:{admin_socket}", fixed(Role.ADMINISTRATOR), admin_socket, admin_group
+                )
+            )
         if tcp:
             listeners.append(_Listener(tcp, by_certificate))
         self.servers: list[tuple[_Listener, grpc.aio.Server]] = []
@@ -1015,9 +1022,13 @@ class ApiServer:
         for listener, _ in self.servers:
             if listener.socket is not None and listener.group:
                 _give(listener.socket, listener.group)
-        log.info("API listening on %s", ", ".join(
-            f"{listener.name} ({_WHO[listener.role_of is by_certificate]})"
-            for listener, _ in self.servers))  # fmt: skip
+        log.info(
+            "API listening on %s",
+            ", ".join(
+                f"{listener.name} ({_WHO[listener.role_of is by_certificate]})"
+                for listener, _ in self.servers
+            ),
+        )
 
     @staticmethod
     def _bind(server: grpc.aio.Server, path: Path, group: str | None) -> None:
@@ -1054,8 +1065,12 @@ API_CONNECTIONS = {"per_uid": 8, "total": 64, "root": 16}
 
 
 def api_admission() -> Admission:
-    return Admission("API connections", API_CONNECTIONS["per_uid"], API_CONNECTIONS["total"],
-                     {principal_of_uid(0): API_CONNECTIONS["root"]})  # fmt: skip
+    return Admission(
+        "API connections",
+        API_CONNECTIONS["per_uid"],
+        API_CONNECTIONS["total"],
+        {principal_of_uid(0): API_CONNECTIONS["root"]},
+    )
 
 
 _WHO = {False: "role of the socket", True: "role of the client certificate"}

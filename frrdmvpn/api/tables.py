@@ -186,8 +186,7 @@ class Store:
             return []
         previous, entry.message, entry.source = entry.message, message, _FORGOTTEN
         self.sequence += 1
-        return [self._item_event(kind, wpb.CHANGE_TYPE_UPDATED, message, previous,
-                                 at=self.clock())]  # fmt: skip
+        return [self._item_event(kind, wpb.CHANGE_TYPE_UPDATED, message, previous, at=self.clock())]
 
     def set_singleton(self, kind: Kind, message: Message) -> list[wpb.WatchResponse]:
         """Replace a singleton; an event only if it changed."""

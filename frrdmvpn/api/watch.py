@@ -103,8 +103,9 @@ class Broker:
     ) -> None:
         self.store = store
         self.limit = limit
-        self.admission = Admission("Watch streams", per_client, max_subscriptions,
-                                   {ROOT: ROOT_SUBSCRIPTIONS})  # fmt: skip
+        self.admission = Admission(
+            "Watch streams", per_client, max_subscriptions, {ROOT: ROOT_SUBSCRIPTIONS}
+        )
         self.subscriptions: set[Subscription] = set()
 
     def publish(self, events: Iterable[wpb.WatchResponse]) -> None:

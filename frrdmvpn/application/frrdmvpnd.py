@@ -44,8 +44,10 @@ def _guard(args: argparse.Namespace) -> KernelGuard | None:
 
     nbma = guard_nbma(config_store.read_running_tunnel(args.running) or saved, read_addresses())
     if not nbma:
-        raise ValueError("no NBMA address: give --nbma, or a configuration whose tunnel has "
-                         "a source with an address")  # fmt: skip
+        raise ValueError(
+            "no NBMA address: give --nbma, or a configuration whose tunnel has "
+            "a source with an address"
+        )
     return KernelGuard(GuardSpec(nbma=tuple(sorted(nbma)), nflog_group=args.nflog_group))
 
 
@@ -85,9 +87,11 @@ def _guard_check(args: argparse.Namespace) -> int:
     if not args.nbma:
         node = config_store.read_standing(args.config)
         if node.kind is Kind.UNUSABLE:
-            print(f"frrdmvpnd: warning: {node.reason}\nfrrdmvpnd: warning: guards not "
-                  "checked; DMVPN stays off until the configuration is fixed",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"frrdmvpnd: warning: {node.reason}\nfrrdmvpnd: warning: guards not "
+                "checked; DMVPN stays off until the configuration is fixed",
+                file=sys.stderr,
+            )
             return 0
         if node.kind is Kind.NO_TUNNEL:
             print(f"frrdmvpnd: {node.reason}; no guard")
@@ -96,8 +100,11 @@ def _guard_check(args: argparse.Namespace) -> int:
     if guard is None or guard.installed(covering=True):  # wider: a change under way
         return 0
     nbma = ", ".join(str(a) for a in guard.spec.nbma)
-    print(f"frrdmvpnd: the guards for {nbma} are missing: GRE could leave in clear text "
-          "(start frrdmvpn-guard.service)", file=sys.stderr)  # fmt: skip
+    print(
+        f"frrdmvpnd: the guards for {nbma} are missing: GRE could leave in clear text "
+        "(start frrdmvpn-guard.service)",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -111,8 +118,9 @@ def cmd_guard(args: argparse.Namespace) -> int:
     if args.action == "install":
         listed = guard.listed()  # what an apply under way guards too: kept
         if listed is not None and not listed.nbma <= set(guard.spec.nbma):
-            guard.spec = GuardSpec(tuple(sorted(listed.nbma | set(guard.spec.nbma))),
-                                   guard.spec.nflog_group)  # fmt: skip
+            guard.spec = GuardSpec(
+                tuple(sorted(listed.nbma | set(guard.spec.nbma))), guard.spec.nflog_group
+            )
         guard.install()
         print(f"frrdmvpnd: guard installed for {', '.join(map(str, guard.spec.sorted_nbma))}")
     elif args.action == "remove":
@@ -190,8 +198,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     text = _printed_read(args.config)
     if text is None:
         return 1
-    stores = Datastores(saved=args.config, running=args.running, ports=real_ports,
-                        check_file=check_trustpoint_file)  # fmt: skip
+    stores = Datastores(
+        saved=args.config, running=args.running, ports=real_ports, check_file=check_trustpoint_file
+    )
     report = stores.apply_text(text, dry_run=args.dry_run, origin="cli")
     for finding in report.diagnostics:
         print(finding.format(text, filename=str(args.config)), file=sys.stderr)
@@ -220,60 +229,117 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"frrdmvpnd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     guard = sub.add_parser("guard", help="the fail-closed GRE guards (nftables + XFRM block)")
-    guard.add_argument("action", choices=["install", "remove", "status", "check", "flush-larval"],
-                       help="check: exit 1 only when a valid configuration defines a tunnel "
-                       "and its guards are missing")  # fmt: skip
-    guard.add_argument("--nbma", action="append", metavar="ADDR",
-                       help="a local NBMA (underlay) address; repeat for several (default: "
-                       "the configured tunnel source's)")  # fmt: skip
-    guard.add_argument("-c", "--config", type=Path, default=config_store.SAVED,
-                       help=f"configuration file (default {config_store.SAVED})")  # fmt: skip
-    guard.add_argument("--running", type=Path, default=config_store.RUNNING,
-                       help="the configuration frrdmvpnd applied last, guarded when it "
-                       "defines a tunnel (default %(default)s)")  # fmt: skip
+    guard.add_argument(
+        "action",
+        choices=["install", "remove", "status", "check", "flush-larval"],
+        help="check: exit 1 only when a valid configuration defines a tunnel "
+        "and its guards are missing",
+    )
+    guard.add_argument(
+        "--nbma",
+        action="append",
+        metavar="ADDR",
+        help="a local NBMA (underlay) address; repeat for several (default: "
+        "the configured tunnel source's)",
+    )
+    guard.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=config_store.SAVED,
+        help=f"configuration file (default {config_store.SAVED})",
+    )
+    guard.add_argument(
+        "--running",
+        type=Path,
+        default=config_store.RUNNING,
+        help="the configuration frrdmvpnd applied last, guarded when it "
+        "defines a tunnel (default %(default)s)",
+    )
     guard.add_argument("--nflog-group", type=int, default=3, help="NFLOG group for drops")
-    configured = sub.add_parser("configured", help="exit 0 when the configuration defines a "
-                                "tunnel, 1 when it defines none, 255 when it cannot be used "
-                                "(systemd's ExecCondition: skip, or fail)")  # fmt: skip
-    configured.add_argument("-c", "--config", type=Path, default=config_store.SAVED,
-                            help=f"configuration file (default {config_store.SAVED})")  # fmt: skip
-    configured.add_argument("--sync-charon-socket", action="store_true",
-                            help=f"also write {DROPIN} (charon's VICI socket moves aside) "
-                            "when the configuration defines a tunnel, remove it when it "
-                            "defines none, leave it when the file cannot be used")  # fmt: skip
-    configured.add_argument("--dropin", type=Path, default=DROPIN,
-                            help=f"that file (default {DROPIN})")  # fmt: skip
-    run = sub.add_parser("run", help="apply the configuration, supervise every peer, serve "
-                         "the API")  # fmt: skip
-    run.add_argument("--nbma", help="this node's NBMA (underlay) address (default: the "
-                     "configured tunnel source's)")  # fmt: skip
-    run.add_argument("--nhs", action="append", default=[], metavar="ADDR",
-                     help="an NHS's NBMA address, kept up always; repeat for several")  # fmt: skip
+    configured = sub.add_parser(
+        "configured",
+        help="exit 0 when the configuration defines a "
+        "tunnel, 1 when it defines none, 255 when it cannot be used "
+        "(systemd's ExecCondition: skip, or fail)",
+    )
+    configured.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=config_store.SAVED,
+        help=f"configuration file (default {config_store.SAVED})",
+    )
+    configured.add_argument(
+        "--sync-charon-socket",
+        action="store_true",
+        help=f"also write {DROPIN} (charon's VICI socket moves aside) "
+        "when the configuration defines a tunnel, remove it when it "
+        "defines none, leave it when the file cannot be used",
+    )
+    configured.add_argument(
+        "--dropin", type=Path, default=DROPIN, help=f"that file (default {DROPIN})"
+    )
+    run = sub.add_parser("run", help="apply the configuration, supervise every peer, serve the API")
+    run.add_argument(
+        "--nbma",
+        help="this node's NBMA (underlay) address (default: the configured tunnel source's)",
+    )
+    run.add_argument(
+        "--nhs",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="an NHS's NBMA address, kept up always; repeat for several",
+    )
     run.add_argument("--interval", type=float, default=1.0, help="seconds between checks")
     run.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     run.add_argument("-c", "--config", type=Path, help="apply this saved configuration first")
-    run.add_argument("--api-socket", type=Path, default=Path("/run/frrdmvpn/frrdmvpn.sock"),
-                     help="the gRPC API's unix socket")  # fmt: skip
-    run.add_argument("--api-group", default="frrdmvpn",
-                     help="group of the operators (show, clear, debug: --api-socket)")  # fmt: skip
-    run.add_argument("--api-admin-socket", type=Path,
-                     default=Path("/run/frrdmvpn/frrdmvpn-admin.sock"),
-                     help="the gRPC API's unix socket for administrators")  # fmt: skip
-    run.add_argument("--api-admin-group", default="frrdmvpn-admin",
-                     help="group of the administrators (configuration, secrets: "
-                          "--api-admin-socket); root is always one")  # fmt: skip
+    run.add_argument(
+        "--api-socket",
+        type=Path,
+        default=Path("/run/frrdmvpn/frrdmvpn.sock"),
+        help="the gRPC API's unix socket",
+    )
+    run.add_argument(
+        "--api-group",
+        default="frrdmvpn",
+        help="group of the operators (show, clear, debug: --api-socket)",
+    )
+    run.add_argument(
+        "--api-admin-socket",
+        type=Path,
+        default=Path("/run/frrdmvpn/frrdmvpn-admin.sock"),
+        help="the gRPC API's unix socket for administrators",
+    )
+    run.add_argument(
+        "--api-admin-group",
+        default="frrdmvpn-admin",
+        help="group of the administrators (configuration, secrets: "
+        "--api-admin-socket); root is always one",
+    )
     run.add_argument("--api-tcp", metavar="HOST:PORT", help="also listen on TCP (mutual TLS)")
     run.add_argument("--tls-cert", type=Path, help="server certificate (PEM) for --api-tcp")
     run.add_argument("--tls-key", type=Path, help="its private key (PEM)")
-    run.add_argument("--tls-client-ca", type=Path,
-                     help="CA that signs client certificates (a subjectAltName URI "
-                          "urn:frrdmvpn:role:admin makes an administrator, else an "
-                          "operator)")  # fmt: skip
+    run.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        help="CA that signs client certificates (a subjectAltName URI "
+        "urn:frrdmvpn:role:admin makes an administrator, else an "
+        "operator)",
+    )
     run.add_argument("--no-api", action="store_true", help="serve no API")
-    run.add_argument("--metrics", metavar="HOST:PORT",
-                     help="serve Prometheus metrics on localhost, e.g. 127.0.0.1:9742")  # fmt: skip
-    run.add_argument("--running", type=Path, default=config_store.RUNNING,
-                     help="where the running configuration is kept")  # fmt: skip
+    run.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on localhost, e.g. 127.0.0.1:9742",
+    )
+    run.add_argument(
+        "--running",
+        type=Path,
+        default=config_store.RUNNING,
+        help="where the running configuration is kept",
+    )
     run.set_defaults(dry_run=False)
     for name, helptext in (
         ("validate", "check a configuration file; print every finding with its line"),
@@ -281,10 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
         ("save", "write the running configuration to the saved file (write memory)"),
     ):
         cmd = sub.add_parser(name, help=helptext)
-        cmd.add_argument("-c", "--config", type=Path, default=config_store.SAVED,
-                         help=f"configuration file (default {config_store.SAVED})")  # fmt: skip
-        cmd.add_argument("--running", type=Path, default=config_store.RUNNING,
-                         help="where the running configuration is kept")  # fmt: skip
+        cmd.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            default=config_store.SAVED,
+            help=f"configuration file (default {config_store.SAVED})",
+        )
+        cmd.add_argument(
+            "--running",
+            type=Path,
+            default=config_store.RUNNING,
+            help="where the running configuration is kept",
+        )
         if name == "apply":
             cmd.add_argument("--dry-run", action="store_true", help="only say what would change")
     return parser
@@ -294,9 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``frrdmvpnd``."""
     args = build_parser().parse_args(argv)
     try:
-        commands = {"run": cmd_run, "validate": cmd_validate, "apply": cmd_apply,
-                    "save": cmd_save, "guard": cmd_guard,
-                    "configured": cmd_configured}  # fmt: skip
+        commands = {
+            "run": cmd_run,
+            "validate": cmd_validate,
+            "apply": cmd_apply,
+            "save": cmd_save,
+            "guard": cmd_guard,
+            "configured": cmd_configured,
+        }
         return commands[args.command](args)
     except (GuardError, ValueError) as exc:
         print(f"frrdmvpnd: {exc}", file=sys.stderr)

@@ -34,27 +34,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", type=Path, default=DEFAULT_LISTEN, help="socket nhrpd uses")
     p.add_argument("--upstream", type=Path, default=DEFAULT_UPSTREAM, help="charon's socket")
     p.add_argument("--events", type=Path, default=EVENTS_PATH, help="nhrpd's event socket")
-    p.add_argument("--config", type=Path, help="take the authorization policy from this "
-                   "frrdmvpn.conf (re-read on SIGHUP) instead of the options below")  # fmt: skip
-    p.add_argument("--tunnel-subnet", type=ipaddress.ip_network,
-                   help="the tunnel's subnet (without --config)")  # fmt: skip
-    p.add_argument("--pidfile", type=Path, default=Path("/run/frrdmvpn/proxy.pid"),
-                   help="where `frrdmvpnd apply` finds this process to send SIGHUP")  # fmt: skip
-    p.add_argument("--auth", choices=sorted(MODES), default="psk-map",
-                   help="how bindings are authorized (without --config)")  # fmt: skip
-    p.add_argument("--psk-map", action="append", default=[], metavar="ID=NET[,NET]",
-                   help="an IKE identity and what it may claim (no --config); repeat. Without "
-                   "the keys only address identities can be tied to a peer: others claim "
-                   "nothing")  # fmt: skip
-    p.add_argument("--journal", type=Path, default=JOURNAL_PATH,
-                   help="where decisions are recorded for frrdmvpnd")  # fmt: skip
-    p.add_argument("--profile", action="append", default=[], metavar="NAME",
-                   help="an IPsec profile (charon connection) of DMVPN's, which nhrpd may "
-                   "initiate and terminate (without --config); repeat")  # fmt: skip
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="take the authorization policy from this "
+        "frrdmvpn.conf (re-read on SIGHUP) instead of the options below",
+    )
+    p.add_argument(
+        "--tunnel-subnet", type=ipaddress.ip_network, help="the tunnel's subnet (without --config)"
+    )
+    p.add_argument(
+        "--pidfile",
+        type=Path,
+        default=Path("/run/frrdmvpn/proxy.pid"),
+        help="where `frrdmvpnd apply` finds this process to send SIGHUP",
+    )
+    p.add_argument(
+        "--auth",
+        choices=sorted(MODES),
+        default="psk-map",
+        help="how bindings are authorized (without --config)",
+    )
+    p.add_argument(
+        "--psk-map",
+        action="append",
+        default=[],
+        metavar="ID=NET[,NET]",
+        help="an IKE identity and what it may claim (no --config); repeat. Without "
+        "the keys only address identities can be tied to a peer: others claim "
+        "nothing",
+    )
+    p.add_argument(
+        "--journal",
+        type=Path,
+        default=JOURNAL_PATH,
+        help="where decisions are recorded for frrdmvpnd",
+    )
+    p.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an IPsec profile (charon connection) of DMVPN's, which nhrpd may "
+        "initiate and terminate (without --config); repeat",
+    )
     p.add_argument("--group", default="frr", help="group allowed to use both sockets")
-    p.add_argument("--nhrpd-user", default="frr", help="nhrpd's user: its connections have a "
-                   "budget of their own that other users cannot take, and it may send only "
-                   "what nhrpd sends; other users but root may send nothing")  # fmt: skip
+    p.add_argument(
+        "--nhrpd-user",
+        default="frr",
+        help="nhrpd's user: its connections have a "
+        "budget of their own that other users cannot take, and it may send only "
+        "what nhrpd sends; other users but root may send nothing",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     return p
 

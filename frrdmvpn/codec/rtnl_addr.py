@@ -40,8 +40,9 @@ Received = netlink.Received[AddressChange]  # what one datagram held
 
 def dump_request(seq: int) -> bytes:
     """Ask for every IPv4 address (of every interface)."""
-    return message(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq,
-                   _IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0))  # fmt: skip
+    return message(
+        RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, _IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)
+    )
 
 
 def parse(datagram: bytes) -> Received:
@@ -61,6 +62,9 @@ def parse(datagram: bytes) -> Received:
             raw = found.get(IFA_LOCAL, found.get(IFA_ADDRESS))
             if family != socket.AF_INET or raw is None or len(raw) != 4:
                 continue
-            out.changes.append(AddressChange(ifindex, ipaddress.IPv4Address(raw), prefixlen,
-                                             deleted=msg.kind == RTM_DELADDR))  # fmt: skip
+            out.changes.append(
+                AddressChange(
+                    ifindex, ipaddress.IPv4Address(raw), prefixlen, deleted=msg.kind == RTM_DELADDR
+                )
+            )
     return out

@@ -24,8 +24,16 @@ NDA_DST = 1
 NDA_LLADDR = 2
 _NDMSG = struct.Struct("=BBHiHBB")  # family, pad, pad, ifindex, state, flags, type
 #: NUD_* bits in the order ``ip neigh`` prints them (its first is what a state is called).
-STATES = ((0x01, "INCOMPLETE"), (0x02, "REACHABLE"), (0x04, "STALE"), (0x08, "DELAY"),
-          (0x10, "PROBE"), (0x20, "FAILED"), (0x40, "NOARP"), (0x80, "PERMANENT"))  # fmt: skip
+STATES = (
+    (0x01, "INCOMPLETE"),
+    (0x02, "REACHABLE"),
+    (0x04, "STALE"),
+    (0x08, "DELAY"),
+    (0x10, "PROBE"),
+    (0x20, "FAILED"),
+    (0x40, "NOARP"),
+    (0x80, "PERMANENT"),
+)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -46,8 +54,9 @@ Received = netlink.Received[NeighborChange]  # what one datagram held
 
 def dump_request(seq: int, family: int = socket.AF_UNSPEC) -> bytes:
     """Ask for every neighbour entry (of every interface)."""
-    return message(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq,
-                   _NDMSG.pack(family, 0, 0, 0, 0, 0, 0))  # fmt: skip
+    return message(
+        RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq, _NDMSG.pack(family, 0, 0, 0, 0, 0, 0)
+    )
 
 
 def state_name(bits: int) -> str:
@@ -77,7 +86,13 @@ def parse(datagram: bytes) -> Received:
             if len(dst) != (4 if family == socket.AF_INET else 16):
                 continue
             raw = found.get(NDA_LLADDR)
-            out.changes.append(NeighborChange(
-                ifindex, ipaddress.ip_address(dst), None if raw is None else lladdr_text(raw),
-                state_name(state), deleted=msg.kind == RTM_DELNEIGH))  # fmt: skip
+            out.changes.append(
+                NeighborChange(
+                    ifindex,
+                    ipaddress.ip_address(dst),
+                    None if raw is None else lladdr_text(raw),
+                    state_name(state),
+                    deleted=msg.kind == RTM_DELNEIGH,
+                )
+            )
     return out

@@ -97,11 +97,14 @@ def encode_command(line: str) -> bytes:
     if not data.strip():
         raise VtyWireError("empty vty command")
     if len(data) > MAX_COMMAND:
-        raise VtyWireError(f"vty command of {len(data)} bytes is longer than {MAX_COMMAND} "
-                           f"(FRR would cut it): {line[:80]!r}...")  # fmt: skip
+        raise VtyWireError(
+            f"vty command of {len(data)} bytes is longer than {MAX_COMMAND} "
+            f"(FRR would cut it): {line[:80]!r}..."
+        )
     if len(data.split()) > MAX_WORDS:
-        raise VtyWireError(f"vty command of {len(data.split())} words has more than "
-                           f"{MAX_WORDS}: {line[:80]!r}...")  # fmt: skip
+        raise VtyWireError(
+            f"vty command of {len(data.split())} words has more than {MAX_WORDS}: {line[:80]!r}..."
+        )
     return data + b"\0"
 
 

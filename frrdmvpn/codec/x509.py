@@ -204,8 +204,12 @@ def _oid(raw: bytes) -> str:
 
 
 # TeletexString (T.61) is read as UTF-8 as python3-cryptography does: others are refused.
-_TEXT_CODECS = {UTF8_STRING: "utf-8", TELETEX_STRING: "utf-8", BMP_STRING: "utf-16-be",
-                UNIVERSAL_STRING: "utf-32-be"}  # fmt: skip
+_TEXT_CODECS = {
+    UTF8_STRING: "utf-8",
+    TELETEX_STRING: "utf-8",
+    BMP_STRING: "utf-16-be",
+    UNIVERSAL_STRING: "utf-32-be",
+}
 _CHARACTER_SETS = {
     PRINTABLE_STRING: PRINTABLE_CHARACTERS,
     IA5_STRING: frozenset(range(0x80)),

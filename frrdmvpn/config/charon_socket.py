@@ -106,16 +106,24 @@ def dropin_action(node: Standing, current: str | None) -> DropinAction:
     configuration of standing ``node``."""
     if node.kind is Kind.UNUSABLE:
         where = "is absent" if current is None else "stays as it is"
-        return DropinAction(Step.KEEP, f"{DROPIN} {where}: the configuration cannot be used, "
-                            "so charon's socket does not move")  # fmt: skip
+        return DropinAction(
+            Step.KEEP,
+            f"{DROPIN} {where}: the configuration cannot be used, so charon's socket does not move",
+        )
     if node.kind is Kind.NO_TUNNEL:
         if current is None:
             return DropinAction(Step.KEEP, f"charon keeps {PROXY_SOCKET} (no tunnel)")
-        return DropinAction(Step.REMOVE, f"removed {DROPIN}: charon returns to "
-                            f"{PROXY_SOCKET} when it next starts (no tunnel)")  # fmt: skip
+        return DropinAction(
+            Step.REMOVE,
+            f"removed {DROPIN}: charon returns to {PROXY_SOCKET} when it next starts (no tunnel)",
+        )
     text = render_dropin()
     if current == text:
         return DropinAction(Step.KEEP, f"charon's socket is {CHARON_SOCKET} ({DROPIN})")
-    return DropinAction(Step.WRITE, f"wrote {DROPIN}: charon moves to {CHARON_SOCKET} when it "
-                        f"next starts (restart strongswan.service after "
-                        f"frrdmvpn-proxy.service)", text)  # fmt: skip
+    return DropinAction(
+        Step.WRITE,
+        f"wrote {DROPIN}: charon moves to {CHARON_SOCKET} when it "
+        f"next starts (restart strongswan.service after "
+        f"frrdmvpn-proxy.service)",
+        text,
+    )

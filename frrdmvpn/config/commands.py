@@ -84,8 +84,12 @@ DH_GROUPS = (1, 2, 5, 14, 15, 16, 19, 20, 21, 24, 31)
 ESP_ENCRYPTION = ("esp-aes", "esp-gcm", "esp-null")
 ESP_KEY_BITS = ("128", "192", "256")
 ESP_INTEGRITY = (
-    "esp-md5-hmac", "esp-sha-hmac", "esp-sha256-hmac", "esp-sha384-hmac", "esp-sha512-hmac",
-)  # fmt: skip
+    "esp-md5-hmac",
+    "esp-sha-hmac",
+    "esp-sha256-hmac",
+    "esp-sha384-hmac",
+    "esp-sha512-hmac",
+)
 
 N = TypeVar("N")
 _NAME = operator.attrgetter("name")
@@ -327,27 +331,68 @@ def _global() -> list[Command]:
     g = Mode.CONFIG
     out = [
         Command(g, ("hostname", NAME), _hostname, "Set the host name", _no_hostname),
-        Command(g, ("interface", Param("tunnel", Tunnel())), _interface_enter,
-                "Configure an mGRE tunnel interface", _interface_remove, no_depth=2),
-        Command(g, ("router", "ospf", Opt(Param("pid", IntRange(1, 65535)))), _ospf_enter,
-                "Configure the OSPF process", _ospf_remove, no_depth=2),
-        Command(g, ("frrdmvpn", "authorization",
-                    Param("mode", Choice(*(m.value for m in PolicyMode)))),
-                _authorization_enter, "Binding authorization policy", _authorization_remove,
-                no_depth=2),
-    ]  # fmt: skip
+        Command(
+            g,
+            ("interface", Param("tunnel", Tunnel())),
+            _interface_enter,
+            "Configure an mGRE tunnel interface",
+            _interface_remove,
+            no_depth=2,
+        ),
+        Command(
+            g,
+            ("router", "ospf", Opt(Param("pid", IntRange(1, 65535)))),
+            _ospf_enter,
+            "Configure the OSPF process",
+            _ospf_remove,
+            no_depth=2,
+        ),
+        Command(
+            g,
+            ("frrdmvpn", "authorization", Param("mode", Choice(*(m.value for m in PolicyMode)))),
+            _authorization_enter,
+            "Binding authorization policy",
+            _authorization_remove,
+            no_depth=2,
+        ),
+    ]
     blocks: list[tuple[tuple[str, ...], str, Callable[[str], Any], Mode, str]] = [
-        (("crypto", "ikev2", "proposal"), "ikev2_proposals", Ikev2Proposal,
-         Mode.IKEV2_PROPOSAL, "Define an IKEv2 proposal"),
-        (("crypto", "ikev2", "keyring"), "ikev2_keyrings", Ikev2Keyring, Mode.IKEV2_KEYRING,
-         "Define an IKEv2 keyring (pre-shared keys)"),
-        (("crypto", "ikev2", "profile"), "ikev2_profiles", Ikev2Profile, Mode.IKEV2_PROFILE,
-         "Define an IKEv2 profile"),
-        (("crypto", "pki", "trustpoint"), "trustpoints", Trustpoint, Mode.PKI_TRUSTPOINT,
-         "Define certificate files"),
-        (("crypto", "ipsec", "profile"), "ipsec_profiles", IpsecProfile, Mode.IPSEC_PROFILE,
-         "Define an IPsec profile"),
-    ]  # fmt: skip
+        (
+            ("crypto", "ikev2", "proposal"),
+            "ikev2_proposals",
+            Ikev2Proposal,
+            Mode.IKEV2_PROPOSAL,
+            "Define an IKEv2 proposal",
+        ),
+        (
+            ("crypto", "ikev2", "keyring"),
+            "ikev2_keyrings",
+            Ikev2Keyring,
+            Mode.IKEV2_KEYRING,
+            "Define an IKEv2 keyring (pre-shared keys)",
+        ),
+        (
+            ("crypto", "ikev2", "profile"),
+            "ikev2_profiles",
+            Ikev2Profile,
+            Mode.IKEV2_PROFILE,
+            "Define an IKEv2 profile",
+        ),
+        (
+            ("crypto", "pki", "trustpoint"),
+            "trustpoints",
+            Trustpoint,
+            Mode.PKI_TRUSTPOINT,
+            "Define certificate files",
+        ),
+        (
+            ("crypto", "ipsec", "profile"),
+            "ipsec_profiles",
+            IpsecProfile,
+            Mode.IPSEC_PROFILE,
+            "Define an IPsec profile",
+        ),
+    ]
     for words, field, make, mode, help_text in blocks:
         enter, remove = _enter(field, make, mode, " ".join(words))
         out.append(Command(g, (*words, NAME), enter, help_text, remove, no_depth=4))
@@ -362,9 +407,16 @@ def _global() -> list[Command]:
             key=f"crypto ipsec transform-set {name}",
         )
 
-    out.append(Command(g, ("crypto", "ipsec", "transform-set", NAME, enc, bits, integrity),
-                       _transform_set_enter, "Define an IPsec transform-set", remove_ts,
-                       no_depth=4))  # fmt: skip
+    out.append(
+        Command(
+            g,
+            ("crypto", "ipsec", "transform-set", NAME, enc, bits, integrity),
+            _transform_set_enter,
+            "Define an IPsec transform-set",
+            remove_ts,
+            no_depth=4,
+        )
+    )
     return out
 
 
@@ -447,8 +499,9 @@ def _multicast(add: bool) -> Handler:
             assert isinstance(target, IPv4Address)
             rest = tuple(a for a in i.nhrp_map_multicast if a != target)
             if add:
-                entries = i.nhrp_map_multicast if target in i.nhrp_map_multicast else (
-                    *rest, target)  # fmt: skip
+                entries = (
+                    i.nhrp_map_multicast if target in i.nhrp_map_multicast else (*rest, target)
+                )
             else:
                 entries = rest
             return dataclasses.replace(i, nhrp_map_multicast=entries)
@@ -464,74 +517,178 @@ def _interface() -> list[Command]:
     m = Mode.INTERFACE
     ospf_types = Choice(*(t.value for t in OspfNetworkType))
 
-    def setting(words: tuple[str, ...], param: Param | None, field: str, help_text: str,
-                read: Callable[[Args], object] | None = None) -> Command:  # fmt: skip
+    def setting(
+        words: tuple[str, ...],
+        param: Param | None,
+        field: str,
+        help_text: str,
+        read: Callable[[Args], object] | None = None,
+    ) -> Command:
         pattern: tuple[Element, ...] = words if param is None else (*words, param)
         if param is None:
             handler = _set(**{field: True})
         else:
             handler = _set_from(field, read or _arg(param.name))
         no_value: object = False if param is None else None
-        return Command(m, pattern, handler, help_text, _set(**{field: no_value}),
-                       no_depth=len(words), key=" ".join(words))  # fmt: skip
+        return Command(
+            m,
+            pattern,
+            handler,
+            help_text,
+            _set(**{field: no_value}),
+            no_depth=len(words),
+            key=" ".join(words),
+        )
 
     def tristate(words: tuple[str, ...], field: str, help_text: str) -> Command:
-        return Command(m, words, _set(**{field: True}), help_text, _set(**{field: False}),
-                       _set(**{field: None}), key=" ".join(words))  # fmt: skip
+        return Command(
+            m,
+            words,
+            _set(**{field: True}),
+            help_text,
+            _set(**{field: False}),
+            _set(**{field: None}),
+            key=" ".join(words),
+        )
 
     return [
-        setting(("description",), Param("text", Line()), "description",
-                "Interface description"),
-        Command(m, ("ip", "address", Param("address", Ipv4()), Param("mask", Mask())),
-                _set_from("address", _address), "Tunnel (overlay) address and subnet mask",
-                _set(address=None), no_depth=2, key="ip address"),
+        setting(("description",), Param("text", Line()), "description", "Interface description"),
+        Command(
+            m,
+            ("ip", "address", Param("address", Ipv4()), Param("mask", Mask())),
+            _set_from("address", _address),
+            "Tunnel (overlay) address and subnet mask",
+            _set(address=None),
+            no_depth=2,
+            key="ip address",
+        ),
         setting(("ip", "mtu"), Param("bytes", IntRange(576, 9000)), "mtu", "IP MTU of the tunnel"),
-        setting(("ip", "tcp", "adjust-mss"), Param("bytes", IntRange(500, 1460)),
-                "tcp_adjust_mss", "Clamp the TCP MSS of SYNs through the tunnel"),
-        setting(("ip", "nhrp", "authentication"),
-                Param("secret", Secret("nhrp_authentication", "NHRP authentication string")),
-                "nhrp_authentication", "NHRP cleartext authentication string"),
-        setting(("ip", "nhrp", "network-id"), Param("id", IntRange(1, 4294967295)),
-                "nhrp_network_id", "NHRP network id (required)"),
-        setting(("ip", "nhrp", "holdtime"), Param("seconds", IntRange(1, 65000)),
-                "nhrp_holdtime", "NHRP registration holdtime"),
-        Command(m, ("ip", "nhrp", "nhs", Param("target", _OrDynamic()),
-                    Opt("nbma", Param("nbma", Host())),
-                    Opt(Param("multicast", Choice("multicast"))),
-                    Opt("priority", Param("priority", IntRange(0, 255)))),
-                _nhs_add, "Next hop server", _nhs_remove, no_depth=4),
-        Command(m, ("ip", "nhrp", "map", Param("protocol", Ipv4()), Param("nbma", Ipv4())),
-                _map_add, "Static NHRP mapping", _map_remove, no_depth=4),
-        Command(m, ("ip", "nhrp", "map", "multicast", Param("target", _OrDynamic())),
-                _multicast(add=True), "NBMA destinations of multicast (OSPF hellos)",
-                _multicast(add=False), no_depth=5),
-        tristate(("ip", "nhrp", "registration", "no-unique"), "nhrp_registration_no_unique",
-                 "Do not set the unique flag in registrations (default on)"),
-        setting(("ip", "nhrp", "redirect"), None, "nhrp_redirect",
-                "Send NHRP redirects (hub, Phase 3)"),
-        setting(("ip", "nhrp", "shortcut"), None, "nhrp_shortcut",
-                "Install NHRP shortcuts (spoke, Phase 3)"),
-        setting(("ip", "ospf", "network"), Param("type", ospf_types), "ospf_network",
-                "OSPF network type", lambda a: OspfNetworkType(a.text("type"))),
-        setting(("ip", "ospf", "priority"), Param("priority", IntRange(0, 255)),
-                "ospf_priority", "OSPF DR priority"),
-        setting(("ip", "ospf", "hello-interval"), Param("seconds", IntRange(1, 65535)),
-                "ospf_hello_interval", "OSPF hello interval"),
-        setting(("ip", "ospf", "dead-interval"), Param("seconds", IntRange(1, 65535)),
-                "ospf_dead_interval", "OSPF dead interval"),
-        tristate(("ip", "ospf", "mtu-ignore"), "ospf_mtu_ignore",
-                 "Ignore the MTU in OSPF DBD packets (default on)"),
-        setting(("tunnel", "source"), Param("source", Source()), "source",
-                "Underlay (NBMA) interface or address"),
-        Command(m, ("tunnel", "mode", "gre", "multipoint"), _set(multipoint=True),
-                "Multipoint GRE (required)", _set(multipoint=False), no_depth=2,
-                key="tunnel mode"),
+        setting(
+            ("ip", "tcp", "adjust-mss"),
+            Param("bytes", IntRange(500, 1460)),
+            "tcp_adjust_mss",
+            "Clamp the TCP MSS of SYNs through the tunnel",
+        ),
+        setting(
+            ("ip", "nhrp", "authentication"),
+            Param("secret", Secret("nhrp_authentication", "NHRP authentication string")),
+            "nhrp_authentication",
+            "NHRP cleartext authentication string",
+        ),
+        setting(
+            ("ip", "nhrp", "network-id"),
+            Param("id", IntRange(1, 4294967295)),
+            "nhrp_network_id",
+            "NHRP network id (required)",
+        ),
+        setting(
+            ("ip", "nhrp", "holdtime"),
+            Param("seconds", IntRange(1, 65000)),
+            "nhrp_holdtime",
+            "NHRP registration holdtime",
+        ),
+        Command(
+            m,
+            (
+                "ip",
+                "nhrp",
+                "nhs",
+                Param("target", _OrDynamic()),
+                Opt("nbma", Param("nbma", Host())),
+                Opt(Param("multicast", Choice("multicast"))),
+                Opt("priority", Param("priority", IntRange(0, 255))),
+            ),
+            _nhs_add,
+            "Next hop server",
+            _nhs_remove,
+            no_depth=4,
+        ),
+        Command(
+            m,
+            ("ip", "nhrp", "map", Param("protocol", Ipv4()), Param("nbma", Ipv4())),
+            _map_add,
+            "Static NHRP mapping",
+            _map_remove,
+            no_depth=4,
+        ),
+        Command(
+            m,
+            ("ip", "nhrp", "map", "multicast", Param("target", _OrDynamic())),
+            _multicast(add=True),
+            "NBMA destinations of multicast (OSPF hellos)",
+            _multicast(add=False),
+            no_depth=5,
+        ),
+        tristate(
+            ("ip", "nhrp", "registration", "no-unique"),
+            "nhrp_registration_no_unique",
+            "Do not set the unique flag in registrations (default on)",
+        ),
+        setting(
+            ("ip", "nhrp", "redirect"), None, "nhrp_redirect", "Send NHRP redirects (hub, Phase 3)"
+        ),
+        setting(
+            ("ip", "nhrp", "shortcut"),
+            None,
+            "nhrp_shortcut",
+            "Install NHRP shortcuts (spoke, Phase 3)",
+        ),
+        setting(
+            ("ip", "ospf", "network"),
+            Param("type", ospf_types),
+            "ospf_network",
+            "OSPF network type",
+            lambda a: OspfNetworkType(a.text("type")),
+        ),
+        setting(
+            ("ip", "ospf", "priority"),
+            Param("priority", IntRange(0, 255)),
+            "ospf_priority",
+            "OSPF DR priority",
+        ),
+        setting(
+            ("ip", "ospf", "hello-interval"),
+            Param("seconds", IntRange(1, 65535)),
+            "ospf_hello_interval",
+            "OSPF hello interval",
+        ),
+        setting(
+            ("ip", "ospf", "dead-interval"),
+            Param("seconds", IntRange(1, 65535)),
+            "ospf_dead_interval",
+            "OSPF dead interval",
+        ),
+        tristate(
+            ("ip", "ospf", "mtu-ignore"),
+            "ospf_mtu_ignore",
+            "Ignore the MTU in OSPF DBD packets (default on)",
+        ),
+        setting(
+            ("tunnel", "source"),
+            Param("source", Source()),
+            "source",
+            "Underlay (NBMA) interface or address",
+        ),
+        Command(
+            m,
+            ("tunnel", "mode", "gre", "multipoint"),
+            _set(multipoint=True),
+            "Multipoint GRE (required)",
+            _set(multipoint=False),
+            no_depth=2,
+            key="tunnel mode",
+        ),
         setting(("tunnel", "key"), Param("key", IntRange(0, 4294967295)), "key", "GRE key"),
-        Command(m, ("tunnel", "protection", "ipsec", "profile", Param("profile", Word("WORD"))),
-                _set_from("protection_profile", _arg("profile")),
-                "Protect the tunnel with an IPsec profile", _set(protection_profile=None),
-                no_depth=2, key="tunnel protection"),
-    ]  # fmt: skip
+        Command(
+            m,
+            ("tunnel", "protection", "ipsec", "profile", Param("profile", Word("WORD"))),
+            _set_from("protection_profile", _arg("profile")),
+            "Protect the tunnel with an IPsec profile",
+            _set(protection_profile=None),
+            no_depth=2,
+            key="tunnel protection",
+        ),
+    ]
 
 
 # --- crypto modes --------------------------------------------------------------------------
@@ -575,12 +732,22 @@ def _proposal() -> list[Command]:
         ("prf", IKE_PRF, "prf", "IKE pseudo-random functions"),
     ):
         values = Param("values", Choice(*choices), many=True)
-        out.append(Command(m, (keyword, values), _appending(field), help_text,
-                           _removing(field), no_depth=1))  # fmt: skip
+        out.append(
+            Command(
+                m, (keyword, values), _appending(field), help_text, _removing(field), no_depth=1
+            )
+        )
     groups = Param("values", Choice(*(str(g) for g in DH_GROUPS)), many=True)
-    out.append(Command(m, ("group", groups), _appending("groups", lambda v: int(str(v))),
-                       "Diffie-Hellman groups", _removing("groups", lambda v: int(str(v))),
-                       no_depth=1))  # fmt: skip
+    out.append(
+        Command(
+            m,
+            ("group", groups),
+            _appending("groups", lambda v: int(str(v))),
+            "Diffie-Hellman groups",
+            _removing("groups", lambda v: int(str(v))),
+            no_depth=1,
+        )
+    )
     return out
 
 
@@ -642,8 +809,7 @@ def _match_remote(add: bool) -> Handler:
 
         def edit(p: Ikev2Profile) -> Ikev2Profile:
             if not add:
-                kept = () if identity is None else tuple(
-                    i for i in p.match_remote if i != identity)  # fmt: skip
+                kept = () if identity is None else tuple(i for i in p.match_remote if i != identity)
                 return dataclasses.replace(p, match_remote=kept)
             if identity in p.match_remote:
                 return p
@@ -659,86 +825,207 @@ def _match_remote(add: bool) -> Handler:
 def _keyring_modes() -> list[Command]:
     k, p = Mode.IKEV2_KEYRING, Mode.IKEV2_KEYRING_PEER
     return [
-        Command(k, ("peer", NAME), _peer_enter, "Define a peer and its key", _peer_remove,
-                no_depth=2),
-        Command(p, ("address", Param("address", Ipv4()), Opt(Param("mask", Mask()))),
-                _set_from("address", _peer_address), "Peer address (0.0.0.0 0.0.0.0: any)",
-                _set(address=None), no_depth=1),
-        Command(p, ("identity", KIND, VALUE), _set_from("identity", _identity),
-                "Peer IKE identity", _set(identity=None), no_depth=1),
-        Command(p, ("pre-shared-key", Param("key", Secret("pre_shared_key", "pre-shared key"))),
-                _set_from("pre_shared_key", _arg("key")), "The pre-shared key",
-                _set(pre_shared_key=None), no_depth=1),
-    ]  # fmt: skip
+        Command(
+            k, ("peer", NAME), _peer_enter, "Define a peer and its key", _peer_remove, no_depth=2
+        ),
+        Command(
+            p,
+            ("address", Param("address", Ipv4()), Opt(Param("mask", Mask()))),
+            _set_from("address", _peer_address),
+            "Peer address (0.0.0.0 0.0.0.0: any)",
+            _set(address=None),
+            no_depth=1,
+        ),
+        Command(
+            p,
+            ("identity", KIND, VALUE),
+            _set_from("identity", _identity),
+            "Peer IKE identity",
+            _set(identity=None),
+            no_depth=1,
+        ),
+        Command(
+            p,
+            ("pre-shared-key", Param("key", Secret("pre_shared_key", "pre-shared key"))),
+            _set_from("pre_shared_key", _arg("key")),
+            "The pre-shared key",
+            _set(pre_shared_key=None),
+            no_depth=1,
+        ),
+    ]
 
 
 def _profile() -> list[Command]:
     m = Mode.IKEV2_PROFILE
     methods = Choice(*(a.value for a in AuthMethod))
     return [
-        Command(m, ("match", "identity", "remote", KIND, Opt(Param("domain", Whole("domain"))),
-                    VALUE, Opt(Param("mask", Mask()))),
-                _match_remote(add=True), "Remote identity this profile matches",
-                _match_remote(add=False), no_depth=3),
-        Command(m, ("identity", "local", KIND, VALUE), _set_from("identity_local", _identity),
-                "Local IKE identity", _set(identity_local=None), no_depth=2),
-        Command(m, ("authentication", "local", Param("method", methods)),
-                _set_from("authentication_local", lambda a: AuthMethod(a.text("method"))),
-                "Local authentication method", _set(authentication_local=None), no_depth=2),
-        Command(m, ("authentication", "remote", Param("method", methods)),
-                _set_from("authentication_remote", lambda a: AuthMethod(a.text("method"))),
-                "Remote authentication method", _set(authentication_remote=None), no_depth=2),
-        Command(m, ("keyring", "local", NAME), _set_from("keyring", _arg("name")),
-                "Keyring with the pre-shared keys", _set(keyring=None), no_depth=1),
-        Command(m, ("pki", "trustpoint", NAME), _set_from("trustpoint", _arg("name")),
-                "Trustpoint with the certificates", _set(trustpoint=None), no_depth=2),
-        Command(m, ("dpd", Param("interval", IntRange(10, 3600)), Param("retries", IntRange(2, 60)),
-                    Param("mode", Choice(*(d.value for d in DpdMode)))),
-                _set_from("dpd", lambda a: Dpd(a.number("interval"), a.number("retries"),
-                                               DpdMode(a.text("mode")))),
-                "Dead peer detection", _set(dpd=None), no_depth=1),
-        Command(m, ("lifetime", Param("seconds", IntRange(120, 86400))),
-                _set_from("lifetime", _arg("seconds")), "IKE SA lifetime", _set(lifetime=None),
-                no_depth=1),
-    ]  # fmt: skip
+        Command(
+            m,
+            (
+                "match",
+                "identity",
+                "remote",
+                KIND,
+                Opt(Param("domain", Whole("domain"))),
+                VALUE,
+                Opt(Param("mask", Mask())),
+            ),
+            _match_remote(add=True),
+            "Remote identity this profile matches",
+            _match_remote(add=False),
+            no_depth=3,
+        ),
+        Command(
+            m,
+            ("identity", "local", KIND, VALUE),
+            _set_from("identity_local", _identity),
+            "Local IKE identity",
+            _set(identity_local=None),
+            no_depth=2,
+        ),
+        Command(
+            m,
+            ("authentication", "local", Param("method", methods)),
+            _set_from("authentication_local", lambda a: AuthMethod(a.text("method"))),
+            "Local authentication method",
+            _set(authentication_local=None),
+            no_depth=2,
+        ),
+        Command(
+            m,
+            ("authentication", "remote", Param("method", methods)),
+            _set_from("authentication_remote", lambda a: AuthMethod(a.text("method"))),
+            "Remote authentication method",
+            _set(authentication_remote=None),
+            no_depth=2,
+        ),
+        Command(
+            m,
+            ("keyring", "local", NAME),
+            _set_from("keyring", _arg("name")),
+            "Keyring with the pre-shared keys",
+            _set(keyring=None),
+            no_depth=1,
+        ),
+        Command(
+            m,
+            ("pki", "trustpoint", NAME),
+            _set_from("trustpoint", _arg("name")),
+            "Trustpoint with the certificates",
+            _set(trustpoint=None),
+            no_depth=2,
+        ),
+        Command(
+            m,
+            (
+                "dpd",
+                Param("interval", IntRange(10, 3600)),
+                Param("retries", IntRange(2, 60)),
+                Param("mode", Choice(*(d.value for d in DpdMode))),
+            ),
+            _set_from(
+                "dpd",
+                lambda a: Dpd(a.number("interval"), a.number("retries"), DpdMode(a.text("mode"))),
+            ),
+            "Dead peer detection",
+            _set(dpd=None),
+            no_depth=1,
+        ),
+        Command(
+            m,
+            ("lifetime", Param("seconds", IntRange(120, 86400))),
+            _set_from("lifetime", _arg("seconds")),
+            "IKE SA lifetime",
+            _set(lifetime=None),
+            no_depth=1,
+        ),
+    ]
 
 
 def _trustpoint() -> list[Command]:
     m = Mode.PKI_TRUSTPOINT
     path = Param("path", Word("PATH"))
     return [
-        Command(m, ("certificate", path), _set_from("certificate", _arg("path")),
-                "This host's certificate file", _set(certificate=None), no_depth=1),
-        Command(m, ("private-key", path), _set_from("private_key", _arg("path")),
-                "This host's private key file", _set(private_key=None), no_depth=1),
-        Command(m, ("ca-certificate", path), _set_from("ca_certificate", _arg("path")),
-                "CA certificate file peers must chain to", _set(ca_certificate=None),
-                no_depth=1),
-    ]  # fmt: skip
+        Command(
+            m,
+            ("certificate", path),
+            _set_from("certificate", _arg("path")),
+            "This host's certificate file",
+            _set(certificate=None),
+            no_depth=1,
+        ),
+        Command(
+            m,
+            ("private-key", path),
+            _set_from("private_key", _arg("path")),
+            "This host's private key file",
+            _set(private_key=None),
+            no_depth=1,
+        ),
+        Command(
+            m,
+            ("ca-certificate", path),
+            _set_from("ca_certificate", _arg("path")),
+            "CA certificate file peers must chain to",
+            _set(ca_certificate=None),
+            no_depth=1,
+        ),
+    ]
 
 
 def _ipsec() -> list[Command]:
     t, p = Mode.TRANSFORM_SET, Mode.IPSEC_PROFILE
     groups = Choice(*(f"group{g}" for g in DH_GROUPS))
     return [
-        Command(t, ("mode", Param("mode", Choice(*(m.value for m in IpsecMode)))),
-                _set_from("mode", lambda a: IpsecMode(a.text("mode"))),
-                "Encapsulation mode (DMVPN: transport)", _set(mode=IpsecMode.TUNNEL),
-                no_depth=1),
-        Command(p, ("set", "transform-set", Param("values", Word("WORD"), many=True)),
-                _set_from("transform_sets", lambda a: tuple(
-                    dict.fromkeys(str(v) for v in a.items("values")))),
-                "Transform-sets, in order of preference", _set(transform_sets=()), no_depth=2),
-        Command(p, ("set", "ikev2-profile", NAME), _set_from("ikev2_profile", _arg("name")),
-                "IKEv2 profile", _set(ikev2_profile=None), no_depth=2),
-        Command(p, ("set", "pfs", Param("group", groups)),
-                _set_from("pfs_group", lambda a: int(a.text("group")[5:])),
-                "Perfect forward secrecy group", _set(pfs_group=None), no_depth=2),
-        Command(p, ("set", "security-association", "lifetime", "seconds",
-                    Param("seconds", IntRange(120, 86400))),
-                _set_from("lifetime_seconds", _arg("seconds")), "IPsec SA lifetime",
-                _set(lifetime_seconds=None), no_depth=3),
-    ]  # fmt: skip
+        Command(
+            t,
+            ("mode", Param("mode", Choice(*(m.value for m in IpsecMode)))),
+            _set_from("mode", lambda a: IpsecMode(a.text("mode"))),
+            "Encapsulation mode (DMVPN: transport)",
+            _set(mode=IpsecMode.TUNNEL),
+            no_depth=1,
+        ),
+        Command(
+            p,
+            ("set", "transform-set", Param("values", Word("WORD"), many=True)),
+            _set_from(
+                "transform_sets", lambda a: tuple(dict.fromkeys(str(v) for v in a.items("values")))
+            ),
+            "Transform-sets, in order of preference",
+            _set(transform_sets=()),
+            no_depth=2,
+        ),
+        Command(
+            p,
+            ("set", "ikev2-profile", NAME),
+            _set_from("ikev2_profile", _arg("name")),
+            "IKEv2 profile",
+            _set(ikev2_profile=None),
+            no_depth=2,
+        ),
+        Command(
+            p,
+            ("set", "pfs", Param("group", groups)),
+            _set_from("pfs_group", lambda a: int(a.text("group")[5:])),
+            "Perfect forward secrecy group",
+            _set(pfs_group=None),
+            no_depth=2,
+        ),
+        Command(
+            p,
+            (
+                "set",
+                "security-association",
+                "lifetime",
+                "seconds",
+                Param("seconds", IntRange(120, 86400)),
+            ),
+            _set_from("lifetime_seconds", _arg("seconds")),
+            "IPsec SA lifetime",
+            _set(lifetime_seconds=None),
+            no_depth=3,
+        ),
+    ]
 
 
 # --- router ospf and authorization ---------------------------------------------------------
@@ -800,8 +1087,7 @@ def _passive(add: bool) -> Handler:
 
 def _identity_allow(config: Config, ctx: Context, args: Args) -> Outcome:
     identity = args.text("identity")
-    prefixes = tuple(dict.fromkeys(p for p in args.items("prefixes")
-                                   if isinstance(p, IPv4Network)))  # fmt: skip
+    prefixes = tuple(dict.fromkeys(p for p in args.items("prefixes") if isinstance(p, IPv4Network)))
     entry = AuthorizedIdentity(identity, prefixes)
 
     def edit(a: Authorization) -> Authorization:
@@ -828,33 +1114,86 @@ def _ospf_and_authorization() -> list[Command]:
     o, a = Mode.ROUTER_OSPF, Mode.AUTHORIZATION
     area = Opt("area", Param("area", Area()))
     return [
-        Command(o, ("router-id", Param("id", Ipv4())), _set_from("router_id", _arg("id")),
-                "OSPF router id", _set(router_id=None), no_depth=1),
-        Command(o, ("network", Param("address", Ipv4()), Param("wildcard", Wildcard()), area),
-                _network(add=True), "Run OSPF on interfaces inside this network",
-                _network(add=False), no_depth=3),
-        Command(o, ("network", Param("prefix", Prefix()), area), _network(add=True),
-                "Run OSPF on interfaces inside this prefix", _network(add=False), no_depth=2),
-        Command(o, ("passive-interface", Param("ifname", _PassiveName())), _passive(add=True),
-                "Do not send OSPF hellos on this interface", _passive(add=False), no_depth=2),
-        Command(o, ("timers", "throttle", "spf", Param("delay", IntRange(0, 600000)),
-                    Param("initial", IntRange(0, 600000)), Param("maximum", IntRange(0, 600000))),
-                _set_from("spf_throttle", lambda a: (a.number("delay"), a.number("initial"),
-                                                     a.number("maximum"))),
-                "SPF throttling (milliseconds)", _set(spf_throttle=None), no_depth=3),
-        Command(o, ("timers", "throttle", "lsa", "all", Param("ms", IntRange(0, 5000))),
-                _set_from("lsa_throttle", _arg("ms")),
-                "Minimum interval between originations of an LSA (milliseconds)",
-                _set(lsa_throttle=None), no_depth=4),
-        Command(o, ("timers", "lsa", "arrival", Param("ms", IntRange(0, 600000))),
-                _set_from("lsa_arrival", _arg("ms")),
-                "Minimum interval between accepted copies of an LSA (milliseconds)",
-                _set(lsa_arrival=None), no_depth=3),
-        Command(a, ("identity", Param("identity", Word("IKE-ID")), "allow",
-                    Param("prefixes", Prefix(), many=True)),
-                _identity_allow, "Prefixes this IKE identity may claim (psk-map)",
-                _identity_remove, no_depth=2),
-    ]  # fmt: skip
+        Command(
+            o,
+            ("router-id", Param("id", Ipv4())),
+            _set_from("router_id", _arg("id")),
+            "OSPF router id",
+            _set(router_id=None),
+            no_depth=1,
+        ),
+        Command(
+            o,
+            ("network", Param("address", Ipv4()), Param("wildcard", Wildcard()), area),
+            _network(add=True),
+            "Run OSPF on interfaces inside this network",
+            _network(add=False),
+            no_depth=3,
+        ),
+        Command(
+            o,
+            ("network", Param("prefix", Prefix()), area),
+            _network(add=True),
+            "Run OSPF on interfaces inside this prefix",
+            _network(add=False),
+            no_depth=2,
+        ),
+        Command(
+            o,
+            ("passive-interface", Param("ifname", _PassiveName())),
+            _passive(add=True),
+            "Do not send OSPF hellos on this interface",
+            _passive(add=False),
+            no_depth=2,
+        ),
+        Command(
+            o,
+            (
+                "timers",
+                "throttle",
+                "spf",
+                Param("delay", IntRange(0, 600000)),
+                Param("initial", IntRange(0, 600000)),
+                Param("maximum", IntRange(0, 600000)),
+            ),
+            _set_from(
+                "spf_throttle",
+                lambda a: (a.number("delay"), a.number("initial"), a.number("maximum")),
+            ),
+            "SPF throttling (milliseconds)",
+            _set(spf_throttle=None),
+            no_depth=3,
+        ),
+        Command(
+            o,
+            ("timers", "throttle", "lsa", "all", Param("ms", IntRange(0, 5000))),
+            _set_from("lsa_throttle", _arg("ms")),
+            "Minimum interval between originations of an LSA (milliseconds)",
+            _set(lsa_throttle=None),
+            no_depth=4,
+        ),
+        Command(
+            o,
+            ("timers", "lsa", "arrival", Param("ms", IntRange(0, 600000))),
+            _set_from("lsa_arrival", _arg("ms")),
+            "Minimum interval between accepted copies of an LSA (milliseconds)",
+            _set(lsa_arrival=None),
+            no_depth=3,
+        ),
+        Command(
+            a,
+            (
+                "identity",
+                Param("identity", Word("IKE-ID")),
+                "allow",
+                Param("prefixes", Prefix(), many=True),
+            ),
+            _identity_allow,
+            "Prefixes this IKE identity may claim (psk-map)",
+            _identity_remove,
+            no_depth=2,
+        ),
+    ]
 
 
 def _fill_keys(commands: list[Command]) -> list[Command]:

@@ -100,8 +100,9 @@ def apply_line(
     first_rejection: _RejectedError | None = None
     while True:
         try:
-            outcome, key, hidden = _apply(config, tried, tokens, line, lenient=lenient,
-                                           secrets_from=secrets_from)  # fmt: skip
+            outcome, key, hidden = _apply(
+                config, tried, tokens, line, lenient=lenient, secrets_from=secrets_from
+            )
         except _RejectedError as rejected:
             first_rejection = first_rejection or rejected
             if fallback and rejected.unknown and tried.parent() != tried:
@@ -140,8 +141,9 @@ def _apply(
     negation = first if first in NEGATIONS else None
     body = tokens[1:] if negation else tokens
     if not body:
-        raise _RejectedError(tokens[0], "incomplete command",
-                        f"a command of {context.mode.title} after '{first}'")  # fmt: skip
+        raise _RejectedError(
+            tokens[0], "incomplete command", f"a command of {context.mode.title} after '{first}'"
+        )
     negated = negation is not None
     matched = GRAMMAR.match(context.mode, body, line, negated=negated, lenient=lenient)
     if isinstance(matched, Failure):

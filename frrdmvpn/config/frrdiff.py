@@ -49,24 +49,52 @@ class DiffRules:
 
 
 FRR84 = DiffRules(
-    ignored=("frr version", "frr defaults", "log", "debug", "service", "line vty", "agentx",
-             "password", "enable password", "Building configuration", "Current configuration"),
+    ignored=(
+        "frr version",
+        "frr defaults",
+        "log",
+        "debug",
+        "service",
+        "line vty",
+        "agentx",
+        "password",
+        "enable password",
+        "Building configuration",
+        "Current configuration",
+    ),
     optional=("hostname",),
-    single=("hostname", "nhrp event socket", "nhrp nflog-group", "nhrp multicast-nflog-group",
-            "description", "tunnel protection", "tunnel source", "ip nhrp network-id",
-            "ip nhrp holdtime", "ip nhrp mtu", "ip ospf network", "ip ospf hello-interval",
-            "ip ospf dead-interval", "ip ospf priority", "ip ospf cost", "ospf router-id",
-            "timers throttle spf", "timers throttle lsa all", "timers lsa min-arrival"),
+    single=(
+        "hostname",
+        "nhrp event socket",
+        "nhrp nflog-group",
+        "nhrp multicast-nflog-group",
+        "description",
+        "tunnel protection",
+        "tunnel source",
+        "ip nhrp network-id",
+        "ip nhrp holdtime",
+        "ip nhrp mtu",
+        "ip ospf network",
+        "ip ospf hello-interval",
+        "ip ospf dead-interval",
+        "ip ospf priority",
+        "ip ospf cost",
+        "ospf router-id",
+        "timers throttle spf",
+        "timers throttle lsa all",
+        "timers lsa min-arrival",
+    ),
     ordered=("ip nhrp nhs", "ip nhrp map multicast"),
-    no_forms=(("tunnel protection", "no tunnel protection"),
-              ("tunnel source", "no tunnel source"),
-              ("ip ospf network", "no ip ospf network"),
-              ("ip ospf dead-interval", "no ip ospf dead-interval"),
-              ("description", "no description")),
+    no_forms=(
+        ("tunnel protection", "no tunnel protection"),
+        ("tunnel source", "no tunnel source"),
+        ("ip ospf network", "no ip ospf network"),
+        ("ip ospf dead-interval", "no ip ospf dead-interval"),
+        ("description", "no description"),
+    ),
     kept_blocks=("interface",),
-    blocks=("interface", "router", "vrf", "address-family", "route-map", "key chain",
-            "line"),
-)  # fmt: skip
+    blocks=("interface", "router", "vrf", "address-family", "route-map", "key chain", "line"),
+)
 
 
 @dataclass
@@ -125,11 +153,11 @@ def _managed(nodes: list[Node], desired: list[Node], rules: DiffRules) -> list[N
     """Top-level statements frrdmvpn manages (unmanaged ones are neither kept nor removed)."""
     wanted = {f for d in desired if (f := _family(d.line, rules.optional))}
     return [
-        n for n in nodes
+        n
+        for n in nodes
         if not _ignored(n.line, rules)
-        and (_family(n.line, rules.optional) is None
-             or _family(n.line, rules.optional) in wanted)
-    ]  # fmt: skip
+        and (_family(n.line, rules.optional) is None or _family(n.line, rules.optional) in wanted)
+    ]
 
 
 def _level(running: list[Node], desired: list[Node], rules: DiffRules, top: bool) -> list[str]:
@@ -247,8 +275,9 @@ def nhrp_enabled_unauthorized(running: str, commands: list[str], desired: str) -
             protected.add(interface)
         elif interface is not None and _in(line, "no tunnel protection"):
             protected.discard(interface)
-        elif interface is not None and (_in(line, "ip nhrp network-id")
-                                        or _in(line, "ipv6 nhrp network-id")):  # fmt: skip
+        elif interface is not None and (
+            _in(line, "ip nhrp network-id") or _in(line, "ipv6 nhrp network-id")
+        ):
             missing = want_socket and not socket
             missing |= interface in want_protected and interface not in protected
             if missing:
@@ -259,6 +288,7 @@ def nhrp_enabled_unauthorized(running: str, commands: list[str], desired: str) -
 def _protected(nodes: list[Node]) -> set[str]:
     """Interfaces whose block has a ``tunnel protection``."""
     return {
-        n.line.split()[1] for n in nodes
+        n.line.split()[1]
+        for n in nodes
         if _in(n.line, "interface") and any(_in(c.line, "tunnel protection") for c in n.children)
-    }  # fmt: skip
+    }

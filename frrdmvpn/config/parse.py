@@ -88,16 +88,29 @@ def parse(text: str, *, lenient: bool = False, secrets_from: Config | None = Non
             continue  # inside a block whose header was rejected (already reported)
         if indent and not stack:
             token = tokenize(line)[0]
-            diagnostics.append(refused_character(line, number) or Diagnostic(
-                number, token.column, token.text, "indented line outside any block",
-                "a block header above it (interface, crypto ..., router ospf, frrdmvpn ...)",
-            ))  # fmt: skip
+            diagnostics.append(
+                refused_character(line, number)
+                or Diagnostic(
+                    number,
+                    token.column,
+                    token.text,
+                    "indented line outside any block",
+                    "a block header above it (interface, crypto ..., router ospf, frrdmvpn ...)",
+                )
+            )
             continue
         context = stack[-1][1] if stack else ROOT
         assert context is not None
         first = stripped.split()[0].lower()
-        result = apply_line(config, context, line, line_number=number, fallback=False,
-                            lenient=lenient, secrets_from=secrets_from)  # fmt: skip
+        result = apply_line(
+            config,
+            context,
+            line,
+            line_number=number,
+            fallback=False,
+            lenient=lenient,
+            secrets_from=secrets_from,
+        )
         if result.diagnostics:
             diagnostics.extend(_hint(result.diagnostics, config, context, last_block, line))
             if first not in ("no", "default"):

@@ -184,8 +184,15 @@ def psk_identity_problems(config: Config) -> dict[str, str]:
             )
             continue
         for own in (k for k in keys if _owns(k.owner, identity)):
-            other = next((k for k in keys if k.peer.pre_shared_key == own.peer.pre_shared_key
-                          and not _owns(k.owner, identity)), None)  # fmt: skip
+            other = next(
+                (
+                    k
+                    for k in keys
+                    if k.peer.pre_shared_key == own.peer.pre_shared_key
+                    and not _owns(k.owner, identity)
+                ),
+                None,
+            )
             if other is not None:
                 out[identity] = (
                     f"IKE identity {identity} is no address, and its pre-shared key "

@@ -122,8 +122,11 @@ def _trustpoint(tp: Trustpoint) -> list[str]:
 
 def _proposal(p: Ikev2Proposal) -> list[str]:
     lines = [f"crypto ikev2 proposal {p.name}"]
-    for keyword, values in (("encryption", p.encryption), ("integrity", p.integrity),
-                            ("prf", p.prf)):  # fmt: skip
+    for keyword, values in (
+        ("encryption", p.encryption),
+        ("integrity", p.integrity),
+        ("prf", p.prf),
+    ):
         if values:
             lines.append(f" {keyword} " + " ".join(values))
     if p.groups:

@@ -59,27 +59,51 @@ ViciValue: TypeAlias = "str | list[str] | list[bytes] | dict[str, ViciValue]"
 ViciMessage: TypeAlias = dict[str, ViciValue]
 
 IKE_ENCRYPTION = {
-    "aes-cbc-128": "aes128", "aes-cbc-192": "aes192", "aes-cbc-256": "aes256",
-    "aes-gcm-128": "aes128gcm16", "aes-gcm-256": "aes256gcm16",
-}  # fmt: skip
+    "aes-cbc-128": "aes128",
+    "aes-cbc-192": "aes192",
+    "aes-cbc-256": "aes256",
+    "aes-gcm-128": "aes128gcm16",
+    "aes-gcm-256": "aes256gcm16",
+}
 AEAD = frozenset({"aes-gcm-128", "aes-gcm-256"})
-INTEGRITY = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha384": "sha384",
-             "sha512": "sha512"}  # fmt: skip
+INTEGRITY = {
+    "md5": "md5",
+    "sha1": "sha1",
+    "sha256": "sha256",
+    "sha384": "sha384",
+    "sha512": "sha512",
+}
 DH_GROUPS = {
-    1: "modp768", 2: "modp1024", 5: "modp1536", 14: "modp2048", 15: "modp3072",
-    16: "modp4096", 19: "ecp256", 20: "ecp384", 21: "ecp521", 24: "modp2048s256",
+    1: "modp768",
+    2: "modp1024",
+    5: "modp1536",
+    14: "modp2048",
+    15: "modp3072",
+    16: "modp4096",
+    19: "ecp256",
+    20: "ecp384",
+    21: "ecp521",
+    24: "modp2048s256",
     31: "x25519",
-}  # fmt: skip
+}
 ESP_ENCRYPTION = {
-    ("esp-aes", None): "aes128", ("esp-aes", 128): "aes128", ("esp-aes", 192): "aes192",
-    ("esp-aes", 256): "aes256", ("esp-gcm", None): "aes128gcm16",
-    ("esp-gcm", 128): "aes128gcm16", ("esp-gcm", 192): "aes192gcm16",
-    ("esp-gcm", 256): "aes256gcm16", ("esp-null", None): "null",
-}  # fmt: skip
+    ("esp-aes", None): "aes128",
+    ("esp-aes", 128): "aes128",
+    ("esp-aes", 192): "aes192",
+    ("esp-aes", 256): "aes256",
+    ("esp-gcm", None): "aes128gcm16",
+    ("esp-gcm", 128): "aes128gcm16",
+    ("esp-gcm", 192): "aes192gcm16",
+    ("esp-gcm", 256): "aes256gcm16",
+    ("esp-null", None): "null",
+}
 ESP_INTEGRITY = {
-    "esp-md5-hmac": "md5", "esp-sha-hmac": "sha1", "esp-sha256-hmac": "sha256",
-    "esp-sha384-hmac": "sha384", "esp-sha512-hmac": "sha512",
-}  # fmt: skip
+    "esp-md5-hmac": "md5",
+    "esp-sha-hmac": "sha1",
+    "esp-sha256-hmac": "sha256",
+    "esp-sha384-hmac": "sha384",
+    "esp-sha512-hmac": "sha512",
+}
 GRE_SELECTOR = "dynamic[gre]"
 PUBKEY = (AuthMethod.RSA_SIG, AuthMethod.ECDSA_SIG)
 SHARED_PREFIX = "frrdmvpn"
@@ -334,8 +358,9 @@ def trustpoint_files(config: Config) -> tuple[TrustpointFile, ...]:
         if profile.authentication_remote in PUBKEY:
             wanted.append((tp.ca_certificate, "ca-certificate"))
         for path, keyword in wanted:
-            needed = None if path is None else TrustpointFile(tp.name, keyword, path,
-                                                              "key" in keyword)  # fmt: skip
+            needed = (
+                None if path is None else TrustpointFile(tp.name, keyword, path, "key" in keyword)
+            )
             if needed is not None and needed not in out:
                 out.append(needed)
     return tuple(out)
@@ -366,9 +391,15 @@ class SwanChanges:
     @property
     def empty(self) -> bool:
         return not any(
-            (self.load_conns, self.unload_conns, self.load_shared, self.unload_shared,
-             self.load_keys, self.unload_keys)
-        )  # fmt: skip
+            (
+                self.load_conns,
+                self.unload_conns,
+                self.load_shared,
+                self.unload_shared,
+                self.load_keys,
+                self.unload_keys,
+            )
+        )
 
     def unload_conn_messages(self) -> list[ViciMessage]:
         return [{"name": name} for name in self.unload_conns]

@@ -59,25 +59,73 @@ DESCRIPTION_MAX = 240  # characters, like IOS: far below the 4,095 bytes of an F
 #                        and its 256 words (FRR takes the description as words of a line)
 PATH_MAX = 4095  # bytes: Linux's PATH_MAX (4096) less the terminating NUL
 #: Every rule code (documented in docs/config.md).
-CODES = frozenset({
-    "multiple-tunnels", "tunnel-address-missing", "tunnel-mask", "tunnel-source-missing",
-    "tunnel-source-ifname", "tunnel-mode-missing", "network-id-missing", "holdtime-range",
-    "network-id-range", "mtu-range", "mss-range", "key-range", "ospf-priority-range",
-    "ospf-hello-range", "ospf-dead-range", "mtu-fragmentation", "mss-too-large",
-    "nhs-outside-subnet", "nhs-is-self", "nhs-nbma-missing", "nbma-is-self", "duplicate-nbma",
-    "map-outside-subnet", "nhs-priority-unsupported", "multicast-fqdn",
-    "nhrp-authentication-length", "nhrp-authentication-unsupported",
-    "ospf-network-unsupported", "ospf-spoke-priority", "ospf-dead-le-hello",
-    "protection-missing", "ipsec-profile-missing", "ikev2-proposal-invalid", "transform-invalid",
-    "transform-set-missing", "transform-set-mode", "ikev2-profile-missing", "ikev2-auth-missing",
-    "remote-identity-multiple", "keyring-missing", "psk-missing", "psk-no-match",
-    "trustpoint-missing", "trustpoint-incomplete", "trustpoint-path", "ospf-tunnel-not-covered",
-    "ospf-passive-tunnel", "ospf-passive-unknown", "spf-throttle", "ospf-network-area",
-    "authorization-missing", "authorization-identities-unused", "psk-map-empty",
-    "authorization-certificate-psk", "psk-map-overlap", "certificate-remote-identity",
-    "psk-map-shared-key", "name-too-long", "hostname-invalid", "description-too-long",
-    "psk-too-long", "path-too-long", "trustpoint-file",
-})  # fmt: skip
+CODES = frozenset(
+    {
+        "multiple-tunnels",
+        "tunnel-address-missing",
+        "tunnel-mask",
+        "tunnel-source-missing",
+        "tunnel-source-ifname",
+        "tunnel-mode-missing",
+        "network-id-missing",
+        "holdtime-range",
+        "network-id-range",
+        "mtu-range",
+        "mss-range",
+        "key-range",
+        "ospf-priority-range",
+        "ospf-hello-range",
+        "ospf-dead-range",
+        "mtu-fragmentation",
+        "mss-too-large",
+        "nhs-outside-subnet",
+        "nhs-is-self",
+        "nhs-nbma-missing",
+        "nbma-is-self",
+        "duplicate-nbma",
+        "map-outside-subnet",
+        "nhs-priority-unsupported",
+        "multicast-fqdn",
+        "nhrp-authentication-length",
+        "nhrp-authentication-unsupported",
+        "ospf-network-unsupported",
+        "ospf-spoke-priority",
+        "ospf-dead-le-hello",
+        "protection-missing",
+        "ipsec-profile-missing",
+        "ikev2-proposal-invalid",
+        "transform-invalid",
+        "transform-set-missing",
+        "transform-set-mode",
+        "ikev2-profile-missing",
+        "ikev2-auth-missing",
+        "remote-identity-multiple",
+        "keyring-missing",
+        "psk-missing",
+        "psk-no-match",
+        "trustpoint-missing",
+        "trustpoint-incomplete",
+        "trustpoint-path",
+        "ospf-tunnel-not-covered",
+        "ospf-passive-tunnel",
+        "ospf-passive-unknown",
+        "spf-throttle",
+        "ospf-network-area",
+        "authorization-missing",
+        "authorization-identities-unused",
+        "psk-map-empty",
+        "authorization-certificate-psk",
+        "psk-map-overlap",
+        "certificate-remote-identity",
+        "psk-map-shared-key",
+        "name-too-long",
+        "hostname-invalid",
+        "description-too-long",
+        "psk-too-long",
+        "path-too-long",
+        "trustpoint-file",
+    }
+)
 PUBKEY = (AuthMethod.RSA_SIG, AuthMethod.ECDSA_SIG)
 # Raises ValueError or OSError when apply may not read the file (frrdmvpn.adapters.trusted_files).
 FileCheck = Callable[[TrustpointFile], None]
@@ -184,8 +232,11 @@ class _Checker:
             self.proposal(proposal)
         for tp in c.trustpoints:
             ctx = Context(Mode.PKI_TRUSTPOINT, (tp.name,))
-            paths = (("certificate", tp.certificate), ("private-key", tp.private_key),
-                     ("ca-certificate", tp.ca_certificate))  # fmt: skip
+            paths = (
+                ("certificate", tp.certificate),
+                ("private-key", tp.private_key),
+                ("ca-certificate", tp.ca_certificate),
+            )
             for key, path in paths:
                 if path is not None and not path.startswith("/"):
                     self.error(
@@ -218,55 +269,86 @@ class _Checker:
         named: list[tuple[str, Context, int]] = [  # (name, its context, header token)
             *((p.name, Context(Mode.IKEV2_PROPOSAL, (p.name,)), 3) for p in c.ikev2_proposals),
             *((k.name, Context(Mode.IKEV2_KEYRING, (k.name,)), 3) for k in c.ikev2_keyrings),
-            *((p.name, Context(Mode.IKEV2_KEYRING_PEER, (k.name, p.name)), 1)
-              for k in c.ikev2_keyrings for p in k.peers),
+            *(
+                (p.name, Context(Mode.IKEV2_KEYRING_PEER, (k.name, p.name)), 1)
+                for k in c.ikev2_keyrings
+                for p in k.peers
+            ),
             *((p.name, Context(Mode.IKEV2_PROFILE, (p.name,)), 3) for p in c.ikev2_profiles),
             *((t.name, Context(Mode.PKI_TRUSTPOINT, (t.name,)), 3) for t in c.trustpoints),
             *((t.name, Context(Mode.TRANSFORM_SET, (t.name,)), 3) for t in c.transform_sets),
             *((p.name, Context(Mode.IPSEC_PROFILE, (p.name,)), 3) for p in c.ipsec_profiles),
-        ]  # fmt: skip
+        ]
         for name, ctx, token in named:
             size = len(name.encode("utf-8", "surrogatepass"))
             if size > NAME_MAX:
-                self.error("name-too-long", f"{_KINDS[ctx.mode]} names have at most {NAME_MAX} "
-                           "bytes, like every name (a name in charon's VICI has one length "
-                           f"byte); this one has {size}", _header_at(ctx, token),
-                           f"a name of 1-{NAME_MAX} bytes")  # fmt: skip
+                self.error(
+                    "name-too-long",
+                    f"{_KINDS[ctx.mode]} names have at most {NAME_MAX} "
+                    "bytes, like every name (a name in charon's VICI has one length "
+                    f"byte); this one has {size}",
+                    _header_at(ctx, token),
+                    f"a name of 1-{NAME_MAX} bytes",
+                )
         for t in c.interfaces:
             if t.description is not None and len(t.description) > DESCRIPTION_MAX:
-                self.error("description-too-long", f"a description has at most "
-                           f"{DESCRIPTION_MAX} characters; this one has {len(t.description)}",
-                           At(Context(Mode.INTERFACE, (t.name,)), "description", 1),
-                           f"1-{DESCRIPTION_MAX} characters")  # fmt: skip
+                self.error(
+                    "description-too-long",
+                    f"a description has at most "
+                    f"{DESCRIPTION_MAX} characters; this one has {len(t.description)}",
+                    At(Context(Mode.INTERFACE, (t.name,)), "description", 1),
+                    f"1-{DESCRIPTION_MAX} characters",
+                )
         for k in c.ikev2_keyrings:
             for peer in k.peers:
                 key = peer.pre_shared_key
                 size = 0 if key is None else len(key.encode("utf-8", "surrogatepass"))
                 if size > VALUE_MAX:  # pointing at the keyword: the key is never shown
-                    self.error("psk-too-long", f"a pre-shared key has at most {VALUE_MAX} "
-                               f"bytes (a VICI value has two length bytes); this one has {size}",
-                               At(Context(Mode.IKEV2_KEYRING_PEER, (k.name, peer.name)),
-                                  "pre-shared-key", 0), f"1-{VALUE_MAX} bytes")  # fmt: skip
+                    self.error(
+                        "psk-too-long",
+                        f"a pre-shared key has at most {VALUE_MAX} "
+                        f"bytes (a VICI value has two length bytes); this one has {size}",
+                        At(
+                            Context(Mode.IKEV2_KEYRING_PEER, (k.name, peer.name)),
+                            "pre-shared-key",
+                            0,
+                        ),
+                        f"1-{VALUE_MAX} bytes",
+                    )
         for tp in c.trustpoints:
-            paths = (("certificate", tp.certificate), ("private-key", tp.private_key),
-                     ("ca-certificate", tp.ca_certificate))  # fmt: skip
+            paths = (
+                ("certificate", tp.certificate),
+                ("private-key", tp.private_key),
+                ("ca-certificate", tp.ca_certificate),
+            )
             for key, path in paths:
                 size = 0 if path is None else len(path.encode("utf-8", "surrogatepass"))
                 if size > PATH_MAX:
-                    self.error("path-too-long", f"a path has at most {PATH_MAX} bytes "
-                               f"(Linux's PATH_MAX); this one has {size}",
-                               At(Context(Mode.PKI_TRUSTPOINT, (tp.name,)), key, 1),
-                               f"1-{PATH_MAX} bytes")  # fmt: skip
+                    self.error(
+                        "path-too-long",
+                        f"a path has at most {PATH_MAX} bytes "
+                        f"(Linux's PATH_MAX); this one has {size}",
+                        At(Context(Mode.PKI_TRUSTPOINT, (tp.name,)), key, 1),
+                        f"1-{PATH_MAX} bytes",
+                    )
 
     def hostname(self, name: str) -> None:
         at = At(ROOT, "hostname", 1)
         if len(name) > HOSTNAME_MAX:
-            self.error("hostname-invalid", f"a host name has at most {HOSTNAME_MAX} "
-                       f"characters (FRR's limit); this one has {len(name)}", at,
-                       f"1-{HOSTNAME_MAX} characters")  # fmt: skip
+            self.error(
+                "hostname-invalid",
+                f"a host name has at most {HOSTNAME_MAX} "
+                f"characters (FRR's limit); this one has {len(name)}",
+                at,
+                f"1-{HOSTNAME_MAX} characters",
+            )
         elif not (name[0].isascii() and name[0].isalnum()):
-            self.error("hostname-invalid", f"a host name starts with a letter or a digit "
-                       f"(FRR refuses {name[0]!r})", at, "hub1, spoke-2 ...")  # fmt: skip
+            self.error(
+                "hostname-invalid",
+                f"a host name starts with a letter or a digit (FRR refuses {name[0]!r})",
+                at,
+                "hub1, spoke-2 ...",
+            )
 
     # --- the tunnel ------------------------------------------------------------------
 
@@ -512,23 +594,53 @@ class _Checker:
         code = "ikev2-proposal-invalid"
         problems: list[tuple[str, At, str]] = []
         if not p.encryption:
-            problems.append((f"proposal {p.name} has no encryption", _header_at(ctx, 3),
-                             "encryption aes-cbc-256|aes-gcm-256 ..."))  # fmt: skip
+            problems.append(
+                (
+                    f"proposal {p.name} has no encryption",
+                    _header_at(ctx, 3),
+                    "encryption aes-cbc-256|aes-gcm-256 ...",
+                )
+            )
         if aead and classic:
-            problems.append(("AEAD (GCM) and non-AEAD encryption cannot share a proposal",
-                             At(ctx, "encryption", aead[0]), "a second proposal"))  # fmt: skip
+            problems.append(
+                (
+                    "AEAD (GCM) and non-AEAD encryption cannot share a proposal",
+                    At(ctx, "encryption", aead[0]),
+                    "a second proposal",
+                )
+            )
         if aead and p.integrity:
-            problems.append(("GCM encryption has no separate integrity algorithm",
-                             At(ctx, "integrity", 1), "no integrity; prf sha256 ..."))  # fmt: skip
+            problems.append(
+                (
+                    "GCM encryption has no separate integrity algorithm",
+                    At(ctx, "integrity", 1),
+                    "no integrity; prf sha256 ...",
+                )
+            )
         if aead and not p.prf:
-            problems.append(("GCM encryption needs a PRF", At(ctx, "encryption", aead[0]),
-                             "prf sha256|sha384|sha512"))  # fmt: skip
+            problems.append(
+                (
+                    "GCM encryption needs a PRF",
+                    At(ctx, "encryption", aead[0]),
+                    "prf sha256|sha384|sha512",
+                )
+            )
         if classic and not p.integrity:
-            problems.append((f"{classic[0]} needs an integrity algorithm",
-                             At(ctx, "encryption", classic[0]), "integrity sha256"))  # fmt: skip
+            problems.append(
+                (
+                    f"{classic[0]} needs an integrity algorithm",
+                    At(ctx, "encryption", classic[0]),
+                    "integrity sha256",
+                )
+            )
         if not p.groups:
-            problems.append((f"proposal {p.name} has no Diffie-Hellman group",
-                             _header_at(ctx, 3), "group 14|19|20|21|31 ..."))  # fmt: skip
+            problems.append(
+                (
+                    f"proposal {p.name} has no Diffie-Hellman group",
+                    _header_at(ctx, 3),
+                    "group 14|19|20|21|31 ...",
+                )
+            )
         for message, at, expected in problems:
             self.error(code, message, at, expected)
 
@@ -751,8 +863,11 @@ class _Checker:
         owners: list[tuple[IPv4Network, str]] = []
         for entry in auth.identities:
             for prefix in entry.prefixes:
-                clash = [f"{o} of {who}" for o, who in owners if who != entry.identity
-                         and prefix.overlaps(o)]  # fmt: skip
+                clash = [
+                    f"{o} of {who}"
+                    for o, who in owners
+                    if who != entry.identity and prefix.overlaps(o)
+                ]
                 if clash:
                     self.error(
                         "psk-map-overlap",
@@ -804,7 +919,8 @@ def _covers(
         if isinstance(wanted, FqdnIdentity) and wanted.domain:
             under = "." + wanted.fqdn.lower()
             return isinstance(peer_identity, FqdnIdentity) and (
-                peer_identity.fqdn.lower().endswith(under))  # fmt: skip
+                peer_identity.fqdn.lower().endswith(under)
+            )
         return peer_identity == wanted or wildcard
     if address is None:
         return False

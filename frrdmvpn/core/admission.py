@@ -64,14 +64,20 @@ class Admission:
         if principal in self.reserved:
             limit = self.reserved[principal]
             if held >= limit:
-                return self._refuse(principal, f"{principal} holds {held} {self.what}, its "
-                                    f"limit is {limit}")  # fmt: skip
+                return self._refuse(
+                    principal, f"{principal} holds {held} {self.what}, its limit is {limit}"
+                )
         elif held >= self.per_principal:
-            return self._refuse(principal, f"{principal} holds {held} {self.what}, the limit "
-                                f"per client is {self.per_principal}")  # fmt: skip
+            return self._refuse(
+                principal,
+                f"{principal} holds {held} {self.what}, the limit "
+                f"per client is {self.per_principal}",
+            )
         elif self.shared >= self.total:
-            return self._refuse(principal, f"{self.shared} {self.what} are open, the limit "
-                                f"for all clients is {self.total}")  # fmt: skip
+            return self._refuse(
+                principal,
+                f"{self.shared} {self.what} are open, the limit for all clients is {self.total}",
+            )
         self._serial += 1
         ticket = Ticket(principal, self._serial)
         self._open.add(ticket)

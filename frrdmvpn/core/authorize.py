@@ -266,8 +266,11 @@ def _check_certificate(
     if isinstance(held, str):
         return False, held
     if not any(carries(names, identity) for _, names in held):
-        whose = "the certificate from nhrpd" if event.remote_cert else (
-            f"the {len(held)} certificate(s) charon holds for it")  # fmt: skip
+        whose = (
+            "the certificate from nhrpd"
+            if event.remote_cert
+            else (f"the {len(held)} certificate(s) charon holds for it")
+        )
         return False, (
             f"{who}: {whose} has no subject DN or subjectAltName equal to its identity, so "
             "none provably belongs to it"
@@ -305,8 +308,10 @@ def _certificates(
     source = "nhrpd" if event.remote_cert else "charon"
     labels = [f"certificate of {who} from {source}"]
     if len(ders) > 1:
-        labels = [f"certificate {i} of {len(ders)} charon holds for {who}"
-                  for i in range(1, len(ders) + 1)]  # fmt: skip
+        labels = [
+            f"certificate {i} of {len(ders)} charon holds for {who}"
+            for i in range(1, len(ders) + 1)
+        ]
     out: list[tuple[str, CertificateNames]] = []
     for label, der in zip(labels, ders, strict=True):
         try:

@@ -44,18 +44,24 @@ def decode_offender(direction: str, packet: bytes, at: float) -> Offender:
     except NhrpDecodeError as exc:
         return Offender(at, direction, str(src), str(dst), None, f"IP proto {proto}: {exc}")
     if gre_proto != 0x2001:
-        return Offender(at, direction, str(src), str(dst), key,
-                        f"GRE carrying protocol 0x{gre_proto:04x}")  # fmt: skip
+        return Offender(
+            at, direction, str(src), str(dst), key, f"GRE carrying protocol 0x{gre_proto:04x}"
+        )
     try:
         _, _, _, nhrp = decode_from_ip(packet, verify_checksum=False)
     except NhrpDecodeError as exc:
         return Offender(at, direction, str(src), str(dst), key, f"malformed NHRP: {exc}")
     claimed = nhrp if isinstance(nhrp, NhrpPacket) else None
     return Offender(
-        at, direction, str(src), str(dst), key, f"NHRP {describe(nhrp)}",
+        at,
+        direction,
+        str(src),
+        str(dst),
+        key,
+        f"NHRP {describe(nhrp)}",
         claimed_proto=str(claimed.src_proto) if claimed and claimed.src_proto else None,
         claimed_nbma=str(claimed.src_nbma) if claimed and claimed.src_nbma else None,
-    )  # fmt: skip
+    )
 
 
 class GuardReport:

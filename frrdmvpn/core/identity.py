@@ -64,8 +64,9 @@ _ADDRESS_KINDS = {
     6: (Kind.IPV6, Kind.IPV6_SUBNET, Kind.IPV6_RANGE),
 }
 #: Kinds that stand for more than one identity.
-PATTERN_KINDS = frozenset({Kind.ANY, Kind.IPV4_SUBNET, Kind.IPV6_SUBNET, Kind.IPV4_RANGE,
-                           Kind.IPV6_RANGE})  # fmt: skip
+PATTERN_KINDS = frozenset(
+    {Kind.ANY, Kind.IPV4_SUBNET, Kind.IPV6_SUBNET, Kind.IPV4_RANGE, Kind.IPV6_RANGE}
+)
 _EMAIL = "1.2.840.113549.1.9.1"
 _PRINTABLE, _IA5 = "printable", "ia5"
 # The names charon reads in a DN (case-insensitively), the attribute's OID, the name it
@@ -108,9 +109,23 @@ _BY_NAME = {name.lower(): (oid, kind) for name, oid, _, kind in _DN_NAMES}
 _PRINT_NAME = {oid: printed for _, oid, printed, _ in reversed(_DN_NAMES)}
 _RDN_MAX = 20  # charon's atodn refuses more
 _CHARON_ONLY_NAMES = frozenset({"tcgid"})  # charon reads it; this module does not compare it
-_TYPE_PREFIXES = ("ipv4:", "ipv6:", "ipv4net:", "ipv6net:", "ipv4range:", "ipv6range:",
-                  "rfc822:", "email:", "userfqdn:", "fqdn:", "dns:", "asn1dn:", "asn1gn:",
-                  "xmppaddr:", "keyid:")  # fmt: skip
+_TYPE_PREFIXES = (
+    "ipv4:",
+    "ipv6:",
+    "ipv4net:",
+    "ipv6net:",
+    "ipv4range:",
+    "ipv6range:",
+    "rfc822:",
+    "email:",
+    "userfqdn:",
+    "fqdn:",
+    "dns:",
+    "asn1dn:",
+    "asn1gn:",
+    "xmppaddr:",
+    "keyid:",
+)
 _ANY_TEXTS = frozenset({"", "%any", "%any6", "0.0.0.0", "*", "::", "0::0"})  # noqa: S104
 
 
@@ -205,8 +220,13 @@ def _address(text: str, version: int) -> Identity | None:  # noqa: PLR0911 - one
             if not 0 <= prefix <= width:
                 return None
             net = ipaddress.ip_network(f"{parse(head)}/{prefix}", strict=False)
-            return Identity(kinds[1], text, low=int(net.network_address),
-                            high=int(net.broadcast_address), version=version)  # fmt: skip
+            return Identity(
+                kinds[1],
+                text,
+                low=int(net.network_address),
+                high=int(net.broadcast_address),
+                version=version,
+            )
         low_text, dash, high_text = text.partition("-")
         low = int(parse(low_text))
         if dash:

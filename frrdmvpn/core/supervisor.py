@@ -232,9 +232,11 @@ class Supervisor:
                 p.next_try = now + self.backoff.delay(p.attempt, self._rand())
                 out.append(Initiate(self.local, p.remote, p.attempt))
         out += self._neighbors(obs)
-        for remote in [r for r, p in self.peers.items()
-                       if p.role is Role.DYNAMIC and p.state is State.DOWN
-                       and remote_gone(obs, r)]:  # fmt: skip
+        for remote in [
+            r
+            for r, p in self.peers.items()
+            if p.role is Role.DYNAMIC and p.state is State.DOWN and remote_gone(obs, r)
+        ]:
             del self.peers[remote]
         return out
 
@@ -244,8 +246,9 @@ class Supervisor:
         event)."""
         if not self._charon_was_up:
             return None
-        tries = [p.next_try for p in self.peers.values()
-                 if p.role is Role.NHS and p.state < State.IPSEC]  # fmt: skip
+        tries = [
+            p.next_try for p in self.peers.values() if p.role is Role.NHS and p.state < State.IPSEC
+        ]
         return min(tries, default=None)
 
     @property

@@ -40,11 +40,15 @@ NHRPD_EVENTS = frozenset(
     {"child-state-installed", "child-state-rekeyed", "child-state-destroying", "list-sa"}
 )
 #: The commands nhrpd sends, each with the keys it may carry (a flat message).
-NHRPD_COMMANDS: Mapping[str, frozenset[str]] = MappingProxyType({
-    "list-sas": frozenset(),
-    "initiate": frozenset({"child", "timeout", "async", "init-limits", "my-host", "other-host"}),
-    "terminate": frozenset({"ike-id", "ike"}),
-})  # fmt: skip
+NHRPD_COMMANDS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "list-sas": frozenset(),
+        "initiate": frozenset(
+            {"child", "timeout", "async", "init-limits", "my-host", "other-host"}
+        ),
+        "terminate": frozenset({"ike-id", "ike"}),
+    }
+)
 #: What an initiate of nhrpd's user must name: the proxy carries out only those.
 INITIATE_NEEDS = ("child", "my-host", "other-host")
 #: IKE_SAs whose connection is remembered per client (the oldest is forgotten first).
@@ -154,23 +158,25 @@ def screen(client: Client, ptype: PacketType, name: str) -> Forbidden | None:
     else:
         return None  # not a request: the conversation's own rules apply
     if client.role is Role.OTHER:
-        return Forbidden(request, f"uid {client.uid} may not use charon (only root "
-                         "and nhrpd's user may)")  # fmt: skip
+        return Forbidden(
+            request, f"uid {client.uid} may not use charon (only root and nhrpd's user may)"
+        )
     if ptype is PacketType.CMD_REQUEST and name not in NHRPD_COMMANDS:
         allowed = ", ".join(sorted(NHRPD_COMMANDS))
-        return Forbidden(request, f"nhrpd's user may not send {_quote(name)} (only "
-                         f"{allowed})")  # fmt: skip
+        return Forbidden(request, f"nhrpd's user may not send {_quote(name)} (only {allowed})")
     if ptype is not PacketType.CMD_REQUEST and name not in NHRPD_EVENTS:
         allowed = ", ".join(sorted(NHRPD_EVENTS))
-        return Forbidden(request, f"nhrpd's user may not register for {_quote(name)} "
-                         f"(only {allowed})")  # fmt: skip
+        return Forbidden(
+            request, f"nhrpd's user may not register for {_quote(name)} (only {allowed})"
+        )
     return None
 
 
 def needs_arguments(client: Client, ptype: PacketType, name: str) -> bool:
     """Whether :func:`screen_arguments` must see this request's message."""
-    return client.role is Role.NHRPD and ptype is PacketType.CMD_REQUEST and name in (
-        NHRPD_COMMANDS)  # fmt: skip
+    return (
+        client.role is Role.NHRPD and ptype is PacketType.CMD_REQUEST and name in (NHRPD_COMMANDS)
+    )
 
 
 def screen_arguments(
@@ -182,8 +188,7 @@ def screen_arguments(
     allowed = NHRPD_COMMANDS[name]
     for key, value in message.items():
         if key not in allowed:
-            return Forbidden(request, f"nhrpd's user may not send {name} with "
-                             f"{_quote(key)}")  # fmt: skip
+            return Forbidden(request, f"nhrpd's user may not send {name} with {_quote(key)}")
         if not isinstance(value, bytes):
             return Forbidden(request, f"{name} {key} must be a plain value")
     if name == "initiate":
@@ -201,12 +206,14 @@ def _profile(value: Value) -> str:
 def _initiate(request: str, message: Message, profiles: Collection[str]) -> Forbidden | None:
     missing = [k for k in INITIATE_NEEDS if k not in message]
     if missing:
-        return Forbidden(request, f"nhrpd's user must send initiate with child, "
-                         f"my-host and other-host (missing {', '.join(missing)})")  # fmt: skip
+        return Forbidden(
+            request,
+            f"nhrpd's user must send initiate with child, "
+            f"my-host and other-host (missing {', '.join(missing)})",
+        )
     child = _profile(message["child"])
     if child not in profiles:
-        return Forbidden(request, f"{_quote(child)} is not one of DMVPN's IPsec "
-                         "profiles")  # fmt: skip
+        return Forbidden(request, f"{_quote(child)} is not one of DMVPN's IPsec profiles")
     return None
 
 
@@ -214,13 +221,13 @@ def _terminate(
     request: str, message: Message, profiles: Collection[str], owners: IkeSaOwners
 ) -> Forbidden | None:
     if len(message) != 1:
-        return Forbidden(request, "nhrpd's user must send terminate with exactly "
-                         "one of ike-id and ike")  # fmt: skip
+        return Forbidden(
+            request, "nhrpd's user must send terminate with exactly one of ike-id and ike"
+        )
     if "ike" in message:
         ike = _profile(message["ike"])
         if ike not in profiles:
-            return Forbidden(request, f"{_quote(ike)} is not one of DMVPN's IPsec "
-                             "profiles")  # fmt: skip
+            return Forbidden(request, f"{_quote(ike)} is not one of DMVPN's IPsec profiles")
         return None
     return _terminate_ike_id(request, message["ike-id"], profiles, owners)
 
@@ -234,9 +241,10 @@ def _terminate_ike_id(
         return Forbidden(request, f"terminate ike-id {shown} is not an IKE_SA id")
     owner = owners.owner(unique)
     if owner is None:
-        return Forbidden(request, f"IKE_SA #{unique} is not one charon reported "
-                         "on this connection")  # fmt: skip
+        return Forbidden(request, f"IKE_SA #{unique} is not one charon reported on this connection")
     if owner not in profiles:
-        return Forbidden(request, f"IKE_SA #{unique} belongs to {_quote(owner)}, "
-                         "not to one of DMVPN's IPsec profiles")  # fmt: skip
+        return Forbidden(
+            request,
+            f"IKE_SA #{unique} belongs to {_quote(owner)}, not to one of DMVPN's IPsec profiles",
+        )
     return None

@@ -62,9 +62,13 @@ STOCK_FOR = {
     REKEYED: ("child-rekey",),
 }
 RESPONSES = frozenset(
-    {PacketType.CMD_RESPONSE, PacketType.CMD_UNKNOWN, PacketType.EVENT_CONFIRM,
-     PacketType.EVENT_UNKNOWN}
-)  # fmt: skip
+    {
+        PacketType.CMD_RESPONSE,
+        PacketType.CMD_UNKNOWN,
+        PacketType.EVENT_CONFIRM,
+        PacketType.EVENT_UNKNOWN,
+    }
+)
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -119,8 +123,12 @@ def peek(payload: bytes) -> tuple[PacketType, str | None]:
         ptype = PacketType(payload[0])
     except ValueError as exc:
         raise ProtocolError(f"unknown VICI packet type {payload[0]}") from exc
-    if ptype in (PacketType.CMD_REQUEST, PacketType.EVENT_REGISTER,
-                 PacketType.EVENT_UNREGISTER, PacketType.EVENT):  # fmt: skip
+    if ptype in (
+        PacketType.CMD_REQUEST,
+        PacketType.EVENT_REGISTER,
+        PacketType.EVENT_UNREGISTER,
+        PacketType.EVENT,
+    ):
         if len(payload) < 2 or len(payload) < 2 + payload[1]:
             raise ProtocolError(f"truncated {ptype.name} packet")
         return ptype, payload[2 : 2 + payload[1]].decode("ascii", "replace")

@@ -55,19 +55,32 @@ def tunnel(i: int) -> str:
 
 def list_sa(i: int, traffic: int = 0) -> Message:
     child = {
-        "name": b"dmvpn", "uniqueid": str(1000 + i).encode(), "reqid": b"1",
-        "state": b"INSTALLED", "mode": b"TRANSPORT", "protocol": b"ESP",
-        "spi-in": b"c0000001", "spi-out": b"c0000002",
-        "bytes-in": str(100 * i + traffic).encode(), "packets-in": b"7",
-        "bytes-out": b"300", "packets-out": b"3", "install-time": b"20",
-        "local-ts": [LOCAL.encode() + b"/32[gre]"], "remote-ts": [remote(i).encode() + b"/32[gre]"],
-    }  # fmt: skip
+        "name": b"dmvpn",
+        "uniqueid": str(1000 + i).encode(),
+        "reqid": b"1",
+        "state": b"INSTALLED",
+        "mode": b"TRANSPORT",
+        "protocol": b"ESP",
+        "spi-in": b"c0000001",
+        "spi-out": b"c0000002",
+        "bytes-in": str(100 * i + traffic).encode(),
+        "packets-in": b"7",
+        "bytes-out": b"300",
+        "packets-out": b"3",
+        "install-time": b"20",
+        "local-ts": [LOCAL.encode() + b"/32[gre]"],
+        "remote-ts": [remote(i).encode() + b"/32[gre]"],
+    }
     ike: dict[str, Any] = {
-        "uniqueid": str(i + 1).encode(), "version": b"2", "state": b"ESTABLISHED",
-        "local-host": LOCAL.encode(), "remote-host": remote(i).encode(),
-        "remote-id": f"spoke{i}".encode(), "established": b"30",
+        "uniqueid": str(i + 1).encode(),
+        "version": b"2",
+        "state": b"ESTABLISHED",
+        "local-host": LOCAL.encode(),
+        "remote-host": remote(i).encode(),
+        "remote-id": f"spoke{i}".encode(),
+        "established": b"30",
         "child-sas": {f"dmvpn-{1000 + i}": child},
-    }  # fmt: skip
+    }
     return {"dmvpn": ike}
 
 
@@ -75,14 +88,31 @@ def observation(n: int, *, down: Iterable[int] = (), traffic: int = 0) -> Observ
     peers, cache = [], []
     for i in range(n):
         state = State.DOWN if i in down else State.UP
-        peers.append(SupervisedPeer(IPv4Address(LOCAL), IPv4Address(remote(i)), Role.DYNAMIC, state,
-                             since=MONO - 10, reason="up" if state else "down"))  # fmt: skip
-        cache.append({"interface": "dmvpn0", "type": "dynamic", "protocol": tunnel(i),
-                      "nbma": remote(i), "claimed_nbma": remote(i), "used": False,
-                      "timeout": True, "auth": False, "identity": f"spoke{i}"})  # fmt: skip
+        peers.append(
+            SupervisedPeer(
+                IPv4Address(LOCAL),
+                IPv4Address(remote(i)),
+                Role.DYNAMIC,
+                state,
+                since=MONO - 10,
+                reason="up" if state else "down",
+            )
+        )
+        cache.append(
+            {
+                "interface": "dmvpn0",
+                "type": "dynamic",
+                "protocol": tunnel(i),
+                "nbma": remote(i),
+                "claimed_nbma": remote(i),
+                "used": False,
+                "timeout": True,
+                "auth": False,
+                "identity": f"spoke{i}",
+            }
+        )
     sas = [list_sa(i, traffic) for i in range(n) if i not in down]
-    return Observed(tuple(peers), tuple(convert.sa_records(sas)), tuple(cache), (), NOW,
-                    NOW - MONO)  # fmt: skip
+    return Observed(tuple(peers), tuple(convert.sa_records(sas)), tuple(cache), (), NOW, NOW - MONO)
 
 
 # --- fakes --------------------------------------------------------------------------------
@@ -105,12 +135,30 @@ class FakeOperations:
 
 async def fake_show_json(command: str, daemon: str = "nhrpd") -> Any:
     if "ospf" in command:
-        return {"neighbors": {"192.0.2.11": [{"ifaceName": "dmvpn0:192.0.2.1",
-                                              "nbrState": "Full/DROther", "nbrPriority": 1,
-                                              "ifaceAddress": "192.0.2.11",
-                                              "deadTimeMsecs": 7000}]}}  # fmt: skip
-    return {"table": [{"interface": "dmvpn0", "type": "cached", "prefix": "203.0.113.16/28",
-                       "via": "192.0.2.11", "identity": "spoke1"}]}  # fmt: skip
+        return {
+            "neighbors": {
+                "192.0.2.11": [
+                    {
+                        "ifaceName": "dmvpn0:192.0.2.1",
+                        "nbrState": "Full/DROther",
+                        "nbrPriority": 1,
+                        "ifaceAddress": "192.0.2.11",
+                        "deadTimeMsecs": 7000,
+                    }
+                ]
+            }
+        }
+    return {
+        "table": [
+            {
+                "interface": "dmvpn0",
+                "type": "cached",
+                "prefix": "203.0.113.16/28",
+                "via": "192.0.2.11",
+                "identity": "spoke1",
+            }
+        ]
+    }
 
 
 @dataclass
@@ -158,14 +206,17 @@ def world_ports(world: World, *targets: Config) -> Callable[[], Any]:
     return lambda: world.ports(targets[0])
 
 
-def run(tmp_path: Path, body: Callable[[Node], Awaitable[None]], *, peers: int = 0,
-        **server_kw: Any) -> None:  # fmt: skip
+def run(
+    tmp_path: Path, body: Callable[[Node], Awaitable[None]], *, peers: int = 0, **server_kw: Any
+) -> None:
     async def main() -> None:
         world = World()
         configs = [parse_strict(HUB_TEXT), parse_strict(HUB2_TEXT)]
-        stores = Datastores(saved=tmp_path / "etc" / "frrdmvpn.conf",
-                            running=tmp_path / "run" / "running.conf",
-                            ports=world_ports(world, *configs))  # fmt: skip
+        stores = Datastores(
+            saved=tmp_path / "etc" / "frrdmvpn.conf",
+            running=tmp_path / "run" / "running.conf",
+            ports=world_ports(world, *configs),
+        )
         backend = Backend(stores, hostname="hub")
         loop = asyncio.get_running_loop()
 
@@ -177,8 +228,15 @@ def run(tmp_path: Path, body: Callable[[Node], Awaitable[None]], *, peers: int =
             backend.observed(observation(peers))
         operations = FakeOperations()
         sock, admin = tmp_path / "api.sock", tmp_path / "admin.sock"
-        api = ApiServer(backend, operations, socket_path=sock, group=None, admin_socket=admin,
-                        admin_group=None, **server_kw)  # fmt: skip
+        api = ApiServer(
+            backend,
+            operations,
+            socket_path=sock,
+            group=None,
+            admin_socket=admin,
+            admin_group=None,
+            **server_kw,
+        )
         await api.start()
         channel = grpc.aio.insecure_channel(f"unix:{admin}")  # may do everything
         try:
@@ -206,5 +264,11 @@ async def code_of(call: Awaitable[Any]) -> grpc.StatusCode:
 
 
 # answers a malformed request may get; never INTERNAL or UNKNOWN (a handler that broke)
-REFUSALS = {SC.OK, SC.INVALID_ARGUMENT, SC.NOT_FOUND, SC.FAILED_PRECONDITION, SC.ABORTED,
-            SC.RESOURCE_EXHAUSTED}  # fmt: skip
+REFUSALS = {
+    SC.OK,
+    SC.INVALID_ARGUMENT,
+    SC.NOT_FOUND,
+    SC.FAILED_PRECONDITION,
+    SC.ABORTED,
+    SC.RESOURCE_EXHAUSTED,
+}

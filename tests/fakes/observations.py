@@ -18,18 +18,30 @@ ME, HUB, S2 = ip("198.51.100.11"), ip("198.51.100.1"), ip("198.51.100.12")
 
 def child(remote: ipaddress.IPv4Address | ipaddress.IPv6Address, **kw: object) -> ChildSa:
     fields: dict[str, object] = {
-        "ike_uniqueid": 1, "child_uniqueid": 2, "local_host": ME, "remote_host": remote,
-        "local_id": str(ME), "remote_id": str(remote), "state": "INSTALLED",
-        "mode": "TRANSPORT", "protocol": "ESP", "local_ts": (f"{ME}/32[gre]",),
+        "ike_uniqueid": 1,
+        "child_uniqueid": 2,
+        "local_host": ME,
+        "remote_host": remote,
+        "local_id": str(ME),
+        "remote_id": str(remote),
+        "state": "INSTALLED",
+        "mode": "TRANSPORT",
+        "protocol": "ESP",
+        "local_ts": (f"{ME}/32[gre]",),
         "remote_ts": (f"{remote}/32[gre]",),
-    }  # fmt: skip
+    }
     fields.update(kw)
     return ChildSa(**fields)  # type: ignore[arg-type]
 
 
-def obs(*, charon: bool = True, children: tuple[ChildSa, ...] = (), ike: tuple[IkeSa, ...] = (),
-        nhrp: tuple[NhrpBinding, ...] = (), sas: dict[tuple[object, object], int] | None = None,
-        ) -> Observation:  # fmt: skip
+def obs(
+    *,
+    charon: bool = True,
+    children: tuple[ChildSa, ...] = (),
+    ike: tuple[IkeSa, ...] = (),
+    nhrp: tuple[NhrpBinding, ...] = (),
+    sas: dict[tuple[object, object], int] | None = None,
+) -> Observation:
     return Observation(charon, ike, children, nhrp, sas or {})  # type: ignore[arg-type]
 
 

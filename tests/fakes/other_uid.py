@@ -28,14 +28,21 @@ print(got.hex(), flush=True)
 """
 
 
-def as_user(uid: int, script: str, *args: str, env: dict[str, str] | None = None,
-            isolated: bool = True) -> subprocess.Popen[str]:  # fmt: skip
+def as_user(
+    uid: int, script: str, *args: str, env: dict[str, str] | None = None, isolated: bool = True
+) -> subprocess.Popen[str]:
     """``script`` run by ``uid`` (setpriv). Started with posix_spawn, not fork: this process
     runs gRPC's threads, and a forked child of it may crash before it executes anything."""
     python = [sys.executable, *(["-I"] if isolated else []), "-c", script, *args]
     setpriv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
-    return subprocess.Popen([*setpriv, *python], env=env, close_fds=False,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [*setpriv, *python],
+        env=env,
+        close_fds=False,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 async def line(proc: subprocess.Popen[str]) -> str:

@@ -25,27 +25,47 @@ EVENT = (
 # the two NBMA addresses, its IKE identity its own address.
 SPOKE2_SA: Message = {
     "dmvpn": {
-        "uniqueid": b"3", "version": b"2", "state": b"ESTABLISHED",
-        "local-host": b"198.51.100.1", "remote-host": b"198.51.100.12",
-        "local-id": b"198.51.100.1", "remote-id": b"198.51.100.12",
-        "child-sas": {"dmvpn-5": {
-            "name": b"dmvpn", "uniqueid": b"5", "state": b"INSTALLED", "mode": b"TRANSPORT",
-            "protocol": b"ESP", "spi-in": b"c0000001", "spi-out": b"c0000002",
-            "local-ts": [b"198.51.100.1/32[gre]"], "remote-ts": [b"198.51.100.12/32[gre]"],
-        }},
+        "uniqueid": b"3",
+        "version": b"2",
+        "state": b"ESTABLISHED",
+        "local-host": b"198.51.100.1",
+        "remote-host": b"198.51.100.12",
+        "local-id": b"198.51.100.1",
+        "remote-id": b"198.51.100.12",
+        "child-sas": {
+            "dmvpn-5": {
+                "name": b"dmvpn",
+                "uniqueid": b"5",
+                "state": b"INSTALLED",
+                "mode": b"TRANSPORT",
+                "protocol": b"ESP",
+                "spi-in": b"c0000001",
+                "spi-out": b"c0000002",
+                "local-ts": [b"198.51.100.1/32[gre]"],
+                "remote-ts": [b"198.51.100.12/32[gre]"],
+            }
+        },
     },
-}  # fmt: skip
+}
 
 
 def proxy_args(tmp_path: Path) -> argparse.Namespace:
-    return build_parser().parse_args([
-        "--listen", str(tmp_path / "charon.vici"),
-        "--upstream", str(tmp_path / "frrdmvpn-charon.vici"),
-        "--events", str(tmp_path / "run" / "nhrp-events.sock"),
-        "--config", str(tmp_path / "running.conf"),
-        "--pidfile", str(tmp_path / "run" / "proxy.pid"),
-        "--journal", str(tmp_path / "run" / "authorization.json"),
-    ])  # fmt: skip
+    return build_parser().parse_args(
+        [
+            "--listen",
+            str(tmp_path / "charon.vici"),
+            "--upstream",
+            str(tmp_path / "frrdmvpn-charon.vici"),
+            "--events",
+            str(tmp_path / "run" / "nhrp-events.sock"),
+            "--config",
+            str(tmp_path / "running.conf"),
+            "--pidfile",
+            str(tmp_path / "run" / "proxy.pid"),
+            "--journal",
+            str(tmp_path / "run" / "authorization.json"),
+        ]
+    )
 
 
 async def until(condition: Callable[[], bool]) -> None:

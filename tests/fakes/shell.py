@@ -94,8 +94,10 @@ class FakeApi:
     def _admin(self, call: str) -> None:
         """What the daemon's interceptor does to an operator."""
         if self.operator:
-            raise FakeRpcError(grpc.StatusCode.PERMISSION_DENIED,
-                               f"ConfigService.{call} needs the administrator role")  # fmt: skip
+            raise FakeRpcError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"ConfigService.{call} needs the administrator role",
+            )
 
     def role(self) -> str:
         self._called("role")
@@ -103,8 +105,9 @@ class FakeApi:
 
     def node(self) -> Any:
         self._called("node")
-        node = node_pb2.NodeSummary(hostname="hub-node", version="0.1.0", api_versions=["v1"],
-                                    ready=True)  # fmt: skip
+        node = node_pb2.NodeSummary(
+            hostname="hub-node", version="0.1.0", api_versions=["v1"], ready=True
+        )
         node.started_at.FromSeconds(int(NOW) - 3 * 3600 - 120)
         return node
 
@@ -174,8 +177,10 @@ class FakeApi:
         if self.reject_apply:
             out.candidate_pending = True
             out.apply.outcome = config_pb2.APPLY_OUTCOME_REJECTED
-            out.apply.diagnostics.add(message="Tunnel1: ip address is required",
-                                      severity=config_pb2.DIAGNOSTIC_SEVERITY_ERROR)  # fmt: skip
+            out.apply.diagnostics.add(
+                message="Tunnel1: ip address is required",
+                severity=config_pb2.DIAGNOSTIC_SEVERITY_ERROR,
+            )
         else:
             self.config = result.config
             out.apply.outcome = config_pb2.APPLY_OUTCOME_APPLIED
@@ -183,8 +188,9 @@ class FakeApi:
 
     def clear(self, **kw: Any) -> list[Any]:
         self._called("clear", kw)
-        r = operations_service_pb2.PeerOperationResult(done=self.clear_done,
-                                                       message="nothing to clear")  # fmt: skip
+        r = operations_service_pb2.PeerOperationResult(
+            done=self.clear_done, message="nothing to clear"
+        )
         r.peer.remote_nbma = kw.get("remote_nbma") or "198.51.100.2"
         return [r]
 
@@ -192,8 +198,9 @@ class FakeApi:
         self._called("clear_counters", scope)
         return operations_service_pb2.ClearCountersResponse()
 
-    def watch(self, kinds: Iterable[str] = (), snapshot: bool = True,
-              timeout: float | None = None) -> Any:  # fmt: skip
+    def watch(
+        self, kinds: Iterable[str] = (), snapshot: bool = True, timeout: float | None = None
+    ) -> Any:
         self._called("watch", (list(kinds), snapshot))
         call = FakeCall(self.events)
         self.watches.append(call)

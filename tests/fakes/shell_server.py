@@ -60,9 +60,11 @@ class FlappingOperations(FakeOperations):
 
 def build(directory: Path) -> tuple[Backend, Datastores]:
     world = LenientWorld()
-    stores = Datastores(saved=directory / "etc" / "frrdmvpn.conf",
-                        running=directory / "run" / "running.conf",
-                        ports=lambda: world.ports(Config()))  # fmt: skip
+    stores = Datastores(
+        saved=directory / "etc" / "frrdmvpn.conf",
+        running=directory / "run" / "running.conf",
+        ports=lambda: world.ports(Config()),
+    )
     backend = Backend(stores, hostname="hub")
     report = stores.apply_text(HUB_TEXT, origin="startup")
     assert report.ok, report.message
@@ -73,8 +75,9 @@ def build(directory: Path) -> tuple[Backend, Datastores]:
         {"counts": {"in": 5, "out": 1}, "last": []},
         {},
     )
-    backend.journal_read({"started": 1.0, "counters": {"accepted": 7, "denied": 2},
-                          "decisions": []})  # fmt: skip
+    backend.journal_read(
+        {"started": 1.0, "counters": {"accepted": 7, "denied": 2}, "decisions": []}
+    )
     backend.set_ready()
     return backend, stores
 
@@ -88,9 +91,14 @@ async def serve(directory: Path) -> None:
         loop.call_soon_threadsafe(backend.config_changed, what, report)
 
     stores.on_change = config_changed
-    api = ApiServer(backend, FlappingOperations(backend), socket_path=directory / "api.sock",
-                    group=None, admin_socket=directory / "admin.sock",
-                    admin_group=None)  # fmt: skip
+    api = ApiServer(
+        backend,
+        FlappingOperations(backend),
+        socket_path=directory / "api.sock",
+        group=None,
+        admin_socket=directory / "admin.sock",
+        admin_group=None,
+    )
     await api.start()
     await api.set_serving(True)
     stop = asyncio.Event()
@@ -108,8 +116,13 @@ def running(prefix: str) -> Iterator[Path]:
     root = Path(__file__).resolve().parents[2]
     directory = Path(tempfile.mkdtemp(prefix=prefix))  # short: unix socket paths are bounded
     env = dict(os.environ, PYTHONPATH=str(root))
-    server = subprocess.Popen([sys.executable, "-m", "tests.fakes.shell_server", str(directory)],
-                              cwd=root, env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.shell_server", str(directory)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         assert server.stdout.readline().strip() == "READY"

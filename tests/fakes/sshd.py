@@ -36,8 +36,11 @@ def free_port() -> int:
 
 def keygen(path: Path) -> Path:
     """A fresh ed25519 key pair without a passphrase: ``path`` and ``path.pub``."""
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "frrdmvpn-test",
-                    "-f", str(path)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "frrdmvpn-test", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
     return path
 
 
@@ -70,8 +73,9 @@ class LoopbackSshd:
     """``with LoopbackSshd(directory, argv, env) as sshd:`` then log in at
     ``127.0.0.1:sshd.port`` with ``sshd.client_key``; the server is stopped on exit."""
 
-    def __init__(self, directory: Path, argv: Sequence[str],
-                 env: Mapping[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, directory: Path, argv: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> None:
         self.directory = directory
         self.argv = list(argv)
         self.env = dict(env or {})
@@ -113,14 +117,14 @@ class LoopbackSshd:
     def start(self, timeout: float = 15.0) -> None:
         self.write_config()
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
-        check = subprocess.run([str(SSHD), "-t", "-f", str(self.config)], capture_output=True,
-                               text=True, check=False)  # fmt: skip
+        check = subprocess.run(
+            [str(SSHD), "-t", "-f", str(self.config)], capture_output=True, text=True, check=False
+        )
         if check.returncode != 0:
             raise RuntimeError(f"sshd -t rejects {self.config}: {check.stderr.strip()}")
         argv = [str(SSHD), "-D", "-e", "-f", str(self.config)]  # -e: its log on stderr
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=log)  # fmt: skip
+            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -161,6 +165,10 @@ class LoopbackSshd:
             raise
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -123,8 +123,9 @@ class World:
         self.frr[daemon] = reached[0]
 
     # guards: exactly what they are told, each change logged
-    def widen(self, configs: Sequence[Config], addresses: Mapping[str, Sequence[IPv4Address]]
-              ) -> list[str]:  # fmt: skip
+    def widen(
+        self, configs: Sequence[Config], addresses: Mapping[str, Sequence[IPv4Address]]
+    ) -> list[str]:
         added = sorted(set().union(*(guard_nbma(c, addresses) for c in configs)) - self.guarded)
         if not added:
             return []
@@ -132,8 +133,7 @@ class World:
         self.guarded |= set(added)
         return [f"guard: protect {a}" for a in added]
 
-    def narrow(self, config: Config, addresses: Mapping[str, Sequence[IPv4Address]]
-               ) -> list[str]:  # fmt: skip
+    def narrow(self, config: Config, addresses: Mapping[str, Sequence[IPv4Address]]) -> list[str]:
         gone = sorted(self.guarded - guard_nbma(config, addresses))
         if not gone:
             return []
@@ -146,8 +146,16 @@ class World:
 
     def ports(self, target: Config) -> Ports:
         self.known.append(target)
-        return Ports(self, self, self.frr_running, self.frr_configure, self.sysctls, self.hooks,
-                     self.read_file, self)  # fmt: skip
+        return Ports(
+            self,
+            self,
+            self.frr_running,
+            self.frr_configure,
+            self.sysctls,
+            self.hooks,
+            self.read_file,
+            self,
+        )
 
     def sysctls(self, pairs: Iterable[tuple[str, str]]) -> list[str]:
         return []

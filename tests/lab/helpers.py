@@ -113,12 +113,23 @@ def capture_underlay(tmp: Path) -> Iterator[Capture]:
     """Capture everything on the underlay bridge for the duration of the block."""
     pcap = tmp / "underlay.pcap"
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", topo.UNDERLAY_NS, "tcpdump", "-i", topo.BRIDGE, "-n", "-U",
-         "-w", str(pcap)],
+        [
+            "ip",
+            "netns",
+            "exec",
+            topo.UNDERLAY_NS,
+            "tcpdump",
+            "-i",
+            topo.BRIDGE,
+            "-n",
+            "-U",
+            "-w",
+            str(pcap),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     assert proc.stderr is not None
     line = proc.stderr.readline()  # "listening on nbma0 ..." once the capture is armed
     assert "listening" in line, line
@@ -154,8 +165,18 @@ class Pinger:
     """A background ping from spoke1's LAN every 0.1 s, replies timestamped by ping (-D)."""
 
     def __init__(self, lab: Lab, dst: str) -> None:
-        argv = ["ping", "-n", "-D", "-i", "0.1", "-W", "1", "-I",
-                str(topo.node("spoke1").lan.ip), dst]  # fmt: skip
+        argv = [
+            "ping",
+            "-n",
+            "-D",
+            "-i",
+            "0.1",
+            "-W",
+            "1",
+            "-I",
+            str(topo.node("spoke1").lan.ip),
+            dst,
+        ]
         self.proc = subprocess.Popen(
             lab.argv("spoke1", argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )

@@ -191,13 +191,19 @@ def test_watch_shows_an_sa_lost_the_peer_down_and_its_return_in_order(
     assert snap_peers == set(SPOKES)
 
     def sa(change: int) -> Any:
-        return lambda e: (e.WhichOneof("event") == "ipsec_sa" and e.ipsec_sa.change == change
-                          and e.ipsec_sa.peer.remote_nbma == spoke)  # fmt: skip
+        return lambda e: (
+            e.WhichOneof("event") == "ipsec_sa"
+            and e.ipsec_sa.change == change
+            and e.ipsec_sa.peer.remote_nbma == spoke
+        )
 
     def up_again(e: wpb.WatchResponse) -> bool:
-        return (e.HasField("peer") and e.peer.peer.key.remote_nbma == spoke
-                and e.peer.change != wpb.CHANGE_TYPE_REMOVED
-                and e.peer.peer.state == types_pb2.PEER_STATE_UP)  # fmt: skip
+        return (
+            e.HasField("peer")
+            and e.peer.peer.key.remote_nbma == spoke
+            and e.peer.change != wpb.CHANGE_TYPE_REMOVED
+            and e.peer.peer.state == types_pb2.PEER_STATE_UP
+        )
 
     gone = _first(events, end, sa(wpb.CHANGE_TYPE_REMOVED))
     went_down = _first(events, gone, down)
@@ -246,8 +252,11 @@ def test_watches_started_during_churn_lose_nothing(lab: Lab, hub_api: Client) ->
     spoke2 = str(S2.nbma.ip)
     for _ in range(4):  # SAs torn down again and again; a new watcher joins each time
         # after a tear-down the hub may forget spoke2 until it is back (ClearPeer: NOT_FOUND)
-        wait_for("spoke2 known to the hub", lambda: any(
-            p.key.remote_nbma == spoke2 for p in hub_api.peers()), 120)  # fmt: skip
+        wait_for(
+            "spoke2 known to the hub",
+            lambda: any(p.key.remote_nbma == spoke2 for p in hub_api.peers()),
+            120,
+        )
         hub_api.clear_peer(remote_nbma=spoke2, scope="ipsec")
         time.sleep(0.3)
         watches.append(Recorder(hub_api, ["peer", "ipsec_sa"]))
@@ -346,13 +355,22 @@ reply = json_format.MessageToDict(call(request, timeout=30))
 peers = [p["key"]["remoteNbma"] for p in reply.get("peers", [])]
 print(json.dumps({"services": services, "peers": peers}))
 """
-    done = subprocess.run([sys.executable, "-c", code, f"unix:{lab.api_socket('hub')}"],
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code, f"unix:{lab.api_socket('hub')}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    for name in ("frrdmvpn.v1.StateService", "frrdmvpn.v1.ConfigService",
-                 "frrdmvpn.v1.OperationsService", "frrdmvpn.v1.WatchService",
-                 "grpc.health.v1.Health"):  # fmt: skip
+    for name in (
+        "frrdmvpn.v1.StateService",
+        "frrdmvpn.v1.ConfigService",
+        "frrdmvpn.v1.OperationsService",
+        "frrdmvpn.v1.WatchService",
+        "grpc.health.v1.Health",
+    ):
         assert name in answer["services"]
     assert sorted(answer["peers"]) == sorted(SPOKES)
     health = health_pb2_grpc.HealthStub(hub_api.channel)
@@ -392,8 +410,11 @@ def test_health_is_serving_only_with_guards_and_configuration(lab: Lab) -> None:
         path.write_text(good)
         (pid,) = lab.find("spoke2", "frrdmvpnd run")
         os.kill(pid, signal.SIGHUP)
-        wait_for("spoke2 SERVING after SIGHUP", lambda: _health(
-            lab, "spoke2") == health_pb2.HealthCheckResponse.SERVING, 60)  # fmt: skip
+        wait_for(
+            "spoke2 SERVING after SIGHUP",
+            lambda: _health(lab, "spoke2") == health_pb2.HealthCheckResponse.SERVING,
+            60,
+        )
         with client(lab, "spoke2") as api:
             assert api.node().ready
     finally:
@@ -401,12 +422,29 @@ def test_health_is_serving_only_with_guards_and_configuration(lab: Lab) -> None:
 
 
 def _connect_as_nobody(lab: Lab, groups: str) -> subprocess.CompletedProcess[str]:
-    code = ("import sys; from frrdmvpn.client import Client; "
-            "print(Client(sys.argv[1], timeout=10).node().hostname)")  # fmt: skip
-    argv = ["setpriv", "--reuid=65534", "--regid=65534", *groups.split(), sys.executable, "-c",
-            code, f"unix:{lab.api_socket('hub')}"]  # fmt: skip
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False,
-                          cwd="/", env={**os.environ, "PYTHONPATH": os.getcwd()})  # fmt: skip
+    code = (
+        "import sys; from frrdmvpn.client import Client; "
+        "print(Client(sys.argv[1], timeout=10).node().hostname)"
+    )
+    argv = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        *groups.split(),
+        sys.executable,
+        "-c",
+        code,
+        f"unix:{lab.api_socket('hub')}",
+    ]
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
 
 
 def test_only_the_frrdmvpn_group_may_use_the_api(lab: Lab) -> None:
@@ -440,8 +478,12 @@ def test_malformed_calls_are_refused_and_the_server_keeps_serving(hub_api: Clien
                 codes.append(grpc.StatusCode.OK)
             except grpc.RpcError as exc:
                 codes.append(exc.code())
-    allowed = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL,
-               grpc.StatusCode.NOT_FOUND, grpc.StatusCode.OK}  # fmt: skip
+    allowed = {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.OK,
+    }
     assert set(codes) <= allowed, codes
     assert sum(c != grpc.StatusCode.OK for c in codes) >= 10
     for bad in (("not-an-address", ""), ("", "300.1.1.1")):

@@ -83,16 +83,30 @@ def rogue(lab: Lab) -> Iterator[None]:
     """The lab settled before spoke3 comes (the hub's LAN reaches spoke2's: a test run first
     may find OSPF still forming); spoke3 taken out again after the test (and the hub's SA
     with it)."""
-    wait_for("the hub's LAN to reach spoke2's before spoke3 comes",
-             lambda: ping(lab, "hub", str(HUB.lan.ip), str(S2.lan.ip)), 120)  # fmt: skip
+    wait_for(
+        "the hub's LAN to reach spoke2's before spoke3 comes",
+        lambda: ping(lab, "hub", str(HUB.lan.ip), str(S2.lan.ip)),
+        120,
+    )
     try:
         yield
     finally:
         lab.remove_node(ROGUE)
         for sa in child_sas(lab, "hub"):
             if sa["remote-host"] == str(ROGUE.nbma.ip):
-                lab.run("hub", ["swanctl", "--terminate", "--ike-id", sa["ike-id"], "--force",
-                                "--timeout", "5"], check=False)  # fmt: skip
+                lab.run(
+                    "hub",
+                    [
+                        "swanctl",
+                        "--terminate",
+                        "--ike-id",
+                        sa["ike-id"],
+                        "--force",
+                        "--timeout",
+                        "5",
+                    ],
+                    check=False,
+                )
 
 
 @pytest.fixture(scope="class")
@@ -146,9 +160,21 @@ def _rogue_presents(lab: Lab, identity: str) -> None:
     assert isinstance(local, dict)
     local["id"] = identity
     CharonConfig(lab.node_dir(ROGUE) / "run" / Path(lab.charon_socket).name).load_conn(conn)
-    lab.run(ROGUE.name, ["swanctl", "--terminate", "--ike", topo.VICI_PROFILE, "--force",
-                         "--timeout", "10", "--uri", f"unix://{lab.charon_socket}"],
-            check=False)  # fmt: skip
+    lab.run(
+        ROGUE.name,
+        [
+            "swanctl",
+            "--terminate",
+            "--ike",
+            topo.VICI_PROFILE,
+            "--force",
+            "--timeout",
+            "10",
+            "--uri",
+            f"unix://{lab.charon_socket}",
+        ],
+        check=False,
+    )
 
 
 def _hub_sa_with(lab: Lab, identity: str) -> bool:
@@ -164,13 +190,17 @@ def _denied_as(lab: Lab, identity: str, reason: str, since: int) -> list[dict[st
     """spoke3, authenticated as ``identity``, claims spoke2's address: every decision on it
     after journal id ``since`` is a denial, one names ``reason``, each is counted, and
     spoke2 keeps its binding and its traffic."""
-    wait_for(f"spoke3 authenticated to the hub as {identity!r}",
-             lambda: _hub_sa_with(lab, identity), 90)  # fmt: skip
+    wait_for(
+        f"spoke3 authenticated to the hub as {identity!r}", lambda: _hub_sa_with(lab, identity), 90
+    )
 
     def decided() -> list[dict[str, Any]]:
         rogue = str(ROGUE.nbma.ip)
-        return [d for d in _journal(lab)["decisions"] if d["id"] > since
-                and d["remote_nbma"] == rogue and d["identity"] == identity]  # fmt: skip
+        return [
+            d
+            for d in _journal(lab)["decisions"]
+            if d["id"] > since and d["remote_nbma"] == rogue and d["identity"] == identity
+        ]
 
     wait_for("the hub to decide spoke3's claim", lambda: bool(decided()), 60)
     deadline = time.monotonic() + OBSERVE
@@ -207,8 +237,11 @@ class TestOnCertificates:
                 for s in (S1, S2)
             )
 
-        wait_for("both spokes re-registered, authorized by their certificates",
-                 accepted_by_certificate, 120)  # fmt: skip
+        wait_for(
+            "both spokes re-registered, authorized by their certificates",
+            accepted_by_certificate,
+            120,
+        )
         # Shortcuts bind the peer's LAN through the certificate's RFC 3779 address block.
         wait_for(
             "spoke1 -> spoke2 LAN over certificates",
@@ -226,14 +259,18 @@ class TestOnCertificates:
         ("identity", "reason"),
         [
             # charon matches IDi *.lab.example against every certificate under the domain
-            ("fqdn:*.lab.example",
-             "cannot be tied to a certificate: its identity is a wildcard pattern ('*')"),
+            (
+                "fqdn:*.lab.example",
+                "cannot be tied to a certificate: its identity is a wildcard pattern ('*')",
+            ),
             # spoke2's certificate carries spokes.lab.example too (topo.SPOKES_DNS)
-            (f"fqdn:{topo.SPOKES_DNS}",
-             "each certificate issued to the identity must allow the claim: "),
+            (
+                f"fqdn:{topo.SPOKES_DNS}",
+                "each certificate issued to the identity must allow the claim: ",
+            ),
         ],
         ids=["wildcard", "shared-dns-name"],
-    )  # fmt: skip
+    )
     def test_certificate_identity_that_is_not_the_peers_own_is_denied(
         self, lab: Lab, certificates: int, identity: str, reason: str
     ) -> None:
@@ -258,8 +295,13 @@ class TestOnCertificates:
         since = len(lab.run("hub", ["cat", log]).stdout)
         _rogue_presents(lab, "O=frrdmvpn lab, CN=*")
         try:
-            wait_for("the hub's charon to refuse spoke3's DN", lambda: "no matching peer config "
-                     "found" in lab.run("hub", ["cat", log]).stdout[since:], 60)  # fmt: skip
+            wait_for(
+                "the hub's charon to refuse spoke3's DN",
+                lambda: (
+                    "no matching peer config found" in lab.run("hub", ["cat", log]).stdout[since:]
+                ),
+                60,
+            )
             deadline = time.monotonic() + OBSERVE
             while time.monotonic() < deadline:
                 assert not _hub_sa_with(lab, "O=frrdmvpn lab, CN=*")
@@ -315,11 +357,11 @@ def hub_policy_naming_spoke2_by_fqdn(lab: Lab) -> Iterator[None]:
 def test_group_psk_member_presenting_spoke2s_fqdn_is_denied(lab: Lab) -> None:
     assert lab.auth == "psk"
     lab.add_node(ROGUE)
-    wait_for("spoke3 up with its own identity",
-             lambda: _hub_sa_with(lab, str(ROGUE.nbma.ip)), 90)  # fmt: skip
+    wait_for("spoke3 up with its own identity", lambda: _hub_sa_with(lab, str(ROGUE.nbma.ip)), 90)
     since = _last_id(lab)
     _rogue_presents(lab, f"fqdn:{S2.fqdn}")
     _denied_as(lab, S2.fqdn, f"IKE identity '{S2.fqdn}' (", since)
     decisions = [d for d in _journal(lab)["decisions"] if d["identity"] == S2.fqdn]
-    assert all("is no address and has no pre-shared key of its own" in d["reason"]
-               for d in decisions), decisions  # fmt: skip
+    assert all(
+        "is no address and has no pre-shared key of its own" in d["reason"] for d in decisions
+    ), decisions

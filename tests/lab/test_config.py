@@ -17,8 +17,14 @@ from tests.lab.helpers import nhrp_cache, ping, wait_for
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
 HUB, S1, S2 = topo.node("hub"), topo.node("spoke1"), topo.node("spoke2")
-DAEMONS = ("/usr/lib/frr/zebra", "/usr/lib/frr/nhrpd", "/usr/lib/frr/ospfd",
-           "/usr/lib/ipsec/charon", "frrdmvpn-proxy", "frrdmvpnd run")  # fmt: skip
+DAEMONS = (
+    "/usr/lib/frr/zebra",
+    "/usr/lib/frr/nhrpd",
+    "/usr/lib/frr/ospfd",
+    "/usr/lib/ipsec/charon",
+    "frrdmvpn-proxy",
+    "frrdmvpnd run",
+)
 EXTRA_LAN = "203.0.113.65/28"  # a second LAN on spoke1, announced by a config change
 EXTRA_HOST = "203.0.113.65"
 
@@ -68,8 +74,10 @@ def restore_configs(lab: Lab) -> Iterator[None]:
 
 def test_nodes_are_configured_only_by_their_frrdmvpn_conf(lab: Lab) -> None:
     for n in topo.NODES:
-        on_disk = lab.run(n.name, ["cat", "/etc/frr/nhrpd.conf", "/etc/frr/ospfd.conf",
-                                   "/etc/swanctl/swanctl.conf"]).stdout  # fmt: skip
+        on_disk = lab.run(
+            n.name,
+            ["cat", "/etc/frr/nhrpd.conf", "/etc/frr/ospfd.conf", "/etc/swanctl/swanctl.conf"],
+        ).stdout
         assert "interface" not in on_disk
         assert "router ospf" not in on_disk
         assert "connections" not in on_disk
@@ -139,8 +147,9 @@ def test_live_changes_take_effect_without_restarting_any_daemon(lab: Lab) -> Non
         return any(r.get("protocol") == "ospf" for r in routes.get("203.0.113.64/28", []))
 
     wait_for("the hub to learn spoke1's new LAN over OSPF", hub_routes_extra_lan, 60)
-    wait_for("hub LAN -> spoke1's new LAN",
-             lambda: ping(lab, "hub", str(HUB.lan.ip), EXTRA_HOST), 60)  # fmt: skip
+    wait_for(
+        "hub LAN -> spoke1's new LAN", lambda: ping(lab, "hub", str(HUB.lan.ip), EXTRA_HOST), 60
+    )
     # spoke2 drops its NHS: nhrpd stops registering with the hub.
     nhs = f" ip nhrp nhs dynamic nbma {HUB.nbma.ip} multicast\n"
     _edit(lab, "spoke2", nhs, "")
@@ -177,16 +186,22 @@ def test_a_key_path_that_is_no_regular_root_file_is_refused_before_anything_chan
     os.mkfifo(fifo, 0o600)
     text = _conf(lab, "spoke1").read_text()
     before = (_running(lab, "spoke1"), lab.run("spoke1", ["ip", "-d", "link"]).stdout)
-    for key, kind in (("/dev/zero", "a character device"),
-                      ("/etc/swanctl/private/fifo.key", "a FIFO")):  # fmt: skip
+    for key, kind in (
+        ("/dev/zero", "a character device"),
+        ("/etc/swanctl/private/fifo.key", "a FIFO"),
+    ):
         bad = lab.node_dir(S1) / "etc/frrdmvpn/bad.conf"
         broken = text.replace(" ip mtu 1400\n", " ip mtu 1380\n").replace(
-            "crypto ikev2 proposal lab\n", "crypto pki trustpoint tp\n"
+            "crypto ikev2 proposal lab\n",
+            "crypto pki trustpoint tp\n"
             " certificate /etc/swanctl/x509/spoke1.pem\n"
             f" private-key {key}\n ca-certificate /etc/swanctl/x509ca/ca.pem\n!\n"
-            "crypto ikev2 proposal lab\n")  # fmt: skip
-        broken = broken.replace(" authentication local pre-share\n", " authentication local "
-                                "ecdsa-sig\n pki trustpoint tp\n")  # fmt: skip
+            "crypto ikev2 proposal lab\n",
+        )
+        broken = broken.replace(
+            " authentication local pre-share\n",
+            " authentication local ecdsa-sig\n pki trustpoint tp\n",
+        )
         bad.write_text(broken)
         done = lab.run("spoke1", [lab.program("frrdmvpnd"), "apply", "-c", str(bad)], check=False)
         assert done.returncode == 1
@@ -198,8 +213,12 @@ def test_a_key_path_that_is_no_regular_root_file_is_refused_before_anything_chan
 def test_an_invalid_configuration_is_refused_and_nothing_changes(lab: Lab) -> None:
     bad = lab.node_dir(S1) / "etc/frrdmvpn/bad.conf"
     text = _conf(lab, "spoke1").read_text()
-    bad.write_text(text.replace(" ip nhrp nhs dynamic nbma 198.51.100.1 multicast\n",
-                                " ip nhrp nhs 192.0.9.1 nbma 198.51.100.1\n"))  # fmt: skip
+    bad.write_text(
+        text.replace(
+            " ip nhrp nhs dynamic nbma 198.51.100.1 multicast\n",
+            " ip nhrp nhs 192.0.9.1 nbma 198.51.100.1\n",
+        )
+    )
     before = (_running(lab, "spoke1"), lab.run("spoke1", ["ip", "-d", "link"]).stdout)
     argv = [lab.program("frrdmvpnd"), "apply", "-c", str(bad)]
     done = lab.run("spoke1", argv, check=False)
@@ -221,18 +240,27 @@ def test_a_failure_part_way_restores_the_previous_state(lab: Lab) -> None:
     certificate.write_text("not a certificate either\n")
     text = _conf(lab, "spoke2").read_text()
     broken = text.replace(" ip mtu 1400\n", " ip mtu 1380\n")
-    broken = broken.replace("crypto ikev2 proposal lab\n", "crypto pki trustpoint gone\n"
-                            " certificate /etc/swanctl/x509/garbage.pem\n"
-                            " private-key /etc/swanctl/private/garbage.key\n"
-                            " ca-certificate /etc/swanctl/x509/garbage.pem\n!\n"
-                            "crypto ikev2 proposal lab\n")  # fmt: skip
-    broken = broken.replace(" authentication local pre-share\n authentication remote pre-share\n"
-                            " keyring local lab\n", " authentication local ecdsa-sig\n"
-                            " authentication remote ecdsa-sig\n pki trustpoint gone\n")  # fmt: skip
-    broken = broken.replace(" match identity remote address 0.0.0.0\n",
-                            " match identity remote fqdn domain corp.example\n")  # fmt: skip
-    broken = re.sub(r"frrdmvpn authorization psk-map\n(?: .*\n)*", "frrdmvpn authorization "
-                    "certificate\n", broken)  # fmt: skip
+    broken = broken.replace(
+        "crypto ikev2 proposal lab\n",
+        "crypto pki trustpoint gone\n"
+        " certificate /etc/swanctl/x509/garbage.pem\n"
+        " private-key /etc/swanctl/private/garbage.key\n"
+        " ca-certificate /etc/swanctl/x509/garbage.pem\n!\n"
+        "crypto ikev2 proposal lab\n",
+    )
+    broken = broken.replace(
+        " authentication local pre-share\n authentication remote pre-share\n keyring local lab\n",
+        " authentication local ecdsa-sig\n authentication remote ecdsa-sig\n pki trustpoint gone\n",
+    )
+    broken = broken.replace(
+        " match identity remote address 0.0.0.0\n",
+        " match identity remote fqdn domain corp.example\n",
+    )
+    broken = re.sub(
+        r"frrdmvpn authorization psk-map\n(?: .*\n)*",
+        "frrdmvpn authorization certificate\n",
+        broken,
+    )
     _conf(lab, "spoke2").write_text(broken)
     before = (_running(lab, "spoke2"), lab.run("spoke2", ["swanctl", "--list-conns"]).stdout)
     done = lab.apply("spoke2", check=False)

@@ -140,8 +140,11 @@ def test_charon_crash_leaves_no_orphans_and_service_returns(lab: Lab, tmp_path: 
         time.sleep(2)
         t0 = time.monotonic()
         lab.start_charon("spoke1")
-        wait_for("charon on spoke1 to know an SA to the hub again",
-                 lambda: bool(ike_ids_to(lab, "spoke1", str(HUB.nbma.ip))), 90)  # fmt: skip
+        wait_for(
+            "charon on spoke1 to know an SA to the hub again",
+            lambda: bool(ike_ids_to(lab, "spoke1", str(HUB.nbma.ip))),
+            90,
+        )
         restored = _restore_time(lab, str(HUB.lan.ip), t0, timeout=90)
         pinger.stop()
     record("charon_sigkill_time_to_restore_s", restored)
@@ -160,8 +163,10 @@ def test_node_booting_with_frr_before_charon_sends_nothing_in_clear(
     # FRR boots with the DMVPN configuration frrdmvpn applied (as after `write memory`), so
     # nhrpd and ospfd try to talk over the tunnel at once.
     for daemon in ("zebra", "nhrpd", "ospfd"):
-        lab.run("spoke2", ["sh", "-c", f"vtysh -d {daemon} -c 'show running-config' "
-                                       f"> /etc/frr/{daemon}.conf"])  # fmt: skip
+        lab.run(
+            "spoke2",
+            ["sh", "-c", f"vtysh -d {daemon} -c 'show running-config' > /etc/frr/{daemon}.conf"],
+        )
     assert "tunnel protection vici" in lab.run("spoke2", ["cat", "/etc/frr/nhrpd.conf"]).stdout
     for needle in ("frrdmvpnd run", "frrdmvpn-proxy", "/usr/lib/frr/"):
         lab.kill("spoke2", needle, signal.SIGTERM)

@@ -69,8 +69,11 @@ def second_address(lab: Lab) -> Iterator[None]:
         lab.apply("spoke1")
         lab.run("spoke1", ["ip", "addr", "del", f"{NEW}/24", "dev", "eth0"], check=False)
         wait_for("spoke1's guards back to its own address", lambda: guarded(lab) == [OLD], 60)
-        wait_for("spoke1 -> hub LAN again",
-                 lambda: ping(lab, "spoke1", str(S1.lan.ip), str(HUB.lan.ip)), 120)  # fmt: skip
+        wait_for(
+            "spoke1 -> hub LAN again",
+            lambda: ping(lab, "spoke1", str(S1.lan.ip), str(HUB.lan.ip)),
+            120,
+        )
 
 
 @pytest.mark.usefixtures("second_address")
@@ -123,7 +126,8 @@ def test_a_live_tunnel_source_change_leaks_no_gre_while_charon_is_stopped(
         assert f"charon: terminate IKE_SA #{n} of dmvpn" in said, said
     lab.run("spoke1", ["ip", "addr", "del", f"{NEW}/24", "dev", "eth0"])
     wait_for("spoke1's guards back to its own address", lambda: guarded(lab) == [OLD], 60)
-    wait_for("spoke1 -> hub LAN again",
-             lambda: ping(lab, "spoke1", str(S1.lan.ip), str(HUB.lan.ip)), 120)  # fmt: skip
+    wait_for(
+        "spoke1 -> hub LAN again", lambda: ping(lab, "spoke1", str(S1.lan.ip), str(HUB.lan.ip)), 120
+    )
     left = {c["ike-id"] for c in child_sas(lab, "spoke1")}
     assert not stale & left, f"IKE_SAs of the moved address still up: {stale & left}"

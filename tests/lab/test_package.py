@@ -22,10 +22,15 @@ def test_every_node_runs_the_installed_package_on_debians_python(lab: Lab) -> No
     deb = os.environ.get("FRRDMVPN_LAB_DEB")
     if not deb:
         pytest.skip("FRRDMVPN_LAB_DEB is not set: this lab runs the source tree")
-    version = subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True,
-                             text=True, check=True).stdout.strip()  # fmt: skip
-    installed = subprocess.run(["dpkg-query", "-W", "-f=${Status} ${Version}", "frrdmvpn"],
-                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+    version = subprocess.run(
+        ["dpkg-deb", "-f", deb, "Version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    installed = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status} ${Version}", "frrdmvpn"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert installed == f"install ok installed {version}"
     assert lab.package == version
     for n in topo.NODES:

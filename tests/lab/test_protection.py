@@ -108,8 +108,9 @@ def test_every_authorization_is_answered_and_its_latency_recorded(lab: Lab) -> N
         sent, answered = events()
         return bool(sent) and len(answered) == len(sent)
 
-    wait_for("spoke2 protected at the hub again",
-             lambda: protected_peer(lab, "hub", str(S2.nbma.ip)), 90)  # fmt: skip
+    wait_for(
+        "spoke2 protected at the hub again", lambda: protected_peer(lab, "hub", str(S2.nbma.ip)), 90
+    )
     # Each event nhrpd sent gets exactly one answer (a lost one would never balance).
     wait_for("every authorize-binding event answered", all_answered, 30)
     sent, answered = events()

@@ -72,8 +72,15 @@ def _as_user(lab: Lab, group: str, argv: list[str], *, in_node: bool = False) ->
     cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", f"--groups={gid}", *argv]
     if in_node:
         cmd = lab.argv("hub", cmd)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False,
-                          cwd="/", env={**os.environ, "PYTHONPATH": os.getcwd()})  # fmt: skip
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
 
 
 def _probe(lab: Lab, group: str, target: str, secret: str, *, reveals: bool = False) -> Any:
@@ -91,13 +98,16 @@ def _secret(lab: Lab) -> str:
 
 
 def test_sockets_belong_to_their_groups(lab: Lab) -> None:
-    for sock, group in ((lab.api_socket("hub"), API_GROUP),
-                        (lab.api_admin_socket("hub"), ADMIN_GROUP)):  # fmt: skip
+    for sock, group in (
+        (lab.api_socket("hub"), API_GROUP),
+        (lab.api_admin_socket("hub"), ADMIN_GROUP),
+    ):
         st = sock.stat()
         assert (st.st_mode & 0o777, st.st_gid) == (0o660, grp.getgrnam(group).gr_gid), sock
     code = "import sys; from frrdmvpn.client import Client; Client(sys.argv[1], timeout=10).node()"
-    refused = _as_user(lab, API_GROUP, [sys.executable, "-c", code,
-                                        f"unix:{lab.api_admin_socket('hub')}"])  # fmt: skip
+    refused = _as_user(
+        lab, API_GROUP, [sys.executable, "-c", code, f"unix:{lab.api_admin_socket('hub')}"]
+    )
     assert refused.returncode != 0
     assert "Permission denied" in refused.stderr or "UNAVAILABLE" in refused.stderr
 
@@ -116,16 +126,16 @@ def test_an_operator_shows_clears_and_watches_but_changes_nothing(lab: Lab) -> N
     assert answer["watch"] == ["OK", "snapshot_begin"]
     refusals = {
         "reveal": "ConfigService.GetConfig with reveal_secrets needs the administrator role "
-                  "(this connection has the operator role)",
+        "(this connection has the operator role)",
         "apply": "ConfigService.ApplyConfig needs the administrator role (this connection "
-                 "has the operator role)",
+        "has the operator role)",
         "edit": "ConfigService.EditConfig needs the administrator role (this connection has "
-                "the operator role)",
+        "the operator role)",
         "rejected": "ConfigService.ApplyConfig needs the administrator role (this connection "
-                    "has the operator role)",
+        "has the operator role)",
         "save": "ConfigService.SaveConfig needs the administrator role (this connection has "
-                "the operator role)",
-    }  # fmt: skip
+        "the operator role)",
+    }
     refusals["kept"] = refusals["reveal"]
     for name, message in refusals.items():
         assert answer[name] == ["PERMISSION_DENIED", message], name
@@ -138,14 +148,21 @@ def test_an_operator_shows_clears_and_watches_but_changes_nothing(lab: Lab) -> N
 def test_the_operators_shell_refuses_like_ios(lab: Lab) -> None:
     """The shell inside the hub, as the operator: its default socket is the operators'."""
     shell = lab.program("frrdmvpn-shell")
-    done = _as_user(lab, API_GROUP, [shell, "-c", "show running-config", "-c", "configure terminal",
-                                     "-c", "write memory"], in_node=True)  # fmt: skip
+    done = _as_user(
+        lab,
+        API_GROUP,
+        [shell, "-c", "show running-config", "-c", "configure terminal", "-c", "write memory"],
+        in_node=True,
+    )
     assert done.returncode == 1
     assert "  pre-shared-key <removed>" in done.stdout.splitlines()
     assert _secret(lab) not in done.stdout + done.stderr
     assert done.stderr.splitlines() == [
-        "hub#configure terminal", REFUSED, "hub#write memory", REFUSED,
-    ]  # fmt: skip
+        "hub#configure terminal",
+        REFUSED,
+        "hub#write memory",
+        REFUSED,
+    ]
 
 
 def test_an_administrator_configures_and_reveals(lab: Lab) -> None:
@@ -155,8 +172,9 @@ def test_an_administrator_configures_and_reveals(lab: Lab) -> None:
     path = lab.config_path(HUB)
     saved = path.read_text()
     try:
-        answer = _probe(lab, ADMIN_GROUP, f"unix:{lab.api_admin_socket('hub')}", secret,
-                        reveals=True)  # fmt: skip
+        answer = _probe(
+            lab, ADMIN_GROUP, f"unix:{lab.api_admin_socket('hub')}", secret, reveals=True
+        )
     finally:
         path.write_text(saved)
         path.with_name(path.name + ".prev").unlink(missing_ok=True)
@@ -172,8 +190,7 @@ def test_an_administrator_configures_and_reveals(lab: Lab) -> None:
     assert answer["rejected"] == ["OK", ["<removed>"]]
     assert answer["save"][0] == "OK"
     shell = lab.program("frrdmvpn-shell")
-    done = _as_user(lab, ADMIN_GROUP, [shell, "-c", "show running-config unmasked"],
-                    in_node=True)  # fmt: skip
+    done = _as_user(lab, ADMIN_GROUP, [shell, "-c", "show running-config unmasked"], in_node=True)
     assert done.returncode == 0, done.stderr
     assert f"  pre-shared-key {secret}" in done.stdout.splitlines()
     logged = log.read_bytes()[before:].decode(errors="replace")

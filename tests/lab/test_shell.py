@@ -28,8 +28,9 @@ def _both_up(lab: Lab) -> bool:
 
 def _shell(lab: Lab, *commands: str) -> subprocess.CompletedProcess[str]:
     argv = [lab.program("frrdmvpn-shell"), *[a for c in commands for a in ("-c", c)]]
-    return subprocess.run(lab.argv("hub", argv), capture_output=True, text=True, timeout=120,
-                          check=False)  # fmt: skip
+    return subprocess.run(
+        lab.argv("hub", argv), capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_show_dmvpn_on_the_hub_parses_with_ntc_templates(lab: Lab) -> None:
@@ -50,8 +51,9 @@ def test_an_operator_sees_a_cleared_session_go_down_and_up_live(lab: Lab) -> Non
     wait_for("both spokes UP", lambda: _both_up(lab), 90)
     argv = lab.argv("hub", [lab.program("frrdmvpn-shell")])
     env = dict(os.environ, TERM="vt100", LANG="C.UTF-8")
-    child = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8", timeout=60,
-                          dimensions=(24, 200))  # fmt: skip
+    child = pexpect.spawn(
+        argv[0], argv[1:], env=env, encoding="utf-8", timeout=60, dimensions=(24, 200)
+    )
     try:
         child.expect_exact(PROMPT)
         child.sendline("terminal length 0")

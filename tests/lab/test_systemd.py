@@ -25,8 +25,13 @@ pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
 S4 = topo.SYSTEMD_NODE
 HUB = topo.node("hub")
-UNITS = ("frrdmvpn-guard.service", "strongswan.service", "frrdmvpn-proxy.service",
-         "frr.service", "frrdmvpn.service")  # fmt: skip
+UNITS = (
+    "frrdmvpn-guard.service",
+    "strongswan.service",
+    "frrdmvpn-proxy.service",
+    "frr.service",
+    "frrdmvpn.service",
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +51,9 @@ def spoke4(lab: Lab) -> Iterator[SystemdNode]:
             if node.dir.exists():
                 shutil.copy(node.dir / "console.log", out / "console.log")
             try:
-                journal = node.run(["journalctl", "-b", "--no-pager", "-o", "short-monotonic"],
-                                   check=False).stdout  # fmt: skip
+                journal = node.run(
+                    ["journalctl", "-b", "--no-pager", "-o", "short-monotonic"], check=False
+                ).stdout
                 (out / "journal.txt").write_text(journal)
             except (OSError, RuntimeError) as exc:  # logs are best effort
                 (out / "journal.txt").write_text(f"no journal: {exc}\n")
@@ -87,8 +93,7 @@ def test_the_node_comes_up_from_its_config_file_with_guards_first(
     # frrdmvpnd was ready only after: guards + configuration applied.
     guarded = spoke4.monotonic("frrdmvpn-guard.service", "ActiveEnterTimestampMonotonic")
     assert guarded > 0
-    for unit in ("strongswan.service", "frr.service", "frrdmvpn-proxy.service",
-                 "frrdmvpn.service"):  # fmt: skip
+    for unit in ("strongswan.service", "frr.service", "frrdmvpn-proxy.service", "frrdmvpn.service"):
         started = spoke4.monotonic(unit, "ExecMainStartTimestampMonotonic")
         assert started > guarded, unit
     installed, blocks = _guards(spoke4)
@@ -149,19 +154,20 @@ def _registered_with_hub(node: SystemdNode) -> bool:
     sas = {e["dst"]: int(e["sas"]) for e in dmvpn}
     if [(e["nbma"], e["protocol"]) for e in nhs["table"]] != [hub] or sas.get(hub[0], 0) < 1:
         return False
-    ping = ["ping", "-n", "-q", "-c", "1", "-W", "1", "-I", str(S4.overlay.ip),
-            str(HUB.overlay.ip)]  # fmt: skip
+    ping = ["ping", "-n", "-q", "-c", "1", "-W", "1", "-I", str(S4.overlay.ip), str(HUB.overlay.ip)]
     return node.run(ping, check=False).returncode == 0
 
 
 def _restarts_logged(node: SystemdNode) -> int:
-    journal = node.run(["journalctl", "-b", "--no-pager", "-o", "cat", "-u", "frrdmvpn.service"],
-                       check=False).stdout  # fmt: skip
+    journal = node.run(
+        ["journalctl", "-b", "--no-pager", "-o", "cat", "-u", "frrdmvpn.service"], check=False
+    ).stdout
     return journal.count("restarted (pid")
 
 
-def _comes_back_configured(lab: Lab, node: SystemdNode, tmp_path: Path,
-                           fault: Callable[[], None]) -> float:  # fmt: skip
+def _comes_back_configured(
+    lab: Lab, node: SystemdNode, tmp_path: Path, fault: Callable[[], None]
+) -> float:
     """Seconds from ``fault`` until spoke4 is registered with the hub again; nothing in clear
     meanwhile, and frrdmvpnd logged the restart it configured again."""
     node.wait_active("frrdmvpn.service", 420)
@@ -185,8 +191,10 @@ def test_watchfrr_restarts_a_killed_nhrpd_and_frrdmvpnd_configures_it(
     def crash() -> None:
         spoke4.run(["sh", "-c", "kill -9 $(cat /run/frr/nhrpd.pid)"])
 
-    record("systemd_nhrpd_kill_time_to_registered_s",
-           _comes_back_configured(lab, spoke4, tmp_path, crash))  # fmt: skip
+    record(
+        "systemd_nhrpd_kill_time_to_registered_s",
+        _comes_back_configured(lab, spoke4, tmp_path, crash),
+    )
 
 
 def test_systemctl_restart_frr_comes_back_configured(
@@ -195,8 +203,10 @@ def test_systemctl_restart_frr_comes_back_configured(
     def restart() -> None:  # FRR's own stop may take its 90 s under emulation
         spoke4.run(["systemctl", "restart", "frr.service"], timeout=300)
 
-    record("systemd_frr_restart_time_to_registered_s",
-           _comes_back_configured(lab, spoke4, tmp_path, restart))  # fmt: skip
+    record(
+        "systemd_frr_restart_time_to_registered_s",
+        _comes_back_configured(lab, spoke4, tmp_path, restart),
+    )
     assert spoke4.systemctl("is-active", "frr.service") == "active"
 
 
@@ -246,8 +256,13 @@ CAPABILITIES = {
 }
 FAMILIES = {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6"}
 #: What a boot starts, in its order (a reboot's equivalent).
-RESTART = ("frrdmvpn-guard.service", "frrdmvpn-proxy.service", "strongswan.service",
-           "frr.service", "frrdmvpn.service")  # fmt: skip
+RESTART = (
+    "frrdmvpn-guard.service",
+    "frrdmvpn-proxy.service",
+    "strongswan.service",
+    "frr.service",
+    "frrdmvpn.service",
+)
 #: How long ``systemctl restart`` of :data:`RESTART` may take in spoke4: on the lab's loaded
 #: VM it took over 120 s (each unit starts Python once or twice, 10-15 s each).
 RESTART_TIMEOUT = 420
@@ -264,12 +279,20 @@ def test_the_units_run_sandboxed_with_only_their_capabilities_and_still_work(
 ) -> None:
     spoke4.wait_active("frrdmvpn.service", 420)
     for unit, caps in CAPABILITIES.items():
-        for prop, value in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
-                            ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
-                            ("PrivateDevices", "yes"), ("ProtectKernelModules", "yes"),
-                            ("ProtectKernelTunables", "yes"), ("LockPersonality", "yes"),
-                            ("RestrictRealtime", "yes"), ("RestrictSUIDSGID", "yes"),
-                            ("MemoryDenyWriteExecute", "yes"), ("UMask", "0077")):  # fmt: skip
+        for prop, value in (
+            ("NoNewPrivileges", "yes"),
+            ("ProtectSystem", "strict"),
+            ("ProtectHome", "yes"),
+            ("PrivateTmp", "yes"),
+            ("PrivateDevices", "yes"),
+            ("ProtectKernelModules", "yes"),
+            ("ProtectKernelTunables", "yes"),
+            ("LockPersonality", "yes"),
+            ("RestrictRealtime", "yes"),
+            ("RestrictSUIDSGID", "yes"),
+            ("MemoryDenyWriteExecute", "yes"),
+            ("UMask", "0077"),
+        ):
             assert spoke4.show(unit, prop) == value, (unit, prop)
         assert set(spoke4.show(unit, "CapabilityBoundingSet").split()) == set(caps), unit
         assert set(spoke4.show(unit, "RestrictAddressFamilies").split()) == FAMILIES, unit
@@ -283,9 +306,12 @@ def test_the_units_run_sandboxed_with_only_their_capabilities_and_still_work(
     assert "frrvty" in spoke4.show("frrdmvpn.service", "SupplementaryGroups").split()
     # the sockets that must be group-accessible are, whatever the units' umask: nhrpd's,
     # the operators' and the administrators' (both groups made by the package)
-    for path, group in (("/run/charon.vici", "frr"), ("/run/frrdmvpn/nhrp-events.sock", "frr"),
-                        ("/run/frrdmvpn/frrdmvpn.sock", "frrdmvpn"),
-                        ("/run/frrdmvpn/frrdmvpn-admin.sock", "frrdmvpn-admin")):  # fmt: skip
+    for path, group in (
+        ("/run/charon.vici", "frr"),
+        ("/run/frrdmvpn/nhrp-events.sock", "frr"),
+        ("/run/frrdmvpn/frrdmvpn.sock", "frrdmvpn"),
+        ("/run/frrdmvpn/frrdmvpn-admin.sock", "frrdmvpn-admin"),
+    ):
         mode = spoke4.run(["stat", "-c", "%a %G", path]).stdout.split()
         assert mode == ["660", group], path
     # and everything works in the sandbox: the tunnel is up at the hub and from spoke4,
@@ -301,8 +327,9 @@ def test_the_units_run_sandboxed_with_only_their_capabilities_and_still_work(
 
 def _installs(node: SystemdNode) -> int:
     """How often frrdmvpn-guard.service installed the guards in this boot."""
-    out = node.run(["journalctl", "-b", "-u", "frrdmvpn-guard.service", "-o", "cat",
-                    "--no-pager"]).stdout  # fmt: skip
+    out = node.run(
+        ["journalctl", "-b", "-u", "frrdmvpn-guard.service", "-o", "cat", "--no-pager"]
+    ).stdout
     return out.count("frrdmvpnd: guard installed for")
 
 
@@ -328,10 +355,14 @@ def test_an_nftables_restart_or_reload_leaves_the_guards_in_place(
         invocation = spoke4.show("frrdmvpn-guard.service", "InvocationID")
 
         spoke4.systemctl("restart", "nftables.service")
-        wait_for("frrdmvpn-guard restarted with nftables", lambda: spoke4.show(
-            "frrdmvpn-guard.service", "InvocationID") not in ("", invocation)
-            and spoke4.systemctl("is-active", "frrdmvpn-guard.service", check=False)
-            == "active", 120)  # fmt: skip
+        wait_for(
+            "frrdmvpn-guard restarted with nftables",
+            lambda: (
+                spoke4.show("frrdmvpn-guard.service", "InvocationID") not in ("", invocation)
+                and spoke4.systemctl("is-active", "frrdmvpn-guard.service", check=False) == "active"
+            ),
+            120,
+        )
         installed, blocks = _guards(spoke4)
         assert installed
         assert str(S4.nbma.ip) in blocks  # nft never touched the XFRM layer
@@ -362,14 +393,19 @@ def test_a_broken_configuration_stops_only_dmvpn_and_keeps_charon_and_frr(
         # lab's loaded VM: each of the five units starts Python at least once)
         spoke4.systemctl("restart", *RESTART, check=False, timeout=RESTART_TIMEOUT)
         states = {u: spoke4.systemctl("is-active", u, check=False) for u in RESTART}
-        assert states == {"frrdmvpn-guard.service": "failed", "frrdmvpn-proxy.service": "active",
-                          "strongswan.service": "active", "frr.service": "active",
-                          "frrdmvpn.service": "failed"}  # fmt: skip
+        assert states == {
+            "frrdmvpn-guard.service": "failed",
+            "frrdmvpn-proxy.service": "active",
+            "strongswan.service": "active",
+            "frr.service": "active",
+            "frrdmvpn.service": "failed",
+        }
         # failed, not restarting: with Restart=on-failure systemd restarted frrdmvpn.service
         # (and frrdmvpn-guard.service with it) 2 s after each failed ExecCondition, for ever
         assert spoke4.show("frrdmvpn.service", "NRestarts") == "0"
-        why = spoke4.run(["journalctl", "-b", "-u", "frrdmvpn.service", "-o", "cat",
-                          "--no-pager", "-n", "40"]).stdout  # fmt: skip
+        why = spoke4.run(
+            ["journalctl", "-b", "-u", "frrdmvpn.service", "-o", "cat", "--no-pager", "-n", "40"]
+        ).stdout
         assert "/etc/frrdmvpn/frrdmvpn.conf is not valid:" in why
         # charon stayed where it was, and swanctl reaches it through the proxy
         assert spoke4.path("/etc/strongswan.d/frrdmvpn.conf").exists()

@@ -107,29 +107,45 @@ CMD, REGISTER = 0, 3
 CMD_RESPONSE, EVENT_UNKNOWN = 1, 6
 EVIL = {
     "evil": {
-        "version": "2", "local_addrs": [str(HUB.nbma.ip)], "remote_addrs": ["203.0.113.99"],
-        "local": {"auth": "psk"}, "remote": {"auth": "psk"},
-        "children": {"evil": {"updown": "/bin/sh -c 'id > /tmp/owned'",
-                              "local_ts": ["0.0.0.0/0"], "remote_ts": ["0.0.0.0/0"],
-                              "start_action": "start"}},
+        "version": "2",
+        "local_addrs": [str(HUB.nbma.ip)],
+        "remote_addrs": ["203.0.113.99"],
+        "local": {"auth": "psk"},
+        "remote": {"auth": "psk"},
+        "children": {
+            "evil": {
+                "updown": "/bin/sh -c 'id > /tmp/owned'",
+                "local_ts": ["0.0.0.0/0"],
+                "remote_ts": ["0.0.0.0/0"],
+                "start_action": "start",
+            }
+        },
     }
-}  # fmt: skip
+}
 FORGED = {"id": "forged", "type": "IKE", "data": "not-the-key", "owners": [S2.fqdn]}
 HOSTS = {"my-host": str(HUB.nbma.ip), "other-host": str(S1.nbma.ip)}
 ATTACKS = [
     ([CMD, "load-conn", EVIL], f"nhrpd's user may not send 'load-conn'{ONLY}"),
-    ([CMD, "unload-conn", {"name": topo.VICI_PROFILE}],
-     f"nhrpd's user may not send 'unload-conn'{ONLY}"),
+    (
+        [CMD, "unload-conn", {"name": topo.VICI_PROFILE}],
+        f"nhrpd's user may not send 'unload-conn'{ONLY}",
+    ),
     ([CMD, "load-shared", FORGED], f"nhrpd's user may not send 'load-shared'{ONLY}"),
     ([CMD, "get-shared", {}], f"nhrpd's user may not send 'get-shared'{ONLY}"),
     ([CMD, "terminate", {"ike": "evil"}], "'evil' is not one of DMVPN's IPsec profiles"),
-    ([CMD, "terminate", {"ike-id": "99999"}],
-     "IKE_SA #99999 is not one charon reported on this connection"),
-    ([CMD, "terminate", {"ike": topo.VICI_PROFILE, "force": "yes"}],
-     "nhrpd's user may not send terminate with 'force'"),
-    ([CMD, "initiate", {"child": "evil", "timeout": "-1", "async": "1", **HOSTS}],
-     "'evil' is not one of DMVPN's IPsec profiles"),
-]  # fmt: skip
+    (
+        [CMD, "terminate", {"ike-id": "99999"}],
+        "IKE_SA #99999 is not one charon reported on this connection",
+    ),
+    (
+        [CMD, "terminate", {"ike": topo.VICI_PROFILE, "force": "yes"}],
+        "nhrpd's user may not send terminate with 'force'",
+    ),
+    (
+        [CMD, "initiate", {"child": "evil", "timeout": "-1", "async": "1", **HOSTS}],
+        "'evil' is not one of DMVPN's IPsec profiles",
+    ),
+]
 
 
 def _vici(lab: Lab, user: list[str], requests: list[list[Any]]) -> list[list[Any]]:
@@ -167,8 +183,11 @@ def test_nhrpds_user_gets_only_nhrpds_requests(lab: Lab) -> None:
         assert kind == CMD_RESPONSE, (request, kind)
         assert message == {"success": "no", "errmsg": DENIED + reason}, request
     # nhrpd's registrations and listing still reach charon; anything else it refuses
-    answers = _vici(lab, _as_frr(), [[REGISTER, "list-sa", None], [REGISTER, "log", None],
-                                     [CMD, "list-sas", {}]])  # fmt: skip
+    answers = _vici(
+        lab,
+        _as_frr(),
+        [[REGISTER, "list-sa", None], [REGISTER, "log", None], [CMD, "list-sas", {}]],
+    )
     assert [kind for kind, _ in answers] == [5, EVENT_UNKNOWN, CMD_RESPONSE]
     assert "errmsg" not in answers[2][1], answers[2]
     # charon is as it was: nothing was loaded, unloaded or added
@@ -185,24 +204,30 @@ def test_nhrpds_user_gets_only_nhrpds_requests(lab: Lab) -> None:
     )
     assert logged, _proxy_log(lab)[since:]
     expected = {(str(request[1]), reason) for request, reason in ATTACKS} | {
-        ("log", "nhrpd's user may not register for 'log' (only child-state-destroying, "
-                "child-state-installed, child-state-rekeyed, list-sa)")}  # fmt: skip
+        (
+            "log",
+            "nhrpd's user may not register for 'log' (only child-state-destroying, "
+            "child-state-installed, child-state-rekeyed, list-sa)",
+        )
+    }
     for _, name, reason, count in logged:
         assert (name, reason) in expected, (name, reason)
         assert int(count) & (int(count) - 1) == 0, count
     # nhrpd keeps both spokes protected, and traffic flows
     for spoke in (S1, S2):
         nbma = str(spoke.nbma.ip)
-        wait_for(f"{spoke.name} protected at the hub",
-                 partial(protected_peer, lab, "hub", nbma), 60)  # fmt: skip
+        wait_for(
+            f"{spoke.name} protected at the hub", partial(protected_peer, lab, "hub", nbma), 60
+        )
     assert ping(lab, "hub", str(HUB.lan.ip), str(S2.lan.ip), count=3)
 
 
 def test_another_member_of_group_frr_gets_nothing(lab: Lab) -> None:
     gid = grp.getgrnam("frr").gr_gid
     user = [f"--reuid={NOBODY}", f"--regid={NOBODY}", f"--groups={gid}"]
-    answers = _vici(lab, user, [[CMD, "list-sas", {}], [CMD, "version", {}],
-                                [REGISTER, "list-sa", None]])  # fmt: skip
+    answers = _vici(
+        lab, user, [[CMD, "list-sas", {}], [CMD, "version", {}], [REGISTER, "list-sa", None]]
+    )
     reason = f"uid {NOBODY} may not use charon (only root and nhrpd's user may)"
     assert answers == [[CMD_RESPONSE, {"success": "no", "errmsg": DENIED + reason}]] * 2 + [
         [EVENT_UNKNOWN, {}]

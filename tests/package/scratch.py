@@ -18,11 +18,23 @@ from pathlib import Path
 WATCHED_TOP = ("etc", "usr", "lib", "var", "opt", "srv", "root")
 #: State that dpkg, apt and the user tools keep by design (piuparts ignores the same).
 IGNORED = (
-    "var/lib/dpkg", "var/lib/apt", "var/log", "var/cache/debconf", "var/cache/man",
-    "etc/group-", "etc/gshadow-", "etc/passwd-", "etc/shadow-", "etc/ld.so.cache",
-)  # fmt: skip
-ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "HOME": "/root",
-       "DEBIAN_FRONTEND": "noninteractive"}  # fmt: skip
+    "var/lib/dpkg",
+    "var/lib/apt",
+    "var/log",
+    "var/cache/debconf",
+    "var/cache/man",
+    "etc/group-",
+    "etc/gshadow-",
+    "etc/passwd-",
+    "etc/shadow-",
+    "etc/ld.so.cache",
+)
+ENV = {
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    "LC_ALL": "C.UTF-8",
+    "HOME": "/root",
+    "DEBIAN_FRONTEND": "noninteractive",
+}
 
 
 class ScratchRoot:
@@ -63,12 +75,19 @@ class ScratchRoot:
         self, argv: Sequence[str], check: bool = True, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside the root (no terminal, no input)."""
-        done = subprocess.run(["chroot", str(self.path), *argv], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, env=ENV, timeout=timeout,
-                              check=False)  # fmt: skip
+        done = subprocess.run(
+            ["chroot", str(self.path), *argv],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env=ENV,
+            timeout=timeout,
+            check=False,
+        )
         if check and done.returncode != 0:
-            raise AssertionError(f"{' '.join(argv)} failed ({done.returncode}):\n"
-                                 f"{done.stdout}{done.stderr}")  # fmt: skip
+            raise AssertionError(
+                f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+            )
         return done
 
     def copy_in(self, src: Path) -> str:

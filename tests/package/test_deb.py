@@ -13,15 +13,19 @@ pytestmark = pytest.mark.package
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PROGRAMS = {"usr/sbin/frrdmvpnd": "8", "usr/sbin/frrdmvpn-proxy": "8",
-            "usr/bin/frrdmvpn-shell": "1"}  # fmt: skip
+PROGRAMS = {
+    "usr/sbin/frrdmvpnd": "8",
+    "usr/sbin/frrdmvpn-proxy": "8",
+    "usr/bin/frrdmvpn-shell": "1",
+}
 UNITS = ("frrdmvpn.service", "frrdmvpn-guard.service", "frrdmvpn-proxy.service")
 
 
 def _contents(deb: Path) -> dict[str, str]:
     """Path (without the leading ./) → permissions, from ``dpkg-deb -c``."""
-    out = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True,
-                         check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True
+    ).stdout
     found = {}
     for line in out.splitlines():
         fields = line.split()
@@ -35,14 +39,25 @@ def _member(deb: Path, path: str, tmp_path: Path) -> str:
 
 
 def _control(deb: Path, name: str) -> str:
-    return subprocess.run(["dpkg-deb", "-I", str(deb), name], capture_output=True, text=True,
-                          check=True).stdout  # fmt: skip
+    return subprocess.run(
+        ["dpkg-deb", "-I", str(deb), name], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_lintian_reports_no_error_and_no_warning(deb: Path) -> None:
-    done = subprocess.run(["lintian", "--display-info", "--display-experimental",
-                           "--tag-display-limit", "0", str(deb)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            "lintian",
+            "--display-info",
+            "--display-experimental",
+            "--tag-display-limit",
+            "0",
+            str(deb),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     tags = [line for line in done.stdout.splitlines() if re.match(r"[EW]: ", line)]
     assert not tags, "\n".join(tags)
     # experimental, so not an error or a warning: every unit is hardened
@@ -97,8 +112,9 @@ def test_each_program_runs_its_module_from_the_private_directory(deb: Path, tmp_
 def test_no_conffile_the_example_is_copied_by_the_postinst(deb: Path, tmp_path: Path) -> None:
     # an edited conffile prompts on every upgrade (and stalls unattended upgrades): the
     # configuration is the operator's file, the package ships only the example
-    listed = subprocess.run(["dpkg-deb", "-I", str(deb), "conffiles"], capture_output=True,
-                            text=True, check=False)  # fmt: skip
+    listed = subprocess.run(
+        ["dpkg-deb", "-I", str(deb), "conffiles"], capture_output=True, text=True, check=False
+    )
     assert listed.returncode != 0, listed.stdout  # no conffiles member at all
     files = _contents(deb)
     assert not [f for f in files if f.startswith("etc")]
@@ -112,8 +128,12 @@ def test_no_conffile_the_example_is_copied_by_the_postinst(deb: Path, tmp_path: 
 
 def _unit_dir() -> str:
     """Where this machine's systemd takes units from (the build puts them there)."""
-    return subprocess.run(["pkg-config", "--variable=systemdsystemunitdir", "systemd"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    return subprocess.run(
+        ["pkg-config", "--variable=systemdsystemunitdir", "systemd"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def _settings(text: str) -> dict[str, list[str]]:
@@ -161,32 +181,54 @@ def test_units_order_the_guards_before_charon_and_nhrpd_and_notify_readiness(
         dropin = _settings((units / f"{other}.service.d/frrdmvpn.conf").read_text())
         assert dropin["After"] == ["frrdmvpn-guard.service frrdmvpn-proxy.service"]
         assert dropin["ExecStartPre"] == ["/usr/sbin/frrdmvpnd guard check"]
-    done = subprocess.run(["systemd-analyze", "verify", "--man=no",
-                           *[str(units / u) for u in UNITS]],
-                          capture_output=True, text=True, check=False)  # fmt: skip
-    problems = [line for line in done.stderr.splitlines() if "frrdmvpn" in line
-                and "Command /usr/sbin" not in line]  # fmt: skip
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *[str(units / u) for u in UNITS]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    problems = [
+        line
+        for line in done.stderr.splitlines()
+        if "frrdmvpn" in line and "Command /usr/sbin" not in line
+    ]
     assert not problems, done.stderr
 
 
 #: The sandbox every unit runs in, and what differs between them.
 HARDENING = {
-    "NoNewPrivileges": "yes", "PrivateTmp": "yes", "PrivateDevices": "yes",
-    "ProtectHome": "yes", "ProtectSystem": "strict", "ProtectKernelTunables": "yes",
-    "ProtectKernelModules": "yes", "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes",
-    "ProtectClock": "yes", "ProtectHostname": "yes", "RestrictNamespaces": "yes",
-    "RestrictRealtime": "yes", "RestrictSUIDSGID": "yes", "LockPersonality": "yes",
-    "MemoryDenyWriteExecute": "yes", "SystemCallArchitectures": "native",
-    "SystemCallFilter": "@system-service", "UMask": "0077",
+    "NoNewPrivileges": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "ProtectHome": "yes",
+    "ProtectSystem": "strict",
+    "ProtectKernelTunables": "yes",
+    "ProtectKernelModules": "yes",
+    "ProtectKernelLogs": "yes",
+    "ProtectControlGroups": "yes",
+    "ProtectClock": "yes",
+    "ProtectHostname": "yes",
+    "RestrictNamespaces": "yes",
+    "RestrictRealtime": "yes",
+    "RestrictSUIDSGID": "yes",
+    "LockPersonality": "yes",
+    "MemoryDenyWriteExecute": "yes",
+    "SystemCallArchitectures": "native",
+    "SystemCallFilter": "@system-service",
+    "UMask": "0077",
     "RestrictAddressFamilies": "AF_UNIX AF_NETLINK AF_INET AF_INET6",
-}  # fmt: skip
+}
 SANDBOXES = {
     # nft and ip xfrm; it writes only /etc/strongswan.d/frrdmvpn.conf
-    "frrdmvpn-guard.service": {"CapabilityBoundingSet": "CAP_NET_ADMIN",
-                               "ReadWritePaths": "-/etc/strongswan.d"},
+    "frrdmvpn-guard.service": {
+        "CapabilityBoundingSet": "CAP_NET_ADMIN",
+        "ReadWritePaths": "-/etc/strongswan.d",
+    },
     # /run/charon.vici, sockets chowned to group frr, the raw GRE kick, XFRM over netlink
-    "frrdmvpn-proxy.service": {"CapabilityBoundingSet": "CAP_NET_ADMIN CAP_NET_RAW CAP_CHOWN",
-                               "ReadWritePaths": "/run"},
+    "frrdmvpn-proxy.service": {
+        "CapabilityBoundingSet": "CAP_NET_ADMIN CAP_NET_RAW CAP_CHOWN",
+        "ReadWritePaths": "/run",
+    },
     # links, XFRM, nft, iptables, the API socket's group, vtysh (groups frrvty and frr),
     # ending an nhrpd hung on its way out, the tunnel's sysctls, the saved configuration
     "frrdmvpn.service": {
@@ -194,7 +236,7 @@ SANDBOXES = {
         "SupplementaryGroups": "frrvty frr",
         "ReadWritePaths": "-/etc/frrdmvpn /run/frrdmvpn /proc/sys/net /run/xtables.lock",
     },
-}  # fmt: skip
+}
 
 
 def test_every_unit_runs_in_a_sandbox_with_only_the_capabilities_it_needs(
@@ -252,8 +294,13 @@ def test_maintainer_scripts_are_valid_sh_and_leave_charon_alone_on_install(
 
 def test_the_build_uses_no_network(root_user: None, tmp_path: Path) -> None:
     """scripts/build-deb with no network at all (an unshared, empty network namespace)."""
-    done = subprocess.run(["unshare", "-n", str(ROOT / "scripts/build-deb"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["unshare", "-n", str(ROOT / "scripts/build-deb"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert list(tmp_path.glob("frrdmvpn_*_all.deb"))
 

@@ -51,9 +51,12 @@ def _wait_for(what: str, ready: Path, proc: subprocess.Popen[bytes]) -> None:
 
 
 def _start(root: ScratchRoot, argv: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["unshare", "--net", "chroot", str(root.path), *argv],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=ENV)  # fmt: skip
+    return subprocess.Popen(
+        ["unshare", "--net", "chroot", str(root.path), *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -93,8 +96,9 @@ def _swanctl(root: ScratchRoot) -> subprocess.CompletedProcess[str]:
 def _spoke(root: ScratchRoot) -> None:
     """The operator configures a tunnel (its source an address: no interface needed)."""
     text = (ROOT / "docs/examples/lab-spoke1.conf").read_text()
-    root.file(CONF).write_text(text.replace(" tunnel source eth0\n",
-                                            " tunnel source 198.51.100.11\n"))  # fmt: skip
+    root.file(CONF).write_text(
+        text.replace(" tunnel source eth0\n", " tunnel source 198.51.100.11\n")
+    )
 
 
 def _mode(root: ScratchRoot, path: str) -> tuple[int, int, int]:
@@ -114,8 +118,11 @@ def test_install_upgrade_remove_purge_leave_nothing_behind(deb: Path, deb_next: 
         installed = _version(root)
         assert f"_{installed}_" in deb.name
         assert _groups(root) == set(GROUPS)
-        for argv in (["frrdmvpnd", "--version"], ["frrdmvpn-shell", "--version"],
-                     ["frrdmvpn-proxy", "--version"]):  # fmt: skip
+        for argv in (
+            ["frrdmvpnd", "--version"],
+            ["frrdmvpn-shell", "--version"],
+            ["frrdmvpn-proxy", "--version"],
+        ):
             assert installed in root.run(argv).stdout
         hub = "/usr/share/doc/frrdmvpn/examples/lab-hub.conf"
         assert "valid" in root.run(["frrdmvpnd", "validate", "-c", hub]).stdout

@@ -19,8 +19,12 @@ KEY = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 CA = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "frrdmvpn test CA")])
 NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 _ADDR_BLOCKS = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.7")
-_NAMES = {"O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
-          "CN": NameOID.COMMON_NAME, "C": NameOID.COUNTRY_NAME}  # fmt: skip
+_NAMES = {
+    "O": NameOID.ORGANIZATION_NAME,
+    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "CN": NameOID.COMMON_NAME,
+    "C": NameOID.COUNTRY_NAME,
+}
 
 
 def dn(text: str) -> x509.Name:

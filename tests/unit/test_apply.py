@@ -166,9 +166,11 @@ def test_certificates_and_the_key_are_read_through_the_port_and_sent_as_data() -
     w.files.update(CERT_FILES)
     apply(CERT_SPOKE, None, w.ports(CERT_SPOKE))
     reads = [e for e in w.log if e.startswith("read ")]
-    assert reads == ["read certificate /etc/frrdmvpn/spoke.pem",
-                     "read private-key /etc/frrdmvpn/spoke.key",
-                     "read ca-certificate /etc/frrdmvpn/ca.pem"]  # fmt: skip
+    assert reads == [
+        "read certificate /etc/frrdmvpn/spoke.pem",
+        "read private-key /etc/frrdmvpn/spoke.key",
+        "read ca-certificate /etc/frrdmvpn/ca.pem",
+    ]
     assert w.log.index(reads[-1]) < w.log.index("ensure dmvpn0")
     assert "load-key /etc/frrdmvpn/spoke.key 4 bytes" in w.log
     ike = w.conns["dmvpn"]
@@ -344,8 +346,9 @@ def test_a_connection_whose_local_end_stays_lists_no_sas() -> None:
     apply(SPOKE, None, w.ports(SPOKE))
     w.sas = [_sa(1, "198.51.100.11", "198.51.100.11")]
     w.log.clear()
-    longer = dataclasses.replace(SPOKE, interfaces=(
-        dataclasses.replace(SPOKE.interfaces[0], nhrp_holdtime=120),))  # fmt: skip
+    longer = dataclasses.replace(
+        SPOKE, interfaces=(dataclasses.replace(SPOKE.interfaces[0], nhrp_holdtime=120),)
+    )
     apply(longer, SPOKE, w.ports(longer))
     assert "list-sas" not in w.log  # the hub's hundreds of SAs are not listed for nothing
     assert [sa.uniqueid for sa in w.sas] == [1]
@@ -390,8 +393,10 @@ def test_an_fqdn_identity_is_compared_as_charon_prints_it() -> None:
     w = World()
     w.interfaces["eth0"] += (NEW_NBMA,)
     apply(named, None, w.ports(named))
-    w.sas = [_sa(1, "198.51.100.11", "spoke1.example.net"),
-             _sa(2, "198.51.100.111", "spoke1.example.net")]  # fmt: skip
+    w.sas = [
+        _sa(1, "198.51.100.11", "spoke1.example.net"),
+        _sa(2, "198.51.100.111", "spoke1.example.net"),
+    ]
     moved = _source(named, NEW_NBMA)
     apply(moved, named, w.ports(moved))
     assert [sa.uniqueid for sa in w.sas] == [2]

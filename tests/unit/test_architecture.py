@@ -22,16 +22,24 @@ LINT = Path(sys.executable).with_name("lint-imports")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy = tmp_path_factory.mktemp("tree")
     for package in ("frrdmvpn", "cli", "lab", "docgen"):
-        shutil.copytree(ROOT / package, copy / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        shutil.copytree(
+            ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     shutil.copy(ROOT / "pyproject.toml", copy)
     return copy
 
 
 def lint(tree: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    return subprocess.run([str(LINT), "--no-cache"], cwd=tree, env=env,
-                          capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [str(LINT), "--no-cache"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 def test_the_tree_keeps_every_contract(tree: Path) -> None:
@@ -41,21 +49,22 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
 
 
 VIOLATIONS = [
-    ("frrdmvpn/core/identity.py", "import frrdmvpn.adapters.vtysh",
-     "config, core and codecs do no I/O"),
-    ("frrdmvpn/config/model.py", "import asyncio",
-     "config, core and codecs do no I/O"),
-    ("frrdmvpn/codec/vici.py", "import frrdmvpn.core.authorize",
-     "the product's layers"),
-    ("frrdmvpn/supervision.py", "import frrdmvpn.api.backend",
-     "the product's layers"),
-    ("cli/pipes.py", "import frrdmvpn.adapters.vtysh",
-     "the shell reaches the daemon only through the API client"),
-    ("frrdmvpn/adapters/vtysh.py", "import frrdmvpn.datastores",
-     "no import cycles in any package"),
-    ("frrdmvpn/client.py", "import lab.pki",
-     "the product imports no shell, lab or doc generator"),
-]  # fmt: skip
+    (
+        "frrdmvpn/core/identity.py",
+        "import frrdmvpn.adapters.vtysh",
+        "config, core and codecs do no I/O",
+    ),
+    ("frrdmvpn/config/model.py", "import asyncio", "config, core and codecs do no I/O"),
+    ("frrdmvpn/codec/vici.py", "import frrdmvpn.core.authorize", "the product's layers"),
+    ("frrdmvpn/supervision.py", "import frrdmvpn.api.backend", "the product's layers"),
+    (
+        "cli/pipes.py",
+        "import frrdmvpn.adapters.vtysh",
+        "the shell reaches the daemon only through the API client",
+    ),
+    ("frrdmvpn/adapters/vtysh.py", "import frrdmvpn.datastores", "no import cycles in any package"),
+    ("frrdmvpn/client.py", "import lab.pki", "the product imports no shell, lab or doc generator"),
+]
 
 
 @pytest.mark.parametrize(("path", "line", "contract"), VIOLATIONS)
@@ -84,6 +93,9 @@ def test_no_test_module_imports_another() -> None:
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             tests = [n for n in names if n.startswith("tests.")]
-            found += [f"{path.relative_to(ROOT)}: {n}" for n in tests
-                      if n.rsplit(".", 1)[-1].startswith("test_")]  # fmt: skip
+            found += [
+                f"{path.relative_to(ROOT)}: {n}"
+                for n in tests
+                if n.rsplit(".", 1)[-1].startswith("test_")
+            ]
     assert not found, found

@@ -94,14 +94,18 @@ def test_guard_check_lets_charon_and_frr_start_without_a_usable_configuration(
         assert main(["guard", "check", "-c", str(path)]) == 0
         err = capsys.readouterr().err
         assert err.startswith(f"frrdmvpnd: warning: {path}")
-        assert err.endswith("frrdmvpnd: warning: guards not checked; DMVPN stays off until the "
-                            "configuration is fixed\n")  # fmt: skip
+        assert err.endswith(
+            "frrdmvpnd: warning: guards not checked; DMVPN stays off until the "
+            "configuration is fixed\n"
+        )
 
 
 def test_guard_check_fails_only_when_a_configured_nodes_guards_are_missing(
-    spoke: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    spoke: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     installed = [False]
     asked: list[bool] = []
 
@@ -128,8 +132,9 @@ def test_sync_charon_socket_writes_removes_or_keeps_the_strongswan_file(
     dropin.parent.mkdir()
 
     def sync(config: Path) -> int:
-        return main(["configured", "--sync-charon-socket", "--dropin", str(dropin),
-                     "-c", str(config)])  # fmt: skip
+        return main(
+            ["configured", "--sync-charon-socket", "--dropin", str(dropin), "-c", str(config)]
+        )
 
     assert sync(EXAMPLE) == 1  # no tunnel, no file: nothing moves
     assert not dropin.exists()
@@ -164,8 +169,9 @@ def test_the_guard_takes_the_tunnel_source_from_the_configuration(
     spoke: Path, tmp_path: Path
 ) -> None:
     none = str(tmp_path / "running.conf")  # nothing applied yet
-    guard = _guard(build_parser().parse_args(["guard", "status", "-c", str(spoke),
-                                              "--running", none]))  # fmt: skip
+    guard = _guard(
+        build_parser().parse_args(["guard", "status", "-c", str(spoke), "--running", none])
+    )
     assert guard is not None
     assert guard.spec.nbma == (IPv4Address("198.51.100.11"),)
     given = build_parser().parse_args(["guard", "status", "--nbma", "192.0.2.7", "-c", "/none"])
@@ -176,8 +182,11 @@ def test_the_guard_takes_the_tunnel_source_that_runs(spoke: Path, tmp_path: Path
     """Issue 14 hole 4: a tunnel source changed live (applied, not saved) is what the guards
     must cover when `guard install` runs again (an nftables reload) or `guard check` asks."""
     running = tmp_path / "running.conf"
-    running.write_text(spoke.read_text().replace(" tunnel source 198.51.100.11\n",
-                                                 " tunnel source 198.51.100.111\n"))  # fmt: skip
+    running.write_text(
+        spoke.read_text().replace(
+            " tunnel source 198.51.100.11\n", " tunnel source 198.51.100.111\n"
+        )
+    )
     args = ["guard", "check", "-c", str(spoke), "--running", str(running)]
     guard = _guard(build_parser().parse_args(args))
     assert guard is not None

@@ -81,8 +81,9 @@ def test_guard_json_is_born_root_only_like_peers_json(tmp_path: Path) -> None:
         (status / name).chmod(0o644)
     (status / ".guard.json.tmp").write_text("stale")
     (status / ".guard.json.tmp").chmod(0o666)
-    service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", status,
-                      frr=vtysh.Frr(tmp_path))  # fmt: skip
+    service = Service(
+        IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", status, frr=vtysh.Frr(tmp_path)
+    )
     service._write_status()  # what every step of the service ends with
     assert sorted(p.name for p in status.iterdir()) == ["guard.json", "peers.json"]
     assert json.loads((status / "guard.json").read_text()) == service.report.as_dict()

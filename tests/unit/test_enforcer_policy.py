@@ -46,8 +46,14 @@ def test_without_configuration_nothing_is_applied_yet(tmp_path: Path) -> None:
 
 
 def test_command_line_policy_still_works() -> None:
-    argv = ["--tunnel-subnet", "192.0.2.0/24", "--auth", "psk-map",
-            "--psk-map", "198.51.100.11=192.0.2.11/32"]  # fmt: skip
+    argv = [
+        "--tunnel-subnet",
+        "192.0.2.0/24",
+        "--auth",
+        "psk-map",
+        "--psk-map",
+        "198.51.100.11=192.0.2.11/32",
+    ]
     policy = load_policy(build_parser().parse_args(argv))
     assert policy.mode is PolicyMode.PSK_MAP
     assert list(policy.psk_map) == ["198.51.100.11"]

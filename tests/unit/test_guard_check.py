@@ -124,11 +124,14 @@ print(json.dumps(codes))
 def test_against_the_kernel_the_check_fails_until_the_guards_are_whole(spoke: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT), LC_ALL="C")
     argv = ["unshare", "--net", "--", sys.executable, "-c", IN_NETNS, str(spoke)]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False,
-                          timeout=50)  # fmt: skip
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=50)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == {
-        "nothing installed": 1, "installed": 0, "outbound block policy deleted": 1,
-        "installed again": 0, "accept before the drop": 1, "table deleted": 1,
-    }  # fmt: skip
+        "nothing installed": 1,
+        "installed": 0,
+        "outbound block policy deleted": 1,
+        "installed again": 0,
+        "accept before the drop": 1,
+        "table deleted": 1,
+    }
     assert done.stderr.count(MISSING) == 4

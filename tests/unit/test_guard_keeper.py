@@ -59,8 +59,10 @@ class MemoryGuard(KernelGuard):
 
     def add(self, nbma: Iterable[IPv4Address]) -> None:
         if self.set is None:
-            raise GuardError("nft -f - failed (exit 1): No such file or directory",
-                             "Error: No such file or directory")  # fmt: skip
+            raise GuardError(
+                "nft -f - failed (exit 1): No such file or directory",
+                "Error: No such file or directory",
+            )
         self.calls.append(f"add {' '.join(map(str, sorted(nbma)))}")
         self.set |= set(nbma)
         self.blocked |= set(nbma)
@@ -94,8 +96,14 @@ def keeper(
     lock: Lock | None = None,
     pinned: tuple[IPv4Address, ...] = (),
 ) -> GuardKeeper:
-    return GuardKeeper(guard, configs, pinned=pinned, running=lambda: running,
-                       apply_lock=lock, index_of=INDEXES.get)  # fmt: skip
+    return GuardKeeper(
+        guard,
+        configs,
+        pinned=pinned,
+        running=lambda: running,
+        apply_lock=lock,
+        index_of=INDEXES.get,
+    )
 
 
 def addresses(*changes: AddressChange, done: bool = False) -> Received:
@@ -182,8 +190,14 @@ def test_without_known_addresses_nothing_is_released() -> None:
     guard = MemoryGuard({A, B})
     assert keeper(guard, lock=Lock()).refresh() == []  # no dump read, nothing to read with
     assert guard.set == {A, B}
-    read = GuardKeeper(guard, (SPOKE,), running=lambda: None, apply_lock=Lock(),
-                       read_addresses=lambda: {"eth0": (A,)}, index_of=INDEXES.get)  # fmt: skip
+    read = GuardKeeper(
+        guard,
+        (SPOKE,),
+        running=lambda: None,
+        apply_lock=Lock(),
+        read_addresses=lambda: {"eth0": (A,)},
+        index_of=INDEXES.get,
+    )
     assert read.refresh() == ["guard: release 198.51.100.111"]  # read now: known
 
 
@@ -193,9 +207,14 @@ def test_addresses_are_read_for_what_runs_once_the_apply_lock_is_held() -> None:
     under the lock, and so are its source's addresses: eth0's A stays, eth1's B goes."""
     guard, lock = MemoryGuard({A, B}), Lock()
     runs = iter([source("eth1")])
-    k = GuardKeeper(guard, (source("eth1"),), running=lambda: next(runs, SPOKE), apply_lock=lock,
-                    read_addresses=lambda: {"eth0": (A,), "eth1": (B,)},
-                    index_of=INDEXES.get)  # fmt: skip
+    k = GuardKeeper(
+        guard,
+        (source("eth1"),),
+        running=lambda: next(runs, SPOKE),
+        apply_lock=lock,
+        read_addresses=lambda: {"eth0": (A,), "eth1": (B,)},
+        index_of=INDEXES.get,
+    )
     assert k.refresh() == ["guard: release 198.51.100.111"]
     assert guard.set == {A}
 
@@ -303,8 +322,14 @@ def test_an_address_a_tunnel_still_uses_in_the_kernel_is_never_released() -> Non
     def locals_(names: set[str]) -> set[IPv4Address]:
         return {kernel[n] for n in names & kernel.keys()}
 
-    k = GuardKeeper(guard, (SPOKE,), running=lambda: SPOKE, apply_lock=lock,
-                    index_of=INDEXES.get, tunnel_locals=locals_)  # fmt: skip
+    k = GuardKeeper(
+        guard,
+        (SPOKE,),
+        running=lambda: SPOKE,
+        apply_lock=lock,
+        index_of=INDEXES.get,
+        tunnel_locals=locals_,
+    )
     dumped(k, (ETH0, A))
     assert k.refresh() == []
     assert guard.set == {A, B}

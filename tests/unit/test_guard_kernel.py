@@ -111,9 +111,14 @@ asyncio.run(main())
 def in_netns(script: str) -> dict[str, Any]:
     """What ``script`` printed last (JSON), run in a network namespace of its own."""
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(["unshare", "--net", sys.executable, "-c", script, str(SPOKE)],
-                          capture_output=True, text=True, check=False, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    done = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", script, str(SPOKE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     assert done.returncode == 0, done.stderr
     seen: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return seen

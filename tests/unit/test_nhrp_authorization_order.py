@@ -25,8 +25,11 @@ from tests.fakes.world import EXAMPLES, World
 pytestmark = pytest.mark.unit
 
 EXAMPLE_CONFIGS = {f.stem: parse_strict(f.read_text()) for f in sorted(EXAMPLES.glob("*.conf"))}
-PROTECTED = [pytest.param(c, id=name) for name, c in EXAMPLE_CONFIGS.items()
-             if any(t.protection_profile for t in c.interfaces)]  # fmt: skip
+PROTECTED = [
+    pytest.param(c, id=name)
+    for name, c in EXAMPLE_CONFIGS.items()
+    if any(t.protection_profile for t in c.interfaces)
+]
 CONFIGS: list[Config] = [p.values[0] for p in PROTECTED]  # type: ignore[misc]
 # What `show running-config` of a freshly (re)started nhrpd prints (Debian's 8.4.4).
 RESTARTED = "frr version 8.4.4\nfrr defaults traditional\n!\nhostname hub\n!\n!\n!\n"
@@ -55,8 +58,11 @@ def test_whatever_part_of_the_configuration_was_lost(config: Config, data: st.Da
     desired = render_frr(config).nhrpd
     lines = desired.splitlines()
     kept = data.draw(st.lists(st.booleans(), min_size=len(lines), max_size=len(lines)))
-    running = "\n".join(x for x, keep in zip(lines, kept, strict=True)
-                        if keep or x.startswith(("interface", "exit", "!")))  # fmt: skip
+    running = "\n".join(
+        x
+        for x, keep in zip(lines, kept, strict=True)
+        if keep or x.startswith(("interface", "exit", "!"))
+    )
     commands = diff(running, desired)
     assert nhrp_enabled_unauthorized(running, commands, desired) == []
 
@@ -84,9 +90,14 @@ def test_the_check_finds_each_wrong_order() -> None:
     late_protection.insert(late_protection.index("exit"), protection)
     assert len(nhrp_enabled_unauthorized(RESTARTED, late_protection, desired)) == 1
     unprotected = [x for x in good if not x.startswith("no ")] + [
-        "interface dmvpn0", "no tunnel protection", "ip nhrp network-id 9", "exit"]  # fmt: skip
+        "interface dmvpn0",
+        "no tunnel protection",
+        "ip nhrp network-id 9",
+        "exit",
+    ]
     assert nhrp_enabled_unauthorized(RESTARTED, unprotected, desired) == [
-        "interface dmvpn0: ip nhrp network-id 9"]  # fmt: skip
+        "interface dmvpn0: ip nhrp network-id 9"
+    ]
 
 
 def test_apply_refuses_an_order_that_would_open_the_window(

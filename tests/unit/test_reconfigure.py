@@ -60,11 +60,19 @@ def test_a_restart_is_configured_again_once_every_daemon_is_back(tmp_path: Path)
         for d in (zebra, nhrpd):
             await d.start()
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
-                          reconfigure=reconfigure, frr=frr)  # fmt: skip
+        service = Service(
+            IPv4Address("198.51.100.11"),
+            [],
+            tmp_path / "charon.vici",
+            tmp_path,
+            reconfigure=reconfigure,
+            frr=frr,
+        )
         frr.listeners.append(service._frr_event)
-        tasks = [asyncio.create_task(frr.keep(["zebra", "nhrpd"])),
-                 asyncio.create_task(service._configuration())]  # fmt: skip
+        tasks = [
+            asyncio.create_task(frr.keep(["zebra", "nhrpd"])),
+            asyncio.create_task(service._configuration()),
+        ]
         try:
             # First contact: only an audit (startup applied already, or will find it missing).
             await until(lambda: calls == [("audit", True)], "an audit after first contact")
@@ -113,8 +121,11 @@ def test_watchfrr_restarting_schedules_audits(tmp_path: Path) -> None:
 
 
 def spoke_stores(tmp_path: Path, world: World) -> Datastores:
-    stores = Datastores(saved=tmp_path / "saved.conf", running=tmp_path / "running.conf",
-                        ports=lambda: world.ports(SPOKE))  # fmt: skip
+    stores = Datastores(
+        saved=tmp_path / "saved.conf",
+        running=tmp_path / "running.conf",
+        ports=lambda: world.ports(SPOKE),
+    )
     report = stores.apply_text((EXAMPLES / "lab-spoke1.conf").read_text(), origin="startup")
     assert report.ok
     world.log.clear()
@@ -141,13 +152,15 @@ def test_an_audit_restores_what_drifted_and_says_what(
     desired = render_frr(SPOKE).nhrpd
     # `swanctl --load-all` unloaded the connection; a hand removed the event socket.
     world.conns.clear()
-    world.frr["nhrpd"] = "\n".join(x for x in desired.splitlines()
-                                   if not x.startswith("nhrp event socket"))  # fmt: skip
+    world.frr["nhrpd"] = "\n".join(
+        x for x in desired.splitlines() if not x.startswith("nhrp event socket")
+    )
     with caplog.at_level(logging.INFO):
         asyncio.run(_reconfigure(stores, "audit", True))
-    assert "the configuration drifted (audit): missing or changed: charon: load-conn dmvpn; " \
-           "nhrpd: nhrp event socket /run/frrdmvpn/nhrp-events.sock; applying it again" \
-           in caplog.text  # fmt: skip
+    assert (
+        "the configuration drifted (audit): missing or changed: charon: load-conn dmvpn; "
+        "nhrpd: nhrp event socket /run/frrdmvpn/nhrp-events.sock; applying it again" in caplog.text
+    )
     assert "dmvpn" in world.conns
     assert world.frr["nhrpd"] == desired
     assert stores.revisions[-1].origin == "audit"
@@ -168,8 +181,9 @@ def test_a_restarted_nhrpd_gets_its_configuration_without_a_dry_run(
 
 def test_nothing_applied_yet_the_saved_file_is_or_nothing(tmp_path: Path) -> None:
     world = World()
-    stores = Datastores(saved=tmp_path / "s", running=tmp_path / "r",
-                        ports=lambda: world.ports(SPOKE))  # fmt: skip
+    stores = Datastores(
+        saved=tmp_path / "s", running=tmp_path / "r", ports=lambda: world.ports(SPOKE)
+    )
     asyncio.run(_reconfigure(stores, "audit", True, saved=True))  # no file yet
     asyncio.run(_reconfigure(stores, "audit", True))
     assert world.log == []
@@ -196,9 +210,11 @@ def test_a_step_rewrites_status_files_and_reads_counters_only_when_needed(
         frr = Frr(tmp_path, timeout=1.0)
         service = _service(tmp_path, frr)
         reads: list[int] = []
-        service.observer = type("Observer", (), {
-            "supervised": lambda *a, **kw: None,
-            "guard_observed": lambda *a: reads.append(1)})()  # fmt: skip
+        service.observer = type(
+            "Observer",
+            (),
+            {"supervised": lambda *a, **kw: None, "guard_observed": lambda *a: reads.append(1)},
+        )()
         monkeypatch.setattr(service.guard, "counters", dict)
         checks = {"guards": 1e9, "counters": 0.0}
         try:
@@ -232,8 +248,14 @@ def test_no_audit_while_a_daemon_is_away(tmp_path: Path, caplog: pytest.LogCaptu
         nhrpd = FakeDaemon(tmp_path, "nhrpd", 20)
         await nhrpd.start()
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path,
-                          reconfigure=reconfigure, frr=frr)  # fmt: skip
+        service = Service(
+            IPv4Address("198.51.100.11"),
+            [],
+            tmp_path / "charon.vici",
+            tmp_path,
+            reconfigure=reconfigure,
+            frr=frr,
+        )
         await frr.session("nhrpd").connect()  # seen before the watch starts
         frr.seen.add("nhrpd")
         await nhrpd.stop()
@@ -266,8 +288,9 @@ def test_an_apply_made_meanwhile_is_not_undone(
 
     def read_then_apply_elsewhere() -> str:
         del stores.running_text  # once: the apply reads the file itself
-        other = Datastores(saved=stores.saved, running=stores.running,
-                           ports=lambda: world.ports(SPOKE))  # fmt: skip
+        other = Datastores(
+            saved=stores.saved, running=stores.running, ports=lambda: world.ports(SPOKE)
+        )
         report = other.apply_text(newer, origin="cli")
         assert report.ok, report.message
         world.log.clear()

@@ -44,8 +44,10 @@ READERS = {
     ("frrdmvpn/config/policy.py", "loaded_keys"): "lists the keyrings' peers that have a key",
     ("frrdmvpn/config/policy.py", "psk_identity_problems"): "compares keys to find shared ones",
 }
-TEXT_WRITERS = {("frrdmvpn/config/render.py", "_keyring"),
-                ("frrdmvpn/config/render.py", "interface_lines")}  # fmt: skip
+TEXT_WRITERS = {
+    ("frrdmvpn/config/render.py", "_keyring"),
+    ("frrdmvpn/config/render.py", "interface_lines"),
+}
 LOGGING = {"debug", "info", "warning", "error", "exception", "critical", "log"}
 
 
@@ -128,8 +130,11 @@ def test_frrdmvpnd_validate_and_configured_print_no_secret(
     assert "pre-shared-key <removed> <removed>" in err
     for secret in (BAD_KEY, KEY, AUTH, "local"):
         assert secret not in out + err
-    path.write_text(TEXT.replace(f" ip nhrp authentication {AUTH}", " ip nhrp authentication "
-                                 "123456789-too-long"))  # fmt: skip
+    path.write_text(
+        TEXT.replace(
+            f" ip nhrp authentication {AUTH}", " ip nhrp authentication 123456789-too-long"
+        )
+    )
     assert frrdmvpnd.main(["validate", "-c", str(path), "--running", str(running)]) == 1
     out, err = capsys.readouterr()
     assert "ip nhrp authentication <removed>" in err
@@ -143,8 +148,11 @@ def test_an_apply_logs_and_reports_no_secret(
     assert set(values(config)) == {KEY, AUTH}
     world = World()
     world.known.append(config)
-    stores = Datastores(saved=tmp_path / "saved.conf", running=tmp_path / "running.conf",
-                        ports=lambda: world.ports(config))  # fmt: skip
+    stores = Datastores(
+        saved=tmp_path / "saved.conf",
+        running=tmp_path / "running.conf",
+        ports=lambda: world.ports(config),
+    )
     bad = TEXT.replace(f"pre-shared-key {KEY}", f"pre-shared-key local {BAD_KEY}")
     with caplog.at_level(logging.DEBUG):
         applied = stores.apply_text(TEXT)
@@ -174,7 +182,13 @@ def test_a_digest_cannot_be_recomputed_from_a_text_outside_the_daemon() -> None:
     assert digest(TEXT).startswith("hmac-sha256:")
     assert hashlib.sha256(TEXT.encode()).hexdigest() not in digest(TEXT)
     code = "import sys; from frrdmvpn.datastores import digest; print(digest(sys.stdin.read()))"
-    other = subprocess.run([sys.executable, "-c", code], input=TEXT, capture_output=True,
-                           text=True, check=True, cwd=ROOT).stdout.strip()  # fmt: skip
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        input=TEXT,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.strip()
     assert other.startswith("hmac-sha256:")
     assert other != digest(TEXT)

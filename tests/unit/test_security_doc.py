@@ -22,8 +22,11 @@ def _defined(path: Path) -> set[str]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             found.add(node.name)
         elif isinstance(node, ast.ClassDef):
-            found |= {f"{node.name}::{f.name}" for f in node.body
-                      if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}  # fmt: skip
+            found |= {
+                f"{node.name}::{f.name}"
+                for f in node.body
+                if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+            }
     return found
 
 
@@ -31,6 +34,9 @@ def test_every_test_the_security_document_names_exists() -> None:
     text = (ROOT / "docs/security.md").read_text()
     named = NAMED.findall(text)
     assert len(named) > 100  # the pattern still matches how the document names tests
-    missing = [f"{module}::{name}" for module, name in named
-               if not (ROOT / module).is_file() or name not in _defined(ROOT / module)]  # fmt: skip
+    missing = [
+        f"{module}::{name}"
+        for module, name in named
+        if not (ROOT / module).is_file() or name not in _defined(ROOT / module)
+    ]
     assert missing == []

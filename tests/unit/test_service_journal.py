@@ -19,8 +19,9 @@ pytestmark = pytest.mark.unit
 
 
 def _journal(accepted: int) -> str:
-    return json.dumps({"started": 1.0, "mode": "psk-map", "counters": {"accepted": accepted},
-                       "decisions": []})  # fmt: skip
+    return json.dumps(
+        {"started": 1.0, "mode": "psk-map", "counters": {"accepted": accepted}, "decisions": []}
+    )
 
 
 def test_a_journal_written_again_in_the_same_tick_is_read(

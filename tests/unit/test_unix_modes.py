@@ -60,8 +60,18 @@ def probe(uid: int, gid: int, *tries: str) -> list[str]:
     """What ``uid`` (primary group ``gid``, no other) gets for each try."""
     setpriv = shutil.which("setpriv")
     assert setpriv is not None
-    argv = [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
-            sys.executable, "-I", "-c", PROBE, *tries]  # fmt: skip
+    argv = [
+        setpriv,
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        "--clear-groups",
+        "--",
+        sys.executable,
+        "-I",
+        "-c",
+        PROBE,
+        *tries,
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30)
     answer: list[str] = json.loads(done.stdout)
     return answer
@@ -88,8 +98,10 @@ def owner(path: Path) -> tuple[int, int, int]:
     return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
 
 
-@pytest.mark.skipif(not any(g.gr_name == PROXY_GROUP for g in grp.getgrall()),
-                    reason=f"needs the group {PROXY_GROUP} (Debian's frr package)")  # fmt: skip
+@pytest.mark.skipif(
+    not any(g.gr_name == PROXY_GROUP for g in grp.getgrall()),
+    reason=f"needs the group {PROXY_GROUP} (Debian's frr package)",
+)
 @pytest.mark.usefixtures("umask_0")
 def test_the_proxys_sockets_are_root_and_frrs_0660_and_nobody_else_connects(
     shared_dir: Path,

@@ -55,9 +55,12 @@ def charon(tmp_path: Path) -> Iterator[Path]:
     conf.write_text(CONF.format(socket=sock))
     env = dict(os.environ, STRONGSWAN_CONF=str(conf))
     script = f"mount -t tmpfs tmpfs /run && exec {CHARON}"
-    proc = subprocess.Popen(["unshare", "--mount", "--net", "--propagation", "private",
-                             "sh", "-c", script], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(200):  # until charon listens (not a timed assertion: a wait)
             if sock.exists() or proc.poll() is not None:
@@ -76,8 +79,10 @@ def test_charon_loads_the_certificates_and_key_frrdmvpn_read(tmp_path: Path, cha
     ca = pki.make_ca(ca_dir)
     text = (EXAMPLES / "lab-hub.conf").read_text()
     text = text[: text.index("frrdmvpn authorization")]
-    trustpoint = (f"crypto pki trustpoint tp\n certificate {cert}\n private-key {key}\n"
-                  f" ca-certificate {ca}\n!\n")  # fmt: skip
+    trustpoint = (
+        f"crypto pki trustpoint tp\n certificate {cert}\n private-key {key}\n"
+        f" ca-certificate {ca}\n!\n"
+    )
     config = parse_strict(
         text.replace("crypto ikev2 proposal", trustpoint + "crypto ikev2 proposal", 1)
         .replace(" authentication local pre-share", " authentication local rsa-sig")

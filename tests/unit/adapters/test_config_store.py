@@ -148,22 +148,29 @@ def test_the_peer_table_the_decisions_and_the_running_file_are_root_only(tmp_pat
         DecisionJournal(tmp_path / "run" / "authorization.json").write()
         world = World()
         text = EXAMPLE.read_text()
-        ds = Datastores(saved=tmp_path / "etc" / "frrdmvpn.conf",
-                        running=tmp_path / "run" / "running.conf",
-                        ports=lambda: world.ports(parse_strict(text)))  # fmt: skip
+        ds = Datastores(
+            saved=tmp_path / "etc" / "frrdmvpn.conf",
+            running=tmp_path / "run" / "running.conf",
+            ports=lambda: world.ports(parse_strict(text)),
+        )
         assert ds.apply_text(text).ok
         ds.save()
     finally:
         os.umask(old_umask)
     written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert [str(p) for p in written] == [
-        "etc/frrdmvpn.conf", "run/apply.lock", "run/authorization.json", "run/peers.json",
+        "etc/frrdmvpn.conf",
+        "run/apply.lock",
+        "run/authorization.json",
+        "run/peers.json",
         "run/running.conf",
-    ]  # fmt: skip
+    ]
     assert {str(p): mode(tmp_path / p) for p in written if p.name != "apply.lock"} == {
-        "etc/frrdmvpn.conf": 0o600, "run/authorization.json": 0o600,
-        "run/peers.json": 0o600, "run/running.conf": 0o600,
-    }  # fmt: skip
+        "etc/frrdmvpn.conf": 0o600,
+        "run/authorization.json": 0o600,
+        "run/peers.json": 0o600,
+        "run/running.conf": 0o600,
+    }
 
 
 @pytest.fixture
@@ -194,8 +201,11 @@ def test_a_new_profile_is_announced_while_it_is_applied(tmp_path: Path, sighups:
 
     world = Watching()
     text = EXAMPLE.read_text()
-    stores = Datastores(saved=tmp_path / "saved.conf", running=running,
-                        ports=lambda: world.ports(parse_strict(text)))  # fmt: skip
+    stores = Datastores(
+        saved=tmp_path / "saved.conf",
+        running=running,
+        ports=lambda: world.ports(parse_strict(text)),
+    )
     assert stores.apply_text(text).ok
     assert seen[0] == ("nhrpd", frozenset({"dmvpn"}), 1), "announced and signalled first"
     assert config_store.announced(running) == frozenset(), "withdrawn once running"

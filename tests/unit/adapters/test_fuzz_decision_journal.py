@@ -31,12 +31,19 @@ from tests.fuzzing import MARKS, assert_bounded, budget, mutations
 pytestmark = MARKS
 
 EVENT = AuthorizeBinding(
-    eventid=7, type="dynamic", old_type="invalid", num_nhs=0, interface="gre1",
-    local_addr=ipaddress.ip_address("192.0.2.1"), vc_initiated=False,
-    local_nbma=ipaddress.ip_address("198.51.100.1"), local_cert=b"",
+    eventid=7,
+    type="dynamic",
+    old_type="invalid",
+    num_nhs=0,
+    interface="gre1",
+    local_addr=ipaddress.ip_address("192.0.2.1"),
+    vc_initiated=False,
+    local_nbma=ipaddress.ip_address("198.51.100.1"),
+    local_cert=b"",
     remote_addr=ipaddress.ip_address("192.0.2.11"),
-    remote_nbma=ipaddress.ip_address("198.51.100.11"), remote_cert=b"",
-)  # fmt: skip
+    remote_nbma=ipaddress.ip_address("198.51.100.11"),
+    remote_cert=b"",
+)
 
 
 def _written() -> dict[str, Any]:
@@ -49,8 +56,26 @@ def _written() -> dict[str, Any]:
 
 
 WRITTEN = _written()
-ODD = st.sampled_from([None, True, -1, 0, 2**64, 1e308, -1e308, float("inf"), float("nan"),
-                       "", "x", "1e999", [], {}, [1], {"id": 1}])  # fmt: skip
+ODD = st.sampled_from(
+    [
+        None,
+        True,
+        -1,
+        0,
+        2**64,
+        1e308,
+        -1e308,
+        float("inf"),
+        float("nan"),
+        "",
+        "x",
+        "1e999",
+        [],
+        {},
+        [1],
+        {"id": 1},
+    ]
+)
 json_values = st.recursive(
     ODD | st.integers() | st.floats() | st.text(max_size=6),
     lambda inner: (

@@ -170,9 +170,19 @@ def test_policy_ip_args() -> None:
     assert policy.ip_args("add") == _block("out", "198.51.100.11/32", "0.0.0.0/0", "add")
     assert policy.ip_args("update") == _block("out", "198.51.100.11/32", "0.0.0.0/0", "update")
     assert policy.ip_args("delete") == [
-        "ip", "xfrm", "policy", "delete",
-        "src", "198.51.100.11/32", "dst", "0.0.0.0/0", "proto", "47", "dir", "out",
-    ]  # fmt: skip
+        "ip",
+        "xfrm",
+        "policy",
+        "delete",
+        "src",
+        "198.51.100.11/32",
+        "dst",
+        "0.0.0.0/0",
+        "proto",
+        "47",
+        "dir",
+        "out",
+    ]
     with pytest.raises(ValueError, match="verb must be one of"):
         policy.ip_args("flush")
 
@@ -235,12 +245,26 @@ def test_parse_counters_ignores_other_tables_and_objects() -> None:
         "nftables": [
             {"metainfo": {"json_schema_version": 1}},
             {"table": {"family": "inet", "name": "frrdmvpn_guard", "handle": 2}},
-            {"counter": {"family": "inet", "name": "x", "table": "other", "packets": 1,
-                         "bytes": 2}},
-            {"counter": {"family": "ip", "name": "y", "table": "frrdmvpn_guard", "packets": 1,
-                         "bytes": 2}},
+            {
+                "counter": {
+                    "family": "inet",
+                    "name": "x",
+                    "table": "other",
+                    "packets": 1,
+                    "bytes": 2,
+                }
+            },
+            {
+                "counter": {
+                    "family": "ip",
+                    "name": "y",
+                    "table": "frrdmvpn_guard",
+                    "packets": 1,
+                    "bytes": 2,
+                }
+            },
         ]
-    }  # fmt: skip
+    }
     assert parse_nft_counters(json.dumps(doc)) == {}
     assert parse_nft_counters('{"nftables": []}') == {}
 
@@ -336,8 +360,11 @@ def test_parse_policies_marked_or_other_priority_do_not_count() -> None:
 def test_parse_states_text() -> None:
     larval, real = parse_xfrm_states(STATES_TEXT)
     assert (larval.src, larval.dst, larval.proto, larval.spi) == (
-        "198.51.100.11", "198.51.100.12", "esp", 0,
-    )  # fmt: skip
+        "198.51.100.11",
+        "198.51.100.12",
+        "esp",
+        0,
+    )
     assert (larval.reqid, larval.mode, larval.mark, larval.if_id) == (1, "transport", None, None)
     assert (real.src, real.spi, real.reqid) == ("198.51.100.12", 0xC1D2E3F4, 2)
 
@@ -386,8 +413,10 @@ def test_missing_binary_is_a_guard_error() -> None:
 def _shown_block(local: str, direction: str, priority: int = BLOCK_PRIORITY) -> str:
     """A block policy as ``ip xfrm policy show`` prints it."""
     ends = [f"{local}/32", "0.0.0.0/0"] if direction == "out" else ["0.0.0.0/0", f"{local}/32"]
-    return (f"src {ends[0]} dst {ends[1]} proto gre \n"
-            f"\tdir {direction} action block priority {priority} ptype main \n")  # fmt: skip
+    return (
+        f"src {ends[0]} dst {ends[1]} proto gre \n"
+        f"\tdir {direction} action block priority {priority} ptype main \n"
+    )
 
 
 # An address guarded since (add), and a policy that is not the guard's.
@@ -408,9 +437,11 @@ def test_remove_argv_and_not_found_is_ignored() -> None:
     KernelGuard(SPEC, run).remove()
     assert run.calls[0] == (("nft", "-f", "-"), nft_delete_script())
     assert run.argvs[1] == ["ip", "xfrm", "policy", "show"]
-    assert run.argvs[2:] == [*_all_blocks("delete"),
-                             _block("out", "198.51.100.13/32", "0.0.0.0/0", "delete"),
-                             _block("in", "0.0.0.0/0", "198.51.100.13/32", "delete")]  # fmt: skip
+    assert run.argvs[2:] == [
+        *_all_blocks("delete"),
+        _block("out", "198.51.100.13/32", "0.0.0.0/0", "delete"),
+        _block("in", "0.0.0.0/0", "198.51.100.13/32", "delete"),
+    ]
 
 
 def test_remove_tries_everything_then_reports() -> None:
@@ -449,8 +480,10 @@ def test_add_and_discard_change_only_the_set_in_one_transaction() -> None:
         "add element inet frrdmvpn_guard nbma { 198.51.100.13 }\n"
         "delete element inet frrdmvpn_guard nbma { 198.51.100.13 }\n",
     )
-    assert run.argvs[1:] == [_block("out", "198.51.100.13/32", "0.0.0.0/0", "delete"),
-                             _block("in", "0.0.0.0/0", "198.51.100.13/32", "delete")]  # fmt: skip
+    assert run.argvs[1:] == [
+        _block("out", "198.51.100.13/32", "0.0.0.0/0", "delete"),
+        _block("in", "0.0.0.0/0", "198.51.100.13/32", "delete"),
+    ]
     run.calls.clear()
     guard.add([])
     guard.discard([])

@@ -175,8 +175,16 @@ def test_what_nft_adds_or_spells_differently_is_tolerated(change: Callable[[Doc]
 
 def test_objects_of_other_tables_are_ignored() -> None:
     doc = golden()
-    other = {"family": "ip", "table": "filter", "name": "output", "handle": 1, "type": "filter",
-             "hook": "output", "prio": 0, "policy": "drop"}  # fmt: skip
+    other = {
+        "family": "ip",
+        "table": "filter",
+        "name": "output",
+        "handle": 1,
+        "type": "filter",
+        "hook": "output",
+        "prio": 0,
+        "policy": "drop",
+    }
     doc["nftables"].append({"chain": other})
     doc["nftables"].append({"rule": {**other, "chain": "output", "expr": [{"accept": None}]}})
     assert check(doc) is None

@@ -19,11 +19,18 @@ ip = ipaddress.ip_address
 REQ = InitiateChild("dmvpn", ip("198.51.100.11"), ip("198.51.100.1"))
 OTHER = InitiateChild("dmvpn", ip("198.51.100.11"), ip("198.51.100.12"))
 GRE_SA = ChildSa(
-    ike_uniqueid=1, child_uniqueid=2, local_host=ip("198.51.100.11"),
-    remote_host=ip("198.51.100.1"), local_id="a", remote_id="b", state="INSTALLED",
-    mode="TRANSPORT", protocol="ESP", local_ts=("198.51.100.11/32[gre]",),
+    ike_uniqueid=1,
+    child_uniqueid=2,
+    local_host=ip("198.51.100.11"),
+    remote_host=ip("198.51.100.1"),
+    local_id="a",
+    remote_id="b",
+    state="INSTALLED",
+    mode="TRANSPORT",
+    protocol="ESP",
+    local_ts=("198.51.100.11/32[gre]",),
     remote_ts=("198.51.100.1/32[gre]",),
-)  # fmt: skip
+)
 
 
 class Charon:
@@ -55,9 +62,12 @@ class Charon:
 
 def make(charon: Charon, delays: tuple[float, ...] = (0.01, 0.01, 0.01)) -> Initiator:
     return Initiator(
-        Path("/nonexistent"), charon.flush, kick=charon.kick, listing=charon.listing,
+        Path("/nonexistent"),
+        charon.flush,
+        kick=charon.kick,
+        listing=charon.listing,
         delays=delays,
-    )  # fmt: skip
+    )
 
 
 def test_first_kick_that_works_ends_the_follow_up_without_flushing() -> None:
@@ -132,8 +142,9 @@ def test_failing_listing_flush_and_kick_do_not_stop_the_follow_up() -> None:
         raise RuntimeError("ip xfrm failed")
 
     async def main() -> None:
-        init = Initiator(Path("/x"), failing_flush, kick=flaky_kick, listing=charon.listing,
-                         delays=(0.01,) * 5)  # fmt: skip
+        init = Initiator(
+            Path("/x"), failing_flush, kick=flaky_kick, listing=charon.listing, delays=(0.01,) * 5
+        )
         init.request(REQ)
         await init.wait_idle()
         assert init.kicks == 4  # the failed kick, then three that reach the trap

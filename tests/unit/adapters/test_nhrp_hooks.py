@@ -13,8 +13,16 @@ pytestmark = pytest.mark.unit
 
 HUB = NhrpHooks("dmvpn0", 2, redirect_group=1)
 SPOKE = NhrpHooks("dmvpn0", 2)
-TUNNEL = GreTunnel("dmvpn0", 42, IPv4Address("198.51.100.1"), "eth0", 64, 1400,
-                   (IPv4Interface("192.0.2.1/32"),), 1360)  # fmt: skip
+TUNNEL = GreTunnel(
+    "dmvpn0",
+    42,
+    IPv4Address("198.51.100.1"),
+    "eth0",
+    64,
+    1400,
+    (IPv4Interface("192.0.2.1/32"),),
+    1360,
+)
 
 
 def test_spoke_intercepts_multicast_and_has_no_redirect_trigger() -> None:

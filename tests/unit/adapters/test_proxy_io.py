@@ -64,8 +64,9 @@ async def proxy_to_fake_charon(
 ) -> tuple[ViciProxy, asyncio.AbstractServer]:
     """A started proxy on tmp_path/proxy.vici in front of fake_charon."""
     charon = await fake_charon(tmp_path / "charon.vici")
-    proxy = ViciProxy(tmp_path / "proxy.vici", tmp_path / "charon.vici",
-                      initiate=initiated.append, group=None)  # fmt: skip
+    proxy = ViciProxy(
+        tmp_path / "proxy.vici", tmp_path / "charon.vici", initiate=initiated.append, group=None
+    )
     await proxy.start()
     return proxy, charon
 
@@ -75,17 +76,27 @@ def test_proxy_passes_through_and_translates(tmp_path: Path) -> None:
 
     async def main() -> None:
         proxy, charon = await proxy_to_fake_charon(tmp_path, initiated)
-        got = await roundtrip(tmp_path / "proxy.vici", [
-            Packet(T.EVENT_REGISTER, "child-state-installed"),
-            Packet(T.EVENT_REGISTER, "list-sa"),
-            Packet(T.CMD_REQUEST, "list-sas", {}),
-            Packet(T.CMD_REQUEST, "initiate", {"child": b"dmvpn", "my-host": b"198.51.100.11",
-                                               "other-host": b"198.51.100.1"}),
-        ], answers=5)  # fmt: skip
+        got = await roundtrip(
+            tmp_path / "proxy.vici",
+            [
+                Packet(T.EVENT_REGISTER, "child-state-installed"),
+                Packet(T.EVENT_REGISTER, "list-sa"),
+                Packet(T.CMD_REQUEST, "list-sas", {}),
+                Packet(
+                    T.CMD_REQUEST,
+                    "initiate",
+                    {"child": b"dmvpn", "my-host": b"198.51.100.11", "other-host": b"198.51.100.1"},
+                ),
+            ],
+            answers=5,
+        )
         assert [(p.type, p.name) for p in got] == [
-            (T.EVENT_CONFIRM, None), (T.EVENT_CONFIRM, None), (T.EVENT, "list-sa"),
-            (T.CMD_RESPONSE, None), (T.CMD_RESPONSE, None),
-        ]  # fmt: skip
+            (T.EVENT_CONFIRM, None),
+            (T.EVENT_CONFIRM, None),
+            (T.EVENT, "list-sa"),
+            (T.CMD_RESPONSE, None),
+            (T.CMD_RESPONSE, None),
+        ]
         await proxy.close()
         charon.close()
 
@@ -124,8 +135,11 @@ def test_proxy_handles_what_came_before_a_framing_fault_then_closes(tmp_path: Pa
     async def main() -> None:
         proxy, charon = await proxy_to_fake_charon(tmp_path, initiated)
         reader, writer = await asyncio.open_unix_connection(str(tmp_path / "proxy.vici"))
-        initiate = Packet(T.CMD_REQUEST, "initiate", {"child": b"dmvpn",
-                          "my-host": b"198.51.100.11", "other-host": b"198.51.100.1"})  # fmt: skip
+        initiate = Packet(
+            T.CMD_REQUEST,
+            "initiate",
+            {"child": b"dmvpn", "my-host": b"198.51.100.11", "other-host": b"198.51.100.1"},
+        )
         writer.write(frame(encode_packet(initiate)) + b"\xff\xff\xff\xff")
         await asyncio.wait_for(reader.read(), 5)  # until the proxy closes
         writer.close()
@@ -176,11 +190,23 @@ def main_exit(argv: list[str], busy: Path) -> subprocess.CompletedProcess[str]:
         server.bind(str(busy))
         server.listen()
         return subprocess.run(
-            [sys.executable, "-m", "frrdmvpn.application.proxy", *argv,
-             "--pidfile", str(busy.with_name("pid")), "--events", str(busy.with_name("ev.sock")),
-             "--journal", str(busy.with_name("journal.json"))],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "frrdmvpn.application.proxy",
+                *argv,
+                "--pidfile",
+                str(busy.with_name("pid")),
+                "--events",
+                str(busy.with_name("ev.sock")),
+                "--journal",
+                str(busy.with_name("journal.json")),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
 
 def test_event_socket_answers_denies_garbage_and_keeps_serving(tmp_path: Path) -> None:
@@ -196,9 +222,11 @@ def test_event_socket_answers_denies_garbage_and_keeps_serving(tmp_path: Path) -
         server = NhrpEventServer(decide, tmp_path / "ev.sock", group=None)
         await server.start()
         reader, writer = await asyncio.open_unix_connection(str(tmp_path / "ev.sock"))
-        base = ("event=authorize-binding\ntype=dynamic\nold_type=invalid\nnum_nhs=0\n"
-                "interface=gre1\nlocal_addr=192.0.2.1\nlocal_nbma=198.51.100.1\n"
-                "remote_addr=192.0.2.11\nremote_nbma=198.51.100.11\n")  # fmt: skip
+        base = (
+            "event=authorize-binding\ntype=dynamic\nold_type=invalid\nnum_nhs=0\n"
+            "interface=gre1\nlocal_addr=192.0.2.1\nlocal_nbma=198.51.100.1\n"
+            "remote_addr=192.0.2.11\nremote_nbma=198.51.100.11\n"
+        )
         for eid in (1, 2):
             writer.write(f"eventid={eid}\n{base}\n".encode())
         writer.write(b"eventid=3\nevent=authorize-binding\ntype=bogus\n\n")
@@ -285,11 +313,19 @@ def test_with_certificates_asks_charon_for_auth_class_and_verified_peer_certs(
     }
     ip = ipaddress.ip_address
     base = ChildSa(
-        ike_uniqueid=1, child_uniqueid=2, local_host=ip("198.51.100.1"),
-        remote_host=ip("198.51.100.11"), local_id="CN=hub", remote_id="CN=spoke1",
-        state="INSTALLED", mode="TRANSPORT", protocol="ESP", local_ts=(), remote_ts=(),
+        ike_uniqueid=1,
+        child_uniqueid=2,
+        local_host=ip("198.51.100.1"),
+        remote_host=ip("198.51.100.11"),
+        local_id="CN=hub",
+        remote_id="CN=spoke1",
+        state="INSTALLED",
+        mode="TRANSPORT",
+        protocol="ESP",
+        local_ts=(),
+        remote_ts=(),
         ike_name="dmvpn",
-    )  # fmt: skip
+    )
     legacy = dataclasses.replace(base, ike_uniqueid=3, ike_name="legacy")
     elsewhere = dataclasses.replace(base, remote_host=ip("198.51.100.12"), ike_name="gone")
     seen: list[Packet] = []

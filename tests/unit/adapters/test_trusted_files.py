@@ -164,8 +164,10 @@ def test_symbolic_links_root_made_are_followed_others_are_refused(
 def cert_config(directory: Path, key: Path | str) -> str:
     text = (EXAMPLES / "lab-spoke1.conf").read_text()
     text = text[: text.index("frrdmvpn authorization")] + "frrdmvpn authorization certificate\n"
-    trustpoint = (f"crypto pki trustpoint tp\n certificate {directory}/spoke.pem\n"
-                  f" private-key {key}\n ca-certificate {directory}/ca.pem\n!\n")  # fmt: skip
+    trustpoint = (
+        f"crypto pki trustpoint tp\n certificate {directory}/spoke.pem\n"
+        f" private-key {key}\n ca-certificate {directory}/ca.pem\n!\n"
+    )
     return (
         text.replace("crypto ikev2 proposal", trustpoint + "crypto ikev2 proposal", 1)
         .replace(" authentication local pre-share", " authentication local rsa-sig")
@@ -183,8 +185,12 @@ def stores(tmp_path: Path) -> tuple[Datastores, World]:
     ports = world.ports(Config())
     ports = dataclasses.replace(ports, read_file=node_ports.read_trustpoint_file)
     world.known.append(parse(cert_config(tmp_path / "etc", "/k")).config)
-    ds = Datastores(saved=tmp_path / "saved.conf", running=tmp_path / "run" / "running.conf",
-                    ports=lambda: ports, check_file=node_ports.check_trustpoint_file)  # fmt: skip
+    ds = Datastores(
+        saved=tmp_path / "saved.conf",
+        running=tmp_path / "run" / "running.conf",
+        ports=lambda: ports,
+        check_file=node_ports.check_trustpoint_file,
+    )
     return ds, world
 
 

@@ -34,12 +34,18 @@ def charon(tmp_path: Path) -> Iterator[CharonConfig]:
         pytest.fail("needs charon-systemd and unshare (scripts/install-deps installs them)")
     socket = tmp_path / "charon.vici"
     conf = tmp_path / "strongswan.conf"
-    conf.write_text(f"charon-systemd {{\n load = {PLUGINS}\n"
-                    f" plugins {{ vici {{ socket = unix://{socket} }} }}\n"
-                    " journal { default = -1 }\n}\n")  # fmt: skip
+    conf.write_text(
+        f"charon-systemd {{\n load = {PLUGINS}\n"
+        f" plugins {{ vici {{ socket = unix://{socket} }} }}\n"
+        " journal { default = -1 }\n}\n"
+    )
     log = (tmp_path / "charon.log").open("wb")
-    proc = subprocess.Popen(["unshare", "-rn", CHARON], env={"STRONGSWAN_CONF": str(conf)},
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        ["unshare", "-rn", CHARON],
+        env={"STRONGSWAN_CONF": str(conf)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while not socket.exists():
@@ -84,8 +90,19 @@ def test_what_apply_renders_is_loaded_listed_and_unloaded(charon: CharonConfig) 
 
 def test_a_private_key_is_loaded_and_its_id_returned(charon: CharonConfig, tmp_path: Path) -> None:
     key = tmp_path / "key.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-out", str(key)], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            str(key),
+        ],
+        check=True,
+    )
     ident = charon.load_key(str(key), key.read_bytes())  # read by trusted_files in apply
     assert len(ident) == 40  # the key's SHA-1 identifier, in hex
     int(ident, 16)
@@ -131,8 +148,13 @@ def test_no_ike_sa_is_listed_and_closing_an_unknown_one_is_a_clear_error(
 
 
 def test_an_ike_sa_of_list_sa_gives_its_local_end() -> None:
-    ike: Message = {"uniqueid": b"5", "local-host": b"198.51.100.11", "local-id": b"198.51.100.111",
-           "remote-host": b"198.51.100.1", "state": b"ESTABLISHED"}  # fmt: skip
+    ike: Message = {
+        "uniqueid": b"5",
+        "local-host": b"198.51.100.11",
+        "local-id": b"198.51.100.111",
+        "remote-host": b"198.51.100.1",
+        "state": b"ESTABLISHED",
+    }
     assert local_end("dmvpn", ike) == LocalEnd(5, "dmvpn", "198.51.100.11", "198.51.100.111")
     with pytest.raises(ViciWireError, match="missing"):
         local_end("dmvpn", {"local-host": b"198.51.100.11"})  # no uniqueid

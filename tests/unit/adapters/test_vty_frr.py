@@ -59,8 +59,10 @@ def test_real_nhrpd_tables_configuration_and_refusals(daemons: HostFrr) -> None:
             with pytest.raises(VtyshError, match=r"% \[NHRP\] Unknown command: show bogus"):
                 await frr.command("nhrpd", "show bogus")
             with pytest.raises(VtyshError, match=r"nhrpd refused 'ip nhrp holdtime 0': % "):
-                await frr.configure("nhrpd", ["configure terminal", "interface dmvpn0",
-                                              "ip nhrp holdtime 0", "exit", "end"])  # fmt: skip
+                await frr.configure(
+                    "nhrpd",
+                    ["configure terminal", "interface dmvpn0", "ip nhrp holdtime 0", "exit", "end"],
+                )
             with pytest.raises(VtyshError, match="longer than 3583"):
                 await frr.command("nhrpd", "echo " + "x" * 4000)
             assert await frr.command("nhrpd", "echo in step") == "in step\n"
@@ -87,8 +89,9 @@ def test_a_killed_nhrpd_is_seen_at_once_and_its_successor_configured(daemons: Ho
             old = daemons.kill("nhrpd")
             assert old is not None
             await frr.session("nhrpd").wait_lost()
-            assert events[-1] == VtyEvent("nhrpd", False, old,
-                                          reason="nhrpd closed its vty connection")  # fmt: skip
+            assert events[-1] == VtyEvent(
+                "nhrpd", False, old, reason="nhrpd closed its vty connection"
+            )
             await asyncio.to_thread(daemons.start_daemon, "nhrpd")
             while not frr.connected("nhrpd"):
                 await asyncio.sleep(0.01)
@@ -151,8 +154,12 @@ asyncio.run(main())
 
 
 def test_the_neighbour_table_follows_the_kernel() -> None:
-    done = subprocess.run(["unshare", "--net", sys.executable, "-c", MONITOR],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", MONITOR],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [
         [["192.0.2.5", "02:00:00:00:00:05", "REACHABLE"]],

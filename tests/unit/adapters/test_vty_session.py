@@ -54,8 +54,11 @@ def test_one_session_enabled_once_one_command_at_a_time(tmp_path: Path) -> None:
 
 def test_refusals_carry_the_daemons_words(tmp_path: Path) -> None:
     async def test(daemon: FakeDaemon, frr: Frr, events: list[VtyEvent]) -> None:
-        with pytest.raises(VtyshError, match=r"nhrpd refused 'show bogus': % \[NHRP\] Unknown "
-                           r"command: show bogus"):  # fmt: skip
+        with pytest.raises(
+            VtyshError,
+            match=r"nhrpd refused 'show bogus': % \[NHRP\] Unknown "
+            r"command: show bogus",
+        ):
             await frr.command("nhrpd", "show bogus")
         with pytest.raises(VtyshError, match="no JSON in the output"):
             await frr.show_json("echo not json")
@@ -73,13 +76,26 @@ def test_configuration_is_one_batch_ended_even_after_a_refusal(tmp_path: Path) -
         assert daemon.configured == ["interface gre1", "ip nhrp network-id 1", "exit"]
         daemon.refuse.add("ip nhrp holdtime 0")
         daemon.received.clear()
-        bad = ["configure terminal", "interface gre1", "ip nhrp holdtime 0", "ip nhrp shortcut",
-               "exit", "end"]  # fmt: skip
-        with pytest.raises(VtyshError, match=r"nhrpd refused 'ip nhrp holdtime 0': % \[NHRP\] "
-                           "cannot ip nhrp holdtime 0"):  # fmt: skip
+        bad = [
+            "configure terminal",
+            "interface gre1",
+            "ip nhrp holdtime 0",
+            "ip nhrp shortcut",
+            "exit",
+            "end",
+        ]
+        with pytest.raises(
+            VtyshError,
+            match=r"nhrpd refused 'ip nhrp holdtime 0': % \[NHRP\] "
+            "cannot ip nhrp holdtime 0",
+        ):
             await frr.configure("nhrpd", bad)
-        assert daemon.received == ["configure terminal", "interface gre1", "ip nhrp holdtime 0",
-                                   "end"]  # fmt: skip
+        assert daemon.received == [
+            "configure terminal",
+            "interface gre1",
+            "ip nhrp holdtime 0",
+            "end",
+        ]
         assert await frr.running_config("nhrpd")  # back in the enable node
         await frr.configure("nhrpd", ["configure terminal", "end"])  # nothing to do: nothing sent
         assert daemon.received[-1] == "show running-config"
@@ -119,8 +135,9 @@ def test_a_reply_to_no_command_closes_the_session(tmp_path: Path) -> None:
         daemon.chatty.add("echo twice")
         await frr.command("nhrpd", "echo twice")
         await frr.session("nhrpd").wait_lost()
-        assert events[-1] == VtyEvent("nhrpd", False, 1000,
-                                      reason="nhrpd sent a reply to no command")  # fmt: skip
+        assert events[-1] == VtyEvent(
+            "nhrpd", False, 1000, reason="nhrpd sent a reply to no command"
+        )
         assert await frr.command("nhrpd", "echo fresh") == "fresh\n"
 
     run(test, tmp_path)
@@ -198,8 +215,9 @@ def test_a_blocking_caller_without_a_loop_gets_a_connection_of_its_own(tmp_path:
     try:
         ready.wait(5)
         assert SyncFrr(run_dir=tmp_path).running_config("nhrpd").startswith("frr version")
-        SyncFrr(run_dir=tmp_path).configure("nhrpd", ["configure terminal", "interface gre1",
-                                                      "end"])  # fmt: skip
+        SyncFrr(run_dir=tmp_path).configure(
+            "nhrpd", ["configure terminal", "interface gre1", "end"]
+        )
     finally:
         done.set()
         server.join(5)

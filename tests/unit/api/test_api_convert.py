@@ -38,37 +38,62 @@ def list_sa(elapsed: int = 0, *, state: bytes = b"ESTABLISHED", traffic: int = 0
     lists lists of bytes, sections dicts), ``elapsed`` seconds after the first look."""
     n = str
     child: dict[str, Any] = {
-        "name": b"dmvpn", "uniqueid": b"7", "reqid": b"1", "state": b"INSTALLED",
-        "mode": b"TRANSPORT", "protocol": b"ESP", "encap": b"no",
-        "spi-in": b"c3a1b2d4", "spi-out": b"0badf00d",
-        "encr-alg": b"AES_GCM_16", "encr-keysize": b"128", "esn": b"1",
-        "bytes-in": n(1000 + traffic).encode(), "packets-in": n(10 + traffic).encode(),
+        "name": b"dmvpn",
+        "uniqueid": b"7",
+        "reqid": b"1",
+        "state": b"INSTALLED",
+        "mode": b"TRANSPORT",
+        "protocol": b"ESP",
+        "encap": b"no",
+        "spi-in": b"c3a1b2d4",
+        "spi-out": b"0badf00d",
+        "encr-alg": b"AES_GCM_16",
+        "encr-keysize": b"128",
+        "esn": b"1",
+        "bytes-in": n(1000 + traffic).encode(),
+        "packets-in": n(10 + traffic).encode(),
         "use-in": b"2",
-        "bytes-out": n(2000 + traffic).encode(), "packets-out": n(20 + traffic).encode(),
+        "bytes-out": n(2000 + traffic).encode(),
+        "packets-out": n(20 + traffic).encode(),
         "use-out": b"1",
-        "rekey-time": n(3000 - elapsed).encode(), "life-time": n(3300 - elapsed).encode(),
+        "rekey-time": n(3000 - elapsed).encode(),
+        "life-time": n(3300 - elapsed).encode(),
         "install-time": n(100 + elapsed).encode(),
-        "local-ts": [HUB.encode() + b"/32[gre]"], "remote-ts": [SPOKE.encode() + b"/32[gre]"],
-    }  # fmt: skip
+        "local-ts": [HUB.encode() + b"/32[gre]"],
+        "remote-ts": [SPOKE.encode() + b"/32[gre]"],
+    }
     ike: dict[str, Any] = {
-        "uniqueid": b"3", "version": b"2", "state": state,
-        "local-host": HUB.encode(), "local-port": b"500", "local-id": HUB.encode(),
-        "remote-host": SPOKE.encode(), "remote-port": b"4500", "remote-id": b"spoke1",
-        "initiator-spi": b"8a3f2c1d00e4b5a6", "responder-spi": b"1122334455667788",
+        "uniqueid": b"3",
+        "version": b"2",
+        "state": state,
+        "local-host": HUB.encode(),
+        "local-port": b"500",
+        "local-id": HUB.encode(),
+        "remote-host": SPOKE.encode(),
+        "remote-port": b"4500",
+        "remote-id": b"spoke1",
+        "initiator-spi": b"8a3f2c1d00e4b5a6",
+        "responder-spi": b"1122334455667788",
         "nat-remote": b"yes",
-        "encr-alg": b"AES_GCM_16", "encr-keysize": b"128", "prf-alg": b"PRF_HMAC_SHA2_256",
+        "encr-alg": b"AES_GCM_16",
+        "encr-keysize": b"128",
+        "prf-alg": b"PRF_HMAC_SHA2_256",
         "dh-group": b"CURVE_25519",
         "rekey-time": n(13000 - elapsed).encode(),
         "child-sas": {"dmvpn-7": child},
-    }  # fmt: skip
+    }
     if state == b"ESTABLISHED":
         ike["established"] = n(100 + elapsed).encode()
     return {"dmvpn": ike}
 
 
 def sup_peer(state: State = State.UP, **kw: Any) -> SupervisedPeer:
-    values: dict[str, Any] = {"since": MONO - 60, "reason": "NHRP binding and SA up",
-                              "transitions": 4, "initiations": 0}  # fmt: skip
+    values: dict[str, Any] = {
+        "since": MONO - 60,
+        "reason": "NHRP binding and SA up",
+        "transitions": 4,
+        "initiations": 0,
+    }
     values.update(kw)
     return SupervisedPeer(IPv4Address(HUB), IPv4Address(SPOKE), Role.DYNAMIC, state, **values)
 
@@ -150,11 +175,18 @@ def test_nhrpd_cache_json_to_entry() -> None:
     (e,) = _table(json.loads(NHRP_CACHE_JSON))
     entry = convert.cache_entry(e, types_pb2.PEER_STATE_UP)
     assert entry == nhrp_pb2.NhrpCacheEntry(
-        interface="Tunnel0", type=nhrp_pb2.NHRP_CACHE_TYPE_DYNAMIC, protocol_address="10.0.0.2",
-        prefix_length=32, nbma_address=SPOKE, claimed_nbma_address=SPOKE, identity="spoke1",
-        used=False, expiry_timer_armed=True, authorizing=False,
+        interface="Tunnel0",
+        type=nhrp_pb2.NHRP_CACHE_TYPE_DYNAMIC,
+        protocol_address="10.0.0.2",
+        prefix_length=32,
+        nbma_address=SPOKE,
+        claimed_nbma_address=SPOKE,
+        identity="spoke1",
+        used=False,
+        expiry_timer_armed=True,
+        authorizing=False,
         peer_state=types_pb2.PEER_STATE_UP,
-    )  # fmt: skip
+    )
     no_identity = convert.cache_entry({**e, "identity": "-"}, types_pb2.PEER_STATE_UNSPECIFIED)
     assert no_identity.identity == ""
 
@@ -177,8 +209,11 @@ def test_observation_to_peer_sa_and_cache_events() -> None:
     events = StateBuilder(store).update(observed())
     kinds = [(e.WhichOneof("event"), getattr(e, str(e.WhichOneof("event"))).change) for e in events]
     # the facts first, then the peer they explain
-    assert kinds == [("ipsec_sa", wpb.CHANGE_TYPE_ADDED), ("nhrp_cache", wpb.CHANGE_TYPE_ADDED),
-                     ("peer", wpb.CHANGE_TYPE_ADDED)]  # fmt: skip
+    assert kinds == [
+        ("ipsec_sa", wpb.CHANGE_TYPE_ADDED),
+        ("nhrp_cache", wpb.CHANGE_TYPE_ADDED),
+        ("peer", wpb.CHANGE_TYPE_ADDED),
+    ]
     sa = events[0].ipsec_sa
     assert (sa.peer.local_nbma, sa.peer.remote_nbma) == (HUB, SPOKE)
     assert sa.ike_sa.unique_id == 3
@@ -229,7 +264,9 @@ def test_established_time_appears_when_the_sa_comes_up() -> None:
     assert seconds(sa.ike_sa.established_at) == NOW + 3 - 103
     peer = next(e.peer for e in events if e.WhichOneof("event") == "peer")
     assert (peer.transition.from_state, peer.transition.to_state) == (
-        types_pb2.PEER_STATE_IKE, types_pb2.PEER_STATE_UP)  # fmt: skip
+        types_pb2.PEER_STATE_IKE,
+        types_pb2.PEER_STATE_UP,
+    )
     assert builder.update(observed(4)) == []
 
 
@@ -283,11 +320,17 @@ def test_sa_gone_and_peer_down() -> None:
     down = sup_peer(State.DOWN, since=MONO + 5, reason="no IKE_SA", transitions=5)
     events = builder.update(dataclasses.replace(observed(5, peer=down), sas=(), cache=()))
     got = [(e.WhichOneof("event"), getattr(e, str(e.WhichOneof("event"))).change) for e in events]
-    assert got == [("ipsec_sa", wpb.CHANGE_TYPE_REMOVED), ("nhrp_cache", wpb.CHANGE_TYPE_REMOVED),
-                   ("peer", wpb.CHANGE_TYPE_UPDATED)]  # fmt: skip
+    assert got == [
+        ("ipsec_sa", wpb.CHANGE_TYPE_REMOVED),
+        ("nhrp_cache", wpb.CHANGE_TYPE_REMOVED),
+        ("peer", wpb.CHANGE_TYPE_UPDATED),
+    ]
     t = events[-1].peer.transition
     assert (t.from_state, t.to_state, t.reason) == (
-        types_pb2.PEER_STATE_UP, types_pb2.PEER_STATE_DOWN, "no IKE_SA")  # fmt: skip
+        types_pb2.PEER_STATE_UP,
+        types_pb2.PEER_STATE_DOWN,
+        "no IKE_SA",
+    )
     assert seconds(t.at) == NOW + 5
     assert events[-1].peer.peer.crypto.status == ipsec_pb2.CRYPTO_SESSION_STATUS_DOWN
     assert builder.clock.times == {}  # forgotten with their SAs
@@ -302,9 +345,10 @@ def test_filters_are_checked_and_canonical() -> None:
         peer_pb2.PeerFilter(states=[types_pb2.PEER_STATE_UNSPECIFIED]),
         peer_pb2.PeerFilter(states=[77]),  # type: ignore[list-item]
         peer_pb2.PeerFilter(roles=[9]),  # type: ignore[list-item]
-        peer_pb2.PeerFilter(remote_nbma_addresses=[f"10.0.{i // 256}.{i % 256}"
-                                                   for i in range(1001)]),
-    ):  # fmt: skip
+        peer_pb2.PeerFilter(
+            remote_nbma_addresses=[f"10.0.{i // 256}.{i % 256}" for i in range(1001)]
+        ),
+    ):
         with pytest.raises(
             ValueError, match=r"^(remote_nbma_addresses|tunnel_addresses|states|roles): "
         ) as info:
@@ -327,8 +371,12 @@ def test_watch_filter_applies_to_every_event_about_a_peer() -> None:
 
 def test_guard_counters_by_direction() -> None:
     status = api_state.guard_status(
-        True, {"gre_in_cleartext": (3, 300), "gre_out_cleartext": (1, 100), "xfrm_plain": (9, 9)},
-        {"counts": {"in": 3, "out": 1}}, {"XfrmInNoPols": 2}, 0.0)  # fmt: skip
+        True,
+        {"gre_in_cleartext": (3, 300), "gre_out_cleartext": (1, 100), "xfrm_plain": (9, 9)},
+        {"counts": {"in": 3, "out": 1}},
+        {"XfrmInNoPols": 2},
+        0.0,
+    )
     c = status.counters
     assert (c.dropped_in.packets, c.dropped_in.bytes) == (3, 300)
     assert (c.dropped_out.packets, c.dropped_out.bytes) == (1, 100)

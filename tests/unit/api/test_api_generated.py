@@ -40,8 +40,12 @@ def _without_json_names(messages: Iterable[descriptor_pb2.DescriptorProto]) -> N
 @pytest.mark.skipif(_buf() is None, reason="buf (pip buf-bin) is not installed")
 def test_generated_descriptors_equal_the_protos(tmp_path: Path) -> None:
     image = tmp_path / "image.binpb"
-    subprocess.run([str(_buf()), "build", "--exclude-source-info", "-o", str(image)],
-                   cwd=ROOT / "proto", check=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [str(_buf()), "build", "--exclude-source-info", "-o", str(image)],
+        cwd=ROOT / "proto",
+        check=True,
+        timeout=120,
+    )
     built = descriptor_pb2.FileDescriptorSet.FromString(image.read_bytes())
     ours = {f.name: f for f in built.file if f.name.startswith("frrdmvpn/")}
     assert sorted(ours) == sorted(f"frrdmvpn/v1/{p.name}" for p in PROTOS)

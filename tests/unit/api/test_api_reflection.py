@@ -18,13 +18,19 @@ pytestmark = pytest.mark.unit
 
 Request = reflection_pb2.ServerReflectionRequest
 SERVICES = ("frrdmvpn.v1.StateService",)
-ANSWERS = {"file_descriptor_response", "all_extension_numbers_response",
-           "list_services_response", "error_response"}  # fmt: skip
+ANSWERS = {
+    "file_descriptor_response",
+    "all_extension_numbers_response",
+    "list_services_response",
+    "error_response",
+}
 
 
 def _names(response: reflection_pb2.ServerReflectionResponse) -> list[str]:
-    return [descriptor_pb2.FileDescriptorProto.FromString(f).name
-            for f in response.file_descriptor_response.file_descriptor_proto]  # fmt: skip
+    return [
+        descriptor_pb2.FileDescriptorProto.FromString(f).name
+        for f in response.file_descriptor_response.file_descriptor_proto
+    ]
 
 
 def test_a_file_comes_first_with_everything_it_imports_once() -> None:
@@ -32,11 +38,13 @@ def test_a_file_comes_first_with_everything_it_imports_once() -> None:
     names = _names(response)
     assert names[0] == "frrdmvpn/v1/state_service.proto"
     assert len(names) == len(set(names))
-    assert {"frrdmvpn/v1/peer.proto", "frrdmvpn/v1/types.proto",
-            "google/protobuf/timestamp.proto"} <= set(names)  # fmt: skip
+    assert {
+        "frrdmvpn/v1/peer.proto",
+        "frrdmvpn/v1/types.proto",
+        "google/protobuf/timestamp.proto",
+    } <= set(names)
     # a method: the upb runtime does not index methods, the cpp one (Debian's) does
-    by_method = answer(Request(file_containing_symbol="frrdmvpn.v1.StateService.GetNode"),
-                       SERVICES)  # fmt: skip
+    by_method = answer(Request(file_containing_symbol="frrdmvpn.v1.StateService.GetNode"), SERVICES)
     assert _names(by_method) == names
 
 
@@ -44,8 +52,9 @@ def test_extensions_of_a_type_without_any() -> None:
     numbers = answer(Request(all_extension_numbers_of_type="frrdmvpn.v1.Peer"), SERVICES)
     found = numbers.all_extension_numbers_response
     assert (found.base_type_name, list(found.extension_number)) == ("frrdmvpn.v1.Peer", [])
-    asked = reflection_pb2.ExtensionRequest(containing_type="frrdmvpn.v1.Peer",
-                                            extension_number=1000)  # fmt: skip
+    asked = reflection_pb2.ExtensionRequest(
+        containing_type="frrdmvpn.v1.Peer", extension_number=1000
+    )
     missing = answer(Request(file_containing_extension=asked), SERVICES)
     assert (missing.error_response.error_code, missing.error_response.error_message) == (
         grpc.StatusCode.NOT_FOUND.value[0],

@@ -205,8 +205,10 @@ def test_an_operator_sees_masked_secrets_and_changes_nothing(
     with caplog.at_level(logging.DEBUG):
         run(tmp_path, body)
     refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert f"API: refused on unix:{tmp_path / 'api.sock'}: ConfigService.EditConfig needs the " \
-        "administrator role (this connection has the operator role)" in refused  # fmt: skip
+    assert (
+        f"API: refused on unix:{tmp_path / 'api.sock'}: ConfigService.EditConfig needs the "
+        "administrator role (this connection has the operator role)" in refused
+    )
     assert not [r for r in caplog.records if KEY in r.getMessage()]
 
 
@@ -275,12 +277,40 @@ def _issue(directory: Path, name: str, san: str) -> tuple[bytes, bytes]:
     ext = directory / f"{name}.ext"
     ext.write_text(f"subjectAltName={san}\n")
     for argv in (
-        ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/OU=admin/CN={name}"],
-        ["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-         "-set_serial", str(abs(hash(name)) % 10**9), "-days", "30", "-out", f"{name}.pem",
-         "-extfile", ext.name],
-    ):  # fmt: skip
+        [
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/OU=admin/CN={name}",
+        ],
+        [
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            str(abs(hash(name)) % 10**9),
+            "-days",
+            "30",
+            "-out",
+            f"{name}.pem",
+            "-extfile",
+            ext.name,
+        ],
+    ):
         subprocess.run(["openssl", *argv], cwd=directory, check=True, capture_output=True)
     return (directory / f"{name}.pem").read_bytes(), (directory / f"{name}.key").read_bytes()
 
@@ -292,14 +322,20 @@ def test_over_tls_the_client_certificate_gives_the_role(tmp_path: Path) -> None:
     cert, key = pki.issue(server_ca, pki.Identity("api", (IPv4Address("127.0.0.1"),)), 1)
     pki.make_ca(client_ca)
     clients = {
-        "admin": (_issue(client_ca, "admin", f"URI:{ADMIN_URI},DNS:admin.example"),
-                  types_pb2.ROLE_ADMINISTRATOR),
-        "operator": (_issue(client_ca, "operator", "URI:urn:frrdmvpn:role:operator"),
-                     types_pb2.ROLE_OPERATOR),
+        "admin": (
+            _issue(client_ca, "admin", f"URI:{ADMIN_URI},DNS:admin.example"),
+            types_pb2.ROLE_ADMINISTRATOR,
+        ),
+        "operator": (
+            _issue(client_ca, "operator", "URI:urn:frrdmvpn:role:operator"),
+            types_pb2.ROLE_OPERATOR,
+        ),
         "plain": (_issue(client_ca, "plain", "DNS:plain.example"), types_pb2.ROLE_OPERATOR),
-        "dns": (_issue(client_ca, "dns", f"DNS:{ADMIN_URI.replace(':', '-')}"),
-                types_pb2.ROLE_OPERATOR),
-    }  # fmt: skip
+        "dns": (
+            _issue(client_ca, "dns", f"DNS:{ADMIN_URI.replace(':', '-')}"),
+            types_pb2.ROLE_OPERATOR,
+        ),
+    }
     trust = pki.make_ca(server_ca).read_bytes()
     tls = TlsFiles(cert, key, client_ca / "ca.pem")
 

@@ -171,7 +171,9 @@ def test_watch_snapshot_then_deltas(tmp_path: Path) -> None:
         node.backend.observed(observation(2, down=(1,)))
         deltas = [await read(call) for _ in range(2)]
         assert [(e.peer.change, e.peer.peer.key.remote_nbma) for e in deltas] == [
-            (wpb.CHANGE_TYPE_UPDATED, remote(1)), (wpb.CHANGE_TYPE_REMOVED, remote(2))]  # fmt: skip
+            (wpb.CHANGE_TYPE_UPDATED, remote(1)),
+            (wpb.CHANGE_TYPE_REMOVED, remote(2)),
+        ]
         t = deltas[0].peer.transition
         assert (t.from_state, t.to_state) == (types_pb2.PEER_STATE_UP, types_pb2.PEER_STATE_DOWN)
         assert [e.sequence for e in deltas] == [6, 7]
@@ -188,12 +190,21 @@ def test_watch_snapshot_then_deltas(tmp_path: Path) -> None:
 def test_watch_filter_config_events_and_bad_requests(tmp_path: Path) -> None:
     async def body(node: Node) -> None:
         f = peer_pb2.PeerFilter(remote_nbma_addresses=[remote(2)])
-        kinds = [wpb.EVENT_KIND_PEER, wpb.EVENT_KIND_NHRP_CACHE, wpb.EVENT_KIND_IPSEC_SA,
-                 wpb.EVENT_KIND_CONFIG]  # fmt: skip
+        kinds = [
+            wpb.EVENT_KIND_PEER,
+            wpb.EVENT_KIND_NHRP_CACHE,
+            wpb.EVENT_KIND_IPSEC_SA,
+            wpb.EVENT_KIND_CONFIG,
+        ]
         call = node.watch.Watch(wpb.WatchRequest(kinds=kinds, peer_filter=f))
         snap = [await read(call) for _ in range(5)]
         assert [e.WhichOneof("event") for e in snap] == [
-            "snapshot_begin", "peer", "ipsec_sa", "nhrp_cache", "snapshot_end"]  # fmt: skip
+            "snapshot_begin",
+            "peer",
+            "ipsec_sa",
+            "nhrp_cache",
+            "snapshot_end",
+        ]
         assert snap[1].peer.peer.key.remote_nbma == remote(2)
         assert snap[2].ipsec_sa.peer.remote_nbma == remote(2)
         assert snap[3].nhrp_cache.entry.nbma_address == remote(2)
@@ -363,9 +374,13 @@ def test_edit_config_refuses_control_characters_at_their_column(tmp_path: Path) 
         await cfg.ApplyConfig(config_service_pb2.ApplyConfigRequest(text=HUB_TEXT))
         tunnel = config_pb2.ConfigContext(mode=config_pb2.CONFIG_MODE_INTERFACE, keys=["Tunnel0"])
         attack = "description uplink\u2028 ip nhrp map 192.0.2.99 198.51.100.99"
-        out = await cfg.EditConfig(config_service_pb2.EditConfigRequest(
-            context=tunnel, lines=[attack, "ip nhrp holdtime 60"],
-            commit=config_service_pb2.EDIT_COMMIT_IF_VALID))  # fmt: skip
+        out = await cfg.EditConfig(
+            config_service_pb2.EditConfigRequest(
+                context=tunnel,
+                lines=[attack, "ip nhrp holdtime 60"],
+                commit=config_service_pb2.EDIT_COMMIT_IF_VALID,
+            )
+        )
         assert out.lines_accepted == 0
         (found,) = out.diagnostics
         assert (found.column, found.token) == (19, "\u2028")
@@ -385,9 +400,13 @@ def test_edit_config_refuses_control_characters_at_their_column(tmp_path: Path) 
             "comment: column 1: character U+202E RIGHT-TO-LEFT OVERRIDE is not allowed (no "
             "control, format or line-separator characters in configuration text)"
         )
-        applied = await cfg.ValidateConfig(config_service_pb2.ValidateConfigRequest(
-            text=HUB_TEXT.replace(" ip mtu 1400", " ip mtu 1400\x0b ip nhrp map 192.0.2.9 "
-                                  "198.51.100.9")))  # fmt: skip
+        applied = await cfg.ValidateConfig(
+            config_service_pb2.ValidateConfigRequest(
+                text=HUB_TEXT.replace(
+                    " ip mtu 1400", " ip mtu 1400\x0b ip nhrp map 192.0.2.9 198.51.100.9"
+                )
+            )
+        )
         assert not applied.valid
         assert [(d.line, d.column) for d in applied.diagnostics] == [
             (HUB_TEXT.splitlines().index(" ip mtu 1400") + 1, 13)
@@ -401,17 +420,24 @@ def test_only_an_administrator_has_the_files_a_text_names_checked(tmp_path: Path
     only for an administrator: for an operator, root's answers about a path of its choice
     (exists? whose? how big?) would be an oracle."""
     text = HUB_TEXT[: HUB_TEXT.index("frrdmvpn authorization")] + (
-        "frrdmvpn authorization certificate\n")  # fmt: skip
+        "frrdmvpn authorization certificate\n"
+    )
     text = (
-        text.replace("crypto ikev2 proposal", "crypto pki trustpoint tp\n certificate /c.pem\n"
-                     " private-key /root/secret\n ca-certificate /ca.pem\n!\ncrypto ikev2 "
-                     "proposal", 1)
+        text.replace(
+            "crypto ikev2 proposal",
+            "crypto pki trustpoint tp\n certificate /c.pem\n"
+            " private-key /root/secret\n ca-certificate /ca.pem\n!\ncrypto ikev2 "
+            "proposal",
+            1,
+        )
         .replace(" authentication local pre-share", " authentication local rsa-sig")
         .replace(" authentication remote pre-share", " authentication remote rsa-sig")
         .replace(" keyring local lab\n", " pki trustpoint tp\n")
-        .replace(" match identity remote address 0.0.0.0\n",
-                 " match identity remote fqdn domain corp.example\n")
-    )  # fmt: skip
+        .replace(
+            " match identity remote address 0.0.0.0\n",
+            " match identity remote fqdn domain corp.example\n",
+        )
+    )
     checked: list[str] = []
 
     def check_file(f: TrustpointFile) -> None:
@@ -528,17 +554,22 @@ def test_reflection_lists_and_describes_the_services(tmp_path: Path) -> None:
 
     async def body(node: Node) -> None:
         listed, watch, missing, empty = await _reflect(
-            node, Request(host="h", list_services=""),
+            node,
+            Request(host="h", list_services=""),
             Request(file_containing_symbol="frrdmvpn.v1.WatchService"),
-            Request(file_containing_symbol="frrdmvpn.v1.NoSuchService"), Request(),
-        )  # fmt: skip
+            Request(file_containing_symbol="frrdmvpn.v1.NoSuchService"),
+            Request(),
+        )
         names = [s.name for s in listed.list_services_response.service]
-        assert names == sorted([*server.SERVICES, "grpc.health.v1.Health",
-                                "grpc.reflection.v1alpha.ServerReflection"])  # fmt: skip
+        assert names == sorted(
+            [*server.SERVICES, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"]
+        )
         assert (listed.valid_host, listed.original_request.host) == ("h", "h")
         # the file and everything it imports: a client builds the service from them alone
-        files = [descriptor_pb2.FileDescriptorProto.FromString(f)
-                 for f in watch.file_descriptor_response.file_descriptor_proto]  # fmt: skip
+        files = [
+            descriptor_pb2.FileDescriptorProto.FromString(f)
+            for f in watch.file_descriptor_response.file_descriptor_proto
+        ]
         assert files[0].name == "frrdmvpn/v1/watch_service.proto"
         pool = descriptor_pool.DescriptorPool()
         added: set[str] = set()
@@ -562,16 +593,30 @@ def test_reflection_lists_and_describes_the_services(tmp_path: Path) -> None:
 # --- bad input ----------------------------------------------------------------------------
 UNARY = {
     "frrdmvpn.v1.StateService": [
-        "GetNode", "ListPeers", "GetPeer", "ListNhrpCache", "ListNhs", "ListShortcuts",
-        "GetNhrpTraffic", "ListOspfNeighbors", "GetGuardStatus", "GetAuthorizationStatus",
+        "GetNode",
+        "ListPeers",
+        "GetPeer",
+        "ListNhrpCache",
+        "ListNhs",
+        "ListShortcuts",
+        "GetNhrpTraffic",
+        "ListOspfNeighbors",
+        "GetGuardStatus",
+        "GetAuthorizationStatus",
         "ListAuthorizationDecisions",
     ],
     "frrdmvpn.v1.ConfigService": [
-        "GetConfig", "ValidateConfig", "EditConfig", "DiscardCandidate", "ApplyConfig",
-        "SaveConfig", "RollbackConfig", "ListConfigRevisions",
+        "GetConfig",
+        "ValidateConfig",
+        "EditConfig",
+        "DiscardCandidate",
+        "ApplyConfig",
+        "SaveConfig",
+        "RollbackConfig",
+        "ListConfigRevisions",
     ],
     "frrdmvpn.v1.OperationsService": ["ClearPeer", "ReinitiatePeer", "ClearCounters"],
-}  # fmt: skip
+}
 
 
 def test_bad_input_gets_a_status_and_the_server_lives_on(tmp_path: Path) -> None:
@@ -596,41 +641,71 @@ def test_bad_input_gets_a_status_and_the_server_lives_on(tmp_path: Path) -> None
         cases: list[tuple[Awaitable[Any], grpc.StatusCode]] = [
             (node.state.GetPeer(st.GetPeerRequest(remote_nbma="300.1.1.1")), SC.INVALID_ARGUMENT),
             (node.state.GetPeer(st.GetPeerRequest(tunnel_address="")), SC.INVALID_ARGUMENT),
-            (node.state.GetPeer(st.GetPeerRequest(remote_nbma=remote(0), view=9)),  # type: ignore[arg-type]
-             SC.INVALID_ARGUMENT),
+            (
+                node.state.GetPeer(st.GetPeerRequest(remote_nbma=remote(0), view=9)),  # type: ignore[arg-type]
+                SC.INVALID_ARGUMENT,
+            ),
             (node.state.ListPeers(st.ListPeersRequest(page_token="%%%")), SC.INVALID_ARGUMENT),
-            (node.state.ListPeers(st.ListPeersRequest(page_token="eyJ4IjogMX0=")),
-             SC.INVALID_ARGUMENT),  # {"x": 1}
+            (
+                node.state.ListPeers(st.ListPeersRequest(page_token="eyJ4IjogMX0=")),
+                SC.INVALID_ARGUMENT,
+            ),  # {"x": 1}
             (node.state.ListPeers(st.ListPeersRequest(page_token="W10=")), SC.INVALID_ARGUMENT),
             (node.state.ListPeers(st.ListPeersRequest(page_size=-1)), SC.INVALID_ARGUMENT),
             (node.state.ListPeers(st.ListPeersRequest(view=3)), SC.INVALID_ARGUMENT),  # type: ignore[arg-type]
-            (node.state.ListPeers(st.ListPeersRequest(
-                filter=peer_pb2.PeerFilter(roles=[8]))), SC.INVALID_ARGUMENT),  # type: ignore[list-item]
-            (node.state.ListNhrpCache(st.ListNhrpCacheRequest(protocol_prefix="10.0.0.0/33")),
-             SC.INVALID_ARGUMENT),
-            (node.state.ListNhrpCache(st.ListNhrpCacheRequest(nbma_address="::g")),
-             SC.INVALID_ARGUMENT),
-            (node.state.ListAuthorizationDecisions(
-                st.ListAuthorizationDecisionsRequest(remote_nbma="nope")), SC.INVALID_ARGUMENT),
+            (
+                node.state.ListPeers(st.ListPeersRequest(filter=peer_pb2.PeerFilter(roles=[8]))),  # type: ignore[list-item]
+                SC.INVALID_ARGUMENT,
+            ),
+            (
+                node.state.ListNhrpCache(st.ListNhrpCacheRequest(protocol_prefix="10.0.0.0/33")),
+                SC.INVALID_ARGUMENT,
+            ),
+            (
+                node.state.ListNhrpCache(st.ListNhrpCacheRequest(nbma_address="::g")),
+                SC.INVALID_ARGUMENT,
+            ),
+            (
+                node.state.ListAuthorizationDecisions(
+                    st.ListAuthorizationDecisionsRequest(remote_nbma="nope")
+                ),
+                SC.INVALID_ARGUMENT,
+            ),
             (node.config.GetConfig(cf.GetConfigRequest(datastore=42)), SC.INVALID_ARGUMENT),  # type: ignore[arg-type]
             (node.config.GetConfig(cf.GetConfigRequest(revision_number=7)), SC.NOT_FOUND),
-            (node.config.GetConfig(cf.GetConfigRequest(
-                datastore=config_pb2.CONFIG_DATASTORE_SAVED)), SC.NOT_FOUND),
+            (
+                node.config.GetConfig(
+                    cf.GetConfigRequest(datastore=config_pb2.CONFIG_DATASTORE_SAVED)
+                ),
+                SC.NOT_FOUND,
+            ),
             (node.config.ValidateConfig(cf.ValidateConfigRequest()), SC.INVALID_ARGUMENT),
-            (node.config.ValidateConfig(cf.ValidateConfigRequest(text="x" * (2 << 20))),
-             SC.INVALID_ARGUMENT),  # over 1 MiB
-            (node.config.ValidateConfig(cf.ValidateConfigRequest(text="y" * (5 << 20))),
-             SC.RESOURCE_EXHAUSTED),  # over gRPC's 4 MiB
+            (
+                node.config.ValidateConfig(cf.ValidateConfigRequest(text="x" * (2 << 20))),
+                SC.INVALID_ARGUMENT,
+            ),  # over 1 MiB
+            (
+                node.config.ValidateConfig(cf.ValidateConfigRequest(text="y" * (5 << 20))),
+                SC.RESOURCE_EXHAUSTED,
+            ),  # over gRPC's 4 MiB
             (node.config.ApplyConfig(cf.ApplyConfigRequest()), SC.INVALID_ARGUMENT),
             (node.config.ApplyConfig(cf.ApplyConfigRequest(datastore=7)), SC.INVALID_ARGUMENT),  # type: ignore[arg-type]
-            (node.config.EditConfig(cf.EditConfigRequest(
-                context=config_pb2.ConfigContext(mode=99))), SC.INVALID_ARGUMENT),  # type: ignore[arg-type]
+            (
+                node.config.EditConfig(
+                    cf.EditConfigRequest(context=config_pb2.ConfigContext(mode=99))  # type: ignore[arg-type]
+                ),
+                SC.INVALID_ARGUMENT,
+            ),
             (node.config.RollbackConfig(cf.RollbackConfigRequest()), SC.INVALID_ARGUMENT),
-            (node.config.RollbackConfig(cf.RollbackConfigRequest(well_known=12)),  # type: ignore[arg-type]
-             SC.INVALID_ARGUMENT),
-            (node.config.ListConfigRevisions(cf.ListConfigRevisionsRequest(page_token="AAAA")),
-             SC.INVALID_ARGUMENT),
-        ]  # fmt: skip
+            (
+                node.config.RollbackConfig(cf.RollbackConfigRequest(well_known=12)),  # type: ignore[arg-type]
+                SC.INVALID_ARGUMENT,
+            ),
+            (
+                node.config.ListConfigRevisions(cf.ListConfigRevisionsRequest(page_token="AAAA")),
+                SC.INVALID_ARGUMENT,
+            ),
+        ]
         for call_, code in cases:
             assert await code_of(call_) == code
         # the server still answers
@@ -688,8 +763,17 @@ def test_tcp_without_tls_is_refused(tmp_path: Path) -> None:
 
 def test_pages_follow_the_store_order_for_any_address() -> None:
     """ListPeers pages the store's order with bisect: both orders must agree."""
-    addresses = ["10.0.0.9", "10.0.0.10", "9.255.255.255", "2001:db8::10", "2001:db8::9",
-                 "::ffff:10.0.0.1", "fe80::1", "192.0.2.1", "::1"]  # fmt: skip
+    addresses = [
+        "10.0.0.9",
+        "10.0.0.10",
+        "9.255.255.255",
+        "2001:db8::10",
+        "2001:db8::9",
+        "::ffff:10.0.0.1",
+        "fe80::1",
+        "192.0.2.1",
+        "::1",
+    ]
     peers = []
     for local in ("198.51.100.1", "2001:db8:1::1"):
         for a in addresses:

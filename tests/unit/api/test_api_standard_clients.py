@@ -69,19 +69,28 @@ def test_grpcs_own_clients_check_health_and_reflect_the_api(tmp_path: Path) -> N
     async def body(node: Node) -> None:
         await node.server.set_serving(True)
         done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-c", CLIENT, f"unix:{node.socket}"],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            subprocess.run,
+            [sys.executable, "-c", CLIENT, f"unix:{node.socket}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         out = json.loads(done.stdout)
         assert out["check"] == {"": "SERVING", "frrdmvpn.v1.StateService": "SERVING"}
         assert out["unknown"] == "NOT_FOUND"
         assert out["watch"] == "SERVING"
-        assert out["services"] == sorted([
-            "frrdmvpn.v1.ConfigService", "frrdmvpn.v1.OperationsService",
-            "frrdmvpn.v1.StateService", "frrdmvpn.v1.WatchService", "grpc.health.v1.Health",
-            "grpc.reflection.v1alpha.ServerReflection",
-        ])  # fmt: skip
+        assert out["services"] == sorted(
+            [
+                "frrdmvpn.v1.ConfigService",
+                "frrdmvpn.v1.OperationsService",
+                "frrdmvpn.v1.StateService",
+                "frrdmvpn.v1.WatchService",
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1alpha.ServerReflection",
+            ]
+        )
         assert out["node"] == "hub"
         # messages from other files (Peer, its key, Timestamp) decode as the server sent them
         assert sorted(out["peers"]) == sorted([remote(0), remote(1)])

@@ -38,13 +38,19 @@ def _same(event: wpb.IpsecSaEvent) -> wpb.IpsecSaEvent:
 
 
 def changes(events: list[wpb.WatchResponse]) -> list[tuple[str, int, int]]:
-    names = {wpb.CHANGE_TYPE_ADDED: "added", wpb.CHANGE_TYPE_UPDATED: "updated",
-             wpb.CHANGE_TYPE_REMOVED: "removed"}  # fmt: skip
+    names = {
+        wpb.CHANGE_TYPE_ADDED: "added",
+        wpb.CHANGE_TYPE_UPDATED: "updated",
+        wpb.CHANGE_TYPE_REMOVED: "removed",
+    }
     return [
-        (names[e.peer.change], int(e.peer.peer.key.remote_nbma.rsplit(".", 1)[1]),
-         e.peer.peer.state)
+        (
+            names[e.peer.change],
+            int(e.peer.peer.key.remote_nbma.rsplit(".", 1)[1]),
+            e.peer.peer.state,
+        )
         for e in events
-    ]  # fmt: skip
+    ]
 
 
 def test_replace_added_updated_removed() -> None:
@@ -157,8 +163,15 @@ def test_snapshot_content_and_order() -> None:
     store.record(wpb.EVENT_KIND_AUTHORIZATION, wpb.AuthorizationEvent())
     sequence = store.sequence
 
-    snap = store.snapshot([PEER, wpb.EVENT_KIND_IPSEC_SA, wpb.EVENT_KIND_NODE,
-                           wpb.EVENT_KIND_CONFIG, wpb.EVENT_KIND_AUTHORIZATION])  # fmt: skip
+    snap = store.snapshot(
+        [
+            PEER,
+            wpb.EVENT_KIND_IPSEC_SA,
+            wpb.EVENT_KIND_NODE,
+            wpb.EVENT_KIND_CONFIG,
+            wpb.EVENT_KIND_AUTHORIZATION,
+        ]
+    )
     assert store.sequence == sequence  # reading changes nothing
     assert all(e.snapshot and e.time.seconds == 5 for e in snap)
     kinds = [e.WhichOneof("event") for e in snap]

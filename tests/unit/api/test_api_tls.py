@@ -55,8 +55,11 @@ class Pki:
         self.trust = pki.make_ca(server_ca).read_bytes()
 
     def tls(self, **files: Path) -> TlsFiles:
-        return TlsFiles(files.get("cert", self.cert), files.get("key", self.key),
-                        files.get("client_ca", self.client_ca))  # fmt: skip
+        return TlsFiles(
+            files.get("cert", self.cert),
+            files.get("key", self.key),
+            files.get("client_ca", self.client_ca),
+        )
 
     def credentials(self, client: tuple[Path, Path]) -> grpc.ChannelCredentials:
         cert, key = client
@@ -80,8 +83,7 @@ def refused(tmp_path: Path, tls: TlsFiles) -> UntrustedFileError:
     backend = Backend(Datastores(saved=tmp_path / "s", running=tmp_path / "r"))
 
     async def main() -> tuple[UntrustedFileError, int | None]:
-        api = ApiServer(backend, FakeOperations(), tmp_path / "api.sock", None, "127.0.0.1:0",
-                        tls)  # fmt: skip
+        api = ApiServer(backend, FakeOperations(), tmp_path / "api.sock", None, "127.0.0.1:0", tls)
         try:
             with pytest.raises(UntrustedFileError) as info:
                 await api.start()
@@ -110,8 +112,9 @@ def test_a_tls_file_the_reader_refuses_stops_the_api_and_says_why(
 
     open_key = copy(certs.key, "open.key", 0o644)
     error = refused(tmp_path, certs.tls(key=open_key))
-    assert str(error) == (f"--tls-key {open_key} is readable by others (mode 0644): a private "
-                          "key is 0600 or 0640")  # fmt: skip
+    assert str(error) == (
+        f"--tls-key {open_key} is readable by others (mode 0644): a private key is 0600 or 0640"
+    )
     foreign = copy(certs.cert, "foreign.pem", 0o644)
     os.chown(foreign, NOBODY, NOBODY)
     error = refused(tmp_path, certs.tls(cert=foreign))
@@ -124,15 +127,18 @@ def test_a_tls_file_the_reader_refuses_stops_the_api_and_says_why(
     huge.write_bytes(certs.client_ca.read_bytes() * (MAX_TLS_FILE // 500))
     huge.chmod(0o644)
     error = refused(tmp_path, certs.tls(client_ca=huge))
-    assert str(error) == (f"--tls-client-ca {huge} has {huge.stat().st_size} bytes: at most "
-                          f"{MAX_TLS_FILE}")  # fmt: skip
+    assert str(error) == (
+        f"--tls-client-ca {huge} has {huge.stat().st_size} bytes: at most {MAX_TLS_FILE}"
+    )
     writable_dir = tmp_path / "open"
     writable_dir.mkdir()
     writable_dir.chmod(0o777)
     moved = copy(certs.key, "key", 0o600).rename(writable_dir / "hub.key")
     error = refused(tmp_path, certs.tls(key=moved))
-    assert str(error) == (f"--tls-key {moved} lies in {writable_dir}, which is writable by "
-                          "group or others (mode 0777): only root may write there")  # fmt: skip
+    assert str(error) == (
+        f"--tls-key {moved} lies in {writable_dir}, which is writable by "
+        "group or others (mode 0777): only root may write there"
+    )
     assert key_text.decode() not in str(error)
 
 
@@ -194,8 +200,9 @@ def test_each_client_certificate_is_its_own_principal(tmp_path: Path, certs: Pki
 def test_what_grpc_verified_names_the_caller() -> None:
     """The subject first, else the common name; nothing verified is nobody's in particular."""
     subject = {"x509_subject": [b"CN=alice,O=frrdmvpn lab"], "x509_common_name": [b"alice"]}
-    assert tcp_caller(subject) == Caller("certificate CN=alice,O=frrdmvpn lab",
-                                         certificate="CN=alice,O=frrdmvpn lab")  # fmt: skip
+    assert tcp_caller(subject) == Caller(
+        "certificate CN=alice,O=frrdmvpn lab", certificate="CN=alice,O=frrdmvpn lab"
+    )
     assert tcp_caller({"x509_common_name": [b"alice"]}) == Caller(
         "certificate alice", certificate="alice"
     )

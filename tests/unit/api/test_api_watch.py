@@ -88,8 +88,10 @@ def test_snapshot_first_then_deltas_in_order() -> None:
         assert end.events == 3
         # the snapshot is built when sent: it shows the change
         assert [(e.peer.peer.key.remote_nbma, e.peer.peer.state) for e in got[1:4]] == [
-            ("10.0.0.1", 2), ("10.0.0.2", 5), ("10.0.0.3", 1)
-        ]  # fmt: skip
+            ("10.0.0.1", 2),
+            ("10.0.0.2", 5),
+            ("10.0.0.3", 1),
+        ]
         assert all(e.snapshot for e in got[:5])
         assert not any(e.snapshot for e in got[5:])
         assert [(e.peer.change, e.peer.peer.key.remote_nbma) for e in got[5:]] == [
@@ -126,13 +128,15 @@ def test_two_streams_number_their_own_messages() -> None:
 Op = tuple[str, object]
 ops = st.lists(
     st.one_of(
-        st.tuples(st.just("change"), st.dictionaries(st.sampled_from(REMOTES),
-                                                     st.integers(1, 5), max_size=6)),
+        st.tuples(
+            st.just("change"),
+            st.dictionaries(st.sampled_from(REMOTES), st.integers(1, 5), max_size=6),
+        ),
         st.tuples(st.just("subscribe"), st.booleans()),
         st.tuples(st.just("consume"), st.tuples(st.integers(0, 7), st.integers(0, 12))),
     ),
     max_size=40,
-)  # fmt: skip
+)
 
 
 class Consumer:
@@ -324,5 +328,9 @@ def test_subscriptions_are_limited_per_client_and_in_all() -> None:
     broker.unsubscribe(held)
     broker.unsubscribe(held)  # twice: the slot is given back once
     broker.subscribe(principal="uid 1001")
-    assert broker.admission.held == {"uid 1000": 1, "certificate CN=shell,O=corp": 1,
-                                     "uid 1001": 1, "uid 0": 16}  # fmt: skip
+    assert broker.admission.held == {
+        "uid 1000": 1,
+        "certificate CN=shell,O=corp": 1,
+        "uid 1001": 1,
+        "uid 0": 16,
+    }

@@ -92,11 +92,20 @@ def sockets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
 
     async def serve() -> None:
         world = AnyWorld()
-        stores = Datastores(saved=tmp / "etc" / "frrdmvpn.conf", running=tmp / "run" / "running",
-                            ports=lambda: Ports(world, world, world.frr_running,
-                                                world.frr_configure, world.sysctls,
-                                                world.hooks, world.read_file,
-                                                world))  # fmt: skip
+        stores = Datastores(
+            saved=tmp / "etc" / "frrdmvpn.conf",
+            running=tmp / "run" / "running",
+            ports=lambda: Ports(
+                world,
+                world,
+                world.frr_running,
+                world.frr_configure,
+                world.sysctls,
+                world.hooks,
+                world.read_file,
+                world,
+            ),
+        )
         backend = Backend(stores, hostname="hub")
         loop = asyncio.get_running_loop()
 
@@ -105,8 +114,14 @@ def sockets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
 
         stores.on_change = config_changed
         backend.observed(observation(20, down=(3,)))
-        api = ApiServer(backend, FakeOperations(), socket_path=paths["operator"], group=None,
-                        admin_socket=paths["administrator"], admin_group=None)  # fmt: skip
+        api = ApiServer(
+            backend,
+            FakeOperations(),
+            socket_path=paths["operator"],
+            group=None,
+            admin_socket=paths["administrator"],
+            admin_group=None,
+        )
         await api.start()
         started.set()
         try:
@@ -175,13 +190,38 @@ ODD_ADDRESSES = ["198.51.100.1", "2001:db8::1", "198.51.100.300", "::g", ""]
 ADDRESSES = st.sampled_from(
     [remote(i) for i in range(0, 22, 3)] + [tunnel(i) for i in (0, 5)] + ODD_ADDRESSES
 )
-STRINGS = st.sampled_from([
-    "", "192.0.2.0/28", "10.0.0.0/33", "0.0.0.0/0", "Tunnel0", "dmvpn0", "hub", "%%%", "AAAA",
-    "hmac-sha256:" + "0" * 64, "<removed>", "spoke1", "\x00", "é", "\u2028", "x" * 5000,
-    _token({"after": "", "scope": "peers"}), _token({"after": [1], "scope": {}}), _token([]),
-    _token({"after": "z" * 40, "scope": "cache:0"}), HUB_TEXT, HUB_TEXT.replace("42", "x"),
-    "interface Tunnel1\n ip address 192.0.2.1 255.255.255.0\n",
-]) | ADDRESSES | st.sampled_from(CONFIG_LINES) | st.text(max_size=20)  # fmt: skip
+STRINGS = (
+    st.sampled_from(
+        [
+            "",
+            "192.0.2.0/28",
+            "10.0.0.0/33",
+            "0.0.0.0/0",
+            "Tunnel0",
+            "dmvpn0",
+            "hub",
+            "%%%",
+            "AAAA",
+            "hmac-sha256:" + "0" * 64,
+            "<removed>",
+            "spoke1",
+            "\x00",
+            "é",
+            "\u2028",
+            "x" * 5000,
+            _token({"after": "", "scope": "peers"}),
+            _token({"after": [1], "scope": {}}),
+            _token([]),
+            _token({"after": "z" * 40, "scope": "cache:0"}),
+            HUB_TEXT,
+            HUB_TEXT.replace("42", "x"),
+            "interface Tunnel1\n ip address 192.0.2.1 255.255.255.0\n",
+        ]
+    )
+    | ADDRESSES
+    | st.sampled_from(CONFIG_LINES)
+    | st.text(max_size=20)
+)
 #: What a field of that name is mostly given: a value its handler reads further.
 BY_NAME: dict[str, st.SearchStrategy[str]] = {
     "text": st.sampled_from(
@@ -285,8 +325,10 @@ FAR_FUTURE.since.seconds = 2**63 - 1
 @budget(300, deadline=None)
 @given(calls, roles)
 # Found: a Timestamp outside the years 1-9999 made ToNanoseconds raise: INTERNAL.
-@example(("/frrdmvpn.v1.StateService/ListAuthorizationDecisions",
-          FAR_FUTURE.SerializeToString()), "operator")  # fmt: skip
+@example(
+    ("/frrdmvpn.v1.StateService/ListAuthorizationDecisions", FAR_FUTURE.SerializeToString()),
+    "operator",
+)
 def test_every_rpc_answers_any_request_with_a_status(
     channels: dict[str, grpc.Channel], call: tuple[str, bytes], role: str
 ) -> None:

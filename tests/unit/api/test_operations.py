@@ -55,8 +55,11 @@ def test_clear_ipsec_terminates_each_ike_sa_of_the_peer(
     monkeypatch.setattr(vici_client, "terminate_ike", terminate)
     ops = Operations(service, backend)
     all_peers = peers(backend)
-    out = asyncio.run(ops.clear(all_peers, nhrp=False, ipsec=True, everyone=True,
-                                include_static=False, dry_run=False))  # fmt: skip
+    out = asyncio.run(
+        ops.clear(
+            all_peers, nhrp=False, ipsec=True, everyone=True, include_static=False, dry_run=False
+        )
+    )
     assert terminated == [1]
     by_remote = {r.peer.remote_nbma: r for r in out}
     assert by_remote[remote(0)].done
@@ -78,9 +81,16 @@ def test_clear_dry_run_touches_nothing(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(vici_client, "terminate_ike", terminate)
     monkeypatch.setattr(vtysh, "run_command", command)
-    out = asyncio.run(Operations(service, backend).clear(peers(backend)[:1], nhrp=True, ipsec=True,
-                                                everyone=True, include_static=False,
-                                                dry_run=True))  # fmt: skip
+    out = asyncio.run(
+        Operations(service, backend).clear(
+            peers(backend)[:1],
+            nhrp=True,
+            ipsec=True,
+            everyone=True,
+            include_static=False,
+            dry_run=True,
+        )
+    )
     assert out[0].message == "would terminate IKE_SA #1; would run 'clear ip nhrp cache'"
 
 
@@ -96,13 +106,29 @@ def test_clear_nhrp_needs_every_peer_and_then_clears_nhrpds_cache(
 
     monkeypatch.setattr(vtysh, "run_command", command)
     ops = Operations(service, backend)
-    one = asyncio.run(ops.clear(peers(backend)[:1], nhrp=True, ipsec=False, everyone=False,
-                                include_static=False, dry_run=False))  # fmt: skip
+    one = asyncio.run(
+        ops.clear(
+            peers(backend)[:1],
+            nhrp=True,
+            ipsec=False,
+            everyone=False,
+            include_static=False,
+            dry_run=False,
+        )
+    )
     assert not one[0].done
     assert "whole cache" in one[0].message
     assert commands == []
-    every = asyncio.run(ops.clear(peers(backend), nhrp=True, ipsec=False, everyone=True,
-                                  include_static=False, dry_run=False))  # fmt: skip
+    every = asyncio.run(
+        ops.clear(
+            peers(backend),
+            nhrp=True,
+            ipsec=False,
+            everyone=True,
+            include_static=False,
+            dry_run=False,
+        )
+    )
     assert commands == ["clear ip nhrp cache"]
     assert len(every) == 3
     assert all(r.done for r in every)
@@ -122,10 +148,15 @@ def test_clear_counters_resets_peers_and_baselines_guard_and_authorization(tmp_p
     service, backend = node(tmp_path)
     for p in service.sup.peers.values():
         p.transitions, p.initiations = 4, 2
-    backend.guard_observed(True, {"gre_in_cleartext": (5, 500), "gre_out_cleartext": (1, 90)},
-                           {"counts": {"in": 5, "out": 1}, "last": []}, {})  # fmt: skip
-    backend.journal_read({"started": 1.0, "counters": {"accepted": 7, "denied": 2},
-                          "decisions": []})  # fmt: skip
+    backend.guard_observed(
+        True,
+        {"gre_in_cleartext": (5, 500), "gre_out_cleartext": (1, 90)},
+        {"counts": {"in": 5, "out": 1}, "last": []},
+        {},
+    )
+    backend.journal_read(
+        {"started": 1.0, "counters": {"accepted": 7, "denied": 2}, "decisions": []}
+    )
     ops = Operations(service, backend)
     selected = [p for p in peers(backend) if p.key.remote_nbma == remote(0)]
     cleared, _ = ops.clear_counters(opb.COUNTER_SCOPE_PEERS, selected)
@@ -134,8 +165,12 @@ def test_clear_counters_resets_peers_and_baselines_guard_and_authorization(tmp_p
     assert counts == {remote(0): (0, 0), remote(1): (4, 2), remote(2): (4, 2)}
     ops.clear_counters(opb.COUNTER_SCOPE_ALL, None)
     assert backend.guard_status().counters.dropped_in.packets == 0
-    backend.guard_observed(True, {"gre_in_cleartext": (8, 800), "gre_out_cleartext": (1, 90)},
-                           {"counts": {"in": 8, "out": 1}, "last": []}, {})  # fmt: skip
+    backend.guard_observed(
+        True,
+        {"gre_in_cleartext": (8, 800), "gre_out_cleartext": (1, 90)},
+        {"counts": {"in": 8, "out": 1}, "last": []},
+        {},
+    )
     guard = backend.guard_status().counters
     assert (guard.dropped_in.packets, guard.dropped_in.bytes, guard.logged_in) == (3, 300, 3)
     assert guard.HasField("counters_since")
@@ -146,8 +181,12 @@ def test_clear_counters_resets_peers_and_baselines_guard_and_authorization(tmp_p
 
 def test_metrics_view_counts_what_the_store_holds(tmp_path: Path) -> None:
     _, backend = node(tmp_path, peers=4)
-    backend.guard_observed(True, {"gre_in_cleartext": (5, 500), "gre_out_cleartext": (1, 90)},
-                           {"counts": {}, "last": []}, {})  # fmt: skip
+    backend.guard_observed(
+        True,
+        {"gre_in_cleartext": (5, 500), "gre_out_cleartext": (1, 90)},
+        {"counts": {}, "last": []},
+        {},
+    )
     counters = {"accepted": 7, "denied": 2, "weak_accepted": 1}
     backend.journal_read({"started": 1.0, "counters": counters, "decisions": []})
     view = backend.metrics_view()
@@ -203,16 +242,25 @@ def test_a_supervision_step_reaches_the_backend_through_its_observer_port(
     service.publish(0.0, None)
 
     def seen(b: Backend) -> list[tuple[str, int, str, list[int]]]:  # times differ: the clock
-        return [(p.key.remote_nbma, p.state, p.identity,
-                 [i.unique_id for i in p.crypto.ike_sas]) for p in b.peers()]  # fmt: skip
+        return [
+            (p.key.remote_nbma, p.state, p.identity, [i.unique_id for i in p.crypto.ike_sas])
+            for p in b.peers()
+        ]
 
     assert seen(fed) == seen(backend)
     assert [s[3] for s in seen(fed)] == [[1], [2], []]
 
 
 def test_the_supervision_loop_imports_nothing_of_the_api() -> None:
-    code = ("import sys, frrdmvpn.supervision; "
-            "print(sorted(m for m in sys.modules if m.startswith('frrdmvpn.api')))")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[3])  # fmt: skip
+    code = (
+        "import sys, frrdmvpn.supervision; "
+        "print(sorted(m for m in sys.modules if m.startswith('frrdmvpn.api')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
     assert out.stdout == "[]\n"

@@ -30,14 +30,18 @@ def _junit(path: Path, cases: str) -> Path:
 
 
 def test_runs_side_by_side_with_outcomes_and_sums(tmp_path: Path) -> None:
-    before = _junit(tmp_path / "before.xml",
-                    '<testcase classname="tests.lab.test_a" name="test_cert" time="90.5"/>'
-                    '<testcase classname="tests.lab.test_a" name="test_gone" time="3">'
-                    '<failure message="x"/></testcase>')  # fmt: skip
-    after = _junit(tmp_path / "after.xml",
-                   '<testcase classname="tests.lab.test_a.TestOnCertificates" name="test_cert" '
-                   'time="40.25"/><testcase classname="tests.lab.test_b" name="test_new" '
-                   'time="1"><skipped message="y"/></testcase>')  # fmt: skip
+    before = _junit(
+        tmp_path / "before.xml",
+        '<testcase classname="tests.lab.test_a" name="test_cert" time="90.5"/>'
+        '<testcase classname="tests.lab.test_a" name="test_gone" time="3">'
+        '<failure message="x"/></testcase>',
+    )
+    after = _junit(
+        tmp_path / "after.xml",
+        '<testcase classname="tests.lab.test_a.TestOnCertificates" name="test_cert" '
+        'time="40.25"/><testcase classname="tests.lab.test_b" name="test_new" '
+        'time="1"><skipped message="y"/></testcase>',
+    )
     bench = _bench()
     lines = bench.table(bench.cases(before), bench.cases(after)).splitlines()
     assert lines[2:] == [

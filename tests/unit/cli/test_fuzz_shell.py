@@ -41,9 +41,29 @@ TREE_WORDS = sorted({n.label for p in commands() for n in p.nodes} | {"no", "|",
 CONFIG_WORDS = sorted(
     {word for c in cmd.COMMANDS for word in c.syntax.replace("[", " ").replace("]", " ").split()}
 )
-VALUES = ["198.51.100.2", "192.0.2.300", "Tunnel0", "tu9999999999", "0", "512", "-1",
-          "99999999999999999999", "include", "exclude", "section", "begin", "count", "json",
-          "a{4294967296}", "(" * 300 + ")" * 300, "[", "*", "\t", "\x00", "é"]  # fmt: skip
+VALUES = [
+    "198.51.100.2",
+    "192.0.2.300",
+    "Tunnel0",
+    "tu9999999999",
+    "0",
+    "512",
+    "-1",
+    "99999999999999999999",
+    "include",
+    "exclude",
+    "section",
+    "begin",
+    "count",
+    "json",
+    "a{4294967296}",
+    "(" * 300 + ")" * 300,
+    "[",
+    "*",
+    "\t",
+    "\x00",
+    "é",
+]
 
 
 def _abbreviated(word: str, cut: int) -> str:

@@ -83,9 +83,14 @@ def bash_complete(*words: str) -> list[str]:
         pytest.skip("bash is not installed")
     assert (BIN / "frrdmvpn-shell").exists(), "install the project: pip install -e ."
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run([BASH, "--norc", "--noprofile", "-c", DRIVER, SCRIPT, *words],
-                            capture_output=True, text=True, env=env, timeout=30,
-                            check=False)  # fmt: skip
+    result = subprocess.run(
+        [BASH, "--norc", "--noprofile", "-c", DRIVER, SCRIPT, *words],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.split("\0")[:-1]
 
@@ -116,8 +121,9 @@ def test_the_command_line_of_c_completes_like_tab() -> None:
     assert bash_complete("frrdmvpn-shell", "-c", '"show dm') == ["show dmvpn ", "show dmvpn  "]
     assert bash_complete("frrdmvpn-shell", "-c", "'sh") == ["show ", "show  "]
     assert bash_complete("frrdmvpn-shell", "--command", '"show d') == [
-        "show debugging", "show dmvpn",
-    ]  # fmt: skip
+        "show debugging",
+        "show dmvpn",
+    ]
     assert bash_complete("frrdmvpn-shell", "--command", "=", '"sh ip nhrp ') == [
         f"sh ip nhrp {w}" for w in ("brief", "detail", "nhs", "traffic", "|")
     ]
@@ -134,13 +140,21 @@ def test_readline_keeps_the_quote_open(tmp_path: Path) -> None:
     import pexpect  # type: ignore[import-untyped]  # noqa: PLC0415
 
     fake = tmp_path / "frrdmvpn-shell"  # completes with the real one, prints its arguments
-    fake.write_text(f'#!/bin/sh\n[ "$1" = --complete ] && exec {BIN}/frrdmvpn-shell "$@"\n'
-                    "printf '<%s>' \"$@\"; echo\n")  # fmt: skip
+    fake.write_text(
+        f'#!/bin/sh\n[ "$1" = --complete ] && exec {BIN}/frrdmvpn-shell "$@"\n'
+        "printf '<%s>' \"$@\"; echo\n"
+    )
     fake.chmod(0o755)
-    env = {"PATH": f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}", "TERM": "dumb",
-           "INPUTRC": "/dev/null", "PS1": "$ ", "HOME": str(tmp_path)}  # fmt: skip
-    child = pexpect.spawn(BASH, ["--norc", "--noprofile", "-i"], env=env, encoding="utf-8",
-                          timeout=20)  # fmt: skip
+    env = {
+        "PATH": f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}",
+        "TERM": "dumb",
+        "INPUTRC": "/dev/null",
+        "PS1": "$ ",
+        "HOME": str(tmp_path),
+    }
+    child = pexpect.spawn(
+        BASH, ["--norc", "--noprofile", "-i"], env=env, encoding="utf-8", timeout=20
+    )
     try:
         child.expect_exact("$ ")
         child.sendline(f"source {SCRIPT}")

@@ -66,17 +66,23 @@ def failed(line: str, level: Level = PRIV) -> Failure:
         ("sh run int Tunnel12", "show_running_config", {"interface": "Tunnel12"}),
         ("clear ip nhrp", "clear_ip_nhrp", {}),
         ("clear ip nhrp 192.0.2.11", "clear_ip_nhrp", {"address": "192.0.2.11"}),
-        ("clear crypto session remote 198.51.100.3", "clear_crypto_session",
-         {"remote": "198.51.100.3"}),
-        ("clear dmvpn session peer 198.51.100.3 static", "clear_dmvpn_session",
-         {"peer": "198.51.100.3", "static": True}),
+        (
+            "clear crypto session remote 198.51.100.3",
+            "clear_crypto_session",
+            {"remote": "198.51.100.3"},
+        ),
+        (
+            "clear dmvpn session peer 198.51.100.3 static",
+            "clear_dmvpn_session",
+            {"peer": "198.51.100.3", "static": True},
+        ),
         ("terminal length 0", "terminal_length", {"lines": 0}),
         ("term width 511", "terminal_width", {"columns": 511}),
         ("debug dmvpn", "debug_dmvpn", {}),
         ("undebug all", "undebug_all", {}),
         ("u all", "undebug_all", {}),
     ],
-)  # fmt: skip
+)
 def test_abbreviations_at_every_level(line: str, handler: str, args: dict[str, object]) -> None:
     command = parsed(line)
     assert command.handler == handler

@@ -46,8 +46,9 @@ def command(target: str) -> tuple[str, list[str]]:
 def spawn(target: str, term: str) -> pexpect.spawn:
     program, args = command(target)
     env = dict(os.environ, TERM=term, PYTHONPATH=str(ROOT), LANG="C.UTF-8")
-    child = pexpect.spawn(program, args, env=env, encoding="utf-8", dimensions=(24, 80),
-                          timeout=15, cwd=str(ROOT))  # fmt: skip
+    child = pexpect.spawn(
+        program, args, env=env, encoding="utf-8", dimensions=(24, 80), timeout=15, cwd=str(ROOT)
+    )
     child.delaybeforesend = None  # the terminal keeps typeahead, as for a fast typist
     child.expect_exact(PROMPT)
     return child
@@ -84,8 +85,12 @@ def test_question_mark_and_tab_on_a_terminal(target: str) -> None:
     child.expect_exact("hub#show ip nhrp ?")
     child.expect_exact("<cr>")
     help_text = clean(child.before + child.after)
-    for entry in ("  brief    Brief display of NHRP cache entries", "  nhs      Next Hop Server",
-                  "  |        Output modifiers", "  <cr>"):  # fmt: skip
+    for entry in (
+        "  brief    Brief display of NHRP cache entries",
+        "  nhs      Next Hop Server",
+        "  |        Output modifiers",
+        "  <cr>",
+    ):
         assert entry in help_text
     child.send("br")
     child.send("?")  # help inside a word
@@ -190,9 +195,18 @@ def test_an_automation_session_reads_like_ios(target: str) -> None:
     """Netmiko's cisco_ios: find the prompt, disable paging, show, configure, save."""
     child = spawn(target, "vt100")
     transcript = [PROMPT]
-    for line in ("", "terminal width 511", "terminal length 0", "show ip nhrp brief",
-                 "configure terminal", "interface Tunnel0", "ip nhrp holdtime 60", "bogus",
-                 "end", "write mem"):  # fmt: skip
+    for line in (
+        "",
+        "terminal width 511",
+        "terminal length 0",
+        "show ip nhrp brief",
+        "configure terminal",
+        "interface Tunnel0",
+        "ip nhrp holdtime 60",
+        "bogus",
+        "end",
+        "write mem",
+    ):
         child.sendline(line)
         child.expect(r"\nhub(\([a-z-]+\))?[>#]")  # Netmiko's prompt pattern, at a line start
         transcript.append(child.before + child.after)
@@ -234,8 +248,16 @@ def test_debug_dmvpn_shows_a_cleared_session_go_down_and_up(target: str) -> None
 def run_shell(target: str, *argv: str, stdin: str | None = None) -> Any:
     program, args = command(target)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([program, *args, *argv], input=stdin, capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        [program, *args, *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_commands_from_options_and_standard_input(target: str) -> None:
@@ -281,14 +303,24 @@ def test_an_operator_shows_and_clears_but_may_not_configure(target: str) -> None
     assert shown.returncode == 0, shown.stderr
     assert "  pre-shared-key <removed>" in shown.stdout.splitlines()
     assert "frrdmvpn-lab-psk" not in shown.stdout
-    refused = run_shell(operator, "-c", "configure terminal", "-c", "write memory",
-                        "-c", "show running-config unmasked")  # fmt: skip
+    refused = run_shell(
+        operator,
+        "-c",
+        "configure terminal",
+        "-c",
+        "write memory",
+        "-c",
+        "show running-config unmasked",
+    )
     assert refused.returncode == 1
     assert refused.stderr.splitlines() == [
-        "hub#configure terminal", "Command authorization failed.",
-        "hub#write memory", "Command authorization failed.",
-        "hub#show running-config unmasked", "Command authorization failed.",
-    ]  # fmt: skip
+        "hub#configure terminal",
+        "Command authorization failed.",
+        "hub#write memory",
+        "Command authorization failed.",
+        "hub#show running-config unmasked",
+        "Command authorization failed.",
+    ]
     admin = run_shell(target, "-c", "show running-config unmasked")
     assert admin.returncode == 0, admin.stderr
     assert "  pre-shared-key frrdmvpn-lab-psk-not-for-production" in admin.stdout.splitlines()

@@ -169,8 +169,7 @@ def test_show_commands_hand_the_api_messages_to_the_renderers() -> None:
     run(s, "show dmvpn detail")
     name, args, kwargs = fake.calls[-1]
     assert name == "show_dmvpn"
-    assert [p.key.remote_nbma for p in args[1]] == ["198.51.100.2", "198.51.100.3",
-                                                    "198.51.100.4"]  # fmt: skip
+    assert [p.key.remote_nbma for p in args[1]] == ["198.51.100.2", "198.51.100.3", "198.51.100.4"]
     assert args[0].hostname == "hub-node"
     assert kwargs == {"detail": True, "now": NOW}
     assert ("peers", (True, {})) in api.calls
@@ -183,11 +182,14 @@ def test_show_commands_hand_the_api_messages_to_the_renderers() -> None:
     assert [p.key.remote_nbma for p in fake.calls[-1][1][0]] == ["198.51.100.3"]
     assert fake.calls[-1][2]["detail"] is True
     for line, renderer in [
-        ("sh ip nhrp", "show_ip_nhrp"), ("sh ip nhrp br", "show_ip_nhrp_brief"),
-        ("sh ip nhrp traffic", "show_ip_nhrp_traffic"), ("sh cry ikev2 sa", "show_crypto_ikev2_sa"),
-        ("sh ip ospf nei", "show_ip_ospf_neighbor"), ("sh frr guard", "show_frrdmvpn_guard"),
+        ("sh ip nhrp", "show_ip_nhrp"),
+        ("sh ip nhrp br", "show_ip_nhrp_brief"),
+        ("sh ip nhrp traffic", "show_ip_nhrp_traffic"),
+        ("sh cry ikev2 sa", "show_crypto_ikev2_sa"),
+        ("sh ip ospf nei", "show_ip_ospf_neighbor"),
+        ("sh frr guard", "show_frrdmvpn_guard"),
         ("sh frr auth", "show_frrdmvpn_authorization"),
-    ]:  # fmt: skip
+    ]:
         assert run(s, line)[0] == f"{renderer} UP"
 
 
@@ -200,8 +202,11 @@ def test_output_modifiers_and_json() -> None:
     assert run(s, "sh dm | sec show_dmvpn UP") == ["show_dmvpn UP", "  show_dmvpn line DOWN"]
     assert s.execute("sh dm | i (").lines[0].startswith("% Invalid regular expression")
     data = json.loads("\n".join(run(s, "sh dm | json")))
-    assert [p["key"]["remoteNbma"] for p in data] == ["198.51.100.2", "198.51.100.3",
-                                                      "198.51.100.4"]  # fmt: skip
+    assert [p["key"]["remoteNbma"] for p in data] == [
+        "198.51.100.2",
+        "198.51.100.3",
+        "198.51.100.4",
+    ]
     both = json.loads("\n".join(run(s, "sh frrdmvpn authorization | json")))
     assert set(both) == {"status", "decisions"}
     config = json.loads("\n".join(run(s, "sh run | json")))
@@ -273,8 +278,10 @@ def test_clear_commands() -> None:
     run(s, "clear ip nhrp")
     assert api.calls[-1] == ("clear", {"tunnel_address": "", "scope": "nhrp"})
     run(s, "clear dmvpn session peer 198.51.100.3 static")
-    assert api.calls[-1] == ("clear", {"remote_nbma": "198.51.100.3", "scope": "nhrp+ipsec",
-                                       "include_static": True})  # fmt: skip
+    assert api.calls[-1] == (
+        "clear",
+        {"remote_nbma": "198.51.100.3", "scope": "nhrp+ipsec", "include_static": True},
+    )
     run(s, "clear frrdmvpn counters")
     assert api.calls[-1] == ("clear_counters", "all")  # type: ignore[comparison-overlap]
     api.clear_done = False
@@ -366,9 +373,14 @@ def test_debug_lines_for_each_event_kind() -> None:
     )
     nhs = wpb.WatchResponse()
     nhs.nhs.change = wpb.CHANGE_TYPE_UPDATED
-    nhs.nhs.nhs.CopyFrom(nhrp_pb2.Nhs(interface="Tunnel0", protocol_address="192.0.2.1",
-                                      nbma_address="198.51.100.1",
-                                      state=nhrp_pb2.NHS_STATE_RESPONDING))  # fmt: skip
+    nhs.nhs.nhs.CopyFrom(
+        nhrp_pb2.Nhs(
+            interface="Tunnel0",
+            protocol_address="192.0.2.1",
+            nbma_address="198.51.100.1",
+            state=nhrp_pb2.NHS_STATE_RESPONDING,
+        )
+    )
     assert debug.event_lines(nhs, ["nhrp"])[0].endswith(
         "NHRP: Tunnel0: NHS 192.0.2.1 (NBMA 198.51.100.1) updated: RE (responding)"
     )
@@ -382,9 +394,13 @@ def test_debug_lines_for_each_event_kind() -> None:
 
 def test_batch_output_errors_and_exit_status() -> None:
     out, err = io.StringIO(), io.StringIO()
-    status = run_batch(FakeApi(), ["sh dm | i DOWN", "sh dmvpx", "conf t", "int tu0",
-                                   " ip nhrp holdtime 30\x1a", "wr"],
-                       out=out, err=err, render=FakeRender())  # fmt: skip
+    status = run_batch(
+        FakeApi(),
+        ["sh dm | i DOWN", "sh dmvpx", "conf t", "int tu0", " ip nhrp holdtime 30\x1a", "wr"],
+        out=out,
+        err=err,
+        render=FakeRender(),
+    )
     assert status == 1
     assert out.getvalue().splitlines() == [
         "  show_dmvpn line DOWN",
@@ -393,20 +409,33 @@ def test_batch_output_errors_and_exit_status() -> None:
         "[OK]",
     ]
     assert err.getvalue().splitlines() == ["hub#sh dmvpx", "           ^", INVALID, ""]
-    assert run_batch(FakeApi(), ["show dmvpn", "show ip nhrp"], out=io.StringIO(),
-                     render=FakeRender()) == 0  # fmt: skip
+    assert (
+        run_batch(FakeApi(), ["show dmvpn", "show ip nhrp"], out=io.StringIO(), render=FakeRender())
+        == 0
+    )
 
 
 def test_batch_json_option() -> None:
     out = io.StringIO()
-    assert run_batch(FakeApi(), ["show dmvpn", "terminal length 0"], json_output=True,
-                     out=out, render=FakeRender()) == 0  # fmt: skip
+    assert (
+        run_batch(
+            FakeApi(),
+            ["show dmvpn", "terminal length 0"],
+            json_output=True,
+            out=out,
+            render=FakeRender(),
+        )
+        == 0
+    )
     assert json.loads(out.getvalue())[0]["key"]["remoteNbma"] == "198.51.100.2"
 
 
 def test_contexts_round_trip_through_the_api_messages() -> None:
-    for context in (ROOT, Context(Mode.INTERFACE, ("Tunnel0",)),
-                    Context(Mode.IKEV2_KEYRING_PEER, ("lab", "any"))):  # fmt: skip
+    for context in (
+        ROOT,
+        Context(Mode.INTERFACE, ("Tunnel0",)),
+        Context(Mode.IKEV2_KEYRING_PEER, ("lab", "any")),
+    ):
         assert context_from_pb(context_to_pb(context)) == context
     assert context_from_pb(config_pb2.ConfigContext()) == ROOT
 
@@ -452,8 +481,14 @@ def test_an_operator_is_refused_what_ios_command_authorization_refuses() -> None
     api = FakeApi()
     api.operator = True
     s, _, _ = session_of(api)
-    refused = ("configure terminal", "conf t", "write memory", "copy running-config startup-config",
-               "show running-config unmasked", "show startup-config unm")  # fmt: skip
+    refused = (
+        "configure terminal",
+        "conf t",
+        "write memory",
+        "copy running-config startup-config",
+        "show running-config unmasked",
+        "show startup-config unm",
+    )
     for line in refused:
         out = s.execute(line)
         assert (out.lines, out.ok) == (["Command authorization failed."], False), line

@@ -24,8 +24,7 @@ def test_every_handler_the_tree_names_exists() -> None:
 
 
 def test_every_command_parses_back_to_its_handler_at_each_of_its_levels() -> None:
-    samples = {"A.B.C.D": "192.0.2.11", "TunnelN": "Tunnel0", "LINE": "x y",
-               "<0-512>": "24"}  # fmt: skip
+    samples = {"A.B.C.D": "192.0.2.11", "TunnelN": "Tunnel0", "LINE": "x y", "<0-512>": "24"}
     seen = 0
     for path in commands():
         words = [samples.get(n.label, n.label) for n in path.nodes]

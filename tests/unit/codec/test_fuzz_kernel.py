@@ -26,13 +26,16 @@ _ULOG_PACKET = (nflog.NFNL_SUBSYS_ULOG << 8) | nflog.NFULNL_MSG_PACKET
 
 
 def _ipv4(src: bytes, dst: bytes, proto: int, payload: bytes) -> bytes:
-    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0, src,
-                       dst) + payload  # fmt: skip
+    return (
+        struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0, src, dst)
+        + payload
+    )
 
 
 _REGISTRATION = encode(registration_request("198.51.100.66", "192.0.2.66", "192.0.2.1"))
-ROGUE = _ipv4(bytes([198, 51, 100, 66]), bytes([198, 51, 100, 1]), 47,
-              build_gre(0x2001, 42, _REGISTRATION))  # fmt: skip
+ROGUE = _ipv4(
+    bytes([198, 51, 100, 66]), bytes([198, 51, 100, 1]), 47, build_gre(0x2001, 42, _REGISTRATION)
+)
 
 
 def _logged(prefix: bytes, payload: bytes) -> bytes:
@@ -49,8 +52,9 @@ def _neighbour(kind: int, family: int, dst: bytes, lladdr: bytes) -> bytes:
 
 
 VALID_NFLOG = _logged(b"frrdmvpn-in", ROGUE) + message(2, 0, 0, struct.pack("=i", 0) + bytes(16))
-VALID_NEIGH = _neighbour(rtnl_neigh.RTM_NEWNEIGH, socket.AF_INET, bytes([192, 0, 2, 2]),
-                         bytes([198, 51, 100, 2])) + message(3, 2, 0, bytes(4))  # fmt: skip
+VALID_NEIGH = _neighbour(
+    rtnl_neigh.RTM_NEWNEIGH, socket.AF_INET, bytes([192, 0, 2, 2]), bytes([198, 51, 100, 2])
+) + message(3, 2, 0, bytes(4))
 
 
 def _address(kind: int, ifindex: int, local: bytes, flags: int = 0) -> bytes:

@@ -49,9 +49,18 @@ ADDRESSES = st.sampled_from(["198.51.100.1", "198.51.100.11", "203.0.113.7"])
 
 def ipv4(src: str, dst: str, proto: int, payload: bytes, ihl: int = 5) -> bytes:
     header = struct.pack(
-        "!BBHHHBBH4s4s", 0x40 | ihl, 0, 4 * ihl + len(payload), 1, 0, 64, proto, 0,
-        ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed,
-    )  # fmt: skip
+        "!BBHHHBBH4s4s",
+        0x40 | ihl,
+        0,
+        4 * ihl + len(payload),
+        1,
+        0,
+        64,
+        proto,
+        0,
+        ipaddress.IPv4Address(src).packed,
+        ipaddress.IPv4Address(dst).packed,
+    )
     return header + bytes(4 * ihl - 20) + payload
 
 
@@ -70,8 +79,13 @@ def gre_packets(draw: st.DrawFn) -> bytes:
         draw(st.none() | st.integers(0, 0xFFFFFFFF)),
     )
     gre = header.build(nhrp, checksum=draw(st.booleans()))
-    return ipv4(draw(ADDRESSES), draw(ADDRESSES), draw(st.sampled_from([47, 47, 17])), gre,
-                ihl=draw(st.sampled_from([5, 5, 6, 15])))  # fmt: skip
+    return ipv4(
+        draw(ADDRESSES),
+        draw(ADDRESSES),
+        draw(st.sampled_from([47, 47, 17])),
+        gre,
+        ihl=draw(st.sampled_from([5, 5, 6, 15])),
+    )
 
 
 ip_packets = gre_packets() | gre_packets().flatmap(mutations) | st.binary(max_size=120)
@@ -95,8 +109,10 @@ def datagrams(draw: st.DrawFn) -> bytes:
         prefix = draw(st.sampled_from([IN_PREFIX, OUT_PREFIX, "other", ""])).encode()
         body = struct.pack("=BBH", 2, 0, 3 << 8)
         body += attr(NFULA_PREFIX, prefix + b"\0")
-        body += attr(draw(st.sampled_from([NFULA_IFINDEX_INDEV, NFULA_IFINDEX_OUTDEV])),
-                     struct.pack(">I", draw(st.integers(0, 0xFFFFFFFF))))  # fmt: skip
+        body += attr(
+            draw(st.sampled_from([NFULA_IFINDEX_INDEV, NFULA_IFINDEX_OUTDEV])),
+            struct.pack(">I", draw(st.integers(0, 0xFFFFFFFF))),
+        )
         body += attr(NFULA_PAYLOAD, draw(ip_packets))
         out += struct.pack("=IHHII", 16 + len(body), 0x0400, 0, 0, 0) + body
     return out

@@ -51,15 +51,57 @@ pytestmark = MARKS
 
 # --- structure-aware generation -------------------------------------------------------------
 
-NAMES = ["child-state-installed", "child-state-rekeyed", "child-state-destroying",
-         "child-updown", "ike-updown", "child-rekey", "list-sa", "log", "initiate", "list-sas",
-         "version", "load-conn", "unload-conn", "load-shared"]  # fmt: skip
-KEYS = ["up", "child", "my-host", "other-host", "timeout", "local-host", "remote-host",
-        "state", "mode", "protocol", "local-ts", "remote-ts", "child-sas", "new", "old",
-        "uniqueid"]  # fmt: skip
-VALUES = [b"yes", b"no", b"INSTALLED", b"TRANSPORT", b"ESP", b"dmvpn", b"198.51.100.1",
-          b"198.51.100.11", b"198.51.100.11/32[gre]", b"198.51.100.1/32[47]", b"2001:db8::1",
-          b"0.0.0.0/0[gre]", b"-1", b"", b"\xff\xfe"]  # fmt: skip
+NAMES = [
+    "child-state-installed",
+    "child-state-rekeyed",
+    "child-state-destroying",
+    "child-updown",
+    "ike-updown",
+    "child-rekey",
+    "list-sa",
+    "log",
+    "initiate",
+    "list-sas",
+    "version",
+    "load-conn",
+    "unload-conn",
+    "load-shared",
+]
+KEYS = [
+    "up",
+    "child",
+    "my-host",
+    "other-host",
+    "timeout",
+    "local-host",
+    "remote-host",
+    "state",
+    "mode",
+    "protocol",
+    "local-ts",
+    "remote-ts",
+    "child-sas",
+    "new",
+    "old",
+    "uniqueid",
+]
+VALUES = [
+    b"yes",
+    b"no",
+    b"INSTALLED",
+    b"TRANSPORT",
+    b"ESP",
+    b"dmvpn",
+    b"198.51.100.1",
+    b"198.51.100.11",
+    b"198.51.100.11/32[gre]",
+    b"198.51.100.1/32[47]",
+    b"2001:db8::1",
+    b"0.0.0.0/0[gre]",
+    b"-1",
+    b"",
+    b"\xff\xfe",
+]
 
 names = st.sampled_from(NAMES + KEYS) | st.text(max_size=8)
 blobs = st.sampled_from(VALUES) | st.binary(max_size=24)
@@ -78,8 +120,12 @@ messages: st.SearchStrategy[Message] = st.dictionaries(names, values, max_size=6
 @st.composite
 def packets(draw: st.DrawFn) -> Packet:
     ptype = draw(st.sampled_from(PacketType))
-    named = ptype in (PacketType.CMD_REQUEST, PacketType.EVENT_REGISTER,
-                      PacketType.EVENT_UNREGISTER, PacketType.EVENT)  # fmt: skip
+    named = ptype in (
+        PacketType.CMD_REQUEST,
+        PacketType.EVENT_REGISTER,
+        PacketType.EVENT_UNREGISTER,
+        PacketType.EVENT,
+    )
     carries = ptype in (PacketType.CMD_REQUEST, PacketType.CMD_RESPONSE, PacketType.EVENT)
     name = draw(st.sampled_from(NAMES) | st.text(max_size=8)) if named else None
     return Packet(ptype, name, draw(messages) if carries else None)
@@ -92,29 +138,36 @@ payloads = encoded | encoded.flatmap(mutations) | st.binary(max_size=200)
 
 def _mostly(good: object, *others: object) -> st.SearchStrategy[Any]:
     """``good`` four times in five, else one of ``others``."""
-    return st.one_of(st.just(good), st.just(good), st.just(good), st.just(good),
-                     st.sampled_from(others))  # fmt: skip
+    return st.one_of(
+        st.just(good), st.just(good), st.just(good), st.just(good), st.sampled_from(others)
+    )
 
 
 LOCAL, REMOTE = b"198.51.100.1", b"198.51.100.11"
 selectors = st.lists(
     _mostly(b"HOST/32[gre]", b"HOST/32[47]", b"HOST/32", b"0.0.0.0/0[gre]", b"\xff"),
-    min_size=1, max_size=2,
-)  # fmt: skip
-child_sa = st.fixed_dictionaries({
-    "state": _mostly(b"INSTALLED", b"INSTALLING", b"REKEYED"),
-    "mode": _mostly(b"TRANSPORT", b"TUNNEL"),
-    "protocol": _mostly(b"ESP", b"AH"),
-    "local-ts": selectors.map(lambda ts: [t.replace(b"HOST", LOCAL) for t in ts]),
-    "remote-ts": selectors.map(lambda ts: [t.replace(b"HOST", REMOTE) for t in ts]),
-})  # fmt: skip
+    min_size=1,
+    max_size=2,
+)
+child_sa = st.fixed_dictionaries(
+    {
+        "state": _mostly(b"INSTALLED", b"INSTALLING", b"REKEYED"),
+        "mode": _mostly(b"TRANSPORT", b"TUNNEL"),
+        "protocol": _mostly(b"ESP", b"AH"),
+        "local-ts": selectors.map(lambda ts: [t.replace(b"HOST", LOCAL) for t in ts]),
+        "remote-ts": selectors.map(lambda ts: [t.replace(b"HOST", REMOTE) for t in ts]),
+    }
+)
 rekeyed = st.fixed_dictionaries({}, optional={"new": child_sa, "old": child_sa})
 ike_sa = st.fixed_dictionaries(
-    {"child-sas": st.dictionaries(st.sampled_from(["c1", "c2"]), child_sa | rekeyed, min_size=1,
-                                  max_size=2),
-     "local-host": _mostly(LOCAL, REMOTE, b"2001:db8::1", b"x"),
-     "remote-host": _mostly(REMOTE, LOCAL, b"")},
-)  # fmt: skip
+    {
+        "child-sas": st.dictionaries(
+            st.sampled_from(["c1", "c2"]), child_sa | rekeyed, min_size=1, max_size=2
+        ),
+        "local-host": _mostly(LOCAL, REMOTE, b"2001:db8::1", b"x"),
+        "remote-host": _mostly(REMOTE, LOCAL, b""),
+    },
+)
 #: What charon's child-updown, ike-updown, child-rekey and list-sa events hold.
 charon_events: st.SearchStrategy[Message] = st.fixed_dictionaries(
     {"dmvpn": ike_sa, "up": st.sampled_from([b"yes", b"no"])}, optional={"x": st.just(b"")}
@@ -329,6 +382,10 @@ def test_each_request_gets_its_own_answer_in_order(
     while upstream:
         charon("answer")
     assert [ANSWER[t][0] for t in asked] == [
-        PacketType.CMD_RESPONSE if a is PacketType.CMD_UNKNOWN else
-        PacketType.EVENT_CONFIRM if a is PacketType.EVENT_UNKNOWN else a for a in answered
-    ]  # fmt: skip
+        PacketType.CMD_RESPONSE
+        if a is PacketType.CMD_UNKNOWN
+        else PacketType.EVENT_CONFIRM
+        if a is PacketType.EVENT_UNKNOWN
+        else a
+        for a in answered
+    ]

@@ -92,8 +92,13 @@ def test_any_bytes_give_entries_or_a_netlink_error(data: bytes) -> None:
         pass
 
 
-def address(kind: int, ifindex: int, local: str | None, peer: str | None = None,
-            family: int = socket.AF_INET) -> bytes:  # fmt: skip
+def address(
+    kind: int,
+    ifindex: int,
+    local: str | None,
+    peer: str | None = None,
+    family: int = socket.AF_INET,
+) -> bytes:
     body = struct.pack("=BBBBI", family, 24, 0x80, 0, ifindex)  # IFA_F_PERMANENT, global
     if peer is not None:
         body += attr(rtnl_addr.IFA_ADDRESS, ip(peer).packed)
@@ -135,11 +140,16 @@ def test_a_dump_the_kernel_marks_inconsistent_is_reported() -> None:
 
 
 def test_what_is_not_an_ipv4_address_is_skipped_and_errors_are_reported() -> None:
-    ipv6 = nl(rtnl_addr.RTM_NEWADDR, struct.pack("=BBBBI", socket.AF_INET6, 64, 0, 0, 2)
-              + attr(rtnl_addr.IFA_ADDRESS, ip("2001:db8::1").packed))  # fmt: skip
+    ipv6 = nl(
+        rtnl_addr.RTM_NEWADDR,
+        struct.pack("=BBBBI", socket.AF_INET6, 64, 0, 0, 2)
+        + attr(rtnl_addr.IFA_ADDRESS, ip("2001:db8::1").packed),
+    )
     no_address = address(rtnl_addr.RTM_NEWADDR, 2, None)
-    short = nl(rtnl_addr.RTM_NEWADDR, struct.pack("=BBBBI", socket.AF_INET, 24, 0, 0, 2)
-               + attr(rtnl_addr.IFA_LOCAL, bytes(3)))  # fmt: skip
+    short = nl(
+        rtnl_addr.RTM_NEWADDR,
+        struct.pack("=BBBBI", socket.AF_INET, 24, 0, 0, 2) + attr(rtnl_addr.IFA_LOCAL, bytes(3)),
+    )
     truncated_header = nl(rtnl_addr.RTM_NEWADDR, bytes(4))  # shorter than struct ifaddrmsg
     error = nl(2, struct.pack("=i", -16) + bytes(16))
     got = rtnl_addr.parse(ipv6 + no_address + short + truncated_header + error + nl(4, b""))
@@ -182,8 +192,13 @@ def monitor() -> tuple[NeighborMonitor, list[int]]:
     return mon, woken
 
 
-def change(dst: str, lladdr: str | None, state: str = "REACHABLE", deleted: bool = False,
-           ifindex: int = GRE) -> rtnl_neigh.NeighborChange:  # fmt: skip
+def change(
+    dst: str,
+    lladdr: str | None,
+    state: str = "REACHABLE",
+    deleted: bool = False,
+    ifindex: int = GRE,
+) -> rtnl_neigh.NeighborChange:
     return rtnl_neigh.NeighborChange(ifindex, ip(dst), lladdr, state, deleted)
 
 
@@ -207,8 +222,11 @@ def test_the_table_follows_notifications_and_wakes_only_for_what_matters() -> No
 
 def test_a_dump_replaces_the_table() -> None:
     mon, woken = monitor()
-    mon._apply(rtnl_neigh.Received([change("192.0.2.1", "198.51.100.1"),
-                               change("192.0.2.2", "198.51.100.2")]))  # fmt: skip
+    mon._apply(
+        rtnl_neigh.Received(
+            [change("192.0.2.1", "198.51.100.1"), change("192.0.2.2", "198.51.100.2")]
+        )
+    )
     mon._dumping = set()  # a dump is under way (after ENOBUFS): it lists only 192.0.2.2
     mon._apply(rtnl_neigh.Received([change("192.0.2.2", "198.51.100.2")], done=True))
     assert [str(n.dst) for n in mon.neighbors()] == ["192.0.2.2"]

@@ -35,16 +35,27 @@ def nflog_packet(prefix: bytes, payload: bytes, indev: int = 2) -> bytes:
 
 def ipv4(src: str, dst: str, proto: int, payload: bytes) -> bytes:
     header = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0,
-        ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed,
-    )  # fmt: skip
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(payload),
+        1,
+        0,
+        64,
+        proto,
+        0,
+        ipaddress.IPv4Address(src).packed,
+        ipaddress.IPv4Address(dst).packed,
+    )
     return header + payload
 
 
 ROGUE = ipv4(
-    "198.51.100.66", "198.51.100.1", 47,
+    "198.51.100.66",
+    "198.51.100.1",
+    47,
     build_gre(0x2001, 42, encode(registration_request("198.51.100.66", "192.0.2.66", "192.0.2.1"))),
-)  # fmt: skip
+)
 
 
 def test_bind_messages_address_the_group_in_network_order() -> None:
@@ -81,8 +92,11 @@ def test_a_rogue_registration_is_reported_with_its_claims() -> None:
     offender = report.add("frrdmvpn-guard-in", ROGUE, 12.5)
     assert offender is not None
     assert (offender.direction, offender.src, offender.dst, offender.gre_key) == (
-        "in", "198.51.100.66", "198.51.100.1", 42,
-    )  # fmt: skip
+        "in",
+        "198.51.100.66",
+        "198.51.100.1",
+        42,
+    )
     assert offender.claimed_proto == "192.0.2.66"
     assert offender.claimed_nbma == "198.51.100.66"
     assert offender.summary.startswith("NHRP Registration Request 192.0.2.66")
@@ -102,12 +116,16 @@ def test_report_is_bounded_and_ignores_other_prefixes() -> None:
     ("packet", "summary"),
     [
         (b"\x00" * 3, "undecodable IP packet"),
-        (ipv4("198.51.100.9", "198.51.100.1", 47, build_gre(0x0800, 42, bytes(20))),
-         "GRE carrying protocol 0x0800"),
-        (ipv4("198.51.100.9", "198.51.100.1", 47, build_gre(0x2001, 42, b"\x00\x01")),
-         "malformed NHRP"),
+        (
+            ipv4("198.51.100.9", "198.51.100.1", 47, build_gre(0x0800, 42, bytes(20))),
+            "GRE carrying protocol 0x0800",
+        ),
+        (
+            ipv4("198.51.100.9", "198.51.100.1", 47, build_gre(0x2001, 42, b"\x00\x01")),
+            "malformed NHRP",
+        ),
         (ipv4("198.51.100.9", "198.51.100.1", 47, b"\x00"), "IP proto 47"),
     ],
-)  # fmt: skip
+)
 def test_garbage_is_described_not_raised(packet: bytes, summary: str) -> None:
     assert decode_offender("in", packet, 0.0).summary.startswith(summary)

@@ -37,12 +37,21 @@ VERSION_REQUEST = b"\x00" + b"\x07version"
 REGISTER_CHILD_UPDOWN = b"\x03" + b"\x0cchild-updown"
 
 INITIATE_REQUEST = (
-    b"\x00" + b"\x08initiate"
-    + b"\x03" + b"\x05child" + b"\x00\x05dmvpn"
-    + b"\x03" + b"\x07timeout" + b"\x00\x02-1"
-    + b"\x03" + b"\x07my-host" + b"\x00\x0c198.51.100.1"
-    + b"\x03" + b"\x0aother-host" + b"\x00\x0d198.51.100.11"
-)  # fmt: skip
+    b"\x00"
+    + b"\x08initiate"
+    + b"\x03"
+    + b"\x05child"
+    + b"\x00\x05dmvpn"
+    + b"\x03"
+    + b"\x07timeout"
+    + b"\x00\x02-1"
+    + b"\x03"
+    + b"\x07my-host"
+    + b"\x00\x0c198.51.100.1"
+    + b"\x03"
+    + b"\x0aother-host"
+    + b"\x00\x0d198.51.100.11"
+)
 INITIATE_MODEL: Message = {
     "child": b"dmvpn",
     "timeout": b"-1",
@@ -51,26 +60,42 @@ INITIATE_MODEL: Message = {
 }
 
 LIST_SA_EVENT = (
-    b"\x07" + b"\x07list-sa"
-    + b"\x01" + b"\x05dmvpn"
-    +   b"\x03" + b"\x08uniqueid" + b"\x00\x013"
-    +   b"\x03" + b"\x05state" + b"\x00\x0bESTABLISHED"
-    +   b"\x01" + b"\x09child-sas"
-    +     b"\x01" + b"\x07dmvpn-7"
-    +       b"\x03" + b"\x04mode" + b"\x00\x09TRANSPORT"
-    +       b"\x04" + b"\x08local-ts"
-    +         b"\x05" + b"\x00\x14198.51.100.1/32[gre]"
-    +       b"\x06"
-    +       b"\x04" + b"\x09remote-ts"
-    +         b"\x05" + b"\x00\x15198.51.100.11/32[gre]"
-    +         b"\x05" + b"\x00\x00"
-    +       b"\x06"
-    +       b"\x04" + b"\x05empty"
-    +       b"\x06"
-    +     b"\x02"
-    +   b"\x02"
+    b"\x07"
+    + b"\x07list-sa"
+    + b"\x01"
+    + b"\x05dmvpn"
+    + b"\x03"
+    + b"\x08uniqueid"
+    + b"\x00\x013"
+    + b"\x03"
+    + b"\x05state"
+    + b"\x00\x0bESTABLISHED"
+    + b"\x01"
+    + b"\x09child-sas"
+    + b"\x01"
+    + b"\x07dmvpn-7"
+    + b"\x03"
+    + b"\x04mode"
+    + b"\x00\x09TRANSPORT"
+    + b"\x04"
+    + b"\x08local-ts"
+    + b"\x05"
+    + b"\x00\x14198.51.100.1/32[gre]"
+    + b"\x06"
+    + b"\x04"
+    + b"\x09remote-ts"
+    + b"\x05"
+    + b"\x00\x15198.51.100.11/32[gre]"
+    + b"\x05"
+    + b"\x00\x00"
+    + b"\x06"
+    + b"\x04"
+    + b"\x05empty"
+    + b"\x06"
     + b"\x02"
-)  # fmt: skip
+    + b"\x02"
+    + b"\x02"
+)
 LIST_SA_MODEL: Message = {
     "dmvpn": {
         "uniqueid": b"3",
@@ -389,13 +414,23 @@ def test_packet_shape_is_enforced(
 
 
 def test_message_from_python_values() -> None:
-    values = {"version": "2", "reqid": 1, "mobike": False, "data": b"\x00\xff",
-              "proposals": ("aes128gcm16", "default"),
-              "local": {"id": "spöke1", "auth": "psk"}}  # fmt: skip
+    values = {
+        "version": "2",
+        "reqid": 1,
+        "mobike": False,
+        "data": b"\x00\xff",
+        "proposals": ("aes128gcm16", "default"),
+        "local": {"id": "spöke1", "auth": "psk"},
+    }
     msg = message_from(values)
-    assert msg == {"version": b"2", "reqid": b"1", "mobike": b"no", "data": b"\x00\xff",
-                   "proposals": [b"aes128gcm16", b"default"],
-                   "local": {"id": "spöke1".encode(), "auth": b"psk"}}  # fmt: skip
+    assert msg == {
+        "version": b"2",
+        "reqid": b"1",
+        "mobike": b"no",
+        "data": b"\x00\xff",
+        "proposals": [b"aes128gcm16", b"default"],
+        "local": {"id": "spöke1".encode(), "auth": b"psk"},
+    }
     assert decode_message(encode_message(msg)) == msg
     with pytest.raises(ViciWireError, match=r"^'lifetime': a float is no VICI value$"):
         message_from({"lifetime": 1.5})

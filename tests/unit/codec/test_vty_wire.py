@@ -74,11 +74,10 @@ def test_replies_carry_text_and_status() -> None:
         (Reply(0, ""), True, "CMD_SUCCESS"),
         (Reply(10, "x\n"), True, "CMD_SUCCESS_DAEMON"),
         (Reply(13, ""), False, "CMD_WARNING_CONFIG_FAILED"),
-        (Reply(0, "ok\n% Password size limit exceeded\n"), False,
-         "% Password size limit exceeded"),
+        (Reply(0, "ok\n% Password size limit exceeded\n"), False, "% Password size limit exceeded"),
         (Reply(99, ""), False, "status 99"),
     ],
-)  # fmt: skip
+)
 def test_success_is_an_accepted_status_without_a_refusal(
     reply: Reply, ok: bool, error: str
 ) -> None:
@@ -120,8 +119,10 @@ def test_output_that_is_not_utf8_is_kept_readable() -> None:
 _texts = st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b""))
 
 
-@given(st.lists(st.tuples(_texts, st.integers(0, 255)), max_size=6),
-       st.lists(st.integers(0, 2000), max_size=10))  # fmt: skip
+@given(
+    st.lists(st.tuples(_texts, st.integers(0, 255)), max_size=6),
+    st.lists(st.integers(0, 2000), max_size=10),
+)
 def test_replies_split_anywhere_come_out_whole_and_in_order(
     replies: list[tuple[bytes, int]], cuts: list[int]
 ) -> None:

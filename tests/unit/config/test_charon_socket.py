@@ -61,8 +61,15 @@ def test_the_file_sets_only_charons_vici_socket() -> None:
     text = render_dropin()
     assert text.startswith(MARKER + "\n")
     settings = [line.strip() for line in text.splitlines() if not line.startswith("#")]
-    assert settings == ["charon {", "plugins {", "vici {",
-                        "socket = unix:///run/charon.frrdmvpn.vici", "}", "}", "}"]  # fmt: skip
+    assert settings == [
+        "charon {",
+        "plugins {",
+        "vici {",
+        "socket = unix:///run/charon.frrdmvpn.vici",
+        "}",
+        "}",
+        "}",
+    ]
     assert re.findall(r"unix://\S+", text) == [f"unix://{CHARON_SOCKET}"]
 
 

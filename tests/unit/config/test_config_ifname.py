@@ -41,9 +41,10 @@ def naming(name: str) -> dict[str, str]:
     assert "router ospf 1\n" in HUB
     return {
         " tunnel source ": HUB.replace(" tunnel source eth0\n", f" tunnel source {name}\n"),
-        " passive-interface ": HUB.replace("router ospf 1\n",
-                                           f"router ospf 1\n passive-interface {name}\n"),
-    }  # fmt: skip
+        " passive-interface ": HUB.replace(
+            "router ospf 1\n", f"router ospf 1\n passive-interface {name}\n"
+        ),
+    }
 
 
 def test_an_interface_name_of_16_characters_is_refused_and_15_accepted() -> None:
@@ -63,8 +64,9 @@ def test_a_16_character_source_in_a_model_is_a_validation_error_too() -> None:
     config = parse(HUB).config
     for name, refused in ((NAME_15, False), (NAME_16, True)):
         tunnel = dataclasses.replace(config.interfaces[0], source=name)
-        found = [d for d in validate(dataclasses.replace(config, interfaces=(tunnel,)))
-                 if d.is_error]  # fmt: skip
+        found = [
+            d for d in validate(dataclasses.replace(config, interfaces=(tunnel,))) if d.is_error
+        ]
         assert [(d.code, d.token) for d in found] == (
             [("tunnel-source-ifname", NAME_16)] if refused else []
         )
@@ -89,8 +91,10 @@ print(json.dumps(answers))
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
-                    reason="needs root and unshare for a network namespace")  # fmt: skip
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare for a network namespace",
+)
 def test_linux_takes_what_validates_and_refuses_one_character_more() -> None:
     accepted = [NAME_15, "a", "x" * 15, *(c * 15 for c in "_.@-"), "A1", ".a", "..."]
     too_long = [NAME_16, "x" * 16, "x" * 32]
@@ -98,9 +102,14 @@ def test_linux_takes_what_validates_and_refuses_one_character_more() -> None:
     assert not any(is_ifname(n) for n in too_long)
     names = accepted + too_long
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run(["unshare", "--net", "--", sys.executable, "-c", RENAME,
-                           json.dumps(names)], env=env, capture_output=True, text=True,
-                          check=False, timeout=50)  # fmt: skip
+    done = subprocess.run(
+        ["unshare", "--net", "--", sys.executable, "-c", RENAME, json.dumps(names)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=50,
+    )
     assert done.returncode == 0, done.stderr
     answers = dict(zip(names, json.loads(done.stdout), strict=True))
     erange = 34  # the kernel's answer to a name longer than IFNAMSIZ - 1

@@ -57,19 +57,45 @@ def test_a_300_character_ipsec_profile_name_is_a_validation_error() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message", "code", "token"),
     [
-        (" peer any", " peer " + "x" * 256, "keyring peer names have at most 255 bytes, like every "
-         "name (a name in charon's VICI has one length byte); this one has 256", "name-too-long",
-         "x" * 256),
-        ("hostname hub", "hostname " + "h" * 256, "a host name has at most 255 characters (FRR's "
-         "limit); this one has 256", "hostname-invalid", "h" * 256),
-        ("hostname hub", "hostname _hub", "a host name starts with a letter or a digit (FRR "
-         "refuses '_')", "hostname-invalid", "_hub"),
-        (" ip mtu 1400", " description " + "d" * 241 + "\n ip mtu 1400", "a description has at "
-         "most 240 characters; this one has 241", "description-too-long", "d" * 241),
-        (PSK, "k" * 65536, "a pre-shared key has at most 65535 bytes (a VICI value has two length "
-         "bytes); this one has 65536", "psk-too-long", "pre-shared-key"),
+        (
+            " peer any",
+            " peer " + "x" * 256,
+            "keyring peer names have at most 255 bytes, like every "
+            "name (a name in charon's VICI has one length byte); this one has 256",
+            "name-too-long",
+            "x" * 256,
+        ),
+        (
+            "hostname hub",
+            "hostname " + "h" * 256,
+            "a host name has at most 255 characters (FRR's limit); this one has 256",
+            "hostname-invalid",
+            "h" * 256,
+        ),
+        (
+            "hostname hub",
+            "hostname _hub",
+            "a host name starts with a letter or a digit (FRR refuses '_')",
+            "hostname-invalid",
+            "_hub",
+        ),
+        (
+            " ip mtu 1400",
+            " description " + "d" * 241 + "\n ip mtu 1400",
+            "a description has at most 240 characters; this one has 241",
+            "description-too-long",
+            "d" * 241,
+        ),
+        (
+            PSK,
+            "k" * 65536,
+            "a pre-shared key has at most 65535 bytes (a VICI value has two length "
+            "bytes); this one has 65536",
+            "psk-too-long",
+            "pre-shared-key",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_downstream_limit_has_its_error(
     old: str, new: str, message: str, code: str, token: str
 ) -> None:
@@ -107,8 +133,11 @@ descriptions = (
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.tuples(names, names, names, st.one_of(names, st.just("hub"))), descriptions,
-       st.integers(1, 70000))  # fmt: skip
+@given(
+    st.tuples(names, names, names, st.one_of(names, st.just("hub"))),
+    descriptions,
+    st.integers(1, 70000),
+)
 def test_what_validates_encodes_for_vici_and_fits_frr(
     named: tuple[str, str, str, str], description: str, psk_size: int
 ) -> None:

@@ -144,9 +144,15 @@ def test_a_statement_in_the_wrong_mode_keeps_its_secret_hidden() -> None:
     assert KEY not in d.format(f"pre-shared-key {KEY}")
 
 
-LINES = [f"pre-shared-key {KEY}", f"ip nhrp authentication {KEY}", f"pre-shared-key local {KEY}",
-         f"pre-shared-key 0 {KEY}", f"ip nhrp authentication {KEY} 7", f"pre-shrd-key {KEY}",
-         f"no pre-shared-key {KEY} x"]  # fmt: skip
+LINES = [
+    f"pre-shared-key {KEY}",
+    f"ip nhrp authentication {KEY}",
+    f"pre-shared-key local {KEY}",
+    f"pre-shared-key 0 {KEY}",
+    f"ip nhrp authentication {KEY} 7",
+    f"pre-shrd-key {KEY}",
+    f"no pre-shared-key {KEY} x",
+]
 
 
 @pytest.mark.parametrize("line", LINES)
@@ -155,8 +161,12 @@ def test_no_diagnostic_in_any_mode_carries_the_secret(line: str, mode: Mode) -> 
     config = HUB_CONFIG
     context = {Mode.IKEV2_KEYRING_PEER: PEER, Mode.INTERFACE: IF0}.get(mode)
     if context is None:
-        keys = {Mode.IKEV2_KEYRING: ("dmvpn",), Mode.IKEV2_PROFILE: ("dmvpn",),
-                Mode.IPSEC_PROFILE: ("dmvpn",), Mode.TRANSFORM_SET: ("dmvpn",)}  # fmt: skip
+        keys = {
+            Mode.IKEV2_KEYRING: ("dmvpn",),
+            Mode.IKEV2_PROFILE: ("dmvpn",),
+            Mode.IPSEC_PROFILE: ("dmvpn",),
+            Mode.TRANSFORM_SET: ("dmvpn",),
+        }
         context = Context(mode, keys.get(mode, ()))
     for fallback in (True, False):
         result = apply_line(config, context, line, line_number=1, fallback=fallback)
@@ -165,8 +175,26 @@ def test_no_diagnostic_in_any_mode_carries_the_secret(line: str, mode: Mode) -> 
             assert KEY not in d.format(line), d.format(line)
 
 
-_WORDS = ["pre-shared-key", "pre-sh", "ip", "nhrp", "nh", "authentication", "auth", "local",
-          "remote", "0", "6", "7", "no", "default", "peer", "address", "identity", "x"]  # fmt: skip
+_WORDS = [
+    "pre-shared-key",
+    "pre-sh",
+    "ip",
+    "nhrp",
+    "nh",
+    "authentication",
+    "auth",
+    "local",
+    "remote",
+    "0",
+    "6",
+    "7",
+    "no",
+    "default",
+    "peer",
+    "address",
+    "identity",
+    "x",
+]
 
 
 def _mutate(word: str, where: int) -> str:

@@ -56,15 +56,20 @@ REFUSED = {
 
 
 def refusal(line: int | None, column: int, char: str) -> Diagnostic:
-    return Diagnostic(line, column, char, f"character {REFUSED[char]} is not allowed {WHY}",
-                      EXPECTED)  # fmt: skip
+    return Diagnostic(
+        line, column, char, f"character {REFUSED[char]} is not allowed {WHY}", EXPECTED
+    )
 
 
 @pytest.mark.parametrize("char", sorted(REFUSED))
 def test_a_description_refuses_each_class_at_its_column(char: str) -> None:
     config = parse_strict(HUB)
-    result = apply_line(config, TUNNEL, f"description uplink{char}ip nhrp map 192.0.2.99 "
-                        "198.51.100.99", line_number=7)  # fmt: skip
+    result = apply_line(
+        config,
+        TUNNEL,
+        f"description uplink{char}ip nhrp map 192.0.2.99 198.51.100.99",
+        line_number=7,
+    )
     assert result.diagnostics == (refusal(7, 19, char),)
     assert result.config == config  # nothing changed
 
@@ -73,8 +78,11 @@ def test_the_edit_that_added_a_statement_is_refused_and_the_block_stays_whole() 
     """The reported attack: U+2028 in a description, then the next edit re-parses it."""
     ds = Datastores()
     ds.candidate = HUB
-    report = ds.edit(TUNNEL, ["description uplink\u2028 ip nhrp map 192.0.2.99 198.51.100.99",
-                              "ip nhrp holdtime 60"], commit=False)  # fmt: skip
+    report = ds.edit(
+        TUNNEL,
+        ["description uplink\u2028 ip nhrp map 192.0.2.99 198.51.100.99", "ip nhrp holdtime 60"],
+        commit=False,
+    )
     assert report.accepted == 0
     assert report.diagnostics == (refusal(None, 19, "\u2028"),)
     assert report.candidate == HUB  # the candidate is untouched
@@ -98,8 +106,12 @@ def test_a_file_refuses_them_in_values_between_words_and_in_comments() -> None:
         "\x1c\n"
     )
     found = parse(text).diagnostics
-    assert found == (refusal(2, 23, "\u202e"), refusal(5, 20, "\u2028"),
-                     refusal(6, 9, "\x0b"), refusal(7, 1, "\x1c"))  # fmt: skip
+    assert found == (
+        refusal(2, 23, "\u202e"),
+        refusal(5, 20, "\u2028"),
+        refusal(6, 9, "\x0b"),
+        refusal(7, 1, "\x1c"),
+    )
     tunnel = parse(text).config.interfaces[0]
     assert tunnel.description is None
     assert not tunnel.nhrp_maps

@@ -229,8 +229,13 @@ def test_nhrp_authentication_is_not_supported_by_frr_84() -> None:
     )
     text = edit(text, "114514", "123456789")
     # the finding points at the string without showing it (no diagnostic carries a secret)
-    finding(text, "nhrp-authentication-length", " ip nhrp authentication 123456789",
-            "123456789", shown="<removed>")  # fmt: skip
+    finding(
+        text,
+        "nhrp-authentication-length",
+        " ip nhrp authentication 123456789",
+        "123456789",
+        shown="<removed>",
+    )
 
 
 def test_nhs_priority_and_multicast_to_a_name_are_ignored_with_a_warning() -> None:
@@ -366,8 +371,11 @@ def _with_certs(text: str) -> str:
     text = edit(text, " authentication local pre-share", " authentication local rsa-sig")
     text = edit(text, " authentication remote pre-share", " authentication remote rsa-sig")
     text = edit(text, " keyring local lab\n", " pki trustpoint tp\n")
-    text = edit(text, " match identity remote address 0.0.0.0\n",
-                " match identity remote fqdn domain corp.example\n")  # fmt: skip
+    text = edit(
+        text,
+        " match identity remote address 0.0.0.0\n",
+        " match identity remote fqdn domain corp.example\n",
+    )
     return edit(text, "frrdmvpn authorization psk-map\n", "frrdmvpn authorization certificate\n")
 
 
@@ -422,14 +430,18 @@ def test_certificate_and_key_files_apply_reads_are_checked() -> None:
         ("ca-certificate", "/etc/frrdmvpn/ca.pem", False),
     ]
     bad = edit(text, "/etc/frrdmvpn/hub.key", "/dev/zero")
-    (found,) = check(bad, files=_refusing("/dev/zero", "is not a regular file: it is a character "
-                                    "device"))[1]  # fmt: skip
+    (found,) = check(
+        bad, files=_refusing("/dev/zero", "is not a regular file: it is a character device")
+    )[1]
     assert found == Diagnostic(
-        text.splitlines().index(" private-key /etc/frrdmvpn/hub.key") + 1, 14, "/dev/zero",
+        text.splitlines().index(" private-key /etc/frrdmvpn/hub.key") + 1,
+        14,
+        "/dev/zero",
         "private-key /dev/zero is not a regular file: it is a character device",
         "a regular file of root's, mode 0600 or 0640, of 1-65535 bytes, in directories only "
-        "root may write", code="trustpoint-file",
-    )  # fmt: skip
+        "root may write",
+        code="trustpoint-file",
+    )
     (ca,) = check(text, files=_refusing("/etc/frrdmvpn/ca.pem", "does not exist"))[1]
     assert ca.message == "ca-certificate /etc/frrdmvpn/ca.pem does not exist"
     assert ca.expected is not None
@@ -457,8 +469,9 @@ def test_certificate_authorization_refuses_a_remote_identity_of_any_type() -> No
     # issue 14, hole 1: with remote.id unset charon lets a peer present any identity, of
     # any type (a wildcard included), so no certificate can be tied to it.
     text = edit(_cert_hub(), "remote fqdn domain corp.example", "remote address 0.0.0.0")
-    d = only_error(text, "certificate-remote-identity", " match identity remote address 0.0.0.0",
-                   "0.0.0.0")  # fmt: skip
+    d = only_error(
+        text, "certificate-remote-identity", " match identity remote address 0.0.0.0", "0.0.0.0"
+    )
     assert d.format() == (
         "frrdmvpn.conf:19:32: error: match identity remote address 0.0.0.0 accepts any "
         "identity of any type: certificate authorization needs a typed remote identity "
@@ -475,9 +488,13 @@ def test_certificate_authorization_refuses_a_remote_identity_of_any_type() -> No
 
 @pytest.mark.parametrize(
     "remote",
-    ["fqdn domain corp.example", "fqdn spoke2.corp.example", "address 198.51.100.0 255.255.255.0",
-     "address 198.51.100.12"],
-)  # fmt: skip
+    [
+        "fqdn domain corp.example",
+        "fqdn spoke2.corp.example",
+        "address 198.51.100.0 255.255.255.0",
+        "address 198.51.100.12",
+    ],
+)
 def test_certificate_authorization_with_a_typed_remote_identity(remote: str) -> None:
     text = edit(_cert_hub(), "remote fqdn domain corp.example", f"remote {remote}")
     assert check(text)[1] == ()
@@ -491,9 +508,12 @@ def _fqdn_member(text: str) -> str:
 def test_psk_map_refuses_an_fqdn_identity_next_to_a_group_key() -> None:
     # issue 14, hole 2: charon accepts the group key (no identity, any address) for any
     # identity, so every member could present spoke4.corp.example and claim its prefixes.
-    d = only_error(_fqdn_member(HUB), "psk-map-shared-key",
-                   " identity spoke4.corp.example allow 192.0.2.14/32 203.0.113.64/28",
-                   "spoke4.corp.example")  # fmt: skip
+    d = only_error(
+        _fqdn_member(HUB),
+        "psk-map-shared-key",
+        " identity spoke4.corp.example allow 192.0.2.14/32 203.0.113.64/28",
+        "spoke4.corp.example",
+    )
     assert d.format() == (
         "frrdmvpn.conf:57:11: error: IKE identity spoke4.corp.example is no address, and "
         "charon accepts the pre-shared key of keyring lab peer any for any identity (it has "
@@ -531,33 +551,50 @@ def test_psk_map_accepts_an_fqdn_identity_with_a_key_of_its_own() -> None:
 @pytest.mark.parametrize(
     ("change", "local", "problem"),
     [
-        (("key-of-spoke1", "key-of-spoke4"), "",
-         "its pre-shared key (keyring lab peer spoke4) is also the key of keyring lab peer "
-         "spoke1: that peer could present spoke4.corp.example"),
-        (("address 198.51.100.11\n", "address 198.51.100.0 255.255.255.0\n"), "",
-         "charon accepts the pre-shared key of keyring lab peer spoke1 for any identity (its "
-         "address 198.51.100.0/24 may hold this node's own (tunnel source is an interface))"),
-        (("address 198.51.100.11\n", "address 198.51.100.0 255.255.255.0\n"),
-         " identity local address 198.51.100.1\n",
-         "keyring lab peer spoke1 for any identity (its owner is this node's own identity)"),
-        (("address 198.51.100.11\n", "address 0.0.0.0 0.0.0.0\n"), "",
-         "keyring lab peer spoke1 for any identity (it has no identity and address 0.0.0.0 "
-         "0.0.0.0)"),
-        (("address 198.51.100.11\n", "identity fqdn hub.corp.example\n"),
-         " identity local fqdn HUB.corp.example\n",
-         "keyring lab peer spoke1 for any identity (its owner is this node's own identity)"),
+        (
+            ("key-of-spoke1", "key-of-spoke4"),
+            "",
+            "its pre-shared key (keyring lab peer spoke4) is also the key of keyring lab peer "
+            "spoke1: that peer could present spoke4.corp.example",
+        ),
+        (
+            ("address 198.51.100.11\n", "address 198.51.100.0 255.255.255.0\n"),
+            "",
+            "charon accepts the pre-shared key of keyring lab peer spoke1 for any identity (its "
+            "address 198.51.100.0/24 may hold this node's own (tunnel source is an interface))",
+        ),
+        (
+            ("address 198.51.100.11\n", "address 198.51.100.0 255.255.255.0\n"),
+            " identity local address 198.51.100.1\n",
+            "keyring lab peer spoke1 for any identity (its owner is this node's own identity)",
+        ),
+        (
+            ("address 198.51.100.11\n", "address 0.0.0.0 0.0.0.0\n"),
+            "",
+            "keyring lab peer spoke1 for any identity (it has no identity and address 0.0.0.0 "
+            "0.0.0.0)",
+        ),
+        (
+            ("address 198.51.100.11\n", "identity fqdn hub.corp.example\n"),
+            " identity local fqdn HUB.corp.example\n",
+            "keyring lab peer spoke1 for any identity (its owner is this node's own identity)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_psk_map_refuses_every_key_another_peer_can_use(
     change: tuple[str, str], local: str, problem: str
 ) -> None:
     # charon accepts a key for identity X if its owner matches X *or this node's identity*.
     text = _fqdn_member(_keyring(HUB, OWN_KEYS.replace(*change)))
-    text = edit(text, " authentication local pre-share\n",
-                f"{local} authentication local pre-share\n")  # fmt: skip
-    d = only_error(text, "psk-map-shared-key",
-                   " identity spoke4.corp.example allow 192.0.2.14/32 203.0.113.64/28",
-                   "spoke4.corp.example")  # fmt: skip
+    text = edit(
+        text, " authentication local pre-share\n", f"{local} authentication local pre-share\n"
+    )
+    d = only_error(
+        text,
+        "psk-map-shared-key",
+        " identity spoke4.corp.example allow 192.0.2.14/32 203.0.113.64/28",
+        "spoke4.corp.example",
+    )
     assert problem in d.message
     policy = authorization_policy(check(text)[0])
     assert policy is not None
@@ -565,11 +602,15 @@ def test_psk_map_refuses_every_key_another_peer_can_use(
 
 
 def test_psk_map_refuses_pattern_identities() -> None:
-    text = edit(_keyring(HUB, OWN_KEYS), " identity 198.51.100.14 allow",
-                " identity *.corp.example allow")  # fmt: skip
-    d = only_error(text, "psk-map-shared-key",
-                   " identity *.corp.example allow 192.0.2.14/32 203.0.113.64/28",
-                   "*.corp.example")  # fmt: skip
+    text = edit(
+        _keyring(HUB, OWN_KEYS), " identity 198.51.100.14 allow", " identity *.corp.example allow"
+    )
+    d = only_error(
+        text,
+        "psk-map-shared-key",
+        " identity *.corp.example allow 192.0.2.14/32 203.0.113.64/28",
+        "*.corp.example",
+    )
     assert d.message == (
         "IKE identity *.corp.example is a pattern (FQDN): it matches many identities, so "
         "every peer presenting one of them could claim its prefixes"
@@ -685,29 +726,49 @@ def test_every_rule_fires_on_some_mistake() -> None:
     hub = parse(HUB).config
     ospf = hub.ospf
     assert ospf is not None
-    twice = dataclasses.replace(ospf, networks=(*ospf.networks, dataclasses.replace(
-        ospf.networks[0], area="1")))  # fmt: skip
+    twice = dataclasses.replace(
+        ospf, networks=(*ospf.networks, dataclasses.replace(ospf.networks[0], area="1"))
+    )
     cases: list[str | Config] = [
         HUB + "interface Tunnel1\n",
         edit(HUB, "192.0.2.1 255.255.255.0", "192.0.2.1 255.255.255.255"),
-        *(edit(HUB, line, "") for line in (
-            " ip address 192.0.2.1 255.255.255.0\n", " tunnel source eth0\n",
-            " tunnel mode gre multipoint\n", " ip nhrp network-id 1\n",
-            " tunnel protection ipsec profile dmvpn\n", " set transform-set lab\n",
-            " authentication remote pre-share\n", " keyring local lab\n",
-            "  pre-shared-key frrdmvpn-lab-psk-not-for-production\n",
-            " network 192.0.2.0 0.0.0.255 area 0\n",
-        )),
-        *(_tunnel_replaced(HUB, **{field: value}) for field, value in (
-            ("nhrp_holdtime", 0), ("nhrp_network_id", 0), ("mtu", 1), ("tcp_adjust_mss", 1),
-            ("key", -1), ("ospf_priority", 256), ("ospf_hello_interval", 0),
-            ("ospf_dead_interval", 0), ("source", "a/b"),
-        )),
+        *(
+            edit(HUB, line, "")
+            for line in (
+                " ip address 192.0.2.1 255.255.255.0\n",
+                " tunnel source eth0\n",
+                " tunnel mode gre multipoint\n",
+                " ip nhrp network-id 1\n",
+                " tunnel protection ipsec profile dmvpn\n",
+                " set transform-set lab\n",
+                " authentication remote pre-share\n",
+                " keyring local lab\n",
+                "  pre-shared-key frrdmvpn-lab-psk-not-for-production\n",
+                " network 192.0.2.0 0.0.0.255 area 0\n",
+            )
+        ),
+        *(
+            _tunnel_replaced(HUB, **{field: value})
+            for field, value in (
+                ("nhrp_holdtime", 0),
+                ("nhrp_network_id", 0),
+                ("mtu", 1),
+                ("tcp_adjust_mss", 1),
+                ("key", -1),
+                ("ospf_priority", 256),
+                ("ospf_hello_interval", 0),
+                ("ospf_dead_interval", 0),
+                ("source", "a/b"),
+            )
+        ),
         dataclasses.replace(hub, ospf=twice),
         edit(HUB, " ip mtu 1400\n", " ip mtu 1500\n"),
         edit(HUB, " ip mtu 1400\n", " ip mtu 1300\n ip tcp adjust-mss 1300\n"),
-        edit(edit(HUB, "  address 0.0.0.0 0.0.0.0", "  address 198.51.100.0 255.255.255.0"),
-             "remote address 0.0.0.0", "remote address 203.0.113.9"),
+        edit(
+            edit(HUB, "  address 0.0.0.0 0.0.0.0", "  address 198.51.100.0 255.255.255.0"),
+            "remote address 0.0.0.0",
+            "remote address 203.0.113.9",
+        ),
         edit(SPOKE, "nhs dynamic nbma", "nhs 10.0.0.1 nbma"),
         edit(SPOKE, "nhs dynamic nbma", "nhs 192.0.2.11 nbma"),
         edit(SPOKE, "nhs dynamic nbma 198.51.100.1 multicast\n", "nhs 192.0.2.1\n"),
@@ -723,26 +784,39 @@ def test_every_rule_fires_on_some_mistake() -> None:
         edit(HUB, "esp-gcm 128\n", "esp-gcm 128 esp-sha256-hmac\n"),
         edit(HUB, " mode transport", " mode tunnel"),
         edit(HUB, " set ikev2-profile lab", " set ikev2-profile x"),
-        edit(HUB, " match identity remote address 0.0.0.0\n",
-             " match identity remote fqdn a.example\n match identity remote fqdn b.example\n"),
-        _with_certs(HUB).replace(" private-key /etc/frrdmvpn/hub.key\n", " private-key hub.key\n")
+        edit(
+            HUB,
+            " match identity remote address 0.0.0.0\n",
+            " match identity remote fqdn a.example\n match identity remote fqdn b.example\n",
+        ),
+        _with_certs(HUB)
+        .replace(" private-key /etc/frrdmvpn/hub.key\n", " private-key hub.key\n")
         .replace(" ca-certificate /etc/frrdmvpn/ca.pem\n", ""),
         edit(_with_certs(HUB), "\n pki trustpoint tp\n", "\n pki trustpoint x\n"),
-        edit(HUB, " network 192.0.2.0", " passive-interface Tunnel0\n passive-interface Tunnel7\n"
-             " network 192.0.2.0"),
+        edit(
+            HUB,
+            " network 192.0.2.0",
+            " passive-interface Tunnel0\n passive-interface Tunnel7\n network 192.0.2.0",
+        ),
         edit(HUB, "spf 50 100 1000", "spf 50 2000 1000"),
         HUB[: HUB.index("frrdmvpn authorization")],
         HUB[: HUB.index("frrdmvpn authorization")] + "frrdmvpn authorization psk-map\n",
         edit(HUB, "authorization psk-map", "authorization certificate"),
         edit(HUB, "198.51.100.13 allow 192.0.2.13/32", "198.51.100.13 allow 192.0.2.0/24"),
-        edit(edit(HUB, "ipsec profile dmvpn", "ipsec profile " + "p" * 256), "hostname hub",
-             "hostname -hub"),
-        edit(edit(HUB, " ip mtu 1400\n", f" description {'d' * 241}\n"),
-             "frrdmvpn-lab-psk-not-for-production", "k" * 65536),
+        edit(
+            edit(HUB, "ipsec profile dmvpn", "ipsec profile " + "p" * 256),
+            "hostname hub",
+            "hostname -hub",
+        ),
+        edit(
+            edit(HUB, " ip mtu 1400\n", f" description {'d' * 241}\n"),
+            "frrdmvpn-lab-psk-not-for-production",
+            "k" * 65536,
+        ),
         edit(_with_certs(HUB), "/etc/frrdmvpn/hub.key", "/" + "k" * 4095),
         edit(HUB, " identity 198.51.100.14 allow", " identity spoke4.corp.example allow"),
         edit(_cert_hub(), "remote fqdn domain corp.example", "remote address 0.0.0.0"),
-    ]  # fmt: skip
+    ]
     seen = set().union(*(_codes(case) for case in cases))
     certs = _with_certs(HUB)
     certs = certs[: certs.index("frrdmvpn authorization")] + "frrdmvpn authorization certificate\n"

@@ -32,9 +32,25 @@ EXAMPLES = sorted((Path(__file__).parents[3] / "docs" / "examples").glob("*.conf
 TEXTS = [p.read_text() for p in EXAMPLES]
 VOCABULARY = sorted(
     {word for c in cmd.COMMANDS for word in c.syntax.replace("[", " ").replace("]", " ").split()}
-    | {"no", "default", "exit", "end", "!", "Tunnel0", "0", "4294967296", "192.0.2.1",
-       "255.255.255.0", "0.0.0.0", "198.51.100.300", "fqdn", "<removed>", "-", "\t"}
-)  # fmt: skip
+    | {
+        "no",
+        "default",
+        "exit",
+        "end",
+        "!",
+        "Tunnel0",
+        "0",
+        "4294967296",
+        "192.0.2.1",
+        "255.255.255.0",
+        "0.0.0.0",
+        "198.51.100.300",
+        "fqdn",
+        "<removed>",
+        "-",
+        "\t",
+    }
+)
 words = st.sampled_from(VOCABULARY) | st.text(max_size=8)
 
 
@@ -135,11 +151,12 @@ PATHOLOGICAL = {
     "deep indentation": "interface Tunnel0\n" + "".join(" " * i + "x\n" for i in range(1, 1500)),
     "a staircase of valid lines": "interface Tunnel0\n"
     + "".join(" " * i + "description a\n" for i in range(1, 2000)),
-    "headers nested by indentation": "".join(" " * i + f"interface Tunnel{i}\n"
-                                             for i in range(2000)),
+    "headers nested by indentation": "".join(
+        " " * i + f"interface Tunnel{i}\n" for i in range(2000)
+    ),
     "a huge number": "interface Tunnel0\n tunnel key " + "9" * 100_000,
     "many unknown lines": "x y z\n" * 8_000,
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())

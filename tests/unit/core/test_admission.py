@@ -122,8 +122,9 @@ def test_one_user_cannot_starve_nhrpd_on_either_socket(
 
     async def main() -> None:
         charon = await fake_charon(shared_dir / "charon.vici")
-        proxy = ViciProxy(shared_dir / "proxy.vici", shared_dir / "charon.vici", group=None,
-                          admission=vici)  # fmt: skip
+        proxy = ViciProxy(
+            shared_dir / "proxy.vici", shared_dir / "charon.vici", group=None, admission=vici
+        )
         server = NhrpEventServer(decide, shared_dir / "ev.sock", group=None, admission=events)
         await proxy.start()
         await server.start()
@@ -142,8 +143,10 @@ def test_one_user_cannot_starve_nhrpd_on_either_socket(
             proc.stdin.write(f"{admission.refused['uid 65534']}\n")
             proc.stdin.flush()
             closed, still_open = map(int, (await line(proc)).split())
-            assert (closed, still_open) == (admission.refused["uid 65534"],
-                                            admission.held["uid 65534"])  # fmt: skip
+            assert (closed, still_open) == (
+                admission.refused["uid 65534"],
+                admission.held["uid 65534"],
+            )
         # nhrpd is served on both, and so is another user of the group
         request = frame(encode_packet(Packet(PacketType.CMD_REQUEST, "version", {})))
         answer = await ask(NHRPD, shared_dir / "proxy.vici", request, "vici")
@@ -165,8 +168,9 @@ def test_one_user_cannot_starve_nhrpd_on_either_socket(
     assert decided == [7, 7]
     refusals = [r.getMessage() for r in caplog.records if "refused a connection" in r.message]
     assert refusals[0].startswith("refused a connection of uid 65534 (nobody) pid ")
-    assert refusals[0].endswith(": uid 65534 holds 4 VICI connections, the limit per client "
-                                "is 4 (refusal 1 of uid 65534)")  # fmt: skip
+    assert refusals[0].endswith(
+        ": uid 65534 holds 4 VICI connections, the limit per client is 4 (refusal 1 of uid 65534)"
+    )
     assert [r.rsplit("(refusal ", 1)[1] for r in refusals] == [
         f"{n} of uid 65534)" for n in (1, 2, 4, 8, 16, 32, 64) * 2
     ]

@@ -317,8 +317,9 @@ def test_several_certificates_for_the_identity_allow_only_what_all_allow() -> No
     old = issue("CN=spoke4", ips=["192.0.2.14"], blocks=["203.0.113.48/28"])
     new = issue("CN=spoke4", ips=["192.0.2.14"], blocks=["203.0.113.48/29"], serial=3)
     both = dataclasses.replace(SPOKE4_SA, remote_certs=(old, new))
-    inside = authorize(event(remote_addr="203.0.113.50", remote_nbma="198.51.100.14"), [both],
-                       CERT_POLICY)  # fmt: skip
+    inside = authorize(
+        event(remote_addr="203.0.113.50", remote_nbma="198.51.100.14"), [both], CERT_POLICY
+    )
     assert inside == Decision(
         True,
         "accept 203.0.113.50 via 198.51.100.14: all 2 certificates charon holds for IKE peer "
@@ -452,8 +453,11 @@ def test_event_certificate_takes_precedence() -> None:
 
 
 def test_event_certificate_must_be_issued_to_the_identity_too() -> None:
-    decision = authorize(event(remote_cert=CERT_SPOKE1), [dataclasses.replace(
-        CERT_SA, remote_id="CN=spoke2")], CERT_POLICY)  # fmt: skip
+    decision = authorize(
+        event(remote_cert=CERT_SPOKE1),
+        [dataclasses.replace(CERT_SA, remote_id="CN=spoke2")],
+        CERT_POLICY,
+    )
     assert decision.reason == (
         "deny 192.0.2.11 via 198.51.100.11: policy certificate: IKE peer 'CN=spoke2' "
         "(CHILD_SA #5 (IKE_SA #3)): the certificate from nhrpd has no subject DN or "

@@ -144,8 +144,9 @@ def test_an_identity_too_long_to_be_printed_whole_is_refused() -> None:
 
 
 _NAMES = st.sampled_from(["CN", "O", "OU", "C", "L", "ST", "DC", "E", "UID", "serialNumber"])
-_VALUES = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E,
-                                exclude_characters=",*?/"), max_size=10)  # fmt: skip
+_VALUES = st.text(
+    st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters=",*?/"), max_size=10
+)
 
 
 @pytest.mark.fuzz
@@ -163,8 +164,10 @@ def test_a_dn_charon_printed_reads_back_to_the_same_attributes(
 
 @pytest.mark.fuzz
 @budget(1000)
-@given(st.text(max_size=60), st.sampled_from([None, "*.lab.example", "O=Corp, CN=*",
-                                              "198.51.100.0/24", "%any", "@#00"]))  # fmt: skip
+@given(
+    st.text(max_size=60),
+    st.sampled_from([None, "*.lab.example", "O=Corp, CN=*", "198.51.100.0/24", "%any", "@#00"]),
+)
 def test_any_text_is_an_identity_or_a_reason(text: str, rule: str | None) -> None:
     found = certificate_identity(text, rule, "dmvpn")
     if isinstance(found, Identity):

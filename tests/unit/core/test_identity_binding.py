@@ -32,33 +32,63 @@ SUBNET = ipaddress.ip_network("192.0.2.0/24")
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
 
 # The lab's certificates: every spoke's carries its own name and the shared role name.
-SPOKE2 = issue("O=Corp, CN=spoke2", ips=["192.0.2.12", "198.51.100.12"],
-               dns=["spoke2.lab.example", "spokes.lab.example"], serial=3)  # fmt: skip
-SPOKE3 = issue("O=Corp, CN=spoke3", ips=["192.0.2.13", "198.51.100.13"],
-               dns=["spoke3.lab.example", "spokes.lab.example"], serial=4)  # fmt: skip
+SPOKE2 = issue(
+    "O=Corp, CN=spoke2",
+    ips=["192.0.2.12", "198.51.100.12"],
+    dns=["spoke2.lab.example", "spokes.lab.example"],
+    serial=3,
+)
+SPOKE3 = issue(
+    "O=Corp, CN=spoke3",
+    ips=["192.0.2.13", "198.51.100.13"],
+    dns=["spoke3.lab.example", "spokes.lab.example"],
+    serial=4,
+)
 
 
 def rogue_sa(identity: str) -> ChildSa:
     """The CHILD_SA charon lists for spoke3 (198.51.100.13) authenticated as ``identity``."""
     return ChildSa(
-        ike_uniqueid=9, child_uniqueid=10, local_host=ip(HUB), remote_host=ip(ROGUE),
-        local_id="hub.lab.example", remote_id=identity, state="INSTALLED", mode="TRANSPORT",
-        protocol="ESP", local_ts=(f"{HUB}/32[gre]",), remote_ts=(f"{ROGUE}/32[gre]",),
+        ike_uniqueid=9,
+        child_uniqueid=10,
+        local_host=ip(HUB),
+        remote_host=ip(ROGUE),
+        local_id="hub.lab.example",
+        remote_id=identity,
+        state="INSTALLED",
+        mode="TRANSPORT",
+        protocol="ESP",
+        local_ts=(f"{HUB}/32[gre]",),
+        remote_ts=(f"{ROGUE}/32[gre]",),
         ike_name="dmvpn",
-    )  # fmt: skip
+    )
 
 
 def claim(address: str) -> AuthorizeBinding:
     """spoke3's registration claiming ``address`` (spoke2's is 192.0.2.12)."""
     return AuthorizeBinding(
-        eventid=1, type="dynamic", old_type="invalid", num_nhs=0, interface="gre1",
-        local_addr=ip("192.0.2.1"), vc_initiated=False, local_nbma=ip(HUB), local_cert=b"",
-        remote_addr=ip(address), remote_nbma=ip(ROGUE), remote_cert=b"",
-    )  # fmt: skip
+        eventid=1,
+        type="dynamic",
+        old_type="invalid",
+        num_nhs=0,
+        interface="gre1",
+        local_addr=ip("192.0.2.1"),
+        vc_initiated=False,
+        local_nbma=ip(HUB),
+        local_cert=b"",
+        remote_addr=ip(address),
+        remote_nbma=ip(ROGUE),
+        remote_cert=b"",
+    )
 
 
-def decide(tmp_path: Path, identity: str, rule: bytes | None, held: list[bytes],
-           address: str = "192.0.2.12") -> Decision:  # fmt: skip
+def decide(
+    tmp_path: Path,
+    identity: str,
+    rule: bytes | None,
+    held: list[bytes],
+    address: str = "192.0.2.12",
+) -> Decision:
     """What the hub decides when charon's connection has remote.id ``rule`` (None: unset)
     and charon returns ``held`` for ``list-certs subject=identity``."""
     remote: Message = {"class": b"public key"}
@@ -66,9 +96,11 @@ def decide(tmp_path: Path, identity: str, rule: bytes | None, held: list[bytes],
         remote["id"] = rule
     events = {
         "list-conns": [Packet(T.EVENT, "list-conn", {"dmvpn": {"remote-1": remote}})],
-        "list-certs": [Packet(T.EVENT, "list-cert", {"type": b"X509", "flag": b"NONE",
-                                                     "data": der}) for der in held],
-    }  # fmt: skip
+        "list-certs": [
+            Packet(T.EVENT, "list-cert", {"type": b"X509", "flag": b"NONE", "data": der})
+            for der in held
+        ],
+    }
     sock = tmp_path / "charon.vici"
 
     async def main() -> Decision:
@@ -105,21 +137,29 @@ def test_a_wildcard_identity_gets_no_other_peers_certificate(tmp_path: Path) -> 
         ("198.51.100.1-198.51.100.99", b"198.51.100.0/24", "its identity is an IPv4 range"),
         ("spoke?.lab.example", b"*.lab.example", "holds '?', charon's mark for an unprint"),
         ("%any", b"*.lab.example", "its identity stands for any identity, not one identity"),
-        ("O=Corp, CN= spoke2", b"O=Corp, CN=*",
-         "does not read back as charon prints it"),
-        ("O=Corp, CN=spoke2, OU=x", b"O=Corp, CN=*",
-         "is not one the remote identity 'O=Corp, CN=*' of charon's connection 'dmvpn' "
-         "admits"),
+        ("O=Corp, CN= spoke2", b"O=Corp, CN=*", "does not read back as charon prints it"),
+        (
+            "O=Corp, CN=spoke2, OU=x",
+            b"O=Corp, CN=*",
+            "is not one the remote identity 'O=Corp, CN=*' of charon's connection 'dmvpn' admits",
+        ),
         ("spoke2.lab.example", b"O=Corp, CN=*", "is not one the remote identity"),
         ("@#0a0b", b"*.lab.example", "its identity is a key-id, which charon matches"),
-        ("spoke2.lab.example", None,
-         "charon's connection 'dmvpn' accepts any remote identity (remote.id unset), so the "
-         "peer chose its identity's type"),
+        (
+            "spoke2.lab.example",
+            None,
+            "charon's connection 'dmvpn' accepts any remote identity (remote.id unset), so the "
+            "peer chose its identity's type",
+        ),
         ("spoke2.lab.example", b"%any", "accepts any remote identity (remote.id unset)"),
-        ("spoke2.lab.example", b"@#0a0b", "the remote identity '@#0a0b' of charon's "
-         "connection 'dmvpn' is a key-id frrdmvpn does not tie to certificates"),
+        (
+            "spoke2.lab.example",
+            b"@#0a0b",
+            "the remote identity '@#0a0b' of charon's "
+            "connection 'dmvpn' is a key-id frrdmvpn does not tie to certificates",
+        ),
     ],
-)  # fmt: skip
+)
 def test_no_pattern_or_inexact_identity_is_tied_to_a_certificate(
     tmp_path: Path, identity: str, rule: bytes | None, why: str
 ) -> None:

@@ -14,10 +14,24 @@ ip, net = ipaddress.ip_address, ipaddress.ip_network
 ME, HUB, S2 = ip("198.51.100.11"), ip("198.51.100.1"), ip("198.51.100.12")
 
 
-def child(remote: ipaddress.IPv4Address | ipaddress.IPv6Address, spi_in: int,
-          spi_out: int) -> ChildSa:  # fmt: skip
-    return ChildSa(1, 2, ME, remote, str(ME), str(remote), "INSTALLED", "TRANSPORT", "ESP",
-                   (), (), spi_in=spi_in, spi_out=spi_out)  # fmt: skip
+def child(
+    remote: ipaddress.IPv4Address | ipaddress.IPv6Address, spi_in: int, spi_out: int
+) -> ChildSa:
+    return ChildSa(
+        1,
+        2,
+        ME,
+        remote,
+        str(ME),
+        str(remote),
+        "INSTALLED",
+        "TRANSPORT",
+        "ESP",
+        (),
+        (),
+        spi_in=spi_in,
+        spi_out=spi_out,
+    )
 
 
 def test_sas_unknown_to_charon_are_orphans_larval_ones_are_not() -> None:
@@ -33,8 +47,9 @@ def test_sas_unknown_to_charon_are_orphans_larval_ones_are_not() -> None:
 
 
 def test_only_per_peer_gre_policies_without_an_sa_are_orphans() -> None:
-    def pol(d: str, src: str, dst: str, *, action: str = "allow", prio: int = 366975,
-            proto: str = "gre") -> KernelPolicy:  # fmt: skip
+    def pol(
+        d: str, src: str, dst: str, *, action: str = "allow", prio: int = 366975, proto: str = "gre"
+    ) -> KernelPolicy:
         return KernelPolicy(d, net(src), net(dst), proto, action, prio)
 
     kernel = [

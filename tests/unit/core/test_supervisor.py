@@ -35,14 +35,15 @@ pytestmark = pytest.mark.unit
         (obs(), State.DOWN),
         (obs(ike=(IkeSa(1, ME, HUB, "CONNECTING"),)), State.IKE),
         (obs(ike=(IkeSa(1, ME, HUB, "DELETING"),)), State.DOWN),
-        (obs(children=(child(HUB, mode="TUNNEL"),), ike=(IkeSa(1, ME, HUB, "ESTABLISHED"),)),
-         State.IKE),
+        (
+            obs(children=(child(HUB, mode="TUNNEL"),), ike=(IkeSa(1, ME, HUB, "ESTABLISHED"),)),
+            State.IKE,
+        ),
         (obs(children=(child(HUB),)), State.IPSEC),
-        (obs(children=(child(HUB),), nhrp=(NhrpBinding(ip("192.0.2.1"), HUB, "nhs"),)),
-         State.NHRP),
+        (obs(children=(child(HUB),), nhrp=(NhrpBinding(ip("192.0.2.1"), HUB, "nhs"),)), State.NHRP),
         (UP_HUB, State.UP),
     ],
-)  # fmt: skip
+)
 def test_assess(observation: Observation, state: State) -> None:
     assert assess(observation, ME, HUB)[0] is state
 
@@ -102,8 +103,11 @@ def test_no_initiation_while_charon_is_down() -> None:
 
 def test_dynamic_peers_are_tracked_and_forgotten() -> None:
     sup = Supervisor(ME, nhs=[HUB])
-    shortcut = obs(children=(child(S2),), nhrp=(NhrpBinding(ip("192.0.2.12"), S2, "dynamic"),),
-                   sas={(ME, S2): 2})  # fmt: skip
+    shortcut = obs(
+        children=(child(S2),),
+        nhrp=(NhrpBinding(ip("192.0.2.12"), S2, "dynamic"),),
+        sas={(ME, S2): 2},
+    )
     actions = sup.step(shortcut, 0.0)
     assert sup.peers[S2].role is Role.DYNAMIC
     assert sup.peers[S2].state is State.UP
@@ -114,20 +118,31 @@ def test_dynamic_peers_are_tracked_and_forgotten() -> None:
 
 
 def test_a_stale_kernel_neighbour_is_repaired_after_patience() -> None:
-    stale = tuple(parse_neighbors("gre1", [
-        {"dst": "192.0.2.1", "lladdr": "0.0.0.0", "state": ["DELAY"]},
-        {"dst": "bogus"},
-    ]))  # fmt: skip
-    broken = Observation(True, (), (child(HUB),),
-                         (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),), {(ME, HUB): 1},
-                         stale)  # fmt: skip
+    stale = tuple(
+        parse_neighbors(
+            "gre1",
+            [
+                {"dst": "192.0.2.1", "lladdr": "0.0.0.0", "state": ["DELAY"]},
+                {"dst": "bogus"},
+            ],
+        )
+    )
+    broken = Observation(
+        True,
+        (),
+        (child(HUB),),
+        (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),),
+        {(ME, HUB): 1},
+        stale,
+    )
     sup = Supervisor(ME, nhs=[HUB])
     repairs = []
     for t in range(NEIGHBOR_PATIENCE):
         repairs += [a for a in sup.step(broken, float(t)) if isinstance(a, RepairNeighbor)]
     assert repairs == [RepairNeighbor("gre1", ip("192.0.2.1"), HUB, "0.0.0.0")]
-    fine = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "lladdr": str(HUB),
-                                           "state": ["REACHABLE"]}]))  # fmt: skip
+    fine = tuple(
+        parse_neighbors("gre1", [{"dst": "192.0.2.1", "lladdr": str(HUB), "state": ["REACHABLE"]}])
+    )
     healthy = Observation(True, (), (child(HUB),), broken.nhrp, broken.nhrpd_sas, fine)
     for t in range(5):
         assert not any(isinstance(a, RepairNeighbor) for a in sup.step(healthy, 10.0 + t))
@@ -135,23 +150,31 @@ def test_a_stale_kernel_neighbour_is_repaired_after_patience() -> None:
 
 def test_a_failed_kernel_neighbour_of_a_protected_peer_is_repaired_at_once() -> None:
     failed = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "state": ["FAILED"]}]))
-    obs_failed = Observation(True, (), (child(HUB),),
-                             (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),),
-                             {(ME, HUB): 1}, failed)  # fmt: skip
+    obs_failed = Observation(
+        True,
+        (),
+        (child(HUB),),
+        (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),),
+        {(ME, HUB): 1},
+        failed,
+    )
     sup = Supervisor(ME, nhs=[HUB])
     repairs = [a for a in sup.step(obs_failed, 0.0) if isinstance(a, RepairNeighbor)]
     assert repairs == [RepairNeighbor("gre1", ip("192.0.2.1"), HUB, None)]
     incomplete = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "state": ["INCOMPLETE"]}]))
-    resolving = Observation(True, (), (child(HUB),), obs_failed.nhrp, obs_failed.nhrpd_sas,
-                            incomplete)  # fmt: skip
+    resolving = Observation(
+        True, (), (child(HUB),), obs_failed.nhrp, obs_failed.nhrpd_sas, incomplete
+    )
     assert not any(isinstance(a, RepairNeighbor) for a in sup.step(resolving, 1.0))
 
 
 def test_an_unprotected_peer_neighbour_is_left_alone() -> None:
-    stale = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "lladdr": "0.0.0.0",
-                                            "state": ["DELAY"]}]))  # fmt: skip
-    unprotected = Observation(True, (), (), (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),),
-                              {}, stale)  # fmt: skip
+    stale = tuple(
+        parse_neighbors("gre1", [{"dst": "192.0.2.1", "lladdr": "0.0.0.0", "state": ["DELAY"]}])
+    )
+    unprotected = Observation(
+        True, (), (), (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),), {}, stale
+    )
     sup = Supervisor(ME, nhs=[HUB])
     for t in range(6):
         assert not any(isinstance(a, RepairNeighbor) for a in sup.step(unprotected, float(t)))

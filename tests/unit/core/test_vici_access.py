@@ -66,8 +66,10 @@ def upstream(actions: Sequence[object]) -> list[bytes]:
 
 def listed(*sas: tuple[str, int]) -> bytes:
     """A list-sa event of IKE_SAs (connection name, unique id), as charon sends them."""
-    msg: Message = {name: {"uniqueid": str(unique).encode(), "state": b"ESTABLISHED",
-                           "child-sas": {}} for name, unique in sas}  # fmt: skip
+    msg: Message = {
+        name: {"uniqueid": str(unique).encode(), "state": b"ESTABLISHED", "child-sas": {}}
+        for name, unique in sas
+    }
     return pkt(T.EVENT, "list-sa", msg)
 
 
@@ -106,23 +108,33 @@ def test_the_role_comes_from_the_uid() -> None:
 
 # --- nhrpd's user: attacks ------------------------------------------------------------------
 
-UPDOWN: Message = {"evil": {"local_addrs": [b"198.51.100.1"], "children": {
-    "evil": {"updown": b"/tmp/root-shell", "local_ts": [b"0.0.0.0/0"]}}}}  # fmt: skip
+UPDOWN: Message = {
+    "evil": {
+        "local_addrs": [b"198.51.100.1"],
+        "children": {"evil": {"updown": b"/tmp/root-shell", "local_ts": [b"0.0.0.0/0"]}},
+    }
+}
 FORGED_KEY: Message = {"id": b"x", "type": b"IKE", "data": b"k", "owners": [b"spoke2.example"]}
 ATTACKS = [
     ("load-conn", UPDOWN, f"nhrpd's user may not send 'load-conn'{ONLY}"),
     ("unload-conn", {"name": b"dmvpn"}, f"nhrpd's user may not send 'unload-conn'{ONLY}"),
     ("load-shared", FORGED_KEY, f"nhrpd's user may not send 'load-shared'{ONLY}"),
-    ("unload-shared", {"id": b"frrdmvpn-lab-any"},
-     f"nhrpd's user may not send 'unload-shared'{ONLY}"),
+    (
+        "unload-shared",
+        {"id": b"frrdmvpn-lab-any"},
+        f"nhrpd's user may not send 'unload-shared'{ONLY}",
+    ),
     ("get-shared", {}, f"nhrpd's user may not send 'get-shared'{ONLY}"),
     ("list-certs", {}, f"nhrpd's user may not send 'list-certs'{ONLY}"),
     ("list-creds", {}, f"nhrpd's user may not send 'list-creds'{ONLY}"),
     ("get-keys", {}, f"nhrpd's user may not send 'get-keys'{ONLY}"),
     ("load-key", {"type": b"any", "data": b"k"}, f"nhrpd's user may not send 'load-key'{ONLY}"),
     ("reload-settings", {}, f"nhrpd's user may not send 'reload-settings'{ONLY}"),
-    ("redirect", {"ike": b"dmvpn", "gateway": b"203.0.113.9"},
-     f"nhrpd's user may not send 'redirect'{ONLY}"),
+    (
+        "redirect",
+        {"ike": b"dmvpn", "gateway": b"203.0.113.9"},
+        f"nhrpd's user may not send 'redirect'{ONLY}",
+    ),
     ("rekey", {"ike": b"dmvpn"}, f"nhrpd's user may not send 'rekey'{ONLY}"),
     ("uninstall", {"child": b"dmvpn"}, f"nhrpd's user may not send 'uninstall'{ONLY}"),
     ("version", {}, f"nhrpd's user may not send 'version'{ONLY}"),
@@ -130,31 +142,46 @@ ATTACKS = [
     ("list-sas", {"ike": b"legacy"}, "nhrpd's user may not send list-sas with 'ike'"),
     # initiate: a foreign child, or one charon itself would carry out
     ("initiate", {"child": b"legacy", **HOSTS}, "'legacy' is not one of DMVPN's IPsec profiles"),
-    ("initiate", {"child": b"dmvpn"}, "nhrpd's user must send initiate with child, my-host "
-     "and other-host (missing my-host, other-host)"),
-    ("initiate", {"child": b"dmvpn", "ike": b"legacy", **HOSTS},
-     "nhrpd's user may not send initiate with 'ike'"),
+    (
+        "initiate",
+        {"child": b"dmvpn"},
+        "nhrpd's user must send initiate with child, my-host "
+        "and other-host (missing my-host, other-host)",
+    ),
+    (
+        "initiate",
+        {"child": b"dmvpn", "ike": b"legacy", **HOSTS},
+        "nhrpd's user may not send initiate with 'ike'",
+    ),
     ("initiate", {"child": [b"dmvpn"], **HOSTS}, "initiate child must be a plain value"),
     # terminate: another tunnel's IKE_SA, by name or by id, or more than nhrpd says
     ("terminate", {"ike": b"legacy"}, "'legacy' is not one of DMVPN's IPsec profiles"),
-    ("terminate", {"ike-id": b"9"},
-     "IKE_SA #9 belongs to 'legacy', not to one of DMVPN's IPsec profiles"),
+    (
+        "terminate",
+        {"ike-id": b"9"},
+        "IKE_SA #9 belongs to 'legacy', not to one of DMVPN's IPsec profiles",
+    ),
     ("terminate", {"ike-id": b"77"}, "IKE_SA #77 is not one charon reported on this connection"),
     ("terminate", {"child": b"legacy"}, "nhrpd's user may not send terminate with 'child'"),
     ("terminate", {"child-id": b"5"}, "nhrpd's user may not send terminate with 'child-id'"),
-    ("terminate", {"ike-id": b"3", "force": b"yes"},
-     "nhrpd's user may not send terminate with 'force'"),
-    ("terminate", {"ike-id": b"3", "ike": b"legacy"},
-     "nhrpd's user must send terminate with exactly one of ike-id and ike"),
+    (
+        "terminate",
+        {"ike-id": b"3", "force": b"yes"},
+        "nhrpd's user may not send terminate with 'force'",
+    ),
+    (
+        "terminate",
+        {"ike-id": b"3", "ike": b"legacy"},
+        "nhrpd's user must send terminate with exactly one of ike-id and ike",
+    ),
     ("terminate", {}, "nhrpd's user must send terminate with exactly one of ike-id and ike"),
     # ids charon would read as #3 or #9 (strtol, base 0) or as something else
     ("terminate", {"ike-id": b"0x9"}, "terminate ike-id '0x9' is not an IKE_SA id"),
     ("terminate", {"ike-id": b"011"}, "terminate ike-id '011' is not an IKE_SA id"),
     ("terminate", {"ike-id": b" 3"}, "terminate ike-id ' 3' is not an IKE_SA id"),
     ("terminate", {"ike-id": b"-3"}, "terminate ike-id '-3' is not an IKE_SA id"),
-    ("terminate", {"ike-id": b"4294967299"},
-     "terminate ike-id '4294967299' is not an IKE_SA id"),
-]  # fmt: skip
+    ("terminate", {"ike-id": b"4294967299"}, "terminate ike-id '4294967299' is not an IKE_SA id"),
+]
 
 
 @pytest.mark.parametrize(("name", "msg", "reason"), ATTACKS)
@@ -188,11 +215,16 @@ def test_nhrpds_own_requests_pass() -> None:
     """What nhrpd sends on connect and later, as it sends it."""
     s = session(NHRPD)
     registered = []
-    for name in ("child-state-installed", "child-state-rekeyed", "child-state-destroying",
-                 "list-sa"):  # fmt: skip
+    for name in (
+        "child-state-installed",
+        "child-state-rekeyed",
+        "child-state-destroying",
+        "list-sa",
+    ):
         registered += [peek(p) for p in upstream(s.from_client(pkt(T.EVENT_REGISTER, name)))]
-    assert registered == [(T.EVENT_REGISTER, n) for n in ("child-updown", "ike-updown",
-                                                          "child-rekey", "list-sa")]  # fmt: skip
+    assert registered == [
+        (T.EVENT_REGISTER, n) for n in ("child-updown", "ike-updown", "child-rekey", "list-sa")
+    ]
     for _ in registered:
         s.from_upstream(CONFIRM)
     assert upstream(s.from_client(pkt(T.CMD_REQUEST, "list-sas"))) == [
@@ -247,9 +279,11 @@ def test_a_refusal_is_answered_in_turn() -> None:
     replies = to_client(s.from_upstream(answer))
     assert [p.message for p in replies] == [
         {"success": b"yes"},
-        {"success": b"no", "errmsg": f"{DENIED}nhrpd's user may not send "
-                                     f"'unload-conn'{ONLY}".encode()},
-    ]  # fmt: skip
+        {
+            "success": b"no",
+            "errmsg": f"{DENIED}nhrpd's user may not send 'unload-conn'{ONLY}".encode(),
+        },
+    ]
 
 
 # --- root and everyone else -----------------------------------------------------------------
@@ -258,9 +292,12 @@ def test_a_refusal_is_answered_in_turn() -> None:
 def test_root_is_relayed_unchanged() -> None:
     s = session(ROOT)
     relayed: list[tuple[str, Message]] = [
-        ("load-conn", UPDOWN), ("unload-conn", {"name": b"dmvpn"}), ("load-shared", FORGED_KEY),
-        ("terminate", {"ike": b"legacy"}), ("initiate", {"child": b"legacy"}),
-    ]  # fmt: skip
+        ("load-conn", UPDOWN),
+        ("unload-conn", {"name": b"dmvpn"}),
+        ("load-shared", FORGED_KEY),
+        ("terminate", {"ike": b"legacy"}),
+        ("initiate", {"child": b"legacy"}),
+    ]
     for name, msg in relayed:
         request = pkt(T.CMD_REQUEST, name, msg)
         out = s.from_client(request)
@@ -272,9 +309,12 @@ def test_another_user_gets_nothing() -> None:
     s = session(OTHER)
     reason = f"uid {OTHER_UID} may not use charon (only root and nhrpd's user may)"
     tried: list[tuple[str, Message]] = [
-        ("list-sas", {}), ("version", {}), ("load-conn", UPDOWN),
-        ("initiate", {"child": b"dmvpn", **HOSTS}), ("terminate", {"ike-id": b"3"}),
-    ]  # fmt: skip
+        ("list-sas", {}),
+        ("version", {}),
+        ("load-conn", UPDOWN),
+        ("initiate", {"child": b"dmvpn", **HOSTS}),
+        ("terminate", {"ike-id": b"3"}),
+    ]
     for name, msg in tried:
         errmsg, forbidden = refused(s, pkt(T.CMD_REQUEST, name, msg))
         assert errmsg == DENIED + reason
@@ -304,35 +344,77 @@ def test_owners_come_from_charons_events_and_stay_bounded(monkeypatch: pytest.Mo
 # --- property: nothing reaches charon that the role does not allow -----------------------------
 
 # charon 5.9.8's commands and events, nhrpd's, and anything else a client may name
-NAMES = ["list-sas", "initiate", "terminate", "load-conn", "unload-conn", "load-shared",
-         "unload-shared", "get-shared", "load-key", "list-certs", "list-conns", "redirect",
-         "rekey", "install", "reload-settings", "version", "list-sa", "child-updown", "log",
-         "child-state-installed", "child-state-rekeyed", "child-state-destroying",
-         "ike-updown", "control-log"]  # fmt: skip
+NAMES = [
+    "list-sas",
+    "initiate",
+    "terminate",
+    "load-conn",
+    "unload-conn",
+    "load-shared",
+    "unload-shared",
+    "get-shared",
+    "load-key",
+    "list-certs",
+    "list-conns",
+    "redirect",
+    "rekey",
+    "install",
+    "reload-settings",
+    "version",
+    "list-sa",
+    "child-updown",
+    "log",
+    "child-state-installed",
+    "child-state-rekeyed",
+    "child-state-destroying",
+    "ike-updown",
+    "control-log",
+]
 KEYS = ["child", "ike", "ike-id", "my-host", "other-host", "timeout", "force", "name", "id"]
 VALUES = [b"dmvpn", b"legacy", b"3", b"9", b"77", b"0x3", b"198.51.100.1", b"-1", b""]
 STOCK = {"child-updown", "ike-updown", "child-rekey", "list-sa"}
 #: nhrpd's messages, near misses and an attacker's
 SHAPES: list[Message] = [
-    {}, {"name": b"dmvpn"}, {"child": b"legacy", **HOSTS}, {"child": b"dmvpn", **HOSTS},
-    {"child": b"dmvpn"}, {"ike": b"dmvpn"}, {"ike": b"legacy"}, {"ike-id": b"3"},
-    {"ike-id": b"9"}, {"ike-id": b"77"}, {"ike-id": b"0x3"}, {"ike-id": b"3", "force": b"yes"},
+    {},
+    {"name": b"dmvpn"},
+    {"child": b"legacy", **HOSTS},
+    {"child": b"dmvpn", **HOSTS},
+    {"child": b"dmvpn"},
+    {"ike": b"dmvpn"},
+    {"ike": b"legacy"},
+    {"ike-id": b"3"},
+    {"ike-id": b"9"},
+    {"ike-id": b"77"},
+    {"ike-id": b"0x3"},
+    {"ike-id": b"3", "force": b"yes"},
     {"id": b"x", "type": b"IKE", "data": b"k", "owners": [b"spoke2"]},
-]  # fmt: skip
+]
 IDS = [b"3", b"9", b"77", b"0x3"]
 names = st.one_of(st.sampled_from(NAMES), st.text(min_size=1, max_size=8))
 requests = st.one_of(
-    st.tuples(st.just(T.CMD_REQUEST), st.sampled_from(["list-sas", "initiate", "terminate"]),
-              st.sampled_from(SHAPES)),  # what nhrpd sends, or nearly
-    st.tuples(st.just(T.CMD_REQUEST), names,
-              st.sampled_from(SHAPES) | st.dictionaries(st.sampled_from(KEYS),
-                                                        st.sampled_from(VALUES), max_size=4)),
+    st.tuples(
+        st.just(T.CMD_REQUEST),
+        st.sampled_from(["list-sas", "initiate", "terminate"]),
+        st.sampled_from(SHAPES),
+    ),  # what nhrpd sends, or nearly
+    st.tuples(
+        st.just(T.CMD_REQUEST),
+        names,
+        st.sampled_from(SHAPES)
+        | st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), max_size=4),
+    ),
     st.tuples(st.sampled_from([T.EVENT_REGISTER, T.EVENT_UNREGISTER]), names, st.none()),
-    st.tuples(st.just(T.EVENT), st.just("list-sa"),  # charon names IKE_SAs and their owners
-              st.dictionaries(st.sampled_from(["dmvpn", "legacy"]),
-                              st.builds(lambda u: {"uniqueid": u}, st.sampled_from(IDS)),
-                              min_size=1, max_size=2)),
-)  # fmt: skip
+    st.tuples(
+        st.just(T.EVENT),
+        st.just("list-sa"),  # charon names IKE_SAs and their owners
+        st.dictionaries(
+            st.sampled_from(["dmvpn", "legacy"]),
+            st.builds(lambda u: {"uniqueid": u}, st.sampled_from(IDS)),
+            min_size=1,
+            max_size=2,
+        ),
+    ),
+)
 
 
 def dmvpns_terminate(msg: Message, owners: dict[int, str]) -> bool:
@@ -364,8 +446,14 @@ LEGACY_9 = (T.EVENT, "list-sa", {"legacy": {"uniqueid": b"9"}, "dmvpn": {"unique
 @pytest.mark.fuzz
 @budget(250)
 @example(uid=NHRPD_UID, steps=[(T.CMD_REQUEST, n, m) for n, m in ATTACKS_AS_STEPS])
-@example(uid=NHRPD_UID, steps=[LEGACY_9, (T.CMD_REQUEST, "terminate", {"ike-id": b"9"}),
-                               (T.CMD_REQUEST, "terminate", {"ike-id": b"3"})])  # fmt: skip
+@example(
+    uid=NHRPD_UID,
+    steps=[
+        LEGACY_9,
+        (T.CMD_REQUEST, "terminate", {"ike-id": b"9"}),
+        (T.CMD_REQUEST, "terminate", {"ike-id": b"3"}),
+    ],
+)
 @example(uid=OTHER_UID, steps=[(T.CMD_REQUEST, "list-sas", {}), (T.EVENT_REGISTER, "log", None)])
 @given(
     uid=st.sampled_from([0, NHRPD_UID, NHRPD_UID, OTHER_UID]), steps=st.lists(requests, max_size=30)
@@ -424,21 +512,31 @@ def test_the_proxy_refuses_by_peer_credentials(
 
     async def main() -> None:
         charon = await scripted_charon(shared_dir / "charon.vici", {}, seen)
-        proxy = ViciProxy(shared_dir / "proxy.vici", shared_dir / "charon.vici", group=None,
-                          nhrpd_uid=NHRPD_UID, profiles=PROFILES)  # fmt: skip
+        proxy = ViciProxy(
+            shared_dir / "proxy.vici",
+            shared_dir / "charon.vici",
+            group=None,
+            nhrpd_uid=NHRPD_UID,
+            profiles=PROFILES,
+        )
         await proxy.start()
         (shared_dir / "proxy.vici").chmod(0o666)
         try:
             answer = reply(await ask(NHRPD_UID, shared_dir / "proxy.vici", load_conn, "vici"))
-            assert answer.message == {"success": b"no", "errmsg": (
-                f"{DENIED}nhrpd's user may not send 'load-conn'{ONLY}").encode()}  # fmt: skip
+            assert answer.message == {
+                "success": b"no",
+                "errmsg": (f"{DENIED}nhrpd's user may not send 'load-conn'{ONLY}").encode(),
+            }
             list_sas = frame(pkt(T.CMD_REQUEST, "list-sas"))
             answer = reply(await ask(NHRPD_UID, shared_dir / "proxy.vici", list_sas, "vici"))
             assert answer == Packet(T.CMD_RESPONSE, None, {}), "charon's own answer"
             answer = reply(await ask(OTHER_UID, shared_dir / "proxy.vici", list_sas, "vici"))
-            assert answer.message == {"success": b"no", "errmsg": (
-                f"{DENIED}uid {OTHER_UID} may not use charon (only root and nhrpd's user "
-                "may)").encode()}  # fmt: skip
+            assert answer.message == {
+                "success": b"no",
+                "errmsg": (
+                    f"{DENIED}uid {OTHER_UID} may not use charon (only root and nhrpd's user may)"
+                ).encode(),
+            }
             reader, writer = await asyncio.open_unix_connection(str(shared_dir / "proxy.vici"))
             writer.write(load_conn)  # root: relayed
             assert reply(await asyncio.wait_for(reader.read(65536), 10)).type is T.CMD_RESPONSE
@@ -449,11 +547,14 @@ def test_the_proxy_refuses_by_peer_credentials(
             charon.close()
 
     run(main)
-    assert [(p.type, p.name) for p in seen] == [(T.CMD_REQUEST, "list-sas"),
-                                                (T.CMD_REQUEST, "load-conn")]  # fmt: skip
+    assert [(p.type, p.name) for p in seen] == [
+        (T.CMD_REQUEST, "list-sas"),
+        (T.CMD_REQUEST, "load-conn"),
+    ]
     logged = [r.getMessage() for r in caplog.records if "refused command" in r.getMessage()]
     assert len(logged) == 2
     assert f"refused command 'load-conn' of uid {NHRPD_UID} pid " in logged[0]
-    assert logged[0].endswith(f": nhrpd's user may not send 'load-conn'{ONLY} (refusal 1 of "
-                              f"uid {NHRPD_UID})")  # fmt: skip
+    assert logged[0].endswith(
+        f": nhrpd's user may not send 'load-conn'{ONLY} (refusal 1 of uid {NHRPD_UID})"
+    )
     assert f"refused command 'list-sas' of uid {OTHER_UID} pid " in logged[1]

@@ -33,17 +33,36 @@ def pkt(ptype: PacketType, name: str | None = None, msg: Message | None = None) 
 S1_GRE, S2_GRE = "198.51.100.11/32[gre]", "198.51.100.12/32[gre]"
 
 
-def child(uid: str, *, state: str = "INSTALLED", mode: str = "TRANSPORT", lts: str = S1_GRE,
-          rts: str = S2_GRE) -> Message:  # fmt: skip
-    return {"name": b"dmvpn", "uniqueid": uid.encode(), "reqid": b"1", "state": state.encode(),
-            "mode": mode.encode(), "protocol": b"ESP", "local-ts": [lts.encode()],
-            "remote-ts": [rts.encode()]}  # fmt: skip
+def child(
+    uid: str,
+    *,
+    state: str = "INSTALLED",
+    mode: str = "TRANSPORT",
+    lts: str = S1_GRE,
+    rts: str = S2_GRE,
+) -> Message:
+    return {
+        "name": b"dmvpn",
+        "uniqueid": uid.encode(),
+        "reqid": b"1",
+        "state": state.encode(),
+        "mode": mode.encode(),
+        "protocol": b"ESP",
+        "local-ts": [lts.encode()],
+        "remote-ts": [rts.encode()],
+    }
 
 
 def ike(children: dict[str, Message]) -> Message:
-    return {"uniqueid": b"3", "state": b"ESTABLISHED", "local-host": b"198.51.100.11",
-            "remote-host": b"198.51.100.12", "local-id": b"198.51.100.11",
-            "remote-id": b"198.51.100.12", "child-sas": dict(children)}  # fmt: skip
+    return {
+        "uniqueid": b"3",
+        "state": b"ESTABLISHED",
+        "local-host": b"198.51.100.11",
+        "remote-host": b"198.51.100.12",
+        "local-id": b"198.51.100.11",
+        "remote-id": b"198.51.100.12",
+        "child-sas": dict(children),
+    }
 
 
 def nhrpd_session() -> ClientSession:
@@ -85,8 +104,12 @@ def test_state_registrations_become_stock_ones_and_are_confirmed_in_order() -> N
 
 def test_nhrpd_connect_sequence_keeps_reply_order() -> None:
     s = ClientSession()
-    for name in ("child-state-installed", "child-state-rekeyed", "child-state-destroying",
-                 "list-sa"):  # fmt: skip
+    for name in (
+        "child-state-installed",
+        "child-state-rekeyed",
+        "child-state-destroying",
+        "list-sa",
+    ):
         s.from_client(pkt(T.EVENT_REGISTER, name))
     up = s.from_client(pkt(T.CMD_REQUEST, "list-sas"))
     assert [peek(a.payload)[1] for a in up if isinstance(a, ToUpstream)] == ["list-sas"]
@@ -108,9 +131,13 @@ def test_installed_only_for_gre_transport_between_the_ike_hosts() -> None:
     ike_section = section(events[0].message, "dmvpn")
     assert ike_section["local-host"] == b"198.51.100.11"
     assert ike_section["child-sas"] == {"dmvpn-7": child("7")}
-    for bad in (child("8", mode="TUNNEL"), child("9", lts="198.51.100.11/32"),
-                child("10", rts="198.51.100.99/32[gre]"), child("11", state="INSTALLING"),
-                child("12", lts="0.0.0.0/0[gre]")):  # fmt: skip
+    for bad in (
+        child("8", mode="TUNNEL"),
+        child("9", lts="198.51.100.11/32"),
+        child("10", rts="198.51.100.99/32[gre]"),
+        child("11", state="INSTALLING"),
+        child("12", lts="0.0.0.0/0[gre]"),
+    ):
         msg: Message = {"up": b"yes", "dmvpn": ike({"x": bad})}
         assert to_client(s.from_upstream(pkt(T.EVENT, "child-updown", msg))) == []
 
@@ -140,20 +167,36 @@ def test_unregistered_stock_events_are_not_leaked_to_nhrpd() -> None:
 
 def test_initiate_with_hosts_is_answered_and_surfaced() -> None:
     s = nhrpd_session()
-    req = pkt(T.CMD_REQUEST, "initiate", {"child": b"dmvpn", "timeout": b"-1", "async": b"1",
-              "init-limits": b"0", "my-host": b"198.51.100.11",
-              "other-host": b"198.51.100.1"})  # fmt: skip
+    req = pkt(
+        T.CMD_REQUEST,
+        "initiate",
+        {
+            "child": b"dmvpn",
+            "timeout": b"-1",
+            "async": b"1",
+            "init-limits": b"0",
+            "my-host": b"198.51.100.11",
+            "other-host": b"198.51.100.1",
+        },
+    )
     out = s.from_client(req)
-    assert InitiateChild("dmvpn", ipaddress.ip_address("198.51.100.11"),
-                    ipaddress.ip_address("198.51.100.1")) in out  # fmt: skip
+    assert (
+        InitiateChild(
+            "dmvpn", ipaddress.ip_address("198.51.100.11"), ipaddress.ip_address("198.51.100.1")
+        )
+        in out
+    )
     assert not any(isinstance(a, ToUpstream) for a in out)
     assert to_client(out) == [decode_packet(OK)]
 
 
 def test_initiate_with_a_bad_host_fails_cleanly() -> None:
     s = ClientSession()
-    req = pkt(T.CMD_REQUEST, "initiate", {"child": b"dmvpn", "my-host": b"not-an-ip",
-                                          "other-host": b"198.51.100.1"})  # fmt: skip
+    req = pkt(
+        T.CMD_REQUEST,
+        "initiate",
+        {"child": b"dmvpn", "my-host": b"not-an-ip", "other-host": b"198.51.100.1"},
+    )
     (reply,) = to_client(s.from_client(req))
     assert reply.message is not None
     assert reply.message["success"] == b"no"

@@ -44,8 +44,13 @@ def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 def groff(text: str, *options: str) -> subprocess.CompletedProcess[str]:
     assert GROFF is not None
     plain_tty = ("-P-c", "-P-b", "-P-u")  # no escape sequences, no overstriking
-    return subprocess.run([GROFF, "-man", "-Tutf8", "-rLL=80n", *plain_tty, *options], input=text,
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    return subprocess.run(
+        [GROFF, "-man", "-Tutf8", "-rLL=80n", *plain_tty, *options],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def plain(text: str) -> str:
@@ -79,8 +84,11 @@ def test_the_packaged_pages_refer_only_to_pages_a_router_has() -> None:
     for name, (_, text) in pages().items():
         see_also = text.split('.SH "SEE ALSO"\n', 1)[1]
         refs = re.findall(r"^\.BR \\%(\S+) \((\d)\)", see_also, re.M)
-        ours = {f"{ref}.{section}".replace("\\-", "-") for ref, section in refs
-                if ref.startswith("frrdmvpn")}  # fmt: skip
+        ours = {
+            f"{ref}.{section}".replace("\\-", "-")
+            for ref, section in refs
+            if ref.startswith("frrdmvpn")
+        }
         assert ours == packaged - {name}, name
 
 
@@ -119,9 +127,15 @@ def test_files_are_the_programs_defaults() -> None:
     daemon, proxy = built["frrdmvpnd.8"][1], built["frrdmvpn-proxy.8"][1]
     for text, paths in (
         (daemon, [config_store.SAVED, config_store.RUNNING, "/run/frrdmvpn/frrdmvpn.sock"]),
-        (proxy, [vici_proxy.DEFAULT_LISTEN, vici_proxy.DEFAULT_UPSTREAM,
-                 nhrp_event_server.DEFAULT_PATH]),
-    ):  # fmt: skip
+        (
+            proxy,
+            [
+                vici_proxy.DEFAULT_LISTEN,
+                vici_proxy.DEFAULT_UPSTREAM,
+                nhrp_event_server.DEFAULT_PATH,
+            ],
+        ),
+    ):
         files = text.split(".SH FILES\n", 1)[1].split(".SH", 1)[0]
         for path in paths:
             assert f".TP\n{roff.tag(roff.italic(str(path)))}\n" in files, path
@@ -174,12 +188,18 @@ def test_man_and_lexgrog_as_lintian_runs_them(tmp_path: Path) -> None:
     for name, (_, text) in pages().items():
         path = tmp_path / name
         path.write_text(text)
-        result = subprocess.run([man, "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", path],
-                                capture_output=True, text=True, env=env, check=False)  # fmt: skip
+        result = subprocess.run(
+            [man, "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", path],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
         assert result.returncode == 0, name
         assert result.stderr == "", name
-        whatis = subprocess.run([lexgrog, path], capture_output=True, text=True, env=env,
-                                check=False)  # fmt: skip
+        whatis = subprocess.run(
+            [lexgrog, path], capture_output=True, text=True, env=env, check=False
+        )
         prog = name.rsplit(".", 1)[0]
         assert whatis.returncode == 0, whatis.stderr
         assert f': "{prog} - ' in whatis.stdout
@@ -191,8 +211,12 @@ def test_mandoc_lint(tmp_path: Path) -> None:
         pytest.skip("mandoc is not installed (a second opinion on the roff, optional)")
     for name, (_, text) in pages().items():
         (tmp_path / name).write_text(text)
-        result = subprocess.run([mandoc, "-T", "lint", "-W", "style", tmp_path / name],
-                                capture_output=True, text=True, check=False)  # fmt: skip
+        result = subprocess.run(
+            [mandoc, "-T", "lint", "-W", "style", tmp_path / name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert result.stdout + result.stderr == "", name
 
 
@@ -243,9 +267,15 @@ def test_markup_and_macros() -> None:
     assert roff.macro("TP") == ".TP"
     assert roff.macro("IP", "", "2") == '.IP "" 2'
     assert roff.prose("One\nparagraph.\n\nList:\n* first\n  more\n- second") == [
-        ".PP", "One paragraph.", ".PP", "List:",
-        '.IP \\(bu 2', "first more", '.IP \\(bu 2', "second",
-    ]  # fmt: skip
+        ".PP",
+        "One paragraph.",
+        ".PP",
+        "List:",
+        ".IP \\(bu 2",
+        "first more",
+        ".IP \\(bu 2",
+        "second",
+    ]
 
 
 @needs_groff
@@ -312,9 +342,14 @@ def test_the_command_writes_reproducible_pages(
 def test_python_m_docgen(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "PYTHONPATH": str(root)}
-    result = subprocess.run([sys.executable, "-m", "docgen", str(tmp_path)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path,
-                            check=False)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "docgen", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert {Path(p).name for p in result.stdout.split()} == NAMES
     assert " 1970-01-01 " in (tmp_path / "frrdmvpn-lab.1").read_text()

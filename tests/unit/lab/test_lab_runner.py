@@ -28,4 +28,8 @@ def test_the_init_mounts_the_root_with_the_cache_mode_the_kernel_line_names() ->
 def test_the_lab_tier_collects_only_the_lab_tests_unless_paths_are_named() -> None:
     assert lab_pytest_args(["-v"]) == ["-m", "lab", "-v", "tests/lab"]
     assert lab_pytest_args(["-x", "tests/lab/test_api.py"]) == [
-        "-m", "lab", "-x", "tests/lab/test_api.py"]  # fmt: skip
+        "-m",
+        "lab",
+        "-x",
+        "tests/lab/test_api.py",
+    ]

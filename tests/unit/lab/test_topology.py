@@ -53,8 +53,13 @@ def test_ospf_network_types_follow_role() -> None:
 
 def test_ipsec_is_a_wildcard_transport_trap_for_gre() -> None:
     conf = topo.swanctl_conf(topo.node("spoke1"))
-    for line in ("remote_addrs = %any", "mode = transport", "local_ts = dynamic[gre]",
-                 "start_action = trap", "local_addrs = 198.51.100.11"):  # fmt: skip
+    for line in (
+        "remote_addrs = %any",
+        "mode = transport",
+        "local_ts = dynamic[gre]",
+        "start_action = trap",
+        "local_addrs = 198.51.100.11",
+    ):
         assert line in conf
 
 
