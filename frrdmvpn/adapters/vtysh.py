@@ -446,7 +446,7 @@ def extract_json(text: str) -> Any:
 def bindings_from_cache(data: Any) -> list[NhrpBinding]:
     """Peer bindings from ``show ip nhrp cache json`` (local entries are not peers)."""
     out = []
-    for e in _table(data):
+    for e in table(data):
         if e.get("type") in ("local", "incomplete", "negative"):
             continue
         try:
@@ -485,7 +485,8 @@ class NhrpTables:
     nhs: list[dict[str, Any]]
 
 
-def _table(data: Any) -> list[dict[str, Any]]:
+def table(data: Any) -> list[dict[str, Any]]:
+    """The entries of nhrpd's ``{"table": [...]}`` JSON (none if it has another shape)."""
     table = data.get("table", []) if isinstance(data, dict) else []
     return [e for e in table if isinstance(e, dict)] if isinstance(table, list) else []
 
@@ -497,4 +498,4 @@ async def nhrp_tables(frr: Frr | None = None, *, connect: bool = True) -> NhrpTa
     cache = await frr.show_json("show ip nhrp cache json", connect=connect)
     dmvpn = await frr.show_json("show dmvpn json", connect=connect)
     nhs = await frr.show_json("show ip nhrp nhs json", connect=connect)
-    return NhrpTables(bindings_from_cache(cache), sas_from_dmvpn(dmvpn), _table(cache), _table(nhs))
+    return NhrpTables(bindings_from_cache(cache), sas_from_dmvpn(dmvpn), table(cache), table(nhs))

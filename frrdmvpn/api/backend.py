@@ -15,9 +15,11 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from frrdmvpn import __version__
+from frrdmvpn.adapters import vtysh
+from frrdmvpn.api import convert
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.convert import sa_records
 from frrdmvpn.api.tables import Store, _order
@@ -30,7 +32,15 @@ from frrdmvpn.core.supervisor import SupervisedPeer
 from frrdmvpn.datastores import ApplyOutcome, ApplyReport, Datastores, Revision
 from frrdmvpn.v1 import authorization_pb2 as apb
 from frrdmvpn.v1 import config_pb2 as cpb
-from frrdmvpn.v1 import guard_pb2, node_pb2, operations_service_pb2, peer_pb2, types_pb2
+from frrdmvpn.v1 import (
+    guard_pb2,
+    nhrp_pb2,
+    node_pb2,
+    operations_service_pb2,
+    ospf_pb2,
+    peer_pb2,
+    types_pb2,
+)
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 
 log = logging.getLogger("frrdmvpn.api")
@@ -38,6 +48,20 @@ log = logging.getLogger("frrdmvpn.api")
 
 class OperationError(RuntimeError):
     """An operation that cannot be carried out as asked (the message says why)."""
+
+
+class FrrShow(Protocol):
+    """The port to FRR's ``show ... json`` (:mod:`frrdmvpn.adapters.vtysh`); raises
+    :class:`~frrdmvpn.adapters.vtysh.VtyshError` when the daemon cannot answer."""
+
+    async def show_json(self, command: str, daemon: str = "nhrpd") -> Any: ...
+
+
+class _Vtysh:
+    """:class:`FrrShow` over this node's FRR (the daemon's shared vty sessions)."""
+
+    async def show_json(self, command: str, daemon: str = "nhrpd") -> Any:
+        return await vtysh.show_json(command, daemon)
 
 
 @dataclass
@@ -70,6 +94,7 @@ class Backend:
     )
     wall_offset: float = 0.0
     on_ready: Callable[[], None] | None = None
+    frr: FrrShow = field(default_factory=_Vtysh)
     broker: Broker = field(init=False)
     builder: api_state.StateBuilder = field(init=False)
     applies_failed: int = 0
@@ -79,6 +104,23 @@ class Backend:
     def __post_init__(self) -> None:
         self.broker = Broker(self.store)
         self.builder = api_state.StateBuilder(self.store)
+
+    # --- FRR, asked when a client asks --------------------------------------------------
+    async def shortcuts(self, interface: str = "") -> list[nhrp_pb2.Shortcut]:
+        """nhrpd's shortcut routes (of one tunnel if ``interface``)."""
+        try:
+            data = await self.frr.show_json("show ip nhrp shortcut json")
+        except vtysh.VtyshError as exc:
+            raise OperationError(f"nhrpd: {exc}") from exc
+        return convert.shortcuts(data, interface)
+
+    async def ospf_neighbors(self, interface: str = "") -> list[ospf_pb2.OspfNeighbor] | None:
+        """ospfd's neighbours (of one tunnel if ``interface``); None when ospfd cannot say."""
+        try:
+            data = await self.frr.show_json("show ip ospf neighbor json", daemon="ospfd")
+        except vtysh.VtyshError:
+            return None
+        return convert.ospf_neighbors(data, interface)
 
     # --- feeding ------------------------------------------------------------------------
     def observed(self, obs: api_state.Observed, journal: dict[str, Any] | None = None) -> None:

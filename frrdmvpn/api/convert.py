@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from frrdmvpn.adapters.vtysh import table
 from frrdmvpn.codec.vici import Message, ViciWireError, text, texts
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.core.supervisor import Role, State, SupervisedPeer
-from frrdmvpn.v1 import ipsec_pb2, nhrp_pb2, peer_pb2, types_pb2
+from frrdmvpn.v1 import ipsec_pb2, nhrp_pb2, ospf_pb2, peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 
 # Keys of charon's list-sa that change by themselves (clocks, counters).
@@ -443,3 +444,65 @@ def peer_message(
         if p.next_try and p.state < State.IPSEC:
             _stamp(msg.initiation.next_at, p.next_try + wall_offset)
     return msg
+
+
+def shortcuts(data: Any, interface: str = "") -> list[nhrp_pb2.Shortcut]:
+    """nhrpd's ``show ip nhrp shortcut json`` as messages (of one tunnel if ``interface``)."""
+    found = []
+    for e in table(data):
+        name = tunnel_name(str(e.get("interface", "")))
+        if interface and name != interface:
+            continue
+        found.append(
+            nhrp_pb2.Shortcut(
+                interface=name,
+                prefix=str(e.get("prefix", "")),
+                via=str(e.get("via", "")),
+                identity=str(e.get("identity", "")),
+                type=CACHE_TYPES.get(str(e.get("type")), nhrp_pb2.NHRP_CACHE_TYPE_UNSPECIFIED),
+            )
+        )
+    return found
+
+
+_OSPF_STATES = {
+    "Down": ospf_pb2.OSPF_NEIGHBOR_STATE_DOWN,
+    "Attempt": ospf_pb2.OSPF_NEIGHBOR_STATE_ATTEMPT,
+    "Init": ospf_pb2.OSPF_NEIGHBOR_STATE_INIT,
+    "2-Way": ospf_pb2.OSPF_NEIGHBOR_STATE_TWO_WAY,
+    "ExStart": ospf_pb2.OSPF_NEIGHBOR_STATE_EXSTART,
+    "Exchange": ospf_pb2.OSPF_NEIGHBOR_STATE_EXCHANGE,
+    "Loading": ospf_pb2.OSPF_NEIGHBOR_STATE_LOADING,
+    "Full": ospf_pb2.OSPF_NEIGHBOR_STATE_FULL,
+}
+_OSPF_ROLES = {
+    "DR": ospf_pb2.OSPF_NEIGHBOR_ROLE_DR,
+    "Backup": ospf_pb2.OSPF_NEIGHBOR_ROLE_BDR,
+    "DROther": ospf_pb2.OSPF_NEIGHBOR_ROLE_DROTHER,
+    "": ospf_pb2.OSPF_NEIGHBOR_ROLE_NONE,
+    "PointToPoint": ospf_pb2.OSPF_NEIGHBOR_ROLE_NONE,
+}
+
+
+def ospf_neighbors(data: Any, interface: str = "") -> list[ospf_pb2.OspfNeighbor]:
+    """ospfd's ``show ip ospf neighbor json`` as messages (of one tunnel if ``interface``)."""
+    found = []
+    neighbors = data.get("neighbors", {}) if isinstance(data, dict) else {}
+    for rid, entries in dict(neighbors).items():
+        for e in entries if isinstance(entries, list) else []:
+            iface = tunnel_name(str(e.get("ifaceName", "")).split(":")[0])
+            if interface and iface != interface:
+                continue
+            state, _, role = str(e.get("nbrState", "")).partition("/")
+            n = ospf_pb2.OspfNeighbor(
+                neighbor_id=str(rid),
+                priority=int(e.get("nbrPriority", 0)),
+                address=str(e.get("ifaceAddress", "")),
+                interface=iface,
+            )
+            n.state = _OSPF_STATES.get(state, ospf_pb2.OSPF_NEIGHBOR_STATE_UNSPECIFIED)
+            n.role = _OSPF_ROLES.get(role, ospf_pb2.OSPF_NEIGHBOR_ROLE_UNSPECIFIED)
+            if "deadTimeMsecs" in e:
+                n.dead_time_remaining.FromMilliseconds(int(e["deadTimeMsecs"]))
+            found.append(n)
+    return found

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from frrdmvpn.adapters.journald import fields
+from frrdmvpn.adapters.vici_client import ViciError, terminate_ike
+from frrdmvpn.adapters.vtysh import VtyshError, run_command
 from frrdmvpn.api.backend import Backend, OperationError, results
 from frrdmvpn.core.supervisor import IPAddress
 
@@ -40,12 +42,39 @@ class Supervision(Protocol):
         """Zero the counts of the peers at ``remotes`` (None: all); how many."""
 
 
-class Operations:
-    """The API's operations on peers, over the supervision loop and the backend."""
+class Control(Protocol):
+    """What the operations do to charon and nhrpd (the port to their adapters)."""
 
-    def __init__(self, supervision: Supervision, backend: Backend) -> None:
+    async def terminate_ike(self, unique_id: int) -> None:
+        """Terminate the IKE_SA ``unique_id``; :class:`ViciError` if charon refuses."""
+
+    async def nhrp_command(self, command: str) -> None:
+        """An exec command of nhrpd's; :class:`VtyshError` if nhrpd refuses."""
+
+
+class _Adapters:
+    """:class:`Control` over charon's VICI socket (the loop's) and nhrpd's vty."""
+
+    def __init__(self, supervision: Supervision) -> None:
+        self.supervision = supervision
+
+    async def terminate_ike(self, unique_id: int) -> None:
+        await terminate_ike(self.supervision.upstream, unique_id)
+
+    async def nhrp_command(self, command: str) -> None:
+        await run_command(command)
+
+
+class Operations:
+    """The API's operations on peers, over the supervision loop, the backend and
+    :class:`Control`."""
+
+    def __init__(
+        self, supervision: Supervision, backend: Backend, control: Control | None = None
+    ) -> None:
         self.supervision = supervision
         self.backend = backend
+        self.control = control or _Adapters(supervision)
 
     async def clear(
         self,
@@ -57,9 +86,6 @@ class Operations:
         include_static: bool,
         dry_run: bool,
     ) -> list[Any]:
-        from frrdmvpn.adapters.vici_client import ViciError, terminate_ike  # noqa: PLC0415
-        from frrdmvpn.adapters.vtysh import VtyshError, run_command  # noqa: PLC0415
-
         out: list[Any] = []
         if nhrp and not everyone:
             return results(
@@ -80,7 +106,7 @@ class Operations:
                         notes.append(f"would terminate IKE_SA #{uid}")
                         continue
                     try:
-                        await terminate_ike(self.supervision.upstream, uid)
+                        await self.control.terminate_ike(uid)
                         notes.append(f"terminated IKE_SA #{uid}")
                         log.info(
                             "peer %s: IKE_SA #%d cleared (API)",
@@ -102,7 +128,7 @@ class Operations:
                 note = f"would run {command!r}"
             else:
                 try:
-                    await run_command(command)
+                    await self.control.nhrp_command(command)
                     note = "nhrpd cache cleared (dynamic and cached entries)"
                 except VtyshError as exc:
                     return results(peers, False, str(exc))

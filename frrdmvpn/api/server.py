@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from frrdmvpn.adapters import trusted_files, vtysh
+from frrdmvpn.adapters import trusted_files
 from frrdmvpn.adapters.api_front import UNKNOWN, Caller, UnixFront, tcp_caller
 from frrdmvpn.adapters.unix_server import principal_of_uid
 from frrdmvpn.api import state as api_state
@@ -45,7 +45,6 @@ from frrdmvpn.api.backend import (
     revision_message,
 )
 from frrdmvpn.api.config_tree import MODE_OF, config_tree, context_message
-from frrdmvpn.api.convert import CACHE_TYPES
 from frrdmvpn.api.health import NOT_SERVING, SERVING, HealthService
 from frrdmvpn.api.reflection import ReflectionService
 from frrdmvpn.api.roles import (
@@ -60,7 +59,6 @@ from frrdmvpn.api.roles import (
 )
 from frrdmvpn.api.watch import Subscription, TooManyWatchesError
 from frrdmvpn.config.diagnostics import ConfigError
-from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.secrets import mask_line, mask_text
 from frrdmvpn.config.text import first_refused, lines, message
@@ -74,7 +72,6 @@ from frrdmvpn.v1 import (
     nhrp_pb2,
     operations_service_pb2,
     operations_service_pb2_grpc,
-    ospf_pb2,
     peer_pb2,
     state_service_pb2,
     state_service_pb2_grpc,
@@ -356,24 +353,7 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
 
     @guarded
     async def ListShortcuts(self, request: Any, context: Any) -> Any:
-        try:
-            data = await vtysh.show_json("show ip nhrp shortcut json")
-        except vtysh.VtyshError as exc:
-            raise OperationError(f"nhrpd: {exc}") from exc
-        shortcuts = []
-        for e in vtysh._table(data):
-            name = tunnel_name(str(e.get("interface", "")))
-            if request.interface and name != request.interface:
-                continue
-            shortcuts.append(
-                nhrp_pb2.Shortcut(
-                    interface=name,
-                    prefix=str(e.get("prefix", "")),
-                    via=str(e.get("via", "")),
-                    identity=str(e.get("identity", "")),
-                    type=CACHE_TYPES.get(str(e.get("type")), nhrp_pb2.NHRP_CACHE_TYPE_UNSPECIFIED),
-                )
-            )
+        shortcuts = await self.backend.shortcuts(request.interface)
         page, token = _page(
             shortcuts, lambda s: s.prefix, request.page_size, request.page_token, "shortcuts"
         )
@@ -396,30 +376,10 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
     @guarded
     async def ListOspfNeighbors(self, request: Any, context: Any) -> Any:
         out = state_service_pb2.ListOspfNeighborsResponse()
-        try:
-            data = await vtysh.show_json("show ip ospf neighbor json", daemon="ospfd")
-        except vtysh.VtyshError:
-            out.ospf_available = False
+        neighbors = await self.backend.ospf_neighbors(request.interface)
+        out.ospf_available = neighbors is not None
+        if neighbors is None:
             return out
-        out.ospf_available = True
-        neighbors = []
-        for rid, entries in dict(data.get("neighbors", {})).items():
-            for e in entries if isinstance(entries, list) else []:
-                iface = tunnel_name(str(e.get("ifaceName", "")).split(":")[0])
-                if request.interface and iface != request.interface:
-                    continue
-                state, _, role = str(e.get("nbrState", "")).partition("/")
-                n = ospf_pb2.OspfNeighbor(
-                    neighbor_id=str(rid),
-                    priority=int(e.get("nbrPriority", 0)),
-                    address=str(e.get("ifaceAddress", "")),
-                    interface=iface,
-                )
-                n.state = _OSPF_STATES.get(state, ospf_pb2.OSPF_NEIGHBOR_STATE_UNSPECIFIED)
-                n.role = _OSPF_ROLES.get(role, ospf_pb2.OSPF_NEIGHBOR_ROLE_UNSPECIFIED)
-                if "deadTimeMsecs" in e:
-                    n.dead_time_remaining.FromMilliseconds(int(e["deadTimeMsecs"]))
-                neighbors.append(n)
         page, token = _page(
             neighbors,
             lambda n: _sortable(n.neighbor_id) + n.interface,
@@ -476,25 +436,6 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         return state_service_pb2.ListAuthorizationDecisionsResponse(
             decisions=page, next_page_token=token, total_size=len(found)
         )
-
-
-_OSPF_STATES = {
-    "Down": ospf_pb2.OSPF_NEIGHBOR_STATE_DOWN,
-    "Attempt": ospf_pb2.OSPF_NEIGHBOR_STATE_ATTEMPT,
-    "Init": ospf_pb2.OSPF_NEIGHBOR_STATE_INIT,
-    "2-Way": ospf_pb2.OSPF_NEIGHBOR_STATE_TWO_WAY,
-    "ExStart": ospf_pb2.OSPF_NEIGHBOR_STATE_EXSTART,
-    "Exchange": ospf_pb2.OSPF_NEIGHBOR_STATE_EXCHANGE,
-    "Loading": ospf_pb2.OSPF_NEIGHBOR_STATE_LOADING,
-    "Full": ospf_pb2.OSPF_NEIGHBOR_STATE_FULL,
-}
-_OSPF_ROLES = {
-    "DR": ospf_pb2.OSPF_NEIGHBOR_ROLE_DR,
-    "Backup": ospf_pb2.OSPF_NEIGHBOR_ROLE_BDR,
-    "DROther": ospf_pb2.OSPF_NEIGHBOR_ROLE_DROTHER,
-    "": ospf_pb2.OSPF_NEIGHBOR_ROLE_NONE,
-    "PointToPoint": ospf_pb2.OSPF_NEIGHBOR_ROLE_NONE,
-}
 
 
 def _in(address: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:

@@ -161,6 +161,13 @@ async def fake_show_json(command: str, daemon: str = "nhrpd") -> Any:
     }
 
 
+class FakeFrr:
+    """:class:`frrdmvpn.api.backend.FrrShow` answering :func:`fake_show_json`."""
+
+    async def show_json(self, command: str, daemon: str = "nhrpd") -> Any:
+        return await fake_show_json(command, daemon)
+
+
 @dataclass
 class Node:
     """A server and a client of it."""
@@ -217,7 +224,7 @@ def run(
             running=tmp_path / "run" / "running.conf",
             ports=world_ports(world, *configs),
         )
-        backend = Backend(stores, hostname="hub")
+        backend = Backend(stores, hostname="hub", frr=FakeFrr())
         loop = asyncio.get_running_loop()
 
         def config_changed(what: str, report: ApplyReport | None) -> None:

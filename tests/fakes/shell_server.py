@@ -22,13 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from frrdmvpn.adapters import vtysh
 from frrdmvpn.api.backend import Backend
 from frrdmvpn.api.server import ApiServer
 from frrdmvpn.config.model import Config
 from frrdmvpn.datastores import ApplyReport, Datastores
 from frrdmvpn.v1 import peer_pb2
-from tests.fakes.api_node import HUB_TEXT, FakeOperations, fake_show_json, observation
+from tests.fakes.api_node import HUB_TEXT, FakeFrr, FakeOperations, observation
 from tests.fakes.world import World
 
 SPOKES = 3
@@ -65,7 +64,7 @@ def build(directory: Path) -> tuple[Backend, Datastores]:
         running=directory / "run" / "running.conf",
         ports=lambda: world.ports(Config()),
     )
-    backend = Backend(stores, hostname="hub")
+    backend = Backend(stores, hostname="hub", frr=FakeFrr())
     report = stores.apply_text(HUB_TEXT, origin="startup")
     assert report.ok, report.message
     backend.observed(observation(SPOKES))
@@ -83,7 +82,6 @@ def build(directory: Path) -> tuple[Backend, Datastores]:
 
 
 async def serve(directory: Path) -> None:
-    vtysh.show_json = fake_show_json  # ospfd's neighbours
     backend, stores = build(directory)
     loop = asyncio.get_running_loop()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from frrdmvpn.adapters.vtysh import _table
+from frrdmvpn.adapters.vtysh import table
 from frrdmvpn.api import convert
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.state import Observed, StateBuilder
@@ -102,7 +102,7 @@ def observed(elapsed: int = 0, *, peer: SupervisedPeer | None = None, **sa: Any)
     return Observed(
         peers=(peer or sup_peer(),),
         sas=tuple(convert.sa_records([list_sa(elapsed, **sa)])),
-        cache=tuple(_table(json.loads(NHRP_CACHE_JSON))),
+        cache=tuple(table(json.loads(NHRP_CACHE_JSON))),
         nhs=(),
         now=NOW + elapsed,
         wall_offset=NOW - MONO,
@@ -172,7 +172,7 @@ def test_malformed_list_sa_values_do_not_raise() -> None:
 
 
 def test_nhrpd_cache_json_to_entry() -> None:
-    (e,) = _table(json.loads(NHRP_CACHE_JSON))
+    (e,) = table(json.loads(NHRP_CACHE_JSON))
     entry = convert.cache_entry(e, types_pb2.PEER_STATE_UP)
     assert entry == nhrp_pb2.NhrpCacheEntry(
         interface="Tunnel0",

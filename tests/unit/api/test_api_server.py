@@ -48,7 +48,6 @@ from tests.fakes.api_node import (
     FakeOperations,
     Node,
     code_of,
-    fake_show_json,
     observation,
     read,
     remote,
@@ -57,11 +56,6 @@ from tests.fakes.api_node import (
 )
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
-
-
-@pytest.fixture(autouse=True)
-def no_vtysh(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vtysh, "show_json", fake_show_json)
 
 
 # --- StateService -------------------------------------------------------------------------
@@ -155,6 +149,35 @@ def test_nhrp_cache_nhs_shortcuts_ospf(tmp_path: Path) -> None:
         assert [n.interface for n in ospf.neighbors] == ["Tunnel0"]
 
     run(tmp_path, body, peers=20)
+
+
+class SilentFrr:
+    """FRR whose daemons do not answer (nhrpd or ospfd stopped, restarting)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    async def show_json(self, command: str, daemon: str = "nhrpd") -> Any:
+        self.asked.append((daemon, command))
+        raise vtysh.VtyshError(f"{daemon}: not running")
+
+
+def test_frr_that_cannot_answer_is_said_not_hidden(tmp_path: Path) -> None:
+    async def body(node: Node) -> None:
+        node.backend.frr = frr = SilentFrr()
+        ospf = await node.state.ListOspfNeighbors(state_service_pb2.ListOspfNeighborsRequest())
+        assert not ospf.ospf_available
+        assert list(ospf.neighbors) == []
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await node.state.ListShortcuts(state_service_pb2.ListShortcutsRequest())
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert refused.value.details() == "nhrpd: nhrpd: not running"
+        assert frr.asked == [
+            ("ospfd", "show ip ospf neighbor json"),
+            ("nhrpd", "show ip nhrp shortcut json"),
+        ]
+
+    run(tmp_path, body)
 
 
 # --- WatchService -------------------------------------------------------------------------

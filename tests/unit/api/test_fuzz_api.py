@@ -27,7 +27,6 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
-from frrdmvpn.adapters import vtysh
 from frrdmvpn.api.backend import Backend
 from frrdmvpn.api.server import ApiServer
 from frrdmvpn.apply import Ports
@@ -42,8 +41,8 @@ from frrdmvpn.v1 import (
 from tests.fakes.api_node import (
     HUB_TEXT,
     REFUSALS,
+    FakeFrr,
     FakeOperations,
-    fake_show_json,
     observation,
     remote,
     tunnel,
@@ -106,7 +105,7 @@ def sockets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
                 world,
             ),
         )
-        backend = Backend(stores, hostname="hub")
+        backend = Backend(stores, hostname="hub", frr=FakeFrr())
         loop = asyncio.get_running_loop()
 
         def config_changed(what: str, report: ApplyReport | None) -> None:
@@ -136,17 +135,15 @@ def sockets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
             failed.append(exc)
             started.set()
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(vtysh, "show_json", fake_show_json)
-        runner = threading.Thread(target=thread, daemon=True)
-        runner.start()
-        started.wait(30)
-        assert not failed, failed
-        try:
-            yield paths
-        finally:
-            stop.set()
-            runner.join(30)
+    runner = threading.Thread(target=thread, daemon=True)
+    runner.start()
+    started.wait(30)
+    assert not failed, failed
+    try:
+        yield paths
+    finally:
+        stop.set()
+        runner.join(30)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from frrdmvpn.adapters import vici_client, vtysh
+from frrdmvpn.adapters import vici_client
 from frrdmvpn.adapters.vtysh import NhrpTables
 from frrdmvpn.api.backend import Backend, OperationError
 from frrdmvpn.api.operations import Operations
@@ -40,27 +40,37 @@ def peers(backend: Backend) -> list[peer_pb2.Peer]:
     return backend.peers()
 
 
-def test_clear_ipsec_terminates_each_ike_sa_of_the_peer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class FakeControl:
+    """charon and nhrpd as the operations reach them: what was asked, what failed."""
+
+    def __init__(self, refuse: dict[int, str] | None = None, *, forbidden: bool = False) -> None:
+        self.refuse = refuse or {}
+        self.forbidden = forbidden
+        self.terminated: list[int] = []
+        self.commands: list[str] = []
+
+    async def terminate_ike(self, unique_id: int) -> None:
+        assert not self.forbidden, "a dry run terminated an SA"
+        if unique_id in self.refuse:
+            raise vici_client.ViciError(self.refuse[unique_id])
+        self.terminated.append(unique_id)
+
+    async def nhrp_command(self, command: str) -> None:
+        assert not self.forbidden, "a dry run ran vtysh"
+        self.commands.append(command)
+
+
+def test_clear_ipsec_terminates_each_ike_sa_of_the_peer(tmp_path: Path) -> None:
     service, backend = node(tmp_path)
-    terminated: list[int] = []
-
-    async def terminate(path: Path, uid: int) -> None:
-        assert path == service.upstream
-        if uid == 2:
-            raise vici_client.ViciError("charon refused to terminate IKE_SA #2: busy")
-        terminated.append(uid)
-
-    monkeypatch.setattr(vici_client, "terminate_ike", terminate)
-    ops = Operations(service, backend)
+    control = FakeControl({2: "charon refused to terminate IKE_SA #2: busy"})
+    ops = Operations(service, backend, control)
     all_peers = peers(backend)
     out = asyncio.run(
         ops.clear(
             all_peers, nhrp=False, ipsec=True, everyone=True, include_static=False, dry_run=False
         )
     )
-    assert terminated == [1]
+    assert control.terminated == [1]
     by_remote = {r.peer.remote_nbma: r for r in out}
     assert by_remote[remote(0)].done
     assert by_remote[remote(0)].message == "terminated IKE_SA #1"
@@ -70,19 +80,10 @@ def test_clear_ipsec_terminates_each_ike_sa_of_the_peer(
     assert service.wake.is_set()
 
 
-def test_clear_dry_run_touches_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clear_dry_run_touches_nothing(tmp_path: Path) -> None:
     service, backend = node(tmp_path)
-
-    async def terminate(path: Path, uid: int) -> None:
-        raise AssertionError("a dry run terminated an SA")
-
-    async def command(text: str, daemon: str = "nhrpd") -> str:
-        raise AssertionError("a dry run ran vtysh")
-
-    monkeypatch.setattr(vici_client, "terminate_ike", terminate)
-    monkeypatch.setattr(vtysh, "run_command", command)
     out = asyncio.run(
-        Operations(service, backend).clear(
+        Operations(service, backend, FakeControl(forbidden=True)).clear(
             peers(backend)[:1],
             nhrp=True,
             ipsec=True,
@@ -94,18 +95,10 @@ def test_clear_dry_run_touches_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     assert out[0].message == "would terminate IKE_SA #1; would run 'clear ip nhrp cache'"
 
 
-def test_clear_nhrp_needs_every_peer_and_then_clears_nhrpds_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_clear_nhrp_needs_every_peer_and_then_clears_nhrpds_cache(tmp_path: Path) -> None:
     service, backend = node(tmp_path)
-    commands: list[str] = []
-
-    async def command(text: str, daemon: str = "nhrpd") -> str:
-        commands.append(text)
-        return ""
-
-    monkeypatch.setattr(vtysh, "run_command", command)
-    ops = Operations(service, backend)
+    control = FakeControl()
+    ops = Operations(service, backend, control)
     one = asyncio.run(
         ops.clear(
             peers(backend)[:1],
@@ -118,7 +111,7 @@ def test_clear_nhrp_needs_every_peer_and_then_clears_nhrpds_cache(
     )
     assert not one[0].done
     assert "whole cache" in one[0].message
-    assert commands == []
+    assert control.commands == []
     every = asyncio.run(
         ops.clear(
             peers(backend),
@@ -129,7 +122,7 @@ def test_clear_nhrp_needs_every_peer_and_then_clears_nhrpds_cache(
             dry_run=False,
         )
     )
-    assert commands == ["clear ip nhrp cache"]
+    assert control.commands == ["clear ip nhrp cache"]
     assert len(every) == 3
     assert all(r.done for r in every)
 
