@@ -15,27 +15,22 @@ administrator asks (``reveal_secrets``).
 from __future__ import annotations
 
 import asyncio
-import base64
-import bisect
 import contextlib
-import functools
 import grp
-import hashlib
 import ipaddress
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
-from google.protobuf.message import Message
 
 from frrdmvpn.adapters import trusted_files
 from frrdmvpn.adapters.api_front import UNKNOWN, Caller, UnixFront, tcp_caller
 from frrdmvpn.adapters.unix_server import principal_of_uid
+from frrdmvpn.api import request_rules
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.backend import (
     Backend,
@@ -47,6 +42,7 @@ from frrdmvpn.api.backend import (
 from frrdmvpn.api.config_tree import MODE_OF, config_tree, context_message
 from frrdmvpn.api.health import NOT_SERVING, SERVING, HealthService
 from frrdmvpn.api.reflection import ReflectionService
+from frrdmvpn.api.request_rules import BadRequestError
 from frrdmvpn.api.roles import (
     Authorize,
     Role,
@@ -93,106 +89,12 @@ MAX_COMMENT = 256  # characters of a revision's comment
 MAX_TLS_FILE = 1024 * 1024  # bytes of one TLS file (a certificate chain)
 MIN_HEARTBEAT = 1.0  # seconds; shorter intervals are raised to it
 MAX_HEARTBEAT = 24 * 3600.0  # and longer ones lowered to a day
-DEFAULT_PAGE, MAX_PAGE = 100, 1000
 SERVICES = (
     "frrdmvpn.v1.StateService",
     "frrdmvpn.v1.ConfigService",
     "frrdmvpn.v1.OperationsService",
     "frrdmvpn.v1.WatchService",
 )
-
-T = TypeVar("T", bound=Message)
-
-
-class BadRequestError(ValueError):
-    """The request is malformed: INVALID_ARGUMENT with this message."""
-
-
-# --- request helpers ----------------------------------------------------------------------
-def _address(value: str, field: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError as exc:
-        raise BadRequestError(f"{field}: {value[:64]!r} is not an IP address") from exc
-
-
-def _seconds(timestamp: Any, field: str) -> float:
-    """A request's Timestamp as seconds since the epoch; one outside the years 1-9999 (or
-    with nanos outside a second) is a bad request, not a broken handler."""
-    try:
-        return float(timestamp.ToNanoseconds() / 1e9)
-    except ValueError as exc:
-        raise BadRequestError(f"{field}: {exc}") from exc
-
-
-def _filter(f: peer_pb2.PeerFilter, field: str) -> peer_pb2.PeerFilter:
-    """A peer filter checked and with canonical addresses."""
-    try:
-        return api_state.normalized_filter(f)
-    except ValueError as exc:
-        raise BadRequestError(f"{field}.{exc}") from exc
-
-
-def _page(
-    items: list[T],
-    key: Callable[[T], str],
-    size: int,
-    token: str,
-    scope: str,
-    *,
-    presorted: bool = False,
-) -> tuple[list[T], str]:
-    """One page of ``items`` (in a stable order by ``key``) after the token's key;
-    ``presorted``: ``items`` are in that order already (a page then costs no sorting and
-    a few ``key`` calls)."""
-    if size < 0:
-        raise BadRequestError("page_size: must not be negative")
-    size = min(size or DEFAULT_PAGE, MAX_PAGE)
-    after = ""
-    if token:
-        try:
-            data = json.loads(base64.urlsafe_b64decode(token.encode()).decode())
-            after, token_scope = str(data["after"]), str(data["scope"])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            raise BadRequestError("page_token: malformed (use next_page_token as given)") from exc
-        if token_scope != scope:
-            raise BadRequestError("page_token: it belongs to another listing or filter")
-    if presorted:
-        rest = items[bisect.bisect_right(items, after, key=key) :] if after else items
-    else:
-        keyed = sorted(((key(i), i) for i in items), key=lambda pair: pair[0])
-        rest = [i for k, i in keyed if k > after] if after else [i for _, i in keyed]
-    page = rest[:size]
-    next_token = ""
-    if len(rest) > size:
-        raw = json.dumps({"after": key(page[-1]), "scope": scope}).encode()
-        next_token = base64.urlsafe_b64encode(raw).decode()
-    return page, next_token
-
-
-def _sortable(*addresses: str) -> str:
-    """Addresses as text that sorts as they do (10.0.0.9 before 10.0.0.10)."""
-    return "|".join(_sortable_one(a) for a in addresses)
-
-
-@functools.lru_cache(maxsize=65536)
-def _sortable_one(address: str) -> str:
-    try:
-        return ipaddress.ip_address(address).packed.hex().rjust(32, "0")
-    except ValueError:
-        return address
-
-
-def _scope(kind: str, request: Message) -> str:
-    """What a page token is valid for: one listing with one filter (the request without
-    its page fields)."""
-    raw = request.SerializeToString(deterministic=True)
-    return f"{kind}:{hashlib.sha256(raw).hexdigest()[:24]}"
-
-
-def _peer_key(p: peer_pb2.Peer) -> str:
-    """The order of the store's PEER table (frrdmvpn.api.tables._order of its keys)."""
-    return _sortable(p.key.local_nbma, p.key.remote_nbma)
 
 
 def _stamp(msg: Any, now: float) -> None:
@@ -259,7 +161,7 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
     def _select(self, f: peer_pb2.PeerFilter, view: int) -> list[peer_pb2.Peer]:
         """The peers (basic view, in the store's order) that pass a filter; the full view
         differs only in counters, which no filter looks at."""
-        f = _filter(f, "filter")
+        f = request_rules.peer_filter(f, "filter")
         if view not in peer_pb2.PeerView.values():
             raise BadRequestError(f"view: {view} is no PeerView")
         peers = self.backend.peers()
@@ -277,9 +179,14 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
     @guarded
     async def ListPeers(self, request: Any, context: Any) -> Any:
         peers = self._select(request.filter, request.view)
-        scope = _scope("peers", request.filter)
-        page, token = _page(
-            peers, _peer_key, request.page_size, request.page_token, scope, presorted=True
+        scope = request_rules.scope("peers", request.filter)
+        page, token = request_rules.page(
+            peers,
+            request_rules.peer_key,
+            request.page_size,
+            request.page_token,
+            scope,
+            presorted=True,
         )
         out = state_service_pb2.ListPeersResponse(
             peers=self._view(page, request.view), next_page_token=token, total_size=len(peers)
@@ -292,8 +199,10 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         which = request.WhichOneof("peer")
         if which is None:
             raise BadRequestError("peer: give remote_nbma or tunnel_address")
-        wanted = _address(getattr(request, which), which)
-        local = _address(request.local_nbma, "local_nbma") if request.local_nbma else ""
+        wanted = request_rules.address(getattr(request, which), which)
+        local = (
+            request_rules.address(request.local_nbma, "local_nbma") if request.local_nbma else ""
+        )
         for p in self._select(peer_pb2.PeerFilter(), request.view):
             value = p.key.remote_nbma if which == "remote_nbma" else p.tunnel_address
             if value == wanted and (not local or p.key.local_nbma == local):
@@ -310,7 +219,11 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
                 net = ipaddress.ip_network(request.protocol_prefix, strict=False)
             except ValueError as exc:
                 raise BadRequestError(f"protocol_prefix: {str(exc)[:120]}") from exc
-        nbma = _address(request.nbma_address, "nbma_address") if request.nbma_address else ""
+        nbma = (
+            request_rules.address(request.nbma_address, "nbma_address")
+            if request.nbma_address
+            else ""
+        )
         entries = []
         for e in self.backend.store.items(wpb.EVENT_KIND_NHRP_CACHE):
             assert isinstance(e, nhrp_pb2.NhrpCacheEntry)
@@ -327,10 +240,10 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         query.CopyFrom(request)
         query.ClearField("page_size")
         query.ClearField("page_token")
-        scope = _scope("cache", query)
-        page, token = _page(
+        scope = request_rules.scope("cache", query)
+        page, token = request_rules.page(
             entries,
-            lambda e: e.interface + "|" + _sortable(e.protocol_address),
+            lambda e: e.interface + "|" + request_rules.sortable(e.protocol_address),
             request.page_size,
             request.page_token,
             scope,
@@ -354,7 +267,7 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
     @guarded
     async def ListShortcuts(self, request: Any, context: Any) -> Any:
         shortcuts = await self.backend.shortcuts(request.interface)
-        page, token = _page(
+        page, token = request_rules.page(
             shortcuts, lambda s: s.prefix, request.page_size, request.page_token, "shortcuts"
         )
         out = state_service_pb2.ListShortcutsResponse(
@@ -380,9 +293,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         out.ospf_available = neighbors is not None
         if neighbors is None:
             return out
-        page, token = _page(
+        page, token = request_rules.page(
             neighbors,
-            lambda n: _sortable(n.neighbor_id) + n.interface,
+            lambda n: request_rules.sortable(n.neighbor_id) + n.interface,
             request.page_size,
             request.page_token,
             "ospf",
@@ -408,11 +321,15 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
 
     @guarded
     async def ListAuthorizationDecisions(self, request: Any, context: Any) -> Any:
-        remote = _address(request.remote_nbma, "remote_nbma") if request.remote_nbma else ""
-        claimed = (
-            _address(request.claimed_address, "claimed_address") if request.claimed_address else ""
+        remote = (
+            request_rules.address(request.remote_nbma, "remote_nbma") if request.remote_nbma else ""
         )
-        since = _seconds(request.since, "since") if request.HasField("since") else 0.0
+        claimed = (
+            request_rules.address(request.claimed_address, "claimed_address")
+            if request.claimed_address
+            else ""
+        )
+        since = request_rules.seconds(request.since, "since") if request.HasField("since") else 0.0
         found = []
         for d in api_state.iter_decisions(self.backend.journal):
             m = api_state.decision_message(d)
@@ -426,7 +343,7 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
                 continue
             found.append(m)
         found.reverse()  # newest first
-        page, token = _page(
+        page, token = request_rules.page(
             found,
             lambda m: f"{2**63 - m.id:020d}",
             request.page_size,
@@ -645,7 +562,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
     @guarded
     async def ListConfigRevisions(self, request: Any, context: Any) -> Any:
         revs = [revision_message(r) for r in reversed(self.backend.datastores.revisions)]
-        page, token = _page(
+        page, token = request_rules.page(
             revs,
             lambda r: f"{2**63 - r.number:020d}",
             request.page_size,
@@ -683,13 +600,13 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
             raise BadRequestError("peer: give remote_nbma, tunnel_address or all")
         peers = self.backend.peers()
         if sel.local_nbma:
-            local = _address(sel.local_nbma, "peer.local_nbma")
+            local = request_rules.address(sel.local_nbma, "peer.local_nbma")
             peers = [p for p in peers if p.key.local_nbma == local]
         if sel.interface:
             peers = [p for p in peers if p.interface == sel.interface]
         if which == "all":
             return peers
-        wanted = _address(getattr(sel, which), f"peer.{which}")
+        wanted = request_rules.address(getattr(sel, which), f"peer.{which}")
         found = [
             p
             for p in peers
@@ -745,7 +662,7 @@ class WatchServicer(watch_service_pb2_grpc.WatchServiceServicer):
 
     def _subscribe(self, request: Any, principal: str) -> tuple[Subscription, float | None]:
         """Check the request and register the stream (before its snapshot is read)."""
-        f = _filter(request.peer_filter, "peer_filter")
+        f = request_rules.peer_filter(request.peer_filter, "peer_filter")
         if request.peer_view not in peer_pb2.PeerView.values():
             raise BadRequestError(f"peer_view: {request.peer_view} is no PeerView")
         if request.peer_view == peer_pb2.PEER_VIEW_FULL:

@@ -269,7 +269,7 @@ def _singleton_payload(kind: Kind, message: Any, current: bool = False) -> Messa
 def _order(key: Any) -> tuple[str, ...]:
     """Keys are tuples of addresses, names and ids: order them as text that sorts as they
     do (10.0.0.9 before 10.0.0.10, unique id 9 before 10), stably. For addresses this is
-    the order of ``frrdmvpn.api.server._sortable`` too (ListPeers pages by it)."""
+    the order of ``frrdmvpn.api.request_rules.sortable`` too (ListPeers pages by it)."""
     if isinstance(key, tuple):
         return tuple(_pad(k) for k in key)
     return (_pad(key),)

@@ -19,7 +19,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 
 from frrdmvpn.adapters import vtysh
 from frrdmvpn.adapters.trusted_files import UntrustedFileError
-from frrdmvpn.api import health, server
+from frrdmvpn.api import health, request_rules, server
 from frrdmvpn.api.backend import Backend
 from frrdmvpn.api.server import ApiServer, TlsFiles
 from frrdmvpn.api.tables import _order
@@ -93,7 +93,7 @@ def test_list_peers_pages_and_get_peer(tmp_path: Path) -> None:
         assert sizes == [100, 100, 50]
         assert seen == [remote(i) for i in range(250)]  # address order, each once
         first = await node.state.ListPeers(state_service_pb2.ListPeersRequest())
-        assert len(first.peers) == server.DEFAULT_PAGE
+        assert len(first.peers) == request_rules.DEFAULT_PAGE
         # a filter, and its token does not serve another filter
         f = peer_pb2.PeerFilter(states=[types_pb2.PEER_STATE_DOWN])
         down = await node.state.ListPeers(state_service_pb2.ListPeersRequest(filter=f))
@@ -804,11 +804,13 @@ def test_pages_follow_the_store_order_for_any_address() -> None:
             p.key.local_nbma, p.key.remote_nbma = local, a
             peers.append(p)
     by_store = sorted(peers, key=lambda p: _order((p.key.local_nbma, p.key.remote_nbma)))
-    assert by_store == sorted(peers, key=server._peer_key)
+    assert by_store == sorted(peers, key=request_rules.peer_key)
     seen: list[peer_pb2.Peer] = []
     token = ""
     while True:
-        page, token = server._page(by_store, server._peer_key, 4, token, "s", presorted=True)
+        page, token = request_rules.page(
+            by_store, request_rules.peer_key, 4, token, "s", presorted=True
+        )
         seen += page
         if not token:
             break
