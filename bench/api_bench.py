@@ -255,12 +255,25 @@ class Client:
         assert count == self.n + 1, count  # SnapshotBegin and one event per peer
 
 
+class NoOperations:
+    """The OperationsService is not measured here."""
+
+    async def clear(self, peers: list[Any], **kw: bool) -> list[Any]:
+        raise NotImplementedError
+
+    async def reinitiate(self, peers: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def clear_counters(self, scope: int, peers: list[Any] | None) -> tuple[int, float]:
+        raise NotImplementedError
+
+
 async def serve(n: int, rounds: int, rows: list[tuple[str, str]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         backend = Backend(Datastores(saved=Path(tmp) / "s.conf", running=Path(tmp) / "r.conf"))
         feed(backend, n, rows)
         sock = Path(tmp) / "api.sock"
-        server = ApiServer(backend, None, socket_path=sock, group=None)
+        server = ApiServer(backend, NoOperations(), socket_path=sock, group=None)
         await server.start()
         channel = grpc.aio.insecure_channel(
             f"unix:{sock}", options=[("grpc.max_receive_message_length", 64 << 20)]

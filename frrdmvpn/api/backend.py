@@ -467,7 +467,9 @@ def apply_result(report: ApplyReport) -> cpb.ApplyResult:
     return msg
 
 
-def results(peers: Iterable[peer_pb2.Peer], done: bool, message: str) -> list[Any]:
+def results(
+    peers: Iterable[peer_pb2.Peer], done: bool, message: str
+) -> list[operations_service_pb2.PeerOperationResult]:
     """One PeerOperationResult per peer (what the operations answer)."""
     out = []
     for p in peers:

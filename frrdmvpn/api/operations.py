@@ -13,13 +13,14 @@ import logging
 import time
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from frrdmvpn.adapters.journald import fields
 from frrdmvpn.adapters.vici_client import ViciError, terminate_ike
 from frrdmvpn.adapters.vtysh import VtyshError, run_command
 from frrdmvpn.api.backend import Backend, OperationError, results
 from frrdmvpn.core.supervisor import IPAddress
+from frrdmvpn.v1 import operations_service_pb2, peer_pb2
 
 log = logging.getLogger("frrdmvpn.supervisor")
 
@@ -40,6 +41,31 @@ class Supervision(Protocol):
 
     def reset_counters(self, remotes: Collection[str] | None) -> int:
         """Zero the counts of the peers at ``remotes`` (None: all); how many."""
+
+
+Result = operations_service_pb2.PeerOperationResult
+
+
+class PeerOperations(Protocol):
+    """The operations the API's OperationsService carries out (:class:`Operations`)."""
+
+    async def clear(
+        self,
+        peers: list[peer_pb2.Peer],
+        *,
+        nhrp: bool,
+        ipsec: bool,
+        everyone: bool,
+        include_static: bool,
+        dry_run: bool,
+    ) -> list[Result]:
+        """Clear the peers' SAs and/or nhrpd's cache; one result per peer."""
+
+    async def reinitiate(self, peers: list[peer_pb2.Peer]) -> list[Result]:
+        """Have charon initiate each peer's SA; one result per peer."""
+
+    def clear_counters(self, scope: int, peers: list[peer_pb2.Peer] | None) -> tuple[int, float]:
+        """Zero the counters of ``scope`` (of ``peers``, None: all); how many, and when."""
 
 
 class Control(Protocol):
@@ -78,15 +104,15 @@ class Operations:
 
     async def clear(
         self,
-        peers: list[Any],
+        peers: list[peer_pb2.Peer],
         *,
         nhrp: bool,
         ipsec: bool,
         everyone: bool,
         include_static: bool,
         dry_run: bool,
-    ) -> list[Any]:
-        out: list[Any] = []
+    ) -> list[Result]:
+        out: list[Result] = []
         if nhrp and not everyone:
             return results(
                 peers,
@@ -140,7 +166,7 @@ class Operations:
         self.supervision.wake.set()
         return out
 
-    async def reinitiate(self, peers: list[Any]) -> list[Any]:
+    async def reinitiate(self, peers: list[peer_pb2.Peer]) -> list[Result]:
         for peer in peers:
             local = ipaddress.ip_address(peer.key.local_nbma)
             remote = ipaddress.ip_address(peer.key.remote_nbma)
@@ -148,24 +174,31 @@ class Operations:
         self.supervision.wake.set()
         return results(peers, True, "initiation requested")
 
-    def clear_counters(self, scope: int, peers: list[Any] | None) -> tuple[int, float]:
+    def clear_counters(self, scope: int, peers: list[peer_pb2.Peer] | None) -> tuple[int, float]:
         """Reset peer counters; baseline the guard's and the authorizer's."""
-        from frrdmvpn.v1 import operations_service_pb2 as opb  # noqa: PLC0415
-
         now = time.time()
         api = self.backend
         cleared = 0
-        if scope == opb.COUNTER_SCOPE_NHRP_TRAFFIC:
+        if scope == operations_service_pb2.COUNTER_SCOPE_NHRP_TRAFFIC:
             raise OperationError("nhrpd (FRR 8.4) keeps no NHRP traffic counters")
-        if scope in (opb.COUNTER_SCOPE_PEERS, opb.COUNTER_SCOPE_ALL):
+        if scope in (
+            operations_service_pb2.COUNTER_SCOPE_PEERS,
+            operations_service_pb2.COUNTER_SCOPE_ALL,
+        ):
             wanted = None if peers is None else {p.key.remote_nbma for p in peers}
             cleared = self.supervision.reset_counters(wanted)
-        if scope in (opb.COUNTER_SCOPE_GUARD, opb.COUNTER_SCOPE_ALL):
+        if scope in (
+            operations_service_pb2.COUNTER_SCOPE_GUARD,
+            operations_service_pb2.COUNTER_SCOPE_ALL,
+        ):
             _, counters, report, _ = api.guard_raw
             api.baselines.guard = dict(counters)
             api.baselines.guard_logged = {k: int(v) for k, v in report.get("counts", {}).items()}
             api.baselines.guard_since = now
-        if scope in (opb.COUNTER_SCOPE_AUTHORIZATION, opb.COUNTER_SCOPE_ALL):
+        if scope in (
+            operations_service_pb2.COUNTER_SCOPE_AUTHORIZATION,
+            operations_service_pb2.COUNTER_SCOPE_ALL,
+        ):
             api.baselines.authorization = dict((api.journal or {}).get("counters", {}))
             api.baselines.authorization_since = now
         self.supervision.wake.set()

@@ -20,12 +20,13 @@ import grp
 import ipaddress
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from frrdmvpn.adapters import trusted_files
 from frrdmvpn.adapters.api_front import UNKNOWN, Caller, UnixFront, tcp_caller
@@ -41,6 +42,7 @@ from frrdmvpn.api.backend import (
 )
 from frrdmvpn.api.config_tree import MODE_OF, config_tree, context_message
 from frrdmvpn.api.health import NOT_SERVING, SERVING, HealthService
+from frrdmvpn.api.operations import PeerOperations
 from frrdmvpn.api.reflection import ReflectionService
 from frrdmvpn.api.request_rules import BadRequestError
 from frrdmvpn.api.roles import (
@@ -112,7 +114,7 @@ _CODES: dict[type[Exception], grpc.StatusCode] = {
 }
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
     # a KeyError or IndexError is a bug in a handler, not a peer or revision not found
     if not isinstance(exc, KeyError | IndexError):
         for cls, code in _CODES.items():
@@ -122,17 +124,26 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) ->
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {exc}")
 
 
-def guarded(fn: Any) -> Any:
+# The generated stubs give each service its own private context class; handlers use only
+# what grpc.aio's has.
+RpcContext = Any
+S = TypeVar("S")
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
+
+
+def guarded(
+    fn: Callable[[S, Req, RpcContext], Awaitable[Resp]],
+) -> Callable[[S, Req, RpcContext], Awaitable[Resp]]:
     """Map the backend's exceptions to status codes; never let one end the server."""
 
-    async def wrapper(self: Any, request: Any, context: Any) -> Any:
+    async def wrapper(self: S, request: Req, context: RpcContext) -> Resp:
         try:
             return await fn(self, request, context)
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as exc:  # every error gets a status
             await _abort(context, exc)
-            return None
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -148,7 +159,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         return self.backend.store.clock()
 
     @guarded
-    async def GetNode(self, request: Any, context: Any) -> Any:
+    async def GetNode(
+        self, request: state_service_pb2.GetNodeRequest, context: RpcContext
+    ) -> state_service_pb2.GetNodeResponse:
         node = self.backend.node_summary()
         _stamp(node, self._now())
         role = (
@@ -177,7 +190,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         return [builder.full_peer(p.key.local_nbma, p.key.remote_nbma) or p for p in peers]
 
     @guarded
-    async def ListPeers(self, request: Any, context: Any) -> Any:
+    async def ListPeers(
+        self, request: state_service_pb2.ListPeersRequest, context: RpcContext
+    ) -> state_service_pb2.ListPeersResponse:
         peers = self._select(request.filter, request.view)
         scope = request_rules.scope("peers", request.filter)
         page, token = request_rules.page(
@@ -195,7 +210,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         return out
 
     @guarded
-    async def GetPeer(self, request: Any, context: Any) -> Any:
+    async def GetPeer(
+        self, request: state_service_pb2.GetPeerRequest, context: RpcContext
+    ) -> state_service_pb2.GetPeerResponse:
         which = request.WhichOneof("peer")
         if which is None:
             raise BadRequestError("peer: give remote_nbma or tunnel_address")
@@ -212,7 +229,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         raise LookupError(f"no peer with {which} {wanted}")
 
     @guarded
-    async def ListNhrpCache(self, request: Any, context: Any) -> Any:
+    async def ListNhrpCache(
+        self, request: state_service_pb2.ListNhrpCacheRequest, context: RpcContext
+    ) -> state_service_pb2.ListNhrpCacheResponse:
         net = None
         if request.protocol_prefix:
             try:
@@ -255,7 +274,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         return out
 
     @guarded
-    async def ListNhs(self, request: Any, context: Any) -> Any:
+    async def ListNhs(
+        self, request: state_service_pb2.ListNhsRequest, context: RpcContext
+    ) -> state_service_pb2.ListNhsResponse:
         out = state_service_pb2.ListNhsResponse()
         for n in self.backend.store.items(wpb.EVENT_KIND_NHS):
             assert isinstance(n, nhrp_pb2.Nhs)
@@ -265,7 +286,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         return out
 
     @guarded
-    async def ListShortcuts(self, request: Any, context: Any) -> Any:
+    async def ListShortcuts(
+        self, request: state_service_pb2.ListShortcutsRequest, context: RpcContext
+    ) -> state_service_pb2.ListShortcutsResponse:
         shortcuts = await self.backend.shortcuts(request.interface)
         page, token = request_rules.page(
             shortcuts, lambda s: s.prefix, request.page_size, request.page_token, "shortcuts"
@@ -277,7 +300,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         return out
 
     @guarded
-    async def GetNhrpTraffic(self, request: Any, context: Any) -> Any:
+    async def GetNhrpTraffic(
+        self, request: state_service_pb2.GetNhrpTrafficRequest, context: RpcContext
+    ) -> state_service_pb2.GetNhrpTrafficResponse:
         """nhrpd 8.4 exports no message counters: each tunnel says ``available = false``."""
         config = self.backend.running_config()
         out = state_service_pb2.GetNhrpTrafficResponse()
@@ -287,7 +312,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         return out
 
     @guarded
-    async def ListOspfNeighbors(self, request: Any, context: Any) -> Any:
+    async def ListOspfNeighbors(
+        self, request: state_service_pb2.ListOspfNeighborsRequest, context: RpcContext
+    ) -> state_service_pb2.ListOspfNeighborsResponse:
         out = state_service_pb2.ListOspfNeighborsResponse()
         neighbors = await self.backend.ospf_neighbors(request.interface)
         out.ospf_available = neighbors is not None
@@ -306,11 +333,15 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         return out
 
     @guarded
-    async def GetGuardStatus(self, request: Any, context: Any) -> Any:
+    async def GetGuardStatus(
+        self, request: state_service_pb2.GetGuardStatusRequest, context: RpcContext
+    ) -> state_service_pb2.GetGuardStatusResponse:
         return state_service_pb2.GetGuardStatusResponse(guard=self.backend.guard_status())
 
     @guarded
-    async def GetAuthorizationStatus(self, request: Any, context: Any) -> Any:
+    async def GetAuthorizationStatus(
+        self, request: state_service_pb2.GetAuthorizationStatusRequest, context: RpcContext
+    ) -> state_service_pb2.GetAuthorizationStatusResponse:
         b = self.backend
         return state_service_pb2.GetAuthorizationStatusResponse(
             policy=b.authorization_policy(),
@@ -320,7 +351,9 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         )
 
     @guarded
-    async def ListAuthorizationDecisions(self, request: Any, context: Any) -> Any:
+    async def ListAuthorizationDecisions(
+        self, request: state_service_pb2.ListAuthorizationDecisionsRequest, context: RpcContext
+    ) -> state_service_pb2.ListAuthorizationDecisionsResponse:
         remote = (
             request_rules.address(request.remote_nbma, "remote_nbma") if request.remote_nbma else ""
         )
@@ -399,7 +432,7 @@ def _comment(comment: str) -> str:
 class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
     backend: Backend
 
-    def _datastore(self, value: Any) -> str:
+    def _datastore(self, value: config_pb2.ConfigDatastore.ValueType) -> str:
         ds = self.backend.datastores
         name = _DATASTORES.get(value)
         if name is None:
@@ -417,7 +450,9 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         return text
 
     @guarded
-    async def GetConfig(self, request: Any, context: Any) -> Any:
+    async def GetConfig(
+        self, request: config_service_pb2.GetConfigRequest, context: RpcContext
+    ) -> config_service_pb2.GetConfigResponse:
         which = request.WhichOneof("source")
         if which == "revision_number":
             rev = self.backend.datastores.revision(request.revision_number)
@@ -440,7 +475,9 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         return out
 
     @guarded
-    async def ValidateConfig(self, request: Any, context: Any) -> Any:
+    async def ValidateConfig(
+        self, request: config_service_pb2.ValidateConfigRequest, context: RpcContext
+    ) -> config_service_pb2.ValidateConfigResponse:
         which = request.WhichOneof("source")
         if which is None:
             raise BadRequestError("source: give text or datastore")
@@ -461,7 +498,9 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         return out
 
     @guarded
-    async def EditConfig(self, request: Any, context: Any) -> Any:
+    async def EditConfig(
+        self, request: config_service_pb2.EditConfigRequest, context: RpcContext
+    ) -> config_service_pb2.EditConfigResponse:
         ds = self.backend.datastores
         _check_candidate(ds, request.expected_candidate_digest)
         mode = MODE_OF.get(request.context.mode or config_pb2.CONFIG_MODE_GLOBAL)
@@ -493,7 +532,9 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         return out
 
     @guarded
-    async def DiscardCandidate(self, request: Any, context: Any) -> Any:
+    async def DiscardCandidate(
+        self, request: config_service_pb2.DiscardCandidateRequest, context: RpcContext
+    ) -> config_service_pb2.DiscardCandidateResponse:
         ds = self.backend.datastores
         _check_candidate(ds, request.expected_candidate_digest)
         ds.discard()
@@ -501,7 +542,12 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             candidate=revision_message(Revision(0, ds.candidate_text(), 0.0))
         )
 
-    async def _apply(self, text: str, request: Any, origin: str) -> Any:
+    async def _apply(
+        self,
+        text: str,
+        request: config_service_pb2.ApplyConfigRequest | config_service_pb2.RollbackConfigRequest,
+        origin: str,
+    ) -> config_pb2.ApplyResult:
         ds = self.backend.datastores
         report = await asyncio.to_thread(
             ds.apply_text,
@@ -514,7 +560,9 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         return apply_result(report)
 
     @guarded
-    async def ApplyConfig(self, request: Any, context: Any) -> Any:
+    async def ApplyConfig(
+        self, request: config_service_pb2.ApplyConfigRequest, context: RpcContext
+    ) -> config_service_pb2.ApplyConfigResponse:
         which = request.WhichOneof("source")
         if which is None:
             raise BadRequestError("source: give text or datastore")
@@ -526,7 +574,9 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         )
 
     @guarded
-    async def SaveConfig(self, request: Any, context: Any) -> Any:
+    async def SaveConfig(
+        self, request: config_service_pb2.SaveConfigRequest, context: RpcContext
+    ) -> config_service_pb2.SaveConfigResponse:
         path, kept = await asyncio.to_thread(
             self.backend.datastores.save, request.expected_running_digest
         )
@@ -538,7 +588,9 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         )
 
     @guarded
-    async def RollbackConfig(self, request: Any, context: Any) -> Any:
+    async def RollbackConfig(
+        self, request: config_service_pb2.RollbackConfigRequest, context: RpcContext
+    ) -> config_service_pb2.RollbackConfigResponse:
         which = request.WhichOneof("target")
         targets = {
             config_service_pb2.ROLLBACK_TARGET_SAVED: "saved",
@@ -560,7 +612,9 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         )
 
     @guarded
-    async def ListConfigRevisions(self, request: Any, context: Any) -> Any:
+    async def ListConfigRevisions(
+        self, request: config_service_pb2.ListConfigRevisionsRequest, context: RpcContext
+    ) -> config_service_pb2.ListConfigRevisionsResponse:
         revs = [revision_message(r) for r in reversed(self.backend.datastores.revisions)]
         page, token = request_rules.page(
             revs,
@@ -580,7 +634,7 @@ def _check_candidate(ds: Datastores, expected: str) -> None:
         raise ConflictError("the candidate changed meanwhile; read it again")
 
 
-def _mask_tree(statements: Any) -> None:
+def _mask_tree(statements: Iterable[config_pb2.ConfigStatement]) -> None:
     """Mask the secrets of a statement tree (what :func:`mask_text` does to its text)."""
     for statement in statements:
         statement.text = mask_line(statement.text)
@@ -592,7 +646,7 @@ def _mask_tree(statements: Any) -> None:
 @dataclass
 class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
     backend: Backend
-    operations: Any  # frrdmvpn.api.operations.Operations (clear, reinitiate, counters)
+    operations: PeerOperations
 
     def _targets(self, sel: types_pb2.PeerSelector) -> list[peer_pb2.Peer]:
         which = sel.WhichOneof("target")
@@ -617,7 +671,9 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
         return found
 
     @guarded
-    async def ClearPeer(self, request: Any, context: Any) -> Any:
+    async def ClearPeer(
+        self, request: operations_service_pb2.ClearPeerRequest, context: RpcContext
+    ) -> operations_service_pb2.ClearPeerResponse:
         scopes = {
             operations_service_pb2.CLEAR_SCOPE_NHRP: (True, False),
             operations_service_pb2.CLEAR_SCOPE_IPSEC: (False, True),
@@ -639,12 +695,16 @@ class OperationsServicer(operations_service_pb2_grpc.OperationsServiceServicer):
         return operations_service_pb2.ClearPeerResponse(results=results)
 
     @guarded
-    async def ReinitiatePeer(self, request: Any, context: Any) -> Any:
+    async def ReinitiatePeer(
+        self, request: operations_service_pb2.ReinitiatePeerRequest, context: RpcContext
+    ) -> operations_service_pb2.ReinitiatePeerResponse:
         results = await self.operations.reinitiate(self._targets(request.peer))
         return operations_service_pb2.ReinitiatePeerResponse(results=results)
 
     @guarded
-    async def ClearCounters(self, request: Any, context: Any) -> Any:
+    async def ClearCounters(
+        self, request: operations_service_pb2.ClearCountersRequest, context: RpcContext
+    ) -> operations_service_pb2.ClearCountersResponse:
         if request.scope not in operations_service_pb2.CounterScope.values() or not request.scope:
             raise BadRequestError("scope: give PEERS, GUARD, AUTHORIZATION, NHRP_TRAFFIC or ALL")
         peers = self._targets(request.peer) if request.peer.WhichOneof("target") else None
@@ -660,7 +720,9 @@ class WatchServicer(watch_service_pb2_grpc.WatchServiceServicer):
     backend: Backend
     caller: Callable[[Any], Caller] = lambda context: UNKNOWN
 
-    def _subscribe(self, request: Any, principal: str) -> tuple[Subscription, float | None]:
+    def _subscribe(
+        self, request: watch_service_pb2.WatchRequest, principal: str
+    ) -> tuple[Subscription, float | None]:
         """Check the request and register the stream (before its snapshot is read)."""
         f = request_rules.peer_filter(request.peer_filter, "peer_filter")
         if request.peer_view not in peer_pb2.PeerView.values():
@@ -689,7 +751,9 @@ class WatchServicer(watch_service_pb2_grpc.WatchServiceServicer):
             raise BadRequestError(str(exc)) from exc
         return sub, heartbeat
 
-    async def Watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
+    async def Watch(
+        self, request: watch_service_pb2.WatchRequest, context: RpcContext
+    ) -> AsyncIterator[watch_service_pb2.WatchResponse]:
         try:
             sub, heartbeat = self._subscribe(request, self.caller(context).principal)
         except (BadRequestError, TooManyWatchesError) as exc:
@@ -792,7 +856,7 @@ class ApiServer:
     def __init__(  # noqa: PLR0917 - each listener's place and owner
         self,
         backend: Backend,
-        operations: Any,
+        operations: PeerOperations,
         socket_path: Path = SOCKET,
         group: str | None = GROUP,
         tcp: str | None = None,
