@@ -1,9 +1,13 @@
 """The lab on a kernel that has GRE and ESP: one network namespace and private mounts per node.
 
-Every command for a node runs through :meth:`Lab.argv`: ``ip netns exec`` (a fresh mount
-namespace) plus bind mounts of the node's own /etc/frr, /etc/swanctl, /etc/strongswan.conf,
-/var/log and finally /run, so zebra, nhrpd, ospfd, charon, vtysh and swanctl all run with
-their default paths and reach their own node's daemons.
+Every command for a node runs through :meth:`Lab.argv` in the node's namespaces: its network
+namespace and a mount namespace with bind mounts of the node's own /etc/frr, /etc/swanctl,
+/etc/strongswan.conf, /var/log and finally /run, so zebra, nhrpd, ospfd, charon, vtysh and
+swanctl all run with their default paths and reach their own node's daemons. Each node keeps
+one such mount namespace, held by an anchor process (``sleep infinity``, its pid in the node's
+directory), and a command enters it with ``nsenter``: two programs per command instead of the
+eight of ``ip netns exec`` + ``sh`` + five ``mount``s, which under TCG cost 2.0 s a command
+(0.2 s with the anchor). Without a live anchor a command builds the namespace itself.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from lab import pki
 from lab import topology as topo
 from lab.topology import NODES, Node
 
+NETNS_DIR = Path("/run/netns")  # where `ip netns add` names network namespaces
+ANCHOR_PID = "anchor.pid"  # in a node's directory: the process holding its mount namespace
 STATE_DIR = Path(os.environ.get("FRRDMVPN_LAB_DIR", "/var/tmp/frrdmvpn-lab/native"))
 TIMEOUT = float(os.environ.get("LAB_TIMEOUT", "120"))
 MODE = os.environ.get("FRRDMVPN_LAB_PROTECT", "frrdmvpn")
@@ -182,6 +188,13 @@ class Lab:
     def argv(self, name: str, cmd: Sequence[str]) -> list[str]:
         """argv that runs ``cmd`` inside node ``name`` (netns + private mounts)."""
         n = topo.node(name)
+        anchor = self._anchor(n)
+        if anchor is not None:
+            return ["nsenter", "-t", str(anchor), "-m", "-n", "--", *cmd]
+        return self._namespaced_argv(n, cmd)
+
+    def _namespaced_argv(self, n: Node, cmd: Sequence[str]) -> list[str]:
+        """argv that enters ``n``'s network namespace and builds its mount namespace."""
         return [
             "ip",
             "netns",
@@ -195,6 +208,37 @@ class Lab:
             "sh",
             *cmd,
         ]
+
+    def _anchor(self, n: Node) -> int | None:
+        """The pid of node ``n``'s anchor, if it lives in ``n``'s network namespace."""
+        try:
+            pid = int((self.node_dir(n) / ANCHOR_PID).read_text())
+            held = os.stat(f"/proc/{pid}/ns/net")
+            own = os.stat(NETNS_DIR / n.netns)
+        except (OSError, ValueError):
+            return None
+        return pid if (held.st_dev, held.st_ino) == (own.st_dev, own.st_ino) else None
+
+    def _start_anchor(self, n: Node) -> None:
+        """Node ``n``'s anchor: a process that holds the node's mount namespace."""
+        proc = subprocess.Popen(
+            self._namespaced_argv(n, ["sleep", "infinity"]),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+        def ready() -> bool:  # the mounts are made once the shell has become `sleep`
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise LabError(f"{n.name}'s anchor exited ({proc.returncode}): {err.strip()}")
+            with contextlib.suppress(OSError):
+                return Path(f"/proc/{proc.pid}/comm").read_text().strip() == "sleep"
+            return False
+
+        wait_for(f"{n.name}'s anchor", ready, 60)
+        (self.node_dir(n) / ANCHOR_PID).write_text(f"{proc.pid}\n")
 
     def run(
         self, name: str, cmd: Sequence[str], check: bool = True, timeout: float = TIMEOUT
@@ -229,8 +273,10 @@ class Lab:
         return self.state_file.exists()
 
     def namespaces(self) -> list[str]:
-        out = _sh(["ip", "netns", "list"]).stdout
-        return [line.split()[0] for line in out.splitlines() if line.startswith(topo.NS_PREFIX)]
+        """The lab's named network namespaces (as ``ip netns list`` finds them)."""
+        with contextlib.suppress(FileNotFoundError):
+            return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(topo.NS_PREFIX))
+        return []
 
     def up(self) -> dict[str, float]:
         """Build the lab; returns timings of its phases (seconds)."""
@@ -430,6 +476,7 @@ class Lab:
             ],
         )
         _batch(n.netns, topo.node_commands(n, self.mode))
+        self._start_anchor(n)
         if self.mode == "frrdmvpn":
             return  # the tunnel, its sysctls and nhrpd's hooks come from `frrdmvpnd apply`
         sysctls = [f"{k}={v}" for k, v in topo.SYSCTLS]
@@ -587,9 +634,24 @@ class Lab:
         self._spawn(n, argv, "frrdmvpnd.log")
 
     def _install_guards(self, nodes: tuple[Node, ...] = NODES) -> None:
-        """frrdmvpn's fail-closed guards, before charon or nhrpd can send anything."""
-        for n in nodes:
-            self.run(n.name, topo.guard_argv(self.program("frrdmvpnd"), n))
+        """frrdmvpn's fail-closed guards, before charon or nhrpd can send anything (the nodes
+        at once: each is a Python program's start-up, seconds under TCG)."""
+        running = {
+            n.name: subprocess.Popen(
+                self.argv(n.name, topo.guard_argv(self.program("frrdmvpnd"), n)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in nodes
+        }
+        failed = {}
+        for name, proc in running.items():
+            out, err = proc.communicate(timeout=TIMEOUT)
+            if proc.returncode != 0:
+                failed[name] = f"({proc.returncode}): {(err or out).strip()}"
+        if failed:
+            raise LabError(f"frrdmvpnd guard install failed: {failed}")
 
     def _start_proxy(self, nodes: tuple[Node, ...] = NODES) -> None:
         """frrdmvpn's enforcement process: nhrpd's VICI proxy and event socket."""
@@ -658,12 +720,23 @@ class Lab:
                     wait_for(f"{d} on {n.name}", vty.exists)
 
     def pids(self) -> dict[str, list[int]]:
-        """Processes living in each lab namespace."""
-        found: dict[str, list[int]] = {}
+        """Processes living in each lab namespace (as ``ip netns pids`` finds them: the
+        process's network namespace is the named one, same device and inode)."""
+        names: dict[tuple[int, int], str] = {}
         for ns in self.namespaces():
-            out = _sh(["ip", "netns", "pids", ns], check=False).stdout
-            found[ns] = [int(p) for p in out.split()]
-        return found
+            with contextlib.suppress(OSError):
+                st = os.stat(NETNS_DIR / ns)
+                names[(st.st_dev, st.st_ino)] = ns
+        found: dict[str, list[int]] = {ns: [] for ns in names.values()}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                st = os.stat(f"/proc/{entry.name}/ns/net")
+                held = names.get((st.st_dev, st.st_ino))
+                if held is not None:
+                    found[held].append(int(entry.name))
+        return {ns: sorted(pids) for ns, pids in found.items()}
 
     def down(self) -> None:
         """Kill the lab's processes (only those in its namespaces), delete namespaces and files."""
@@ -696,7 +769,10 @@ class Lab:
         result: dict[str, Any] = {"up": self.is_up(), "nodes": {}}
         for n in NODES:
             names = []
+            anchor = self._anchor(n)
             for pid in pids.get(n.netns, []):
+                if pid == anchor:
+                    continue
                 with contextlib.suppress(OSError):
                     names.append(Path(f"/proc/{pid}/comm").read_text().strip())
             result["nodes"][n.name] = sorted(names)

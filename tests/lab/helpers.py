@@ -27,8 +27,10 @@ __all__ = [
     "Pinger",
     "capture_underlay",
     "child_sas",
+    "conns",
     "guard_status",
     "ike_ids_to",
+    "ike_sas",
     "nhrp_cache",
     "ping",
     "protected_peer",
@@ -51,9 +53,13 @@ def protected_peer(lab: Lab, node: str, nbma: str) -> bool:
 
 
 def ike_ids_to(lab: Lab, node: str, remote: str) -> list[str]:
-    """Unique ids of the ESTABLISHED IKE_SAs ``node`` has with ``remote``."""
-    listed = lab.run(node, ["swanctl", "--list-sas"]).stdout
-    return re.findall(rf"dmvpn: #(\d+), ESTABLISHED.*\n.*\n\s+remote '{re.escape(remote)}'", listed)
+    """Unique ids of the ESTABLISHED IKE_SAs of ``dmvpn`` that ``node`` has with the remote
+    identity ``remote``, in charon's order (what ``swanctl --list-sas`` shows)."""
+    return [
+        str(ike["uniqueid"])
+        for ike in ike_sas(lab, node)
+        if ike["name"] == "dmvpn" and ike["state"] == "ESTABLISHED" and ike["remote-id"] == remote
+    ]
 
 
 def ping(lab: Lab, node: str, src: str, dst: str, count: int = 1) -> bool:
@@ -71,25 +77,45 @@ def _text(v: Any) -> Any:
     return v
 
 
-def child_sas(lab: Lab, node: str) -> list[dict[str, Any]]:
-    """Every CHILD_SA charon on ``node`` reports over VICI, with its IKE SA's endpoints."""
+@contextmanager
+def _vici(lab: Lab, node: str) -> Iterator[vici.Session]:
+    """A VICI session with ``node``'s charon at the path swanctl uses (through frrdmvpn's proxy
+    where it runs): what swanctl would list, without its seconds of start-up under TCG."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(str(lab.vici_socket(node)))
     try:
-        session = vici.Session(sock)
-        children = []
-        for ike_sas in session.list_sas():
-            for ike in _text(ike_sas).values():
-                for child in ike.get("child-sas", {}).values():
-                    child["local-host"] = ike["local-host"]
-                    child["remote-host"] = ike["remote-host"]
-                    child["ike-state"] = ike["state"]
-                    child["ike-id"] = ike["uniqueid"]
-                    child["remote-id"] = ike.get("remote-id", "")
-                    children.append(child)
-        return children
+        yield vici.Session(sock)
     finally:
         sock.close()
+
+
+def ike_sas(lab: Lab, node: str) -> list[dict[str, Any]]:
+    """Every IKE_SA charon on ``node`` reports over VICI, with its connection's name."""
+    with _vici(lab, node) as session:
+        return [
+            dict(ike, name=name) for sas in session.list_sas() for name, ike in _text(sas).items()
+        ]
+
+
+def conns(lab: Lab, node: str) -> dict[str, Any]:
+    """The connections charon on ``node`` has loaded, by name (``swanctl --list-conns``)."""
+    with _vici(lab, node) as session:
+        loaded = [_text(conn) for conn in session.list_conns()]
+    return {name: conn for each in loaded for name, conn in each.items()}
+
+
+def child_sas(lab: Lab, node: str) -> list[dict[str, Any]]:
+    """Every CHILD_SA charon on ``node`` reports over VICI, with its IKE SA's endpoints."""
+    children = []
+    for ike in ike_sas(lab, node):
+        for child in ike.get("child-sas", {}).values():
+            child["local-host"] = ike["local-host"]
+            child["remote-host"] = ike["remote-host"]
+            child["ike-state"] = ike["state"]
+            child["ike-id"] = ike["uniqueid"]
+            child["remote-id"] = ike.get("remote-id", "")
+            children.append(child)
+    return children
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 
 from lab import topology as topo
 from lab.netns import Lab
-from tests.lab.helpers import nhrp_cache, ping, wait_for
+from tests.lab.helpers import conns, ike_sas, nhrp_cache, ping, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
@@ -85,8 +85,7 @@ def test_nodes_are_configured_only_by_their_frrdmvpn_conf(lab: Lab) -> None:
         assert "interface dmvpn0" in running
         assert "tunnel protection vici profile dmvpn" in running
         assert f"ospf router-id {n.overlay.ip}" in running
-        conns = lab.run(n.name, ["swanctl", "--list-conns"]).stdout
-        assert "dmvpn: IKEv2" in conns
+        assert conns(lab, n.name)["dmvpn"]["version"] == "IKEv2"
         link = json.loads(lab.run(n.name, ["ip", "-j", "-d", "link", "show", "dmvpn0"]).stdout)
         info = link[0]["linkinfo"]["info_data"]
         assert (info["ikey"], info["local"], link[0]["mtu"]) == ("0.0.0.42", str(n.nbma.ip), 1400)
@@ -98,12 +97,15 @@ def test_nodes_are_configured_only_by_their_frrdmvpn_conf(lab: Lab) -> None:
 
 def _state(lab: Lab, name: str) -> dict[str, object]:
     """What FRR, charon and the kernel hold for the node (minus counters and timers)."""
-    sas = lab.run(name, ["swanctl", "--list-sas"]).stdout
     link = json.loads(lab.run(name, ["ip", "-j", "-d", "link", "show", "dmvpn0"]).stdout)[0]
     return {
         "frr": _running(lab, name),
-        "conns": lab.run(name, ["swanctl", "--list-conns"]).stdout,
-        "ike_sas": sorted(re.findall(r"^dmvpn: #(\d+), ESTABLISHED", sas, re.M)),
+        "conns": conns(lab, name),
+        "ike_sas": sorted(
+            ike["uniqueid"]
+            for ike in ike_sas(lab, name)
+            if ike["name"] == "dmvpn" and ike["state"] == "ESTABLISHED"
+        ),
         "link": {k: link.get(k) for k in ("ifindex", "mtu", "flags", "linkinfo")},
         "addresses": lab.run(name, ["ip", "-4", "-o", "addr", "show", "dev", "dmvpn0"]).stdout,
         "iptables": lab.run(name, ["iptables", "-S"]).stdout,
@@ -262,12 +264,12 @@ def test_a_failure_part_way_restores_the_previous_state(lab: Lab) -> None:
         broken,
     )
     _conf(lab, "spoke2").write_text(broken)
-    before = (_running(lab, "spoke2"), lab.run("spoke2", ["swanctl", "--list-conns"]).stdout)
+    before = (_running(lab, "spoke2"), conns(lab, "spoke2"))
     done = lab.apply("spoke2", check=False)
     assert done.returncode == 1, done.stdout
     assert "previous state restored" in done.stderr, done.stderr
     assert "private-key /etc/swanctl/private/garbage.key: charon refused" in done.stderr
     link = json.loads(lab.run("spoke2", ["ip", "-j", "link", "show", "dmvpn0"]).stdout)
     assert link[0]["mtu"] == 1400
-    after = (_running(lab, "spoke2"), lab.run("spoke2", ["swanctl", "--list-conns"]).stdout)
+    after = (_running(lab, "spoke2"), conns(lab, "spoke2"))
     assert after == before
