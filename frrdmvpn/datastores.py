@@ -25,11 +25,11 @@ from pathlib import Path
 
 from frrdmvpn.adapters import config_store
 from frrdmvpn.apply import ApplyError, Ports, apply
+from frrdmvpn.config.canonical_text import render
 from frrdmvpn.config.diagnostics import Diagnostic
 from frrdmvpn.config.edit import apply_line
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context
-from frrdmvpn.config.render import render
 from frrdmvpn.config.secrets import MASK
 from frrdmvpn.config.swan import connection_names
 from frrdmvpn.config.validate import FileCheck, check

@@ -29,7 +29,7 @@ from frrdmvpn.guards import GuardKeeper
 from frrdmvpn.node_ports import check_trustpoint_file, real_ports
 from frrdmvpn.supervision import Service, ensure_guard
 
-log = logging.getLogger("frrdmvpn.daemon")
+log = logging.getLogger(__name__)
 
 
 def _node_addresses(args: argparse.Namespace, text: str | None) -> tuple[str, list[str]]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from frrdmvpn.codec.vty import Reply, ReplyDecoder, VtyWireError, encode_command
+from frrdmvpn.codec.vty import Reply, ReplyDecoder, VtyWireError, encode_command, table
 from frrdmvpn.core.supervisor import Backoff, NhrpBinding, PeerKey
 
 RUN_DIR = Path("/run/frr")
@@ -483,12 +483,6 @@ class NhrpTables:
     sas: dict[PeerKey, int]
     cache: list[dict[str, Any]]
     nhs: list[dict[str, Any]]
-
-
-def table(data: Any) -> list[dict[str, Any]]:
-    """The entries of nhrpd's ``{"table": [...]}`` JSON (none if it has another shape)."""
-    table = data.get("table", []) if isinstance(data, dict) else []
-    return [e for e in table if isinstance(e, dict)] if isinstance(table, list) else []
 
 
 async def nhrp_tables(frr: Frr | None = None, *, connect: bool = True) -> NhrpTables:

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from frrdmvpn.adapters.vtysh import table
 from frrdmvpn.codec.vici import Message, ViciWireError, text, texts
+from frrdmvpn.codec.vty import table
 from frrdmvpn.config.model import tunnel_name
 from frrdmvpn.core.supervisor import Role, State, SupervisedPeer
 from frrdmvpn.v1 import ipsec_pb2, nhrp_pb2, ospf_pb2, peer_pb2, types_pb2

@@ -491,7 +491,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         out = config_service_pb2.ValidateConfigResponse(valid=config is not None)
         out.diagnostics.extend(diagnostic_message(d) for d in findings)
         if config is not None:
-            from frrdmvpn.config.render import render  # noqa: PLC0415
+            from frrdmvpn.config.canonical_text import render  # noqa: PLC0415
 
             canonical = render(config)
             out.canonical_text = canonical if request.reveal_secrets else mask_text(canonical)

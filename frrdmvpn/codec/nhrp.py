@@ -415,11 +415,21 @@ def _pack_cie(cie: Cie, nbma_size: int, proto_size: int) -> bytes:
     return head + nbma + sub + proto
 
 
+def _address_sizes(afn: int, protocol: int) -> tuple[int, int]:
+    """The NBMA and protocol address sizes of ``afn`` and ``protocol`` (encoding side)."""
+    return (
+        _address_size(_NBMA_SIZE, "ar$afn", afn),
+        _address_size(_PROTOCOL_SIZE, "ar$pro.type", protocol),
+    )
+
+
+def _pack_cies(cies: Iterable[Cie], nbma_size: int, proto_size: int) -> bytes:
+    return b"".join(_pack_cie(cie, nbma_size, proto_size) for cie in cies)
+
+
 def pack_cies(cies: Iterable[Cie], *, afn: int = AFN_IPV4, protocol: int = ETHERTYPE_IPV4) -> bytes:
     """CIEs on the wire, as in the mandatory part or a Responder/Transit/NAT extension."""
-    nbma_size = _address_size(_NBMA_SIZE, "ar$afn", afn)
-    proto_size = _address_size(_PROTOCOL_SIZE, "ar$pro.type", protocol)
-    return b"".join(_pack_cie(cie, nbma_size, proto_size) for cie in cies)
+    return _pack_cies(cies, *_address_sizes(afn, protocol))
 
 
 def _pack_extensions(extensions: tuple[Extension, ...]) -> bytes:
@@ -441,8 +451,7 @@ def encode(pkt: Packet) -> bytes:
 
     Raises ``ValueError`` for a model that cannot be put on the wire.
     """
-    nbma_size = _address_size(_NBMA_SIZE, "ar$afn", pkt.afn)
-    proto_size = _address_size(_PROTOCOL_SIZE, "ar$pro.type", pkt.protocol)
+    nbma_size, proto_size = _address_sizes(pkt.afn, pkt.protocol)
     src_nbma = _pack_address("source NBMA address", pkt.src_nbma, nbma_size)
     src_sub = _check_subaddress("source NBMA subaddress", pkt.src_nbma_subaddress)
     src_proto = _pack_address("source protocol address", pkt.src_proto, proto_size)
@@ -456,7 +465,7 @@ def encode(pkt: Packet) -> bytes:
             _check_uint("flags", pkt.flags, 16),
             _check_uint("request id", pkt.request_id, 32),
         )
-        body = b"".join(_pack_cie(cie, nbma_size, proto_size) for cie in pkt.cies)
+        body = _pack_cies(pkt.cies, nbma_size, proto_size)
     elif isinstance(pkt, ErrorIndication):
         head = _INDICATION.pack(
             len(src_proto),

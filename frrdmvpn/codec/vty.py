@@ -12,12 +12,15 @@
 
 One command is sent at a time and its reply awaited before the next: the daemon drops
 whatever follows some commands in its read buffer.
+
+:func:`table` reads the ``{"table": [...]}`` shape of nhrpd's ``show ... json`` replies.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 #: Longest command text accepted (bytes, without its NUL): 3.5 KiB with the NUL, one
 #: read chunk (512 bytes) below the daemon's 4096-byte command buffer.
@@ -141,3 +144,9 @@ class ReplyDecoder:
     def pending(self) -> int:
         """Bytes held for a reply not complete yet."""
         return len(self._buf)
+
+
+def table(data: Any) -> list[dict[str, Any]]:
+    """The entries of nhrpd's ``{"table": [...]}`` JSON (none if it has another shape)."""
+    table = data.get("table", []) if isinstance(data, dict) else []
+    return [e for e in table if isinstance(e, dict)] if isinstance(table, list) else []

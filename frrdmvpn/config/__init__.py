@@ -7,7 +7,7 @@ Language (reference: ``docs/config.md``):
   the table of statements (drives parsing, ``?`` help and the reference);
 * :mod:`.edit` — apply one line (``no``/``default`` forms included) in a mode context:
   the shell's primitive; :mod:`.parse` — a whole file (indentation = sub-modes);
-* :mod:`.render` — the canonical text; :mod:`.diagnostics`, :mod:`.source` — findings
+* :mod:`.canonical_text` — the canonical text; :mod:`.diagnostics`, :mod:`.source` — findings
   and where they point; :mod:`.validate` — semantic rules;
 * :mod:`.defaults` — frrdmvpn's defaults and the effective value of every setting.
 

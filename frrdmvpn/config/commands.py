@@ -16,7 +16,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, TypeVar
 
-from frrdmvpn.config import render
+from frrdmvpn.config import canonical_text
 from frrdmvpn.config.grammar import (
     END,
     Area,
@@ -448,7 +448,7 @@ def _nhs_add(config: Config, ctx: Context, args: Args) -> Outcome:
             entries = (*i.nhrp_nhs, nhs)
         return dataclasses.replace(i, nhrp_nhs=entries)
 
-    return Outcome(_edit(config, ctx, edit), key=render.nhs_line(nhs))
+    return Outcome(_edit(config, ctx, edit), key=canonical_text.nhs_line(nhs))
 
 
 def _nhs_remove(config: Config, ctx: Context, args: Args) -> Outcome:
@@ -474,7 +474,7 @@ def _map_add(config: Config, ctx: Context, args: Args) -> Outcome:
             return i
         return dataclasses.replace(i, nhrp_maps=(*i.nhrp_maps, entry))
 
-    return Outcome(_edit(config, ctx, edit), key=render.map_line(entry))
+    return Outcome(_edit(config, ctx, edit), key=canonical_text.map_line(entry))
 
 
 def _map_remove(config: Config, ctx: Context, args: Args) -> Outcome:
@@ -508,7 +508,7 @@ def _multicast(add: bool) -> Handler:
 
         address = None if target == DYNAMIC else target
         assert address is None or isinstance(address, IPv4Address)
-        return Outcome(_edit(config, ctx, edit), key=render.map_multicast_line(address))
+        return Outcome(_edit(config, ctx, edit), key=canonical_text.map_multicast_line(address))
 
     return handler
 
@@ -762,7 +762,7 @@ def _identity(args: Args, with_mask: bool = False) -> IkeIdentity:
             raise LineError(f"{value} is not an IPv4 address", "value", "A.B.C.D")
         if mask is not None and not with_mask:
             raise LineError("no mask here", "mask", "<cr>")
-        return AddressIdentity(value, None if mask is None else render.netmask(mask))
+        return AddressIdentity(value, None if mask is None else canonical_text.netmask(mask))
     if not isinstance(value, str) or not is_fqdn(value):
         raise LineError(f"{value} is not a host name", "value", "FQDN")
     if mask is not None:
@@ -816,7 +816,7 @@ def _match_remote(add: bool) -> Handler:
             assert identity is not None
             return dataclasses.replace(p, match_remote=(*p.match_remote, identity))
 
-        key = None if identity is None else render.match_remote_line(identity)
+        key = None if identity is None else canonical_text.match_remote_line(identity)
         return Outcome(_edit(config, ctx, edit), key=key)
 
     return handler
@@ -1062,7 +1062,7 @@ def _network(add: bool) -> Handler:
                 return o
             return dataclasses.replace(o, networks=(*o.networks, OspfNetwork(prefix, area)))
 
-        key = None if area is None else render.network_line(OspfNetwork(prefix, area))
+        key = None if area is None else canonical_text.network_line(OspfNetwork(prefix, area))
         return Outcome(_edit(config, ctx, edit), key=key)
 
     return handler
@@ -1080,7 +1080,7 @@ def _passive(add: bool) -> Handler:
                 return o
             return dataclasses.replace(o, passive_interfaces=(*rest, name))
 
-        return Outcome(_edit(config, ctx, edit), key=render.passive_line(name))
+        return Outcome(_edit(config, ctx, edit), key=canonical_text.passive_line(name))
 
     return handler
 

@@ -8,7 +8,7 @@ frrdmvpn default is *on* are tri-state (``None`` default, ``True`` configured,
 
 Collections are tuples in configuration order; named items (interfaces, keyrings,
 profiles ...) are unique by name, list items (NHS, maps, OSPF networks ...) unique by
-value. The parser keeps both invariants; :func:`frrdmvpn.config.render.render` keeps
+value. The parser keeps both invariants; :func:`frrdmvpn.config.canonical_text.render` keeps
 the order, so ``parse(render(m)) == m``.
 
 Interface naming: ``interface TunnelN`` is the Linux link ``dmvpnN`` (``Tunnel0`` ->

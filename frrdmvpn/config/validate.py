@@ -16,6 +16,14 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from frrdmvpn.config import defaults
+from frrdmvpn.config.canonical_text import (
+    map_line,
+    match_remote_line,
+    network_line,
+    nhs_line,
+    passive_line,
+    render,
+)
 from frrdmvpn.config.diagnostics import Diagnostic, Severity, sort_key
 from frrdmvpn.config.grammar import is_ifname
 from frrdmvpn.config.model import (
@@ -36,14 +44,6 @@ from frrdmvpn.config.model import (
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.parse import parse
 from frrdmvpn.config.policy import psk_identity_problems
-from frrdmvpn.config.render import (
-    map_line,
-    match_remote_line,
-    network_line,
-    nhs_line,
-    passive_line,
-    render,
-)
 from frrdmvpn.config.source import SourceMap, Span
 from frrdmvpn.config.swan import AEAD, TrustpointFile, trustpoint_files
 from frrdmvpn.core.authorize import PolicyMode

@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 from hypothesis import strategies as st
 
 from frrdmvpn.config import commands as cmd
+from frrdmvpn.config.canonical_text import netmask
 from frrdmvpn.config.model import (
     AddressIdentity,
     AuthMethod,
@@ -34,7 +35,6 @@ from frrdmvpn.config.model import (
     Trustpoint,
     TunnelInterface,
 )
-from frrdmvpn.config.render import netmask
 from frrdmvpn.core.authorize import PolicyMode
 
 

@@ -14,10 +14,10 @@ from google.protobuf.message import Message
 from cli.session import Session
 from frrdmvpn.api.backend import diagnostic_message
 from frrdmvpn.api.config_tree import config_tree, context_message
+from frrdmvpn.config.canonical_text import render
 from frrdmvpn.config.edit import apply_line
 from frrdmvpn.config.modes import Context
 from frrdmvpn.config.parse import parse_strict
-from frrdmvpn.config.render import render
 from frrdmvpn.config.secrets import mask_text
 from frrdmvpn.v1 import (
     config_pb2,

@@ -35,8 +35,8 @@ PEER = Context(Mode.IKEV2_KEYRING_PEER, ("lab", "any"))
 
 # Where a secret field may be read, and what the code does with it.
 READERS = {
-    ("frrdmvpn/config/render.py", "_keyring"): "writes the configuration text",
-    ("frrdmvpn/config/render.py", "interface_lines"): "writes the configuration text",
+    ("frrdmvpn/config/canonical_text.py", "_keyring"): "writes the configuration text",
+    ("frrdmvpn/config/canonical_text.py", "interface_lines"): "writes the configuration text",
     ("frrdmvpn/config/swan.py", "_shared"): "puts the key in charon's load-shared message",
     ("frrdmvpn/config/validate.py", "_Checker.keys"): "checks that a key exists",
     ("frrdmvpn/config/validate.py", "_Checker.limits"): "measures a key against VICI's limit",
@@ -45,8 +45,8 @@ READERS = {
     ("frrdmvpn/config/policy.py", "psk_identity_problems"): "compares keys to find shared ones",
 }
 TEXT_WRITERS = {
-    ("frrdmvpn/config/render.py", "_keyring"),
-    ("frrdmvpn/config/render.py", "interface_lines"),
+    ("frrdmvpn/config/canonical_text.py", "_keyring"),
+    ("frrdmvpn/config/canonical_text.py", "interface_lines"),
 }
 LOGGING = {"debug", "info", "warning", "error", "exception", "critical", "log"}
 

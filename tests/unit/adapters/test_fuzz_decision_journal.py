@@ -11,7 +11,6 @@ mutated.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import tempfile
 from pathlib import Path
@@ -23,27 +22,14 @@ from hypothesis import strategies as st
 from frrdmvpn.adapters.decision_journal import DecisionJournal, read
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.backend import Backend
-from frrdmvpn.codec.nhrp_events import AuthorizeBinding
 from frrdmvpn.core.authorize import Decision
 from frrdmvpn.datastores import Datastores
+from tests.fakes.nhrp_events import authorize_binding
 from tests.fuzzing import MARKS, assert_bounded, budget, mutations
 
 pytestmark = MARKS
 
-EVENT = AuthorizeBinding(
-    eventid=7,
-    type="dynamic",
-    old_type="invalid",
-    num_nhs=0,
-    interface="gre1",
-    local_addr=ipaddress.ip_address("192.0.2.1"),
-    vc_initiated=False,
-    local_nbma=ipaddress.ip_address("198.51.100.1"),
-    local_cert=b"",
-    remote_addr=ipaddress.ip_address("192.0.2.11"),
-    remote_nbma=ipaddress.ip_address("198.51.100.11"),
-    remote_cert=b"",
-)
+EVENT = authorize_binding()
 
 
 def _written() -> dict[str, Any]:

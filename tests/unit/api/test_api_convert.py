@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from frrdmvpn.adapters.vtysh import table
 from frrdmvpn.api import convert
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.state import Observed, StateBuilder
 from frrdmvpn.api.tables import Store
 from frrdmvpn.codec.vici import Message
+from frrdmvpn.codec.vty import table
 from frrdmvpn.core.supervisor import Role, State, SupervisedPeer
 from frrdmvpn.v1 import ipsec_pb2, nhrp_pb2, peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb

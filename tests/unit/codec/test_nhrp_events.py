@@ -15,6 +15,7 @@ from frrdmvpn.codec.nhrp_events import (
     encode_reply,
     parse_event,
 )
+from tests.fakes.nhrp_events import authorize_binding
 
 pytestmark = pytest.mark.unit
 
@@ -50,20 +51,7 @@ AUTHORIZE_FIELDS = {
     "remote_nbma": "198.51.100.11",
     "remote_cert": "3003020107",
 }
-AUTHORIZE_MODEL = AuthorizeBinding(
-    eventid=7,
-    type="dynamic",
-    old_type="invalid",
-    num_nhs=0,
-    interface="gre1",
-    local_addr=ipaddress.IPv4Address("192.0.2.1"),
-    vc_initiated=False,
-    local_nbma=ipaddress.IPv4Address("198.51.100.1"),
-    local_cert=b"",
-    remote_addr=ipaddress.IPv4Address("192.0.2.11"),
-    remote_nbma=ipaddress.IPv4Address("198.51.100.11"),
-    remote_cert=b"\x30\x03\x02\x01\x07",
-)
+AUTHORIZE_MODEL = authorize_binding(remote_cert=b"\x30\x03\x02\x01\x07")
 
 
 def _with(**changes: str | None) -> dict[str, str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from frrdmvpn.config.canonical_text import render
 from frrdmvpn.config.commands import COMMANDS
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.frrdiff import diff
@@ -21,7 +22,6 @@ from frrdmvpn.config.kernel import desired_kernel
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse
 from frrdmvpn.config.policy import authorization_policy
-from frrdmvpn.config.render import render
 from frrdmvpn.config.swan import connection_names, desired_swan
 from frrdmvpn.config.validate import CODES, check, validate
 from frrdmvpn.core.authorize import Policy, PolicyMode

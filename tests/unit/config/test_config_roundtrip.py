@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from frrdmvpn.config import commands as cmd
+from frrdmvpn.config.canonical_text import render
 from frrdmvpn.config.edit import apply_line
 from frrdmvpn.config.frr import render_frr
 from frrdmvpn.config.frrdiff import diff
@@ -15,7 +16,6 @@ from frrdmvpn.config.model import (
 )
 from frrdmvpn.config.modes import ROOT
 from frrdmvpn.config.parse import parse
-from frrdmvpn.config.render import render
 from frrdmvpn.config.validate import validate
 from tests.fakes.configs import configs
 from tests.fuzzing import budget

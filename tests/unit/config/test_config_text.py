@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from frrdmvpn.config.canonical_text import render
 from frrdmvpn.config.diagnostics import Diagnostic
 from frrdmvpn.config.edit import apply_line
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.parse import parse, parse_strict
-from frrdmvpn.config.render import render
 from frrdmvpn.config.secrets import mask_text
 from frrdmvpn.config.text import first_refused, lines, printable
 from frrdmvpn.config.validate import check

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from frrdmvpn.adapters.trusted_files import UntrustedFileError
+from frrdmvpn.config.canonical_text import render
 from frrdmvpn.config.diagnostics import Diagnostic, Severity, errors
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse
 from frrdmvpn.config.policy import authorization_policy
-from frrdmvpn.config.render import render
 from frrdmvpn.config.swan import TrustpointFile
 from frrdmvpn.config.validate import CODES, check, validate
 

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from frrdmvpn.config import commands as cmd
 from frrdmvpn.config import diagnostics
+from frrdmvpn.config.canonical_text import render
 from frrdmvpn.config.diagnostics import ConfigError, Diagnostic, errors
 from frrdmvpn.config.parse import decode
-from frrdmvpn.config.render import render
 from frrdmvpn.config.validate import check
 from tests.fuzzing import MARKS, budget, mutations
 

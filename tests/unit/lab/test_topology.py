@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters.vtysh import extract_json
+from frrdmvpn.config.canonical_text import render
 from frrdmvpn.config.policy import authorization_policy
-from frrdmvpn.config.render import render
 from frrdmvpn.config.validate import check
 from lab import topology as topo
 from lab.netns import Lab
