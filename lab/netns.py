@@ -411,6 +411,7 @@ class Lab:
             raise LabError(f"{n.name} is already in the lab")
         self._write_node_files(n)
         self.build_node(n)
+        self._start_anchor(n)
         if self.mode == "frrdmvpn":
             self._install_guards((n,))
         self._start_charon((n,))
@@ -463,6 +464,7 @@ class Lab:
         _batch(ul, topo.underlay_commands())
         for n in NODES:
             self.build_node(n)
+            self._start_anchor(n)
 
     def build_node(self, n: Node) -> None:
         """Node ``n``'s namespace, its veth on the underlay bridge, addresses and LAN."""
@@ -476,7 +478,6 @@ class Lab:
             ],
         )
         _batch(n.netns, topo.node_commands(n, self.mode))
-        self._start_anchor(n)
         if self.mode == "frrdmvpn":
             return  # the tunnel, its sysctls and nhrpd's hooks come from `frrdmvpnd apply`
         sysctls = [f"{k}={v}" for k, v in topo.SYSCTLS]
