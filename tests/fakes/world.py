@@ -169,3 +169,33 @@ def example(name: str) -> Config:
 
 
 SPOKE = example("lab-spoke1.conf")
+
+
+def certificate_mode(text: str, *, certificate: str, private_key: str, ca_certificate: str) -> str:
+    """``text``, a lab example with pre-shared keys, in authorization mode certificate: both
+    ends sign with trustpoint tp (these three files), any FQDN under corp.example is admitted."""
+    text = text[: text.index("frrdmvpn authorization")] + "frrdmvpn authorization certificate\n"
+    trustpoint = (
+        f"crypto pki trustpoint tp\n certificate {certificate}\n"
+        f" private-key {private_key}\n ca-certificate {ca_certificate}\n!\n"
+    )
+    return (
+        text.replace("crypto ikev2 proposal", trustpoint + "crypto ikev2 proposal", 1)
+        .replace(" authentication local pre-share", " authentication local rsa-sig")
+        .replace(" authentication remote pre-share", " authentication remote rsa-sig")
+        .replace(" keyring local lab\n", " pki trustpoint tp\n")
+        .replace(
+            " match identity remote address 0.0.0.0\n",
+            " match identity remote fqdn domain corp.example\n",
+        )
+    )
+
+
+def spoke_sourced_by_address(directory: Path) -> Path:
+    """lab-spoke1.conf written as ``directory``/frrdmvpn.conf with tunnel source 198.51.100.11
+    instead of eth0 (no interface lookup needed)."""
+    path = directory / "frrdmvpn.conf"
+    text = (EXAMPLES / "lab-spoke1.conf").read_text()
+    assert " tunnel source eth0\n" in text
+    path.write_text(text.replace(" tunnel source eth0\n", " tunnel source 198.51.100.11\n"))
+    return path

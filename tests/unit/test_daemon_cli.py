@@ -16,22 +16,18 @@ from frrdmvpn.adapters import config_store
 from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.application.frrdmvpnd import _guard, build_parser, main
 from frrdmvpn.config.charon_socket import DROPIN, render_dropin
+from tests.fakes.world import spoke_sourced_by_address
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "debian/frrdmvpn.conf"  # the package's conffile: every line a comment
-SPOKE = ROOT / "docs/examples/lab-spoke1.conf"
 
 
 @pytest.fixture
 def spoke(tmp_path: Path) -> Path:
     """A spoke whose tunnel source is an address (no interface lookup needed)."""
-    path = tmp_path / "frrdmvpn.conf"
-    text = SPOKE.read_text()
-    assert " tunnel source eth0\n" in text
-    path.write_text(text.replace(" tunnel source eth0\n", " tunnel source 198.51.100.11\n"))
-    return path
+    return spoke_sourced_by_address(tmp_path)
 
 
 @pytest.fixture

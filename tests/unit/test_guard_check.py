@@ -30,21 +30,18 @@ from tests.fakes.guard_commands import (
     _installed_answer,
     _table_json,
 )
+from tests.fakes.world import spoke_sourced_by_address
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-SPOKE = ROOT / "docs/examples/lab-spoke1.conf"
 MISSING = "frrdmvpnd: the guards for 198.51.100.11 are missing: GRE could leave in clear text"
 
 
 @pytest.fixture
 def spoke(tmp_path: Path) -> Path:
     """A valid spoke whose tunnel source is 198.51.100.11 (no interface lookup)."""
-    path = tmp_path / "frrdmvpn.conf"
-    text = SPOKE.read_text()
-    assert " tunnel source eth0\n" in text
-    path.write_text(text.replace(" tunnel source eth0\n", " tunnel source 198.51.100.11\n"))
+    path = spoke_sourced_by_address(tmp_path)
     assert frrdmvpnd.main(["validate", "-c", str(path)]) == 0
     return path
 

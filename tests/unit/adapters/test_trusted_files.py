@@ -15,7 +15,7 @@ from frrdmvpn.adapters.trusted_files import MAX_BYTES, UntrustedFileError, check
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse
 from frrdmvpn.datastores import ApplyOutcome, Datastores
-from tests.fakes.world import EXAMPLES, World
+from tests.fakes.world import EXAMPLES, World, certificate_mode
 
 pytestmark = [
     pytest.mark.unit,
@@ -162,21 +162,11 @@ def test_symbolic_links_root_made_are_followed_others_are_refused(
 
 
 def cert_config(directory: Path, key: Path | str) -> str:
-    text = (EXAMPLES / "lab-spoke1.conf").read_text()
-    text = text[: text.index("frrdmvpn authorization")] + "frrdmvpn authorization certificate\n"
-    trustpoint = (
-        f"crypto pki trustpoint tp\n certificate {directory}/spoke.pem\n"
-        f" private-key {key}\n ca-certificate {directory}/ca.pem\n!\n"
-    )
-    return (
-        text.replace("crypto ikev2 proposal", trustpoint + "crypto ikev2 proposal", 1)
-        .replace(" authentication local pre-share", " authentication local rsa-sig")
-        .replace(" authentication remote pre-share", " authentication remote rsa-sig")
-        .replace(" keyring local lab\n", " pki trustpoint tp\n")
-        .replace(
-            " match identity remote address 0.0.0.0\n",
-            " match identity remote fqdn domain corp.example\n",
-        )
+    return certificate_mode(
+        (EXAMPLES / "lab-spoke1.conf").read_text(),
+        certificate=f"{directory}/spoke.pem",
+        private_key=str(key),
+        ca_certificate=f"{directory}/ca.pem",
     )
 
 

@@ -54,6 +54,7 @@ from tests.fakes.api_node import (
     run,
     tunnel,
 )
+from tests.fakes.world import certificate_mode
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 
@@ -442,24 +443,8 @@ def test_only_an_administrator_has_the_files_a_text_names_checked(tmp_path: Path
     """Issue 14 hole 5: ValidateConfig checks the trustpoint files as the apply would, but
     only for an administrator: for an operator, root's answers about a path of its choice
     (exists? whose? how big?) would be an oracle."""
-    text = HUB_TEXT[: HUB_TEXT.index("frrdmvpn authorization")] + (
-        "frrdmvpn authorization certificate\n"
-    )
-    text = (
-        text.replace(
-            "crypto ikev2 proposal",
-            "crypto pki trustpoint tp\n certificate /c.pem\n"
-            " private-key /root/secret\n ca-certificate /ca.pem\n!\ncrypto ikev2 "
-            "proposal",
-            1,
-        )
-        .replace(" authentication local pre-share", " authentication local rsa-sig")
-        .replace(" authentication remote pre-share", " authentication remote rsa-sig")
-        .replace(" keyring local lab\n", " pki trustpoint tp\n")
-        .replace(
-            " match identity remote address 0.0.0.0\n",
-            " match identity remote fqdn domain corp.example\n",
-        )
+    text = certificate_mode(
+        HUB_TEXT, certificate="/c.pem", private_key="/root/secret", ca_certificate="/ca.pem"
     )
     checked: list[str] = []
 

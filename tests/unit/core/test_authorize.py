@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from frrdmvpn.codec.nhrp_events import AuthorizeBinding
 from frrdmvpn.codec.x509 import (
     DerError,
     SubjectAltNames,
@@ -29,6 +28,7 @@ from frrdmvpn.core.authorize import (
     gre_protection_problem,
     protects_gre,
 )
+from tests.fakes.nhrp_events import authorize_binding as event
 from tests.fuzzing import budget
 from tests.unit.certgen import issue, tlv
 
@@ -87,32 +87,6 @@ HUB_NBMA = "198.51.100.1"
 SPOKE1_NBMA = "198.51.100.11"
 SPOKE1_ADDR = "192.0.2.11"
 SUBNET = net("192.0.2.0/24")
-
-
-def event(
-    remote_addr: str | None = SPOKE1_ADDR,
-    remote_nbma: str | None = SPOKE1_NBMA,
-    local_nbma: str | None = HUB_NBMA,
-    remote_cert: bytes = b"",
-    local_addr: str | None = "192.0.2.1",
-) -> AuthorizeBinding:
-    def addr(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-        return None if value is None else ip(value)
-
-    return AuthorizeBinding(
-        eventid=7,
-        type="dynamic",
-        old_type="invalid",
-        num_nhs=0,
-        interface="gre1",
-        local_addr=addr(local_addr),
-        vc_initiated=False,
-        local_nbma=addr(local_nbma),
-        local_cert=b"",
-        remote_addr=addr(remote_addr),
-        remote_nbma=addr(remote_nbma),
-        remote_cert=remote_cert,
-    )
 
 
 # A CHILD_SA exactly as charon lists the one protecting hub <-> spoke1 GRE.

@@ -22,6 +22,7 @@ from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.validate import check
 from frrdmvpn.core.authorize import ChildSa, Decision, Policy, PolicyMode, authorize
 from tests.fakes.charon import scripted_charon
+from tests.fakes.nhrp_events import authorize_binding
 from tests.unit.certgen import issue
 
 pytestmark = pytest.mark.unit
@@ -66,20 +67,7 @@ def rogue_sa(identity: str) -> ChildSa:
 
 def claim(address: str) -> AuthorizeBinding:
     """spoke3's registration claiming ``address`` (spoke2's is 192.0.2.12)."""
-    return AuthorizeBinding(
-        eventid=1,
-        type="dynamic",
-        old_type="invalid",
-        num_nhs=0,
-        interface="gre1",
-        local_addr=ip("192.0.2.1"),
-        vc_initiated=False,
-        local_nbma=ip(HUB),
-        local_cert=b"",
-        remote_addr=ip(address),
-        remote_nbma=ip(ROGUE),
-        remote_cert=b"",
-    )
+    return authorize_binding(eventid=1, local_nbma=HUB, remote_addr=address, remote_nbma=ROGUE)
 
 
 def decide(
