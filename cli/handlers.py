@@ -1,4 +1,4 @@
-"""What each command of the tree does: ``HANDLERS[name](session, command) -> lines``.
+"""What each command of the tree does: ``handler(session, command) -> lines``.
 
 Show handlers fetch the API's messages and hand them to the renderers (``cli.render``,
 imported when first used) or, after ``| json``, to ``as_json``. A handler that cannot do
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -19,8 +18,7 @@ from cli import pipes
 from cli.api import AUTHORIZATION_FAILED, error_text
 from cli.debug import ALL_OFF, OFF, ON
 from cli.errors import ShellError
-from cli.parse import Parsed
-from cli.tree import Level
+from cli.parsed import Handler, Level, Parsed
 from frrdmvpn.config.modes import ROOT
 from frrdmvpn.v1 import config_pb2
 
@@ -28,18 +26,6 @@ if TYPE_CHECKING:
     from cli.session import Session
 
 BANNER = "Enter configuration commands, one per line.  End with CNTL/Z."
-
-Handler = Callable[["Session", Parsed], list[str]]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handler(name: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[name] = fn
-        return fn
-
-    return register
-
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -91,7 +77,6 @@ def _check(results: list[Any]) -> list[str]:
 # --- show -----------------------------------------------------------------------------------
 
 
-@handler("show_dmvpn")
 def show_dmvpn(session: Session, command: Parsed) -> list[str]:
     detail = command.flag("detail")
     peers = session.api.peers(full=detail)
@@ -101,7 +86,6 @@ def show_dmvpn(session: Session, command: Parsed) -> list[str]:
     return render(session, "show_dmvpn", node, peers, detail=detail)
 
 
-@handler("show_ip_nhrp")
 def show_ip_nhrp(session: Session, command: Parsed) -> list[str]:
     entries = session.api.nhrp_cache()
     if wants_json(command):
@@ -109,7 +93,6 @@ def show_ip_nhrp(session: Session, command: Parsed) -> list[str]:
     return render(session, "show_ip_nhrp", entries, detail=command.flag("detail"))
 
 
-@handler("show_ip_nhrp_brief")
 def show_ip_nhrp_brief(session: Session, command: Parsed) -> list[str]:
     entries = session.api.nhrp_cache()
     if wants_json(command):
@@ -117,7 +100,6 @@ def show_ip_nhrp_brief(session: Session, command: Parsed) -> list[str]:
     return render(session, "show_ip_nhrp_brief", entries)
 
 
-@handler("show_ip_nhrp_nhs")
 def show_ip_nhrp_nhs(session: Session, command: Parsed) -> list[str]:
     nhs = session.api.nhs()
     if wants_json(command):
@@ -126,7 +108,6 @@ def show_ip_nhrp_nhs(session: Session, command: Parsed) -> list[str]:
     return render(session, "show_ip_nhrp_nhs", node, nhs, detail=command.flag("detail"))
 
 
-@handler("show_ip_nhrp_traffic")
 def show_ip_nhrp_traffic(session: Session, command: Parsed) -> list[str]:
     response = session.api.nhrp_traffic()
     if wants_json(command):
@@ -134,7 +115,6 @@ def show_ip_nhrp_traffic(session: Session, command: Parsed) -> list[str]:
     return render(session, "show_ip_nhrp_traffic", response)
 
 
-@handler("show_crypto_session")
 def show_crypto_session(session: Session, command: Parsed) -> list[str]:
     remote = command.text("remote")
     filters = {"remote_nbma_addresses": [remote]} if remote else {}
@@ -144,7 +124,6 @@ def show_crypto_session(session: Session, command: Parsed) -> list[str]:
     return render(session, "show_crypto_session", peers, detail=command.flag("detail"))
 
 
-@handler("show_crypto_ipsec_sa")
 def show_crypto_ipsec_sa(session: Session, command: Parsed) -> list[str]:
     peer = command.text("peer")
     peers = session.api.peers(full=True)
@@ -153,7 +132,6 @@ def show_crypto_ipsec_sa(session: Session, command: Parsed) -> list[str]:
     return render(session, "show_crypto_ipsec_sa", peers, peer=peer)
 
 
-@handler("show_crypto_ikev2_sa")
 def show_crypto_ikev2_sa(session: Session, command: Parsed) -> list[str]:
     peers = session.api.peers(full=True)
     if wants_json(command):
@@ -161,7 +139,6 @@ def show_crypto_ikev2_sa(session: Session, command: Parsed) -> list[str]:
     return render(session, "show_crypto_ikev2_sa", peers)
 
 
-@handler("show_ip_ospf_neighbor")
 def show_ip_ospf_neighbor(session: Session, command: Parsed) -> list[str]:
     response = session.api.ospf_neighbors()
     if wants_json(command):
@@ -169,7 +146,6 @@ def show_ip_ospf_neighbor(session: Session, command: Parsed) -> list[str]:
     return render(session, "show_ip_ospf_neighbor", response)
 
 
-@handler("show_frrdmvpn_guard")
 def show_frrdmvpn_guard(session: Session, command: Parsed) -> list[str]:
     guard = session.api.guard()
     if wants_json(command):
@@ -177,7 +153,6 @@ def show_frrdmvpn_guard(session: Session, command: Parsed) -> list[str]:
     return render(session, "show_frrdmvpn_guard", guard)
 
 
-@handler("show_frrdmvpn_authorization")
 def show_frrdmvpn_authorization(session: Session, command: Parsed) -> list[str]:
     status = session.api.authorization()
     decisions = session.api.decisions()
@@ -212,14 +187,14 @@ def _interface_statement(tree: Any, name: str) -> Any:
     return None
 
 
-@handler("show_running_config")
 def show_running_config(session: Session, command: Parsed) -> list[str]:
     """Secrets masked (``<removed>``); ``unmasked`` asks for them in clear, which only an
     administrator's connection gets (else ``Command authorization failed.``)."""
     response = session.api.get_config("running", reveal_secrets=command.flag("unmasked"))
     if wants_json(command):
         return as_json(session, response)
-    interface = command.text("interface")
+    number = command.args.get("interface")
+    interface = None if number is None else f"Tunnel{number}"
     if interface is not None:
         statement = _interface_statement(response.tree, interface)
         if statement is None:
@@ -240,7 +215,6 @@ def show_running_config(session: Session, command: Parsed) -> list[str]:
     return framed(body)
 
 
-@handler("show_startup_config")
 def show_startup_config(session: Session, command: Parsed) -> list[str]:
     try:
         response = session.api.get_config("saved", reveal_secrets=command.flag("unmasked"))
@@ -256,7 +230,6 @@ def show_startup_config(session: Session, command: Parsed) -> list[str]:
     return [f"Using {size} bytes", "!", *body, "end"]
 
 
-@handler("write_memory")
 def write_memory(session: Session, command: Parsed) -> list[str]:
     try:
         session.api.save()
@@ -269,15 +242,13 @@ def write_memory(session: Session, command: Parsed) -> list[str]:
 
 # --- modes ----------------------------------------------------------------------------------
 
-_NOT_VIA_DO = {"configure", "enable", "disable", "exit"}
-
 
 def _no_do(command: Parsed) -> None:
-    if command.via_do and command.handler in _NOT_VIA_DO:
+    """Refuse the commands that change the level when typed after ``do``."""
+    if command.via_do and command.handler in (configure, enable, disable, exit_):
         raise ShellError("% This command cannot be run through 'do'")
 
 
-@handler("configure")
 def configure(session: Session, command: Parsed) -> list[str]:
     """Configuration mode; an operator's connection is refused like IOS refuses a command
     AAA does not authorize (the daemon refuses every change of an operator anyway)."""
@@ -288,21 +259,18 @@ def configure(session: Session, command: Parsed) -> list[str]:
     return [BANNER]
 
 
-@handler("enable")
 def enable(session: Session, command: Parsed) -> list[str]:
     _no_do(command)
     session.level = Level.PRIV
     return []
 
 
-@handler("disable")
 def disable(session: Session, command: Parsed) -> list[str]:
     _no_do(command)
     session.level = Level.USER
     return []
 
 
-@handler("exit")
 def exit_(session: Session, command: Parsed) -> list[str]:
     _no_do(command)
     session.debugger.stop()
@@ -310,12 +278,10 @@ def exit_(session: Session, command: Parsed) -> list[str]:
     return []
 
 
-@handler("end")
 def end(session: Session, command: Parsed) -> list[str]:
     return session.end().lines
 
 
-@handler("config_exit")
 def config_exit(session: Session, command: Parsed) -> list[str]:
     if session.context == ROOT:
         return session.end().lines
@@ -326,7 +292,6 @@ def config_exit(session: Session, command: Parsed) -> list[str]:
 # --- terminal -------------------------------------------------------------------------------
 
 
-@handler("terminal_length")
 def terminal_length(session: Session, command: Parsed) -> list[str]:
     value = command.args.get("lines")
     assert isinstance(value, int)
@@ -334,7 +299,6 @@ def terminal_length(session: Session, command: Parsed) -> list[str]:
     return []
 
 
-@handler("terminal_width")
 def terminal_width(session: Session, command: Parsed) -> list[str]:
     value = command.args.get("columns")
     assert isinstance(value, int)
@@ -342,13 +306,11 @@ def terminal_width(session: Session, command: Parsed) -> list[str]:
     return []
 
 
-@handler("terminal_monitor")
 def terminal_monitor(session: Session, command: Parsed) -> list[str]:
     session.monitor = True
     return []
 
 
-@handler("show_terminal")
 def show_terminal(session: Session, command: Parsed) -> list[str]:
     return [
         f"Length: {session.length} lines, Width: {session.width} columns",
@@ -356,7 +318,6 @@ def show_terminal(session: Session, command: Parsed) -> list[str]:
     ]
 
 
-@handler("show_history")
 def show_history(session: Session, command: Parsed) -> list[str]:
     return [f"  {line}" for line in session.history]
 
@@ -371,7 +332,6 @@ def _uptime(seconds: float) -> str:
     return ", ".join(parts)
 
 
-@handler("show_version")
 def show_version(session: Session, command: Parsed) -> list[str]:
     node = session.api.node()
     if wants_json(command):
@@ -390,19 +350,16 @@ def show_version(session: Session, command: Parsed) -> list[str]:
 # --- clear ----------------------------------------------------------------------------------
 
 
-@handler("clear_crypto_session")
 def clear_crypto_session(session: Session, command: Parsed) -> list[str]:
     remote = command.text("remote") or ""
     return _check(session.api.clear(remote_nbma=remote, scope="ipsec"))
 
 
-@handler("clear_ip_nhrp")
 def clear_ip_nhrp(session: Session, command: Parsed) -> list[str]:
     address = command.text("address") or ""
     return _check(session.api.clear(tunnel_address=address, scope="nhrp"))
 
 
-@handler("clear_dmvpn_session")
 def clear_dmvpn_session(session: Session, command: Parsed) -> list[str]:
     peer = command.text("peer") or ""
     static = command.flag("static")
@@ -415,7 +372,6 @@ def clear_dmvpn_session(session: Session, command: Parsed) -> list[str]:
     return _check(results)
 
 
-@handler("clear_frrdmvpn_counters")
 def clear_frrdmvpn_counters(session: Session, command: Parsed) -> list[str]:
     session.api.clear_counters("all")
     return []
@@ -440,24 +396,18 @@ def _undebug(*categories: str) -> Handler:
     return run
 
 
-def _undebug_all(session: Session, command: Parsed) -> list[str]:
+def undebug_all(session: Session, command: Parsed) -> list[str]:
     session.debugger.stop()
     return [ALL_OFF]
 
 
-HANDLERS.update(
-    {
-        "debug_dmvpn": _debug("dmvpn"),
-        "debug_nhrp": _debug("nhrp"),
-        "debug_all": _debug("dmvpn", "nhrp"),
-        "undebug_dmvpn": _undebug("dmvpn"),
-        "undebug_nhrp": _undebug("nhrp"),
-        "undebug_all": _undebug_all,
-    }
-)
+debug_dmvpn = _debug("dmvpn")
+debug_nhrp = _debug("nhrp")
+debug_all = _debug("dmvpn", "nhrp")
+undebug_dmvpn = _undebug("dmvpn")
+undebug_nhrp = _undebug("nhrp")
 
 
-@handler("show_debugging")
 def show_debugging(session: Session, command: Parsed) -> list[str]:
     out: list[str] = []
     for category, title in (("dmvpn", "DMVPN"), ("nhrp", "NHRP")):

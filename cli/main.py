@@ -32,8 +32,8 @@ from typing import Any, TextIO
 from cli import pager
 from cli.api import ShellClient
 from cli.debug import ALL_OFF
+from cli.parsed import Level
 from cli.session import Output, Session
-from cli.tree import Level
 from frrdmvpn import __version__
 from frrdmvpn.client import ADMIN_TARGET, DEFAULT_TARGET, DEFAULT_TIMEOUT, default_target
 
@@ -184,7 +184,8 @@ def _stdin_lines(stream: TextIO) -> Iterable[str]:
 
 def _with_json(session: Session, line: str) -> str:
     """``line | json`` when that is a command (a show command without a modifier)."""
-    from cli.parse import Parsed, parse  # noqa: PLC0415
+    from cli.parse import parse  # noqa: PLC0415
+    from cli.parsed import Parsed  # noqa: PLC0415
 
     if "|" in line or session.level is Level.CONFIG:
         return line

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from cli.parse import Pipe
+from cli.parsed import Pipe
 
 FILTERS = ("begin", "count", "exclude", "include", "section")
 

@@ -25,28 +25,30 @@ from cli import pipes
 from cli.api import ShellApi, context_from_pb, error_text
 from cli.debug import Debugger
 from cli.errors import ShellError
-from cli.handlers import HANDLERS
 from cli.pager import DEFAULT_WIDTH
 from cli.parse import (
-    INCOMPLETE,
-    INVALID,
-    Completion,
-    Failure,
     LineKind,
-    Parsed,
     config_complete,
+    config_failure,
     config_help,
     config_line_kind,
     exec_complete,
     exec_help,
-    failure_lines,
-    grammar_help,
-    is_keyword,
     parse,
-    tokenize,
 )
-from cli.tree import Level
-from frrdmvpn.config.modes import ROOT, Context
+from cli.parsed import Level, Parsed
+from frrdmvpn.command_engine.grammar import Failure, FailureKind
+from frrdmvpn.command_engine.ios_text import (
+    INCOMPLETE,
+    INVALID,
+    Completion,
+    ambiguous,
+    caret,
+    failure_lines,
+)
+from frrdmvpn.command_engine.tokens import tokenize
+from frrdmvpn.config.modes import ROOT, Context, Mode
+from frrdmvpn.config.text import first_refused
 from frrdmvpn.v1 import config_pb2
 
 
@@ -159,7 +161,7 @@ class Session:
                 return Output()
             kind = config_line_kind(line, self.context.mode)
             if kind is LineKind.AMBIGUOUS:
-                return Output([f'% Ambiguous command:  "{line.strip()}"'], ok=False)
+                return Output([ambiguous(line)], ok=False)
             if kind is LineKind.CONFIG:
                 return self._config_line(line)
         parsed = parse(line, self.level)
@@ -171,9 +173,8 @@ class Session:
 
     def run(self, command: Parsed) -> Output:
         """Run a parsed command (its handler, then its ``|`` modifier)."""
-        handler = HANDLERS[command.handler]
         try:
-            lines = handler(self, command)
+            lines = command.handler(self, command)
             if command.pipe is not None:
                 lines = pipes.apply(command.pipe, lines)
         except ShellError as exc:
@@ -221,39 +222,24 @@ class Session:
         return Output(out, ok=ok, page=False)
 
     def _refused(self, line: str, diagnostic: Any) -> list[str]:
-        """IOS's message for a refused configuration line."""
-        message = str(diagnostic.message)
-        if message.startswith("incomplete command"):
+        """IOS's message for a configuration line the daemon refused: what the grammar
+        says of the line (matched here by the same engine), else the daemon's words under
+        the token they are about (a handler's refusal, a refused character)."""
+        failure = None if first_refused(line) is not None else config_failure(line, self.mode)
+        if failure is not None and failure.kind is FailureKind.INCOMPLETE:
             return [INCOMPLETE, ""]
-        if message.startswith("ambiguous abbreviation"):
-            return [f'% Ambiguous command:  "{line.strip()}"']
+        if failure is not None and failure.kind is FailureKind.AMBIGUOUS:
+            return [ambiguous(line)]
+        if failure is not None and failure.kind is not FailureKind.REFUSED:
+            return [caret(failure.offset, len(self.prompt)), INVALID, ""]
         if not diagnostic.HasField("column"):
-            return [f"% {message}"]
-        column = int(diagnostic.column) - 1
-        generic = message in ("invalid input", "unexpected extra input") or message.startswith(
-            "unknown command"
-        )
-        if generic:
-            column += _config_bad_index(line, column, self.context)
-        caret = " " * (len(self.prompt) + column) + "^"
-        return [caret, INVALID if generic else f"% {message}", ""]
+            return [f"% {diagnostic.message}"]
+        return [caret(int(diagnostic.column) - 1, len(self.prompt)), f"% {diagnostic.message}", ""]
 
-
-def _config_bad_index(line: str, column: int, context: Context) -> int:
-    """Where, inside the refused word at ``column``, no keyword of the mode fits any more."""
-    tokens = tokenize(line)
-    before = [t.text for t in tokens if t.start < column]
-    word = next((t.text for t in tokens if t.start == column), "")
-    entries = grammar_help(context.mode, before)  # after "no": the mode's first words
-    if any(not is_keyword(label) and label != "<cr>" for label, _ in entries):
-        return 0  # a typed value is possible there: point at the word
-    keywords = [label for label, _ in entries if is_keyword(label)]
-    if not before:
-        keywords += ["do", "end", "exit", "no", "default"]
-    for end in range(len(word), 0, -1):
-        if any(k.startswith(word[:end].lower()) for k in keywords):
-            return end if end < len(word) else 0
-    return 0
+    @property
+    def mode(self) -> Mode:
+        """The configuration mode the session is in."""
+        return self.context.mode
 
 
 _APPLY_OUTCOME = config_pb2.ApplyOutcome

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from cli.api import AUTHORIZATION_FAILED
 from cli.handlers import BANNER
-from cli.parse import INCOMPLETE, INVALID
-from cli.tree import PIPE, Level, children, commands
+from cli.parsed import Level
+from cli.tree import PIPE, children, commands
+from frrdmvpn.command_engine.ios_text import INCOMPLETE, INVALID
 from frrdmvpn.config.modes import Mode
 
 MARK = {Level.USER: "`>`", Level.PRIV: "`#`", Level.CONFIG: "`(config…)#`"}

@@ -204,8 +204,12 @@ def ident(selector: str) -> str:
         net = ipaddress.ip_network(prefix, strict=False)
     except ValueError:  # a range ("10.0.0.1..10.0.0.9") or "dynamic": print it as is
         return selector
-    proto = int(proto_word) if proto_word.isdigit() else _PROTOCOLS.get(proto_word, 0)
-    port = int(port_word) if port_word.isdigit() else 0
+    proto = (
+        int(proto_word)
+        if proto_word.isascii() and proto_word.isdigit()
+        else _PROTOCOLS.get(proto_word, 0)
+    )
+    port = int(port_word) if port_word.isascii() and port_word.isdigit() else 0
     return f"{net.network_address}/{net.netmask}/{proto}/{port}"
 
 

@@ -101,7 +101,8 @@ class ShownPolicy:
             and set(self.selector) == {"src", "dst", "proto"}
             and _network(self.selector["src"]) == policy.src
             and _network(self.selector["dst"]) == policy.dst
-            and _PROTO_NUMBERS.get(proto, int(proto) if proto.isdigit() else -1) == policy.proto
+            and _PROTO_NUMBERS.get(proto, int(proto) if proto.isascii() and proto.isdigit() else -1)
+            == policy.proto
             and self.action == policy.action
             and self.priority == policy.priority
             and self.ptype == "main"
@@ -532,6 +533,6 @@ def xfrm_stats(path: str = "/proc/net/xfrm_stat") -> dict[str, int]:
     with open(path) as f:
         for line in f:
             fields = line.split()
-            if len(fields) == 2 and fields[1].isdigit():
+            if len(fields) == 2 and fields[1].isascii() and fields[1].isdigit():
                 stats[fields[0]] = int(fields[1])
     return stats

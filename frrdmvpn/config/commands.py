@@ -16,34 +16,34 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, TypeVar
 
+from frrdmvpn.command_engine.grammar import Element, Opt, Param
+from frrdmvpn.command_engine.params import (
+    Choice,
+    IntRange,
+    Ipv4,
+    Line,
+    Mask,
+    ParamType,
+    Prefix,
+    Tunnel,
+    Whole,
+    Wildcard,
+    Word,
+)
 from frrdmvpn.config import canonical_text
 from frrdmvpn.config.grammar import (
     END,
     Area,
     Args,
-    Choice,
     Command,
-    Element,
     Grammar,
     Handler,
     Host,
     IfName,
-    IntRange,
-    Ipv4,
-    Line,
     LineError,
-    Mask,
-    Opt,
     Outcome,
-    Param,
-    ParamType,
-    Prefix,
     Secret,
     Source,
-    Tunnel,
-    Whole,
-    Wildcard,
-    Word,
     is_fqdn,
     parse_network,
 )
@@ -209,7 +209,7 @@ class _PassiveName(ParamType):
     label = "TunnelN|IFNAME"
 
     def read(self, token: str) -> object | None:
-        m = re.fullmatch(r"(?i)tunnel(\d{1,10})", token)
+        m = re.fullmatch(r"(?i)tunnel([0-9]{1,10})", token)
         if m is not None and int(m.group(1)) <= TUNNEL_NUMBER_MAX:
             return f"Tunnel{int(m.group(1))}"
         return IfName().read(token)
@@ -333,7 +333,7 @@ def _global() -> list[Command]:
         Command(g, ("hostname", NAME), _hostname, "Set the host name", _no_hostname),
         Command(
             g,
-            ("interface", Param("tunnel", Tunnel())),
+            ("interface", Param("tunnel", Tunnel(TUNNEL_NUMBER_MAX))),
             _interface_enter,
             "Configure an mGRE tunnel interface",
             _interface_remove,

@@ -19,15 +19,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from frrdmvpn.command_engine.grammar import Failure, FailureKind
+from frrdmvpn.command_engine.ios_text import NEGATIONS
+from frrdmvpn.command_engine.tokens import Token, tokenize
 from frrdmvpn.config import secrets
 from frrdmvpn.config.commands import GRAMMAR
 from frrdmvpn.config.diagnostics import Diagnostic
-from frrdmvpn.config.grammar import END, Failure, LineError, Outcome, Token, tokenize
+from frrdmvpn.config.grammar import END, Args, LineError, Outcome
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.text import EXPECTED, first_refused, message
-
-NEGATIONS = ("no", "default")
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def _apply(
     matched = GRAMMAR.match(context.mode, body, line, negated=negated, lenient=lenient)
     if isinstance(matched, Failure):
         raise _failure(matched, body, context.mode)
-    command, args = matched.command, matched.args
+    command, args = matched.command, Args(matched.values)
     hidden: set[int] = set()
     for secret in secrets.statements_of(command):
         if secret.param not in matched.positions:
@@ -189,7 +190,7 @@ def _failure(failure: Failure, body: tuple[Token, ...], mode: Mode) -> _Rejected
     if failure.index >= len(body):
         return _RejectedError(body[-1], failure.message, failure.expected)
     message = failure.message
-    unknown = failure.index == 0 and message == "invalid input"
+    unknown = failure.index == 0 and failure.kind is FailureKind.INVALID
     if unknown:
         message = f"unknown command in {mode.title}"
     return _RejectedError(body[failure.index], message, failure.expected, unknown=unknown)

@@ -47,7 +47,7 @@ def _block(header: str, lines: list[str]) -> list[str]:
 
 def frr_ifname(name: str) -> str:
     """The FRR/Linux name of an interface named in the config (``Tunnel0`` -> ``dmvpn0``)."""
-    if name.startswith("Tunnel") and name[6:].isdigit():
+    if name.startswith("Tunnel") and name[6:].isascii() and name[6:].isdigit():
         return linux_name(int(name[6:]))
     return name
 

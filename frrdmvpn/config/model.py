@@ -37,7 +37,7 @@ def tunnel_name(link: str) -> str:
     """The configuration's name of a Linux link: ``dmvpn0`` -> ``Tunnel0``; other links
     (a LAN's ``eth1``) keep their name."""
     number = link.removeprefix(LINUX_TUNNEL_PREFIX)
-    if number != link and number.isdigit():
+    if number != link and number.isascii() and number.isdigit():
         return f"{TUNNEL_PREFIX}{int(number)}"
     return link
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from frrdmvpn.command_engine.tokens import Token, tokenize
 from frrdmvpn.config.diagnostics import ConfigError, Diagnostic, errors
 from frrdmvpn.config.edit import apply_line, refused_character
-from frrdmvpn.config.grammar import Token, tokenize
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.modes import ROOT, Context
 from frrdmvpn.config.secrets import MASK
@@ -119,7 +119,7 @@ def parse(text: str, *, lenient: bool = False, secrets_from: Config | None = Non
         config = result.config
         if result.key is not None:
             tokens = tuple(
-                Token(MASK, t.column) if t.column in result.secrets else t for t in tokenize(line)
+                Token(MASK, t.start) if t.column in result.secrets else t for t in tokenize(line)
             )
             source.record(context, result.key, Span(number, tokens))
         if result.context != context and first not in ("exit", "end"):

@@ -23,8 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from frrdmvpn.command_engine.grammar import Param
+from frrdmvpn.command_engine.tokens import Token, tokenize
 from frrdmvpn.config.commands import GRAMMAR
-from frrdmvpn.config.grammar import Command, Param, Secret, Token, tokenize
+from frrdmvpn.config.grammar import Command, Secret
 from frrdmvpn.config.model import Config, KeyringPeer, TunnelInterface
 from frrdmvpn.config.modes import Context, Mode
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from frrdmvpn.config.grammar import Token
+from frrdmvpn.command_engine.tokens import Token
 from frrdmvpn.config.modes import Context
 
 
@@ -26,7 +26,7 @@ class Span:
     def token(self, index: int = 0) -> Token:
         """Token ``index`` (negative counts from the end), clamped to the line."""
         if not self.tokens:
-            return Token("", 1)
+            return Token("", 0)
         index = max(-len(self.tokens), min(index, len(self.tokens) - 1))
         return self.tokens[index]
 

@@ -16,20 +16,19 @@ from hypothesis import strategies as st
 
 from cli import pipes
 from cli.parse import (
-    Failure,
-    Parsed,
-    Pipe,
     config_complete,
     config_help,
     config_line_kind,
     exec_complete,
     exec_help,
     exec_words,
-    failure_lines,
     parse,
 )
+from cli.parsed import Level, Parsed, Pipe
 from cli.session import Output
-from cli.tree import Level, commands
+from cli.tree import commands
+from frrdmvpn.command_engine.grammar import Failure
+from frrdmvpn.command_engine.ios_text import failure_lines
 from frrdmvpn.config import commands as cmd
 from frrdmvpn.config.modes import Mode
 from tests.fakes.shell import session_of
@@ -37,12 +36,15 @@ from tests.fuzzing import MARKS, budget
 
 pytestmark = [*MARKS, pytest.mark.timeout(120)]
 
-TREE_WORDS = sorted({n.label for p in commands() for n in p.nodes} | {"no", "|", "do", "?"})
+TREE_WORDS = sorted({n.label for p in commands() for n in p.specs} | {"no", "|", "do", "?"})
 CONFIG_WORDS = sorted(
     {word for c in cmd.COMMANDS for word in c.syntax.replace("[", " ").replace("]", " ").split()}
 )
 VALUES = [
     "198.51.100.2",
+    "²",  # isdigit(), but no number
+    "١٢",  # Arabic-Indic digits
+    "¹92.0.2.1",
     "192.0.2.300",
     "Tunnel0",
     "tu9999999999",

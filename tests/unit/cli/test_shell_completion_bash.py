@@ -14,7 +14,7 @@ import pytest
 
 from cli import main as shell_main
 from cli.parse import exec_words
-from cli.tree import Level
+from cli.parsed import Level
 
 pytestmark = pytest.mark.unit
 

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
 import pytest
 
+from cli import handlers
 from cli.parse import (
-    INCOMPLETE,
-    INVALID,
-    UNRECOGNIZED,
-    Failure,
     LineKind,
-    Parsed,
-    Pipe,
     config_complete,
     config_help,
     config_line_kind,
     exec_complete,
     exec_help,
-    failure_lines,
     parse,
 )
-from cli.tree import Level
+from cli.parsed import Level, Parsed, Pipe
+from frrdmvpn.command_engine.grammar import Failure, FailureKind
+from frrdmvpn.command_engine.ios_text import INCOMPLETE, INVALID, UNRECOGNIZED, failure_lines
 from frrdmvpn.config.modes import Mode
 
 pytestmark = pytest.mark.unit
@@ -40,6 +38,19 @@ def failed(line: str, level: Level = PRIV) -> Failure:
     return result
 
 
+PEER = IPv4Address("198.51.100.2")
+
+#: The failures IOS prints as a caret under the first bad character.
+CARET = (FailureKind.INVALID, FailureKind.REFUSED, FailureKind.EXTRA)
+
+
+def caret(line: str, level: Level = PRIV) -> int:
+    """Where the ``^`` goes for ``line`` (its offset in the line)."""
+    failure = failed(line, level)
+    assert failure.kind in CARET, failure
+    return failure.offset
+
+
 @pytest.mark.parametrize(
     ("line", "handler", "args"),
     [
@@ -57,24 +68,32 @@ def failed(line: str, level: Level = PRIV) -> Failure:
         ("wr mem", "write_memory", {"memory": True}),
         ("copy run start", "write_memory", {}),
         ("sh cry sess det", "show_crypto_session", {"detail": True}),
-        ("sh cry se rem 198.51.100.2", "show_crypto_session", {"remote": "198.51.100.2"}),
-        ("sh cry ips sa peer 198.51.100.2", "show_crypto_ipsec_sa", {"peer": "198.51.100.2"}),
+        (
+            "sh cry se rem 198.51.100.2",
+            "show_crypto_session",
+            {"remote": IPv4Address("198.51.100.2")},
+        ),
+        (
+            "sh cry ips sa peer 198.51.100.2",
+            "show_crypto_ipsec_sa",
+            {"peer": IPv4Address("198.51.100.2")},
+        ),
         ("sh cry ikev2 sa", "show_crypto_ikev2_sa", {}),
         ("sh frr guard", "show_frrdmvpn_guard", {}),
         ("sh frr auth", "show_frrdmvpn_authorization", {}),
-        ("sh run int tu0", "show_running_config", {"interface": "Tunnel0"}),
-        ("sh run int Tunnel12", "show_running_config", {"interface": "Tunnel12"}),
+        ("sh run int tu0", "show_running_config", {"interface": 0}),
+        ("sh run int Tunnel12", "show_running_config", {"interface": 12}),
         ("clear ip nhrp", "clear_ip_nhrp", {}),
-        ("clear ip nhrp 192.0.2.11", "clear_ip_nhrp", {"address": "192.0.2.11"}),
+        ("clear ip nhrp 192.0.2.11", "clear_ip_nhrp", {"address": IPv4Address("192.0.2.11")}),
         (
             "clear crypto session remote 198.51.100.3",
             "clear_crypto_session",
-            {"remote": "198.51.100.3"},
+            {"remote": IPv4Address("198.51.100.3")},
         ),
         (
             "clear dmvpn session peer 198.51.100.3 static",
             "clear_dmvpn_session",
-            {"peer": "198.51.100.3", "static": True},
+            {"peer": IPv4Address("198.51.100.3"), "static": True},
         ),
         ("terminal length 0", "terminal_length", {"lines": 0}),
         ("term width 511", "terminal_width", {"columns": 511}),
@@ -85,30 +104,30 @@ def failed(line: str, level: Level = PRIV) -> Failure:
 )
 def test_abbreviations_at_every_level(line: str, handler: str, args: dict[str, object]) -> None:
     command = parsed(line)
-    assert command.handler == handler
+    assert command.handler is getattr(handlers, handler)
     for name, value in args.items():
         assert command.args[name] == value
 
 
 def test_no_forms_and_do() -> None:
     no = parsed("no debug dmvpn")
-    assert (no.handler, no.negated) == ("undebug_dmvpn", True)
-    assert parsed("no deb all").handler == "undebug_all"
-    assert failed("no show dmvpn").kind == "invalid"  # show has no `no` form
-    assert failed("no").kind == "incomplete"
+    assert (no.handler, no.negated) == (handlers.undebug_dmvpn, True)
+    assert parsed("no deb all").handler is handlers.undebug_all
+    assert failed("no show dmvpn").kind in CARET  # show has no `no` form
+    assert failed("no").kind is FailureKind.INCOMPLETE
     do = parsed("do sh dm", CONFIG)
-    assert (do.handler, do.via_do) == ("show_dmvpn", True)
-    assert parsed("do wr", CONFIG).handler == "write_memory"
-    assert failed("do", CONFIG).kind == "incomplete"
-    assert failed("show dmvpn", CONFIG).kind == "invalid"  # only through do
+    assert (do.handler, do.via_do) == (handlers.show_dmvpn, True)
+    assert parsed("do wr", CONFIG).handler is handlers.write_memory
+    assert failed("do", CONFIG).kind is FailureKind.INCOMPLETE
+    assert failed("show dmvpn", CONFIG).kind in CARET  # only through do
 
 
 def test_levels() -> None:
-    assert parsed("sh dm", USER).handler == "show_dmvpn"
-    assert parsed("enable", USER).handler == "enable"
-    assert failed("conf t", USER) == Failure("invalid", 0)
-    assert failed("show running-config", USER) == Failure("invalid", 5)
-    assert failed("clear ip nhrp", USER).kind == "invalid"
+    assert parsed("sh dm", USER).handler is handlers.show_dmvpn
+    assert parsed("enable", USER).handler is handlers.enable
+    assert caret("conf t", USER) == 0
+    assert caret("show running-config", USER) == 5
+    assert failed("clear ip nhrp", USER).kind in CARET
     assert parse("   ", PRIV) is None
 
 
@@ -120,24 +139,31 @@ def test_pipes() -> None:
     assert parsed("sh run | sec crypto ikev2").pipe == Pipe("section", "crypto ikev2")
     assert parsed("sh dm | c UP").pipe == Pipe("count", "UP")
     assert parsed("sh dm | e ^ ").pipe == Pipe("exclude", "^")
-    assert failed("show dmvpn |").kind == "incomplete"
-    assert failed("show dmvpn | include").kind == "incomplete"
-    assert failed("show dmvpn | co").kind == "incomplete"
-    assert failed("show dmvpn | e").kind == "incomplete"  # e: exclude, which needs a regex
-    assert failed("show dmvpn | x").kind == "invalid"
-    assert failed("sh dm | json x") == Failure("invalid", 13)
-    assert failed("terminal length 0 | i x") == Failure("invalid", 18)  # no output: no pipe
+    assert failed("show dmvpn |").kind is FailureKind.INCOMPLETE
+    assert failed("show dmvpn | include").kind is FailureKind.INCOMPLETE
+    assert failed("show dmvpn | co").kind is FailureKind.INCOMPLETE
+    assert (
+        failed("show dmvpn | e").kind is FailureKind.INCOMPLETE
+    )  # e: exclude, which needs a regex
+    assert failed("show dmvpn | x").kind in CARET
+    assert caret("sh dm | json x") == 13
+    assert caret("terminal length 0 | i x") == 18  # no output: no pipe
 
 
 def test_the_caret_goes_under_the_first_bad_character() -> None:
-    assert failed("sh dmvpx") == Failure("invalid", 7)
-    assert failed("show ip interfacee") == Failure("invalid", 8)
-    assert failed("show dmvpn detail extra") == Failure("invalid", 18)
-    assert failed("show ip nhrp nhss") == Failure("invalid", 16)
-    assert failed("clear crypto session remote 10.0.0.300") == Failure("invalid", 37)
-    assert failed("clear crypto session remote 10.x") == Failure("invalid", 31)
-    assert failed("terminal length 600") == Failure("invalid", 18)
-    assert failed("  xyz") == Failure("invalid", 2)
+    assert caret("sh dmvpx") == 7
+    assert caret("show ip interfacee") == 8
+    assert caret("show dmvpn detail extra") == 18
+    assert caret("show ip nhrp nhss") == 16
+    assert caret("clear crypto session remote 10.0.0.300") == 37
+    assert caret("clear crypto session remote 10.x") == 31
+    assert caret("terminal length 600") == 18
+    assert caret("  xyz") == 2
+    # Digits of other scripts are no number ("²".isdigit() is true, int("²") raises).
+    assert caret("terminal length ²") == 16
+    assert caret("terminal width ١٢") == 15
+    assert caret("show crypto ipsec sa peer 198.51.100.²") == 37
+    assert caret("sh run int tu٣") == 13
     lines = failure_lines(failed("sh dmvpx"), "sh dmvpx", len("hub#"))
     assert lines == ["           ^", INVALID, ""]
     assert lines[0].index("^") == len("hub#sh dmv") + 1  # under the x
@@ -151,7 +177,7 @@ def test_incomplete_and_ambiguous_messages() -> None:
         "",
     ]
     ambiguous = failed("c")
-    assert ambiguous.kind == "ambiguous"
+    assert ambiguous.kind is FailureKind.AMBIGUOUS
     assert failure_lines(ambiguous, " c ", 4) == ['% Ambiguous command:  "c"']
     assert failure_lines(failed("sh d"), "sh d", 4) == ['% Ambiguous command:  "sh d"']
     assert INVALID == "% Invalid input detected at '^' marker."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cli import pager, pipes
-from cli.parse import Pipe
+from cli.parsed import Pipe
 
 pytestmark = pytest.mark.unit
 

@@ -20,7 +20,7 @@ from typing import Any
 import pexpect  # type: ignore[import-untyped]
 import pytest
 
-from cli.parse import INCOMPLETE, INVALID
+from frrdmvpn.command_engine.ios_text import INCOMPLETE, INVALID
 from tests.fakes.shell_server import running
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]

@@ -17,9 +17,9 @@ from cli import debug
 from cli.api import context_from_pb, context_to_pb
 from cli.handlers import BANNER
 from cli.main import run_batch
-from cli.parse import INCOMPLETE, INVALID
+from cli.parsed import Level
 from cli.session import Session
-from cli.tree import Level
+from frrdmvpn.command_engine.ios_text import INCOMPLETE, INVALID
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.v1 import (

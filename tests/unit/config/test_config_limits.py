@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from frrdmvpn.config.diagnostics import Diagnostic
 from frrdmvpn.config.frr import render_frr
-from frrdmvpn.config.parse import parse_strict
+from frrdmvpn.config.parse import parse, parse_strict
 from frrdmvpn.config.swan import desired_swan
 from frrdmvpn.config.validate import check
 
@@ -167,3 +167,18 @@ def test_what_validates_encodes_for_vici_and_fits_frr(
                 first = line[len("hostname ")]
                 assert first.isascii()
                 assert first.isalnum()
+
+
+@pytest.mark.parametrize(
+    ("line", "column"),
+    [
+        (" ip nhrp holdtime ²", 19),  # "²".isdigit() is true; int("²") raises
+        (" ip mtu ١٢٠٠", 9),  # Arabic-Indic digits are no number of the language
+        (" tunnel key \uff13", 13),  # a fullwidth 3
+    ],
+)
+def test_numbers_are_ascii_digits_or_an_error_at_the_token(line: str, column: int) -> None:
+    result = parse(f"interface Tunnel0\n{line}\n")
+    assert [(d.line, d.column, d.message) for d in result.diagnostics] == [
+        (2, column, "invalid input")
+    ]

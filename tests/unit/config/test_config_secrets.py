@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from frrdmvpn.command_engine.params import Choice
 from frrdmvpn.config import secrets
 from frrdmvpn.config.canonical_text import render
 from frrdmvpn.config.commands import GRAMMAR
 from frrdmvpn.config.diagnostics import Diagnostic
 from frrdmvpn.config.edit import apply_line
-from frrdmvpn.config.grammar import Choice, Secret
+from frrdmvpn.config.grammar import Secret
 from frrdmvpn.config.modes import ROOT, Context, Mode
 from frrdmvpn.config.parse import parse, parse_strict
 from frrdmvpn.config.secrets import MASK, STATEMENTS, mask_line, mask_text

@@ -45,6 +45,8 @@ VOCABULARY = sorted(
         "255.255.255.0",
         "0.0.0.0",
         "198.51.100.300",
+        "²",  # isdigit(), but no number: int() raises
+        "١٢",  # Arabic-Indic digits: isdigit(), but no number of the language
         "fqdn",
         "<removed>",
         "-",
