@@ -8,9 +8,8 @@ its work raises :class:`cli.errors.ShellError` with the lines to print; API erro
 
 from __future__ import annotations
 
-import inspect
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
@@ -23,7 +22,19 @@ from frrdmvpn.config.modes import ROOT
 from frrdmvpn.v1 import config_pb2
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from google.protobuf.message import Message
+
     from cli.session import Session
+    from frrdmvpn.v1 import (
+        authorization_pb2,
+        guard_pb2,
+        nhrp_pb2,
+        node_pb2,
+        peer_pb2,
+        state_service_pb2,
+    )
 
 BANNER = "Enter configuration commands, one per line.  End with CNTL/Z."
 
@@ -36,18 +47,68 @@ def _lines(value: Any) -> list[str]:
     return [str(line) for line in value]
 
 
-def render(session: Session, name: str, *args: Any, **kwargs: Any) -> list[str]:
-    """Call the renderer ``name`` of ``cli.render`` and split its text into lines; ``now``
-    is the session's clock, passed to the renderers that print ages."""
-    function = getattr(session.render, name)
-    try:
-        parameters = inspect.signature(function).parameters.values()
-        takes_now = any(p.name == "now" or p.kind is p.VAR_KEYWORD for p in parameters)
-    except (TypeError, ValueError):
-        takes_now = True
-    if takes_now:
-        kwargs.setdefault("now", session.now())
-    return _lines(function(*args, **kwargs))
+class Renderers(Protocol):
+    """The show renderers (``cli.render``, imported when first used): API messages in,
+    the command's text out; ``now`` (epoch seconds) where they print ages."""
+
+    def show_dmvpn(
+        self,
+        node: node_pb2.NodeSummary,
+        peers: Sequence[peer_pb2.Peer],
+        *,
+        detail: bool = False,
+        now: float,
+    ) -> str: ...
+
+    def show_ip_nhrp(
+        self, entries: Sequence[nhrp_pb2.NhrpCacheEntry], *, detail: bool = False, now: float
+    ) -> str: ...
+
+    def show_ip_nhrp_brief(
+        self, entries: Sequence[nhrp_pb2.NhrpCacheEntry], *, now: float
+    ) -> str: ...
+
+    def show_ip_nhrp_nhs(
+        self,
+        node: node_pb2.NodeSummary,
+        nhs: Sequence[nhrp_pb2.Nhs],
+        *,
+        detail: bool = False,
+        now: float,
+    ) -> str: ...
+
+    def show_ip_nhrp_traffic(self, response: state_service_pb2.GetNhrpTrafficResponse) -> str: ...
+
+    def show_crypto_session(
+        self, peers: Sequence[peer_pb2.Peer], *, detail: bool = False, now: float
+    ) -> str: ...
+
+    def show_crypto_ipsec_sa(
+        self,
+        peers: Sequence[peer_pb2.Peer],
+        *,
+        peer: str | None = None,
+        detail: bool = False,
+        now: float,
+    ) -> str: ...
+
+    def show_crypto_ikev2_sa(self, peers: Sequence[peer_pb2.Peer], *, now: float) -> str: ...
+
+    def show_ip_ospf_neighbor(
+        self, response: state_service_pb2.ListOspfNeighborsResponse
+    ) -> str: ...
+
+    def show_frrdmvpn_guard(self, guard: guard_pb2.GuardStatus, *, now: float) -> str: ...
+
+    def show_frrdmvpn_authorization(
+        self,
+        status: state_service_pb2.GetAuthorizationStatusResponse,
+        decisions: Sequence[authorization_pb2.AuthorizationDecision],
+        *,
+        now: float,
+    ) -> str: ...
+
+    def as_json(self, message_or_list: Message | Sequence[Message]) -> str: ...
 
 
 def wants_json(command: Parsed) -> bool:
@@ -83,21 +144,22 @@ def show_dmvpn(session: Session, command: Parsed) -> list[str]:
     if wants_json(command):
         return as_json(session, peers)
     node = session.api.node()
-    return render(session, "show_dmvpn", node, peers, detail=detail)
+    return _lines(session.render.show_dmvpn(node, peers, detail=detail, now=session.now()))
 
 
 def show_ip_nhrp(session: Session, command: Parsed) -> list[str]:
     entries = session.api.nhrp_cache()
     if wants_json(command):
         return as_json(session, entries)
-    return render(session, "show_ip_nhrp", entries, detail=command.flag("detail"))
+    detail = command.flag("detail")
+    return _lines(session.render.show_ip_nhrp(entries, detail=detail, now=session.now()))
 
 
 def show_ip_nhrp_brief(session: Session, command: Parsed) -> list[str]:
     entries = session.api.nhrp_cache()
     if wants_json(command):
         return as_json(session, entries)
-    return render(session, "show_ip_nhrp_brief", entries)
+    return _lines(session.render.show_ip_nhrp_brief(entries, now=session.now()))
 
 
 def show_ip_nhrp_nhs(session: Session, command: Parsed) -> list[str]:
@@ -105,14 +167,15 @@ def show_ip_nhrp_nhs(session: Session, command: Parsed) -> list[str]:
     if wants_json(command):
         return as_json(session, nhs)
     node = session.api.node()
-    return render(session, "show_ip_nhrp_nhs", node, nhs, detail=command.flag("detail"))
+    detail = command.flag("detail")
+    return _lines(session.render.show_ip_nhrp_nhs(node, nhs, detail=detail, now=session.now()))
 
 
 def show_ip_nhrp_traffic(session: Session, command: Parsed) -> list[str]:
     response = session.api.nhrp_traffic()
     if wants_json(command):
         return as_json(session, response)
-    return render(session, "show_ip_nhrp_traffic", response)
+    return _lines(session.render.show_ip_nhrp_traffic(response))
 
 
 def show_crypto_session(session: Session, command: Parsed) -> list[str]:
@@ -121,7 +184,8 @@ def show_crypto_session(session: Session, command: Parsed) -> list[str]:
     peers = session.api.peers(full=True, **filters)
     if wants_json(command):
         return as_json(session, peers)
-    return render(session, "show_crypto_session", peers, detail=command.flag("detail"))
+    detail = command.flag("detail")
+    return _lines(session.render.show_crypto_session(peers, detail=detail, now=session.now()))
 
 
 def show_crypto_ipsec_sa(session: Session, command: Parsed) -> list[str]:
@@ -129,28 +193,28 @@ def show_crypto_ipsec_sa(session: Session, command: Parsed) -> list[str]:
     peers = session.api.peers(full=True)
     if wants_json(command):
         return as_json(session, [p for p in peers if peer is None or p.key.remote_nbma == peer])
-    return render(session, "show_crypto_ipsec_sa", peers, peer=peer)
+    return _lines(session.render.show_crypto_ipsec_sa(peers, peer=peer, now=session.now()))
 
 
 def show_crypto_ikev2_sa(session: Session, command: Parsed) -> list[str]:
     peers = session.api.peers(full=True)
     if wants_json(command):
         return as_json(session, peers)
-    return render(session, "show_crypto_ikev2_sa", peers)
+    return _lines(session.render.show_crypto_ikev2_sa(peers, now=session.now()))
 
 
 def show_ip_ospf_neighbor(session: Session, command: Parsed) -> list[str]:
     response = session.api.ospf_neighbors()
     if wants_json(command):
         return as_json(session, response)
-    return render(session, "show_ip_ospf_neighbor", response)
+    return _lines(session.render.show_ip_ospf_neighbor(response))
 
 
 def show_frrdmvpn_guard(session: Session, command: Parsed) -> list[str]:
     guard = session.api.guard()
     if wants_json(command):
         return as_json(session, guard)
-    return render(session, "show_frrdmvpn_guard", guard)
+    return _lines(session.render.show_frrdmvpn_guard(guard, now=session.now()))
 
 
 def show_frrdmvpn_authorization(session: Session, command: Parsed) -> list[str]:
@@ -158,7 +222,8 @@ def show_frrdmvpn_authorization(session: Session, command: Parsed) -> list[str]:
     decisions = session.api.decisions()
     if wants_json(command):
         return as_json(session, status=status, decisions=decisions)
-    return render(session, "show_frrdmvpn_authorization", status, decisions)
+    now = session.now()
+    return _lines(session.render.show_frrdmvpn_authorization(status, decisions, now=now))
 
 
 # --- configuration --------------------------------------------------------------------------

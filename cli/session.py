@@ -25,6 +25,7 @@ from cli import pipes
 from cli.api import ShellApi, context_from_pb, error_text
 from cli.debug import Debugger
 from cli.errors import ShellError
+from cli.handlers import Renderers
 from cli.pager import DEFAULT_WIDTH
 from cli.parse import (
     LineKind,
@@ -62,8 +63,9 @@ class Output:
     page: bool = True
 
 
-def _load_render() -> Any:
-    return importlib.import_module("cli.render")
+def _load_render() -> Renderers:
+    loaded: Renderers = importlib.import_module("cli.render")
+    return loaded
 
 
 class Session:
@@ -73,7 +75,7 @@ class Session:
         self,
         api: ShellApi,
         *,
-        render: Any = None,
+        render: Renderers | None = None,
         level: Level = Level.PRIV,
         hostname: str | None = None,
         length: int = 0,
@@ -102,7 +104,7 @@ class Session:
 
     # --- state --------------------------------------------------------------------------
     @property
-    def render(self) -> Any:
+    def render(self) -> Renderers:
         """The renderers (``cli.render``), imported when first needed."""
         if self._render is None:
             self._render = _load_render()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -224,10 +224,10 @@ class FakeRender:
         return renderer
 
     @staticmethod
-    def as_json(value: Message | list[Message]) -> str:
-        if isinstance(value, Message):
-            return json_format.MessageToJson(value)
-        return json.dumps([json_format.MessageToDict(m) for m in value], indent=2)
+    def as_json(message_or_list: Message | Sequence[Message]) -> str:
+        if isinstance(message_or_list, Message):
+            return json_format.MessageToJson(message_or_list)
+        return json.dumps([json_format.MessageToDict(m) for m in message_or_list], indent=2)
 
 
 def session_of(api: FakeApi | None = None, **kw: Any) -> tuple[Session, FakeApi, FakeRender]:

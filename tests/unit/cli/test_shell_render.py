@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import cli.render
+from cli.handlers import Renderers
 from cli.render import (
     as_json,
 )
@@ -37,6 +39,9 @@ from tests.fakes.shell_states import (
 pytestmark = pytest.mark.unit
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+#: mypy checks here that the renderers have the signatures the handlers call them with.
+RENDERERS: Renderers = cli.render
 REGEN = os.environ.get("FRRDMVPN_REGEN") == "1"
 
 
@@ -391,3 +396,9 @@ def test_as_json() -> None:
     assert as_json([]) == "[]\n"
     text = as_json(empty_state().node)
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+
+def test_the_handlers_port_names_every_renderer_the_package_has() -> None:
+    public = set(cli.render.__all__)
+    port = {name for name in vars(Renderers) if not name.startswith("_")}
+    assert public == port
