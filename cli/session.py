@@ -42,6 +42,7 @@ from frrdmvpn.command_engine.grammar import Failure, FailureKind
 from frrdmvpn.command_engine.ios_text import (
     INCOMPLETE,
     INVALID,
+    NEGATIONS,
     Completion,
     ambiguous,
     caret,
@@ -217,7 +218,7 @@ class Session:
         if response.HasField("apply"):
             out, ok = _apply_lines(response.apply)
         words = [t.text.lower() for t in tokenize(line)]
-        if words and words[0] in ("no", "default"):
+        if words and words[0] in NEGATIONS:
             words = words[1:]
         if words and len(words[0]) >= 2 and "hostname".startswith(words[0]):
             self.hostname = self._hostname()

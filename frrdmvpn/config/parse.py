@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from frrdmvpn.command_engine.ios_text import NEGATIONS
 from frrdmvpn.command_engine.tokens import Token, tokenize
 from frrdmvpn.config.diagnostics import ConfigError, Diagnostic, errors
 from frrdmvpn.config.edit import apply_line, refused_character
@@ -113,7 +114,7 @@ def parse(text: str, *, lenient: bool = False, secrets_from: Config | None = Non
         )
         if result.diagnostics:
             diagnostics.extend(_hint(result.diagnostics, config, context, last_block, line))
-            if first not in ("no", "default"):
+            if first not in NEGATIONS:
                 stack.append((indent, None))
             continue
         config = result.config

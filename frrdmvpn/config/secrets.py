@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from frrdmvpn.command_engine.grammar import Param
+from frrdmvpn.command_engine.ios_text import NEGATIONS
 from frrdmvpn.command_engine.tokens import Token, tokenize
 from frrdmvpn.config.commands import GRAMMAR
 from frrdmvpn.config.grammar import Command, Secret
@@ -32,8 +33,6 @@ from frrdmvpn.config.modes import Context, Mode
 
 MASK = "<removed>"
 """What a secret is shown as (IOS's word for what ``show tech-support`` leaves out)."""
-
-_NEGATIONS = ("no", "default")
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def masked_indices(tokens: tuple[Token, ...]) -> frozenset[int]:
     """Indices of the tokens of a line that are shown as :data:`MASK` (see the module)."""
     if not tokens or tokens[0].text.startswith("!"):
         return frozenset()
-    start = 1 if tokens[0].text.lower() in _NEGATIONS else 0
+    start = 1 if tokens[0].text.lower() in NEGATIONS else 0
     body = tokens[start:]
     if not body or (len(tokens) == 1 and body[0].text.lower() in ("exit", "end")):
         return frozenset()
