@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from frrdmvpn.adapters import config_store
-from frrdmvpn.apply import ApplyError, Ports, apply
 from frrdmvpn.config.canonical_text import render
 from frrdmvpn.config.diagnostics import Diagnostic
 from frrdmvpn.config.edit import apply_line
@@ -33,6 +33,9 @@ from frrdmvpn.config.modes import ROOT, Context
 from frrdmvpn.config.secrets import MASK
 from frrdmvpn.config.swan import connection_names
 from frrdmvpn.config.validate import FileCheck, check
+
+if TYPE_CHECKING:
+    from frrdmvpn.apply import Ports
 
 REVISIONS_KEPT = 50
 EMPTY: frozenset[str] = frozenset()
@@ -214,6 +217,9 @@ class Datastores:
         comment: str,
     ) -> ApplyReport:
         assert self.ports is not None
+        # `frrdmvpnd validate` and `save` use the datastores but never apply
+        from frrdmvpn.apply import ApplyError, apply  # noqa: PLC0415 - only applying needs it
+
         try:
             plan = apply(config, old, self.ports(), dry_run=dry_run)
         except ApplyError as exc:

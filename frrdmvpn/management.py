@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from frrdmvpn.adapters import config_store, journald, systemd, vtysh
+from frrdmvpn.adapters.address_dump import read_addresses
 from frrdmvpn.adapters.guard import KernelGuard
-from frrdmvpn.adapters.links import Links, read_addresses, tunnel_locals
+from frrdmvpn.adapters.links import Links, tunnel_locals
 from frrdmvpn.api.backend import Backend
 from frrdmvpn.api.operations import Operations
 from frrdmvpn.api.server import ApiServer, TlsFiles

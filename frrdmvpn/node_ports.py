@@ -3,21 +3,26 @@ trustpoint files they may read: only those only root could have written."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from frrdmvpn.adapters import trusted_files
-from frrdmvpn.apply import Ports
 from frrdmvpn.config.swan import TrustpointFile
-from frrdmvpn.guards import GuardKeeper
+
+if TYPE_CHECKING:
+    from frrdmvpn.apply import Ports
+    from frrdmvpn.guards import GuardKeeper
 
 
 def real_ports(frr: Any = None, guards: GuardKeeper | None = None) -> Ports:
     """The adapters of the node frrdmvpnd runs on; FRR through ``frr`` (a
     :class:`~frrdmvpn.adapters.vtysh.SyncFrr`; default: a connection per call); the guards
     through ``guards`` (default: widened by this apply alone; the daemon narrows them)."""
+    # `frrdmvpnd validate` checks the trustpoint files below without any of these
     from frrdmvpn.adapters import nhrp_hooks, vtysh  # noqa: PLC0415 - keep `guard` light
     from frrdmvpn.adapters.links import Links, set_sysctls  # noqa: PLC0415
     from frrdmvpn.adapters.vici_config import CharonConfig  # noqa: PLC0415
+    from frrdmvpn.apply import Ports  # noqa: PLC0415
+    from frrdmvpn.guards import GuardKeeper  # noqa: PLC0415
 
     sessions = frr if frr is not None else vtysh.SyncFrr()
     return Ports(

@@ -203,12 +203,3 @@ def tunnel_locals(names: set[str]) -> set[ipaddress.IPv4Address]:
         return found
     finally:
         links.close()
-
-
-def read_addresses() -> dict[str, tuple[ipaddress.IPv4Address, ...]]:
-    """Every interface's IPv4 addresses, as the kernel has them now."""
-    links = Links()
-    try:
-        return links.addresses()
-    finally:
-        links.close()

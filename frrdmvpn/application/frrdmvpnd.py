@@ -9,7 +9,6 @@ node is configured; ``validate``, ``apply`` and ``save`` work on configuration f
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ipaddress
 import json
 import logging
@@ -18,15 +17,18 @@ import sys
 from pathlib import Path
 
 from frrdmvpn import __version__
-from frrdmvpn.adapters import config_store, journald, strongswan_dropin
+from frrdmvpn.adapters import config_store
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
 from frrdmvpn.config.charon_socket import DROPIN, Kind, dropin_action
 from frrdmvpn.config.diagnostics import ConfigError
 from frrdmvpn.config.kernel import guard_nbma
 from frrdmvpn.config.model import Config
 from frrdmvpn.core.guard_rules import GuardSpec
-from frrdmvpn.datastores import Datastores
-from frrdmvpn.node_ports import check_trustpoint_file, real_ports
+
+# What only some commands use is imported in their functions (bench/startup.py measures
+# them): `guard check` runs before charon and FRR start, `configured` before frrdmvpn's
+# units. asyncio, the API (grpc, protobuf) and prometheus_client are the daemon's (`run`),
+# pyroute2 is its and `apply`'s.
 
 
 def _guard(args: argparse.Namespace) -> KernelGuard | None:
@@ -40,7 +42,7 @@ def _guard(args: argparse.Namespace) -> KernelGuard | None:
     saved = config_store.read_tunnel_config(args.config)
     if saved is None:
         return None
-    from frrdmvpn.adapters.links import read_addresses  # noqa: PLC0415 - keep `guard` light
+    from frrdmvpn.adapters.address_dump import read_addresses  # noqa: PLC0415 - `guard` only
 
     nbma = guard_nbma(config_store.read_running_tunnel(args.running) or saved, read_addresses())
     if not nbma:
@@ -64,6 +66,8 @@ def cmd_configured(args: argparse.Namespace) -> int:
     try:
         node = config_store.read_standing(args.config)
         if args.sync_charon_socket:
+            from frrdmvpn.adapters import strongswan_dropin  # noqa: PLC0415 - only this option
+
             action = dropin_action(node, strongswan_dropin.read(args.dropin))
             strongswan_dropin.carry_out(action, args.dropin)
             print(f"frrdmvpnd: {action.message}")
@@ -146,6 +150,9 @@ def cmd_guard(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The daemon: apply the saved configuration, supervise, serve the API."""
+    import asyncio  # noqa: PLC0415 - only the daemon runs an event loop
+
+    from frrdmvpn.adapters import journald  # noqa: PLC0415 - keep the other commands light
     from frrdmvpn.management import run  # noqa: PLC0415 - keep the other commands light
 
     journald.setup("frrdmvpnd", args.verbose)
@@ -172,6 +179,9 @@ def _checked(path: Path, running: Path) -> tuple[Config, str] | None:
     text = _printed_read(path)
     if text is None:
         return None
+    from frrdmvpn.datastores import Datastores  # noqa: PLC0415 - `validate` only
+    from frrdmvpn.node_ports import check_trustpoint_file  # noqa: PLC0415 - likewise
+
     # the certificate and key files are root's: another user could not check them
     files = check_trustpoint_file if os.geteuid() == 0 else None
     config, findings = Datastores(saved=path, running=running, check_file=files).validate(text)
@@ -194,6 +204,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     """Validate, then bring the node from the running configuration to the file's."""
+    from frrdmvpn.datastores import Datastores  # noqa: PLC0415 - `apply` only
+    from frrdmvpn.node_ports import check_trustpoint_file, real_ports  # noqa: PLC0415 - likewise
+
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
     text = _printed_read(args.config)
     if text is None:
@@ -215,6 +228,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_save(args: argparse.Namespace) -> int:
     """``write memory``: the running configuration becomes the saved one."""
+    from frrdmvpn.datastores import Datastores  # noqa: PLC0415 - `save` only
+
     try:
         _, kept = Datastores(saved=args.config, running=args.running).save()
     except FileNotFoundError:
