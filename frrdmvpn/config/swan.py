@@ -180,9 +180,13 @@ def _auth(
     method = profile.authentication_local if local else profile.authentication_remote
     pubkey = method in PUBKEY
     section: dict[str, ViciValue] = {"auth": "pubkey" if pubkey else "psk"}
+    identity: str | None
     if local:
+        # Without ``identity local``: the NBMA address, with pre-shared keys and with
+        # certificates alike (charon 5.9's default; 6.0 would take a certificate's subject
+        # DN, so a node would present another identity after an upgrade to Debian 13).
         explicit = None if profile.identity_local is None else ike_id(profile.identity_local)
-        identity = explicit if explicit or pubkey else str(address)
+        identity = explicit or str(address)
     else:
         only = profile.match_remote[0] if len(profile.match_remote) == 1 else None
         identity = None if only is None else ike_id(only)

@@ -244,7 +244,8 @@ def test_certificates_are_sent_as_data_and_keys_the_caller_loads() -> None:
     state = desired_swan(config, ETH0, files)
     ike = state.conns["dmvpn"]["dmvpn"]
     assert isinstance(ike, dict)
-    assert ike["local"] == {"auth": "pubkey", "certs": [b"HUB PEM"]}
+    # the NBMA address, as charon 5.9 defaults to and 6.0 (Debian 13) would not
+    assert ike["local"] == {"auth": "pubkey", "id": "198.51.100.1", "certs": [b"HUB PEM"]}
     assert ike["remote"] == {"auth": "pubkey", "cacerts": [b"CA DER"]}
     assert "/etc/frrdmvpn/" not in repr(state.conns)
     assert dict(state.shared) == {}
