@@ -159,6 +159,22 @@ def test_down_and_rekey_events() -> None:
     assert [e.name for e in to_client(s.from_upstream(ike_down))] == ["child-state-destroying"]
 
 
+def test_a_strongswan_6_rekey_with_ake_keys_is_translated_the_same() -> None:
+    """charon 6.0 (Debian 13) sends one ``child-rekey`` per rekey, after the new SA's
+    outbound is installed, and adds ``ake1``..``ake7`` (additional key exchanges) to IKE
+    and CHILD sections (strongSwan's vici_query.c at 6.0.1): the same two state events,
+    new SA first, the new keys carried through untouched."""
+    s = nhrpd_session()
+    new = {**child("8"), "ake1": b"ML_KEM_768"}
+    rekey_child: Message = {"old": child("7", state="REKEYED"), "new": new}
+    sa = {**ike({"dmvpn": rekey_child}), "ake1": b"ML_KEM_768"}
+    events = to_client(s.from_upstream(pkt(T.EVENT, "child-rekey", {"dmvpn": sa})))
+    assert [e.name for e in events] == ["child-state-installed", "child-state-destroying"]
+    installed = section(events[0].message, "dmvpn", "child-sas")
+    assert [section(c)["uniqueid"] for c in installed.values()] == [b"8"]
+    assert [section(c).get("ake1") for c in installed.values()] == [b"ML_KEM_768"]
+
+
 def test_unregistered_stock_events_are_not_leaked_to_nhrpd() -> None:
     s = nhrpd_session()
     up = pkt(T.EVENT, "child-updown", {"up": b"yes", "dmvpn": ike({"dmvpn-7": child("7")})})
