@@ -28,6 +28,7 @@ from frrdmvpn.management import _reconfigure
 from frrdmvpn.supervision import (
     AFTER_RESTART_AUDITS,
     AFTER_WATCHFRR_AUDITS,
+    Reconfigure,
     Service,
 )
 from tests.fakes.vty import FakeDaemon
@@ -36,9 +37,16 @@ from tests.fakes.world import EXAMPLES, SPOKE, World
 pytestmark = pytest.mark.unit
 
 
-def _service(tmp_path: Path, frr: Frr) -> Service:
+def _service(tmp_path: Path, frr: Frr, reconfigure: Reconfigure | None = None) -> Service:
     """A spoke's service over ``frr``, charon and its status files in ``tmp_path``."""
-    return Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path, frr=frr)
+    return Service(
+        IPv4Address("198.51.100.11"),
+        [],
+        tmp_path / "charon.vici",
+        tmp_path,
+        reconfigure=reconfigure,
+        frr=frr,
+    )
 
 
 async def until(check: Callable[[], object], what: str) -> None:
@@ -60,14 +68,7 @@ def test_a_restart_is_configured_again_once_every_daemon_is_back(tmp_path: Path)
         for d in (zebra, nhrpd):
             await d.start()
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(
-            IPv4Address("198.51.100.11"),
-            [],
-            tmp_path / "charon.vici",
-            tmp_path,
-            reconfigure=reconfigure,
-            frr=frr,
-        )
+        service = _service(tmp_path, frr, reconfigure)
         frr.listeners.append(service._frr_event)
         tasks = [
             asyncio.create_task(frr.keep(["zebra", "nhrpd"])),
@@ -248,14 +249,7 @@ def test_no_audit_while_a_daemon_is_away(tmp_path: Path, caplog: pytest.LogCaptu
         nhrpd = FakeDaemon(tmp_path, "nhrpd", 20)
         await nhrpd.start()
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(
-            IPv4Address("198.51.100.11"),
-            [],
-            tmp_path / "charon.vici",
-            tmp_path,
-            reconfigure=reconfigure,
-            frr=frr,
-        )
+        service = _service(tmp_path, frr, reconfigure)
         await frr.session("nhrpd").connect()  # seen before the watch starts
         frr.seen.add("nhrpd")
         await nhrpd.stop()
