@@ -41,6 +41,10 @@ def _openssl(args: list[str], cwd: Path) -> None:
         raise RuntimeError(f"openssl {' '.join(args[:2])}: {done.stderr.strip()}")
 
 
+_NEW_KEY = ["-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+"""openssl req's words for a new ECDSA P-256 key, unencrypted."""
+
+
 def make_ca(directory: Path) -> Path:
     """Create ``ca.pem``/``ca.key`` in ``directory`` (once); returns the CA certificate."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -50,12 +54,7 @@ def make_ca(directory: Path) -> Path:
             [
                 "req",
                 "-x509",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
+                *_NEW_KEY,
                 "-keyout",
                 "ca.key",
                 "-out",
@@ -77,29 +76,25 @@ def make_ca(directory: Path) -> Path:
 def issue(directory: Path, ident: Identity, serial: int) -> tuple[Path, Path]:
     """Issue ``ident``'s certificate from the CA in ``directory``; returns (cert, key)."""
     make_ca(directory)
-    cert, key = directory / f"{ident.name}.pem", directory / f"{ident.name}.key"
-    ext = directory / f"{ident.name}.ext"
     sans = [f"IP:{a}" for a in ident.addresses] + [f"DNS:{d}" for d in ident.dns_names]
     lines = ["subjectAltName=" + ",".join(sans)]
     if ident.blocks:
         lines.append("sbgp-ipAddrBlock=" + ",".join(f"IPv4:{b}" for b in ident.blocks))
-    ext.write_text("\n".join(lines) + "\n")
+    subject = f"/O={SUBJECT_O}/CN={ident.name}"
+    return sign(directory, ident.name, subject, lines, serial=serial, days=3650)
+
+
+def sign(
+    directory: Path, name: str, subject: str, extensions: list[str], *, serial: int, days: int
+) -> tuple[Path, Path]:
+    """A new key ``NAME.key`` and its certificate ``NAME.pem``, signed by the CA in
+    ``directory`` (:func:`make_ca`), with ``subject`` (``/K=V/...``) and the extension
+    lines ``extensions`` (``subjectAltName=...``); returns (cert, key)."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    ext = directory / f"{name}.ext"
+    ext.write_text("\n".join(extensions) + "\n")
     _openssl(
-        [
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            key.name,
-            "-out",
-            f"{ident.name}.csr",
-            "-subj",
-            f"/O={SUBJECT_O}/CN={ident.name}",
-        ],
+        ["req", *_NEW_KEY, "-keyout", key.name, "-out", f"{name}.csr", "-subj", subject],
         directory,
     )
     _openssl(
@@ -107,7 +102,7 @@ def issue(directory: Path, ident: Identity, serial: int) -> tuple[Path, Path]:
             "x509",
             "-req",
             "-in",
-            f"{ident.name}.csr",
+            f"{name}.csr",
             "-CA",
             "ca.pem",
             "-CAkey",
@@ -115,7 +110,7 @@ def issue(directory: Path, ident: Identity, serial: int) -> tuple[Path, Path]:
             "-set_serial",
             str(serial),
             "-days",
-            "3650",
+            str(days),
             "-out",
             cert.name,
             "-extfile",

@@ -105,23 +105,39 @@ def admit(
     admitted = admission.admit(peer.principal)
     if isinstance(admitted, Refusal):
         writer.close()
-        count = admission.refused[peer.principal]
-        if count & (count - 1) == 0:
-            log.warning(
-                "refused a connection of %s: %s (refusal %d of %s)",
-                peer,
-                admitted.reason,
-                count,
-                peer.principal,
-                extra=fields(
-                    event="connection-refused",
-                    uid=peer.uid,
-                    pid=peer.pid,
-                    reason=admitted.reason,
-                    refused=count,
-                ),
-            )
+        warn_refusal(
+            log,
+            admission.refused[peer.principal],
+            peer,
+            "connection-refused",
+            "refused a connection of %s: %s",
+            peer,
+            admitted.reason,
+            reason=admitted.reason,
+        )
     return admitted
+
+
+def warn_refusal(
+    log: logging.Logger,
+    count: int,
+    peer: PeerCred,
+    event: str,
+    message: str,
+    *args: object,
+    **extra: object,
+) -> None:
+    """Log the ``count``-th refusal of ``peer``'s user when ``count`` is 1, 2, 4, 8 ... (a
+    flood of refusals cannot flood the journal): ``message % args`` and the count, with the
+    journal fields ``event``, the peer's and ``extra``."""
+    if count & (count - 1) == 0:
+        log.warning(
+            message + " (refusal %d of %s)",
+            *args,
+            count,
+            peer.principal,
+            extra=fields(event=event, uid=peer.uid, pid=peer.pid, **extra, refused=count),
+        )
 
 
 def admitted(admission: Admission | None, serve: Handler, log: logging.Logger) -> Handler:

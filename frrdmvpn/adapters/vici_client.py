@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,14 @@ class ViciError(RuntimeError):
     """charon could not be asked, or refused."""
 
 
+async def _packets(reader: asyncio.StreamReader) -> AsyncIterator[Packet]:
+    """The packets charon sends on ``reader``, decoded, until it closes the connection."""
+    decoder = StreamDecoder()
+    while data := await reader.read(65536):
+        for payload in decoder.feed(data):
+            yield decode_packet(payload)
+
+
 async def _exchange(path: Path, requests: list[Packet], until: PacketType) -> list[Packet]:
     """Send ``requests``; collect packets until ``until`` answers the last one."""
     reader, writer = await asyncio.open_unix_connection(str(path))
@@ -42,22 +50,17 @@ async def _exchange(path: Path, requests: list[Packet], until: PacketType) -> li
         for p in requests:
             writer.write(frame(encode_packet(p)))
         await writer.drain()
-        decoder = StreamDecoder()
         got: list[Packet] = []
         answers = 0
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                raise ViciError("charon closed the VICI connection")
-            for payload in decoder.feed(data):
-                pkt = decode_packet(payload)
-                got.append(pkt)
-                if pkt.type in (PacketType.CMD_UNKNOWN, PacketType.EVENT_UNKNOWN):
-                    raise ViciError(f"charon does not know {requests[answers].name!r}")
-                if pkt.type in (PacketType.EVENT_CONFIRM, PacketType.CMD_RESPONSE):
-                    answers += 1
-                    if pkt.type is until and answers == len(requests):
-                        return got
+        async for pkt in _packets(reader):
+            got.append(pkt)
+            if pkt.type in (PacketType.CMD_UNKNOWN, PacketType.EVENT_UNKNOWN):
+                raise ViciError(f"charon does not know {requests[answers].name!r}")
+            if pkt.type in (PacketType.EVENT_CONFIRM, PacketType.CMD_RESPONSE):
+                answers += 1
+                if pkt.type is until and answers == len(requests):
+                    return got
+        raise ViciError("charon closed the VICI connection")
     finally:
         writer.close()
 
@@ -194,17 +197,12 @@ async def listen(
         await writer.drain()
         if on_connected is not None:
             on_connected()
-        decoder = StreamDecoder()
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                raise ViciError("charon closed the event connection")
-            for payload in decoder.feed(data):
-                pkt = decode_packet(payload)
-                if pkt.type is PacketType.EVENT_UNKNOWN:
-                    raise ViciError("charon does not know one of the events " + ", ".join(events))
-                if pkt.type is PacketType.EVENT:
-                    on_event(pkt.name or "", pkt.message or {})
+        async for pkt in _packets(reader):
+            if pkt.type is PacketType.EVENT_UNKNOWN:
+                raise ViciError("charon does not know one of the events " + ", ".join(events))
+            if pkt.type is PacketType.EVENT:
+                on_event(pkt.name or "", pkt.message or {})
+        raise ViciError("charon closed the event connection")
     except ViciWireError as exc:
         raise ViciError(f"events via {path}: {exc}") from exc
     finally:

@@ -19,12 +19,12 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from frrdmvpn.adapters.journald import fields
 from frrdmvpn.adapters.unix_server import (
     PeerCred,
     admitted,
     listen_restricted,
     peer_credentials,
+    warn_refusal,
 )
 from frrdmvpn.codec.vici import StreamDecoder, ViciStreamError, ViciWireError, frame
 from frrdmvpn.config.charon_socket import CHARON_SOCKET, PROXY_SOCKET
@@ -129,25 +129,19 @@ class ViciProxy:
         """Count a refused request; log it at the 1st, 2nd, 4th ... refusal of its user (a
         flood of them cannot flood the journal)."""
         self.refused[peer.principal] += 1
-        count = self.refused[peer.principal]
-        if count & (count - 1) == 0:
-            log.warning(
-                "client %d: refused %s of %s: %s (refusal %d of %s)",
-                cid,
-                forbidden.request,
-                peer,
-                forbidden.reason,
-                count,
-                peer.principal,
-                extra=fields(
-                    event="vici-request-refused",
-                    uid=peer.uid,
-                    pid=peer.pid,
-                    request=forbidden.request,
-                    reason=forbidden.reason,
-                    refused=count,
-                ),
-            )
+        warn_refusal(
+            log,
+            self.refused[peer.principal],
+            peer,
+            "vici-request-refused",
+            "client %d: refused %s of %s: %s",
+            cid,
+            forbidden.request,
+            peer,
+            forbidden.reason,
+            request=forbidden.request,
+            reason=forbidden.reason,
+        )
 
     def _initiate(self, cid: int, request: InitiateChild) -> None:
         log.info(

@@ -115,38 +115,30 @@ class Mask(ParamType):
 
     label = "M.M.M.M"
     rank = 1
+    inverse = False  # a wildcard mask: the bits to ignore are set
+    what = "netmask"
 
     def read(self, token: str) -> object | None:
         mask = ipv4_address(token)
         if mask is None:
             return None
+        if self.inverse:
+            mask = IPv4Address(int(mask) ^ 0xFFFFFFFF)
         try:
             return IPv4Network(f"0.0.0.0/{mask}").prefixlen
         except ValueError:
             return None
 
     def reason(self, token: str) -> str | None:
-        return f"{token} is not a contiguous netmask" if ipv4_address(token) else None
+        return f"{token} is not a contiguous {self.what}" if ipv4_address(token) else None
 
 
-class Wildcard(ParamType):
+class Wildcard(Mask):
     """A contiguous wildcard (inverse) mask (``0.0.0.255``); read as the prefix length."""
 
     label = "W.W.W.W"
-    rank = 1
-
-    def read(self, token: str) -> object | None:
-        wildcard = ipv4_address(token)
-        if wildcard is None:
-            return None
-        inverse = IPv4Address(int(wildcard) ^ 0xFFFFFFFF)
-        try:
-            return IPv4Network(f"0.0.0.0/{inverse}").prefixlen
-        except ValueError:
-            return None
-
-    def reason(self, token: str) -> str | None:
-        return f"{token} is not a contiguous wildcard mask" if ipv4_address(token) else None
+    inverse = True
+    what = "wildcard mask"
 
 
 _PREFIX = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}")

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
+from typing import TypeVar
 
 from frrdmvpn.command_engine import grammar as engine
 from frrdmvpn.command_engine.grammar import Element, Failure, Match, Param, leading_keywords, syntax
@@ -142,6 +143,9 @@ class LineError(Exception):
         self.expected = expected
 
 
+_V = TypeVar("_V")
+
+
 class Args:
     """The values a matched line supplied, with typed accessors."""
 
@@ -158,29 +162,31 @@ class Args:
     def get(self, name: str) -> object | None:
         return self._values.get(name)
 
-    def number(self, name: str) -> int:
+    def _typed(self, name: str, kind: type[_V]) -> _V:
         value = self._values[name]
-        assert isinstance(value, int)
+        assert isinstance(value, kind)
         return value
+
+    def _optional(self, name: str, kind: type[_V]) -> _V | None:
+        return self._typed(name, kind) if name in self._values else None
+
+    def number(self, name: str) -> int:
+        return self._typed(name, int)
 
     def opt_number(self, name: str) -> int | None:
-        return self.number(name) if name in self._values else None
+        return self._optional(name, int)
 
     def text(self, name: str) -> str:
-        value = self._values[name]
-        assert isinstance(value, str)
-        return value
+        return self._typed(name, str)
 
     def opt_text(self, name: str) -> str | None:
-        return self.text(name) if name in self._values else None
+        return self._optional(name, str)
 
     def address(self, name: str) -> IPv4Address:
-        value = self._values[name]
-        assert isinstance(value, IPv4Address)
-        return value
+        return self._typed(name, IPv4Address)
 
     def opt_address(self, name: str) -> IPv4Address | None:
-        return self.address(name) if name in self._values else None
+        return self._optional(name, IPv4Address)
 
     def items(self, name: str) -> list[object]:
         value = self._values.get(name, [])

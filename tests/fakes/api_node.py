@@ -115,6 +115,20 @@ def observation(n: int, *, down: Iterable[int] = (), traffic: int = 0) -> Observ
     return Observed(tuple(peers), tuple(convert.sa_records(sas)), tuple(cache), (), NOW, NOW - MONO)
 
 
+def observe_counters(backend: Backend) -> None:
+    """Feed ``backend`` an installed guard that dropped 5 packets in and 1 out, and a
+    decision journal with 7 accepted and 2 denied bindings."""
+    backend.guard_observed(
+        True,
+        {"gre_in_cleartext": (5, 500), "gre_out_cleartext": (1, 90)},
+        {"counts": {"in": 5, "out": 1}, "last": []},
+        {},
+    )
+    backend.journal_read(
+        {"started": 1.0, "counters": {"accepted": 7, "denied": 2}, "decisions": []}
+    )
+
+
 # --- fakes --------------------------------------------------------------------------------
 @dataclass
 class FakeOperations:

@@ -27,7 +27,13 @@ from frrdmvpn.api.server import ApiServer
 from frrdmvpn.config.model import Config
 from frrdmvpn.datastores import ApplyReport, Datastores
 from frrdmvpn.v1 import peer_pb2
-from tests.fakes.api_node import HUB_TEXT, FakeFrr, FakeOperations, observation
+from tests.fakes.api_node import (
+    HUB_TEXT,
+    FakeFrr,
+    FakeOperations,
+    observation,
+    observe_counters,
+)
 from tests.fakes.world import World
 
 SPOKES = 3
@@ -68,15 +74,7 @@ def build(directory: Path) -> tuple[Backend, Datastores]:
     report = stores.apply_text(HUB_TEXT, origin="startup")
     assert report.ok, report.message
     backend.observed(observation(SPOKES))
-    backend.guard_observed(
-        True,
-        {"gre_in_cleartext": (5, 500), "gre_out_cleartext": (1, 90)},
-        {"counts": {"in": 5, "out": 1}, "last": []},
-        {},
-    )
-    backend.journal_read(
-        {"started": 1.0, "counters": {"accepted": 7, "denied": 2}, "decisions": []}
-    )
+    observe_counters(backend)
     backend.set_ready()
     return backend, stores
 

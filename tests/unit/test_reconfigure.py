@@ -5,6 +5,7 @@ what drifted (tests.unit.test_apply's fake node) and applies only that."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import errno
 import logging
@@ -13,7 +14,7 @@ import pwd
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from frrdmvpn.management import _reconfigure
 from frrdmvpn.supervision import (
     AFTER_RESTART_AUDITS,
     AFTER_WATCHFRR_AUDITS,
+    Reconfigure,
     Service,
 )
 from tests.fakes.vty import FakeDaemon
@@ -36,9 +38,33 @@ from tests.fakes.world import EXAMPLES, SPOKE, World
 pytestmark = pytest.mark.unit
 
 
-def _service(tmp_path: Path, frr: Frr) -> Service:
+def _service(tmp_path: Path, frr: Frr, reconfigure: Reconfigure | None = None) -> Service:
     """A spoke's service over ``frr``, charon and its status files in ``tmp_path``."""
-    return Service(IPv4Address("198.51.100.11"), [], tmp_path / "charon.vici", tmp_path, frr=frr)
+    return Service(
+        IPv4Address("198.51.100.11"),
+        [],
+        tmp_path / "charon.vici",
+        tmp_path,
+        reconfigure=reconfigure,
+        frr=frr,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _watching(tmp_path: Path, daemon: FakeDaemon) -> AsyncIterator[Service]:
+    """``daemon`` started, and a spoke service that hears what ``Frr`` sees of it, once
+    connected; Frr closed at the end."""
+    await daemon.start()
+    frr = Frr(tmp_path, timeout=1.0)
+    service = _service(tmp_path, frr)
+    frr.listeners.append(service._frr_event)
+    keeper = asyncio.create_task(frr.keep([daemon.name]))
+    try:
+        await until(lambda: frr.connected(daemon.name), f"{daemon.name} connected")
+        yield service
+    finally:
+        keeper.cancel()
+        await frr.close()
 
 
 async def until(check: Callable[[], object], what: str) -> None:
@@ -60,14 +86,7 @@ def test_a_restart_is_configured_again_once_every_daemon_is_back(tmp_path: Path)
         for d in (zebra, nhrpd):
             await d.start()
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(
-            IPv4Address("198.51.100.11"),
-            [],
-            tmp_path / "charon.vici",
-            tmp_path,
-            reconfigure=reconfigure,
-            frr=frr,
-        )
+        service = _service(tmp_path, frr, reconfigure)
         frr.listeners.append(service._frr_event)
         tasks = [
             asyncio.create_task(frr.keep(["zebra", "nhrpd"])),
@@ -100,22 +119,13 @@ def test_a_restart_is_configured_again_once_every_daemon_is_back(tmp_path: Path)
 def test_watchfrr_restarting_schedules_audits(tmp_path: Path) -> None:
     async def main() -> None:
         watchfrr = FakeDaemon(tmp_path, "watchfrr", 5)
-        await watchfrr.start()
-        frr = Frr(tmp_path, timeout=1.0)
-        service = _service(tmp_path, frr)
-        frr.listeners.append(service._frr_event)
-        keeper = asyncio.create_task(frr.keep(["watchfrr"]))
-        try:
-            await until(lambda: frr.connected("watchfrr"), "watchfrr connected")
+        async with _watching(tmp_path, watchfrr) as service:
             service.audits.extra = []
             await watchfrr.stop()  # `systemctl reload frr`: frr-reload runs after it
             await until(lambda: service.audits.extra, "audits scheduled")
             now = asyncio.get_running_loop().time()
             assert [round(t - now) for t in service.audits.extra] == list(AFTER_WATCHFRR_AUDITS)
             assert service.wake.is_set()
-        finally:
-            keeper.cancel()
-            await frr.close()
 
     asyncio.run(main())
 
@@ -248,14 +258,7 @@ def test_no_audit_while_a_daemon_is_away(tmp_path: Path, caplog: pytest.LogCaptu
         nhrpd = FakeDaemon(tmp_path, "nhrpd", 20)
         await nhrpd.start()
         frr = Frr(tmp_path, timeout=1.0)
-        service = Service(
-            IPv4Address("198.51.100.11"),
-            [],
-            tmp_path / "charon.vici",
-            tmp_path,
-            reconfigure=reconfigure,
-            frr=frr,
-        )
+        service = _service(tmp_path, frr, reconfigure)
         await frr.session("nhrpd").connect()  # seen before the watch starts
         frr.seen.add("nhrpd")
         await nhrpd.stop()
@@ -335,21 +338,12 @@ def test_an_nhrpd_hung_on_its_way_out_is_ended(
 
     async def main() -> None:
         nhrpd = FakeDaemon(tmp_path, "nhrpd", fake_nhrpd.pid)
-        await nhrpd.start()
-        frr = Frr(tmp_path, timeout=1.0)
-        service = _service(tmp_path, frr)
-        frr.listeners.append(service._frr_event)
-        keeper = asyncio.create_task(frr.keep(["nhrpd"]))
-        try:
-            await until(lambda: frr.connected("nhrpd"), "nhrpd connected")
+        async with _watching(tmp_path, nhrpd):
             await nhrpd.stop()  # its vty socket closed, the process still runs
             for _ in range(300):
                 if fake_nhrpd.poll() is not None:
                     break
                 await asyncio.sleep(0.01)
-        finally:
-            keeper.cancel()
-            await frr.close()
 
     asyncio.run(main())
     assert fake_nhrpd.returncode == -signal.SIGKILL

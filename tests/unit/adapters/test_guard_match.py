@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from frrdmvpn.core.guard_rules import (
     nft_listed_guard,
     xfrm_block_policies,
 )
+from tests.fakes.guard_commands import FakeRun, _installed_answer
 
 pytestmark = pytest.mark.unit
 
@@ -427,24 +427,7 @@ def _kernel(table_json: str) -> KernelGuard:
         for p in xfrm_block_policies(TWO)
     )
 
-    def run(
-        args: Sequence[str],
-        *,
-        input: str | None,
-        capture_output: bool,
-        text: bool,
-        check: bool,
-        timeout: float | None,
-    ) -> subprocess.CompletedProcess[str]:
-        argv = list(args)
-        out = table_json if argv[0] == "nft" else policies
-        assert argv in (
-            ["nft", "-j", "list", "table", "inet", "frrdmvpn_guard"],
-            ["ip", "xfrm", "policy", "show"],
-        )
-        return subprocess.CompletedProcess(argv, 0, out, "")
-
-    return KernelGuard(TWO, run)
+    return KernelGuard(TWO, FakeRun(_installed_answer((0, table_json, ""), policies)))
 
 
 def test_installed_accepts_the_real_listing_of_the_rendered_table() -> None:

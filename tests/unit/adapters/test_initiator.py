@@ -12,25 +12,14 @@ from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.vici_client import ViciError
 from frrdmvpn.core.authorize import ChildSa
 from frrdmvpn.core.vici_translate import InitiateChild
+from tests.fakes.observations import child
 
 pytestmark = pytest.mark.unit
 
 ip = ipaddress.ip_address
 REQ = InitiateChild("dmvpn", ip("198.51.100.11"), ip("198.51.100.1"))
 OTHER = InitiateChild("dmvpn", ip("198.51.100.11"), ip("198.51.100.12"))
-GRE_SA = ChildSa(
-    ike_uniqueid=1,
-    child_uniqueid=2,
-    local_host=ip("198.51.100.11"),
-    remote_host=ip("198.51.100.1"),
-    local_id="a",
-    remote_id="b",
-    state="INSTALLED",
-    mode="TRANSPORT",
-    protocol="ESP",
-    local_ts=("198.51.100.11/32[gre]",),
-    remote_ts=("198.51.100.1/32[gre]",),
-)
+GRE_SA = child(ip("198.51.100.1"), local_id="a", remote_id="b")
 
 
 class Charon:

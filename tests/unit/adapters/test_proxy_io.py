@@ -36,6 +36,7 @@ from frrdmvpn.codec.vici import (
 from frrdmvpn.core.authorize import ChildSa, Decision
 from frrdmvpn.core.vici_translate import InitiateChild
 from tests.fakes.charon import fake_charon, scripted_charon
+from tests.fakes.observations import child
 
 T = PacketType
 pytestmark = pytest.mark.unit
@@ -312,16 +313,11 @@ def test_with_certificates_asks_charon_for_auth_class_and_verified_peer_certs(
         "list-certs": [Packet(T.EVENT, "list-cert", c) for c in certs],
     }
     ip = ipaddress.ip_address
-    base = ChildSa(
-        ike_uniqueid=1,
-        child_uniqueid=2,
-        local_host=ip("198.51.100.1"),
-        remote_host=ip("198.51.100.11"),
+    base = child(
+        ip("198.51.100.11"),
+        local=ip("198.51.100.1"),
         local_id="CN=hub",
         remote_id="CN=spoke1",
-        state="INSTALLED",
-        mode="TRANSPORT",
-        protocol="ESP",
         local_ts=(),
         remote_ts=(),
         ike_name="dmvpn",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import subprocess
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, cast
@@ -28,6 +27,7 @@ from frrdmvpn.v1 import (
     types_pb2,
 )
 from frrdmvpn.v1 import watch_service_pb2 as wpb
+from tests.fakes import api_methods
 from tests.fakes.api_node import HUB_TEXT, SC, Node, code_of, run
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
@@ -38,17 +38,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _proto_methods() -> dict[str, Any]:
     """Every method of the frrdmvpn.v1 services, health and reflection, by full name."""
-    out = {}
-    for proto in sorted((ROOT / "proto" / "frrdmvpn" / "v1").glob("*_service.proto")):
-        module = importlib.import_module(f"frrdmvpn.v1.{proto.stem}_pb2")
-        for service in module.DESCRIPTOR.services_by_name.values():
-            for method in service.methods:
-                out[f"/{service.full_name}/{method.name}"] = method
-    for descriptor in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
-        for service in descriptor.services_by_name.values():
-            for method in service.methods:
-                out[f"/{service.full_name}/{method.name}"] = method
-    return out
+    protos = sorted((ROOT / "proto" / "frrdmvpn" / "v1").glob("*_service.proto"))
+    modules = [importlib.import_module(f"frrdmvpn.v1.{proto.stem}_pb2") for proto in protos]
+    return api_methods.methods(*modules, health_pb2, reflection_pb2)
 
 
 METHODS = _proto_methods()
@@ -274,45 +266,13 @@ def test_a_refused_secret_reaches_no_watcher_and_no_answer(tmp_path: Path) -> No
 # --- TCP: the client certificate says the role -------------------------------------------------
 def _issue(directory: Path, name: str, san: str) -> tuple[bytes, bytes]:
     """A client certificate of the CA in ``directory`` with subjectAltName ``san``."""
-    ext = directory / f"{name}.ext"
-    ext.write_text(f"subjectAltName={san}\n")
-    for argv in (
-        [
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            f"{name}.key",
-            "-out",
-            f"{name}.csr",
-            "-subj",
-            f"/OU=admin/CN={name}",
-        ],
-        [
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            str(abs(hash(name)) % 10**9),
-            "-days",
-            "30",
-            "-out",
-            f"{name}.pem",
-            "-extfile",
-            ext.name,
-        ],
-    ):
-        subprocess.run(["openssl", *argv], cwd=directory, check=True, capture_output=True)
-    return (directory / f"{name}.pem").read_bytes(), (directory / f"{name}.key").read_bytes()
+    from lab import pki  # noqa: PLC0415
+
+    serial = abs(hash(name)) % 10**9
+    cert, key = pki.sign(
+        directory, name, f"/OU=admin/CN={name}", [f"subjectAltName={san}"], serial=serial, days=30
+    )
+    return cert.read_bytes(), key.read_bytes()
 
 
 def test_over_tls_the_client_certificate_gives_the_role(tmp_path: Path) -> None:

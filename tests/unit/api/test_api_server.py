@@ -38,6 +38,7 @@ from frrdmvpn.v1 import (
 )
 from frrdmvpn.v1 import watch_service_pb2 as wpb
 from lab import pki
+from tests.fakes import api_methods
 from tests.fakes.api_node import (
     HUB2_TEXT,
     HUB_TEXT,
@@ -599,32 +600,7 @@ def test_reflection_lists_and_describes_the_services(tmp_path: Path) -> None:
 
 
 # --- bad input ----------------------------------------------------------------------------
-UNARY = {
-    "frrdmvpn.v1.StateService": [
-        "GetNode",
-        "ListPeers",
-        "GetPeer",
-        "ListNhrpCache",
-        "ListNhs",
-        "ListShortcuts",
-        "GetNhrpTraffic",
-        "ListOspfNeighbors",
-        "GetGuardStatus",
-        "GetAuthorizationStatus",
-        "ListAuthorizationDecisions",
-    ],
-    "frrdmvpn.v1.ConfigService": [
-        "GetConfig",
-        "ValidateConfig",
-        "EditConfig",
-        "DiscardCandidate",
-        "ApplyConfig",
-        "SaveConfig",
-        "RollbackConfig",
-        "ListConfigRevisions",
-    ],
-    "frrdmvpn.v1.OperationsService": ["ClearPeer", "ReinitiatePeer", "ClearCounters"],
-}
+UNARY = api_methods.unary(state_service_pb2, config_service_pb2, operations_service_pb2)
 
 
 def test_bad_input_gets_a_status_and_the_server_lives_on(tmp_path: Path) -> None:
@@ -632,7 +608,7 @@ def test_bad_input_gets_a_status_and_the_server_lives_on(tmp_path: Path) -> None
 
     async def body(node: Node) -> None:
         seen: dict[grpc.StatusCode, int] = {}
-        methods = [f"/{s}/{m}" for s, ms in UNARY.items() for m in ms]
+        methods = list(UNARY)
         for method in methods:
             call = node.channel.unary_unary(  # bytes in, bytes out
                 method, request_serializer=None, response_deserializer=None

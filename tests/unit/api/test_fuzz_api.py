@@ -38,6 +38,7 @@ from frrdmvpn.v1 import (
     state_service_pb2,
     watch_service_pb2,
 )
+from tests.fakes import api_methods
 from tests.fakes.api_node import (
     HUB_TEXT,
     REFUSALS,
@@ -53,17 +54,11 @@ from tests.fuzzing import MARKS, budget, mutations
 pytestmark = [*MARKS, pytest.mark.timeout(300)]
 
 SC = grpc.StatusCode
-SERVICES = [
-    (config_service_pb2, "ConfigService"),
-    (state_service_pb2, "StateService"),
-    (operations_service_pb2, "OperationsService"),
-    (health_pb2, "Health"),
-]
 UNARY = {
-    f"/{module.DESCRIPTOR.package}.{name}/{m.name}": m.input_type
-    for module, name in SERVICES
-    for m in module.DESCRIPTOR.services_by_name[name].methods
-    if not m.server_streaming and not m.client_streaming
+    name: method.input_type
+    for name, method in api_methods.unary(
+        config_service_pb2, state_service_pb2, operations_service_pb2, health_pb2
+    ).items()
 }
 WATCH = watch_service_pb2.DESCRIPTOR.services_by_name["WatchService"].methods_by_name["Watch"]
 OPERATOR_REFUSALS = REFUSALS | {SC.PERMISSION_DENIED}

@@ -21,7 +21,7 @@ from frrdmvpn.supervision import Service
 from frrdmvpn.v1 import operations_service_pb2 as opb
 from frrdmvpn.v1 import peer_pb2, types_pb2
 from frrdmvpn.v1 import watch_service_pb2 as wpb
-from tests.fakes.api_node import LOCAL, list_sa, observation, remote
+from tests.fakes.api_node import LOCAL, list_sa, observation, observe_counters, remote
 
 pytestmark = pytest.mark.unit
 
@@ -141,15 +141,7 @@ def test_clear_counters_resets_peers_and_baselines_guard_and_authorization(tmp_p
     service, backend = node(tmp_path)
     for p in service.sup.peers.values():
         p.transitions, p.initiations = 4, 2
-    backend.guard_observed(
-        True,
-        {"gre_in_cleartext": (5, 500), "gre_out_cleartext": (1, 90)},
-        {"counts": {"in": 5, "out": 1}, "last": []},
-        {},
-    )
-    backend.journal_read(
-        {"started": 1.0, "counters": {"accepted": 7, "denied": 2}, "decisions": []}
-    )
+    observe_counters(backend)
     ops = Operations(service, backend)
     selected = [p for p in peers(backend) if p.key.remote_nbma == remote(0)]
     cleared, _ = ops.clear_counters(opb.COUNTER_SCOPE_PEERS, selected)

@@ -29,6 +29,7 @@ from frrdmvpn.core.authorize import (
     protects_gre,
 )
 from tests.fakes.nhrp_events import authorize_binding as event
+from tests.fakes.observations import child
 from tests.fuzzing import budget
 from tests.unit.certgen import issue, tlv
 
@@ -90,19 +91,7 @@ SUBNET = net("192.0.2.0/24")
 
 
 # A CHILD_SA exactly as charon lists the one protecting hub <-> spoke1 GRE.
-GOOD_SA = ChildSa(
-    ike_uniqueid=3,
-    child_uniqueid=5,
-    local_host=ip(HUB_NBMA),
-    remote_host=ip(SPOKE1_NBMA),
-    local_id=HUB_NBMA,
-    remote_id=SPOKE1_NBMA,
-    state="INSTALLED",
-    mode="TRANSPORT",
-    protocol="ESP",
-    local_ts=(f"{HUB_NBMA}/32[gre]",),
-    remote_ts=(f"{SPOKE1_NBMA}/32[gre]",),
-)
+GOOD_SA = child(ip(SPOKE1_NBMA), local=ip(HUB_NBMA), ike_uniqueid=3, child_uniqueid=5)
 CERT_SA = dataclasses.replace(
     GOOD_SA,
     remote_id="CN=spoke1",

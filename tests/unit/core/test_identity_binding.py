@@ -23,6 +23,7 @@ from frrdmvpn.config.validate import check
 from frrdmvpn.core.authorize import ChildSa, Decision, Policy, PolicyMode, authorize
 from tests.fakes.charon import scripted_charon
 from tests.fakes.nhrp_events import authorize_binding
+from tests.fakes.observations import child
 from tests.unit.certgen import issue
 
 pytestmark = pytest.mark.unit
@@ -49,18 +50,13 @@ SPOKE3 = issue(
 
 def rogue_sa(identity: str) -> ChildSa:
     """The CHILD_SA charon lists for spoke3 (198.51.100.13) authenticated as ``identity``."""
-    return ChildSa(
+    return child(
+        ip(ROGUE),
+        local=ip(HUB),
         ike_uniqueid=9,
         child_uniqueid=10,
-        local_host=ip(HUB),
-        remote_host=ip(ROGUE),
         local_id="hub.lab.example",
         remote_id=identity,
-        state="INSTALLED",
-        mode="TRANSPORT",
-        protocol="ESP",
-        local_ts=(f"{HUB}/32[gre]",),
-        remote_ts=(f"{ROGUE}/32[gre]",),
         ike_name="dmvpn",
     )
 

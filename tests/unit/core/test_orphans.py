@@ -8,30 +8,16 @@ import pytest
 
 from frrdmvpn.core.authorize import ChildSa
 from frrdmvpn.core.orphans import KernelPolicy, KernelSa, orphan_policies, orphan_sas
+from tests.fakes import observations
+from tests.fakes.observations import IPAddress
 
 pytestmark = pytest.mark.unit
 ip, net = ipaddress.ip_address, ipaddress.ip_network
 ME, HUB, S2 = ip("198.51.100.11"), ip("198.51.100.1"), ip("198.51.100.12")
 
 
-def child(
-    remote: ipaddress.IPv4Address | ipaddress.IPv6Address, spi_in: int, spi_out: int
-) -> ChildSa:
-    return ChildSa(
-        1,
-        2,
-        ME,
-        remote,
-        str(ME),
-        str(remote),
-        "INSTALLED",
-        "TRANSPORT",
-        "ESP",
-        (),
-        (),
-        spi_in=spi_in,
-        spi_out=spi_out,
-    )
+def child(remote: IPAddress, spi_in: int, spi_out: int) -> ChildSa:
+    return observations.child(remote, local_ts=(), remote_ts=(), spi_in=spi_in, spi_out=spi_out)
 
 
 def test_sas_unknown_to_charon_are_orphans_larval_ones_are_not() -> None:

@@ -14,6 +14,7 @@ from frrdmvpn.core.supervisor import (
     FlushLarval,
     IkeSa,
     Initiate,
+    Neighbor,
     NhrpBinding,
     Observation,
     RepairNeighbor,
@@ -117,6 +118,12 @@ def test_dynamic_peers_are_tracked_and_forgotten() -> None:
     assert HUB in sup.peers
 
 
+def _nhs_over_gre1(neighbors: tuple[Neighbor, ...]) -> Observation:
+    """The hub protected, bound as the NHS 192.0.2.1 on gre1, and the kernel's ``neighbors``."""
+    nhs = (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),)
+    return Observation(True, (), (child(HUB),), nhs, {(ME, HUB): 1}, neighbors)
+
+
 def test_a_stale_kernel_neighbour_is_repaired_after_patience() -> None:
     stale = tuple(
         parse_neighbors(
@@ -127,14 +134,7 @@ def test_a_stale_kernel_neighbour_is_repaired_after_patience() -> None:
             ],
         )
     )
-    broken = Observation(
-        True,
-        (),
-        (child(HUB),),
-        (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),),
-        {(ME, HUB): 1},
-        stale,
-    )
+    broken = _nhs_over_gre1(stale)
     sup = Supervisor(ME, nhs=[HUB])
     repairs = []
     for t in range(NEIGHBOR_PATIENCE):
@@ -143,28 +143,19 @@ def test_a_stale_kernel_neighbour_is_repaired_after_patience() -> None:
     fine = tuple(
         parse_neighbors("gre1", [{"dst": "192.0.2.1", "lladdr": str(HUB), "state": ["REACHABLE"]}])
     )
-    healthy = Observation(True, (), (child(HUB),), broken.nhrp, broken.nhrpd_sas, fine)
+    healthy = _nhs_over_gre1(fine)
     for t in range(5):
         assert not any(isinstance(a, RepairNeighbor) for a in sup.step(healthy, 10.0 + t))
 
 
 def test_a_failed_kernel_neighbour_of_a_protected_peer_is_repaired_at_once() -> None:
     failed = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "state": ["FAILED"]}]))
-    obs_failed = Observation(
-        True,
-        (),
-        (child(HUB),),
-        (NhrpBinding(ip("192.0.2.1"), HUB, "nhs", "gre1"),),
-        {(ME, HUB): 1},
-        failed,
-    )
+    obs_failed = _nhs_over_gre1(failed)
     sup = Supervisor(ME, nhs=[HUB])
     repairs = [a for a in sup.step(obs_failed, 0.0) if isinstance(a, RepairNeighbor)]
     assert repairs == [RepairNeighbor("gre1", ip("192.0.2.1"), HUB, None)]
     incomplete = tuple(parse_neighbors("gre1", [{"dst": "192.0.2.1", "state": ["INCOMPLETE"]}]))
-    resolving = Observation(
-        True, (), (child(HUB),), obs_failed.nhrp, obs_failed.nhrpd_sas, incomplete
-    )
+    resolving = _nhs_over_gre1(incomplete)
     assert not any(isinstance(a, RepairNeighbor) for a in sup.step(resolving, 1.0))
 
 
