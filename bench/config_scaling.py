@@ -39,11 +39,18 @@ def words(n: int) -> str:
     return "interface Tunnel0\n ip address " + "1 " * n
 
 
+def long_values(n: int) -> str:
+    """100 lines, each a refused value of n digits (where the caret goes is looked for in
+    every one): the API takes lines of up to 4,096 characters."""
+    return "interface Tunnel0\n" + f" tunnel key {'1' * n}\n" * 100
+
+
 SHAPES: dict[str, tuple[Callable[[int], str], int]] = {
     "keyring peers": (peers, 1000),
     "tunnel interfaces": (tunnels, 500),
     "unknown lines": (unknown_lines, 5000),
     "words in one line": (words, 20000),
+    "long refused values": (long_values, 1000),
 }
 
 

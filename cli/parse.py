@@ -13,13 +13,14 @@ language's grammar (:data:`frrdmvpn.config.commands.GRAMMAR`), in the same engin
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Sequence
 
 from cli.parsed import Level, Parsed, Pipe
 from cli.tree import EXEC
-from frrdmvpn.command_engine.grammar import Failure, FailureKind
+from frrdmvpn.command_engine.grammar import Failure, FailureKind, begun_at
 from frrdmvpn.command_engine.ios_text import (
     NEGATIONS,
     UNRECOGNIZED,
@@ -198,7 +199,13 @@ def config_failure(line: str, mode: Mode) -> Failure | None:
         if not (matched.index == 0 and matched.kind is FailureKind.INVALID):
             return matched
         tried = tried.parent
-    return first
+    if first is None or negated:
+        return first
+    # An unknown first word: the caret goes where it stops beginning any first word of the
+    # mode, the shell's own (do, end, exit) and the negations included.
+    also = [*shell_keywords(), *NEGATIONS]
+    offset = body[0].start + begun_at(GRAMMAR.trees.root(mode), body[0].text, also=also)
+    return dataclasses.replace(first, offset=offset)
 
 
 def config_complete(text: str, mode: Mode) -> Completion:

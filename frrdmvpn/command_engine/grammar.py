@@ -16,7 +16,7 @@ TAB (:meth:`Grammar.candidates`).
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -229,18 +229,24 @@ def _params(node: Node[P], negated: bool) -> list[tuple[Param, Node[P]]]:
     return [(p, c) for p, c in node.params if c.leads_to_no_form()]
 
 
-def begun_at(node: Node[P], text: str, *, negated: bool = False) -> int:
-    """Where in ``text`` it stops being the beginning of anything ``node`` takes (0: at
-    its start, or nowhere)."""
-    keywords = _keywords(node, negated)
-    params = [p for p, _ in _params(node, negated)]
+def begun_at(node: Node[P], text: str, *, negated: bool = False, also: Iterable[str] = ()) -> int:
+    """Where in ``text`` it stops being the beginning of anything ``node`` takes, or of the
+    keywords ``also`` (0: at its start, or nowhere). Linear in ``text``: no beginning is
+    longer than the longest keyword or bounded parameter."""
+    keywords = [*_keywords(node, negated), *also]
+    params = [p.type for p, _ in _params(node, negated)]
     if node.repeat is not None:
-        params.append(node.repeat)
-    for end in range(len(text), 0, -1):
+        params.append(node.repeat.type)
+    if any(p.longest is None and p.partial(text) for p in params):
+        return 0
+    if any(p.longest is None for p in params):
+        cap = len(text)
+    else:
+        cap = max([len(k) for k in keywords] + [p.longest or 0 for p in params], default=0)
+    for end in range(min(len(text), cap), 0, -1):
         head = text[:end]
-        if any(k.startswith(head.lower()) for k in keywords) or any(
-            p.type.partial(head) for p in params
-        ):
+        low = head.lower()
+        if any(k.startswith(low) for k in keywords) or any(p.partial(head) for p in params):
             return end if end < len(text) else 0
     return 0
 
@@ -251,6 +257,7 @@ class Walk(Generic[P]):
     the walk through the output modifiers (``modifier``)."""
 
     node: Node[P]
+    root: Node[P] | None = None  # the tree a ``negates`` keyword starts again from
     negated: bool = False
     pruned: bool = False  # negated by a ``negates`` keyword: offer only no forms
     values: dict[str, object] = field(default_factory=dict)
@@ -378,7 +385,7 @@ class Grammar(Generic[K, P]):
     ) -> tuple[Walk[P], Failure | None]:
         """Follow ``tokens`` (of ``line``) from the root of ``key`` as far as they go."""
         root = self.root(key)
-        walk: Walk[P] = Walk(root, negated=negated)
+        walk: Walk[P] = Walk(root, root, negated=negated)
         for index, token in enumerate(tokens):
             if walk.taken():
                 break
@@ -389,7 +396,7 @@ class Grammar(Generic[K, P]):
             if walk.modifier is not None:
                 failure = self._step(walk.modifier, token, index, line, lenient=lenient)
             else:
-                failure = self._step(walk, token, index, line, lenient=lenient, root=root)
+                failure = self._step(walk, token, index, line, lenient=lenient)
             if failure is not None:
                 return walk, failure
         return walk, None
@@ -402,7 +409,6 @@ class Grammar(Generic[K, P]):
         line: str,
         *,
         lenient: bool,
-        root: Node[T] | None = None,
     ) -> Failure | None:
         step = advance(walk.node, token.text, lenient=lenient, negated=walk.pruned)
         if isinstance(step, list):
@@ -411,10 +417,11 @@ class Grammar(Generic[K, P]):
         if step is None:
             return self._refusal(walk, token, index)
         param, word, child = step
-        if child.negates and root is not None:
-            walk.node, walk.negated, walk.pruned = root, True, True
+        if child.negates and walk.root is not None:
+            walk.node, walk.negated, walk.pruned = walk.root, True, True
         elif child.redirect is not None:
-            walk.node, walk.redirected = child.redirect, True
+            walk.node = walk.root = child.redirect
+            walk.redirected = True
         else:
             if param is not None:
                 walk.positions.setdefault(param.name, index)

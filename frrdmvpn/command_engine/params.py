@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from ipaddress import IPv4Address, IPv4Network
 
-from frrdmvpn.command_engine.tokens import is_decimal, number
+from frrdmvpn.command_engine.tokens import NUMBER_DIGITS_MAX, is_decimal, number
 
 
 class ParamType:
@@ -21,6 +21,8 @@ class ParamType:
     label = "WORD"
     rank = 2
     rest_of_line = False
+    #: the longest text :meth:`partial` can accept (``None``: no bound)
+    longest: int | None = None
 
     def read(self, token: str) -> object | None:
         return token
@@ -60,6 +62,7 @@ class IntRange(ParamType):
     """A decimal integer within ``lo``..``hi``."""
 
     rank = 1
+    longest = NUMBER_DIGITS_MAX
 
     def __init__(self, lo: int, hi: int) -> None:
         self.lo, self.hi = lo, hi
@@ -100,6 +103,7 @@ class Ipv4(ParamType):
 
     label = "A.B.C.D"
     rank = 1
+    longest = len("255.255.255.255")
 
     def read(self, token: str) -> object | None:
         return ipv4_address(token)
@@ -178,6 +182,7 @@ class Tunnel(ParamType):
 
     label = "TunnelN"
     rank = 1
+    longest = len("tunnel") + 10
 
     def __init__(self, maximum: int) -> None:
         self.maximum = maximum
@@ -210,6 +215,7 @@ class Choice(ParamType):
     def __init__(self, *values: str) -> None:
         self.values = values
         self.label = values[0] if len(values) == 1 else "{" + "|".join(values) + "}"
+        self.longest = max(len(v) for v in values)
 
     def read(self, token: str) -> object | None:
         low = token.lower()

@@ -119,6 +119,11 @@ def test_no_forms_and_do() -> None:
     assert (do.handler, do.via_do) == (handlers.show_dmvpn, True)
     assert parsed("do wr", CONFIG).handler is handlers.write_memory
     assert failed("do", CONFIG).kind is FailureKind.INCOMPLETE
+    undo = parsed("do no debug all", CONFIG)  # no: of the privileged commands do reaches
+    assert (undo.handler, undo.negated, undo.via_do) == (handlers.undebug_all, True, True)
+    assert parsed("d no deb a", CONFIG).handler is handlers.undebug_all
+    assert exec_help("do no ", CONFIG)[0].startswith("  debug ")
+    assert exec_complete("do no d", CONFIG).text == "debug "
     assert failed("show dmvpn", CONFIG).kind in CARET  # only through do
 
 

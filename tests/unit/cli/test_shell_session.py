@@ -132,6 +132,11 @@ def test_configuration_errors_print_like_ios() -> None:
     assert value.lines == [" " * (len(prompt) + 17) + "^", "% 9999999 is out of range 1-65000", ""]
     unknown = s.execute("bogus command")
     assert unknown.lines == [" " * len(prompt) + "^", INVALID, ""]
+    # an unknown first word: the caret where it stops beginning any first word of the
+    # mode, the shell's (do, end, exit) and the negations (no, default) included
+    assert s.execute("def ip mtu 1400").lines == [" " * len(prompt) + "^", INVALID, ""]
+    assert s.execute("exclude").lines == [" " * (len(prompt) + 2) + "^", INVALID, ""]
+    assert s.execute("ip mtu 1x00").lines[0] == " " * (len(prompt) + 8) + "^"  # under x
     assert s.execute("e").lines == ['% Ambiguous command:  "e"']
     assert s.prompt == prompt  # nothing changed
     api.down = True
