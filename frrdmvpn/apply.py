@@ -36,7 +36,7 @@ from ipaddress import IPv4Address
 from typing import Any, Protocol
 
 from frrdmvpn.config import frrdiff
-from frrdmvpn.config.frr import render_frr
+from frrdmvpn.config.frr import FRR_8_4, FrrVersion, render_frr, shown
 from frrdmvpn.config.kernel import GreTunnel, KernelState, NhrpHooks, desired_kernel
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.swan import (
@@ -95,6 +95,8 @@ class Ports:
     # A trustpoint's file, if root may read it (frrdmvpn.adapters.trusted_files); raises else.
     read_file: Callable[[TrustpointFile], bytes]
     guard: GuardPort
+    # What the node's FRR can be configured with (default: Debian 12's, FRR 8.4).
+    frr_version: Callable[[], FrrVersion] = field(default=lambda: FRR_8_4)
 
 
 class ApplyError(RuntimeError):
@@ -283,7 +285,7 @@ def _frr_daemons(new: Config, old: Config | None) -> tuple[str, ...]:
 
 
 def _frr(ports: Ports, new: Config, old: Config | None, dry_run: bool) -> list[str]:
-    desired = render_frr(new).daemons()
+    desired = render_frr(new, ports.frr_version()).daemons()
     changes: list[str] = []
     for daemon in _frr_daemons(new, old):
         running = ports.frr_running(daemon)
@@ -296,7 +298,9 @@ def _frr(ports: Ports, new: Config, old: Config | None, dry_run: bool) -> list[s
         if lines and not dry_run:
             ports.frr_configure(daemon, lines)
         changes += [
-            f"{daemon}: {line}" for line in lines if line not in ("configure terminal", "end")
+            f"{daemon}: {shown(line)}"
+            for line in lines
+            if line not in ("configure terminal", "end")
         ]
     return changes
 

@@ -34,6 +34,7 @@ def real_ports(frr: Any = None, guards: GuardKeeper | None = None) -> Ports:
         hooks=nhrp_hooks.ensure,
         read_file=read_trustpoint_file,
         guard=guards if guards is not None else GuardKeeper(narrows=False),
+        frr_version=sessions.version,
     )
 
 

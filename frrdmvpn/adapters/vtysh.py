@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from frrdmvpn.codec.vty import Reply, ReplyDecoder, VtyWireError, encode_command, table
+from frrdmvpn.config.frr import FRR_8_4, FrrVersion, frr_version, shown
 from frrdmvpn.core.supervisor import Backoff, NhrpBinding, PeerKey
 
 RUN_DIR = Path("/run/frr")
@@ -203,9 +204,13 @@ class VtySession:
             raise VtyshError(f"{self.daemon} refused {line!r}: {reply.error()}")
 
     async def _send_ok(self, data: bytes, line: str) -> Reply:
-        reply = await self._exchange(data, line)
+        """Send a configuration line; a refusal names it with its secret masked (FRR's
+        message repeats the line)."""
+        masked = shown(line)
+        reply = await self._exchange(data, masked)
         if not reply.ok:
-            raise VtyshError(f"{self.daemon} refused {line!r}: {reply.error()}")
+            error = reply.error().replace(line, masked)
+            raise VtyshError(f"{self.daemon} refused {masked!r}: {error}")
         return reply
 
     async def _exchange(self, data: bytes, line: str, timeout: float | None = None) -> Reply:
@@ -405,6 +410,11 @@ class SyncFrr:
 
     def configure(self, daemon: str, lines: list[str]) -> None:
         self._call(lambda frr: frr.configure(daemon, lines))
+
+    def version(self) -> FrrVersion:
+        """The node's FRR release, as nhrpd's ``show version`` names it (FRR 8.4 when it
+        names none)."""
+        return frr_version(self._call(lambda frr: frr.command("nhrpd", "show version"))) or FRR_8_4
 
     def _call(self, work: Callable[[Frr], Awaitable[T]]) -> T:
         if self.loop is None or self.frr is None:

@@ -18,16 +18,54 @@ also the global ``nhrp nflog-group``; every tunnel -> ``nhrp multicast-nflog-gro
 instance, not a process id); ``router-id`` -> ``ospf router-id``; ``timers lsa arrival``
 -> ``timers lsa min-arrival``; ``network A W area X``
 -> ``network A/M area X``; ``passive-interface X`` -> ``ip ospf passive`` on X.
-``ip nhrp authentication`` and NHS ``priority`` are not rendered: FRR 8.4 has neither.
+``ip nhrp authentication`` is rendered where the node's nhrpd has it (:class:`FrrVersion`:
+FRR 10.2 and later print it after ``tunnel source``); NHS ``priority`` is not: no release
+has it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from frrdmvpn.config import defaults
 from frrdmvpn.config.model import Config, OspfNetworkType, TunnelInterface, linux_name
+from frrdmvpn.config.secrets import MASK
+
+
+@dataclass(frozen=True, order=True)
+class FrrVersion:
+    """The release of the node's FRR: what its daemons can be configured with."""
+
+    major: int
+    minor: int
+
+    @property
+    def nhrp_authentication(self) -> bool:
+        """nhrpd has ``ip nhrp authentication`` (FRR 10.2 and later)."""
+        return (self.major, self.minor) >= (10, 2)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+
+#: Debian 12's FRR, and what is assumed when the node's cannot be read.
+FRR_8_4 = FrrVersion(8, 4)
+
+_VERSION = re.compile(r"(?:FRRouting|version) ([0-9]{1,3})\.([0-9]{1,3})")
+
+
+def frr_version(text: str) -> FrrVersion | None:
+    """The release ``show version`` (``FRRouting 10.3 (hub) on Linux ...``) or a daemon's
+    ``--version`` (``nhrpd version 8.4.4``) names."""
+    found = _VERSION.search(text)
+    return None if found is None else FrrVersion(int(found.group(1)), int(found.group(2)))
+
+
+def shown(line: str) -> str:
+    """``line`` (a vtysh command or running-config line) with its secret masked."""
+    return re.sub(r"^(\s*(?:no )?ip nhrp authentication) \S+", rf"\1 {MASK}", line)
 
 
 @dataclass(frozen=True)
@@ -63,8 +101,8 @@ def _nhs_nbma(i: TunnelInterface, protocol: IPv4Address | None) -> str | None:
     return next((str(m.nbma) for m in i.nhrp_maps if m.protocol == protocol), None)
 
 
-def nhrpd_interface(i: TunnelInterface) -> list[str]:
-    """The nhrpd statements of one tunnel, in FRR 8.4's order."""
+def nhrpd_interface(i: TunnelInterface, version: FrrVersion = FRR_8_4) -> list[str]:
+    """The nhrpd statements of one tunnel, in the order ``version`` prints them."""
     lines: list[str] = []
     if i.description is not None:
         lines.append(f"description {i.description}")
@@ -72,6 +110,8 @@ def nhrpd_interface(i: TunnelInterface) -> list[str]:
         lines.append(f"tunnel protection vici profile {i.protection_profile}")
     if isinstance(i.source, str):
         lines.append(f"tunnel source {i.source}")
+    if i.nhrp_authentication is not None and version.nhrp_authentication:
+        lines.append(f"ip nhrp authentication {i.nhrp_authentication}")
     if i.nhrp_network_id is not None:
         lines.append(f"ip nhrp network-id {i.nhrp_network_id}")
     holdtime = defaults.holdtime(i)
@@ -123,7 +163,7 @@ def _header(config: Config) -> list[str]:
     return [] if config.hostname is None else [f"hostname {config.hostname}"]
 
 
-def render_nhrpd(config: Config) -> str:
+def render_nhrpd(config: Config, version: FrrVersion = FRR_8_4) -> str:
     lines = _header(config)
     tunnels = config.interfaces
     if any(i.protection_profile is not None for i in tunnels):
@@ -134,7 +174,7 @@ def render_nhrpd(config: Config) -> str:
         lines.append(f"nhrp multicast-nflog-group {defaults.NFLOG_MULTICAST_GROUP}")
     lines.append("!")
     for i in tunnels:
-        lines += _block(f"interface {i.linux_name}", nhrpd_interface(i))
+        lines += _block(f"interface {i.linux_name}", nhrpd_interface(i, version))
     return "\n".join(lines) + "\n"
 
 
@@ -167,6 +207,6 @@ def render_ospfd(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_frr(config: Config) -> FrrConfig:
-    """nhrpd and ospfd configuration for ``config`` (assumed valid)."""
-    return FrrConfig(render_nhrpd(config), render_ospfd(config))
+def render_frr(config: Config, version: FrrVersion = FRR_8_4) -> FrrConfig:
+    """nhrpd and ospfd configuration for ``config`` (assumed valid) on FRR ``version``."""
+    return FrrConfig(render_nhrpd(config, version), render_ospfd(config))

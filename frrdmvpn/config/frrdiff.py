@@ -30,7 +30,9 @@ LAYOUT = ("!", "exit", "exit-vrf", "exit-address-family", "end")
 
 @dataclass(frozen=True)
 class DiffRules:
-    """What the diff knows of the daemons' grammar. :data:`FRR84` is nhrpd/ospfd on 8.4."""
+    """What the diff knows of the daemons' grammar. :data:`FRR84` is nhrpd/ospfd on 8.4,
+    with the statements frrdmvpn renders for later releases (``ip nhrp authentication``,
+    FRR 10.2: single-valued, its ``no`` form takes the value)."""
 
     #: Top-level statements never touched.
     ignored: tuple[str, ...] = ()
@@ -74,6 +76,7 @@ FRR84 = DiffRules(
         "ip nhrp network-id",
         "ip nhrp holdtime",
         "ip nhrp mtu",
+        "ip nhrp authentication",
         "ip ospf network",
         "ip ospf hello-interval",
         "ip ospf dead-interval",

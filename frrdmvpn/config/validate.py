@@ -541,8 +541,9 @@ class _Checker:
                 )
             self.warn(
                 "nhrp-authentication-unsupported",
-                "FRR 8.4 nhrpd cannot send NHRP authentication: not applied; remove it on "
-                "the peers too (they would drop our packets)",
+                "nhrpd sends NHRP authentication from FRR 10.2 (Debian 13) on: on FRR 8.4 "
+                "(Debian 12) it is not applied; remove it on the peers too there (they "
+                "would drop our packets)",
                 At(ctx, "ip nhrp authentication", 2),
                 "no ip nhrp authentication",
             )

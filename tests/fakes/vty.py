@@ -24,6 +24,7 @@ class FakeDaemon:
     silent: set[str] = field(default_factory=set)  # commands never answered
     chatty: set[str] = field(default_factory=set)  # commands answered twice
     connections: int = 0
+    version: str = "FRRouting 8.4.4 (fake) on Linux(6.1.0-57-amd64)."  # show version's line
     overlapped: bool = False  # a command came before the previous one was answered
     _server: asyncio.AbstractServer | None = None
     _writers: list[asyncio.StreamWriter] = field(default_factory=list)
@@ -94,6 +95,7 @@ class FakeDaemon:
             "show ip nhrp cache json": (EMPTY_TABLE, 1),
             "show ip nhrp nhs json": (EMPTY_TABLE, 1),
             "show dmvpn json": ("[\n]\n", 0),
+            "show version": (f"{self.version}\nCopyright 1996-2005 Kunihiro Ishiguro, et al.\n", 0),
         }
         if node == "enable":
             shown["show running-config"] = (self.running_config(), 0)

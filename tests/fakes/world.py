@@ -10,7 +10,7 @@ from typing import Any
 
 from frrdmvpn.apply import Ports
 from frrdmvpn.config import frrdiff
-from frrdmvpn.config.frr import render_frr
+from frrdmvpn.config.frr import FRR_8_4, render_frr
 from frrdmvpn.config.kernel import GreTunnel, NhrpHooks, guard_nbma
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
@@ -39,6 +39,7 @@ class World:
         self.fail_on: str | None = None
         self.files: dict[str, bytes | Exception] = {}  # what read_file finds at each path
         self.sas: list[LocalEnd] = []  # charon's IKE_SAs
+        self.version = FRR_8_4  # the node's FRR release
 
     def _maybe_fail(self, what: str) -> None:
         self.log.append(what)
@@ -117,7 +118,7 @@ class World:
         """The daemon ends up running whichever known configuration these lines lead to."""
         assert daemon == self.asked  # apply read its running configuration first
         self._maybe_fail(f"vtysh {daemon}")
-        texts = [render_frr(c).daemons()[daemon] for c in self.known]
+        texts = [render_frr(c, self.version).daemons()[daemon] for c in self.known]
         reached = [t for t in texts if frrdiff.diff(self.frr[daemon], t) == lines]
         assert reached, f"lines that lead to no known configuration: {lines}"
         self.frr[daemon] = reached[0]
@@ -155,6 +156,7 @@ class World:
             self.hooks,
             self.read_file,
             self,
+            lambda: self.version,
         )
 
     def sysctls(self, pairs: Iterable[tuple[str, str]]) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 
 from frrdmvpn.adapters.trusted_files import UntrustedFileError
 from frrdmvpn.apply import ApplyError, apply
+from frrdmvpn.config.frr import FrrVersion
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.swan import LocalEnd
@@ -64,6 +65,29 @@ def test_a_changed_holdtime_touches_only_nhrpd() -> None:
     plan = apply(new, SPOKE, w.ports(new))
     assert w.log == ["vtysh nhrpd"]
     assert plan.changes == ["nhrpd: interface dmvpn0", "nhrpd: ip nhrp holdtime 30", "nhrpd: exit"]
+
+
+def test_nhrp_authentication_reaches_an_nhrpd_that_has_it_and_is_reported_masked() -> None:
+    w = World()
+    w.version = FrrVersion(10, 3)
+    apply(SPOKE, None, w.ports(SPOKE))
+    tunnel = dataclasses.replace(SPOKE.interfaces[0], nhrp_authentication="s3cr3t")
+    new = dataclasses.replace(SPOKE, interfaces=(tunnel,))
+    plan = apply(new, SPOKE, w.ports(new))
+    assert " ip nhrp authentication s3cr3t" in w.frr["nhrpd"].splitlines()
+    assert "nhrpd: ip nhrp authentication <removed>" in plan.changes
+    assert not [c for c in plan.changes if "s3cr3t" in c]
+    undone = apply(SPOKE, new, w.ports(SPOKE))  # removed: its no form carries the value
+    assert "nhrpd: no ip nhrp authentication <removed>" in undone.changes
+    assert "authentication" not in w.frr["nhrpd"]
+
+
+def test_on_frr_8_4_nhrp_authentication_is_not_sent() -> None:
+    w = World()
+    tunnel = dataclasses.replace(SPOKE.interfaces[0], nhrp_authentication="s3cr3t")
+    new = dataclasses.replace(SPOKE, interfaces=(tunnel,))
+    apply(new, None, w.ports(new))
+    assert "authentication" not in w.frr["nhrpd"]
 
 
 @pytest.mark.parametrize("failing", ["vtysh nhrpd", "vtysh ospfd"])

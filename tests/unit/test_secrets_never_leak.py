@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.application import frrdmvpnd
+from frrdmvpn.config.frr import FRR_8_4, FrrVersion
 from frrdmvpn.config.modes import Context, Mode
 from frrdmvpn.config.parse import parse_strict
 from frrdmvpn.config.secrets import STATEMENTS, values
@@ -37,6 +38,7 @@ PEER = Context(Mode.IKEV2_KEYRING_PEER, ("lab", "any"))
 READERS = {
     ("frrdmvpn/config/canonical_text.py", "_keyring"): "writes the configuration text",
     ("frrdmvpn/config/canonical_text.py", "interface_lines"): "writes the configuration text",
+    ("frrdmvpn/config/frr.py", "nhrpd_interface"): "writes nhrpd's configuration (FRR 10.2+)",
     ("frrdmvpn/config/swan.py", "_shared"): "puts the key in charon's load-shared message",
     ("frrdmvpn/config/validate.py", "_Checker.keys"): "checks that a key exists",
     ("frrdmvpn/config/validate.py", "_Checker.limits"): "measures a key against VICI's limit",
@@ -47,6 +49,7 @@ READERS = {
 TEXT_WRITERS = {
     ("frrdmvpn/config/canonical_text.py", "_keyring"),
     ("frrdmvpn/config/canonical_text.py", "interface_lines"),
+    ("frrdmvpn/config/frr.py", "nhrpd_interface"),
 }
 LOGGING = {"debug", "info", "warning", "error", "exception", "critical", "log"}
 
@@ -141,12 +144,15 @@ def test_frrdmvpnd_validate_and_configured_print_no_secret(
     assert "123456789" not in out + err
 
 
+@pytest.mark.parametrize("frr", [FRR_8_4, FrrVersion(10, 3)], ids=str)
 def test_an_apply_logs_and_reports_no_secret(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, frr: FrrVersion
 ) -> None:
+    """On FRR 10.3 nhrpd is sent the NHRP authentication string: the changes show it masked."""
     config = parse_strict(TEXT)
     assert set(values(config)) == {KEY, AUTH}
     world = World()
+    world.version = frr
     world.known.append(config)
     stores = Datastores(
         saved=tmp_path / "saved.conf",
@@ -171,6 +177,9 @@ def test_an_apply_logs_and_reports_no_secret(
     shown += [r.message for r in (applied, failed, rejected)] + [*failed.changes]
     shown += [str(d) for d in findings] + [findings[0].format(bad)]
     assert any("load-shared" in line for line in shown)
+    sent = f" ip nhrp authentication {AUTH}" in world.frr["nhrpd"].splitlines()
+    assert sent == frr.nhrp_authentication
+    assert ("nhrpd: ip nhrp authentication <removed>" in applied.changes) == sent
     for secret in (KEY, KEY + "2", AUTH, BAD_KEY):
         assert not [line for line in shown if secret in line]
 

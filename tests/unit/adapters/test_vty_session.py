@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters.vtysh import Frr, SyncFrr, VtyEvent, VtyshError, nhrp_tables, read_pid
+from frrdmvpn.config.frr import FRR_8_4, FrrVersion
 from tests.fakes.vty import FakeDaemon
 
 pytestmark = pytest.mark.unit
@@ -223,6 +224,28 @@ def test_a_blocking_caller_without_a_loop_gets_a_connection_of_its_own(tmp_path:
         server.join(5)
     assert fake.connections == 2
     assert fake.configured == ["interface gre1"]
+
+
+def test_the_frr_release_is_read_and_a_refused_secret_is_not_repeated(tmp_path: Path) -> None:
+    async def main() -> None:
+        fake = FakeDaemon(tmp_path, version="FRRouting 10.3 (hub) on Linux(6.12.118+deb13-amd64).")
+        fake.refuse.add("ip nhrp authentication s3cr3t")
+        await fake.start()
+        frr = Frr(tmp_path)
+        sync = SyncFrr(frr, asyncio.get_running_loop())
+        try:
+            assert await asyncio.to_thread(sync.version) == FrrVersion(10, 3)
+            with pytest.raises(VtyshError) as refused:
+                await frr.configure("nhrpd", ["interface gre1", "ip nhrp authentication s3cr3t"])
+            assert "s3cr3t" not in str(refused.value)
+            assert "ip nhrp authentication <removed>" in str(refused.value)
+            fake.version = "FRRouting (a build without a number) on Linux."
+            assert await asyncio.to_thread(sync.version) == FRR_8_4  # assumed when unnamed
+        finally:
+            await frr.close()
+            await fake.stop()
+
+    asyncio.run(main())
 
 
 def test_pid_files() -> None:

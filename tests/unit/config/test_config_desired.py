@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 import pytest
 
 from frrdmvpn.config import defaults
-from frrdmvpn.config.frr import render_frr
+from frrdmvpn.config.frr import FRR_8_4, FrrVersion, frr_version, render_frr, shown
 from frrdmvpn.config.kernel import GreTunnel, desired_kernel
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse_strict
@@ -278,3 +278,22 @@ def test_policy_defaults_and_modes() -> None:
     assert policy is not None
     assert (policy.mode, dict(policy.psk_map)) == (PolicyMode.CERTIFICATE, {})
     assert authorization_policy(Config()) is None
+
+
+def test_nhrp_authentication_is_rendered_where_nhrpd_has_it() -> None:
+    tunnel = config("ip nhrp authentication s3cr3t")
+    assert "ip nhrp authentication" not in render_frr(tunnel).nhrpd  # FRR 8.4: none
+    newer = render_frr(tunnel, FrrVersion(10, 3)).nhrpd.splitlines()
+    source = newer.index(" tunnel source eth0")
+    assert newer[source + 1] == " ip nhrp authentication s3cr3t"  # 10.3's order
+    assert FrrVersion(10, 1).nhrp_authentication is False
+    assert FrrVersion(10, 2).nhrp_authentication is True
+
+
+def test_the_version_is_read_from_show_version_and_secrets_are_shown_masked() -> None:
+    assert frr_version("FRRouting 10.3 (hub) on Linux(6.12.118+deb13-amd64).") == FrrVersion(10, 3)
+    assert frr_version("nhrpd version 8.4.4") == FRR_8_4
+    assert frr_version("% Unknown command") is None
+    assert shown("ip nhrp authentication s3cr3t") == "ip nhrp authentication <removed>"
+    assert shown(" no ip nhrp authentication s3cr3t") == " no ip nhrp authentication <removed>"
+    assert shown("ip nhrp holdtime 60") == "ip nhrp holdtime 60"
