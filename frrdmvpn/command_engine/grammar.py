@@ -9,8 +9,8 @@ parameter, a typed value, a keyword by unique prefix, then any word (:func:`adva
 
 Matching never raises on input: a line is a :class:`Match` or a :class:`Failure` that
 says what kind of failure, at which token, where in the line the ``^`` goes, and what
-would have been valid there. The same walk answers ``?`` (:meth:`Grammar.entries`) and
-TAB (:meth:`Grammar.candidates`).
+would have been valid there. The same walk answers ``?`` (:meth:`Walk.entries`,
+:meth:`Walk.begun`) and TAB (:meth:`Walk.keywords`).
 """
 
 from __future__ import annotations
@@ -511,13 +511,6 @@ class Grammar(Generic[K, P]):
         """What ``?`` lists after the complete words ``tokens``: (label, help) pairs."""
         walk, failure = self.walk(key, tokens, line, negated=negated)
         return failure if failure is not None else walk.entries(self.modifier_help)
-
-    def candidates(
-        self, key: K, tokens: Sequence[Token], line: str, *, negated: bool = False
-    ) -> list[str] | Failure:
-        """The keywords that may follow the complete words ``tokens`` (what TAB offers)."""
-        walk, failure = self.walk(key, tokens, line, negated=negated)
-        return failure if failure is not None else walk.keywords()
 
 
 def _matched(walk: Walk[T]) -> Match[T]:
