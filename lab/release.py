@@ -76,6 +76,8 @@ HARNESS_REQUIREMENTS = (
     "pyroute2==0.9.7",
     "prompt-toolkit==3.0.53",
     "prometheus-client==0.26.0",
+    "textfsm==2.1.0",  # tests/lab/test_shell.py parses `show dmvpn` with ntc-templates
+    "ntc-templates==9.3.0",
 )
 #: The harness virtualenv inside a built root (the guest's python for lab.cli and pytest).
 GUEST_VENV = "/opt/frrdmvpn-lab/venv"
