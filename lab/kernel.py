@@ -250,9 +250,15 @@ def prepare_root_kernel(root: Path, deb_dir: str, initramfs_dir: Path) -> GuestK
         version=version, root=root, initramfs_dir=initramfs_dir, guest_modules="/lib/modules"
     )
     ready = initramfs_dir / "kernel.ready"
-    if ready.exists() and ready.read_text() == _stamp(version) and kernel.initramfs.exists():
+    unpacked = kernel.vmlinuz.exists() and (kernel.modules / version / "modules.dep").exists()
+    if (
+        unpacked
+        and ready.exists()
+        and ready.read_text() == _stamp(version)
+        and kernel.initramfs.exists()
+    ):
         return kernel
-    if not (kernel.modules / version / "modules.dep").exists():
+    if not unpacked:  # a fresh root (rebuilt when its recipe changed)
         _run(["dpkg-deb", "-x", str(debs[0]), str(root)])
         _run(["depmod", "-b", str(root), version])
     initramfs_dir.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,37 @@ def test_the_initramfs_init_mounts_a_shared_checkout_only_when_named() -> None:
     assert "src=$(arg checkout)" in kernel._INIT
     assert 'if [ -n "$src" ]; then' in kernel._INIT
     assert "labsrc /srclower" in kernel._INIT
+
+
+def test_a_rebuilt_root_gets_its_kernel_unpacked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The initramfs stamp lives beside the root: a fresh root (rebuilt when its recipe
+    changed) still needs the kernel unpacked into it."""
+    root, cache = tmp_path / "root", tmp_path / "cache"
+    (root / "debs").mkdir(parents=True)
+    (root / "debs" / "linux-image-6.12.1-amd64_1_amd64.deb").write_bytes(b"")
+    calls: list[str] = []
+
+    def run(argv: list[str], cwd: Path | None = None) -> str:
+        calls.append(argv[1])
+        if argv[:2] == ["dpkg-deb", "-x"]:
+            (root / "boot").mkdir(exist_ok=True)
+            (root / "boot" / "vmlinuz-6.12.1-amd64").write_bytes(b"")
+            (root / "usr/lib/modules/6.12.1-amd64").mkdir(parents=True, exist_ok=True)
+            (root / "usr/lib/modules/6.12.1-amd64/modules.dep").write_text("")
+        return "linux-image-6.12.1-amd64\n"
+
+    monkeypatch.setattr(kernel, "_run", run)
+    monkeypatch.setattr(kernel, "build_initramfs", lambda k: k.initramfs.write_bytes(b""))
+    k = kernel.prepare_root_kernel(root, "debs", cache)
+    assert (k.version, k.modules_in_guest) == ("6.12.1-amd64", "/lib/modules")
+    assert calls == ["-f", "-x", "-b"]
+    calls.clear()
+    kernel.prepare_root_kernel(root, "debs", cache)
+    assert calls == ["-f"]  # cached
+    shutil.rmtree(root / "boot")
+    shutil.rmtree(root / "usr")
+    calls.clear()
+    kernel.prepare_root_kernel(root, "debs", cache)
+    assert calls == ["-f", "-x", "-b"]
