@@ -17,21 +17,47 @@ import time
 from pathlib import Path
 
 from frrdmvpn import __version__
-from lab.kernel import native_capable, prepare_guest_kernel
+from lab import release as rel
+from lab.kernel import native_capable
 from lab.netns import Lab, LabError
 from lab.topology import MODES, NODES
-from lab.vm import LabVm, VmError
+from lab.vm import LabVm, VmError, checkout_dir, prepare_guest, run_dir_for
 
 VM_DIR = Path(os.environ.get("FRRDMVPN_LAB_VM_DIR", "/var/tmp/frrdmvpn-lab/vm"))
 TEST_VM_DIR = VM_DIR.with_name("vm-test")
 
 
-def _self_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "lab.cli", *args]
+def _self_argv(vm: LabVm, *args: str) -> list[str]:
+    return [vm.python, "-m", "lab.cli", *args]
 
 
-def _vm(run_dir: Path = VM_DIR) -> LabVm:
-    vm = LabVm(run_dir)
+def _lab_vm(base: Path = VM_DIR) -> LabVm:
+    """The lab VM of the selected release (``FRRDMVPN_LAB_RELEASE``)."""
+    release = rel.selected()
+    return LabVm(run_dir_for(base, release), release)
+
+
+def _guest_file(vm: LabVm, path: str) -> str:
+    """``path`` as the guest sees it: on the host root as is; on a built root a file outside
+    the shared checkout is copied into the (shared) run directory first."""
+    if not path or rel.uses_host_root(vm.release):
+        return path
+    src = Path(path)
+    if src.is_relative_to(checkout_dir()):
+        return path
+    dest = vm.run_dir / "files" / src.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dest)
+    return str(dest)
+
+
+def _guest_cwd(vm: LabVm) -> str:
+    """The guest's working directory: this one on the host root, else the checkout."""
+    return os.getcwd() if rel.uses_host_root(vm.release) else str(checkout_dir())
+
+
+def _vm(base: Path = VM_DIR) -> LabVm:
+    vm = _lab_vm(base)
     if not vm.running():
         raise VmError("the lab is not up (no lab VM running): run `frrdmvpn-lab up`")
     return vm
@@ -42,8 +68,12 @@ def cmd_prepare(_args: argparse.Namespace) -> int:
         print("frrdmvpn-lab: this kernel has GRE and ESP; the lab runs natively")
     else:
         t0 = time.monotonic()
-        k = prepare_guest_kernel()
-        print(f"frrdmvpn-lab: guest kernel {k.version} ready ({time.monotonic() - t0:.1f} s)")
+        release = rel.selected()
+        guest, k = prepare_guest(release)
+        print(
+            f"frrdmvpn-lab: {release} root {guest.root} and guest kernel {k.version} ready "
+            f"({time.monotonic() - t0:.1f} s)"
+        )
     return 0
 
 
@@ -53,10 +83,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         timings = Lab(mode=args.mode, deb=_abs(args.deb)).up()
         print(f"frrdmvpn-lab: lab up in {time.monotonic() - t0:.1f} s ({_fmt(timings)})")
     else:
-        vm = LabVm(VM_DIR)
+        vm = _lab_vm()
         boot = vm.start()
         print(f"frrdmvpn-lab: VM booted in {boot:.1f} s")
-        rc = vm.run(_self_argv("up", "--no-shell", "--mode", args.mode, "--deb", _abs(args.deb)))
+        deb = _guest_file(vm, _abs(args.deb))
+        rc = vm.run(
+            _self_argv(vm, "up", "--no-shell", "--mode", args.mode, "--deb", deb),
+            cwd=_guest_cwd(vm),
+        )
         if rc != 0:
             print("frrdmvpn-lab: lab did not come up inside the VM; stopping it", file=sys.stderr)
             vm.stop()
@@ -74,8 +108,8 @@ def cmd_down(_args: argparse.Namespace) -> int:
     if native_capable():
         Lab().down()
     else:
-        vm = LabVm(VM_DIR)
-        if vm.running() and vm.run(_self_argv("down")) != 0:
+        vm = _lab_vm()
+        if vm.running() and vm.run(_self_argv(vm, "down"), cwd=_guest_cwd(vm)) != 0:
             print("frrdmvpn-lab: the lab inside the VM did not come down cleanly", file=sys.stderr)
         vm.stop()
         print("frrdmvpn-lab: VM stopped")
@@ -88,11 +122,11 @@ def cmd_status(_args: argparse.Namespace) -> int:
     if native_capable():
         print(json.dumps(Lab().status(), indent=1))
         return 0
-    vm = LabVm(VM_DIR)
+    vm = _lab_vm()
     if not vm.running():
         print(json.dumps({"up": False, "vm": False}))
         return 0
-    return vm.run(_self_argv("status"))
+    return vm.run(_self_argv(vm, "status"), cwd=_guest_cwd(vm))
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
@@ -104,7 +138,10 @@ def cmd_exec(args: argparse.Namespace) -> int:
             raise LabError("the lab is not up: run `frrdmvpn-lab up`")
         argv = lab.argv(args.node, args.cmd)
         return subprocess.run(argv, check=False).returncode
-    return _vm().run(_self_argv("exec", args.node, "--", *args.cmd), interactive=True)
+    vm = _vm()
+    return vm.run(
+        _self_argv(vm, "exec", args.node, "--", *args.cmd), interactive=True, cwd=_guest_cwd(vm)
+    )
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -125,7 +162,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
         argv = lab.argv(args.node, ["env", prompt, "bash", "--norc", "-i"])
         return subprocess.run(argv, check=False).returncode
     extra = ["--bash"] if args.bash else []
-    return _vm().run(_self_argv("shell", *extra, args.node), interactive=True)
+    vm = _vm()
+    return vm.run(_self_argv(vm, "shell", *extra, args.node), interactive=True, cwd=_guest_cwd(vm))
 
 
 def lab_pytest_args(extra: list[str]) -> list[str]:
@@ -152,18 +190,20 @@ def cmd_test(args: argparse.Namespace) -> int:
         extra = [f"--junitxml={junit}"] if junit else []
         cmd = [sys.executable, "-m", "pytest", *pytest_args, *extra]
         return subprocess.run(cmd, check=False, env=dict(os.environ, **env)).returncode
-    vm = LabVm(TEST_VM_DIR)
+    vm = _lab_vm(TEST_VM_DIR)
     if vm.pid() is not None:
         vm.stop()
     t0 = time.monotonic()
     try:
         boot = vm.start()
         print(f"frrdmvpn-lab test: VM booted in {boot:.1f} s", flush=True)
-        guest_junit = TEST_VM_DIR / "junit-lab.xml"
-        guest_artifacts = TEST_VM_DIR / "artifacts"
+        guest_junit = vm.run_dir / "junit-lab.xml"
+        guest_artifacts = vm.run_dir / "artifacts"
         env["FRRDMVPN_LAB_ARTIFACTS"] = str(guest_artifacts)
-        cmd = [sys.executable, "-m", "pytest", *pytest_args, f"--junitxml={guest_junit}"]
-        rc = vm.run(cmd, cwd=os.getcwd(), env=env)
+        for var in ("FRRDMVPN_LAB_DEB", "FRRDMVPN_LAB_DEB_NEXT"):
+            env[var] = _guest_file(vm, env[var])
+        cmd = [vm.python, "-m", "pytest", *pytest_args, f"--junitxml={guest_junit}"]
+        rc = vm.run(cmd, cwd=_guest_cwd(vm), env=env)
         if junit and guest_junit.exists():
             junit.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(guest_junit, junit)
@@ -255,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[args.command](args)
-    except (LabError, VmError) as exc:
+    except (LabError, VmError, rel.ReleaseError) as exc:
         print(f"frrdmvpn-lab: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into e.g. head

@@ -19,6 +19,18 @@ mount --bind "$(arg modules)" /lib/modules
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 labrun "$rundir"
 for m in $(arg modprobe | tr ',' ' '); do modprobe "$m" || echo "guest-init: modprobe $m failed"; done
 hostname frrdmvpn-lab
+# A built root (FRRDMVPN_LAB_RELEASE other than bookworm) has an empty machine ID, which
+# Debian 13's systemd-nspawn refuses ("Failed to retrieve machine ID"): give it one, as a
+# first boot would. (The host root's is set: nothing changes there.)
+[ -s /etc/machine-id ] || tr -d '-' < /proc/sys/kernel/random/uuid > /etc/machine-id
+checkout=$(arg checkout)
+if [ -n "$checkout" ]; then
+    # The harness's python imports this checkout from anywhere (the host's .venv has it
+    # installed editable): e.g. docs/examples run by a node's python.
+    "$(arg python)" -c 'import site, sys
+open(site.getsitepackages()[0] + "/frrdmvpn-lab-checkout.pth", "w").write(sys.argv[1] + "\n")' \
+        "$checkout"
+fi
 ip link set lo up
 echo "guest-init: starting agent" > /dev/console
 pythonpath=$(arg pythonpath)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import lzma
 import os
 import shutil
 import subprocess
@@ -40,6 +41,10 @@ class GuestKernel:
 
     version: str
     root: Path  # what `dpkg -x` produced
+    #: Where the initramfs is written (default: beside the unpacked kernel).
+    initramfs_dir: Path | None = None
+    #: The modules directory as the guest sees it (default: the host's path, on the host root).
+    guest_modules: str | None = None
 
     @property
     def vmlinuz(self) -> Path:
@@ -47,11 +52,46 @@ class GuestKernel:
 
     @property
     def modules(self) -> Path:
-        return self.root / "lib" / "modules"
+        """``lib/modules`` (Debian 12's kernel package) or ``usr/lib/modules`` (Debian 13's)."""
+        return modules_dir(self.root)
 
     @property
     def initramfs(self) -> Path:
-        return self.root / "initramfs.cpio.gz"
+        return (self.initramfs_dir or self.root) / "initramfs.cpio.gz"
+
+    @property
+    def modules_in_guest(self) -> str:
+        return self.guest_modules or str(self.modules)
+
+
+def modules_dir(root: Path) -> Path:
+    """The modules directory of an unpacked kernel or root: ``lib/modules`` unless only the
+    merged-/usr ``usr/lib/modules`` exists (Debian 13's kernel packages ship that)."""
+    legacy = root / "lib" / "modules"
+    merged = root / "usr" / "lib" / "modules"
+    if not legacy.exists() and merged.exists():
+        return merged
+    return legacy
+
+
+def module_file_name(rel: str) -> str:
+    """The initramfs name of a module path: compressed modules are stored decompressed
+    (busybox's insmod takes only plain ``.ko``)."""
+    name = Path(rel).name
+    for suffix in (".xz", ".gz"):
+        if name.endswith(".ko" + suffix):
+            return name.removesuffix(suffix)
+    return name
+
+
+def read_module(path: Path) -> bytes:
+    """A module file's ELF bytes (``.ko``, ``.ko.xz`` or ``.ko.gz``)."""
+    data = path.read_bytes()
+    if path.name.endswith(".ko.xz"):
+        return lzma.decompress(data)
+    if path.name.endswith(".ko.gz"):
+        return gzip.decompress(data)
+    return data
 
 
 def _run(argv: list[str], cwd: Path | None = None) -> str:
@@ -71,6 +111,11 @@ def kernel_package() -> str:
     raise RuntimeError("apt-cache found no linux-image for linux-image-amd64 (run apt-get update)")
 
 
+def module_name(path: str) -> str:
+    """A module's name from its path (``kernel/fs/9p/9p.ko.xz`` -> ``9p``; ``-`` as ``_``)."""
+    return Path(path).name.split(".ko")[0].replace("-", "_")
+
+
 def module_closure(modules_dep: str, wanted: tuple[str, ...]) -> list[str]:
     """Relative .ko paths needed for ``wanted``, dependencies first (from a modules.dep text)."""
     deps: dict[str, list[str]] = {}
@@ -80,7 +125,7 @@ def module_closure(modules_dep: str, wanted: tuple[str, ...]) -> list[str]:
             continue
         path, rest = line.split(":", 1)
         deps[path] = rest.split()
-        name = Path(path).name.split(".ko")[0].replace("-", "_")
+        name = module_name(path)
         by_name[name] = path
     order: list[str] = []
 
@@ -113,6 +158,15 @@ mount -t tmpfs -o mode=0755 tmpfs /upper
 mkdir -p /upper/data /upper/work
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work /newroot \\
     || exec sh
+src=$(arg checkout)
+if [ -n "$src" ]; then
+    mkdir -p /srclower /upper/src/data /upper/src/work "/newroot$src"
+    mount -t 9p -o "trans=virtio,version=9p2000.L,msize=262144,ro${cache:+,cache=$cache}" \\
+        labsrc /srclower || exec sh
+    mount -t overlay overlay \\
+        -o lowerdir=/srclower,upperdir=/upper/src/data,workdir=/upper/src/work "/newroot$src" \\
+        || exec sh
+fi
 stage2=$(arg stage2)
 mount --move /dev /newroot/dev
 mount --move /proc /newroot/proc
@@ -133,8 +187,8 @@ def build_initramfs(kernel: GuestKernel) -> None:
         shutil.copy2(busybox, top / "bin" / "busybox")
         order = []
         for rel in closure:
-            dest = top / "mods" / Path(rel).name
-            shutil.copy2(moddir / rel, dest)
+            dest = top / "mods" / module_file_name(rel)
+            dest.write_bytes(read_module(moddir / rel))
             order.append(f"mods/{dest.name}")
         (top / "modules.order").write_text("\n".join(order) + "\n")
         (top / "init").write_text(_INIT)
@@ -178,6 +232,36 @@ def prepare_guest_kernel(cache: Path = CACHE_DIR) -> GuestKernel:
             raise RuntimeError(f"apt-get download {package} produced {debs}")
         _run(["dpkg-deb", "-x", str(debs[0]), str(root)])
     _run(["depmod", "-b", str(root), version])
+    build_initramfs(kernel)
+    ready.write_text(_stamp(version))
+    return kernel
+
+
+def prepare_root_kernel(root: Path, deb_dir: str, initramfs_dir: Path) -> GuestKernel:
+    """The kernel of a built root (``lab.release``): the package its build left in
+    ``deb_dir`` (relative to it) is unpacked into the root itself (so the guest finds its modules at
+    /lib/modules natively), depmod'ed, and an initramfs written to ``initramfs_dir``."""
+    debs = sorted((root / deb_dir).glob("linux-image-*.deb"))
+    if len(debs) != 1:
+        raise RuntimeError(f"expected one kernel package in {root / deb_dir}, found {debs}")
+    package = _run(["dpkg-deb", "-f", str(debs[0]), "Package"]).strip()
+    version = package.removeprefix("linux-image-").removesuffix("-unsigned")
+    kernel = GuestKernel(
+        version=version, root=root, initramfs_dir=initramfs_dir, guest_modules="/lib/modules"
+    )
+    ready = initramfs_dir / "kernel.ready"
+    unpacked = kernel.vmlinuz.exists() and (kernel.modules / version / "modules.dep").exists()
+    if (
+        unpacked
+        and ready.exists()
+        and ready.read_text() == _stamp(version)
+        and kernel.initramfs.exists()
+    ):
+        return kernel
+    if not unpacked:  # a fresh root (rebuilt when its recipe changed)
+        _run(["dpkg-deb", "-x", str(debs[0]), str(root)])
+        _run(["depmod", "-b", str(root), version])
+    initramfs_dir.mkdir(parents=True, exist_ok=True)
     build_initramfs(kernel)
     ready.write_text(_stamp(version))
     return kernel

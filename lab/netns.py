@@ -23,11 +23,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from frrdmvpn.adapters.vtysh import extract_json
 from lab import pki
 from lab import topology as topo
+from lab.release import Userland, current_userland
 from lab.topology import NODES, Node
 
 NETNS_DIR = Path("/run/netns")  # where `ip netns add` names network namespaces
@@ -108,6 +109,20 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _is_program(pid: int, program: str) -> bool:
+    """True when process ``pid`` runs ``program`` (its argv[0]; not e.g. an nsenter for it)."""
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return False
+    return argv0.decode(errors="replace") == program
+
+
+def _frr_config(daemon: str, first: Sequence[str]) -> list[str]:
+    """A daemon's ``-f`` option: FRR 10's mgmtd has none (it holds no configuration here)."""
+    return [] if daemon in first else ["-f", f"/etc/frr/{daemon}.conf"]
+
+
 def _batch(netns: str, commands: list[str]) -> None:
     _sh(["ip", "-n", netns, "-batch", "-"], input="\n".join(commands) + "\n")
 
@@ -122,6 +137,14 @@ class Lab:
         self._mode = mode
         self._deb = deb
         self._package: str | None = None
+        self._userland: Userland | None = None
+
+    @property
+    def userland(self) -> Userland:
+        """How this root's release runs charon and FRR (``lab.release``)."""
+        if self._userland is None:
+            self._userland = current_userland()
+        return self._userland
 
     @property
     def mode(self) -> str:
@@ -451,7 +474,9 @@ class Lab:
         for fname, text in topo.frr_files(n, self.mode).items():
             (d / "etc/frr" / fname).write_text(text)
         self._write_swanctl(n)
-        (d / "etc/strongswan.conf").write_text(topo.strongswan_conf(n, self.mode))
+        (d / "etc/strongswan.conf").write_text(
+            topo.strongswan_conf(n, self.mode, self.userland.charon_log)
+        )
         (d / "etc/swanctl/private").chmod(0o700)
         for sub in ("etc/frr", "log/frr", "run/frr"):
             shutil.chown(d / sub, "frr", "frr")
@@ -492,7 +517,7 @@ class Lab:
     def _start_charon(self, nodes: tuple[Node, ...] = NODES) -> None:
         """charon first, config loaded, before any GRE can be sent (lab notes gotcha 6)."""
         for n in nodes:
-            self._spawn(n, ["/usr/lib/ipsec/charon"], "charon.stdout")
+            self._spawn_charon(n)
         for n in nodes:
             sock = self.node_dir(n) / "run" / Path(self.charon_socket).name
             wait_for(f"charon's VICI socket on {n.name}", sock.exists)
@@ -509,7 +534,21 @@ class Lab:
         """charon's own VICI socket inside a node (relocated behind the proxy in frrdmvpn mode)."""
         return topo.CHARON_VICI if self.mode == "frrdmvpn" else "/var/run/charon.vici"
 
-    def _spawn(self, n: Node, cmd: list[str], log_name: str) -> None:
+    def _spawn_charon(self, n: Node) -> None:
+        """The release's charon (Debian 12: the starter's charon, stdout to a log file;
+        Debian 13: charon-systemd, stdout to /dev/null)."""
+        self._spawn(n, [self.userland.charon], self.userland.charon_stdout)
+
+    def _spawn(self, n: Node, cmd: list[str], log_name: str | None) -> None:
+        if log_name is None:
+            subprocess.Popen(
+                self.argv(n.name, cmd),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            return
         with open(self.node_dir(n) / "log" / log_name, "ab") as log:
             subprocess.Popen(
                 self.argv(n.name, cmd),
@@ -520,6 +559,11 @@ class Lab:
             )
 
     def charon_pid(self, name: str) -> int | None:
+        if not self.userland.charon_pid_file:  # charon-systemd writes none: find it
+            for pid in self.find(name, self.userland.charon):
+                if _alive(pid) and _is_program(pid, self.userland.charon):
+                    return pid
+            return None
         pid_file = self.node_dir(topo.node(name)) / "run" / "charon.pid"
         try:
             pid = int(pid_file.read_text().strip())
@@ -542,7 +586,7 @@ class Lab:
         sock = self.node_dir(n) / "run" / Path(self.charon_socket).name
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
-        self._spawn(n, ["/usr/lib/ipsec/charon"], "charon.stdout")
+        self._spawn_charon(n)
         wait_for(f"charon's VICI socket on {name}", sock.exists)
         if self.mode == "frrdmvpn":
             return  # swanctl --load-all would even unload what frrdmvpnd loads meanwhile
@@ -695,22 +739,31 @@ class Lab:
     def _start_frr(
         self, nodes: tuple[Node, ...] = NODES, only: Sequence[str] = FRR_DAEMONS
     ) -> None:
-        for stage in (("zebra",), ("nhrpd", "ospfd")):
-            daemons = [d for d in stage if d in only]
-            procs = [
-                subprocess.Popen(
-                    self.argv(
-                        n.name, [f"/usr/lib/frr/{d}", "-d", "-P", "0", "-f", f"/etc/frr/{d}.conf"]
-                    ),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
+        first = tuple(d for d in self.userland.frr_first if Path(f"/usr/lib/frr/{d}").exists())
+        for stage in (first, ("zebra",), ("nhrpd", "ospfd")):
+            # a release's earlier daemons (FRR 10: mgmtd) come with zebra
+            daemons = [d for d in stage if d in only or ("zebra" in only and d in first)]
+            started = [
+                (n, d, self._frr_stderr(n, d))
                 for d in daemons
                 for n in nodes
                 if d != "ospfd" or n.ospf
             ]
-            for p in procs:
+            procs = [
+                subprocess.Popen(
+                    self.argv(
+                        n.name, [f"/usr/lib/frr/{d}", "-d", "-P", "0", *_frr_config(d, first)]
+                    ),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE if err is None else err,
+                )
+                for n, d, err in started
+            ]
+            for p, (_, _, err_file) in zip(procs, started, strict=True):
                 _, err = p.communicate(timeout=TIMEOUT)
+                if err_file is not None:
+                    err_file.close()
+                    err = Path(err_file.name).read_bytes()
                 if p.returncode != 0:
                     raise LabError(f"{p.args!r}: {err.decode().strip()}")
             for d in daemons:
@@ -719,6 +772,14 @@ class Lab:
                         continue
                     vty = self.node_dir(n) / "run" / "frr" / f"{d}.vty"
                     wait_for(f"{d} on {n.name}", vty.exists)
+
+    def _frr_stderr(self, n: Node, daemon: str) -> BinaryIO | None:
+        """Where a starting FRR daemon's stderr goes: a pipe read until the daemon detaches
+        (FRR 8), or a file (FRR 10 daemons keep their stdio until the end of configuration,
+        which only ``vtysh -b`` announces: a pipe would never close)."""
+        if not self.userland.frr_stdio_file:
+            return None
+        return open(self.node_dir(n) / "log" / "frr" / f"{daemon}.stderr", "wb")
 
     def pids(self) -> dict[str, list[int]]:
         """Processes living in each lab namespace (as ``ip netns pids`` finds them: the
@@ -763,6 +824,10 @@ class Lab:
             src = self.node_dir(n) / "log"
             if src.exists():
                 shutil.copytree(src, dest / n.name, dirs_exist_ok=True)
+            run_log = self.node_dir(n) / "run" / Path(self.userland.charon_log).name
+            if self.userland.charon_log.startswith("/run/") and run_log.exists():
+                (dest / n.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy(run_log, dest / n.name / run_log.name)
 
     def status(self) -> dict[str, Any]:
         """What is running, per node."""

@@ -422,7 +422,8 @@ secrets {{
 """
 
 
-def strongswan_conf(n: Node, mode: str = "frrdmvpn") -> str:
+def strongswan_conf(n: Node, mode: str = "frrdmvpn", log: str = "/var/log/charon.log") -> str:
+    """A node's strongswan.conf (``log``: charon's file log, per release: ``lab.release``)."""
     vici = f"vici {{ socket = unix://{CHARON_VICI} }}" if mode == "frrdmvpn" else ""
     return f"""# lab node {n.name}
 charon {{
@@ -435,7 +436,7 @@ charon {{
     }}
     filelog {{
         lab {{
-            path = /var/log/charon.log
+            path = {log}
             time_format = %b %e %T
             default = 1
             ike = 2

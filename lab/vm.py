@@ -1,7 +1,10 @@
 """Host side of the lab VM: boot QEMU (TCG) on Debian's kernel and run commands inside it.
 
-The guest's root is the host's root, read-only over virtio-9p under a tmpfs overlay, so the
-checkout, its virtualenv and the installed FRR/strongSwan are at the same paths inside.
+On bookworm (the default release) the guest's root is the host's root, read-only over
+virtio-9p under a tmpfs overlay, so the checkout, its virtualenv and the installed
+FRR/strongSwan are at the same paths inside. On another release (``lab.release``) the root is
+one built for it, and the checkout is shared read-only at its own path (under a tmpfs overlay)
+with the harness's virtualenv inside the root.
 Commands travel over virtio-serial ports (see :mod:`lab.agent`).
 """
 
@@ -21,10 +24,12 @@ import termios
 import time
 import tty
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from lab.kernel import REQUIRED_MODULES, GuestKernel, prepare_guest_kernel
+from lab import release as rel
+from lab.kernel import REQUIRED_MODULES, GuestKernel, prepare_guest_kernel, prepare_root_kernel
 from lab.wire import Decoder, Kind, encode, encode_json
 
 AGENT_PORTS = 4
@@ -63,11 +68,78 @@ def package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
+def checkout_dir() -> Path:
+    """The source tree this lab package lives in (shared with a built root's guest)."""
+    return package_dir().parent
+
+
+@dataclass(frozen=True)
+class GuestRoot:
+    """What the guest boots on and how it runs this checkout's lab."""
+
+    release: str
+    root: Path  # the host directory shared as the guest's /
+    python: str  # the guest's python for lab.agent, lab.cli and pytest
+    pythonpath: str
+    checkout: Path | None  # shared read-only at its own path (None: it is in the root)
+
+
+def host_guest() -> GuestRoot:
+    """bookworm: the host's own root, this Python and its PYTHONPATH (the lab as it was)."""
+    return GuestRoot(
+        release=rel.DEFAULT_RELEASE,
+        root=Path("/"),
+        python=sys.executable,
+        # The host's, if any (``PYTHONPATH=. python3 -m lab.cli``): the guest imports
+        # what this process does.
+        pythonpath=os.environ.get("PYTHONPATH", ""),
+        checkout=None,
+    )
+
+
+def built_guest(release: str, root: Path) -> GuestRoot:
+    """A built root: its harness virtualenv, this checkout on the path."""
+    src = checkout_dir()
+    return GuestRoot(
+        release=release,
+        root=root,
+        python=f"{rel.GUEST_VENV}/bin/python",
+        pythonpath=str(src),
+        checkout=src,
+    )
+
+
+def guest_python(release: str) -> str:
+    """The guest's python for ``release`` (without building anything)."""
+    return sys.executable if rel.uses_host_root(release) else f"{rel.GUEST_VENV}/bin/python"
+
+
+def prepare_guest(release: str) -> tuple[GuestRoot, GuestKernel]:
+    """The root and kernel ``release`` boots (built and cached on first use)."""
+    if rel.uses_host_root(release):
+        return host_guest(), prepare_guest_kernel()
+    root = rel.prepare_root(release)
+    kernel = prepare_root_kernel(root, rel.KERNEL_DEB_DIR, rel.release_dir(release))
+    return built_guest(release, root), kernel
+
+
+def run_dir_for(base: Path, release: str) -> Path:
+    """The VM run directory of ``release``: ``base`` itself for bookworm (as before),
+    ``base-<release>`` for another."""
+    return base if rel.uses_host_root(release) else base.with_name(f"{base.name}-{release}")
+
+
 class LabVm:
     """One QEMU guest, described by its run directory (shared read-write with the guest)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, release: str = rel.DEFAULT_RELEASE) -> None:
         self.run_dir = run_dir
+        self.release = release
+
+    @property
+    def python(self) -> str:
+        """The python the guest runs the lab with."""
+        return guest_python(self.release)
 
     @property
     def pid_file(self) -> Path:
@@ -92,7 +164,10 @@ class LabVm:
     def running(self) -> bool:
         return self.pid() is not None and (self.run_dir / "agent.ready").exists()
 
-    def qemu_argv(self, kernel: GuestKernel, memory_mb: int, cpus: int) -> list[str]:
+    def qemu_argv(
+        self, kernel: GuestKernel, memory_mb: int, cpus: int, guest: GuestRoot | None = None
+    ) -> list[str]:
+        guest = guest or host_guest()
         append = " ".join(
             [
                 "console=ttyS0",
@@ -100,14 +175,13 @@ class LabVm:
                 "quiet",
                 "loglevel=4",
                 f"frrdmvpn.stage2={package_dir() / 'guest-init.sh'}",
-                f"frrdmvpn.python={sys.executable}",
-                # The host's, if any (``PYTHONPATH=. python3 -m lab.cli``): the guest imports
-                # what this process does.
-                f"frrdmvpn.pythonpath={os.environ.get('PYTHONPATH', '')}",
+                f"frrdmvpn.python={guest.python}",
+                f"frrdmvpn.pythonpath={guest.pythonpath}",
                 f"frrdmvpn.run={self.run_dir}",
-                f"frrdmvpn.modules={kernel.modules}",
+                f"frrdmvpn.modules={kernel.modules_in_guest}",
                 f"frrdmvpn.modprobe={','.join(GUEST_MODULES)}",
                 f"frrdmvpn.rootcache={ROOT_CACHE}",
+                *([f"frrdmvpn.checkout={guest.checkout}"] if guest.checkout else []),
             ]
         )
         accel = ["-accel", "kvm"] if _has_hw_virt() else ["-accel", "tcg,thread=multi"]
@@ -137,12 +211,18 @@ class LabVm:
             "-device",
             "virtio-rng-pci",
             "-virtfs",
-            "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap",
+            f"local,path={guest.root},mount_tag=hostroot,security_model=passthrough,readonly=on,"
+            "multidevs=remap",
             "-virtfs",
             f"local,path={self.run_dir},mount_tag=labrun,security_model=passthrough",
-            "-device",
-            "virtio-serial-pci",
         ]
+        if guest.checkout is not None:
+            argv += [
+                "-virtfs",
+                f"local,path={guest.checkout},mount_tag=labsrc,security_model=passthrough,"
+                "readonly=on,multidevs=remap",
+            ]
+        argv += ["-device", "virtio-serial-pci"]
         for i in range(AGENT_PORTS):
             argv += [
                 "-chardev",
@@ -156,11 +236,11 @@ class LabVm:
         """Boot the VM and wait for its agent; returns the boot time in seconds."""
         if self.pid() is not None:
             raise VmError(f"a lab VM is already running (pid file {self.pid_file})")
-        kernel = prepare_guest_kernel()
+        guest, kernel = prepare_guest(self.release)
         if self.run_dir.exists():
             shutil.rmtree(self.run_dir)
         self.run_dir.mkdir(parents=True)
-        argv = self.qemu_argv(kernel, memory_mb, cpus)
+        argv = self.qemu_argv(kernel, memory_mb, cpus, guest)
         (self.run_dir / "qemu.argv").write_text(json.dumps(argv))
         t0 = time.monotonic()
         with open(self.run_dir / "qemu.log", "wb") as log:

@@ -12,6 +12,7 @@ import pytest
 
 from lab import topology as topo
 from lab.netns import Lab
+from lab.release import current_userland
 from tests.lab.helpers import conns, ike_sas, nhrp_cache, ping, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
@@ -21,7 +22,7 @@ DAEMONS = (
     "/usr/lib/frr/zebra",
     "/usr/lib/frr/nhrpd",
     "/usr/lib/frr/ospfd",
-    "/usr/lib/ipsec/charon",
+    current_userland().charon,  # Debian 12: /usr/lib/ipsec/charon; 13: charon-systemd
     "frrdmvpn-proxy",
     "frrdmvpnd run",
 )
