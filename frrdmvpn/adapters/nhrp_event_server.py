@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from frrdmvpn.adapters.journald import fields as log_fields
-from frrdmvpn.adapters.unix_server import admitted, listen_restricted
+from frrdmvpn.adapters.unix_server import admitted, close_server, listen_restricted
 from frrdmvpn.codec.nhrp_events import (
     AuthorizeBinding,
     EventDecoder,
@@ -55,13 +55,7 @@ class NhrpEventServer:
 
     async def close(self) -> None:
         if self._server is not None:
-            self._server.close()
-            # Python 3.12+ (Debian 13: 3.13): wait_closed() waits for every connection, and
-            # nhrpd keeps its own open: close them (3.13's close_clients; 3.11 returns anyway).
-            close_clients = getattr(self._server, "close_clients", None)
-            if close_clients is not None:
-                close_clients()
-            await self._server.wait_closed()
+            await close_server(self._server)
 
     async def _answer(self, event: AuthorizeBinding, writer: asyncio.StreamWriter) -> None:
         started = time.monotonic()

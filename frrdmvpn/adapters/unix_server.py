@@ -118,6 +118,17 @@ def admit(
     return admitted
 
 
+async def close_server(server: asyncio.AbstractServer) -> None:
+    """Stop listening and close every client: from Python 3.12 (Debian 13: 3.13)
+    ``wait_closed()`` waits for every connection, and nhrpd never closes its own (3.13 has
+    ``close_clients``; on 3.11 ``wait_closed()`` returns anyway)."""
+    server.close()
+    close_clients = getattr(server, "close_clients", None)
+    if close_clients is not None:
+        close_clients()
+    await server.wait_closed()
+
+
 def warn_refusal(
     log: logging.Logger,
     count: int,

@@ -22,6 +22,7 @@ from pathlib import Path
 from frrdmvpn.adapters.unix_server import (
     PeerCred,
     admitted,
+    close_server,
     listen_restricted,
     peer_credentials,
     warn_refusal,
@@ -122,13 +123,7 @@ class ViciProxy:
 
     async def close(self) -> None:
         if self._server is not None:
-            self._server.close()
-            # Python 3.12+ (Debian 13: 3.13): wait_closed() waits for every connection, and
-            # nhrpd keeps its own open: close them (3.13's close_clients; 3.11 returns anyway).
-            close_clients = getattr(self._server, "close_clients", None)
-            if close_clients is not None:
-                close_clients()
-            await self._server.wait_closed()
+            await close_server(self._server)
 
     def _forbidden(self, cid: int, peer: PeerCred, forbidden: Forbidden) -> None:
         """Count a refused request; log it at the 1st, 2nd, 4th ... refusal of its user (a
