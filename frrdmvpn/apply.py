@@ -36,7 +36,7 @@ from ipaddress import IPv4Address
 from typing import Any, Protocol
 
 from frrdmvpn.config import frrdiff
-from frrdmvpn.config.frr import FRR_8_4, FrrVersion, render_frr, shown
+from frrdmvpn.config.frr import FRR_8_4, FrrVersion, check_supported, render_frr, shown
 from frrdmvpn.config.kernel import GreTunnel, KernelState, NhrpHooks, desired_kernel
 from frrdmvpn.config.model import Config
 from frrdmvpn.config.swan import (
@@ -327,8 +327,10 @@ def apply(
         # the previous state with today's files: a path both use compares equal (a file
         # changed in place is reloaded with its connection only when that changes too)
         old_swan = desired_swan(old, sources, files) if old is not None else EMPTY
+        check_supported(new, ports.frr_version)
     except Exception as exc:  # the adapters and renderers raise several kinds
-        raise ApplyError(f"cannot compute the desired state: {exc}", [], False) from exc
+        # nothing was changed: the previous state stands
+        raise ApplyError(f"cannot compute the desired state: {exc}", [], True) from exc
     done: list[str] = []
     try:
         if not dry_run:  # before anything may send GRE from a new address

@@ -31,6 +31,17 @@ if [ -n "$checkout" ]; then
 open(site.getsitepackages()[0] + "/frrdmvpn-lab-checkout.pth", "w").write(sys.argv[1] + "\n")' \
         "$checkout"
 fi
+# AppArmor as Debian boots it: apparmor.service's `apparmor.systemd reload` runs this parser
+# call on /etc/apparmor.d (every profile, in the mode each declares). It is called directly
+# because that script skips loading in a container and systemd-detect-virt would call this
+# guest one when the host's root (shared here) belongs to one. Every audit line reaches the
+# kernel log (no auditd here): tests/lab/test_apparmor.py reads it.
+sysctl -qw kernel.printk_ratelimit=0
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+if command -v apparmor_parser > /dev/null; then
+    apparmor_parser --write-cache --replace -- /etc/apparmor.d > "$rundir/apparmor.log" 2>&1 \
+        || echo "guest-init: loading AppArmor profiles failed" > /dev/console
+fi
 ip link set lo up
 echo "guest-init: starting agent" > /dev/console
 pythonpath=$(arg pythonpath)

@@ -474,9 +474,7 @@ class Lab:
         for fname, text in topo.frr_files(n, self.mode).items():
             (d / "etc/frr" / fname).write_text(text)
         self._write_swanctl(n)
-        (d / "etc/strongswan.conf").write_text(
-            topo.strongswan_conf(n, self.mode, self.userland.charon_log)
-        )
+        (d / "etc/strongswan.conf").write_text(topo.strongswan_conf(n, self.mode))
         (d / "etc/swanctl/private").chmod(0o700)
         for sub in ("etc/frr", "log/frr", "run/frr"):
             shutil.chown(d / sub, "frr", "frr")
@@ -535,9 +533,9 @@ class Lab:
         return topo.CHARON_VICI if self.mode == "frrdmvpn" else "/var/run/charon.vici"
 
     def _spawn_charon(self, n: Node) -> None:
-        """The release's charon (Debian 12: the starter's charon, stdout to a log file;
-        Debian 13: charon-systemd, stdout to /dev/null)."""
-        self._spawn(n, [self.userland.charon], self.userland.charon_stdout)
+        """charon-systemd, as the package runs it; its stdio is /dev/null, not a file of the
+        lab's (AppArmor revalidates inherited files at exec into its profile: file_inherit)."""
+        self._spawn(n, [topo.CHARON], None)
 
     def _spawn(self, n: Node, cmd: list[str], log_name: str | None) -> None:
         if log_name is None:
@@ -559,17 +557,11 @@ class Lab:
             )
 
     def charon_pid(self, name: str) -> int | None:
-        if not self.userland.charon_pid_file:  # charon-systemd writes none: find it
-            for pid in self.find(name, self.userland.charon):
-                if _alive(pid) and _is_program(pid, self.userland.charon):
-                    return pid
-            return None
-        pid_file = self.node_dir(topo.node(name)) / "run" / "charon.pid"
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _alive(pid) else None
+        """charon's pid on node ``name`` (charon-systemd writes no pid file: found by program)."""
+        for pid in self.find(name, topo.CHARON):
+            if _alive(pid) and _is_program(pid, topo.CHARON):
+                return pid
+        return None
 
     def stop_charon(self, name: str, sig: int = signal.SIGTERM) -> None:
         """Stop node ``name``'s charon (SIGTERM: clean stop, it flushes its policies)."""
@@ -824,8 +816,8 @@ class Lab:
             src = self.node_dir(n) / "log"
             if src.exists():
                 shutil.copytree(src, dest / n.name, dirs_exist_ok=True)
-            run_log = self.node_dir(n) / "run" / Path(self.userland.charon_log).name
-            if self.userland.charon_log.startswith("/run/") and run_log.exists():
+            run_log = self.node_dir(n) / "run" / Path(topo.CHARON_LOG).name
+            if run_log.exists():
                 (dest / n.name).mkdir(parents=True, exist_ok=True)
                 shutil.copy(run_log, dest / n.name / run_log.name)
 

@@ -61,6 +61,7 @@ ROOT_PACKAGES = (
     "man-db",
     "dbus",
     "ca-certificates",
+    "lintian",  # the package tier checks the .deb with Debian 13's lintian too (tests/package)
 )
 #: The lab harness in the guest's virtualenv: the versions this checkout's .venv runs.
 HARNESS_REQUIREMENTS = (
@@ -202,14 +203,6 @@ class Userland:
     """How the Debian userland the lab runs on starts its daemons."""
 
     codename: str
-    #: charon's program: Debian 13 has only charon-systemd (no strongswan-charon).
-    charon: str
-    #: charon's file log inside a node (Debian 13: under /run/charon.*, its AppArmor profile's).
-    charon_log: str
-    #: charon-systemd writes no pid file: the lab finds the process instead.
-    charon_pid_file: bool
-    #: charon's stdout/stderr: a log file of the lab's, or /dev/null (AppArmor's file_inherit).
-    charon_stdout: str | None
     #: FRR daemons started before zebra (FRR 10's frrinit starts mgmtd first).
     frr_first: tuple[str, ...]
     #: FRR daemons keep their stdio open until the end of configuration (FRR 10): a file.
@@ -218,19 +211,11 @@ class Userland:
 
 BOOKWORM_USERLAND = Userland(
     codename="bookworm",
-    charon="/usr/lib/ipsec/charon",
-    charon_log="/var/log/charon.log",
-    charon_pid_file=True,
-    charon_stdout="charon.stdout",
     frr_first=(),
     frr_stdio_file=False,
 )
 TRIXIE_USERLAND = Userland(
     codename="trixie",
-    charon="/usr/sbin/charon-systemd",
-    charon_log="/run/charon.log",
-    charon_pid_file=False,
-    charon_stdout=None,
     frr_first=("mgmtd",),
     frr_stdio_file=True,
 )

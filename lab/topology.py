@@ -70,6 +70,11 @@ LAB_DOMAIN = "lab.example"
 SPOKES_DNS = f"spokes.{LAB_DOMAIN}"
 EVENT_SOCKET = "/run/frrdmvpn/nhrp-events.sock"
 CHARON_VICI = str(CHARON_SOCKET)  # as on a configured node (DROPIN relocates it there)
+#: charon as the package runs it on both releases (Debian 13 has no strongswan-charon); it
+#: writes no pid file.
+CHARON = "/usr/sbin/charon-systemd"
+#: charon's file log inside a node: under /run/charon.*, which its AppArmor profiles allow.
+CHARON_LOG = "/run/charon.log"
 
 
 @dataclass(frozen=True)
@@ -422,8 +427,8 @@ secrets {{
 """
 
 
-def strongswan_conf(n: Node, mode: str = "frrdmvpn", log: str = "/var/log/charon.log") -> str:
-    """A node's strongswan.conf (``log``: charon's file log, per release: ``lab.release``)."""
+def strongswan_conf(n: Node, mode: str = "frrdmvpn") -> str:
+    """A node's strongswan.conf."""
     vici = f"vici {{ socket = unix://{CHARON_VICI} }}" if mode == "frrdmvpn" else ""
     return f"""# lab node {n.name}
 charon {{
@@ -436,7 +441,7 @@ charon {{
     }}
     filelog {{
         lab {{
-            path = {log}
+            path = {CHARON_LOG}
             time_format = %b %e %T
             default = 1
             ike = 2

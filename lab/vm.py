@@ -174,6 +174,8 @@ class LabVm:
                 "panic=-1",
                 "quiet",
                 "loglevel=4",
+                "apparmor=1",
+                "security=apparmor",
                 f"frrdmvpn.stage2={package_dir() / 'guest-init.sh'}",
                 f"frrdmvpn.python={guest.python}",
                 f"frrdmvpn.pythonpath={guest.pythonpath}",

@@ -37,5 +37,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                         reason="needs GRE/ESP: run the lab tier with `frrdmvpn-lab test`"
                     )
                 )
-    # The teardown check runs last: it takes the lab down.
-    items.sort(key=lambda i: i.get_closest_marker("lab_last") is not None)
+    # The kernel-log audit runs after every other lab test, the teardown check last (it takes
+    # the lab down).
+    items.sort(key=_late)
+
+
+def _late(item: pytest.Item) -> int:
+    return (
+        2
+        if item.get_closest_marker("lab_last")
+        else 1
+        if item.get_closest_marker("lab_audit")
+        else 0
+    )

@@ -26,6 +26,7 @@ has it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
@@ -61,6 +62,21 @@ def frr_version(text: str) -> FrrVersion | None:
     ``--version`` (``nhrpd version 8.4.4``) names."""
     found = _VERSION.search(text)
     return None if found is None else FrrVersion(int(found.group(1)), int(found.group(2)))
+
+
+def check_supported(config: Config, version: Callable[[], FrrVersion]) -> None:
+    """Raise ValueError if ``config`` asks of FRR what the node's release (``version``, read
+    only when something depends on it) lacks: refused, never silently left out (an operator
+    who configured NHRP authentication must not run without it unknowingly)."""
+    asking = [i.name for i in config.interfaces if i.nhrp_authentication is not None]
+    if asking and not (found := version()).nhrp_authentication:
+        raise ValueError(
+            "; ".join(
+                f"interface {name}: ip nhrp authentication needs nhrpd from FRR 10.2 on "
+                f"(Debian 13); this node runs FRR {found}"
+                for name in asking
+            )
+        )
 
 
 def shown(line: str) -> str:

@@ -542,8 +542,8 @@ class _Checker:
             self.warn(
                 "nhrp-authentication-unsupported",
                 "nhrpd sends NHRP authentication from FRR 10.2 (Debian 13) on: on FRR 8.4 "
-                "(Debian 12) it is not applied; remove it on the peers too there (they "
-                "would drop our packets)",
+                "(Debian 12) frrdmvpnd refuses to apply it; remove it there, on the peers "
+                "too (they would drop our packets)",
                 At(ctx, "ip nhrp authentication", 2),
                 "no ip nhrp authentication",
             )

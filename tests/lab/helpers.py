@@ -39,6 +39,14 @@ __all__ = [
 ]
 
 
+def edit_config(lab: Lab, node: str, old: str, new: str) -> None:
+    """Replace the first ``old`` in ``node``'s frrdmvpn.conf (which must hold it) by ``new``."""
+    path = lab.config_path(topo.node(node))
+    text = path.read_text()
+    assert old in text, (node, old)
+    path.write_text(text.replace(old, new, 1))
+
+
 def nhrp_cache(lab: Lab, node: str) -> list[dict[str, Any]]:
     table: list[dict[str, Any]] = lab.vtysh_json(node, "show ip nhrp cache json")["table"]
     return table

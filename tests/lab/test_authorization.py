@@ -291,7 +291,7 @@ class TestOnCertificates:
         # charon itself refuses a DN, wildcard or not, before any binding is asked.
         lab.add_node(ROGUE)
         wait_for("spoke3 up with its own identity", lambda: _hub_sa_with(lab, ROGUE.fqdn), 90)
-        log = lab.userland.charon_log
+        log = topo.CHARON_LOG
         since = len(lab.run("hub", ["cat", log]).stdout)
         _rogue_presents(lab, "O=frrdmvpn lab, CN=*")
         try:

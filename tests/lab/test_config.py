@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lab import topology as topo
 from lab.netns import Lab
-from lab.release import current_userland
-from tests.lab.helpers import conns, ike_sas, nhrp_cache, ping, wait_for
+from tests.lab.helpers import conns, edit_config, ike_sas, nhrp_cache, ping, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("frrdmvpn_mode")]
 
@@ -22,7 +20,7 @@ DAEMONS = (
     "/usr/lib/frr/zebra",
     "/usr/lib/frr/nhrpd",
     "/usr/lib/frr/ospfd",
-    current_userland().charon,  # Debian 12: /usr/lib/ipsec/charon; 13: charon-systemd
+    topo.CHARON,
     "frrdmvpn-proxy",
     "frrdmvpnd run",
 )
@@ -36,13 +34,6 @@ def _pids(lab: Lab) -> dict[tuple[str, str], list[int]]:
 
 def _conf(lab: Lab, name: str) -> Path:
     return lab.config_path(topo.node(name))
-
-
-def _edit(lab: Lab, name: str, old: str, new: str) -> None:
-    path = _conf(lab, name)
-    text = path.read_text()
-    assert old in text, (name, old)
-    path.write_text(text.replace(old, new, 1))
 
 
 def _applied(lab: Lab, name: str) -> str:
@@ -59,18 +50,6 @@ def _changes(out: str) -> int:
 
 def _running(lab: Lab, name: str) -> str:
     return lab.vtysh(name, "show running-config")
-
-
-@pytest.fixture
-def restore_configs(lab: Lab) -> Iterator[None]:
-    saved = {n.name: _conf(lab, n.name).read_text() for n in topo.NODES}
-    try:
-        yield
-    finally:
-        for name, text in saved.items():
-            _conf(lab, name).write_text(text)
-            lab.apply(name)
-        lab.run("spoke1", ["ip", "link", "del", "lan1"], check=False)
 
 
 def test_nodes_are_configured_only_by_their_frrdmvpn_conf(lab: Lab) -> None:
@@ -132,7 +111,7 @@ def test_reapplying_the_running_configuration_changes_nothing(lab: Lab) -> None:
 def test_live_changes_take_effect_without_restarting_any_daemon(lab: Lab) -> None:
     before = _pids(lab)
     # The hub's holdtime.
-    _edit(lab, "hub", " ip nhrp holdtime 60\n", " ip nhrp holdtime 45\n")
+    edit_config(lab, "hub", " ip nhrp holdtime 60\n", " ip nhrp holdtime 45\n")
     out = _applied(lab, "hub")
     assert "nhrpd: ip nhrp holdtime 45" in out, out
     assert " ip nhrp holdtime 45" in _running(lab, "hub")
@@ -141,7 +120,7 @@ def test_live_changes_take_effect_without_restarting_any_daemon(lab: Lab) -> Non
     lab.run("spoke1", ["ip", "addr", "add", EXTRA_LAN, "dev", "lan1"])
     lab.run("spoke1", ["ip", "link", "set", "lan1", "up"])
     lan = " network 203.0.113.16 0.0.0.15 area 0\n"
-    _edit(lab, "spoke1", lan, lan + " network 203.0.113.64 0.0.0.15 area 0\n")
+    edit_config(lab, "spoke1", lan, lan + " network 203.0.113.64 0.0.0.15 area 0\n")
     out = _applied(lab, "spoke1")
     assert "ospfd: network 203.0.113.64/28 area 0" in out, out
 
@@ -155,7 +134,7 @@ def test_live_changes_take_effect_without_restarting_any_daemon(lab: Lab) -> Non
     )
     # spoke2 drops its NHS: nhrpd stops registering with the hub.
     nhs = f" ip nhrp nhs dynamic nbma {HUB.nbma.ip} multicast\n"
-    _edit(lab, "spoke2", nhs, "")
+    edit_config(lab, "spoke2", nhs, "")
     out = _applied(lab, "spoke2")
     assert f"nhrpd: no ip nhrp nhs dynamic nbma {HUB.nbma.ip}" in out, out
     assert "ip nhrp nhs" not in _running(lab, "spoke2")
@@ -165,7 +144,7 @@ def test_live_changes_take_effect_without_restarting_any_daemon(lab: Lab) -> Non
     for n in topo.NODES:
         assert _changes(_applied(lab, n.name)) == 0
     # Put spoke2's NHS back (the fixture restores every file) and see it register again.
-    _edit(
+    edit_config(
         lab,
         "spoke2",
         " ip nhrp registration no-unique\n",

@@ -82,12 +82,22 @@ def test_nhrp_authentication_reaches_an_nhrpd_that_has_it_and_is_reported_masked
     assert "authentication" not in w.frr["nhrpd"]
 
 
-def test_on_frr_8_4_nhrp_authentication_is_not_sent() -> None:
+def test_on_frr_8_4_nhrp_authentication_is_refused_and_nothing_changes() -> None:
     w = World()
+    apply(SPOKE, None, w.ports(SPOKE))
+    before = (dict(w.tunnels), dict(w.conns), dict(w.frr))
+    w.log.clear()
     tunnel = dataclasses.replace(SPOKE.interfaces[0], nhrp_authentication="s3cr3t")
     new = dataclasses.replace(SPOKE, interfaces=(tunnel,))
-    apply(new, None, w.ports(new))
-    assert "authentication" not in w.frr["nhrpd"]
+    with pytest.raises(ApplyError) as e:
+        apply(new, SPOKE, w.ports(new))
+    assert "ip nhrp authentication needs nhrpd from FRR 10.2" in str(e.value)
+    assert "FRR 8.4" in str(e.value)
+    assert "s3cr3t" not in str(e.value)
+    assert e.value.changes == []
+    assert e.value.rolled_back  # nothing changed: the previous state stands
+    assert w.log == []
+    assert (dict(w.tunnels), dict(w.conns), dict(w.frr)) == before
 
 
 @pytest.mark.parametrize("failing", ["vtysh nhrpd", "vtysh ospfd"])

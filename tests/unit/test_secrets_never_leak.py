@@ -39,6 +39,7 @@ READERS = {
     ("frrdmvpn/config/canonical_text.py", "_keyring"): "writes the configuration text",
     ("frrdmvpn/config/canonical_text.py", "interface_lines"): "writes the configuration text",
     ("frrdmvpn/config/frr.py", "nhrpd_interface"): "writes nhrpd's configuration (FRR 10.2+)",
+    ("frrdmvpn/config/frr.py", "check_supported"): "refuses it where nhrpd lacks it (is it set?)",
     ("frrdmvpn/config/swan.py", "_shared"): "puts the key in charon's load-shared message",
     ("frrdmvpn/config/validate.py", "_Checker.keys"): "checks that a key exists",
     ("frrdmvpn/config/validate.py", "_Checker.limits"): "measures a key against VICI's limit",
@@ -144,15 +145,14 @@ def test_frrdmvpnd_validate_and_configured_print_no_secret(
     assert "123456789" not in out + err
 
 
-@pytest.mark.parametrize("frr", [FRR_8_4, FrrVersion(10, 3)], ids=str)
 def test_an_apply_logs_and_reports_no_secret(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, frr: FrrVersion
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """On FRR 10.3 nhrpd is sent the NHRP authentication string: the changes show it masked."""
+    """nhrpd (FRR 10.3) is sent the NHRP authentication string: the changes show it masked."""
     config = parse_strict(TEXT)
     assert set(values(config)) == {KEY, AUTH}
     world = World()
-    world.version = frr
+    world.version = FrrVersion(10, 3)
     world.known.append(config)
     stores = Datastores(
         saved=tmp_path / "saved.conf",
@@ -177,11 +177,33 @@ def test_an_apply_logs_and_reports_no_secret(
     shown += [r.message for r in (applied, failed, rejected)] + [*failed.changes]
     shown += [str(d) for d in findings] + [findings[0].format(bad)]
     assert any("load-shared" in line for line in shown)
-    sent = f" ip nhrp authentication {AUTH}" in world.frr["nhrpd"].splitlines()
-    assert sent == frr.nhrp_authentication
-    assert ("nhrpd: ip nhrp authentication <removed>" in applied.changes) == sent
+    assert f" ip nhrp authentication {AUTH}" in world.frr["nhrpd"].splitlines()
+    assert "nhrpd: ip nhrp authentication <removed>" in applied.changes
     for secret in (KEY, KEY + "2", AUTH, BAD_KEY):
         assert not [line for line in shown if secret in line]
+
+
+def test_a_refusal_on_frr_8_4_names_no_secret(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nhrpd of FRR 8.4 lacks NHRP authentication: the apply is refused, the string unnamed."""
+    config = parse_strict(TEXT)
+    world = World()
+    world.known.append(config)
+    stores = Datastores(
+        saved=tmp_path / "saved.conf",
+        running=tmp_path / "running.conf",
+        ports=lambda: world.ports(config),
+    )
+    with caplog.at_level(logging.DEBUG):
+        refused = stores.apply_text(TEXT)
+    assert world.version == FRR_8_4
+    assert not refused.ok
+    assert "ip nhrp authentication needs nhrpd from FRR 10.2" in refused.message
+    assert "previous state restored" in refused.message
+    shown = [r.getMessage() for r in caplog.records] + [refused.message, *refused.changes]
+    assert not [line for line in shown if AUTH in line or KEY in line]
+    assert not (tmp_path / "running.conf").exists()
 
 
 def test_a_digest_cannot_be_recomputed_from_a_text_outside_the_daemon() -> None:
