@@ -154,22 +154,56 @@ Action = Initiate | FlushLarval | CleanOrphans | Transition | RepairNeighbor
 NEIGHBOR_PATIENCE = 3
 
 
-def _ike_up(obs: Observation, local: IPAddress, remote: IPAddress) -> bool:
-    return any(
-        i.local_host == local and i.remote_host == remote and i.state != "DELETING"
-        for i in obs.ike_sas
-    )
+@dataclass(frozen=True)
+class ObservationIndex:
+    """One observation grouped by NBMA pair and address, built once per step: assessing a
+    peer then costs what its own SAs and bindings cost, so a step grows linearly with the
+    number of peers (a scan of the whole observation per peer grew with its square)."""
+
+    obs: Observation
+    children: Mapping[PeerKey, list[ChildSa]]
+    ike_up: frozenset[PeerKey]
+    bindings: Mapping[IPAddress, list[NhrpBinding]]
+    child_remotes: frozenset[IPAddress]
+
+    @classmethod
+    def of(cls, obs: Observation) -> ObservationIndex:
+        children: dict[PeerKey, list[ChildSa]] = {}
+        for c in obs.child_sas:
+            children.setdefault((c.local_host, c.remote_host), []).append(c)
+        bindings: dict[IPAddress, list[NhrpBinding]] = {}
+        for b in obs.nhrp:
+            bindings.setdefault(b.nbma, []).append(b)
+        ike_up = frozenset(
+            (i.local_host, i.remote_host) for i in obs.ike_sas if i.state != "DELETING"
+        )
+        remotes = frozenset(c.remote_host for c in obs.child_sas)
+        return cls(obs, children, ike_up, bindings, remotes)
+
+    def gone(self, remote: IPAddress) -> bool:
+        """Nothing refers to a dynamic peer any more: forget it."""
+        return remote not in self.bindings and remote not in self.child_remotes
 
 
 def assess(obs: Observation, local: IPAddress, remote: IPAddress) -> tuple[State, str]:
     """A peer's state and why, from one observation."""
+    return assess_indexed(ObservationIndex.of(obs), local, remote)
+
+
+def assess_indexed(
+    index: ObservationIndex, local: IPAddress, remote: IPAddress
+) -> tuple[State, str]:
+    """:func:`assess` over an observation already indexed (every peer of one step)."""
+    obs = index.obs
     if not obs.charon_up:
         return State.DOWN, "charon is not running"
-    protected = [c for c in obs.child_sas if protects_gre(c, local, remote)]
-    bound = [b for b in obs.nhrp if b.nbma == remote]
+    # protecting needs exactly this orientation of the hosts (authorize.gre_protection_problem)
+    candidates = index.children.get((local, remote), [])
+    protected = [c for c in candidates if protects_gre(c, local, remote)]
+    bound = index.bindings.get(remote, [])
     nhrpd_sas = obs.nhrpd_sas.get((local, remote), 0)
     if not protected:
-        if _ike_up(obs, local, remote):
+        if (local, remote) in index.ike_up:
             return State.IKE, "IKE_SA up, no CHILD_SA protecting GRE"
         return State.DOWN, "no IKE_SA"
     if not bound:
@@ -217,8 +251,9 @@ class Supervisor:
         self._charon_was_up = obs.charon_up
         for remote in self._seen(obs) - set(self.peers):
             self.peers[remote] = SupervisedPeer(self.local, remote, Role.DYNAMIC, since=now)
+        index = ObservationIndex.of(obs)
         for p in self.peers.values():
-            state, reason = assess(obs, self.local, p.remote)
+            state, reason = assess_indexed(index, self.local, p.remote)
             if state != p.state:
                 out.append(Transition(self.local, p.remote, p.state, state, reason, now))
                 p.state, p.since, p.reason = state, now, reason
@@ -235,7 +270,7 @@ class Supervisor:
         for remote in [
             r
             for r, p in self.peers.items()
-            if p.role is Role.DYNAMIC and p.state is State.DOWN and remote_gone(obs, r)
+            if p.role is Role.DYNAMIC and p.state is State.DOWN and index.gone(r)
         ]:
             del self.peers[remote]
         return out
@@ -279,13 +314,6 @@ class Supervisor:
                 bad[key] = 0
         self._bad_neighbors = bad
         return out
-
-
-def remote_gone(obs: Observation, remote: IPAddress) -> bool:
-    """Nothing refers to a dynamic peer any more: forget it."""
-    return not any(b.nbma == remote for b in obs.nhrp) and not any(
-        c.remote_host == remote for c in obs.child_sas
-    )
 
 
 def neighbor_changed(old: Neighbor | None, new: Neighbor | None) -> bool:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from frrdmvpn.adapters.neighbors import parse_neighbors
+from frrdmvpn.core.authorize import ChildSa, protects_gre
 from frrdmvpn.core.supervisor import (
     NEIGHBOR_PATIENCE,
     Backoff,
@@ -17,14 +22,16 @@ from frrdmvpn.core.supervisor import (
     Neighbor,
     NhrpBinding,
     Observation,
+    ObservationIndex,
     RepairNeighbor,
     Role,
     State,
     Supervisor,
     Transition,
     assess,
+    assess_indexed,
 )
-from tests.fakes.observations import HUB, ME, S2, UP_HUB, child, ip, obs
+from tests.fakes.observations import HUB, ME, S2, UP_HUB, IPAddress, child, ip, obs
 
 pytestmark = pytest.mark.unit
 
@@ -169,3 +176,100 @@ def test_an_unprotected_peer_neighbour_is_left_alone() -> None:
     sup = Supervisor(ME, nhs=[HUB])
     for t in range(6):
         assert not any(isinstance(a, RepairNeighbor) for a in sup.step(unprotected, float(t)))
+
+
+# --- the indexed step (issue 17): the same answers as scanning the whole observation ------
+
+POOL = (ME, HUB, S2, ip("2001:db8::11"), ip("2001:db8::1"))
+addresses = st.sampled_from(POOL)
+
+
+def _scanned(o: Observation, local: IPAddress, remote: IPAddress) -> tuple[State, str]:
+    """The state of a peer by scanning every SA and binding (what a step did before the
+    index): the oracle."""
+    if not o.charon_up:
+        return State.DOWN, "charon is not running"
+    protected = [c for c in o.child_sas if protects_gre(c, local, remote)]
+    bound = [b for b in o.nhrp if b.nbma == remote]
+    nhrpd_sas = o.nhrpd_sas.get((local, remote), 0)
+    if not protected:
+        ike = any(
+            i.local_host == local and i.remote_host == remote and i.state != "DELETING"
+            for i in o.ike_sas
+        )
+        return (
+            (State.IKE, "IKE_SA up, no CHILD_SA protecting GRE")
+            if ike
+            else (
+                State.DOWN,
+                "no IKE_SA",
+            )
+        )
+    if not bound:
+        return State.IPSEC, f"GRE protected by {len(protected)} CHILD_SA(s), no NHRP binding"
+    if nhrpd_sas <= 0:
+        return State.NHRP, "NHRP binding, but nhrpd counts no SA for the pair"
+    kinds = ",".join(sorted({b.type for b in bound}))
+    return State.UP, f"GRE protected, NHRP {kinds} binding, nhrpd sees {nhrpd_sas} SA(s)"
+
+
+@st.composite
+def _children(draw: st.DrawFn) -> ChildSa:
+    """A CHILD_SA between two pool addresses: mostly a protecting one, else broken in one way."""
+    local, remote = draw(addresses), draw(addresses)
+
+    def host(a: IPAddress) -> str:
+        return f"{a}/{32 if a.version == 4 else 128}[gre]"
+
+    good = child(remote, local=local, local_ts=(host(local),), remote_ts=(host(remote),))
+    broken: dict[str, Any] = draw(
+        st.sampled_from(
+            [
+                {},
+                {"state": "REKEYED"},
+                {"state": "DELETING"},
+                {"mode": "TUNNEL"},
+                {"local_ts": (host(draw(addresses)),)},
+            ]
+        )
+    )
+    return dataclasses.replace(good, **broken)
+
+
+observations = st.builds(
+    Observation,
+    charon_up=st.booleans(),
+    ike_sas=st.lists(
+        st.builds(
+            IkeSa,
+            uniqueid=st.integers(1, 9),
+            local_host=addresses,
+            remote_host=addresses,
+            state=st.sampled_from(["ESTABLISHED", "CONNECTING", "DELETING"]),
+        ),
+        max_size=6,
+    ).map(tuple),
+    child_sas=st.lists(_children(), max_size=8).map(tuple),
+    nhrp=st.lists(
+        st.builds(
+            NhrpBinding,
+            protocol=st.just(ip("192.0.2.1")),
+            nbma=addresses,
+            type=st.sampled_from(["nhs", "dynamic", "cached"]),
+        ),
+        max_size=6,
+    ).map(tuple),
+    nhrpd_sas=st.dictionaries(st.tuples(addresses, addresses), st.integers(0, 2), max_size=4),
+)
+
+
+@given(observations)
+def test_the_indexed_assessment_is_the_scanned_one(o: Observation) -> None:
+    index = ObservationIndex.of(o)
+    for local, remote in itertools.product(POOL, POOL):
+        assert assess_indexed(index, local, remote) == _scanned(o, local, remote)
+    for remote in POOL:
+        gone = not any(b.nbma == remote for b in o.nhrp) and not any(
+            c.remote_host == remote for c in o.child_sas
+        )
+        assert index.gone(remote) is gone
