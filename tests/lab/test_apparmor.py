@@ -10,6 +10,7 @@ tcpdump captures, the package's units, the shell.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -30,6 +31,11 @@ STRONGSWAN_PROFILES = {
 }
 STARTER_CHARON = "/usr/lib/ipsec/charon"
 AUDIT = re.compile(r'apparmor="(DENIED|ALLOWED)"')
+#: A capability the kernel asks about only optionally, auditing nothing (e.g. CAP_SYS_ADMIN
+#: for the memory reserve when a process maps memory: cap_vm_enough_memory): under enforce it
+#: is refused silently and the caller goes on; only a complain-mode profile logs it (seen
+#: for charon-systemd on Debian 13). Nothing would be refused that the program needs.
+OPTIONAL = 'info="optional: no audit"'
 
 
 def _aa_status() -> dict[str, object]:
@@ -76,7 +82,10 @@ def test_nothing_was_refused_or_would_have_been(lab: Lab, tmp_path: Path) -> Non
     )
     assert refused.returncode != 0, refused.stdout
     lines = _audit_lines()
+    if dest := os.environ.get("FRRDMVPN_LAB_ARTIFACTS"):  # every line, for whoever reads a failure
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        (Path(dest) / "apparmor-audit.log").write_text("".join(f"{ln}\n" for ln in lines))
     assert any("DENIED" in ln and probe in ln for ln in lines), lines
     # Everything else: nothing refused (enforce), nothing a complain profile would refuse.
-    others = [ln for ln in lines if probe not in ln]
+    others = [ln for ln in lines if probe not in ln and not ("ALLOWED" in ln and OPTIONAL in ln)]
     assert others == []
