@@ -15,7 +15,6 @@ kernel; charon only has to know the names).
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import socket
@@ -29,7 +28,8 @@ import vici
 
 from frrdmvpn.config import swan
 from frrdmvpn.config.model import Ikev2Proposal, TransformSet
-from lab.release import RELEASES, release_dir, uses_host_root
+from lab.release import RELEASES
+from tests.package.roots import release_root
 
 pytestmark = [pytest.mark.package, pytest.mark.timeout(120)]
 
@@ -149,12 +149,7 @@ def _plugins(root: Path, deb: Path) -> list[str]:
 def charon(request: pytest.FixtureRequest, tmp_path: Path, deb: Path) -> Iterator[tuple[str, Path]]:
     """(release, VICI socket) of the release's charon-systemd with only the closure's plugins."""
     release: str = request.param
-    root = Path("/") if uses_host_root(release) else release_dir(release) / "root"
-    if not (root / "usr/sbin/charon-systemd").exists():
-        why = f"no {release} root: FRRDMVPN_LAB_RELEASE={release} frrdmvpn-lab prepare"
-        if os.environ.get("FRRDMVPN_PACKAGE_REQUIRED") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
+    root = release_root(release, "usr/sbin/charon-systemd")
     inside = tmp_path if root == Path("/") else Path("/mnt")
     conf = f"""charon-systemd {{
   load = {" ".join(_plugins(root, deb))}

@@ -3,7 +3,6 @@ build itself, which must not need the network."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -11,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.release import RELEASES, release_dir, uses_host_root
+from lab.release import RELEASES
+from tests.package.roots import release_root
 
 pytestmark = pytest.mark.package
 
@@ -52,14 +52,9 @@ def _lintian(deb: Path, release: str) -> subprocess.CompletedProcess[str]:
     """lintian of ``release`` on ``deb``: this machine's (Debian 12), or the one in the lab's
     built root of that release (run in a chroot, the package's directory bound in)."""
     argv = ["lintian", "--display-info", "--display-experimental", "--tag-display-limit", "0"]
-    if uses_host_root(release):
+    root = release_root(release, "usr/bin/lintian")
+    if root == Path("/"):
         return subprocess.run([*argv, str(deb)], capture_output=True, text=True, check=False)
-    root = release_dir(release) / "root"
-    if not (root / "usr/bin/lintian").exists():
-        why = f"no {release} root with lintian: FRRDMVPN_LAB_RELEASE={release} frrdmvpn-lab prepare"
-        if os.environ.get("FRRDMVPN_PACKAGE_REQUIRED") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
     script = (
         f"mount --bind {shlex.quote(str(deb.parent))} {shlex.quote(str(root / 'mnt'))} && "
         f"exec chroot {shlex.quote(str(root))} {shlex.join(argv)} /mnt/{shlex.quote(deb.name)}"
