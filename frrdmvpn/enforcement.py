@@ -22,6 +22,7 @@ from frrdmvpn.adapters.decision_journal import DecisionJournal
 from frrdmvpn.adapters.guard import KernelGuard
 from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.nhrp_event_server import NhrpEventServer
+from frrdmvpn.adapters.sa_feed import AUDIT_PERIOD, SaFeed
 from frrdmvpn.adapters.unix_server import principal_of_uid, uid_of
 from frrdmvpn.adapters.vici_client import SharedListing, list_child_sas, with_certificates
 from frrdmvpn.adapters.vici_proxy import ViciProxy
@@ -33,8 +34,9 @@ from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.swan import connection_names
 from frrdmvpn.config.validate import check
 from frrdmvpn.core.admission import Admission
-from frrdmvpn.core.authorize import Decision, Policy, PolicyMode, authorize
+from frrdmvpn.core.authorize import ChildSa, Decision, Policy, PolicyMode, authorize
 from frrdmvpn.core.guard_rules import GuardSpec
+from frrdmvpn.core.sa_table import Drift, SaTable
 
 log = logging.getLogger("frrdmvpn.proxy")
 
@@ -181,6 +183,56 @@ class Settings:
             log.warning("authorization policy NOT reloaded, keeping the previous one: %s", exc)
 
 
+class Authorizer:
+    """Decides nhrpd's authorize-binding events: an accept from the SA table kept from
+    charon's events when it is in sync (no round trip), anything else from a fresh listing
+    (an SA installed a moment ago, the full reason of a denial); counts both in ``journal``."""
+
+    def __init__(
+        self,
+        upstream: Path,
+        settings: Settings,
+        journal: DecisionJournal,
+        audit_period: float = AUDIT_PERIOD,
+    ) -> None:
+        self.upstream = upstream
+        self.settings = settings
+        self.journal = journal
+        self.table = SaTable()
+        self.feed = SaFeed(upstream, self.table, self._audited, audit_period)
+        self.listing = SharedListing(lambda: list_child_sas(upstream))
+
+    def _audited(self, drift: Drift) -> None:
+        self.journal.counters["sa_table_audits"] += 1
+        if drift:
+            self.journal.counters["sa_table_drift"] += 1
+        self.journal.write()
+
+    async def decide(self, event: AuthorizeBinding) -> Decision:
+        policy = self.settings.policy
+        if policy is None:
+            return Decision(
+                False,
+                f"deny {event.remote_addr} via {event.remote_nbma}: no "
+                "configuration applied yet, so no authorization policy",
+            )
+        local, remote = event.local_nbma, event.remote_nbma
+        if self.table.in_sync and local is not None and remote is not None:
+            decision = await self._judge(policy, event, self.table.between(local, remote))
+            if decision.accept:
+                self.journal.counters["from_sa_table"] += 1
+                return decision
+        self.journal.counters["from_listing"] += 1
+        return await self._judge(policy, event, await self.listing.get())
+
+    async def _judge(self, policy: Policy, event: AuthorizeBinding, sas: list[ChildSa]) -> Decision:
+        if policy.mode is PolicyMode.CERTIFICATE and event.local_nbma and event.remote_nbma:
+            # Stock VICI lists no certificates: ask charon for the ones it verified.
+            pair = {event.local_nbma, event.remote_nbma}
+            sas = await with_certificates(self.upstream, sas, pair)
+        return authorize(event, sas, policy)
+
+
 def _log_profiles(profiles: Collection[str]) -> None:
     log.info("nhrpd may use the IPsec profiles %s", ", ".join(sorted(profiles)) or "(none)")
 
@@ -195,22 +247,9 @@ async def serve(args: argparse.Namespace) -> None:
             proxy.profiles = profiles
             _log_profiles(profiles)
 
-    listing = SharedListing(lambda: list_child_sas(args.upstream))
-
-    async def decide(event: AuthorizeBinding) -> Decision:
-        policy = settings.policy
-        if policy is None:
-            return Decision(
-                False,
-                f"deny {event.remote_addr} via {event.remote_nbma}: no "
-                "configuration applied yet, so no authorization policy",
-            )
-        sas = await listing.get()
-        if policy.mode is PolicyMode.CERTIFICATE and event.local_nbma and event.remote_nbma:
-            # Stock VICI lists no certificates: ask charon for the ones it verified.
-            pair = {event.local_nbma, event.remote_nbma}
-            sas = await with_certificates(args.upstream, sas, pair)
-        return authorize(event, sas, policy)
+    journal = DecisionJournal(args.journal)
+    authorizer = Authorizer(args.upstream, settings, journal, args.sa_audit)
+    decide = authorizer.decide
 
     async def flush_larval() -> int:
         return await asyncio.to_thread(flush_larval_states)
@@ -234,15 +273,15 @@ async def serve(args: argparse.Namespace) -> None:
         profiles=load_profiles(args, settings.running),
     )
     _log_profiles(proxy.profiles)
-    journal = DecisionJournal(args.journal)
 
-    def record(event: AuthorizeBinding, decision: Decision, latency: float) -> None:
+    async def record(event: AuthorizeBinding, decision: Decision, latency: float) -> None:
         journal.mode = "" if settings.policy is None else settings.policy.mode.value
-        journal.add(event, decision, latency)
+        await journal.added(event, decision, latency)
 
     events = NhrpEventServer(
         decide, args.events, group=args.group, journal=record, admission=events_admission
     )
+    feeding = asyncio.create_task(authorizer.feed.run())
     await proxy.start()
     await events.start()
     stop = asyncio.Event()
@@ -259,5 +298,6 @@ async def serve(args: argparse.Namespace) -> None:
     systemd.notify("STOPPING=1")
     await events.close()
     await proxy.close()
+    feeding.cancel()
     if args.pidfile is not None:  # a stale pid could make apply signal another process
         args.pidfile.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from frrdmvpn.config.charon_socket import CHARON_SOCKET
+from frrdmvpn.config.charon_socket import CHARON_SOCKET, render_scale_settings
 
 UNDERLAY = ipaddress.ip_network("198.51.100.0/24")
 OVERLAY = ipaddress.ip_network("192.0.2.0/24")
@@ -435,7 +435,7 @@ charon {{
     # Only what the lab uses: plugin loading dominates charon's start-up under emulation.
     load = {" ".join(CHARON_PLUGINS)}
     install_routes = no
-    plugins {{
+{render_scale_settings()}    plugins {{
         include strongswan.d/charon/*.conf
         {vici}
     }}
@@ -539,10 +539,17 @@ def iptables_rules(n: Node) -> list[list[str]]:
     return rules
 
 
+# The lab audits the proxies' SA tables every 5 s, not every 60 as a router does: under the
+# tests' churn (SAs terminated, charon and nhrpd restarted) each audit is a chance to catch
+# a table that drifted (tests/lab/test_sa_table.py reads their logs at the end).
+SA_AUDIT = 5
+
+
 def proxy_argv_config(proxy: str, config: str) -> list[str]:
     """frrdmvpn's enforcement process (the ``frrdmvpn-proxy`` program at path ``proxy``)
-    taking its authorization policy from ``config``."""
-    return [proxy, "--config", config]
+    taking its authorization policy from ``config``; its SA table audited every
+    :data:`SA_AUDIT` seconds."""
+    return [proxy, "--config", config, "--sa-audit", str(SA_AUDIT)]
 
 
 def proxy_argv(proxy: str, auth: str = "psk") -> list[str]:
@@ -551,6 +558,7 @@ def proxy_argv(proxy: str, auth: str = "psk") -> list[str]:
     resolutions); with certificates, what its certificate says (see :mod:`lab.pki`).
     nhrpd may use the lab's IPsec profile."""
     argv = [proxy, "--tunnel-subnet", str(OVERLAY), "--profile", VICI_PROFILE]
+    argv += ["--sa-audit", str(SA_AUDIT)]
     if auth == "cert":
         return [*argv, "--auth", "certificate"]
     argv += ["--auth", "psk-map"]

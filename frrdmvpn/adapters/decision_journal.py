@@ -8,6 +8,7 @@ reader can tell new decisions from ones it has seen.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -34,9 +35,35 @@ class DecisionJournal:
         self.counters: Counter[str] = Counter()
         self.decisions: deque[dict[str, Any]] = deque(maxlen=KEPT)
         self.next_id = 1
+        self._pending: asyncio.Future[None] | None = None
 
     def add(self, event: AuthorizeBinding, decision: Decision, latency: float) -> None:
         """Record one answered authorize-binding event and rewrite the file."""
+        self.record(event, decision, latency)
+        self.write()
+
+    async def added(self, event: AuthorizeBinding, decision: Decision, latency: float) -> None:
+        """:meth:`add` for the proxy's event loop: returns once the file holds the decision.
+        Decisions recorded in the same turn of the loop (a burst of registrations) share
+        one write; OSError if that write failed."""
+        self.record(event, decision, latency)
+        if self._pending is None:
+            loop = asyncio.get_running_loop()
+            self._pending = loop.create_future()
+            loop.call_soon(self._write_pending, self._pending)
+        await asyncio.shield(self._pending)
+
+    def _write_pending(self, done: asyncio.Future[None]) -> None:
+        self._pending = None  # a decision recorded from now on needs a write of its own
+        try:
+            self.write()
+        except OSError as exc:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+
+    def record(self, event: AuthorizeBinding, decision: Decision, latency: float) -> None:
+        """Keep one decision in memory (the file is written by :meth:`write`)."""
         self.counters["accepted" if decision.accept else "denied"] += 1
         if decision.weak and decision.accept:
             self.counters["weak_accepted"] += 1
@@ -59,7 +86,6 @@ class DecisionJournal:
             }
         )
         self.next_id += 1
-        self.write()
 
     def write(self) -> None:
         data = {

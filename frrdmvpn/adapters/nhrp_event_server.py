@@ -37,7 +37,7 @@ class NhrpEventServer:
         decide: Decide,
         path: Path = DEFAULT_PATH,
         group: str | None = "frr",
-        journal: Callable[[AuthorizeBinding, Decision, float], None] | None = None,
+        journal: Callable[[AuthorizeBinding, Decision, float], Awaitable[None]] | None = None,
         admission: Admission | None = None,
     ):
         self.decide = decide
@@ -87,7 +87,7 @@ class NhrpEventServer:
         )
         if self.journal is not None:  # recorded before nhrpd can act on it (causal order)
             try:
-                self.journal(event, decision, time.monotonic() - started)
+                await self.journal(event, decision, time.monotonic() - started)
             except OSError as exc:  # only the record is lost, never the answer
                 log.warning("recording the decision: %s", exc)
         writer.write(encode_reply(event.eventid, decision.accept))

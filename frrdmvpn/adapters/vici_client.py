@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -23,9 +22,9 @@ from frrdmvpn.codec.vici import (
     encode_packet,
     frame,
     text,
-    texts,
 )
 from frrdmvpn.core.authorize import ChildSa
+from frrdmvpn.core.sa_table import child_sas_from_list_sa, ike_sas_from_list_sa
 from frrdmvpn.core.supervisor import IkeSa
 
 TIMEOUT = 5.0
@@ -89,55 +88,6 @@ def command(path: Path, name: str, message: Message, timeout: float = TIMEOUT) -
     raise ViciError(f"{name} via {path}: charon closed the VICI connection")
 
 
-def child_sas_from_list_sa(msg: Message) -> list[ChildSa]:
-    """Flatten one ``list-sa`` event (one IKE_SA) into its CHILD_SAs."""
-    out: list[ChildSa] = []
-    for ike_name, ike in msg.items():
-        if not isinstance(ike, dict):
-            continue
-        children = ike.get("child-sas")
-        if not isinstance(children, dict):
-            continue
-        for child in children.values():
-            if not isinstance(child, dict):
-                continue
-            out.append(
-                ChildSa(
-                    ike_name=ike_name,
-                    ike_uniqueid=int(text(ike.get("uniqueid"), "0")),
-                    child_uniqueid=int(text(child.get("uniqueid"), "0")),
-                    local_host=ipaddress.ip_address(text(ike.get("local-host"))),
-                    remote_host=ipaddress.ip_address(text(ike.get("remote-host"))),
-                    local_id=text(ike.get("local-id"), ""),
-                    remote_id=text(ike.get("remote-id"), ""),
-                    state=text(child.get("state"), ""),
-                    mode=text(child.get("mode"), ""),
-                    protocol=text(child.get("protocol"), ""),
-                    local_ts=tuple(texts(child.get("local-ts"))),
-                    remote_ts=tuple(texts(child.get("remote-ts"))),
-                    spi_in=int(text(child.get("spi-in"), "0"), 16),
-                    spi_out=int(text(child.get("spi-out"), "0"), 16),
-                )
-            )
-    return out
-
-
-def ike_sas_from_list_sa(msg: Message) -> list[IkeSa]:
-    """The IKE_SA(s) of one ``list-sa`` event."""
-    out = []
-    for ike in msg.values():
-        if isinstance(ike, dict):
-            out.append(
-                IkeSa(
-                    uniqueid=int(text(ike.get("uniqueid"), "0")),
-                    local_host=ipaddress.ip_address(text(ike.get("local-host"))),
-                    remote_host=ipaddress.ip_address(text(ike.get("remote-host"))),
-                    state=text(ike.get("state"), ""),
-                )
-            )
-    return out
-
-
 async def list_sas(path: Path) -> tuple[list[IkeSa], list[ChildSa]]:
     """Every IKE_SA and CHILD_SA charon knows."""
     ikes, children, _ = await list_sas_raw(path)
@@ -186,7 +136,7 @@ async def listen(
 ) -> None:
     """Register for charon's ``events`` and call ``on_event(name, message)`` for each
     until the connection ends (ViciError) or the task is cancelled; ``on_connected`` once
-    the registrations are sent."""
+    charon confirmed every registration (an event from then on is not missed)."""
     try:
         reader, writer = await asyncio.open_unix_connection(str(path))
     except OSError as exc:
@@ -195,12 +145,15 @@ async def listen(
         for name in events:
             writer.write(frame(encode_packet(Packet(PacketType.EVENT_REGISTER, name))))
         await writer.drain()
-        if on_connected is not None:
-            on_connected()
+        confirmed = 0
         async for pkt in _packets(reader):
             if pkt.type is PacketType.EVENT_UNKNOWN:
                 raise ViciError("charon does not know one of the events " + ", ".join(events))
-            if pkt.type is PacketType.EVENT:
+            if pkt.type is PacketType.EVENT_CONFIRM:
+                confirmed += 1
+                if confirmed == len(events) and on_connected is not None:
+                    on_connected()
+            elif pkt.type is PacketType.EVENT:
                 on_event(pkt.name or "", pkt.message or {})
         raise ViciError("charon closed the event connection")
     except ViciWireError as exc:

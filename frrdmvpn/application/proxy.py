@@ -2,8 +2,10 @@
 
 It holds what must survive a restart of the management daemon: nhrpd's VICI connection
 (the proxy on ``/run/charon.vici``) and nhrpd's event socket with its pending
-``authorize-binding`` decisions. It keeps no state of its own that could go stale: every
-decision asks charon for the SAs as they are now. Through the proxy root may do anything,
+``authorize-binding`` decisions. It accepts a binding from a table of charon's SAs kept from
+charon's events only while that table is known to be in sync (audited by a full listing
+every ``--sa-audit`` seconds); any other decision asks charon for the SAs as they are now.
+Through the proxy root may do anything,
 nhrpd's user only what nhrpd does, on DMVPN's IPsec profiles (those of the configuration,
 or ``--profile``), and no one else anything (:mod:`frrdmvpn.core.vici_access`).
 """
@@ -20,6 +22,7 @@ from frrdmvpn import __version__
 from frrdmvpn.adapters.decision_journal import PATH as JOURNAL_PATH
 from frrdmvpn.adapters.journald import setup as setup_logging
 from frrdmvpn.adapters.nhrp_event_server import DEFAULT_PATH as EVENTS_PATH
+from frrdmvpn.adapters.sa_feed import AUDIT_PERIOD
 from frrdmvpn.adapters.vici_proxy import DEFAULT_LISTEN, DEFAULT_UPSTREAM, ListenPathBusyError
 from frrdmvpn.enforcement import MODES, PolicyError, serve
 
@@ -86,8 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
         "budget of their own that other users cannot take, and it may send only "
         "what nhrpd sends; other users but root may send nothing",
     )
+    p.add_argument(
+        "--sa-audit",
+        type=_audit_period,
+        default=AUDIT_PERIOD,
+        metavar="SECONDS",
+        help="how often a full listing of charon's SAs audits the table kept from its "
+        f"events (default {AUDIT_PERIOD:g}; 1 to 86400)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     return p
+
+
+def _audit_period(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 1 <= seconds <= 86400:
+        raise argparse.ArgumentTypeError(f"{value} s is not between 1 and 86400")
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:

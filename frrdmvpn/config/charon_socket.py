@@ -17,6 +17,7 @@ file must not move sockets).
 from __future__ import annotations
 
 import enum
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,14 +69,43 @@ def standing(text: str | None, filename: str, unreadable: str | None = None) -> 
     return Standing(Kind.TUNNEL, f"{filename} configures {names}", config)
 
 
+#: charon's settings for a hub's scale (issue 17), each with why: (key, value, reason).
+#: Debian's defaults (/etc/strongswan.d/charon.conf) suit a handful of peers.
+SCALE_SETTINGS = (
+    (
+        "ikesa_table_size",
+        "1024",
+        "hash buckets of charon's IKE_SA table (default 1: every IKE message and every "
+        "VICI lookup walks a list of all IKE_SAs, so a burst of N spokes costs N*N); a "
+        "power of two, about the largest hub's peer count",
+    ),
+    (
+        "ikesa_table_segments",
+        "16",
+        "locks over those buckets (default 1: every worker thread checking an IKE_SA in "
+        "or out waits for the others); a power of two, at most the table size, about "
+        "charon's worker threads (16)",
+    ),
+)
+
+
+def render_scale_settings(indent: str = "    ") -> str:
+    """:data:`SCALE_SETTINGS` as lines of a ``charon`` section, each after its reason."""
+    lines = []
+    for key, value, reason in SCALE_SETTINGS:
+        lines += [f"{indent}# {line}" for line in textwrap.wrap(reason, 84 - len(indent))]
+        lines.append(f"{indent}{key} = {value}")
+    return "\n".join(lines) + "\n"
+
+
 def render_dropin(socket: Path = CHARON_SOCKET) -> str:
-    """The text of :data:`DROPIN`: only charon's VICI socket, nothing else."""
+    """The text of :data:`DROPIN`: charon's VICI socket and its :data:`SCALE_SETTINGS`."""
     return f"""{MARKER}
 # {DROPIN} exists because /etc/frrdmvpn/frrdmvpn.conf defines a DMVPN tunnel; it is
 # removed when that file defines none. charon listens on {socket} from its next start,
 # and frrdmvpn-proxy serves {PROXY_SOCKET} (nhrpd, swanctl) and relays to it.
 charon {{
-    plugins {{
+{render_scale_settings()}    plugins {{
         vici {{
             socket = unix://{socket}
         }}

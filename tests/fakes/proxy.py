@@ -83,12 +83,17 @@ async def ask(events: Path, eventid: int) -> str:
     return answer.decode()
 
 
-def run_proxy(tmp_path: Path, body: Callable[[argparse.Namespace], Awaitable[None]]) -> None:
-    """``serve`` until ``body`` is done, then SIGTERM, as systemd stops it."""
+def run_proxy(
+    tmp_path: Path,
+    body: Callable[[argparse.Namespace], Awaitable[None]],
+    seen: list[Packet] | None = None,
+) -> None:
+    """``serve`` until ``body`` is done, then SIGTERM, as systemd stops it; what the proxy
+    sent charon goes to ``seen``."""
     args = proxy_args(tmp_path)
+    seen = [] if seen is None else seen
 
     async def main() -> None:
-        seen: list[Packet] = []
         charon = await scripted_charon(
             args.upstream, {"list-sas": [Packet(PacketType.EVENT, "list-sa", SPOKE2_SA)]}, seen
         )

@@ -9,6 +9,7 @@ through; a reload with an invalid file keeps the last valid policy, not the star
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import signal
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters import decision_journal
-from tests.fakes.proxy import ask, run_proxy, until
+from frrdmvpn.codec.vici import Packet, PacketType
+from tests.fakes.proxy import EVENT, ask, run_proxy, until
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
@@ -109,6 +111,59 @@ def test_an_invalid_reload_keeps_the_policy_that_was_valid(
         assert reason.endswith("may claim only 203.0.113.32/28, not 192.0.2.12")
 
     run_proxy(tmp_path, body)
+
+
+def listings(seen: list[Packet]) -> int:
+    return sum(p.type is PacketType.CMD_REQUEST and p.name == "list-sas" for p in seen)
+
+
+def counters(args: argparse.Namespace) -> dict[str, int]:
+    journal = decision_journal.read(args.journal)
+    assert journal is not None
+    return dict(journal["counters"])
+
+
+async def ask_for(events: Path, eventid: int, claimed: str) -> str:
+    reader, writer = await asyncio.open_unix_connection(str(events))
+    event = EVENT.format(eventid=eventid).replace(
+        "remote_addr=192.0.2.12", f"remote_addr={claimed}"
+    )
+    writer.write(event.encode())
+    answer = await asyncio.wait_for(reader.readuntil(b"\n\n"), 10)
+    writer.close()
+    return answer.decode()
+
+
+def test_an_accept_comes_from_the_sa_table_without_asking_charon(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 17: once the table kept from charon's events is in sync (its own listing
+    after charon confirmed the registrations), an accept costs no list-sas; a denial is
+    decided again from a fresh listing, with its full reason."""
+    caplog.set_level(logging.INFO)
+    seen: list[Packet] = []
+
+    async def body(args: argparse.Namespace) -> None:
+        args.config.write_text(HUB)
+        sighup()
+        await until(lambda: "SA table in sync with charon: 1 CHILD_SAs" in caplog.text)
+        registered = {p.name for p in seen if p.type is PacketType.EVENT_REGISTER}
+        assert {"ike-updown", "child-updown", "ike-rekey", "child-rekey"} <= registered
+        before = listings(seen)
+        assert await ask(args.events, 1) == "eventid=1\nresult=accept\n\n"
+        assert last_decision(args) == ("psk-map", ACCEPTED)
+        assert listings(seen) == before, "the accept asked charon"
+        assert counters(args).get("from_sa_table") == 1
+        assert "from_listing" not in counters(args)
+        # spoke2 claiming an address its map entry lacks: denied after a fresh listing
+        assert await ask_for(args.events, 2, "192.0.2.13") == "eventid=2\nresult=deny\n\n"
+        assert listings(seen) == before + 1
+        assert counters(args)["from_listing"] == 1
+        assert last_decision(args)[1].endswith(
+            "may claim only 192.0.2.12/32, 203.0.113.32/28, not 192.0.2.13"
+        )
+
+    run_proxy(tmp_path, body, seen)
 
 
 def last_reload(records: list[logging.LogRecord]) -> str | None:

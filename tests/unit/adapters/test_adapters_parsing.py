@@ -6,9 +6,9 @@ import ipaddress
 
 import pytest
 
-from frrdmvpn.adapters.vici_client import child_sas_from_list_sa, ike_sas_from_list_sa
 from frrdmvpn.adapters.vtysh import bindings_from_cache, extract_json, sas_from_dmvpn
 from frrdmvpn.codec.vici import Message
+from frrdmvpn.core.sa_table import child_sas_from_list_sa, ike_sas_from_list_sa
 
 pytestmark = pytest.mark.unit
 ip = ipaddress.ip_address

@@ -14,6 +14,7 @@ from frrdmvpn.config.charon_socket import (
     DROPIN,
     MARKER,
     PROXY_SOCKET,
+    SCALE_SETTINGS,
     Kind,
     Standing,
     Step,
@@ -57,12 +58,14 @@ def test_the_standing_of_each_kind_of_file() -> None:
     assert "forty-two" in bad.reason
 
 
-def test_the_file_sets_only_charons_vici_socket() -> None:
+def test_the_file_sets_charons_vici_socket_and_its_scale() -> None:
     text = render_dropin()
     assert text.startswith(MARKER + "\n")
-    settings = [line.strip() for line in text.splitlines() if not line.startswith("#")]
+    settings = [line.strip() for line in text.splitlines() if not line.strip().startswith("#")]
     assert settings == [
         "charon {",
+        "ikesa_table_size = 1024",
+        "ikesa_table_segments = 16",
         "plugins {",
         "vici {",
         "socket = unix:///run/charon.frrdmvpn.vici",
@@ -71,6 +74,13 @@ def test_the_file_sets_only_charons_vici_socket() -> None:
         "}",
     ]
     assert re.findall(r"unix://\S+", text) == [f"unix://{CHARON_SOCKET}"]
+    # every setting follows its reason, and no comment holds a brace (charon's parser)
+    for key, _, reason in SCALE_SETTINGS:
+        above = text[: text.index(f"{key} =")].rstrip().splitlines()[-1].strip()
+        assert above.startswith("# ")
+        assert above[2:] in reason
+    comments = [line for line in text.splitlines() if line.strip().startswith("#")]
+    assert not [c for c in comments if "{" in c or "}" in c]
 
 
 @pytest.mark.parametrize("current", [None, render_dropin(), "older text\n"])
