@@ -199,14 +199,17 @@ class Authorizer:
         self.settings = settings
         self.journal = journal
         self.table = SaTable()
-        self.feed = SaFeed(upstream, self.table, self._audited, audit_period)
+        self.feed = SaFeed(upstream, self.table, self._audited, audit_period=audit_period)
         self.listing = SharedListing(lambda: list_child_sas(upstream))
 
     def _audited(self, drift: Drift) -> None:
         self.journal.counters["sa_table_audits"] += 1
         if drift:
             self.journal.counters["sa_table_drift"] += 1
-        self.journal.write()
+        try:
+            self.journal.write()
+        except OSError as exc:  # the counters are written with the next decision
+            log.warning("recording the SA table's audit: %s", exc)
 
     async def decide(self, event: AuthorizeBinding) -> Decision:
         policy = self.settings.policy
@@ -231,6 +234,13 @@ class Authorizer:
             pair = {event.local_nbma, event.remote_nbma}
             sas = await with_certificates(self.upstream, sas, pair)
         return authorize(event, sas, policy)
+
+
+def _feed_ended(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:  # SaFeed.run never returns
+        log.error(
+            "the SA table's feed ended: every decision asks charon", exc_info=task.exception()
+        )
 
 
 def _log_profiles(profiles: Collection[str]) -> None:
@@ -282,6 +292,7 @@ async def serve(args: argparse.Namespace) -> None:
         decide, args.events, group=args.group, journal=record, admission=events_admission
     )
     feeding = asyncio.create_task(authorizer.feed.run())
+    feeding.add_done_callback(_feed_ended)
     await proxy.start()
     await events.start()
     stop = asyncio.Event()

@@ -36,6 +36,7 @@ class DecisionJournal:
         self.decisions: deque[dict[str, Any]] = deque(maxlen=KEPT)
         self.next_id = 1
         self._pending: asyncio.Future[None] | None = None
+        self._batch = 0  # decisions waiting for the pending write
 
     def add(self, event: AuthorizeBinding, decision: Decision, latency: float) -> None:
         """Record one answered authorize-binding event and rewrite the file."""
@@ -50,14 +51,22 @@ class DecisionJournal:
         if self._pending is None:
             loop = asyncio.get_running_loop()
             self._pending = loop.create_future()
+            self._batch = 0
             loop.call_soon(self._write_pending, self._pending)
-        await asyncio.shield(self._pending)
+        pending = self._pending
+        self._batch += 1
+        if self._batch == KEPT:  # the file holds KEPT decisions: write before they scroll out
+            self._write_pending(pending)
+        await asyncio.shield(pending)
 
     def _write_pending(self, done: asyncio.Future[None]) -> None:
-        self._pending = None  # a decision recorded from now on needs a write of its own
+        if done.done():  # written already: the batch was full
+            return
+        if self._pending is done:
+            self._pending = None  # a decision recorded from now on needs a write of its own
         try:
             self.write()
-        except OSError as exc:
+        except Exception as exc:  # every waiter learns it; none is left waiting
             done.set_exception(exc)
         else:
             done.set_result(None)

@@ -88,7 +88,7 @@ class NhrpEventServer:
         if self.journal is not None:  # recorded before nhrpd can act on it (causal order)
             try:
                 await self.journal(event, decision, time.monotonic() - started)
-            except OSError as exc:  # only the record is lost, never the answer
+            except Exception as exc:  # only the record is lost, never the answer
                 log.warning("recording the decision: %s", exc)
         writer.write(encode_reply(event.eventid, decision.accept))
         await writer.drain()

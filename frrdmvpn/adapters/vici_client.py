@@ -112,12 +112,11 @@ async def terminate_ike(path: Path, uniqueid: int) -> None:
     """Close one IKE_SA (and its CHILD_SAs) without waiting for the peer's answer."""
     args: Message = {"ike-id": str(uniqueid).encode(), "timeout": b"-1"}
     try:
-        packets = await asyncio.wait_for(
-            _exchange(
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+        async with asyncio.timeout(TIMEOUT):
+            packets = await _exchange(
                 path, [Packet(PacketType.CMD_REQUEST, "terminate", args)], PacketType.CMD_RESPONSE
-            ),
-            TIMEOUT,
-        )
+            )
     except (OSError, TimeoutError, ViciWireError) as exc:
         raise ViciError(f"terminate IKE_SA #{uniqueid} via {path}: {exc}") from exc
     answer = packets[-1].message or {}
@@ -156,7 +155,7 @@ async def listen(
             elif pkt.type is PacketType.EVENT:
                 on_event(pkt.name or "", pkt.message or {})
         raise ViciError("charon closed the event connection")
-    except ViciWireError as exc:
+    except (OSError, ViciWireError) as exc:  # a reset or a broken pipe is charon gone too
         raise ViciError(f"events via {path}: {exc}") from exc
     finally:
         writer.close()
@@ -185,9 +184,8 @@ async def _streamed(path: Path, command: str, event: str, args: Message) -> list
         Packet(PacketType.CMD_REQUEST, command, args),
     ]
     try:
-        packets = await asyncio.wait_for(
-            _exchange(path, requests, PacketType.CMD_RESPONSE), TIMEOUT
-        )
+        async with asyncio.timeout(TIMEOUT):  # not wait_for: see terminate_ike
+            packets = await _exchange(path, requests, PacketType.CMD_RESPONSE)
     except (OSError, TimeoutError, ViciWireError) as exc:
         raise ViciError(f"{command} via {path}: {exc}") from exc
     return [

@@ -150,6 +150,12 @@ def dropin_action(node: Standing, current: str | None) -> DropinAction:
     text = render_dropin()
     if current == text:
         return DropinAction(Step.KEEP, f"charon's socket is {CHARON_SOCKET} ({DROPIN})")
+    if current is not None and f"socket = unix://{CHARON_SOCKET}" in current:  # an upgrade
+        return DropinAction(
+            Step.WRITE,
+            f"rewrote {DROPIN}: charon reads its new settings when it next starts",
+            text,
+        )
     return DropinAction(
         Step.WRITE,
         f"wrote {DROPIN}: charon moves to {CHARON_SOCKET} when it "

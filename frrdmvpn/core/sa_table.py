@@ -2,17 +2,19 @@
 charon (issue 17). Pure: :mod:`frrdmvpn.adapters.sa_feed` moves charon's messages in and
 says when the event connection opened or closed and when a full listing ran.
 
-*In sync* means: charon confirmed the event registrations, then a ``list-sas`` taken after
-that was read, and every event since has been applied. Events that arrive while a listing
-runs are applied to the table at once and again over the listing when it comes, in order:
-charon sends one SA's events in the order they happened, so the replay ends at the newest
-state whatever instant the listing caught. A closed event connection, or an event the table
-cannot read, leaves it out of sync until the next listing; a listing taken while in sync is
-an audit, and what it finds different is :class:`Drift`.
+*In sync* means: charon confirmed the event registrations, then the latest ``list-sas``
+started after that was read, and every event since has been applied. Events read while a
+listing runs are applied to the table at once and again over the listing when it comes, in
+order: charon sends one SA's events in the order they happened, so the replay ends at the
+newest state whatever instant the listing caught. A closed event connection, or an event the
+table cannot read, leaves it out of sync until the next listing; a listing taken while in
+sync is an audit, and what it finds different, unless an event about the same SA explains
+it before the adapter asks (:meth:`SaTable.drift`), is :class:`Drift`.
 
-charon reports no event when an SA only changes state in place (REKEYING, UPDATING, a
-CONNECTING IKE_SA that gets ESTABLISHED before its first CHILD_SA): the table keeps the
-state it last heard, and the audit compares what the SAs are, not their state.
+charon reports no event when an SA only changes state in place (REKEYING, a rekeyed SA
+lingering until deleted, a half-open IKE_SA, an SA whose delete exchange has begun): the
+table keeps the state of the SA's latest event, listings leave SAs that are not up or on
+their way out aside, and audits compare what the SAs are, not their states.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ _K = TypeVar("_K")
 def _child(ike_name: str, ike: Message, child: Message) -> ChildSa:
     return ChildSa(
         ike_name=ike_name,
-        ike_uniqueid=int(text(ike.get("uniqueid"), "0")),
-        child_uniqueid=int(text(child.get("uniqueid"), "0")),
+        ike_uniqueid=int(text(ike.get("uniqueid"))),
+        child_uniqueid=int(text(child.get("uniqueid"))),
         local_host=ipaddress.ip_address(text(ike.get("local-host"))),
         remote_host=ipaddress.ip_address(text(ike.get("remote-host"))),
         local_id=text(ike.get("local-id"), ""),
@@ -63,7 +65,7 @@ def _child(ike_name: str, ike: Message, child: Message) -> ChildSa:
 
 def _ike(ike: Message) -> IkeSa:
     return IkeSa(
-        uniqueid=int(text(ike.get("uniqueid"), "0")),
+        uniqueid=int(text(ike.get("uniqueid"))),
         local_host=ipaddress.ip_address(text(ike.get("local-host"))),
         remote_host=ipaddress.ip_address(text(ike.get("remote-host"))),
         state=text(ike.get("state"), ""),
@@ -191,7 +193,10 @@ class _Sas:
         """One of charon's :data:`EVENTS`; ViciWireError/ValueError if it cannot be read."""
         up = msg.get("up") == b"yes"
         for ike_name, ike in _sections(msg):
-            ike_id = int(text(ike.get("uniqueid"), "0"))
+            if name == "ike-rekey":
+                self._rekey_ike(ike_name, ike)
+                continue
+            ike_id = int(text(ike.get("uniqueid")))
             if name == "ike-updown":
                 if up:
                     self.put_listed({ike_name: ike})
@@ -214,10 +219,8 @@ class _Sas:
                         self.drop_child(_child(ike_name, ike, old).child_uniqueid)
                     if isinstance(new, dict):
                         self.put_child(_child(ike_name, ike, new))
-            elif name == "ike-rekey":
-                self._rekey_ike(ike_name, ike)
             elif name == "ike-update":
-                self._update_ike(ike_id, ike)
+                self._update_ike(ike_id, ike, msg)
             else:
                 raise ValueError(f"not an SA event: {name!r}")
 
@@ -226,7 +229,7 @@ class _Sas:
         old, new = sections.get("old"), sections.get("new")
         if not isinstance(old, dict) or not isinstance(new, dict):
             raise ViciWireError("ike-rekey without its old and new IKE_SA")
-        old_id = int(text(old.get("uniqueid"), "0"))
+        old_id = int(text(old.get("uniqueid")))
         moved = self.of_ike(old_id)
         self.drop_ike(old_id)
         self.put_listed({ike_name: new})
@@ -242,12 +245,11 @@ class _Sas:
                     )
                 )
 
-    def _update_ike(self, ike_id: int, ike: Message) -> None:
-        """The IKE_SA's endpoints are about to change to the ``new-*-host`` ones."""
-        local = ipaddress.ip_address(text(ike.get("new-local-host"), text(ike.get("local-host"))))
-        remote = ipaddress.ip_address(
-            text(ike.get("new-remote-host"), text(ike.get("remote-host")))
-        )
+    def _update_ike(self, ike_id: int, ike: Message, msg: Message) -> None:
+        """The IKE_SA's endpoints are about to change: to the ``local-host`` and
+        ``remote-host`` at the top of the event (its section still shows the old ones)."""
+        local = ipaddress.ip_address(text(msg.get("local-host"), text(ike.get("local-host"))))
+        remote = ipaddress.ip_address(text(msg.get("remote-host"), text(ike.get("remote-host"))))
         if ike_id in self.ikes:
             self.ikes[ike_id] = dataclasses.replace(
                 self.ikes[ike_id], local_host=local, remote_host=remote
@@ -263,7 +265,9 @@ class SaTable:
         self._sas = _Sas()
         self._connected = False
         self._synced = False
+        self._generation = 0
         self._replay: list[tuple[str, Message]] | None = None
+        self._suspects: dict[tuple[str, int], _Suspect] = {}
         self.events = 0
         self.unreadable = 0
 
@@ -274,19 +278,33 @@ class SaTable:
 
     def opened(self) -> None:
         """charon confirmed every registration of :data:`EVENTS`; a listing must follow."""
-        self._connected, self._synced, self._replay = True, False, None
+        self._reset(connected=True)
 
     def closed(self) -> None:
         """The event connection ended: events may be missed from now on."""
-        self._connected, self._synced, self._replay = False, False, None
+        self._reset(connected=False)
 
-    def listing_started(self) -> None:
-        """A ``list-sas`` is about to be sent; events from now on are kept for replay."""
-        self._replay = []
+    def out_of_sync(self) -> None:
+        """Something went wrong beside the table (the adapter's): wait for a listing."""
+        self._synced = False
 
-    def listing_failed(self) -> None:
-        """The listing never came; an audit's failure leaves an in-sync table in sync."""
+    def _reset(self, connected: bool) -> None:
+        self._connected, self._synced = connected, False
+        self._generation += 1  # a listing started before is of no use any more
         self._replay = None
+        self._suspects = {}
+
+    def listing_started(self) -> int:
+        """A ``list-sas`` is about to be sent; events from now on are kept for replay.
+        Returns the listing's number, for :meth:`listed`: only the latest counts."""
+        self._generation += 1
+        self._replay = []
+        return self._generation
+
+    def listing_failed(self, generation: int) -> None:
+        """Listing ``generation`` never came; an audit's failure leaves the table in sync."""
+        if generation == self._generation:
+            self._replay = None
 
     def event(self, name: str, msg: Message) -> str | None:
         """Apply one of charon's events; why it could not be read (the table is then out of
@@ -294,34 +312,56 @@ class SaTable:
         self.events += 1
         if self._replay is not None:
             self._replay.append((name, msg))
+        if self._suspects:
+            self._clear_suspects(*_touched(name, msg))
         try:
             self._sas.apply(name, msg)
-        except (ViciWireError, ValueError) as exc:
+        except (ViciWireError, ValueError, KeyError, TypeError) as exc:
             self.unreadable += 1
             self._synced = False
             return f"unreadable {name} event from charon: {exc}"
         return None
 
-    def listed(self, messages: Iterable[Message]) -> Drift | str | None:
-        """The ``list-sa`` messages of the listing started last. The table becomes the
-        listing with the events since replayed over it, in sync if the event connection
-        held; returns how that differs from the table if it was in sync (an audit), why
-        the listing could not be read (str), or None."""
-        replay, self._replay = self._replay or [], None
+    def listed(self, generation: int, messages: Iterable[Message]) -> str | None:
+        """The ``list-sa`` messages of listing ``generation`` (ignored unless it is the one
+        started last and the event connection held since). The table becomes the listing
+        with the events since replayed over it, in sync; where it differs from the table
+        that was in sync (an audit), the differences become suspects of :meth:`drift`.
+        Returns why the listing could not be read, else None."""
+        if generation != self._generation or self._replay is None:
+            return None
+        replay, self._replay = self._replay, None
         was_synced = self.in_sync
         fresh, leaving = _Sas(), set[str]()
+        what = "list-sas"
         try:
             for msg in messages:
                 fresh.put_listed(msg, leaving)
             for name, msg in replay:
+                what = f"{name} event replayed over the listing"
                 fresh.apply(name, msg)
-        except (ViciWireError, ValueError) as exc:
+        except (ViciWireError, ValueError, KeyError, TypeError) as exc:
             self._synced = False
-            return f"unreadable list-sas from charon: {exc}"
-        drift = _compare(self._sas, fresh, leaving) if was_synced else None
+            return f"unreadable {what} from charon: {exc}"
+        self._suspects = _compare(self._sas, fresh, leaving) if was_synced else {}
         self._sas = fresh
         self._synced = self._connected
-        return drift
+        return None
+
+    def drift(self) -> Drift:
+        """What the last audit found different and no event has touched since: an event
+        charon sent before that listing may arrive after it, so the adapter asks a moment
+        later. Each difference is reported once."""
+        found, self._suspects = self._suspects, {}
+        by_kind: dict[str, list[str]] = {"missing": [], "stale": [], "changed": []}
+        for suspect in sorted(found.values(), key=lambda s: s.label):
+            by_kind[suspect.kind].append(suspect.label)
+        return Drift(tuple(by_kind["missing"]), tuple(by_kind["stale"]), tuple(by_kind["changed"]))
+
+    def _clear_suspects(self, touched: set[tuple[str, int]], whole: set[int]) -> None:
+        for key, suspect in list(self._suspects.items()):
+            if key in touched or suspect.ike in whole:
+                del self._suspects[key]
 
     def between(self, local: IPAddress, remote: IPAddress) -> list[ChildSa]:
         """The CHILD_SAs between two NBMA addresses (either direction), oldest first."""
@@ -335,25 +375,57 @@ class SaTable:
         return [self._sas.ikes[i] for i in sorted(self._sas.ikes)]
 
 
-def _compare(held: _Sas, listed: _Sas, leaving: set[str]) -> Drift:
-    missing = [sa.label for i, sa in sorted(listed.children.items()) if i not in held.children] + [
-        f"IKE_SA #{i}" for i in sorted(listed.ikes) if i not in held.ikes
-    ]
-    stale = [
-        label
-        for label in [
-            sa.label for i, sa in sorted(held.children.items()) if i not in listed.children
-        ]
-        + [f"IKE_SA #{i}" for i in sorted(held.ikes) if i not in listed.ikes]
-        if label not in leaving
-    ]
-    changed = [
-        sa.label
-        for i, sa in sorted(listed.children.items())
-        if i in held.children and not _same_sa(held.children[i], sa)
-    ] + [
-        f"IKE_SA #{i}"
-        for i, ike in sorted(listed.ikes.items())
-        if i in held.ikes and not _same_ike(held.ikes[i], ike)
-    ]
-    return Drift(tuple(missing), tuple(stale), tuple(changed))
+@dataclass(frozen=True)
+class _Suspect:
+    kind: str  # missing, stale or changed
+    label: str
+    ike: int  # the IKE_SA it belongs to (an event about it may explain the difference)
+
+
+def _uniqueid(value: object) -> int | None:
+    if isinstance(value, bytes) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _touched(name: str, msg: Message) -> tuple[set[tuple[str, int]], set[int]]:
+    """The IKE_SAs and CHILD_SAs an event names (old and new ones of a rekey too), and the
+    IKE_SAs it concerns as a whole with their CHILD_SAs (ike-updown, ike-rekey, ike-update:
+    a child event carries its IKE_SA's section but says nothing of its other CHILD_SAs)."""
+    out: set[tuple[str, int]] = set()
+
+    def add(kind: str, section: object) -> None:
+        if isinstance(section, dict) and (i := _uniqueid(section.get("uniqueid"))) is not None:
+            out.add((kind, i))
+
+    for _, section in _sections(msg):
+        for ike in (section, section.get("old"), section.get("new")):
+            add("ike", ike)
+            if isinstance(ike, dict):
+                for child in _children(ike):
+                    for part in (child, child.get("old"), child.get("new")):
+                        add("child", part)
+    whole = {i for kind, i in out if kind == "ike"} if name.startswith("ike-") else set()
+    return out, whole
+
+
+def _compare(held: _Sas, listed: _Sas, leaving: set[str]) -> dict[tuple[str, int], _Suspect]:
+    """The differences between the table and a listing (replayed), keyed by SA."""
+    out: dict[tuple[str, int], _Suspect] = {}
+    for i, sa in listed.children.items():
+        if i not in held.children:
+            out[("child", i)] = _Suspect("missing", sa.label, sa.ike_uniqueid)
+        elif not _same_sa(held.children[i], sa):
+            out[("child", i)] = _Suspect("changed", sa.label, sa.ike_uniqueid)
+    for i, sa in held.children.items():
+        if i not in listed.children and sa.label not in leaving:
+            out[("child", i)] = _Suspect("stale", sa.label, sa.ike_uniqueid)
+    for i, ike in listed.ikes.items():
+        if i not in held.ikes:
+            out[("ike", i)] = _Suspect("missing", f"IKE_SA #{i}", i)
+        elif not _same_ike(held.ikes[i], ike):
+            out[("ike", i)] = _Suspect("changed", f"IKE_SA #{i}", i)
+    for i in held.ikes:
+        if i not in listed.ikes and f"IKE_SA #{i}" not in leaving:
+            out[("ike", i)] = _Suspect("stale", f"IKE_SA #{i}", i)
+    return out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from frrdmvpn.adapters.decision_journal import DecisionJournal, read
+from frrdmvpn.adapters.decision_journal import KEPT, DecisionJournal, read
 from frrdmvpn.core.authorize import Decision
 from tests.fakes.nhrp_events import authorize_binding
 
@@ -22,6 +22,7 @@ class Counted(DecisionJournal):
         super().__init__(path, mode="psk-map")
         self.writes = 0
         self.fail = fail
+        self.written_ids: set[int] = set()
 
     def write(self) -> None:
         self.writes += 1
@@ -29,6 +30,7 @@ class Counted(DecisionJournal):
             self.fail -= 1
             raise OSError("disk full")
         super().write()
+        self.written_ids |= {d["id"] for d in self.decisions}
 
 
 def test_a_burst_shares_one_write_and_each_returns_after_it(tmp_path: Path) -> None:
@@ -73,3 +75,40 @@ def test_a_failed_write_reaches_every_waiter_and_the_next_one_writes_again(
     assert on_file is not None
     assert [d["reason"] for d in on_file["decisions"]] == [f"deny {i}" for i in range(4)]
     assert on_file["counters"] == {"denied": 4}
+
+
+def test_a_burst_larger_than_the_file_holds_writes_before_any_decision_scrolls_out(
+    tmp_path: Path,
+) -> None:
+    journal = Counted(tmp_path / "authorization.json")
+    unwritten: list[int] = []
+
+    async def one(i: int) -> None:
+        mine = journal.next_id  # the id added() gives it, before it awaits anything
+        await journal.added(authorize_binding(), Decision(True, f"accept {i}"), 0.001)
+        if mine not in journal.written_ids:
+            unwritten.append(mine)
+
+    async def main() -> None:
+        await asyncio.gather(*(one(i) for i in range(3 * KEPT + 10)))
+
+    asyncio.run(main())
+    assert not unwritten, f"{len(unwritten)} answers left before a write held their decision"
+    assert journal.writes == 4  # one per KEPT decisions, one for the rest
+
+
+def test_any_failure_of_the_write_reaches_the_waiters(tmp_path: Path) -> None:
+    class Broken(DecisionJournal):
+        def write(self) -> None:
+            raise ValueError("not serialisable")
+
+    journal = Broken(tmp_path / "authorization.json")
+
+    async def main() -> list[BaseException | None]:
+        return await asyncio.gather(
+            *(journal.added(authorize_binding(), Decision(True, "x"), 0.0) for _ in range(3)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(asyncio.wait_for(main(), 5))
+    assert [type(r) for r in results] == [ValueError] * 3

@@ -210,6 +210,32 @@ def main_exit(argv: list[str], busy: Path) -> subprocess.CompletedProcess[str]:
         )
 
 
+def test_a_decision_that_cannot_be_recorded_is_still_answered(tmp_path: Path) -> None:
+    """The journal is for frrdmvpnd; nhrpd waits for the answer whatever the record does."""
+
+    async def decide(event: AuthorizeBinding) -> Decision:
+        return Decision(True, "test")
+
+    async def journal(event: AuthorizeBinding, decision: Decision, latency: float) -> None:
+        raise ValueError("not serialisable")
+
+    async def main() -> None:
+        server = NhrpEventServer(decide, tmp_path / "ev.sock", group=None, journal=journal)
+        await server.start()
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "ev.sock"))
+        writer.write(
+            b"eventid=7\nevent=authorize-binding\ntype=dynamic\nold_type=invalid\nnum_nhs=0\n"
+            b"interface=gre1\nlocal_addr=192.0.2.1\nlocal_nbma=198.51.100.1\n"
+            b"remote_addr=192.0.2.11\nremote_nbma=198.51.100.11\n\n"
+        )
+        answer = await asyncio.wait_for(reader.readuntil(b"\n\n"), 5)
+        assert answer == b"eventid=7\nresult=accept\n\n"
+        writer.close()
+        await server.close()
+
+    run(main)
+
+
 def test_event_socket_answers_denies_garbage_and_keeps_serving(tmp_path: Path) -> None:
     seen: list[int] = []
 

@@ -93,6 +93,14 @@ def test_a_typo_or_a_deleted_file_never_moves_charon(current: str | None) -> Non
         )
 
 
+def test_an_older_file_with_the_socket_is_rewritten_with_the_new_settings() -> None:
+    """An upgrade that changes SCALE_SETTINGS: charon already listens there."""
+    older = render_dropin().replace("ikesa_table_size = 1024\n", "")
+    action = dropin_action(standing(SPOKE, "f.conf"), older)
+    assert (action.step, action.text) == (Step.WRITE, render_dropin())
+    assert action.message == f"rewrote {DROPIN}: charon reads its new settings when it next starts"
+
+
 def test_a_tunnel_writes_the_file_once() -> None:
     node = standing(SPOKE, "f.conf")
     for current in (None, "older text\n"):
