@@ -268,8 +268,6 @@ class SaTable:
         self._generation = 0
         self._replay: list[tuple[str, Message]] | None = None
         self._suspects: dict[tuple[str, int], _Suspect] = {}
-        self.events = 0
-        self.unreadable = 0
 
     @property
     def in_sync(self) -> bool:
@@ -309,7 +307,6 @@ class SaTable:
     def event(self, name: str, msg: Message) -> str | None:
         """Apply one of charon's events; why it could not be read (the table is then out of
         sync until the next listing), else None."""
-        self.events += 1
         if self._replay is not None:
             self._replay.append((name, msg))
         if self._suspects:
@@ -317,7 +314,6 @@ class SaTable:
         try:
             self._sas.apply(name, msg)
         except (ViciWireError, ValueError, KeyError, TypeError) as exc:
-            self.unreadable += 1
             self._synced = False
             return f"unreadable {name} event from charon: {exc}"
         return None

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from frrdmvpn.codec.vici import (
+    Message,
     Packet,
     PacketType,
     StreamDecoder,
@@ -61,3 +62,34 @@ async def scripted_charon(
         writer.close()
 
     return await asyncio.start_unix_server(serve, path=str(path))
+
+
+class DroppingCharon:
+    """Confirms registrations, lists ``listed``; can drop every event connection (the SA
+    table's feed: tests/unit/adapters/test_sa_feed.py)."""
+
+    def __init__(self, listed: Message) -> None:
+        self.listed = listed
+        self.listings = 0
+        self.registered: list[asyncio.StreamWriter] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = StreamDecoder()
+        while data := await reader.read(65536):
+            for payload in decoder.feed(data):
+                p = decode_packet(payload)
+                if p.type is T.EVENT_REGISTER:
+                    if p.name != "list-sa":
+                        self.registered.append(writer)
+                    writer.write(frame(encode_packet(Packet(T.EVENT_CONFIRM))))
+                elif p.type is T.CMD_REQUEST and p.name == "list-sas":
+                    self.listings += 1
+                    writer.write(frame(encode_packet(Packet(T.EVENT, "list-sa", self.listed))))
+                    writer.write(frame(encode_packet(Packet(T.CMD_RESPONSE, None, {}))))
+            await writer.drain()
+        writer.close()
+
+    def drop_events(self) -> None:
+        for writer in self.registered:
+            writer.close()
+        self.registered.clear()

@@ -12,48 +12,11 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.adapters.sa_feed import SaFeed
-from frrdmvpn.codec.vici import (
-    Packet,
-    PacketType,
-    StreamDecoder,
-    decode_packet,
-    encode_packet,
-    frame,
-)
 from frrdmvpn.core.sa_table import Drift, SaTable
+from tests.fakes.charon import DroppingCharon as Charon
 from tests.fakes.proxy import SPOKE2_SA
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
-T = PacketType
-
-
-class Charon:
-    """Confirms registrations, lists SPOKE2_SA; can drop every event connection."""
-
-    def __init__(self) -> None:
-        self.listings = 0
-        self.registered: list[asyncio.StreamWriter] = []
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        decoder = StreamDecoder()
-        while data := await reader.read(65536):
-            for payload in decoder.feed(data):
-                p = decode_packet(payload)
-                if p.type is T.EVENT_REGISTER:
-                    if p.name != "list-sa":
-                        self.registered.append(writer)
-                    writer.write(frame(encode_packet(Packet(T.EVENT_CONFIRM))))
-                elif p.type is T.CMD_REQUEST and p.name == "list-sas":
-                    self.listings += 1
-                    writer.write(frame(encode_packet(Packet(T.EVENT, "list-sa", SPOKE2_SA))))
-                    writer.write(frame(encode_packet(Packet(T.CMD_RESPONSE, None, {}))))
-            await writer.drain()
-        writer.close()
-
-    def drop_events(self) -> None:
-        for writer in self.registered:
-            writer.close()
-        self.registered.clear()
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -63,7 +26,7 @@ async def until(condition: Callable[[], bool]) -> None:
 
 def test_sync_breaks_with_the_event_connection_and_comes_back(tmp_path: Path) -> None:
     path = tmp_path / "charon.vici"
-    charon, table = Charon(), SaTable()
+    charon, table = Charon(SPOKE2_SA), SaTable()
     audits: list[Drift] = []
     feed = SaFeed(path, table, audits.append, audit_period=0.2, retry=0.05, grace=0.01)
 
@@ -92,7 +55,7 @@ def test_sync_breaks_with_the_event_connection_and_comes_back(tmp_path: Path) ->
 
 def test_a_failing_audit_report_does_not_stop_the_audits(tmp_path: Path) -> None:
     path = tmp_path / "charon.vici"
-    charon, table = Charon(), SaTable()
+    charon, table = Charon(SPOKE2_SA), SaTable()
     reports: list[Drift] = []
 
     def report(drift: Drift) -> None:
