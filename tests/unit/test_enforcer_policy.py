@@ -79,3 +79,21 @@ def test_nhrpd_may_use_the_running_profiles_and_those_being_applied(tmp_path: Pa
     argv = ["--tunnel-subnet", "192.0.2.0/24", "--profile", "dmvpn", "--profile", "b"]
     assert load_profiles(build_parser().parse_args(argv), frozenset()) == {"dmvpn", "b"}
     assert load_profiles(build_parser().parse_args(argv[:2]), frozenset()) == set()
+
+
+def test_the_audit_period_is_a_number_of_seconds_in_range(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert build_parser().parse_args([]).sa_audit == 60.0
+    assert build_parser().parse_args(["--sa-audit", "5"]).sa_audit == 5.0
+    for bad, why in (
+        ("0", "0 s is not between 1 and 86400"),
+        ("86401", "86401 s is not between 1 and 86400"),
+        ("nan", "nan s is not between 1 and 86400"),
+        ("inf", "inf s is not between 1 and 86400"),
+        ("5s", "'5s' is not a number of seconds"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            build_parser().parse_args(["--sa-audit", bad])
+        assert exited.value.code == 2
+        assert f"argument --sa-audit: {why}" in capsys.readouterr().err
