@@ -19,24 +19,11 @@ from pathlib import Path
 
 from lab import topology as topo
 from lab.kernel import native_capable
-from lab.netns import Lab, wait_for
+from lab.netns import Lab, program_name, wait_for
 from lab.vm import LabVm
 
 TICK = os.sysconf("SC_CLK_TCK")
 WATCHED = ("frrdmvpnd", "frrdmvpn-proxy", "nhrpd", "zebra", "ospfd", "charon", "vtysh")
-
-
-def _name(pid: int) -> str | None:
-    """Which watched program ``pid`` is (by its command line), None for anything else."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    for arg in argv[:3]:
-        base = os.path.basename(arg.decode(errors="replace"))
-        if base in WATCHED:
-            return base
-    return None
 
 
 def _ticks(pid: int) -> int | None:
@@ -54,7 +41,7 @@ def _sample(lab: Lab) -> dict[tuple[str, int], tuple[str, int]]:
     out = {}
     for ns, pids in lab.pids().items():
         for pid in pids:
-            name, ticks = _name(pid), _ticks(pid)
+            name, ticks = program_name(pid, WATCHED), _ticks(pid)
             if ns in by_ns and name is not None and ticks is not None:
                 out[(by_ns[ns], pid)] = (name, ticks)
     return out

@@ -192,6 +192,7 @@ class Service:
         self.tables = NhrpTables([], {}, [], [])
         self.guard_installed = False
         self._journal_seen: tuple[int, int, int] | None = None  # inode, mtime ns, size
+        self._decided: tuple[float, int] | None = None  # the journal's (start, decisions)
         self.journal: dict[str, Any] | None = None  # read during the last observation
         self._wall_offset: float | None = None
         self.reconfigure = reconfigure
@@ -428,6 +429,22 @@ class Service:
             return None
         self._journal_seen = seen
         return decision_journal.read(decision_journal.PATH)
+
+    def journal_written(self) -> None:
+        """The proxy rewrote its journal: step now if it recorded a decision. An audit of its
+        SA table rewrites the file too, with only the audit counters changed: they reach the
+        API with the next step, and a step every second for ``Cadence.settle`` seconds after
+        each audit (every 5 s in the lab) would keep a hub of any size stepping for ever."""
+        journal = decision_journal.read(decision_journal.PATH)
+        if journal is None:
+            self._decided = None
+            self.stir()  # unreadable: the step reads it (and says so)
+            return
+        counters = journal["counters"]  # since the proxy started: its start is part of it
+        decided = (journal["started"], counters.get("accepted", 0) + counters.get("denied", 0))
+        if decided != self._decided:
+            self._decided = decided
+            self.stir()
 
     def publish(self, loop_time: float, journal: dict[str, Any] | None) -> None:
         """Hand this step's view and the decisions recorded by then to the observer."""
@@ -721,7 +738,9 @@ class Service:
         """Start listening to what reports changes; returns how to stop each."""
         nflog = NflogListener(self.guard.spec.nflog_group, self.dropped)
         journal = DirectoryWatch(
-            decision_journal.PATH.parent, {decision_journal.PATH.name}, lambda _: self.stir()
+            decision_journal.PATH.parent,
+            {decision_journal.PATH.name},
+            lambda _: self.journal_written(),
         )
         opened: list[Callable[[], None]] = []
         sources: list[

@@ -19,7 +19,8 @@ from pathlib import Path
 from frrdmvpn import __version__
 from lab import release as rel
 from lab.kernel import native_capable
-from lab.netns import Lab, LabError
+from lab.netns import Lab, LabError, wait_for
+from lab.swarm import MAX_SPOKES, Swarm
 from lab.topology import MODES, NODES
 from lab.vm import LabVm, VmError, checkout_dir, prepare_guest, run_dir_for
 
@@ -166,6 +167,36 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return vm.run(_self_argv(vm, "shell", *extra, args.node), interactive=True, cwd=_guest_cwd(vm))
 
 
+def cmd_swarm(args: argparse.Namespace) -> int:
+    """Start, stop or report the spoke swarm against the hub (lab/swarm.py)."""
+    if args.action == "start" and args.count is None:
+        raise LabError("frrdmvpn-lab swarm start: give the number of spokes")
+    if not native_capable():
+        vm = _vm()
+        extra = [str(args.count)] if args.action == "start" else []
+        return vm.run(_self_argv(vm, "swarm", args.action, *extra), cwd=_guest_cwd(vm))
+    lab = Lab()
+    if not lab.is_up():
+        raise LabError("the lab is not up: run `frrdmvpn-lab up`")
+    swarm = Swarm(lab)
+    if args.action == "stop":
+        swarm.down()
+        print("frrdmvpn-lab: swarm stopped")
+        return 0
+    if args.action == "start":
+        t0 = time.monotonic()
+        swarm.up(args.count)
+        wait_for("the swarm registered", lambda: swarm.registered() == args.count, 900)
+        print(
+            f"frrdmvpn-lab: {args.count} spokes registered with the hub in "
+            f"{time.monotonic() - t0:.1f} s (`frrdmvpn-lab swarm status`, `show dmvpn`)"
+        )
+        return 0
+    status = swarm.status()
+    print(json.dumps({k: v for k, v in status.items() if k != "spokes"} or {"running": False}))
+    return 0
+
+
 def lab_pytest_args(extra: list[str]) -> list[str]:
     """pytest's arguments for the lab tier: ``-m lab`` and, unless ``extra`` names test paths,
     only ``tests/lab`` (collecting the unit tier's modules costs a minute under TCG)."""
@@ -260,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("shell", help="open the operator shell (frrdmvpn-shell) on a node")
     sh.add_argument("--bash", action="store_true", help="a Linux shell on the node instead")
     sh.add_argument("node", choices=names, help="the node")
+    sw = sub.add_parser(
+        "swarm", help=f"up to {MAX_SPOKES} more spokes (one charon, NHRP from a script)"
+    )
+    sw.add_argument("action", choices=("start", "stop", "status"))
+    sw.add_argument("count", type=int, nargs="?", help="spokes to start (start)")
     te = sub.add_parser("test", help="run the lab test tier (pytest -m lab) in the lab")
     te.add_argument("--junit", help="write the junit XML here")
     te.add_argument(
@@ -279,6 +315,7 @@ COMMANDS = {
     "status": cmd_status,
     "exec": cmd_exec,
     "shell": cmd_shell,
+    "swarm": cmd_swarm,
     "test": cmd_test,
 }
 

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -116,6 +116,20 @@ def _is_program(pid: int, program: str) -> bool:
     except OSError:
         return False
     return argv0.decode(errors="replace") == program
+
+
+def program_name(pid: int, watched: Collection[str]) -> str | None:
+    """Which of the ``watched`` programs process ``pid`` is, by the first words of its
+    command line (``charon-systemd`` counts as ``charon``); None for anything else."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for arg in argv[:3]:
+        base = os.path.basename(arg.decode(errors="replace")).removesuffix("-systemd")
+        if base in watched:
+            return base
+    return None
 
 
 def _frr_config(daemon: str, first: Sequence[str]) -> list[str]:
@@ -444,6 +458,30 @@ class Lab:
         if self.mode == "frrdmvpn":
             self._start_supervisors((n,))
 
+    def add_bare_node(self, n: Node, files: Mapping[str, str]) -> None:
+        """A node with its namespaces and ``files`` (paths in its directory) but no daemon:
+        what runs there is the caller's (:mod:`lab.swarm`). ``remove_node`` takes it out."""
+        d = self.node_dir(n)
+        if d.exists():
+            raise LabError(f"{n.name} is already in the lab")
+        for sub in ("etc/frr", "log", "run", *(f"etc/swanctl/{s}" for s in SWANCTL_DIRS)):
+            (d / sub).mkdir(parents=True)
+        for path, text in files.items():
+            (d / path).write_text(text)
+        self.build_node(n)
+        self._start_anchor(n)
+
+    def batch(self, name: str, commands: list[str]) -> None:
+        """``ip -batch`` ``commands`` in node ``name``'s network namespace."""
+        _batch(topo.node(name).netns, commands)
+
+    def spawn(
+        self, name: str, cmd: list[str], log_name: str | None, env: Mapping[str, str] | None = None
+    ) -> None:
+        """Start ``cmd`` in node ``name`` in the background (its output to ``log_name`` in the
+        node's log directory, or nowhere)."""
+        self._spawn(topo.node(name), cmd, log_name, env)
+
     def remove_node(self, n: Node) -> None:
         """Take an added node out again: its processes, namespace, veth and files."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -537,7 +575,9 @@ class Lab:
         lab's (AppArmor revalidates inherited files at exec into its profile: file_inherit)."""
         self._spawn(n, [topo.CHARON], None)
 
-    def _spawn(self, n: Node, cmd: list[str], log_name: str | None) -> None:
+    def _spawn(
+        self, n: Node, cmd: list[str], log_name: str | None, env: Mapping[str, str] | None = None
+    ) -> None:
         if log_name is None:
             subprocess.Popen(
                 self.argv(n.name, cmd),
@@ -545,6 +585,7 @@ class Lab:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
+                env=env,
             )
             return
         with open(self.node_dir(n) / "log" / log_name, "ab") as log:
@@ -554,6 +595,7 @@ class Lab:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=env,
             )
 
     def charon_pid(self, name: str) -> int | None:

@@ -157,11 +157,21 @@ SYSTEMD_NODE = Node(
     ipaddress.IPv4Interface("203.0.113.65/28"),
 )
 EXTRA_NODES: tuple[Node, ...] = (ROGUE, SYSTEMD_NODE)
+#: The spoke swarm's namespace (:mod:`lab.swarm`): one charon for many spokes, no FRR; its
+#: own addresses are only the namespace's; the spokes' are in ``lab.swarm.spokes``.
+SWARM = Node(
+    "swarm",
+    "spoke",
+    ipaddress.IPv4Interface("198.51.100.99/24"),
+    ipaddress.IPv4Interface("192.0.2.99/32"),
+    ipaddress.IPv4Interface("203.0.113.241/28"),
+    ospf=False,
+)
 
 
 def node(name: str) -> Node:
     """The node called ``name``; raises KeyError with the valid names."""
-    for n in NODES + EXTRA_NODES:
+    for n in NODES + EXTRA_NODES + (SWARM,):
         if n.name == name:
             return n
     raise KeyError(f"no lab node {name!r} (nodes: {', '.join(n.name for n in NODES)})")
@@ -175,10 +185,15 @@ def _wildcard(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
     return f"{net.network_address} {net.hostmask}"
 
 
-def frrdmvpn_conf(n: Node, auth: str = "psk") -> str:
+def frrdmvpn_conf(
+    n: Node,
+    auth: str = "psk",
+    more: tuple[tuple[ipaddress.IPv4Address, ipaddress.IPv4Address], ...] = (),
+) -> str:
     """Node ``n``'s ``frrdmvpn.conf``: everything DMVPN about it (tunnel, NHRP, OSPF, IKE,
     binding authorization), in the canonical form ``frrdmvpnd`` renders. The lab writes
-    nothing else for FRR or strongSwan in ``frrdmvpn`` mode."""
+    nothing else for FRR or strongSwan in ``frrdmvpn`` mode. ``more``: (NBMA, tunnel
+    address) of further peers the psk-map admits (the swarm's spokes)."""
     if auth not in AUTHS:
         raise ValueError(f"unknown lab IKE authentication {auth!r} (one of {', '.join(AUTHS)})")
     lines = [f"hostname {n.name}", "!"]
@@ -286,6 +301,7 @@ def frrdmvpn_conf(n: Node, auth: str = "psk") -> str:
                 f" identity {other.nbma.ip} allow {other.entitled_overlay.ip}/32 "
                 f"{other.lan.network}"
             )
+        lines += [f" identity {nbma} allow {overlay}/32" for nbma, overlay in more]
         lines.append("!")
     return "\n".join(lines) + "\n"
 

@@ -37,16 +37,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                         reason="needs GRE/ESP: run the lab tier with `frrdmvpn-lab test`"
                     )
                 )
-    # The kernel-log audit runs after every other lab test, the teardown check last (it takes
-    # the lab down).
+    # The swarm's load after the other lab tests, then the audits (the kernel log, the SA
+    # tables' drift), the teardown check last (it takes the lab down).
     items.sort(key=_late)
 
 
 def _late(item: pytest.Item) -> int:
-    return (
-        2
-        if item.get_closest_marker("lab_last")
-        else 1
-        if item.get_closest_marker("lab_audit")
-        else 0
-    )
+    for rank, marker in ((3, "lab_last"), (2, "lab_audit"), (1, "lab_late")):
+        if item.get_closest_marker(marker):
+            return rank
+    return 0

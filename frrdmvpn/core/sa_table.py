@@ -134,12 +134,14 @@ class Drift:
         return "; ".join(parts) or "none"
 
 
-def _same_sa(a: ChildSa, b: ChildSa) -> bool:
-    return dataclasses.replace(a, state="") == dataclasses.replace(b, state="")
-
-
-def _same_ike(a: IkeSa, b: IkeSa) -> bool:
-    return dataclasses.replace(a, state="") == dataclasses.replace(b, state="")
+def _differences(held: ChildSa | IkeSa, listed: ChildSa | IkeSa) -> list[str]:
+    """The fields (but the state, which moves without an event) in which two reports of
+    one SA differ, each as ``field: held -> listed``."""
+    return [
+        f"{f.name}: {getattr(held, f.name)!s} -> {getattr(listed, f.name)!s}"
+        for f in dataclasses.fields(held)
+        if f.name != "state" and getattr(held, f.name) != getattr(listed, f.name)
+    ]
 
 
 class _Sas:
@@ -411,16 +413,18 @@ def _compare(held: _Sas, listed: _Sas, leaving: set[str]) -> dict[tuple[str, int
     for i, sa in listed.children.items():
         if i not in held.children:
             out[("child", i)] = _Suspect("missing", sa.label, sa.ike_uniqueid)
-        elif not _same_sa(held.children[i], sa):
-            out[("child", i)] = _Suspect("changed", sa.label, sa.ike_uniqueid)
+        elif diff := _differences(held.children[i], sa):
+            out[("child", i)] = _Suspect(
+                "changed", f"{sa.label} [{'; '.join(diff)}]", sa.ike_uniqueid
+            )
     for i, sa in held.children.items():
         if i not in listed.children and sa.label not in leaving:
             out[("child", i)] = _Suspect("stale", sa.label, sa.ike_uniqueid)
     for i, ike in listed.ikes.items():
         if i not in held.ikes:
             out[("ike", i)] = _Suspect("missing", f"IKE_SA #{i}", i)
-        elif not _same_ike(held.ikes[i], ike):
-            out[("ike", i)] = _Suspect("changed", f"IKE_SA #{i}", i)
+        elif diff := _differences(held.ikes[i], ike):
+            out[("ike", i)] = _Suspect("changed", f"IKE_SA #{i} [{'; '.join(diff)}]", i)
     for i in held.ikes:
         if i not in listed.ikes and f"IKE_SA #{i}" not in leaving:
             out[("ike", i)] = _Suspect("stale", f"IKE_SA #{i}", i)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import json
+import math
 import os
 import re
 import signal
@@ -23,6 +25,7 @@ from lab.netns import TIMEOUT, Lab, wait_for
 
 __all__ = [
     "TIMEOUT",
+    "AuthorizeEvents",
     "Capture",
     "Pinger",
     "capture_underlay",
@@ -32,6 +35,7 @@ __all__ = [
     "ike_ids_to",
     "ike_sas",
     "nhrp_cache",
+    "percentile",
     "ping",
     "protected_peer",
     "record",
@@ -185,6 +189,48 @@ def guard_status(lab: Lab, node: str) -> dict[str, Any]:
     status: dict[str, Any] = json.loads(done.stdout)
     status["rc"] = done.returncode
     return status
+
+
+_NHRPD_STAMP = r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3}) NHRP: \[[A-Z0-9-]+\] evmgr: "
+
+
+def _stamp(text: str) -> float:
+    return datetime.datetime.strptime(text, "%Y/%m/%d %H:%M:%S.%f").timestamp()
+
+
+@dataclass(frozen=True)
+class AuthorizeEvents:
+    """nhrpd's ``authorize-binding`` events in a stretch of its log (``debug nhrp event``):
+    when each was sent, and each answer (time, event id, result)."""
+
+    sent: list[float]
+    answered: list[tuple[float, int, str]]
+
+    @classmethod
+    def parse(cls, log: str) -> AuthorizeEvents:
+        sent = [_stamp(m) for m in re.findall(_NHRPD_STAMP + "sending event authorize", log, re.M)]
+        pattern = _NHRPD_STAMP + r"received: eventid=(\d+) result=(\w+)"
+        answered = [(_stamp(t), int(e), r) for t, e, r in re.findall(pattern, log, re.M)]
+        return cls(sent, answered)
+
+    @property
+    def complete(self) -> bool:
+        """Every event sent has its answer (a lost one would never balance)."""
+        return bool(self.sent) and len(self.answered) == len(self.sent)
+
+    def latencies(self) -> list[float]:
+        """Seconds from each event's sending to its answer, sorted. nhrpd numbers its events
+        in the order it sends them; answers may come in any order, each with its id."""
+        assert self.complete, (len(self.sent), len(self.answered))
+        ids = sorted(e for _, e, _ in self.answered)
+        # one nhrpd process: its ids count up by one per event sent (a restart starts over)
+        assert ids == list(range(ids[0], ids[0] + len(ids))), ids
+        return sorted(t - self.sent[e - ids[0]] for t, e, _ in self.answered)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The ``p``-th percentile (nearest rank) of sorted ``values``."""
+    return values[max(0, math.ceil(p / 100 * len(values)) - 1)]
 
 
 def record(name: str, value: float) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
-import re
-
 import pytest
 
 from lab import topology as topo
 from lab.netns import Lab
 from tests.lab.helpers import (
+    AuthorizeEvents,
     ike_ids_to,
     nhrp_cache,
     ping,
@@ -81,13 +79,6 @@ def test_bindings_were_authorized_against_the_ike_identity(lab: Lab) -> None:
         ) in log
 
 
-_NHRPD_STAMP = r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3}) NHRP: \[[A-Z0-9-]+\] evmgr: "
-
-
-def _stamp(text: str) -> float:
-    return datetime.datetime.strptime(text, "%Y/%m/%d %H:%M:%S.%f").timestamp()
-
-
 def test_every_authorization_is_answered_and_its_latency_recorded(lab: Lab) -> None:
     """End to end as nhrpd sees it: from sending authorize-binding to reading the answer
     (event socket, a fresh VICI list-sas from charon, the decision, the reply), for the
@@ -98,25 +89,19 @@ def test_every_authorization_is_answered_and_its_latency_recorded(lab: Lab) -> N
     for ike_id in ids:
         lab.run("spoke2", ["swanctl", "--terminate", "--ike-id", ike_id, "--timeout", "5"])
 
-    def events() -> tuple[list[float], list[tuple[float, str]]]:
-        log = lab.run("hub", ["cat", "/var/log/frr/nhrpd.log"]).stdout[since:]
-        sent = [_stamp(m) for m in re.findall(_NHRPD_STAMP + "sending event authorize", log, re.M)]
-        pattern = _NHRPD_STAMP + r"received: eventid=\d+ result=(\w+)"
-        return sent, [(_stamp(t), result) for t, result in re.findall(pattern, log, re.M)]
-
-    def all_answered() -> bool:
-        sent, answered = events()
-        return bool(sent) and len(answered) == len(sent)
+    def events() -> AuthorizeEvents:
+        return AuthorizeEvents.parse(
+            lab.run("hub", ["cat", "/var/log/frr/nhrpd.log"]).stdout[since:]
+        )
 
     wait_for(
         "spoke2 protected at the hub again", lambda: protected_peer(lab, "hub", str(S2.nbma.ip)), 90
     )
     # Each event nhrpd sent gets exactly one answer (a lost one would never balance).
-    wait_for("every authorize-binding event answered", all_answered, 30)
-    sent, answered = events()
-    assert {r for _, r in answered} == {"accept"}
-    # One answer per event, in order: they pair up.
-    latencies = sorted(b - a for a, (b, _) in zip(sent, answered, strict=True))
+    wait_for("every authorize-binding event answered", lambda: events().complete, 30)
+    found = events()
+    assert {r for _, _, r in found.answered} == {"accept"}
+    latencies = found.latencies()
     assert all(lat >= 0 for lat in latencies)
     record("authorize_e2e_p50_ms", 1000 * latencies[len(latencies) // 2])
     record("authorize_e2e_max_ms", 1000 * latencies[-1])

@@ -42,3 +42,33 @@ def test_a_journal_written_again_in_the_same_tick_is_read(
     second = service.read_journal()
     assert second is not None
     assert second["counters"] == {"accepted": 2}
+
+
+def test_only_a_new_decision_in_the_journal_stirs_the_supervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit of the proxy's SA table rewrites the journal with its counters alone: no
+    step for that, or a hub would step every second for ever (lab audits every 5 s)."""
+    path = tmp_path / "authorization.json"
+    monkeypatch.setattr(decision_journal, "PATH", path)
+    service = Service(IPv4Address("198.51.100.1"), [], tmp_path / "charon.vici", tmp_path)
+    stirred: list[int] = []
+    monkeypatch.setattr(service, "stir", lambda: stirred.append(1))
+
+    def write(counters: dict[str, int], started: float = 1.0) -> int:
+        journal = {"started": started, "mode": "psk-map", "counters": counters, "decisions": []}
+        atomic_write(path, json.dumps(journal))
+        service.journal_written()
+        return len(stirred)
+
+    assert write({"accepted": 1}) == 1  # the first look: a decision not seen before
+    assert write({"accepted": 1, "sa_table_audits": 1}) == 1
+    assert write({"accepted": 1, "sa_table_audits": 2, "sa_table_drift": 1}) == 1
+    assert write({"accepted": 1, "denied": 1, "sa_table_audits": 2}) == 2
+    assert write({"accepted": 2, "denied": 1, "sa_table_audits": 3}) == 3
+    path.write_text("not a journal")
+    service.journal_written()
+    assert len(stirred) == 4  # unreadable: look (the step reports it)
+    assert write({"accepted": 2, "denied": 1}) == 5  # readable again: a step to re-read
+    # the proxy restarted and decided as often as before: new decisions all the same
+    assert write({"accepted": 2, "denied": 1}, started=2.0) == 6

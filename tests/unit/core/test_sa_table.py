@@ -524,6 +524,22 @@ def test_an_audit_reports_what_events_never_told_and_corrects_it() -> None:
     assert not table.drift()
 
 
+def test_a_changed_sa_is_reported_with_what_changed() -> None:
+    charon = Charon()
+    charon.establish(0, True)
+    table = synced(charon)
+    charon.sent.clear()
+    ike = next(iter(charon.ikes.values()))
+    (child,) = ike.children.values()
+    child.spi = 7  # new SPIs in charon's listing, and no event said so
+    assert list_into(table, charon) is None
+    (changed,) = table.drift().changed
+    assert changed.startswith(f"CHILD_SA #{child.uniqueid} (IKE_SA #{ike.uniqueid}) [")
+    assert f"spi_in: {0xC0000000} -> {0xC0000007}" in changed
+    assert f"spi_out: {0xC1000000} -> {0xC1000007}" in changed
+    assert "state" not in changed
+
+
 def test_a_listing_charon_garbled_is_no_sync() -> None:
     table = SaTable()
     table.opened()

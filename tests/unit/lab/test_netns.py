@@ -10,7 +10,7 @@ import pytest
 
 from lab import netns
 from lab import topology as topo
-from lab.netns import ANCHOR_PID, Lab
+from lab.netns import ANCHOR_PID, Lab, program_name
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +65,11 @@ def test_pids_are_grouped_by_the_lab_namespace_they_live_in(lab: Lab) -> None:
     assert found["frrdmvpn-empty"] == []
     assert os.getpid() in found[SPOKE2.netns]
     assert found[SPOKE2.netns] == sorted(found[SPOKE2.netns])
+
+
+def test_program_name_reads_a_process_command_line() -> None:
+    argv0 = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0].decode()
+    me = os.path.basename(argv0)
+    assert program_name(os.getpid(), {me}) == me
+    assert program_name(os.getpid(), {"charon"}) is None
+    assert program_name(2**22 + 7, {me}) is None  # no such process
