@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import functools
 import gc
 import resource
 import statistics
@@ -102,9 +104,9 @@ def list_sa(i: int, elapsed: int) -> Message:
     return {"dmvpn": ike}
 
 
-def observation(n: int, elapsed: int = 0) -> Observed:
-    """What one supervision step of a hub with ``n`` spokes sees, ``elapsed`` s later."""
-    peers = tuple(
+def peers(n: int) -> tuple[SupervisedPeer, ...]:
+    """The supervisor's peers (it keeps them from step to step)."""
+    return tuple(
         SupervisedPeer(
             IPv4Address(HUB),
             IPv4Address(remote(i)),
@@ -116,7 +118,16 @@ def observation(n: int, elapsed: int = 0) -> Observed:
         )
         for i in range(n)
     )
-    cache = tuple(
+
+
+def published(kept: tuple[SupervisedPeer, ...]) -> tuple[SupervisedPeer, ...]:
+    """What one step publishes: a copy of each peer (the supervisor changes its own)."""
+    return tuple(dataclasses.replace(p) for p in kept)
+
+
+def cache(n: int) -> tuple[dict[str, Any], ...]:
+    """nhrpd's dynamic entries (fresh dicts each step, as parsed from its vty)."""
+    return tuple(
         {
             "interface": "dmvpn0",
             "type": "dynamic",
@@ -130,8 +141,31 @@ def observation(n: int, elapsed: int = 0) -> Observed:
         }
         for i in range(n)
     )
-    sas = tuple(convert.sa_records(list_sa(i, elapsed) for i in range(n)))
-    return Observed(peers, sas, cache, (), NOW + elapsed, NOW - MONO)
+
+
+def listing(n: int, elapsed: int = 0) -> list[Message]:
+    """charon's ``list-sa`` messages, ``elapsed`` s after the first."""
+    return [list_sa(i, elapsed) for i in range(n)]
+
+
+_KEPT: dict[int, tuple[SupervisedPeer, ...]] = {}
+
+
+def observation(
+    n: int,
+    elapsed: int = 0,
+    sas: list[Message] | None = None,
+    entries: tuple[dict[str, Any], ...] | None = None,
+) -> Observed:
+    """What one supervision step of a hub with ``n`` spokes sees, ``elapsed`` s later;
+    ``sas``: the listing it holds (the supervisor reuses one until charon reports a
+    change), else a new one; ``entries``: nhrpd's cache it holds (nhrpd answered the same
+    text), else a new one."""
+    messages = listing(n, elapsed) if sas is None else sas
+    records = tuple(convert.sa_records(messages))
+    kept = _KEPT.setdefault(n, peers(n))
+    entries = cache(n) if entries is None else entries
+    return Observed(published(kept), records, entries, (), NOW + elapsed, NOW - MONO)
 
 
 def rss_mib() -> tuple[float, float]:
@@ -166,16 +200,26 @@ def summary(times: list[float]) -> str:
 
 
 def build(n: int, rows: list[tuple[str, str]]) -> None:
-    """StateBuilder alone: a first observation, then unchanged ones."""
-    obs, later = observation(n), observation(n, elapsed=1)
+    """StateBuilder alone: a first observation, then unchanged ones: at rest (the listing
+    reused; nhrpd's entries and the peers fresh copies) and after a new listing (clocks
+    and counters moved)."""
+    messages, entries = listing(n), cache(n)
+    obs = observation(n, sas=messages, entries=entries)
     builder = StateBuilder(Store())
     gc.collect()
     first = timed(lambda: builder.update(obs))
-    unchanged = []
-    for _ in range(3):
+    rest = []
+    for step in range(3):
+        again = observation(n, elapsed=10 * (step + 1), sas=messages, entries=entries)
         gc.collect()
-        unchanged.append(timed(lambda: builder.update(later)))
-    assert builder.update(later) == []
+        rest.append(timed(functools.partial(builder.update, again)))
+        assert builder.update(again) == []
+    unchanged = []
+    for step in range(3):
+        later = observation(n, elapsed=40 + step)
+        gc.collect()
+        unchanged.append(timed(functools.partial(builder.update, later)))
+        assert builder.update(later) == []
     rows.append(
         (
             f"StateBuilder.update, first observation ({n} peers, SAs, cache entries)",
@@ -184,7 +228,14 @@ def build(n: int, rows: list[tuple[str, str]]) -> None:
     )
     rows.append(
         (
-            "StateBuilder.update, unchanged (1 s later: clocks and counters moved)",
+            "StateBuilder.update, unchanged at rest (listing and nhrpd answer reused)",
+            summary(rest),
+        )
+    )
+    rows.append(
+        (
+            "StateBuilder.update, unchanged, new listing and nhrpd answer (clocks and "
+            "counters moved)",
             summary(unchanged),
         )
     )
@@ -197,14 +248,38 @@ def build(n: int, rows: list[tuple[str, str]]) -> None:
 
 
 def feed(backend: Backend, n: int, rows: list[tuple[str, str]]) -> None:
-    """Backend.observed: the builder, the node summary, publishing."""
-    obs, later = observation(n), observation(n, elapsed=1)
-    gc.collect()
-    first = timed(lambda: backend.observed(obs))
-    gc.collect()
-    second = timed(lambda: backend.observed(later))
-    rows.append((f"Backend.observed (builder + node summary), first, {n} peers", f"{first:.0f} ms"))
-    rows.append(("Backend.observed, unchanged second observation", f"{second:.0f} ms"))
+    """Backend.supervised, the daemon's call after each step: records from the listing,
+    the builder, the node summary, publishing."""
+    messages, kept, answer = listing(n), peers(n), cache(n)
+
+    def step(elapsed: int, sas: list[Message], entries: tuple[dict[str, Any], ...]) -> float:
+        fresh = published(kept)
+        gc.collect()
+        return timed(
+            lambda: backend.supervised(
+                fresh,
+                sas,
+                cache=entries,
+                nhs=(),
+                now=NOW + elapsed,
+                wall_offset=NOW - MONO,
+                journal=None,
+            )
+        )
+
+    first = step(0, messages, answer)
+    rest = step(10, messages, answer)
+    moved = step(20, listing(n, elapsed=20), cache(n))
+    rows.append((f"Backend.supervised, first step, {n} peers", f"{first:.0f} ms"))
+    rows.append(
+        (
+            "Backend.supervised, unchanged step at rest (listing, nhrpd answer reused)",
+            f"{rest:.0f} ms",
+        )
+    )
+    rows.append(
+        ("Backend.supervised, unchanged step, new listing and nhrpd answer", f"{moved:.0f} ms")
+    )
 
 
 class Client:

@@ -6,11 +6,13 @@ Where the kernel lacks GRE/ESP it boots its own VM (``/var/tmp/frrdmvpn-lab/vm-b
 The lab converges (both spokes registered, OSPF full), settles, then nothing happens for
 ``--window`` seconds while every lab process's CPU time is read from /proc (a process's
 time includes the children it reaped: frrdmvpnd's ``vtysh`` runs count as frrdmvpnd's).
+``--swarm N`` adds N spokes of the spoke swarm first (a hub at rest with N peers).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -19,7 +21,8 @@ from pathlib import Path
 
 from lab import topology as topo
 from lab.kernel import native_capable
-from lab.netns import Lab, program_name, wait_for
+from lab.netns import Lab, LabError, program_name, wait_for
+from lab.swarm import Swarm
 from lab.vm import LabVm
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -60,9 +63,10 @@ def _timed(label: str, fn: Callable[[], object]) -> None:
     print(f"| `{label}` | {time.monotonic() - t0:.2f} s |")
 
 
-def measure_inside(window: float, settle: float) -> None:
+def measure_inside(window: float, settle: float, spokes: int) -> None:
     lab = Lab(Path("/var/tmp/frrdmvpn-lab/bench"))
     lab.up()
+    swarm = Swarm(lab)
     try:
 
         def converged() -> bool:
@@ -72,6 +76,11 @@ def measure_inside(window: float, settle: float) -> None:
             return len([e for e in table if e["type"] == "dynamic"]) == 2 and full == 2
 
         wait_for("the lab to converge", converged, 300)
+        if spokes:
+            swarm.up(spokes)
+            with contextlib.suppress(LabError):  # measured anyway: the count is printed
+                wait_for("the swarm registered", lambda: swarm.registered() == spokes, 300)
+            print(f"swarm: {swarm.registered()} of {spokes} spokes registered with the hub")
         time.sleep(settle)
         before, busy0, t0 = _sample(lab), _busy(), time.monotonic()
         time.sleep(window)
@@ -106,6 +115,8 @@ def measure_inside(window: float, settle: float) -> None:
         _timed("status", lab.status)
         print(f"\n(nodes: {', '.join(n.name for n in lab.nodes)}; {topo.NS_PREFIX}*)")
     finally:
+        if spokes:
+            swarm.down()
         lab.down()
 
 
@@ -113,10 +124,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--window", type=float, default=60.0, help="seconds measured")
     parser.add_argument("--settle", type=float, default=20.0, help="seconds after converging")
+    parser.add_argument(
+        "--swarm", type=int, default=0, help="spokes of the spoke swarm to add (lab/swarm.py)"
+    )
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside or native_capable():
-        measure_inside(args.window, args.settle)
+        measure_inside(args.window, args.settle, args.swarm)
         return 0
     vm = LabVm(Path("/var/tmp/frrdmvpn-lab/vm-bench"))
     try:
@@ -132,6 +146,8 @@ def main() -> int:
                 str(args.window),
                 "--settle",
                 str(args.settle),
+                "--swarm",
+                str(args.swarm),
             ],
             cwd=os.getcwd(),
             env=env,

@@ -1,8 +1,10 @@
 """The supervision loop of ``frrdmvpnd run``: install the guards, then supervise every peer
 of one NBMA address and keep the node configured.
 
-Each step asks nhrpd (its vty session), the proxy's decision journal and charon (VICI) for
-the current state, and takes the kernel's neighbour entries from rtnetlink's notifications;
+Each step asks nhrpd (its vty session) and reads the proxy's decision journal; it lists
+charon's SAs (VICI) when charon reported a change since the last listing, else every
+:data:`LISTING_AUDIT` seconds; it takes the kernel's neighbour entries from rtnetlink's
+notifications;
 the pure :class:`~frrdmvpn.core.supervisor.Supervisor` says what changed and what to
 initiate. Steps follow events (:mod:`frrdmvpn.core.cadence`): charon's SA events, neighbour
 changes on the tunnels, the proxy's decisions, an FRR daemon's connection closing or
@@ -54,6 +56,7 @@ from frrdmvpn.codec.nflog import Logged
 from frrdmvpn.codec.rtnl_addr import Received
 from frrdmvpn.codec.vici import Message
 from frrdmvpn.core import stuck_exit
+from frrdmvpn.core.authorize import ChildSa
 from frrdmvpn.core.cadence import Audits, Cadence
 from frrdmvpn.core.guard_report import GuardReport
 from frrdmvpn.core.guard_rules import GuardSpec
@@ -61,6 +64,7 @@ from frrdmvpn.core.orphans import KernelPolicy, KernelSa, orphan_policies, orpha
 from frrdmvpn.core.supervisor import (
     CleanOrphans,
     FlushLarval,
+    IkeSa,
     Initiate,
     IPAddress,
     Observation,
@@ -97,7 +101,21 @@ STUCK_EXIT = 10.0
 STUCK_EXIT_DAEMONS = ("nhrpd",)
 FRR_USER = "frr"  # the only user whose processes frrdmvpnd may end
 _GATHER = 0.2  # seconds to gather the requests that come together (FRR restarts them all)
+#: Seconds a listing of charon's SAs stands for charon while charon reports no change over
+#: its event connection: an audit of what changes without an event (an SA on its way out,
+#: a half-open one), docs/enforcement.md.
+LISTING_AUDIT = 30.0
 Reconfigure = Callable[[str, bool], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Listing:
+    """One ``list-sas`` as the supervisor read it, and when."""
+
+    changes: int  # charon's changes counted before it began
+    at: float  # loop time of the step that took it
+    ikes: list[IkeSa]
+    children: list[ChildSa]
 
 
 class Observer(Protocol):
@@ -219,6 +237,11 @@ class Service:
         self._restarted: set[str] = set()  # FRR daemons restarted, not configured again yet
         self._reconfig = asyncio.Event()  # a restart to serve or an audit to (re)schedule
         self._exits: set[asyncio.Task[bool]] = set()  # watching daemons on their way out
+        # charon's SA events and event connections opened or lost, counted; the last
+        # listing with the count before it began, taken while events were heard
+        self._charon_changes = 0
+        self._hearing = False  # the event connection is open and registered
+        self._listing: _Listing | None = None
 
     def stir(self) -> None:
         """Something changed: step now, then every ``fast`` seconds while it settles."""
@@ -271,17 +294,13 @@ class Service:
         decision read has its SA in charon's listing after it, so the API can publish
         SAs, decisions and bindings in causal order (``self.journal``)."""
         try:
-            self.tables = await nhrp_tables(self.frr, connect=False)  # Frr.keep connects
+            # Frr.keep connects; the same answers keep the same tables (the API skips them)
+            self.tables = await nhrp_tables(self.frr, connect=False, previous=self.tables)
         except VtyshError as exc:
             log.debug("nhrpd: %s", exc)
             self.tables = NhrpTables([], {}, [], [])
         self.journal = self.read_journal()
-        try:
-            ikes, children, self.raw_sas = await list_sas_raw(self.upstream)
-            charon_up = True
-        except ViciError as exc:
-            log.debug("charon: %s", exc)
-            ikes, children, charon_up, self.raw_sas = [], [], False, []
+        charon_up, ikes, children = await self.charon_sas(asyncio.get_running_loop().time())
         bindings, sas = self.tables.bindings, self.tables.sas
         self.neighbors.watch({b.interface for b in bindings if b.interface} | self.tunnels())
         return Observation(
@@ -292,6 +311,34 @@ class Service:
             sas,
             tuple(self.neighbors.neighbors()),
         )
+
+    async def charon_sas(self, now: float) -> tuple[bool, list[IkeSa], list[ChildSa]]:
+        """Whether charon answers, and its SAs: the last listing (``raw_sas`` kept, the
+        same object) while charon has reported no change since it began, its events heard
+        throughout, for at most :data:`LISTING_AUDIT` seconds; else a new listing.
+
+        What a listing shows changes in three ways: an SA event, which charon sends for
+        every SA that comes, goes or is rekeyed; the SAs' counters and clocks, which the API
+        asks charon for when a client wants them (``Backend.fresh_counters``); and a state
+        charon moves without an event (DELETING, a half-open IKE_SA), which the audit
+        listing finds, as the step at rest did before."""
+        held = self._listing
+        if (
+            held is not None
+            and self._hearing
+            and held.changes == self._charon_changes
+            and now - held.at < LISTING_AUDIT
+        ):
+            return True, held.ikes, held.children
+        changes, hearing = self._charon_changes, self._hearing
+        try:
+            ikes, children, self.raw_sas = await list_sas_raw(self.upstream)
+        except ViciError as exc:
+            log.debug("charon: %s", exc)
+            self._listing, self.raw_sas = None, []
+            return False, [], []
+        self._listing = _Listing(changes, now, ikes, children) if hearing else None
+        return True, ikes, children
 
     async def act(
         self, actions: list[Transition | Initiate | FlushLarval | CleanOrphans | RepairNeighbor]
@@ -479,6 +526,7 @@ class Service:
 
     def _charon_event(self, name: str, message: Message) -> None:
         """Step now; a deletion also reaches the observer at once (:meth:`Observer.sa_down`)."""
+        self._charon_changes += 1
         self.stir()
         if self.observer is None or name not in ("ike-updown", "child-updown") or "up" in message:
             return
@@ -513,17 +561,22 @@ class Service:
 
             def connected(opened: list[bool] = opened) -> None:
                 opened.append(True)
+                self._charon_changes += 1
+                self._hearing = True
                 self.stir()
 
             try:
                 await listen(
                     self.upstream,
-                    ["ike-updown", "child-updown", "ike-rekey", "child-rekey"],
+                    ["ike-updown", "child-updown", "ike-rekey", "child-rekey", "ike-update"],
                     self._charon_event,
                     on_connected=connected,
                 )
             except ViciError as exc:
                 log.debug("charon events: %s", exc)
+            finally:
+                self._hearing = False
+                self._charon_changes += 1
             if opened:  # charon went away (not: it is still away)
                 self.stir()
             await asyncio.sleep(1.0)

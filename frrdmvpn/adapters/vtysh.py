@@ -493,13 +493,29 @@ class NhrpTables:
     sas: dict[PeerKey, int]
     cache: list[dict[str, Any]]
     nhs: list[dict[str, Any]]
+    answers: tuple[str, ...] = ()  # nhrpd's text, as read
 
 
-async def nhrp_tables(frr: Frr | None = None, *, connect: bool = True) -> NhrpTables:
+_TABLES = ("show ip nhrp cache json", "show dmvpn json", "show ip nhrp nhs json")
+
+
+async def nhrp_tables(
+    frr: Frr | None = None, *, connect: bool = True, previous: NhrpTables | None = None
+) -> NhrpTables:
     """Cache, ``show dmvpn`` and NHS list over nhrpd's session (``connect``: see
-    :meth:`VtySession.command`)."""
+    :meth:`VtySession.command`). ``previous`` itself when nhrpd answered the same text
+    (nothing to parse, and its readers know it unchanged by its identity)."""
     frr = frr or default()
-    cache = await frr.show_json("show ip nhrp cache json", connect=connect)
-    dmvpn = await frr.show_json("show dmvpn json", connect=connect)
-    nhs = await frr.show_json("show ip nhrp nhs json", connect=connect)
-    return NhrpTables(bindings_from_cache(cache), sas_from_dmvpn(dmvpn), table(cache), table(nhs))
+    answers = tuple([await frr.command("nhrpd", command, connect=connect) for command in _TABLES])
+    if previous is not None and previous.answers == answers:
+        return previous
+    parsed = []
+    for command, text in zip(_TABLES, answers, strict=True):
+        try:
+            parsed.append(extract_json(text))
+        except ValueError as exc:
+            raise VtyshError(f"nhrpd: {command!r}: {exc}") from exc
+    cache, dmvpn, nhs = parsed
+    return NhrpTables(
+        bindings_from_cache(cache), sas_from_dmvpn(dmvpn), table(cache), table(nhs), answers
+    )

@@ -8,6 +8,8 @@ the daemon's event loop; blocking adapters (apply, vtysh, nft) run in threads.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import ipaddress
 import logging
 import socket
@@ -18,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from frrdmvpn import __version__
-from frrdmvpn.adapters import vtysh
+from frrdmvpn.adapters import vici_client, vtysh
+from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
 from frrdmvpn.api import convert
 from frrdmvpn.api import state as api_state
-from frrdmvpn.api.convert import sa_records
+from frrdmvpn.api.convert import SaRecord, sa_records
 from frrdmvpn.api.tables import Store, _order
 from frrdmvpn.api.watch import Broker
 from frrdmvpn.codec.vici import Message
@@ -64,6 +67,24 @@ class _Vtysh:
         return await vtysh.show_json(command, daemon)
 
 
+class CharonShow(Protocol):
+    """The port to charon's ``list-sas`` (:mod:`frrdmvpn.adapters.vici_client`); raises
+    :class:`~frrdmvpn.adapters.vici_client.ViciError` when charon cannot answer."""
+
+    async def list_sas(self) -> list[Message]: ...
+
+
+class _Vici:
+    """:class:`CharonShow` over this node's charon."""
+
+    async def list_sas(self) -> list[Message]:
+        return await vici_client.list_sa_messages(DEFAULT_UPSTREAM)
+
+
+#: Seconds a listing asked for the full view's counters serves other requests.
+COUNTERS_FRESH = 1.0
+
+
 @dataclass
 class Counters:
     """Baselines subtracted after ClearCounters (the sources themselves keep counting)."""
@@ -95,11 +116,16 @@ class Backend:
     wall_offset: float = 0.0
     on_ready: Callable[[], None] | None = None
     frr: FrrShow = field(default_factory=_Vtysh)
+    charon: CharonShow = field(default_factory=_Vici)
     broker: Broker = field(init=False)
     builder: api_state.StateBuilder = field(init=False)
     applies_failed: int = 0
     _parsed: tuple[str, Config | None] = ("", None)
     _seen_decision: int = 0
+    _records: tuple[Sequence[Message], tuple[SaRecord, ...]] = ((), ())
+    _cache: tuple[Sequence[Mapping[str, Any]], tuple[Mapping[str, Any], ...]] = ((), ())
+    _counting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _counted_at: float = -COUNTERS_FRESH
 
     def __post_init__(self) -> None:
         self.broker = Broker(self.store)
@@ -122,6 +148,23 @@ class Backend:
             return None
         return convert.ospf_neighbors(data, interface)
 
+    # --- charon, asked when a client asks -----------------------------------------------
+    async def fresh_counters(self) -> None:
+        """The full view's SAs and traffic counters as charon lists them now: the steps
+        reuse a listing while charon reports no change, so theirs may be older. One listing
+        serves the requests of the next :data:`COUNTERS_FRESH` seconds; when charon cannot
+        answer, the full view keeps the latest step's."""
+        async with self._counting:
+            if time.monotonic() - self._counted_at < COUNTERS_FRESH:
+                return
+            try:
+                messages = await self.charon.list_sas()
+            except vici_client.ViciError as exc:
+                log.debug("charon's counters: %s", exc)
+                return
+            self._counted_at = time.monotonic()
+            self.builder.counted(sa_records(messages))
+
     # --- feeding ------------------------------------------------------------------------
     def observed(self, obs: api_state.Observed, journal: dict[str, Any] | None = None) -> None:
         """One supervision step's view (and the proxy's journal if it changed): update the
@@ -143,12 +186,19 @@ class Backend:
         journal: dict[str, Any] | None,
     ) -> None:
         """A supervision step's view (charon's ``list-sa`` messages as records):
-        :meth:`observed`."""
+        :meth:`observed`. The listing and the nhrpd cache the previous step passed (the
+        very objects: the supervisor keeps them while they do not change) keep their
+        records and entries, so the builder knows them unchanged at a glance."""
+        listing, records = self._records
+        if sas is not listing:
+            records = tuple(sa_records(sas))
+            self._records = (sas, records)
+        answer, entries = self._cache
+        if cache is not answer:
+            entries = tuple(cache)
+            self._cache = (cache, entries)
         self.observed(
-            api_state.Observed(
-                peers, tuple(sa_records(sas)), tuple(cache), tuple(nhs), now, wall_offset
-            ),
-            journal,
+            api_state.Observed(peers, records, entries, tuple(nhs), now, wall_offset), journal
         )
 
     def sa_down(self, local: str, remote: str, what: str, uid: int, at: float) -> None:
@@ -405,12 +455,17 @@ class Backend:
         return node
 
 
+_COUNTED = {
+    types_pb2.PeerState.Value(f"PEER_STATE_{name.upper()}"): name
+    for name in ("down", "ike", "ipsec", "nhrp", "up")
+}
+
+
 def _counts(peers: list[peer_pb2.Peer]) -> node_pb2.PeerStateCounts:
+    by_state = collections.Counter(p.state for p in peers)
     c = node_pb2.PeerStateCounts(total=len(peers))
-    for p in peers:
-        name = types_pb2.PeerState.Name(p.state).removeprefix("PEER_STATE_").lower()
-        if name in ("down", "ike", "ipsec", "nhrp", "up"):
-            setattr(c, name, getattr(c, name) + 1)
+    for state, name in _COUNTED.items():
+        setattr(c, name, by_state[state])
     return c
 
 

@@ -193,6 +193,8 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
     async def ListPeers(
         self, request: state_service_pb2.ListPeersRequest, context: RpcContext
     ) -> state_service_pb2.ListPeersResponse:
+        if request.view == peer_pb2.PEER_VIEW_FULL:
+            await self.backend.fresh_counters()
         peers = self._select(request.filter, request.view)
         scope = request_rules.scope("peers", request.filter)
         page, token = request_rules.page(
@@ -220,6 +222,8 @@ class StateServicer(state_service_pb2_grpc.StateServiceServicer):
         local = (
             request_rules.address(request.local_nbma, "local_nbma") if request.local_nbma else ""
         )
+        if request.view == peer_pb2.PEER_VIEW_FULL:
+            await self.backend.fresh_counters()
         for p in self._select(peer_pb2.PeerFilter(), request.view):
             value = p.key.remote_nbma if which == "remote_nbma" else p.tunnel_address
             if value == wanted and (not local or p.key.local_nbma == local):

@@ -49,6 +49,28 @@ def _frozen_peer(p: SupervisedPeer) -> Hashable:
     )
 
 
+class _Texts:
+    """Addresses as text, remembered by object: every step names each peer by its
+    addresses, which are the supervisor's same objects step after step; ipaddress formats
+    them anew each time, and hashes them slowly (together, a third of a steady step of
+    10,000 peers). The object is kept with its text, so its id cannot be another's."""
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        self.limit = limit
+        self._known: dict[int, tuple[object, str]] = {}
+
+    def __call__(self, address: object) -> str:
+        known = self._known.get(id(address))
+        if known is not None and known[0] is address:
+            return known[1]
+        if len(self._known) >= self.limit:  # addresses of peers long gone
+            self._known.clear()
+        text = str(address)
+        self._known[id(address)] = (address, text)
+        return text
+
+
+_text = _Texts()
 Pair = tuple[str, str]  # (local NBMA, remote NBMA) as text
 _NOT_A_BINDING = ("local", "incomplete", "negative")
 
@@ -69,6 +91,10 @@ def _by_pair(sas: Iterable[convert.SaRecord]) -> dict[Pair, list[convert.SaRecor
     return out
 
 
+_Entries = dict[Hashable, tuple[Mapping[str, Any], PeerStateValue]]
+_Bound = dict[str, list[nhrp_pb2.NhrpCacheEntry]]
+
+
 @dataclass
 class StateBuilder:
     """Keeps the store's tables equal to the latest observation."""
@@ -77,6 +103,16 @@ class StateBuilder:
     clock: convert.SaClock = field(default_factory=convert.SaClock)
     last: Observed | None = None
     _index: _Index | None = field(default=None, repr=False)
+    # IKE_SA unique id -> (charon's message of it, its source): a message seen before (the
+    # supervisor reuses its listing until charon reports a change) is not read again
+    _sa_memo: dict[int, tuple[Mapping[str, Any], object]] = field(default_factory=dict, repr=False)
+    # nhrpd's cache as last folded in (the very tuple), the peers' states then, its entries
+    # and bindings: the supervisor passes nhrpd's answer again when it has not changed
+    _cache_memo: tuple[object, dict[str, PeerStateValue], _Entries, _Bound] | None = field(
+        default=None, repr=False
+    )
+    # charon's SAs by NBMA pair from a listing newer than the observation's (counters)
+    _counted: dict[Pair, list[convert.SaRecord]] | None = field(default=None, repr=False)
 
     def update(
         self, obs: Observed, after_sas: Callable[[], list[wpb.WatchResponse]] | None = None
@@ -87,21 +123,32 @@ class StateBuilder:
 
         Sources are compared, messages built only for what changed. A peer's source holds
         the messages of its SAs and NHRP entries as the store keeps them: an unchanged one
-        is the very same object, so comparing a steady peer costs next to nothing."""
+        is the very same object, so comparing a steady peer costs next to nothing; so does
+        an SA whose message is the very object of the last observation (charon's messages
+        are never changed in place)."""
         self.last = obs
         store, clock, now = self.store, self.clock, obs.now
-        seen = [("ike", r.uid) for r in obs.sas] + [
-            ("child", convert._int(c.get("uniqueid"))) for r in obs.sas for c in r.children
-        ]
-        clock.keep_only(seen)
-        states = {str(p.remote): convert.PEER_STATES[p.state] for p in obs.peers}
+        states = {_text(p.remote): convert.PEER_STATES[p.state] for p in obs.peers}
 
         records: dict[Hashable, convert.SaRecord] = {}
         sa_sources: dict[Hashable, object] = {}
+        known, self._sa_memo = self._sa_memo, {}
+        changed = False
         for rec in obs.sas:
             key = (rec.uid,)
             records[key] = rec
-            sa_sources[key] = convert.sa_source(rec, clock, now)
+            memo = known.get(rec.uid)
+            if memo is None or memo[0] is not rec.ike:
+                memo = (rec.ike, convert.sa_source(rec, clock, now))
+                changed = True
+            self._sa_memo[rec.uid] = memo
+            sa_sources[key] = memo[1]
+        if changed or len(self._sa_memo) != len(known):
+            self._counted = None  # this listing is the newer one
+            clock.keep_only(
+                [("ike", r.uid) for r in obs.sas]
+                + [("child", convert._int(c.get("uniqueid"))) for r in obs.sas for c in r.children]
+            )
         events = store.replace_from(
             wpb.EVENT_KIND_IPSEC_SA,
             sa_sources,
@@ -110,15 +157,13 @@ class StateBuilder:
         if after_sas is not None:
             events += after_sas()
 
-        entries: dict[Hashable, tuple[Mapping[str, Any], PeerStateValue]] = {}
-        for e in obs.cache:
-            state = states.get(str(e.get("nbma", "")), types_pb2.PEER_STATE_UNSPECIFIED)
-            entries[(str(e.get("interface", "")), str(e.get("protocol", "")))] = (e, state)
-        events += store.replace_from(
-            wpb.EVENT_KIND_NHRP_CACHE,
-            {key: convert.cache_source(*entry) for key, entry in entries.items()},
-            lambda key: convert.cache_entry(*entries[key]),
-        )
+        cached = self._cache_memo
+        if cached is not None and cached[0] is obs.cache and cached[1] == states:
+            entries, bound = cached[2], cached[3]  # nhrpd's very answer, the same states
+        else:
+            entries, bound, changes = self._cache(obs.cache, states)
+            events += changes
+            self._cache_memo = (obs.cache, states, entries, bound)
 
         servers: dict[Hashable, tuple[Mapping[str, Any], PeerStateValue]] = {}
         nhs_interfaces = {}
@@ -135,20 +180,15 @@ class StateBuilder:
 
         # the tables' messages by peer: the peers' parts, shared with the SA/NHRP tables
         ikes: dict[Pair, list[ipsec_pb2.IkeSa]] = {}
+        sa_table = store.tables[wpb.EVENT_KIND_IPSEC_SA]
         for sa_key, rec in records.items():
-            sa = store.get(wpb.EVENT_KIND_IPSEC_SA, sa_key)
+            sa = sa_table[sa_key].message
             assert isinstance(sa, wpb.IpsecSaEvent)
             ikes.setdefault((rec.local, rec.remote), []).append(sa.ike_sa)
-        bound: dict[str, list[nhrp_pb2.NhrpCacheEntry]] = {}
-        for cache_key, (e, _) in entries.items():
-            if e.get("type") not in _NOT_A_BINDING:
-                entry = store.get(wpb.EVENT_KIND_NHRP_CACHE, cache_key)
-                assert isinstance(entry, nhrp_pb2.NhrpCacheEntry)
-                bound.setdefault(str(e.get("nbma", "")), []).append(entry)
         peers: dict[Hashable, SupervisedPeer] = {}
         peer_sources: dict[Hashable, object] = {}
         for p in obs.peers:
-            pair = (str(p.local), str(p.remote))
+            pair = (_text(p.local), _text(p.remote))
             peers[pair] = p
             peer_sources[pair] = (
                 _frozen_peer(p),
@@ -168,6 +208,30 @@ class StateBuilder:
 
         events += store.replace_from(wpb.EVENT_KIND_PEER, peer_sources, build_peer)
         return events
+
+    def _cache(
+        self, cache: tuple[Mapping[str, Any], ...], states: Mapping[str, PeerStateValue]
+    ) -> tuple[_Entries, _Bound, list[wpb.WatchResponse]]:
+        """nhrpd's cache into its table: the entries by key, the bindings' messages by NBMA
+        address, and the events of what changed."""
+        store = self.store
+        entries: _Entries = {}
+        for e in cache:
+            state = states.get(str(e.get("nbma", "")), types_pb2.PEER_STATE_UNSPECIFIED)
+            entries[(str(e.get("interface", "")), str(e.get("protocol", "")))] = (e, state)
+        events = store.replace_from(
+            wpb.EVENT_KIND_NHRP_CACHE,
+            {key: convert.cache_source(*entry) for key, entry in entries.items()},
+            lambda key: convert.cache_entry(*entries[key]),
+        )
+        bound: _Bound = {}
+        table = store.tables[wpb.EVENT_KIND_NHRP_CACHE]
+        for key, (e, _) in entries.items():
+            if e.get("type") not in _NOT_A_BINDING:
+                entry = table[key].message
+                assert isinstance(entry, nhrp_pb2.NhrpCacheEntry)
+                bound.setdefault(str(e.get("nbma", "")), []).append(entry)
+        return entries, bound, events
 
     def peer(
         self,
@@ -194,12 +258,18 @@ class StateBuilder:
         if self._index is None or self._index.obs is not obs:
             self._index = _Index(
                 obs,
-                {(str(p.local), str(p.remote)): p for p in obs.peers},
+                {(_text(p.local), _text(p.remote)): p for p in obs.peers},
                 _bindings(obs.cache),
                 _by_pair(obs.sas),
                 {str(e.get("nbma", "")): tunnel_name(str(e.get("interface", ""))) for e in obs.nhs},
             )
         return self._index
+
+    def counted(self, records: Iterable[convert.SaRecord]) -> None:
+        """A listing of charon's SAs newer than the latest observation's: the full view
+        takes its SAs and their counters from it (until an observation brings a new
+        listing; the supervisor reuses one while charon reports no change)."""
+        self._counted = _by_pair(records)
 
     def full_peer(self, local: str, remote: str) -> peer_pb2.Peer | None:
         """One peer of the latest observation with traffic counters (PEER_VIEW_FULL)."""
@@ -208,7 +278,8 @@ class StateBuilder:
             return None
         p = index.peers[(local, remote)]
         entries = index.bound.get(remote, [])
-        sas = index.records.get((local, remote), [])
+        listed = index.records if self._counted is None else self._counted
+        sas = listed.get((local, remote), [])
         return self.peer(p, index.obs, entries, index.nhs_interfaces, sas, counters=True)
 
     def full_peers(self) -> dict[tuple[str, str], peer_pb2.Peer]:

@@ -89,6 +89,11 @@ class DroppingCharon:
             await writer.drain()
         writer.close()
 
+    def announce(self, name: str, message: Message) -> None:
+        """Send event ``name`` on every event connection."""
+        for writer in dict.fromkeys(self.registered):
+            writer.write(frame(encode_packet(Packet(T.EVENT, name, message))))
+
     def drop_events(self) -> None:
         for writer in self.registered:
             writer.close()

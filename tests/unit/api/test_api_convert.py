@@ -410,3 +410,64 @@ def test_a_source_changes_whenever_the_message_does(where: str, key: str) -> Non
         if key in convert._VOLATILE and key not in ("established", "reauth-time"):
             assert before[0] == after[0], f"{key} changes by itself: not in the source"
         assert before[0] != after[0] or before[1] == after[1], f"{where} {key}={value!r}"
+
+
+def test_a_listing_held_over_is_not_read_again_and_a_new_one_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The supervisor passes its listing again while charon reports no change: the same
+    messages cost no reading; a new listing is read, and what changed in it is announced."""
+    builder = StateBuilder(Store())
+    held = observed(0)
+    builder.update(held)
+    read: list[int] = []
+    real = convert.sa_source
+
+    def counting(rec: convert.SaRecord, clock: convert.SaClock, now: float) -> object:
+        read.append(rec.uid)
+        return real(rec, clock, now)
+
+    monkeypatch.setattr(convert, "sa_source", counting)
+    assert builder.update(dataclasses.replace(held, now=NOW + 30)) == []
+    assert read == []
+    events = builder.update(observed(31, state=b"REKEYING"))
+    assert read == [3]
+    (sa,) = [e.ipsec_sa for e in events if e.WhichOneof("event") == "ipsec_sa"]
+    assert sa.ike_sa.state == ipsec_pb2.IKE_SA_STATE_REKEYING
+
+
+def test_nhrpd_answer_held_over_is_skipped_until_a_peer_state_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """nhrpd answered the same text: the same entries are passed again and skipped; an
+    entry still shows its peer's state when only that changed."""
+    builder = StateBuilder(Store())
+    held = observed(0)
+    builder.update(held)
+    folded: list[int] = []
+    real = builder._cache
+
+    def counting(cache: Any, states: Any) -> Any:
+        folded.append(len(cache))
+        return real(cache, states)
+
+    monkeypatch.setattr(builder, "_cache", counting)
+    assert builder.update(dataclasses.replace(held, now=NOW + 10)) == []
+    assert folded == []
+    down = dataclasses.replace(held, peers=(sup_peer(State.IKE),), now=NOW + 20)
+    events = builder.update(down)
+    assert folded == [1]
+    (entry,) = [e.nhrp_cache for e in events if e.WhichOneof("event") == "nhrp_cache"]
+    assert entry.entry.peer_state == types_pb2.PEER_STATE_IKE
+
+
+def test_the_full_view_takes_a_newer_listing_until_an_observation_brings_one() -> None:
+    builder = StateBuilder(Store())
+    held = observed(0, traffic=0)
+    builder.update(held)
+    builder.counted(convert.sa_records([list_sa(5, traffic=700)]))
+    assert builder.full_peers()[(HUB, SPOKE)].crypto.inbound.bytes == 1700
+    builder.update(dataclasses.replace(held, now=NOW + 6))  # the same listing, held over
+    assert builder.full_peers()[(HUB, SPOKE)].crypto.inbound.bytes == 1700
+    builder.update(observed(7, traffic=900))  # a new listing: newer than the one asked for
+    assert builder.full_peers()[(HUB, SPOKE)].crypto.inbound.bytes == 1900

@@ -42,6 +42,7 @@ from tests.fakes import api_methods
 from tests.fakes.api_node import (
     HUB_TEXT,
     REFUSALS,
+    FakeCharon,
     FakeFrr,
     FakeOperations,
     observation,
@@ -100,7 +101,7 @@ def sockets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
                 world,
             ),
         )
-        backend = Backend(stores, hostname="hub", frr=FakeFrr())
+        backend = Backend(stores, hostname="hub", frr=FakeFrr(), charon=FakeCharon())
         loop = asyncio.get_running_loop()
 
         def config_changed(what: str, report: ApplyReport | None) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from frrdmvpn.adapters.trusted_files import UntrustedFileError
 from frrdmvpn.config.canonical_text import render
@@ -17,7 +20,7 @@ from frrdmvpn.config.model import Config
 from frrdmvpn.config.parse import parse
 from frrdmvpn.config.policy import authorization_policy
 from frrdmvpn.config.swan import TrustpointFile
-from frrdmvpn.config.validate import CODES, check, validate
+from frrdmvpn.config.validate import CODES, check, overlapping_earlier, validate
 
 pytestmark = pytest.mark.unit
 
@@ -659,6 +662,25 @@ def test_psk_map_prefixes_overlapping_between_identities() -> None:
         "192.0.2.12/32 of 198.51.100.12, 192.0.2.13/32 of 198.51.100.13: two peers could "
         "claim the same address"
     )
+
+
+_PREFIXES = st.lists(
+    st.builds(
+        lambda host, length: IPv4Network((0xC0000200 + host, length), strict=False),
+        st.integers(0, 255),
+        st.integers(22, 32),
+    ),
+    max_size=30,
+)
+
+
+@given(_PREFIXES)
+def test_psk_map_overlaps_found_by_the_sweep_are_those_of_every_pair(
+    prefixes: list[IPv4Network],
+) -> None:
+    assert overlapping_earlier(prefixes) == [
+        [j for j in range(i) if prefixes[i].overlaps(prefixes[j])] for i in range(len(prefixes))
+    ]
 
 
 def test_identity_lines_in_a_non_psk_map_mode_and_an_empty_psk_map() -> None:
