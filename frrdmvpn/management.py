@@ -168,6 +168,7 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the compositi
         tunnels=tunnels,
         guards=guards,
     )
+    backend.fresh_listing = service.fresh_listing  # the full view's counters
     if not args.no_api:
         tls = None
         if args.api_tcp:

@@ -26,6 +26,7 @@ import dataclasses
 import ipaddress
 import json
 import logging
+import math
 import random
 import signal
 import time
@@ -105,6 +106,9 @@ _GATHER = 0.2  # seconds to gather the requests that come together (FRR restarts
 #: its event connection: an audit of what changes without an event (an SA on its way out,
 #: a half-open one), docs/enforcement.md.
 LISTING_AUDIT = 30.0
+#: A listing the API asks for (:meth:`Service.fresh_listing`) waits until the last one is
+#: this many times as old as it took: clients cannot keep the loop listing.
+LISTING_SHARE = 10.0
 Reconfigure = Callable[[str, bool], Awaitable[None]]
 
 
@@ -242,6 +246,14 @@ class Service:
         self._charon_changes = 0
         self._hearing = False  # the event connection is open and registered
         self._listing: _Listing | None = None
+        self._listed_decisions: tuple[float, int] | None = None  # the journal's then
+        self._steps = 0  # steps published
+        self._fresh: tuple[int, asyncio.Future[None]] | None = None  # served by step N
+        self._stepping = False
+        self._listing_cost = 0.0  # seconds the last listing took
+        self._step_listed = self._listed_at = -math.inf  # when this step's, the last published
+        # step's listing was taken (or charon found not answering)
+        self._running = False
 
     def stir(self) -> None:
         """Something changed: step now, then every ``fast`` seconds while it settles."""
@@ -319,7 +331,7 @@ class Service:
 
         What a listing shows changes in three ways: an SA event, which charon sends for
         every SA that comes, goes or is rekeyed; the SAs' counters and clocks, which the API
-        asks charon for when a client wants them (``Backend.fresh_counters``); and a state
+        has a step list anew for when a client wants them (:meth:`fresh_listing`); and a state
         charon moves without an event (DELETING, a half-open IKE_SA), which the audit
         listing finds, as the step at rest did before."""
         held = self._listing
@@ -328,17 +340,50 @@ class Service:
             and self._hearing
             and held.changes == self._charon_changes
             and now - held.at < LISTING_AUDIT
+            and self._listed_decisions == self._decided
         ):
+            self._step_listed = held.at
             return True, held.ikes, held.children
+        self._step_listed = now  # a listing, or charon not answering, as of now
         changes, hearing = self._charon_changes, self._hearing
+        self._listed_decisions = self._decided  # a new decision follows a new SA
+        started = asyncio.get_running_loop().time()
         try:
             ikes, children, self.raw_sas = await list_sas_raw(self.upstream)
         except ViciError as exc:
             log.debug("charon: %s", exc)
             self._listing, self.raw_sas = None, []
             return False, [], []
+        self._listing_cost = asyncio.get_running_loop().time() - started
         self._listing = _Listing(changes, now, ikes, children) if hearing else None
         return True, ikes, children
+
+    async def fresh_listing(self, within: float, wait: float) -> None:
+        """Return once a step has published a listing of charon taken at most ``within``
+        seconds ago (the API's full view: traffic counters a held listing does not show),
+        or after ``wait`` seconds. Requests that come together share the next step."""
+        loop = asyncio.get_running_loop()
+        # clients cannot have the loop spend more than 1/LISTING_SHARE of its time listing
+        within = max(within, LISTING_SHARE * self._listing_cost)
+        if not self._running or loop.time() - self._listed_at < within:
+            return
+        if self._fresh is None or self._fresh[1].done():
+            # a step under way may have listed already: the one after it then
+            due = self._steps + (2 if self._stepping else 1)
+            self._fresh = (due, loop.create_future())
+            self._charon_changes += 1  # the next step lists
+            self.wake.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await asyncio.shield(self._fresh[1])
+
+    def _published(self) -> None:
+        """A step ended: a listing asked for before it began is served."""
+        self._steps += 1
+        self._listed_at = self._step_listed
+        fresh = self._fresh
+        if fresh is not None and self._steps >= fresh[0] and not fresh[1].done():
+            fresh[1].set_result(None)
 
     async def act(
         self, actions: list[Transition | Initiate | FlushLarval | CleanOrphans | RepairNeighbor]
@@ -349,6 +394,8 @@ class Service:
             await self.reconfigure("charon-restart", True)
         # Initiations go out before the orphan clean-up (two sweeps seconds apart): a kick
         # an orphaned SA swallows is repeated by the initiator's follow-up after it.
+        if any(isinstance(a, Initiate | FlushLarval | CleanOrphans) for a in actions):
+            self._charon_changes += 1  # what they start, charon may not report at once
         order = {FlushLarval: 0, Transition: 1, Initiate: 1, RepairNeighbor: 2, CleanOrphans: 3}
         for action in sorted(actions, key=lambda a: order[type(a)]):
             if isinstance(action, Transition):
@@ -715,6 +762,14 @@ class Service:
 
     async def step(self, now: float, checks: dict[str, float]) -> None:
         """Observe, decide, act, publish; the guards' checks when they are due."""
+        self._stepping = True
+        try:
+            await self._step(now, checks)
+        finally:  # a failed step serves a waiting request too (with what was published)
+            self._stepping = False
+            self._published()
+
+    async def _step(self, now: float, checks: dict[str, float]) -> None:
         if now >= checks["guards"]:
             await self._ensure_guards()
             checks["guards"] = now + GUARD_CHECK_PERIOD
@@ -751,6 +806,7 @@ class Service:
             await on_started()
         self.frr.listeners.append(self._frr_event)
         self.audits.next_at = loop.time() + AUDIT_PERIOD
+        self._running = True
         tasks = [
             asyncio.create_task(self._charon_events()),
             asyncio.create_task(self.frr.keep(WATCHED)),
@@ -780,6 +836,9 @@ class Service:
                 await asyncio.wait_for(self.wake.wait(), wait)
             if self.wake.is_set() and not stop.is_set():
                 await asyncio.sleep(0.05)  # let charon finish what it announced
+        self._running = False
+        if self._fresh is not None and not self._fresh[1].done():
+            self._fresh[1].set_result(None)  # no step will come
         for task in [*tasks, *self._exits]:
             task.cancel()
         self.frr.listeners.remove(self._frr_event)

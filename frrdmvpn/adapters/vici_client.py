@@ -171,6 +171,11 @@ async def list_sa_messages(path: Path) -> list[Message]:
     return await _list_sa_events(path)
 
 
+async def list_ike_sa(path: Path, ike_id: int) -> list[Message]:
+    """charon's ``list-sa`` messages of IKE_SA ``ike_id`` alone (none once it is gone)."""
+    return await _streamed(path, "list-sas", "list-sa", {"ike-id": str(ike_id).encode()})
+
+
 async def _list_sa_events(path: Path) -> list[Message]:
     # Not `noblock`: it skips IKE_SAs another thread holds, i.e. exactly the ones being
     # installed or rekeyed, which would look like missing SAs.

@@ -27,13 +27,16 @@ from frrdmvpn.adapters.unix_server import (
     peer_credentials,
     warn_refusal,
 )
+from frrdmvpn.adapters.vici_client import ViciError, list_ike_sa
 from frrdmvpn.codec.vici import StreamDecoder, ViciStreamError, ViciWireError, frame
 from frrdmvpn.config.charon_socket import CHARON_SOCKET, PROXY_SOCKET
 from frrdmvpn.core.admission import Admission
 from frrdmvpn.core.vici_access import Forbidden, Role, client_of
 from frrdmvpn.core.vici_translate import (
+    CONFIRM_ATTEMPTS,
     Action,
     ClientSession,
+    Confirm,
     InitiateChild,
     ProtocolError,
     ToClient,
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = PROXY_SOCKET  # nhrpd's compiled-in path, and swanctl's
 DEFAULT_UPSTREAM = CHARON_SOCKET  # charon, relocated on a configured node
+CONFIRM_DELAY = 0.2  # seconds before a confirming listing is asked again (Confirm)
+CONFIRM_SLOTS = 2  # confirming listings under way at once, for all clients
 
 
 def kick_gre(request: InitiateChild) -> None:
@@ -106,6 +111,9 @@ class ViciProxy:
         self.refused: Counter[str] = Counter()  # requests refused, by principal, since start
         self.clients = 0
         self._server: asyncio.AbstractServer | None = None
+        # listings of one IKE_SA (Confirm) at once, whichever client's: each is a VICI
+        # connection and, in charon, a walk over every IKE_SA
+        self._listing_slots = asyncio.Semaphore(CONFIRM_SLOTS)
 
     async def start(self) -> None:
         """Listen; ListenPathBusyError, taking nothing over, when something serves
@@ -156,6 +164,49 @@ class ViciProxy:
         except OSError as exc:
             log.warning("client %d: initiate failed: %s", cid, exc)
 
+    def _aside(
+        self,
+        cid: int,
+        action: InitiateChild | Confirm,
+        session: ClientSession,
+        act: Callable[[list[Action]], None],
+        tasks: set[asyncio.Task[None]],
+    ) -> None:
+        """What the session asks beside its two connections: a GRE kick, or a listing of
+        one IKE_SA (a task in ``tasks``, whose result goes to ``act``)."""
+        if isinstance(action, InitiateChild):
+            self._initiate(cid, action)
+            return
+        task = asyncio.create_task(self._confirm(cid, session, action, act))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _confirm(
+        self,
+        cid: int,
+        session: ClientSession,
+        request: Confirm,
+        act: Callable[[list[Action]], None],
+    ) -> None:
+        """List the IKE_SA on a connection of its own (the client's carries its requests)
+        and hand the listing to the session."""
+        await asyncio.sleep(CONFIRM_DELAY * (request.attempt - 1))
+        try:
+            async with self._listing_slots:  # a storm of them must not swamp charon
+                listed = await list_ike_sa(self.upstream, request.ike_id)
+        except ViciError as exc:
+            log.warning("client %d: confirming IKE_SA #%d: %s", cid, request.ike_id, exc)
+            if request.attempt < CONFIRM_ATTEMPTS:
+                act([Confirm(request.ike_id, request.attempt + 1)])
+            else:
+                session.confirm_failed(request.ike_id)
+            return
+        except Exception:  # never leave the IKE_SA marked as being confirmed
+            log.exception("client %d: confirming IKE_SA #%d", cid, request.ike_id)
+            session.confirm_failed(request.ike_id)
+            return
+        act(session.confirmed(request.ike_id, request.attempt, listed))
+
     async def _connect(self, cid: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         try:
             return await asyncio.open_unix_connection(str(self.upstream))
@@ -176,6 +227,7 @@ class ViciProxy:
                 return
         session = ClientSession(client, lambda: self.profiles)
         writers = [c_writer] + ([upstream[1]] if upstream else [])
+        confirming: set[asyncio.Task[None]] = set()
 
         def act(actions: list[Action]) -> None:
             for a in actions:
@@ -188,7 +240,7 @@ class ViciProxy:
                 elif isinstance(a, Forbidden):
                     self._forbidden(cid, peer, a)
                 else:
-                    self._initiate(cid, a)
+                    self._aside(cid, a, session, act, confirming)
 
         async def pump(
             reader: asyncio.StreamReader, handle: Callable[[bytes], list[Action]], side: str
@@ -219,7 +271,7 @@ class ViciProxy:
                 elif error is not None and not isinstance(error, ConnectionError):
                     log.error("client %d: closing on unexpected error: %r", cid, error)
         finally:
-            for t in tasks:
+            for t in [*tasks, *confirming]:
                 t.cancel()
             for w in writers:
                 w.close()

@@ -8,7 +8,6 @@ the daemon's event loop; blocking adapters (apply, vtysh, nft) run in threads.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import ipaddress
 import logging
@@ -20,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from frrdmvpn import __version__
-from frrdmvpn.adapters import vici_client, vtysh
-from frrdmvpn.adapters.vici_proxy import DEFAULT_UPSTREAM
+from frrdmvpn.adapters import vtysh
 from frrdmvpn.api import convert
 from frrdmvpn.api import state as api_state
 from frrdmvpn.api.convert import SaRecord, sa_records
@@ -67,22 +65,18 @@ class _Vtysh:
         return await vtysh.show_json(command, daemon)
 
 
-class CharonShow(Protocol):
-    """The port to charon's ``list-sas`` (:mod:`frrdmvpn.adapters.vici_client`); raises
-    :class:`~frrdmvpn.adapters.vici_client.ViciError` when charon cannot answer."""
-
-    async def list_sas(self) -> list[Message]: ...
-
-
-class _Vici:
-    """:class:`CharonShow` over this node's charon."""
-
-    async def list_sas(self) -> list[Message]:
-        return await vici_client.list_sa_messages(DEFAULT_UPSTREAM)
-
-
-#: Seconds a listing asked for the full view's counters serves other requests.
+#: Seconds a listing of charon's SAs serves the full view's counters.
 COUNTERS_FRESH = 1.0
+#: Seconds a full-view request waits for the supervision step that lists charon anew.
+COUNTERS_WAIT = 5.0
+
+
+class FreshListing(Protocol):
+    """The supervision loop's promise of a listing (:meth:`frrdmvpn.supervision.Service.
+    fresh_listing`): returns once a step has published charon's SAs as listed at most
+    ``within`` seconds ago, or after ``wait`` seconds (the view then has the latest)."""
+
+    async def __call__(self, within: float, wait: float) -> None: ...
 
 
 @dataclass
@@ -116,7 +110,7 @@ class Backend:
     wall_offset: float = 0.0
     on_ready: Callable[[], None] | None = None
     frr: FrrShow = field(default_factory=_Vtysh)
-    charon: CharonShow = field(default_factory=_Vici)
+    fresh_listing: FreshListing | None = None  # the supervision loop's, set by management
     broker: Broker = field(init=False)
     builder: api_state.StateBuilder = field(init=False)
     applies_failed: int = 0
@@ -124,8 +118,6 @@ class Backend:
     _seen_decision: int = 0
     _records: tuple[Sequence[Message], tuple[SaRecord, ...]] = ((), ())
     _cache: tuple[Sequence[Mapping[str, Any]], tuple[Mapping[str, Any], ...]] = ((), ())
-    _counting: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _counted_at: float = -COUNTERS_FRESH
 
     def __post_init__(self) -> None:
         self.broker = Broker(self.store)
@@ -151,19 +143,11 @@ class Backend:
     # --- charon, asked when a client asks -----------------------------------------------
     async def fresh_counters(self) -> None:
         """The full view's SAs and traffic counters as charon lists them now: the steps
-        reuse a listing while charon reports no change, so theirs may be older. One listing
-        serves the requests of the next :data:`COUNTERS_FRESH` seconds; when charon cannot
-        answer, the full view keeps the latest step's."""
-        async with self._counting:
-            if time.monotonic() - self._counted_at < COUNTERS_FRESH:
-                return
-            try:
-                messages = await self.charon.list_sas()
-            except vici_client.ViciError as exc:
-                log.debug("charon's counters: %s", exc)
-                return
-            self._counted_at = time.monotonic()
-            self.builder.counted(sa_records(messages))
+        hold a listing while charon reports no change, so theirs may be older. The loop
+        takes a step with a new listing unless one at most :data:`COUNTERS_FRESH` seconds
+        old was published; concurrent requests share it (one listing, whatever asks)."""
+        if self.fresh_listing is not None:
+            await self.fresh_listing(COUNTERS_FRESH, COUNTERS_WAIT)
 
     # --- feeding ------------------------------------------------------------------------
     def observed(self, obs: api_state.Observed, journal: dict[str, Any] | None = None) -> None:

@@ -111,8 +111,6 @@ class StateBuilder:
     _cache_memo: tuple[object, dict[str, PeerStateValue], _Entries, _Bound] | None = field(
         default=None, repr=False
     )
-    # charon's SAs by NBMA pair from a listing newer than the observation's (counters)
-    _counted: dict[Pair, list[convert.SaRecord]] | None = field(default=None, repr=False)
 
     def update(
         self, obs: Observed, after_sas: Callable[[], list[wpb.WatchResponse]] | None = None
@@ -144,7 +142,6 @@ class StateBuilder:
             self._sa_memo[rec.uid] = memo
             sa_sources[key] = memo[1]
         if changed or len(self._sa_memo) != len(known):
-            self._counted = None  # this listing is the newer one
             clock.keep_only(
                 [("ike", r.uid) for r in obs.sas]
                 + [("child", convert._int(c.get("uniqueid"))) for r in obs.sas for c in r.children]
@@ -265,12 +262,6 @@ class StateBuilder:
             )
         return self._index
 
-    def counted(self, records: Iterable[convert.SaRecord]) -> None:
-        """A listing of charon's SAs newer than the latest observation's: the full view
-        takes its SAs and their counters from it (until an observation brings a new
-        listing; the supervisor reuses one while charon reports no change)."""
-        self._counted = _by_pair(records)
-
     def full_peer(self, local: str, remote: str) -> peer_pb2.Peer | None:
         """One peer of the latest observation with traffic counters (PEER_VIEW_FULL)."""
         index = self._last_index()
@@ -278,8 +269,7 @@ class StateBuilder:
             return None
         p = index.peers[(local, remote)]
         entries = index.bound.get(remote, [])
-        listed = index.records if self._counted is None else self._counted
-        sas = listed.get((local, remote), [])
+        sas = index.records.get((local, remote), [])
         return self.peer(p, index.obs, entries, index.nhs_interfaces, sas, counters=True)
 
     def full_peers(self) -> dict[tuple[str, str], peer_pb2.Peer]:

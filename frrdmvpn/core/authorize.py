@@ -170,6 +170,21 @@ def _is_gre_host_selector(selector: str, host: IPAddress) -> bool:
     return _same(address, host) and match["prefix"] == str(address.max_prefixlen)
 
 
+_ANY_PROTOCOL = re.compile(r"(?P<addr>[0-9A-Fa-f.:]+)/(?P<prefix>[0-9]{1,3})\[.*\]", re.DOTALL)
+
+
+def is_host_selector(selector: str, host: IPAddress) -> bool:
+    """``host/32[...]`` (``/128``) for exactly ``host``, whatever its protocol part reads."""
+    match = _ANY_PROTOCOL.fullmatch(selector)
+    if match is None:
+        return False
+    try:
+        address = ipaddress.ip_address(match["addr"])
+    except ValueError:
+        return False
+    return _same(address, host) and match["prefix"] == str(address.max_prefixlen)
+
+
 def _selector_problem(side: str, selectors: tuple[str, ...], host: IPAddress) -> str | None:
     if not selectors:
         return f"no {side}_ts"

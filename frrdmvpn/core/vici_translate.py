@@ -38,7 +38,7 @@ from frrdmvpn.codec.vici import (
     text,
     texts,
 )
-from frrdmvpn.core.authorize import is_gre_host_selector
+from frrdmvpn.core.authorize import is_gre_host_selector, is_host_selector
 from frrdmvpn.core.vici_access import (
     ROOT,
     Client,
@@ -99,7 +99,22 @@ class InitiateChild:
     other_host: IPAddress
 
 
-Action = ToClient | ToUpstream | InitiateChild | Forbidden
+@dataclass(frozen=True)
+class Confirm:
+    """List IKE_SA ``ike_id`` and hand the listing to :meth:`ClientSession.confirmed`: an
+    event showed one of its CHILD_SAs as a host-to-host transport SA whose selectors read
+    as another protocol than GRE. charon names a selector's protocol with
+    ``getprotobynumber()``, which is not thread-safe: under load the name comes out wrong
+    (``[ip]``, or a comment line of /etc/protocols; bench/results.md), and nhrpd, which
+    only hears of CHILD_SAs that protect GRE, would never hear of the SA."""
+
+    ike_id: int
+    attempt: int = 1
+
+
+Action = ToClient | ToUpstream | InitiateChild | Forbidden | Confirm
+#: Listings asked for one IKE_SA whose CHILD_SA still reads as not GRE before giving up.
+CONFIRM_ATTEMPTS = 3
 
 
 class _Kind(Enum):
@@ -164,6 +179,33 @@ def protects_gre(ike: Message, child: Message) -> bool:
         )
     except (ViciWireError, ValueError):
         return False
+
+
+def reads_garbled(ike: Message, child: Message) -> bool:
+    """An INSTALLED ESP transport CHILD_SA between exactly the IKE hosts that does not
+    protect GRE by its selectors' protocol alone (see :class:`Confirm`)."""
+    try:
+        local, remote = text(ike.get("local-host")), text(ike.get("remote-host"))
+        local_ts, remote_ts = texts(child.get("local-ts")), texts(child.get("remote-ts"))
+        return (
+            text(child.get("state"), "") == "INSTALLED"
+            and text(child.get("mode"), "") == "TRANSPORT"
+            and text(child.get("protocol"), "") == "ESP"
+            and bool(local_ts and remote_ts)
+            and all(is_host_selector(t, ipaddress.ip_address(local)) for t in local_ts)
+            and all(is_host_selector(t, ipaddress.ip_address(remote)) for t in remote_ts)
+            and not protects_gre(ike, child)
+        )
+    except (ViciWireError, ValueError):
+        return False
+
+
+def _uniqueid(section: Message) -> int:
+    """An IKE_SA's or CHILD_SA's unique id (0 when it has none that reads)."""
+    try:
+        return int(text(section.get("uniqueid"), "0"))
+    except (ViciWireError, ValueError):
+        return 0
 
 
 def _ike_sections(msg: Message) -> list[tuple[str, Message]]:
@@ -236,6 +278,12 @@ class ClientSession:
         self.synth: set[str] = set()  # child-state-* events the client registered
         self.upstream_events: set[str] = set()  # what this session registered at charon
         self._pending: deque[_Pending] = deque()
+        # CHILD_SAs (by IKE_SA) whose selectors read garbled, listed again (Confirm); and
+        # CHILD_SAs reported gone while some are: a listing taken before the report came
+        # must not bring them back
+        self._confirming: dict[int, set[int]] = {}
+        self._asked: dict[int, set[int]] = {}  # what the listing under way was asked for
+        self._gone: set[int] = set()
 
     def _flush(self) -> list[Action]:
         out: list[Action] = []
@@ -360,8 +408,105 @@ class ClientSession:
         if name in self.client_events:
             if name == "list-sa" and self.synth:
                 out.append(ToClient(_encode(PacketType.EVENT, name, filter_list_sa(msg))))
+                if INSTALLED in self.synth:  # one it leaves out may only read garbled
+                    out += self._garbled(name, msg)
             else:
                 out.append(ToClient(payload))
         if wants_synth:
             out += [ToClient(p) for p in synthesise(name, msg, self.synth)]
+            if INSTALLED in self.synth:
+                out += self._garbled(name, msg)
         return out
+
+    def _garbled(self, name: str, msg: Message) -> list[Action]:
+        """Confirm the CHILD_SAs an event brings up, or a listing shows, that read garbled
+        (:class:`Confirm`); note those an event takes down while any is being confirmed."""
+        out: list[Action] = []
+        issued: set[int] = set()
+        up = text(msg.get("up"), "no") == "yes"
+        for _, ike in _ike_sections(msg):
+            for _, child in _children(ike):
+                new: object = None
+                old: object = None
+                if (name == "child-updown" and up) or name == "list-sa":
+                    new = child
+                elif name == "child-rekey":
+                    new, old = child.get("new"), child.get("old")
+                elif name in ("child-updown", "ike-updown") and not up:
+                    old = child
+                if isinstance(old, dict) and self._confirming:
+                    self._gone.add(_uniqueid(old))
+                if isinstance(new, dict) and reads_garbled(ike, new):
+                    ike_id, child_id = _uniqueid(ike), _uniqueid(new)
+                    if not ike_id or not child_id:  # charon reads ike-id 0 as "every SA"
+                        continue
+                    log.warning(
+                        "charon reported CHILD_SA #%d (IKE_SA #%d) with selectors %s === %s, "
+                        "not GRE: asking charon for it again",
+                        child_id,
+                        ike_id,
+                        texts(new.get("local-ts")),
+                        texts(new.get("remote-ts")),
+                    )
+                    if ike_id not in self._confirming:
+                        out.append(Confirm(ike_id))
+                        issued.add(ike_id)
+                    self._confirming.setdefault(ike_id, set()).add(child_id)
+                    if ike_id in issued:  # the listing asked for comes after this event
+                        self._asked.setdefault(ike_id, set()).add(child_id)
+        return out
+
+    def confirmed(self, ike_id: int, attempt: int, messages: list[Message]) -> list[Action]:
+        """charon's listing of IKE_SA ``ike_id`` after a :class:`Confirm`: each CHILD_SA
+        being confirmed that now protects GRE is announced to the client as installed
+        (nhrpd then counts it); one still garbled is listed again, up to
+        :data:`CONFIRM_ATTEMPTS` times; one gone or not GRE is dropped."""
+        waiting = self._confirming.get(ike_id, set())
+        asked = self._asked.pop(ike_id, set())
+        out: list[Action] = []
+        still: set[int] = set()
+        listed: set[int] = set()
+        for msg in messages:
+            for ike_name, ike in _ike_sections(msg):
+                if _uniqueid(ike) != ike_id:
+                    continue
+                for key, child in _children(ike):
+                    child_id = _uniqueid(child)
+                    listed.add(child_id)
+                    if child_id not in waiting or child_id in self._gone:
+                        continue
+                    if protects_gre(ike, child):
+                        log.info("CHILD_SA #%d protects GRE after all: told the client", child_id)
+                        if INSTALLED in self.synth:
+                            out.append(ToClient(_state_event(INSTALLED, ike_name, ike, key, child)))
+                    elif reads_garbled(ike, child):
+                        still.add(child_id)
+        if asked - listed - self._gone:  # rekeyed into another IKE_SA, or deleted
+            log.warning(
+                "CHILD_SAs %s are not in IKE_SA #%d any more: not confirmed",
+                sorted(asked - listed - self._gone),
+                ike_id,
+            )
+        later = waiting - asked - self._gone  # reported while the listing was under way
+        if still and attempt >= CONFIRM_ATTEMPTS:
+            log.warning(
+                "CHILD_SAs %s (IKE_SA #%d) still read as not GRE after %d listings",
+                sorted(still),
+                ike_id,
+                attempt,
+            )
+            still = set()
+        if still or later:
+            self._confirming[ike_id] = still | later
+            self._asked[ike_id] = still | later
+            out.append(Confirm(ike_id, attempt + 1 if still else 1))
+        else:
+            self.confirm_failed(ike_id)
+        return out
+
+    def confirm_failed(self, ike_id: int) -> None:
+        """No listing of IKE_SA ``ike_id`` came (charon gone): stop confirming it."""
+        self._confirming.pop(ike_id, None)
+        self._asked.pop(ike_id, None)
+        if not self._confirming:
+            self._gone.clear()

@@ -11,7 +11,6 @@ from typing import Any, cast
 
 import grpc
 
-from frrdmvpn.adapters.vici_client import ViciError
 from frrdmvpn.api import convert
 from frrdmvpn.api.backend import Backend, results
 from frrdmvpn.api.server import ApiServer
@@ -184,21 +183,6 @@ class FakeFrr:
 
 
 @dataclass
-class FakeCharon:
-    """:class:`frrdmvpn.api.backend.CharonShow`: ``listed`` as charon's ``list-sas``, or
-    no answer (ViciError) while it is None; counts the listings asked for."""
-
-    listed: list[Message] | None = None
-    listings: int = 0
-
-    async def list_sas(self) -> list[Message]:
-        self.listings += 1
-        if self.listed is None:
-            raise ViciError("list-sas via charon.vici: no charon in this test")
-        return self.listed
-
-
-@dataclass
 class Node:
     """A server and a client of it."""
 
@@ -254,7 +238,7 @@ def run(
             running=tmp_path / "run" / "running.conf",
             ports=world_ports(world, *configs),
         )
-        backend = Backend(stores, hostname="hub", frr=FakeFrr(), charon=FakeCharon())
+        backend = Backend(stores, hostname="hub", frr=FakeFrr())
         loop = asyncio.get_running_loop()
 
         def config_changed(what: str, report: ApplyReport | None) -> None:

@@ -18,6 +18,31 @@ from frrdmvpn.codec.vici import (
 T = PacketType
 
 
+def gre_child(remote: bytes, remote_ts: bytes | None = None) -> Message:
+    """CHILD_SA #7 protecting GRE from the hub (198.51.100.1) to ``remote`` as charon
+    lists it; ``remote_ts`` instead of ``remote/32[gre]``."""
+    return {
+        "name": b"dmvpn",
+        "uniqueid": b"7",
+        "state": b"INSTALLED",
+        "mode": b"TRANSPORT",
+        "protocol": b"ESP",
+        "local-ts": [b"198.51.100.1/32[gre]"],
+        "remote-ts": [remote_ts or remote + b"/32[gre]"],
+    }
+
+
+def ike_sa(remote: bytes, child: Message) -> Message:
+    """IKE_SA #3 from the hub to ``remote`` holding ``child``."""
+    return {
+        "uniqueid": b"3",
+        "state": b"ESTABLISHED",
+        "local-host": b"198.51.100.1",
+        "remote-host": remote,
+        "child-sas": {"dmvpn-7": child},
+    }
+
+
 async def fake_charon(path: Path) -> asyncio.AbstractServer:
     """Answers every command with success and every registration with a confirm; after
     `list-sas` it sends one list-sa event first, as charon does."""
@@ -71,6 +96,7 @@ class DroppingCharon:
     def __init__(self, listed: Message) -> None:
         self.listed = listed
         self.listings = 0
+        self.asked: list[Message] = []  # the arguments of each list-sas
         self.registered: list[asyncio.StreamWriter] = []
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -84,6 +110,7 @@ class DroppingCharon:
                     writer.write(frame(encode_packet(Packet(T.EVENT_CONFIRM))))
                 elif p.type is T.CMD_REQUEST and p.name == "list-sas":
                     self.listings += 1
+                    self.asked.append(p.message or {})
                     writer.write(frame(encode_packet(Packet(T.EVENT, "list-sa", self.listed))))
                     writer.write(frame(encode_packet(Packet(T.CMD_RESPONSE, None, {}))))
             await writer.drain()

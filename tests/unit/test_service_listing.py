@@ -13,29 +13,11 @@ import pytest
 
 from frrdmvpn.codec.vici import Message
 from frrdmvpn.supervision import LISTING_AUDIT, Service
-from tests.fakes.charon import DroppingCharon
+from tests.fakes.charon import DroppingCharon, gre_child, ike_sa
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
-LISTED: Message = {
-    "dmvpn": {
-        "uniqueid": b"3",
-        "state": b"ESTABLISHED",
-        "local-host": b"198.51.100.1",
-        "remote-host": b"198.51.100.11",
-        "child-sas": {
-            "dmvpn-7": {
-                "name": b"dmvpn",
-                "uniqueid": b"7",
-                "state": b"INSTALLED",
-                "mode": b"TRANSPORT",
-                "protocol": b"ESP",
-                "local-ts": [b"198.51.100.1/32[gre]"],
-                "remote-ts": [b"198.51.100.11/32[gre]"],
-            }
-        },
-    }
-}
+LISTED: Message = {"dmvpn": ike_sa(b"198.51.100.11", gre_child(b"198.51.100.11"))}
 
 
 async def _until(what: Callable[[], bool]) -> None:
@@ -124,3 +106,96 @@ _real_sleep = asyncio.sleep
 async def _slow_retry(delay: float) -> None:
     """The event listener's retry after a lost connection, long enough for the test."""
     await _real_sleep(max(delay, 5.0) if delay >= 1.0 else delay)
+
+
+def test_a_fresh_listing_is_a_step_that_lists_anew_and_is_shared(tmp_path: Path) -> None:
+    """The API's full view asks for a listing at most ``within`` old: a held one that
+    young serves at once; else the next step lists (one whose listing may predate the
+    request does not count), and requests that come together wait for the same step."""
+
+    async def body(service: Service, charon: DroppingCharon) -> None:
+        await _until(lambda: service._hearing)
+        service._running = True
+        loop = asyncio.get_running_loop()
+        await service.charon_sas(loop.time())
+        service._published()
+        service.wake.clear()
+        changes = service._charon_changes
+        await asyncio.wait_for(service.fresh_listing(1.0, 5.0), 1)  # young enough: at once
+        assert not service.wake.is_set()
+        assert service._charon_changes == changes
+        service._listing_cost = 0.0  # (a listing that took no time: no share to keep)
+        service._stepping = True  # a step under way
+        waiting = [asyncio.create_task(service.fresh_listing(0.0, 5.0)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        assert service.wake.is_set()
+        assert service._charon_changes == changes + 1  # asked once, for all three
+        service._stepping = False
+        service._published()  # the step under way ends: it may have listed before
+        await asyncio.sleep(0.05)
+        assert not any(t.done() for t in waiting)
+        await service.charon_sas(loop.time())  # the next step lists anew ...
+        assert charon.listings == 2
+        service._published()  # ... and publishes
+        await asyncio.wait_for(asyncio.gather(*waiting), 1)
+
+    _run(tmp_path, body)
+
+
+def test_a_fresh_listing_waits_no_longer_than_asked(tmp_path: Path) -> None:
+    async def body(service: Service, charon: DroppingCharon) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await service.fresh_listing(1.0, 0.2)  # the loop does not run: nothing to wait for
+        assert loop.time() - started < 0.1
+        service._running = True
+        await asyncio.wait_for(service.fresh_listing(1.0, 0.2), 1)  # no step comes
+        assert loop.time() - started >= 0.2
+
+    _run(tmp_path, body)
+
+
+def test_clients_cannot_keep_the_loop_listing(tmp_path: Path) -> None:
+    """A listing that took 1 s serves the full view for 10 s (LISTING_SHARE)."""
+
+    async def body(service: Service, charon: DroppingCharon) -> None:
+        await _until(lambda: service._hearing)
+        service._running = True
+        loop = asyncio.get_running_loop()
+        await service.charon_sas(loop.time() - 5.0)  # taken 5 s ago ...
+        service._published()
+        service._listing_cost = 1.0  # ... in 1 s
+        changes = service._charon_changes
+        await asyncio.wait_for(service.fresh_listing(1.0, 5.0), 1)
+        assert service._charon_changes == changes  # no step asked for
+        service._listing_cost = 0.1
+        task = asyncio.create_task(service.fresh_listing(1.0, 5.0))
+        await asyncio.sleep(0.05)
+        assert service._charon_changes == changes + 1  # 5 s > 1 s: a new listing
+        task.cancel()
+
+    _run(tmp_path, body)
+
+
+def test_without_charons_events_the_full_view_is_limited_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events unheard, every step lists and no listing is held: a step published a
+    moment ago still serves the full view (a client cannot make the loop step for each
+    request)."""
+    monkeypatch.setattr(asyncio, "sleep", _slow_retry)
+
+    async def body(service: Service, charon: DroppingCharon) -> None:
+        await _until(lambda: service._hearing)
+        charon.drop_events()
+        await _until(lambda: not service._hearing)
+        service._running = True
+        loop = asyncio.get_running_loop()
+        await service.charon_sas(loop.time())
+        service._published()
+        assert service._listing is None
+        changes = service._charon_changes
+        await asyncio.wait_for(service.fresh_listing(1.0, 5.0), 1)
+        assert service._charon_changes == changes
+
+    _run(tmp_path, body)

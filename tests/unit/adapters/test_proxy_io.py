@@ -35,7 +35,7 @@ from frrdmvpn.codec.vici import (
 )
 from frrdmvpn.core.authorize import ChildSa, Decision
 from frrdmvpn.core.vici_translate import InitiateChild
-from tests.fakes.charon import fake_charon, scripted_charon
+from tests.fakes.charon import DroppingCharon, fake_charon, gre_child, ike_sa, scripted_charon
 from tests.fakes.observations import child
 
 T = PacketType
@@ -385,3 +385,42 @@ def test_list_conns_remote_identity_rule() -> None:
         "unset": RemoteAuth("pubkey", None),
         "eap": RemoteAuth("EAP", "x"),
     }
+
+
+def test_a_garbled_child_sa_is_confirmed_by_a_listing_of_its_own(tmp_path: Path) -> None:
+    """charon reports a GRE CHILD_SA with its selectors' protocol garbled (its
+    getprotobynumber() race): the proxy lists that IKE_SA on a connection of its own and
+    tells the client it is installed, as the listing shows it."""
+    spoke = b"198.51.100.201"
+    listed: Message = {"dmvpn": ike_sa(spoke, gre_child(spoke))}
+    garbled: Message = {"up": b"yes", "dmvpn": ike_sa(spoke, gre_child(spoke, spoke + b"/32[ip]"))}
+
+    async def main() -> None:
+        charon = DroppingCharon(listed)
+        server = await asyncio.start_unix_server(charon.serve, path=str(tmp_path / "c.vici"))
+        proxy = ViciProxy(tmp_path / "proxy.vici", tmp_path / "c.vici", group=None)
+        await proxy.start()
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "proxy.vici"))
+        writer.write(frame(encode_packet(Packet(T.EVENT_REGISTER, "child-state-installed"))))
+        decoder, received = StreamDecoder(), list[Packet]()
+
+        async def next_packet() -> Packet:
+            while not received:
+                data = await asyncio.wait_for(reader.read(65536), 5)
+                assert data, "the proxy closed"
+                received.extend(decode_packet(x) for x in decoder.feed(data))
+            return received.pop(0)
+
+        assert (await next_packet()).type is T.EVENT_CONFIRM
+        while not charon.registered:  # the proxy registered charon's stock events
+            await asyncio.sleep(0.01)
+        charon.announce("child-updown", garbled)
+        event = await next_packet()
+        assert (event.type, event.name) == (T.EVENT, "child-state-installed")
+        assert event.message == {"dmvpn": listed["dmvpn"]}
+        assert charon.asked == [{"ike-id": b"3"}]  # that IKE_SA alone
+        writer.close()
+        await proxy.close()
+        server.close()
+
+    run(main)

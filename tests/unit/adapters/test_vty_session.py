@@ -8,6 +8,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -269,3 +270,38 @@ def test_the_supervisor_never_waits_for_a_daemon_that_is_not_connected(tmp_path:
             await frr.session("nhrpd").connect()
 
     run(test, tmp_path, timeout=0.3)
+
+
+class _Answers:
+    """nhrpd's three tables as text, as :func:`nhrp_tables` asks them."""
+
+    def __init__(self, cache: str) -> None:
+        self.cache = cache
+
+    async def command(self, daemon: str, command: str, *, connect: bool = True) -> str:
+        assert daemon == "nhrpd"
+        return self.cache if "cache" in command else '{"attr":{"entriesCount":0},"table":[]}'
+
+
+_ENTRY = (
+    '{"attr":{"entriesCount":1},"table":[{"interface":"dmvpn0","type":"dynamic",'
+    '"protocol":"192.0.2.11","nbma":"198.51.100.11","claimed_nbma":"198.51.100.11",'
+    '"used":false,"timeout":true,"auth":false,"identity":"198.51.100.11"}]}'
+)
+
+
+def test_the_same_answers_keep_the_tables_parsed_before() -> None:
+    async def main() -> None:
+        nhrpd = _Answers(_ENTRY)
+        frr = cast("Frr", nhrpd)
+        first = await nhrp_tables(frr)
+        assert [str(b.nbma) for b in first.bindings] == ["198.51.100.11"]
+        assert await nhrp_tables(frr, previous=first) is first  # nothing parsed again
+        nhrpd.cache = _ENTRY.replace("198.51.100.11", "198.51.100.12")
+        second = await nhrp_tables(frr, previous=first)
+        assert [str(b.nbma) for b in second.bindings] == ["198.51.100.12"]
+        nhrpd.cache = "not json"
+        with pytest.raises(VtyshError, match="show ip nhrp cache json"):
+            await nhrp_tables(frr, previous=second)
+
+    asyncio.run(main())

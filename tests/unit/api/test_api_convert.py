@@ -459,15 +459,3 @@ def test_nhrpd_answer_held_over_is_skipped_until_a_peer_state_changes(
     assert folded == [1]
     (entry,) = [e.nhrp_cache for e in events if e.WhichOneof("event") == "nhrp_cache"]
     assert entry.entry.peer_state == types_pb2.PEER_STATE_IKE
-
-
-def test_the_full_view_takes_a_newer_listing_until_an_observation_brings_one() -> None:
-    builder = StateBuilder(Store())
-    held = observed(0, traffic=0)
-    builder.update(held)
-    builder.counted(convert.sa_records([list_sa(5, traffic=700)]))
-    assert builder.full_peers()[(HUB, SPOKE)].crypto.inbound.bytes == 1700
-    builder.update(dataclasses.replace(held, now=NOW + 6))  # the same listing, held over
-    assert builder.full_peers()[(HUB, SPOKE)].crypto.inbound.bytes == 1700
-    builder.update(observed(7, traffic=900))  # a new listing: newer than the one asked for
-    assert builder.full_peers()[(HUB, SPOKE)].crypto.inbound.bytes == 1900

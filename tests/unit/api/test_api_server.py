@@ -19,7 +19,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 
 from frrdmvpn.adapters import vtysh
 from frrdmvpn.adapters.trusted_files import UntrustedFileError
-from frrdmvpn.api import health, request_rules, server
+from frrdmvpn.api import backend, health, request_rules, server
 from frrdmvpn.api.backend import Backend
 from frrdmvpn.api.server import ApiServer, TlsFiles
 from frrdmvpn.api.tables import _order
@@ -46,11 +46,9 @@ from tests.fakes.api_node import (
     NOW,
     REFUSALS,
     SC,
-    FakeCharon,
     FakeOperations,
     Node,
     code_of,
-    list_sa,
     observation,
     read,
     remote,
@@ -780,29 +778,28 @@ def test_pages_follow_the_store_order_for_any_address() -> None:
     assert seen == by_store
 
 
-def test_the_full_view_asks_charon_for_its_counters_once_a_second(tmp_path: Path) -> None:
-    """The steps reuse a listing while charon reports no change: the full view (counters)
-    asks charon itself, once for the requests of the next second, and keeps the step's
-    counters when charon cannot answer."""
+def test_the_full_view_has_a_step_list_charon_anew(tmp_path: Path) -> None:
+    """The steps hold a listing while charon reports no change: the full view (counters)
+    asks the supervision loop for a step with a new listing first; the basic view does
+    not."""
+    asked: list[tuple[float, float]] = []
 
     async def body(node: Node) -> None:
-        charon = node.backend.charon
-        assert isinstance(charon, FakeCharon)
+        async def fresh_listing(within: float, wait: float) -> None:
+            asked.append((within, wait))
+            node.backend.observed(observation(10, traffic=5000))  # what that step publishes
+
+        node.backend.fresh_listing = fresh_listing
+        basic = await node.state.ListPeers(state_service_pb2.ListPeersRequest(page_size=3))
+        assert [p.crypto.inbound.bytes for p in basic.peers] == [0, 0, 0]
+        assert asked == []
         full = state_service_pb2.ListPeersRequest(view=peer_pb2.PEER_VIEW_FULL, page_size=3)
-        page = await node.state.ListPeers(full)  # no charon: the step's counters
-        assert [p.crypto.inbound.bytes for p in page.peers] == [0, 100, 200]
-        assert charon.listings == 1
-        node.backend._counted_at = float("-inf")  # a second later
-        charon.listed = [list_sa(i, traffic=5000) for i in range(10)]
         page = await node.state.ListPeers(full)
         assert [p.crypto.inbound.bytes for p in page.peers] == [5000, 5100, 5200]
         one = await node.state.GetPeer(
             state_service_pb2.GetPeerRequest(remote_nbma=remote(2), view=peer_pb2.PEER_VIEW_FULL)
         )
         assert one.peer.crypto.inbound.bytes == 5200
-        assert charon.listings == 2  # the same second: the same listing
-        basic = await node.state.ListPeers(state_service_pb2.ListPeersRequest(page_size=3))
-        assert [p.crypto.inbound.bytes for p in basic.peers] == [0, 0, 0]
-        assert charon.listings == 2  # the basic view has no counters: charon is not asked
+        assert asked == [(backend.COUNTERS_FRESH, backend.COUNTERS_WAIT)] * 2
 
     run(tmp_path, body, peers=10)

@@ -42,7 +42,6 @@ from tests.fakes import api_methods
 from tests.fakes.api_node import (
     HUB_TEXT,
     REFUSALS,
-    FakeCharon,
     FakeFrr,
     FakeOperations,
     observation,
@@ -101,7 +100,7 @@ def sockets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
                 world,
             ),
         )
-        backend = Backend(stores, hostname="hub", frr=FakeFrr(), charon=FakeCharon())
+        backend = Backend(stores, hostname="hub", frr=FakeFrr())
         loop = asyncio.get_running_loop()
 
         def config_changed(what: str, report: ApplyReport | None) -> None:

@@ -10,6 +10,7 @@ import pytest
 from frrdmvpn.codec.vici import Message, Packet, PacketType, decode_packet, encode_packet
 from frrdmvpn.core.vici_translate import (
     ClientSession,
+    Confirm,
     InitiateChild,
     ProtocolError,
     ToClient,
@@ -281,3 +282,100 @@ def test_numeric_gre_selectors_count_as_gre() -> None:
     numeric = child("9", lts="198.51.100.11/32[47]", rts="198.51.100.12/32[47]")
     up = pkt(T.EVENT, "child-updown", {"up": b"yes", "dmvpn": ike({"n": numeric})})
     assert [e.name for e in to_client(s.from_upstream(up))] == ["child-state-installed"]
+
+
+# charon names a selector's protocol with getprotobynumber(), not thread-safe: with 155
+# spokes coming up at once these came in child-updown events for GRE CHILD_SAs
+# (bench/results.md, "A step at rest"); the listing a moment later said [gre]
+GARBLED = (
+    "198.51.100.12/32[ip]",
+    "198.51.100.12/32[# Updated from http://www.iana.org/assignments/protocol-numbers and other\n]",
+)
+
+
+def _up(*children: tuple[str, Message]) -> bytes:
+    return pkt(T.EVENT, "child-updown", {"up": b"yes", "dmvpn": ike(dict(children))})
+
+
+@pytest.mark.parametrize("garbled", GARBLED)
+def test_a_child_sa_whose_selectors_read_garbled_is_confirmed_then_announced(
+    garbled: str,
+) -> None:
+    s = nhrpd_session()
+    actions = s.from_upstream(_up(("dmvpn-7", child("7", rts=garbled))))
+    assert to_client(actions) == []  # not GRE as it reads: nhrpd is not told yet
+    assert [a for a in actions if isinstance(a, Confirm)] == [Confirm(3)]
+    listed: Message = {"dmvpn": ike({"dmvpn-7": child("7"), "dmvpn-9": child("9")})}
+    events = to_client(s.confirmed(3, 1, [listed]))
+    assert [e.name for e in events] == ["child-state-installed"]
+    (only,) = section(events[0].message, "dmvpn", "child-sas").values()
+    assert section(only)["uniqueid"] == b"7"  # the one confirmed, not its sibling
+    assert s.confirmed(3, 1, [listed]) == []  # confirmed once
+
+
+def test_a_confirmation_never_brings_back_a_child_sa_gone_meanwhile() -> None:
+    s = nhrpd_session()
+    s.from_upstream(_up(("dmvpn-7", child("7", rts=GARBLED[0]))))
+    down = pkt(T.EVENT, "child-updown", {"dmvpn": ike({"dmvpn-7": child("7")})})
+    assert [e.name for e in to_client(s.from_upstream(down))] == ["child-state-destroying"]
+    stale: Message = {"dmvpn": ike({"dmvpn-7": child("7")})}  # listed before the delete
+    assert s.confirmed(3, 1, [stale]) == []
+
+
+def test_a_confirmation_asks_again_then_gives_up() -> None:
+    s = nhrpd_session()
+    s.from_upstream(_up(("dmvpn-7", child("7", rts=GARBLED[0]))))
+    still: Message = {"dmvpn": ike({"dmvpn-7": child("7", rts=GARBLED[0])})}
+    assert s.confirmed(3, 1, [still]) == [Confirm(3, 2)]
+    assert s.confirmed(3, 2, [still]) == [Confirm(3, 3)]
+    assert s.confirmed(3, 3, [still]) == []  # CONFIRM_ATTEMPTS listings: not GRE after all
+    assert s.confirmed(3, 4, [{"dmvpn": ike({"dmvpn-7": child("7")})}]) == []
+
+
+def test_only_a_host_to_host_transport_sa_reading_not_gre_is_confirmed() -> None:
+    s = nhrpd_session()
+    for other in (
+        child("8", rts="198.51.100.0/24[ip]"),  # not the host
+        child("9", rts="198.51.100.99/32[ip]"),  # another host
+        child("10", rts="198.51.100.12/32[ip]", mode="TUNNEL"),
+        child("11", rts="198.51.100.12/32[ip]", state="INSTALLING"),
+        child("12"),  # GRE: announced at once
+    ):
+        actions = s.from_upstream(_up(("x", other)))
+        assert not [a for a in actions if isinstance(a, Confirm)]
+
+
+def test_nhrpds_listing_leaves_out_a_garbled_child_sa_then_it_is_confirmed() -> None:
+    """At connect nhrpd lists charon's SAs: a GRE CHILD_SA whose selectors read garbled
+    is left out of the listing, then announced once its own listing shows GRE."""
+    s = nhrpd_session()
+    s.from_client(pkt(T.EVENT_REGISTER, "list-sa"))
+    s.from_upstream(CONFIRM)
+    listed: Message = {"dmvpn": ike({"a-1": child("1"), "b-2": child("2", rts=GARBLED[1])})}
+    actions = s.from_upstream(pkt(T.EVENT, "list-sa", listed))
+    (event,) = to_client(actions)
+    assert list(section(event.message, "dmvpn", "child-sas")) == ["a-1"]
+    assert [a for a in actions if isinstance(a, Confirm)] == [Confirm(3)]
+    fixed: Message = {"dmvpn": ike({"a-1": child("1"), "b-2": child("2")})}
+    (installed,) = to_client(s.confirmed(3, 1, [fixed]))
+    assert installed.name == "child-state-installed"
+    assert list(section(installed.message, "dmvpn", "child-sas")) == ["b-2"]
+
+
+def test_a_child_sa_garbled_while_a_listing_is_out_is_confirmed_next() -> None:
+    """CHILD_SA 7 is being confirmed when 7 is rekeyed into 8, garbled too: the listing
+    asked for 7 decides nothing of 8, which is listed next, not lost."""
+    s = nhrpd_session()
+    assert Confirm(3) in s.from_upstream(_up(("a", child("7", rts=GARBLED[0]))))
+    rekey_child: Message = {
+        "old": child("7", state="REKEYED"),
+        "new": child("8", rts=GARBLED[1]),
+    }
+    rekey = pkt(T.EVENT, "child-rekey", {"dmvpn": ike({"dmvpn": rekey_child})})
+    actions = s.from_upstream(rekey)
+    assert not [a for a in actions if isinstance(a, Confirm)]  # one listing at a time
+    stale: Message = {"dmvpn": ike({"a": child("7")})}  # taken before the rekey
+    assert s.confirmed(3, 1, [stale]) == [Confirm(3)]  # 7 gone meanwhile; 8 next
+    (installed,) = to_client(s.confirmed(3, 1, [{"dmvpn": ike({"b": child("8")})}]))
+    (only,) = section(installed.message, "dmvpn", "child-sas").values()
+    assert section(only)["uniqueid"] == b"8"
