@@ -7,6 +7,8 @@ The lab converges (both spokes registered, OSPF full), settles, then nothing hap
 ``--window`` seconds while every lab process's CPU time is read from /proc (a process's
 time includes the children it reaped: frrdmvpnd's ``vtysh`` runs count as frrdmvpnd's).
 ``--swarm N`` adds N spokes of the spoke swarm first (a hub at rest with N peers).
+``--sa-audit S``: the proxies audit their SA tables every S seconds (default 60, as a router
+does; the lab's tests use 5).
 """
 
 from __future__ import annotations
@@ -127,8 +129,13 @@ def main() -> int:
     parser.add_argument(
         "--swarm", type=int, default=0, help="spokes of the spoke swarm to add (lab/swarm.py)"
     )
+    parser.add_argument(
+        "--sa-audit", type=int, default=60, help="seconds between the proxies' SA-table audits"
+    )
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.inside:  # read by lab.topology: in this process, or passed to the VM's
+        os.environ["FRRDMVPN_LAB_SA_AUDIT"] = str(args.sa_audit)
     if args.inside or native_capable():
         measure_inside(args.window, args.settle, args.swarm)
         return 0
@@ -136,7 +143,10 @@ def main() -> int:
     try:
         print(f"vm: booted in {vm.start():.1f} s", flush=True)
         deb = os.environ.get("FRRDMVPN_LAB_DEB", "")
-        env = {"FRRDMVPN_LAB_DEB": os.path.abspath(deb) if deb else ""}
+        env = {
+            "FRRDMVPN_LAB_DEB": os.path.abspath(deb) if deb else "",
+            "FRRDMVPN_LAB_SA_AUDIT": str(args.sa_audit),
+        }
         return vm.run(
             [
                 sys.executable,

@@ -16,7 +16,8 @@ the swarm starts, and the bench reports:
   refused;
 - CPU (% of one core) of the hub's charon, nhrpd, frrdmvpnd and frrdmvpn-proxy during that
   burst and at rest (a quiet window after it), and their RSS at rest;
-- ``show dmvpn`` in the shell end to end (and the shell's start alone: ``--version``),
+- ``show dmvpn`` in the shell end to end (and the shell's start alone: ``--version``; and
+  in a shell already running, its second command),
   ``ListPeers`` (all pages), a Watch snapshot;
 - the hub's charon stopped and started, and its nhrpd killed and started: from the start
   to all N registered again (and every authorization answered, none refused);
@@ -38,6 +39,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.lab.helpers
 
+from cli.api import ShellClient
+from cli.session import Session
 from frrdmvpn.client import Client
 from lab import release as rel
 from lab import topology as topo
@@ -154,6 +157,15 @@ def _api_times(lab: Lab) -> dict[str, float]:
 
     t_start, _ = _timed(lambda: shell("--version"))
     t_shell, done = _timed(lambda: shell("-c", "show dmvpn"))
+    # in a shell already running: the shell's own session, here (its first command loads
+    # the renderers, as a shell's first command does)
+    shell_api = ShellClient(f"unix:{lab.api_admin_socket('hub')}", timeout=60)
+    try:
+        session = Session(shell_api)
+        session.execute("show dmvpn")
+        t_session, _ = _timed(lambda: session.execute("show dmvpn"))
+    finally:
+        shell_api.close()
     with Client(f"unix:{lab.api_admin_socket('hub')}", timeout=60) as api:
         t_list, peers = _timed(api.peers)
 
@@ -171,6 +183,7 @@ def _api_times(lab: Lab) -> dict[str, float]:
     return {
         "shell_start_s": t_start,
         "show_dmvpn_s": t_shell,
+        "show_dmvpn_in_shell_s": t_session,
         "show_dmvpn_lines": len(done.stdout.splitlines()),
         "list_peers_s": t_list,
         "list_peers": len(peers),

@@ -209,7 +209,7 @@ def run_batch(
     status = 0
     for raw in lines:
         line = raw.rstrip("\r\n")
-        prompt = session.prompt
+        before = (session.level, session.context)  # its prompt is asked for only on error
         if CTRL_Z in line:
             line = line.replace(CTRL_Z, "")
             result = session.execute(line)
@@ -218,7 +218,7 @@ def run_batch(
             result = session.execute(_with_json(session, line) if json_output else line)
         if not result.ok:
             status = 1
-            stderr.line(prompt + line)
+            stderr.line(session.prompt_of(*before) + line)
             for text in result.lines:
                 stderr.line(text)
         else:

@@ -101,7 +101,7 @@ class Session:
         self.debugger = Debugger(
             lambda kinds: api.watch(kinds, snapshot=False), emit or (lambda line: None)
         )
-        self.hostname = hostname if hostname is not None else self._hostname()
+        self._host = hostname  # asked of the daemon when a prompt first needs it
 
     # --- state --------------------------------------------------------------------------
     @property
@@ -113,13 +113,29 @@ class Session:
 
     @property
     def prompt(self) -> str:
-        if self.level is Level.CONFIG:
-            return f"{self.hostname}({self.context.mode.prompt})#"
-        return self.hostname + ("#" if self.level is Level.PRIV else ">")
+        return self.prompt_of(self.level, self.context)
+
+    def prompt_of(self, level: Level, context: Context) -> str:
+        """The prompt at ``level`` in ``context`` (``host(config-if)#``)."""
+        if level is Level.CONFIG:
+            return f"{self.hostname}({context.mode.prompt})#"
+        return self.hostname + ("#" if level is Level.PRIV else ">")
 
     def now(self) -> float:
         """The time the renderers compute ages against (seconds since the epoch)."""
         return self.clock()
+
+    @property
+    def hostname(self) -> str:
+        """The prompt's host name (:meth:`_hostname`, read once: ``-c show dmvpn`` shows
+        no prompt and asks nothing for it)."""
+        if self._host is None:
+            self._host = self._hostname()
+        return self._host
+
+    @hostname.setter
+    def hostname(self, name: str) -> None:
+        self._host = name
 
     def _hostname(self) -> str:
         """The configured host name, else the daemon's, else ``frrdmvpn``."""
@@ -221,7 +237,7 @@ class Session:
         if words and words[0] in NEGATIONS:
             words = words[1:]
         if words and len(words[0]) >= 2 and "hostname".startswith(words[0]):
-            self.hostname = self._hostname()
+            self._host = None  # read again for the next prompt
         return Output(out, ok=ok, page=False)
 
     def _refused(self, line: str, diagnostic: Any) -> list[str]:

@@ -38,6 +38,7 @@ from frrdmvpn.adapters import config_store, decision_journal, processes, systemd
 from frrdmvpn.adapters.addresses import AddressMonitor
 from frrdmvpn.adapters.file_events import DirectoryWatch
 from frrdmvpn.adapters.guard import GuardError, KernelGuard, xfrm_stats
+from frrdmvpn.adapters.guard_watch import GuardWatch
 from frrdmvpn.adapters.initiator import Initiator
 from frrdmvpn.adapters.journald import fields
 from frrdmvpn.adapters.neighbors import NeighborMonitor, replace_neighbor
@@ -57,7 +58,7 @@ from frrdmvpn.codec.nflog import Logged
 from frrdmvpn.codec.rtnl_addr import Received
 from frrdmvpn.codec.vici import Message
 from frrdmvpn.core import stuck_exit
-from frrdmvpn.core.authorize import ChildSa
+from frrdmvpn.core.authorize import ChildSa, reads_garbled
 from frrdmvpn.core.cadence import Audits, Cadence
 from frrdmvpn.core.guard_report import GuardReport
 from frrdmvpn.core.guard_rules import GuardSpec
@@ -79,7 +80,14 @@ from frrdmvpn.guards import GuardKeeper
 
 log = logging.getLogger("frrdmvpn.supervisor")
 ORPHAN_CONFIRM = 3.0  # seconds between the two sweeps of an orphan clean-up
-GUARD_CHECK_PERIOD = 30.0  # seconds between checks that the guards are still in place
+GUARD_CHECK_PERIOD = 30.0  # seconds between checks that the guards are still in place, and
+# when the kernel announces XFRM policy and nftables changes (GuardWatch): seconds between
+# checks at rest (an audit), and the least between checks after changes
+GUARD_AUDIT_PERIOD = 300.0
+GUARD_EVENT_GAP = 10.0
+#: Listings in a row a CHILD_SA may read garbled (authorize.reads_garbled) before a listing
+#: showing it is held (see :meth:`Service.charon_sas`)
+GARBLED_RELISTS = 3
 GUARD_COUNTERS_PERIOD = 30.0  # seconds between readings of the guards' counters (API), and
 # at the next step after the guards logged a drop
 STATUS = Path("/run/frrdmvpn/peers.json")
@@ -168,9 +176,9 @@ def _status_table(sup: Supervisor) -> list[dict[str, Any]]:
     ]
 
 
-def _write_json(path: Path, data: object) -> None:
+def _write_json(path: Path, text: str) -> None:
     """Replace ``path`` atomically (readers never see half a file); root only: peer data."""
-    config_store.atomic_write(path, json.dumps(data, indent=1))
+    config_store.atomic_write(path, text)
 
 
 async def ensure_guard(guards: GuardKeeper, delay: float = 1.0, retry_max: float = 10.0) -> None:
@@ -232,6 +240,11 @@ class Service:
         self.guard = self.guards.guard
         self.addresses = AddressMonitor(self._addresses_changed, self.guards.dumping)
         self._guards_due = asyncio.Event()  # an address of a tunnel source came or went
+        # the kernel announced a change the guards may have suffered (_check_guards)
+        self.guard_watch = GuardWatch(self._guards_changed)
+        self._guard_changed = asyncio.Event()
+        self._guard_checked = -math.inf  # loop time of the last check
+        self._garbled: dict[int, int] = {}  # CHILD_SA -> listings in a row it read garbled
         self.sup = Supervisor(nbma, nhs, rand=random.random)
         self.report = GuardReport()
         self.initiator = Initiator(upstream, self._flush_count)
@@ -352,10 +365,20 @@ class Service:
             ikes, children, self.raw_sas = await list_sas_raw(self.upstream)
         except ViciError as exc:
             log.debug("charon: %s", exc)
-            self._listing, self.raw_sas = None, []
+            self._listing, self.raw_sas, self._garbled = None, [], {}  # its ids start over
             return False, [], []
         self._listing_cost = asyncio.get_running_loop().time() - started
-        self._listing = _Listing(changes, now, ikes, children) if hearing else None
+        # A CHILD_SA whose selectors read garbled is listed again at the next step, up to
+        # GARBLED_RELISTS listings: one that still reads so is taken as it reads (another
+        # connection's SA between the hosts, e.g. L2TP's udp/1701, must not keep every
+        # step listing)
+        self._garbled = {
+            c.child_uniqueid: self._garbled.get(c.child_uniqueid, 0) + 1
+            for c in children
+            if reads_garbled(c)
+        }
+        keep = hearing and all(n >= GARBLED_RELISTS for n in self._garbled.values())
+        self._listing = _Listing(changes, now, ikes, children) if keep else None
         return True, ikes, children
 
     async def fresh_listing(self, within: float, wait: float) -> None:
@@ -755,13 +778,13 @@ class Service:
             ("peers.json", _status_table(self.sup)),
             ("guard.json", self.report.as_dict()),
         ):
-            text = json.dumps(data, indent=1)
+            text = json.dumps(data)  # one line: the C encoder (an indented dump is Python's)
             if self._written.get(name) != text:
-                _write_json(self.status_dir / name, data)
+                _write_json(self.status_dir / name, text)
                 self._written[name] = text
 
     async def step(self, now: float, checks: dict[str, float]) -> None:
-        """Observe, decide, act, publish; the guards' checks when they are due."""
+        """Observe, decide, act, publish; the guards' counters when they are due."""
         self._stepping = True
         try:
             await self._step(now, checks)
@@ -769,10 +792,36 @@ class Service:
             self._stepping = False
             self._published()
 
+    def _guards_changed(self) -> None:
+        """An XFRM policy or nftables change: :meth:`_check_guards` checks them."""
+        self._guard_changed.set()
+
+    async def _check_guards(self) -> None:
+        """The guards' checks, beside the steps (a check spawns nft and ip: seconds under
+        emulation, which a step after an SA's loss must not wait for): when the kernel
+        announced a change, at most every :data:`GUARD_EVENT_GAP` seconds (a hub's SAs
+        come with policies; other software changes nftables too), and every
+        :data:`GUARD_AUDIT_PERIOD` seconds (:data:`GUARD_CHECK_PERIOD` while the kernel's
+        changes are not heard). A check that fails is tried again after the gap."""
+        loop = asyncio.get_running_loop()
+        while True:
+            period = GUARD_AUDIT_PERIOD if self.guard_watch.watching else GUARD_CHECK_PERIOD
+            with contextlib.suppress(TimeoutError):
+                due = self._guard_checked + period - loop.time()
+                await asyncio.wait_for(self._guard_changed.wait(), max(due, 0.0))
+            await asyncio.sleep(max(self._guard_checked + GUARD_EVENT_GAP - loop.time(), 0.0))
+            self._guard_changed.clear()
+            self._guard_checked = loop.time()
+            try:
+                await self._ensure_guards()
+            except Exception as exc:  # nft or ip failed (an nftables reload): again later
+                log.warning("checking the guards failed (%s): trying again", exc)
+                self._guard_changed.set()
+                continue
+            if self._guard_dirty:
+                self.wake.set()  # the API hears of it at the next step
+
     async def _step(self, now: float, checks: dict[str, float]) -> None:
-        if now >= checks["guards"]:
-            await self._ensure_guards()
-            checks["guards"] = now + GUARD_CHECK_PERIOD
         actions = self.sup.step(await self.observe(), now)
         if any(isinstance(a, Transition | RepairNeighbor | FlushLarval) for a in actions):
             self.cadence.stirred(now)  # a peer moves: watch it settle (a retry has its timer)
@@ -791,6 +840,7 @@ class Service:
         ``interval``: seconds between steps while something changes."""
         await ensure_guard(self.guards)
         self.guard_installed = True
+        self._guard_checked = asyncio.get_running_loop().time()
         self.cadence.fast = interval
         loop = asyncio.get_running_loop()
         sources = self._open_sources()
@@ -812,11 +862,12 @@ class Service:
             asyncio.create_task(self.frr.keep(WATCHED)),
             asyncio.create_task(self._configuration()),
             asyncio.create_task(self._follow_addresses()),
+            asyncio.create_task(self._check_guards()),
         ]
         watchdog = systemd.watchdog_interval()
         log.info("supervising %s", self.nbma)
         last_ping = 0.0
-        checks = {"guards": loop.time() + GUARD_CHECK_PERIOD, "counters": 0.0}
+        checks = {"counters": 0.0}
         self.cadence.stirred(loop.time())
         while not stop.is_set():
             self.wake.clear()
@@ -856,9 +907,16 @@ class Service:
         )
         opened: list[Callable[[], None]] = []
         sources: list[
-            tuple[NflogListener | NeighborMonitor | DirectoryWatch | AddressMonitor, str]
+            tuple[
+                NflogListener | NeighborMonitor | DirectoryWatch | AddressMonitor | GuardWatch, str
+            ]
         ] = [
             (nflog, "the guards' NFLOG group (drops are still counted)"),
+            (
+                self.guard_watch,
+                f"the kernel's XFRM policy and nftables changes (the guards are checked "
+                f"every {GUARD_CHECK_PERIOD:g} s instead)",
+            ),
             (self.addresses, "the kernel's addresses (the guards follow them at each check)"),
             (self.neighbors, "the kernel's neighbour entries"),
             (journal, "the proxy's decision journal (it is read at each step)"),

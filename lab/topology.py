@@ -9,6 +9,7 @@ while charon runs). Only documentation ranges are used.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 
 from frrdmvpn.config.charon_socket import CHARON_SOCKET, render_scale_settings
@@ -561,11 +562,17 @@ def iptables_rules(n: Node) -> list[list[str]]:
 SA_AUDIT = 5
 
 
+def sa_audit() -> int:
+    """:data:`SA_AUDIT`, or ``FRRDMVPN_LAB_SA_AUDIT`` (bench/idle_cpu.py measures a
+    router's default)."""
+    return int(os.environ.get("FRRDMVPN_LAB_SA_AUDIT") or SA_AUDIT)
+
+
 def proxy_argv_config(proxy: str, config: str) -> list[str]:
     """frrdmvpn's enforcement process (the ``frrdmvpn-proxy`` program at path ``proxy``)
     taking its authorization policy from ``config``; its SA table audited every
-    :data:`SA_AUDIT` seconds."""
-    return [proxy, "--config", config, "--sa-audit", str(SA_AUDIT)]
+    :func:`sa_audit` seconds."""
+    return [proxy, "--config", config, "--sa-audit", str(sa_audit())]
 
 
 def proxy_argv(proxy: str, auth: str = "psk") -> list[str]:
@@ -574,7 +581,7 @@ def proxy_argv(proxy: str, auth: str = "psk") -> list[str]:
     resolutions); with certificates, what its certificate says (see :mod:`lab.pki`).
     nhrpd may use the lab's IPsec profile."""
     argv = [proxy, "--tunnel-subnet", str(OVERLAY), "--profile", VICI_PROFILE]
-    argv += ["--sa-audit", str(SA_AUDIT)]
+    argv += ["--sa-audit", str(sa_audit())]
     if auth == "cert":
         return [*argv, "--auth", "certificate"]
     argv += ["--auth", "psk-map"]

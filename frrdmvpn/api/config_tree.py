@@ -7,6 +7,7 @@ context are the language's own; block headers hold their statements as children.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from frrdmvpn.config.edit import apply_line
@@ -32,7 +33,15 @@ def context_message(ctx: Context) -> config_pb2.ConfigContext:
 
 def config_tree(text: str) -> config_pb2.ConfigTree:
     """Statements of ``text`` (comments and ``!`` skipped; a line that does not apply is
-    listed with its own text as key and no children)."""
+    listed with its own text as key and no children); the caller's own copy of a tree
+    remembered for the same text (every ``GetConfig`` of an unchanged configuration)."""
+    tree = config_pb2.ConfigTree()
+    tree.CopyFrom(_tree(text))
+    return tree
+
+
+@functools.lru_cache(maxsize=4)
+def _tree(text: str) -> config_pb2.ConfigTree:
     tree = config_pb2.ConfigTree()
     config = Config()
     # (indentation, where statements go, the context they apply in)

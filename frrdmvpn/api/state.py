@@ -17,6 +17,7 @@ from frrdmvpn.api import convert
 from frrdmvpn.api.convert import PeerStateValue
 from frrdmvpn.api.tables import Store
 from frrdmvpn.config.model import tunnel_name
+from frrdmvpn.core.identity_memo import IdentityMemo
 from frrdmvpn.core.supervisor import State, SupervisedPeer
 from frrdmvpn.v1 import authorization_pb2 as apb
 from frrdmvpn.v1 import guard_pb2, ipsec_pb2, nhrp_pb2, peer_pb2, types_pb2
@@ -49,28 +50,10 @@ def _frozen_peer(p: SupervisedPeer) -> Hashable:
     )
 
 
-class _Texts:
-    """Addresses as text, remembered by object: every step names each peer by its
-    addresses, which are the supervisor's same objects step after step; ipaddress formats
-    them anew each time, and hashes them slowly (together, a third of a steady step of
-    10,000 peers). The object is kept with its text, so its id cannot be another's."""
-
-    def __init__(self, limit: int = 1 << 16) -> None:
-        self.limit = limit
-        self._known: dict[int, tuple[object, str]] = {}
-
-    def __call__(self, address: object) -> str:
-        known = self._known.get(id(address))
-        if known is not None and known[0] is address:
-            return known[1]
-        if len(self._known) >= self.limit:  # addresses of peers long gone
-            self._known.clear()
-        text = str(address)
-        self._known[id(address)] = (address, text)
-        return text
-
-
-_text = _Texts()
+# Addresses as text: every step names each peer by its addresses, which are the
+# supervisor's same objects step after step; ipaddress formats them anew each time, and
+# hashes them slowly (together, a third of a steady step of 10,000 peers).
+_text: IdentityMemo[object, str] = IdentityMemo(str)
 Pair = tuple[str, str]  # (local NBMA, remote NBMA) as text
 _NOT_A_BINDING = ("local", "incomplete", "negative")
 

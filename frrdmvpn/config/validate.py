@@ -11,6 +11,7 @@ positions refer to ``render(config)`` (what ``show running-config`` prints).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -42,7 +43,7 @@ from frrdmvpn.config.model import (
     TunnelInterface,
 )
 from frrdmvpn.config.modes import ROOT, Context, Mode
-from frrdmvpn.config.parse import parse
+from frrdmvpn.config.parse import ParseResult, parse
 from frrdmvpn.config.policy import psk_identity_problems
 from frrdmvpn.config.source import SourceMap, Span
 from frrdmvpn.config.swan import AEAD, TrustpointFile, trustpoint_files
@@ -959,13 +960,25 @@ def check(
     ``secrets_from``: the configuration whose secrets masked ones (``<removed>``) keep. With
     ``files``, a configuration without other errors has its certificate and key files
     checked too (:func:`file_findings`)."""
-    parsed = parse(text, secrets_from=secrets_from)
+    if secrets_from is None:
+        parsed, found = _checked(text)
+    else:
+        parsed = parse(text, secrets_from=secrets_from)
+        found = validate(parsed.config, parsed.source) if parsed.ok else ()
     if not parsed.ok:
         return parsed.config, parsed.diagnostics
-    found = validate(parsed.config, parsed.source)
     if files is not None and not any(f.is_error for f in found):
         found += file_findings(parsed.config, parsed.source, files)
     return parsed.config, tuple(sorted(found, key=sort_key))
+
+
+@functools.lru_cache(maxsize=8)
+def _checked(text: str) -> tuple[ParseResult, tuple[Diagnostic, ...]]:
+    """:func:`parse` and :func:`validate` of ``text``, both pure, remembered for the same
+    text: the running configuration is checked again by every audit (every 30 s) and every
+    ``GetConfig`` (the shell's start asks for the host name), a hub's of thousands of lines."""
+    parsed = parse(text)
+    return parsed, (validate(parsed.config, parsed.source) if parsed.ok else ())
 
 
 def overlapping_earlier(prefixes: list[IPv4Network]) -> list[list[int]]:

@@ -235,6 +235,21 @@ def protects_gre(sa: ChildSa, local_nbma: IPAddress, remote_nbma: IPAddress) -> 
     return gre_protection_problem(sa, local_nbma, remote_nbma) is None
 
 
+def reads_garbled(sa: ChildSa) -> bool:
+    """An INSTALLED ESP transport CHILD_SA whose every selector is its own hosts' (``/32``,
+    ``/128``) but does not read as GRE: charon may print a selector's protocol wrongly
+    (docs/enforcement.md, "Selectors charon garbled"), so what it protects is unknown."""
+    return (
+        sa.state == "INSTALLED"
+        and sa.mode == "TRANSPORT"
+        and sa.protocol == "ESP"
+        and bool(sa.local_ts and sa.remote_ts)
+        and all(is_host_selector(t, sa.local_host) for t in sa.local_ts)
+        and all(is_host_selector(t, sa.remote_host) for t in sa.remote_ts)
+        and not protects_gre(sa, sa.local_host, sa.remote_host)
+    )
+
+
 def _no_protection(
     sas: list[ChildSa], local_nbma: IPAddress, remote_nbma: IPAddress
 ) -> tuple[list[ChildSa], str]:

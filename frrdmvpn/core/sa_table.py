@@ -44,7 +44,8 @@ UP_IKE = frozenset({"ESTABLISHED", "REKEYING", "PASSIVE"})
 _K = TypeVar("_K")
 
 
-def _child(ike_name: str, ike: Message, child: Message) -> ChildSa:
+def child_sa(ike_name: str, ike: Message, child: Message) -> ChildSa:
+    """One CHILD_SA of a ``list-sa`` or event section (ValueError, ViciWireError: unreadable)."""
     return ChildSa(
         ike_name=ike_name,
         ike_uniqueid=int(text(ike.get("uniqueid"))),
@@ -89,7 +90,7 @@ def _children(ike: Message) -> Iterator[Message]:
 
 def child_sas_from_list_sa(msg: Message) -> list[ChildSa]:
     """Flatten one ``list-sa`` event (one IKE_SA) into its CHILD_SAs."""
-    return [_child(name, ike, child) for name, ike in _sections(msg) for child in _children(ike)]
+    return [child_sa(name, ike, child) for name, ike in _sections(msg) for child in _children(ike)]
 
 
 def ike_sas_from_list_sa(msg: Message) -> list[IkeSa]:
@@ -181,15 +182,15 @@ class _Sas:
             out = leaving if leaving is not None else set()
             if sa.state not in UP_IKE:
                 out.add(f"IKE_SA #{sa.uniqueid}")
-                out.update(_child(name, ike, c).label for c in _children(ike))
+                out.update(child_sa(name, ike, c).label for c in _children(ike))
                 continue
             self.ikes[sa.uniqueid] = sa
             for child in _children(ike):
-                child_sa = _child(name, ike, child)
-                if child_sa.state in LEAVING_CHILD:
-                    out.add(child_sa.label)
+                listed = child_sa(name, ike, child)
+                if listed.state in LEAVING_CHILD:
+                    out.add(listed.label)
                 else:
-                    self.put_child(child_sa)
+                    self.put_child(listed)
 
     def apply(self, name: str, msg: Message) -> None:
         """One of charon's :data:`EVENTS`; ViciWireError/ValueError if it cannot be read."""
@@ -208,7 +209,7 @@ class _Sas:
                 if up or ike_id in self.ikes:  # a down may follow its IKE_SA's
                     self.ikes[ike_id] = _ike(ike)
                 for child in _children(ike):
-                    sa = _child(ike_name, ike, child)
+                    sa = child_sa(ike_name, ike, child)
                     if up:
                         self.put_child(sa)
                     else:
@@ -218,9 +219,9 @@ class _Sas:
                 for rekey in _children(ike):
                     old, new = rekey.get("old"), rekey.get("new")
                     if isinstance(old, dict):
-                        self.drop_child(_child(ike_name, ike, old).child_uniqueid)
+                        self.drop_child(child_sa(ike_name, ike, old).child_uniqueid)
                     if isinstance(new, dict):
-                        self.put_child(_child(ike_name, ike, new))
+                        self.put_child(child_sa(ike_name, ike, new))
             elif name == "ike-update":
                 self._update_ike(ike_id, ike, msg)
             else:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from frrdmvpn.core.authorize import ChildSa, protects_gre
+from frrdmvpn.core.identity_memo import IdentityMemo
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 PeerKey = tuple[IPAddress, IPAddress]  # (local NBMA, remote NBMA)
@@ -185,6 +186,13 @@ class ObservationIndex:
         return remote not in self.bindings and remote not in self.child_remotes
 
 
+# Whether a CHILD_SA protects GRE between its own hosts, by the SA itself: a step at rest
+# assesses the same listing's SAs again (their selectors parsed each time were most of it).
+_protecting: IdentityMemo[ChildSa, bool] = IdentityMemo(
+    lambda c: protects_gre(c, c.local_host, c.remote_host)
+)
+
+
 def assess(obs: Observation, local: IPAddress, remote: IPAddress) -> tuple[State, str]:
     """A peer's state and why, from one observation."""
     return assess_indexed(ObservationIndex.of(obs), local, remote)
@@ -198,8 +206,8 @@ def assess_indexed(
     if not obs.charon_up:
         return State.DOWN, "charon is not running"
     # protecting needs exactly this orientation of the hosts (authorize.gre_protection_problem)
-    candidates = index.children.get((local, remote), [])
-    protected = [c for c in candidates if protects_gre(c, local, remote)]
+    candidates = index.children.get((local, remote), [])  # exactly these hosts
+    protected = [c for c in candidates if _protecting(c)]
     bound = index.bindings.get(remote, [])
     nhrpd_sas = obs.nhrpd_sas.get((local, remote), 0)
     if not protected:

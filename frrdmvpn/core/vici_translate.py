@@ -38,7 +38,9 @@ from frrdmvpn.codec.vici import (
     text,
     texts,
 )
-from frrdmvpn.core.authorize import is_gre_host_selector, is_host_selector
+from frrdmvpn.core.authorize import is_gre_host_selector
+from frrdmvpn.core.authorize import reads_garbled as garbled
+from frrdmvpn.core.sa_table import child_sa
 from frrdmvpn.core.vici_access import (
     ROOT,
     Client,
@@ -182,20 +184,10 @@ def protects_gre(ike: Message, child: Message) -> bool:
 
 
 def reads_garbled(ike: Message, child: Message) -> bool:
-    """An INSTALLED ESP transport CHILD_SA between exactly the IKE hosts that does not
-    protect GRE by its selectors' protocol alone (see :class:`Confirm`)."""
+    """:func:`frrdmvpn.core.authorize.reads_garbled` of an event's or listing's CHILD_SA
+    (see :class:`Confirm`)."""
     try:
-        local, remote = text(ike.get("local-host")), text(ike.get("remote-host"))
-        local_ts, remote_ts = texts(child.get("local-ts")), texts(child.get("remote-ts"))
-        return (
-            text(child.get("state"), "") == "INSTALLED"
-            and text(child.get("mode"), "") == "TRANSPORT"
-            and text(child.get("protocol"), "") == "ESP"
-            and bool(local_ts and remote_ts)
-            and all(is_host_selector(t, ipaddress.ip_address(local)) for t in local_ts)
-            and all(is_host_selector(t, ipaddress.ip_address(remote)) for t in remote_ts)
-            and not protects_gre(ike, child)
-        )
+        return garbled(child_sa("", ike, child))
     except (ViciWireError, ValueError):
         return False
 
@@ -424,7 +416,8 @@ class ClientSession:
         out: list[Action] = []
         issued: set[int] = set()
         up = text(msg.get("up"), "no") == "yes"
-        for _, ike in _ike_sections(msg):
+        profiles: Collection[str] | None = None  # read once, and only for a garbled one
+        for ike_name, ike in _ike_sections(msg):
             for _, child in _children(ike):
                 new: object = None
                 old: object = None
@@ -437,6 +430,9 @@ class ClientSession:
                 if isinstance(old, dict) and self._confirming:
                     self._gone.add(_uniqueid(old))
                 if isinstance(new, dict) and reads_garbled(ike, new):
+                    profiles = self.profiles() if profiles is None else profiles
+                    if ike_name not in profiles:  # not DMVPN's: what it protects is not ours
+                        continue
                     ike_id, child_id = _uniqueid(ike), _uniqueid(new)
                     if not ike_id or not child_id:  # charon reads ike-id 0 as "every SA"
                         continue

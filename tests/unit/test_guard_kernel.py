@@ -6,15 +6,13 @@ tunnels, tests/lab/test_guards_follow.py.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.netns import in_netns
 
 pytestmark = [
     pytest.mark.unit,
@@ -108,24 +106,8 @@ asyncio.run(main())
 """
 
 
-def in_netns(script: str) -> dict[str, Any]:
-    """What ``script`` printed last (JSON), run in a network namespace of its own."""
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        ["unshare", "--net", sys.executable, "-c", script, str(SPOKE)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    assert done.returncode == 0, done.stderr
-    seen: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return seen
-
-
 def test_the_guards_follow_the_source_interfaces_addresses_in_the_kernel() -> None:
-    seen = in_netns(SCRIPT)
+    seen = in_netns(SCRIPT, str(SPOKE))
     old, new = "198.51.100.11", "198.51.100.111"
     assert seen["start"] == {"nft": [old], "xfrm": [old]}
     assert seen["added"] == {"nft": [old, new], "xfrm": [old, new]}
@@ -163,7 +145,7 @@ print(json.dumps(seen))
 
 
 def test_guard_install_keeps_what_an_apply_under_way_added_and_check_accepts_it() -> None:
-    assert in_netns(CLI) == {
+    assert in_netns(CLI, str(SPOKE)) == {
         "check_before": 1,  # no guards on a configured node: FRR and charon must not start
         "install": 0,
         "installed": ["198.51.100.11"],  # eth0's address (tunnel source eth0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from frrdmvpn.codec.vici import Message
-from frrdmvpn.supervision import LISTING_AUDIT, Service
+from frrdmvpn.supervision import GARBLED_RELISTS, LISTING_AUDIT, Service
 from tests.fakes.charon import DroppingCharon, gre_child, ike_sa
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
@@ -197,5 +197,34 @@ def test_without_charons_events_the_full_view_is_limited_alike(
         changes = service._charon_changes
         await asyncio.wait_for(service.fresh_listing(1.0, 5.0), 1)
         assert service._charon_changes == changes
+
+    _run(tmp_path, body)
+
+
+def test_a_listing_with_a_garbled_child_is_not_held(tmp_path: Path) -> None:
+    """charon printed a CHILD_SA's selectors wrongly (``[ip]``: its getprotobynumber()
+    race): the step cannot tell whether it protects GRE, so the next one lists again
+    rather than keep that reading until the audit."""
+
+    async def body(service: Service, charon: DroppingCharon) -> None:
+        await _until(lambda: service._hearing)
+        garbled: Message = {
+            "dmvpn": ike_sa(b"198.51.100.11", gre_child(b"198.51.100.11", b"198.51.100.11/32[ip]"))
+        }
+        charon.listed = garbled
+        await service.charon_sas(0.0)
+        await service.charon_sas(1.0)
+        assert charon.listings == 2
+        charon.listed = LISTED  # read right this time: held again
+        await service.charon_sas(2.0)
+        await service.charon_sas(3.0)
+        assert charon.listings == 3
+        charon.listed = garbled  # reads so for good (another connection's SA): held after
+        changes = service._charon_changes
+        charon.announce("child-updown", {"up": b"yes", **garbled})
+        await _until(lambda: service._charon_changes > changes)
+        for now in range(4, 4 + GARBLED_RELISTS + 2):
+            await service.charon_sas(float(now))
+        assert charon.listings == 3 + GARBLED_RELISTS
 
     _run(tmp_path, body)

@@ -144,7 +144,7 @@ def test_the_peer_table_the_decisions_and_the_running_file_are_root_only(tmp_pat
 
     old_umask = os.umask(0o022)
     try:
-        _write_json(tmp_path / "run" / "peers.json", [{"remote": "198.51.100.2"}])
+        _write_json(tmp_path / "run" / "peers.json", '[{"remote": "198.51.100.2"}]')
         DecisionJournal(tmp_path / "run" / "authorization.json").write()
         world = World()
         text = EXAMPLE.read_text()

@@ -398,7 +398,9 @@ def test_a_garbled_child_sa_is_confirmed_by_a_listing_of_its_own(tmp_path: Path)
     async def main() -> None:
         charon = DroppingCharon(listed)
         server = await asyncio.start_unix_server(charon.serve, path=str(tmp_path / "c.vici"))
-        proxy = ViciProxy(tmp_path / "proxy.vici", tmp_path / "c.vici", group=None)
+        proxy = ViciProxy(
+            tmp_path / "proxy.vici", tmp_path / "c.vici", group=None, profiles={"dmvpn"}
+        )
         await proxy.start()
         reader, writer = await asyncio.open_unix_connection(str(tmp_path / "proxy.vici"))
         writer.write(frame(encode_packet(Packet(T.EVENT_REGISTER, "child-state-installed"))))

@@ -95,6 +95,27 @@ def test_the_daemons_host_name_when_the_configuration_has_none() -> None:
     assert session_of(api, level=Level.USER)[0].prompt == "frrdmvpn>"
 
 
+def test_a_show_command_asks_nothing_for_a_prompt_it_does_not_show() -> None:
+    """``frrdmvpn-shell -c "show dmvpn"`` prints no prompt: the host name is read (the
+    whole configuration, validated) only when a prompt first needs it."""
+    s, api, _ = session_of()
+    run(s, "show dmvpn")
+    assert "get_config" not in [c[0] for c in api.calls]
+    assert s.prompt == "hub#"
+    assert s.prompt == "hub#"
+    assert [c[0] for c in api.calls].count("get_config") == 1  # read once
+
+
+def test_the_shell_run_with_a_show_command_reads_no_configuration() -> None:
+    """``frrdmvpn-shell -c "show dmvpn"``: the prompt (and so the configured host name) is
+    needed only for an error's echo."""
+    api, out, err = FakeApi(), io.StringIO(), io.StringIO()
+    assert run_batch(api, ["show dmvpn"], out=out, err=err, render=FakeRender()) == 0
+    assert "get_config" not in [c[0] for c in api.calls]
+    assert run_batch(api, ["show nonsense"], out=out, err=err, render=FakeRender()) == 1
+    assert err.getvalue().startswith("hub#show nonsense\n")
+
+
 def test_configuration_lines_go_to_the_api_and_apply() -> None:
     s, api, _ = session_of()
     run(s, "conf t", "int Tunnel0")

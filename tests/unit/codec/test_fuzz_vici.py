@@ -264,7 +264,7 @@ sides = st.sampled_from(["client", "upstream"])
 @budget(150)
 @given(st.lists(st.tuples(sides, payloads), max_size=12))
 def test_a_session_answers_any_conversation_or_closes_it(steps: list[tuple[str, bytes]]) -> None:
-    session = ClientSession()
+    session = ClientSession(profiles=lambda: {"dmvpn"})
     for side, payload in steps:
         handle = session.from_client if side == "client" else session.from_upstream
         actions = assert_bounded(partial(handle, payload), len(payload), factor=256)
@@ -298,7 +298,7 @@ def test_events_for_nhrpd_are_valid_and_installed_only_for_gre(
     """Registered (stock and synthesised) events fed charon's event shapes: what reaches the
     client decodes, and a child-state-installed event names exactly one CHILD_SA that
     protects GRE between the IKE hosts."""
-    session = ClientSession()
+    session = ClientSession(profiles=lambda: {"dmvpn"})
     for name in registered:
         session.from_client(encode_packet(Packet(PacketType.EVENT_REGISTER, name)))
     for _ in range(len(session.upstream_events) + len(registered)):
@@ -361,7 +361,7 @@ def test_each_request_gets_its_own_answer_in_order(
     """A charon that answers each request it gets, in order (or refuses it as unknown), and
     sends events in between: the client gets one answer per request, of its kind, in the
     order it asked, and nothing it did not register for but events."""
-    session = ClientSession()
+    session = ClientSession(profiles=lambda: {"dmvpn"})
     upstream: list[Packet] = []  # what charon has yet to answer
     asked: list[PacketType] = []
     answered: list[PacketType] = []

@@ -27,6 +27,7 @@ from frrdmvpn.core.authorize import (
     authorize,
     gre_protection_problem,
     protects_gre,
+    reads_garbled,
 )
 from tests.fakes.nhrp_events import authorize_binding as event
 from tests.fakes.observations import child
@@ -191,6 +192,27 @@ def test_sa_that_does_not_protect_gre(changes: dict[str, object], problem: str) 
     found = gre_protection_problem(bad, ip(HUB_NBMA), ip(SPOKE1_NBMA))
     assert found is not None
     assert problem in found
+
+
+@pytest.mark.parametrize(
+    ("changes", "garbled"),
+    [
+        ({}, False),  # reads as GRE: nothing garbled
+        ({"remote_ts": (f"{SPOKE1_NBMA}/32[ip]",)}, True),
+        ({"local_ts": (f"{HUB_NBMA}/32[# Updated from http://www.iana.org/]",)}, True),
+        ({"remote_ts": (f"{SPOKE1_NBMA}/32",)}, False),  # no protocol part: not a host's
+        ({"remote_ts": ("198.51.100.0/24[ip]",)}, False),  # wider than the host
+        ({"remote_ts": ("198.51.100.12/32[ip]",)}, False),  # another host
+        ({"remote_ts": ()}, False),
+        ({"remote_ts": (f"{SPOKE1_NBMA}/32[ip]",), "state": "REKEYED"}, False),
+        ({"remote_ts": (f"{SPOKE1_NBMA}/32[ip]",), "mode": "TUNNEL"}, False),
+        ({"remote_ts": (f"{SPOKE1_NBMA}/32[ip]",), "protocol": "AH"}, False),
+    ],
+)
+def test_a_garbled_reading_is_a_host_to_host_sa_not_read_as_gre(
+    changes: dict[str, object], garbled: bool
+) -> None:
+    assert reads_garbled(sa(**changes)) is garbled
 
 
 def test_all_problems_of_one_sa_are_named() -> None:

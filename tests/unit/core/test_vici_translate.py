@@ -67,8 +67,9 @@ def ike(children: dict[str, Message]) -> Message:
 
 
 def nhrpd_session() -> ClientSession:
-    """A session after nhrpd's registrations, all confirmed by charon."""
-    s = ClientSession()
+    """A session after nhrpd's registrations, all confirmed by charon; DMVPN's profile is
+    ``dmvpn``."""
+    s = ClientSession(profiles=lambda: {"dmvpn"})
     for name in ("child-state-installed", "child-state-rekeyed", "child-state-destroying"):
         s.from_client(pkt(T.EVENT_REGISTER, name))
     for _ in range(3):  # child-updown, ike-updown, child-rekey
@@ -343,6 +344,15 @@ def test_only_a_host_to_host_transport_sa_reading_not_gre_is_confirmed() -> None
     ):
         actions = s.from_upstream(_up(("x", other)))
         assert not [a for a in actions if isinstance(a, Confirm)]
+
+
+def test_only_a_child_sa_of_dmvpns_profiles_is_confirmed() -> None:
+    """A host-to-host SA of another connection may protect every protocol by design: it is
+    not DMVPN's, so it is neither confirmed nor announced."""
+    s = nhrpd_session()
+    other: Message = {"up": b"yes", "office": ike({"office-7": child("7", rts=GARBLED[0])})}
+    actions = s.from_upstream(pkt(T.EVENT, "child-updown", other))
+    assert actions == []
 
 
 def test_nhrpds_listing_leaves_out_a_garbled_child_sa_then_it_is_confirmed() -> None:
